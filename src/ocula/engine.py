@@ -1,0 +1,192 @@
+"""The Engine: owns settings and loaded models, and runs pipelines on them.
+
+Models are loaded on first use and kept for the Engine's lifetime - on the Engine, never in a
+module-level cache - so two Engines with different settings (threads, data dir) coexist, and
+``close()`` (or leaving a ``with`` block) frees them. Methods are safe to call from several
+threads; models load once under a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from .config import Settings
+from .errors import ImageError, OculaError, UnknownName
+from .io import ImageSource, load_image
+from .models.backends.base import Runner
+from .models.loading import load_runner
+from .models.registry import ModelSpec, get_model
+from .pipelines.tag import PRESETS, Tagger
+from .taxonomy import imagenet_taxonomy
+from .types import TagResult, Tags
+
+__all__ = ["Engine"]
+
+
+def _source_name(source: ImageSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"<{type(source).__name__}>"
+
+
+class Engine:
+    """Loaded models plus the pipelines that use them.
+
+    >>> with Engine() as engine:
+    ...     tags = engine.tag("cat.jpg")
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self._lock = threading.RLock()
+        self._runners: dict[str, Runner] = {}
+        self._taggers: dict[str, Tagger] = {}
+        self._closed = False
+
+    # -- models ---------------------------------------------------------------------------
+    def runner(self, model: str) -> Runner:
+        """The loaded runner for a registered model (loaded on first use)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("Engine is closed")
+            if model not in self._runners:
+                self._runners[model] = load_runner(get_model(model), self.settings)
+            return self._runners[model]
+
+    def tagger(self, preset: str = "fast") -> Tagger:
+        preset = getattr(preset, "value", preset)
+        if preset not in PRESETS:
+            raise UnknownName("preset", preset, list(PRESETS))
+        with self._lock:
+            if preset not in self._taggers:
+                spec = PRESETS[preset]
+                specs: dict[str, ModelSpec] = {m: get_model(m) for m in spec.models}
+                runners = {m: self.runner(m) for m in spec.models}
+                self._taggers[preset] = Tagger(spec, runners, specs, imagenet_taxonomy())
+            return self._taggers[preset]
+
+    # -- tagging --------------------------------------------------------------------------
+    def tag(
+        self,
+        images: ImageSource | Sequence[ImageSource],
+        *,
+        top_k: int = 5,
+        preset: str = "fast",
+        levels: Sequence[str] = (),
+        within: str | None = None,
+        min_score: float = 0.0,
+    ) -> Tags | list[Tags]:
+        """Tag one image (returns :class:`Tags`) or a list of images (returns a list).
+
+        Raises the first input's :class:`~ocula.errors.ImageError`; use :meth:`tag_many` to get
+        per-input errors instead.
+        """
+        single = not isinstance(images, (list, tuple))
+        batch = [images] if single else list(images)
+        results = list(
+            self.tag_many(batch, top_k=top_k, preset=preset, levels=levels, within=within, min_score=min_score)
+        )
+        for r in results:
+            if r.error is not None:
+                raise r.error
+        tags = [r.tags for r in results]
+        return tags[0] if single else tags  # type: ignore[return-value]
+
+    def tag_many(
+        self,
+        sources: Iterable[ImageSource],
+        *,
+        top_k: int = 5,
+        preset: str = "fast",
+        levels: Sequence[str] = (),
+        within: str | None = None,
+        min_score: float = 0.0,
+    ) -> Iterator[TagResult]:
+        """Tag a stream of images in batches, yielding one :class:`TagResult` per input, in order.
+
+        Images are decoded on worker threads while the previous batch runs; a bad input becomes
+        a result with ``error`` set and never stops the stream.
+        """
+        # Checked now, not on the first next(): an unknown preset or concept fails before any work.
+        tagger = self.tagger(preset)
+        for concept in (*levels, *([within] if within else [])):
+            tagger.taxonomy.resolve(concept)
+        options = dict(top_k=top_k, levels=tuple(levels), within=within, min_score=min_score)
+        return (
+            TagResult(name, error=error) if error is not None else TagResult(name, tags=tagger.to_tags(probs, **options))
+            for name, probs, error in self._probability_stream(tagger, iter(sources))
+        )
+
+    def class_probabilities(
+        self, sources: Iterable[ImageSource], *, preset: str = "fast"
+    ) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
+        """Per input, in order: ``(name, (1000,) ImageNet probabilities, None)`` or
+        ``(name, None, error)``. The raw material of :meth:`tag_many`, for evaluation."""
+        return self._probability_stream(self.tagger(preset), iter(sources))
+
+    def _probability_stream(
+        self, tagger: Tagger, it: Iterator[ImageSource]
+    ) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
+        batch_size = self.settings.batch_size
+
+        def prepare(source: ImageSource):
+            image = load_image(source, min_side=tagger.min_side, settings=self.settings)
+            return tagger.prepare(image)
+
+        pending: deque[tuple[str, Future]] = deque()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocula-decode") as pool:
+
+            def refill() -> None:
+                while len(pending) < 2 * batch_size:
+                    try:
+                        source = next(it)
+                    except StopIteration:
+                        return
+                    pending.append((_source_name(source), pool.submit(prepare, source)))
+
+            refill()
+            while pending:
+                names, prepared, errors = [], [], []
+                while pending and len(names) < batch_size:
+                    name, future = pending.popleft()
+                    names.append(name)
+                    try:
+                        prepared.append(future.result())
+                        errors.append(None)
+                    except OculaError as exc:
+                        prepared.append(None)
+                        errors.append(exc)
+                    except MemoryError:
+                        prepared.append(None)
+                        errors.append(ImageError(f"{name}: out of memory while decoding"))
+                refill()  # decode the next batch while this one runs
+                good = [p for p in prepared if p is not None]
+                probs = tagger.probabilities(good) if good else np.zeros((0, 1000), np.float32)
+                row = 0
+                for name, p, err in zip(names, prepared, errors):
+                    if p is None:
+                        yield name, None, err
+                    else:
+                        yield name, probs[row], None
+                        row += 1
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            for runner in self._runners.values():
+                runner.close()
+            self._runners.clear()
+            self._taggers.clear()
+            self._closed = True
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

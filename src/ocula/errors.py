@@ -1,0 +1,111 @@
+"""The one exception tree of ocula.
+
+Everything ocula raises on purpose derives from :class:`OculaError`, so callers can catch one
+type; the subclasses say what went wrong. The CLI prints ``str(error)`` as one line and exits
+non-zero; the service (later) maps the classes to 4xx/5xx problem responses.
+
+::
+
+    OculaError
+    ├── InputError                  the caller gave something unusable (maps to 4xx)
+    │   ├── ImageError              an image could not be used
+    │   │   ├── ImageNotFound       no such file
+    │   │   ├── ImageDecodeError    not an image, corrupt, truncated, unsupported format
+    │   │   └── ImageTooLarge       over the byte or pixel limit (decompression bombs)
+    │   ├── DatasetError            an evaluation data set (CSV, folder) is malformed
+    │   └── UnknownName             a name that is not known: model, preset, concept
+    ├── ModelError                  a model cannot be provided (maps to 5xx / setup problem)
+    │   ├── ModelUnavailable        not installed, or needs a download while offline
+    │   ├── IntegrityError          a file's sha256 differs from the registry's
+    │   ├── DownloadError           an opt-in download failed
+    │   └── ConversionError         a weights file could not be read or converted
+    └── ConfigError                 invalid settings
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConversionError",
+    "DatasetError",
+    "DownloadError",
+    "ImageDecodeError",
+    "ImageError",
+    "ImageNotFound",
+    "ImageTooLarge",
+    "InputError",
+    "IntegrityError",
+    "ModelError",
+    "ModelUnavailable",
+    "OculaError",
+    "UnknownName",
+]
+
+
+class OculaError(Exception):
+    """Base class of every error ocula raises on purpose."""
+
+
+class InputError(OculaError, ValueError):
+    """The caller passed something ocula cannot use."""
+
+
+class ImageError(InputError):
+    """An image could not be used."""
+
+
+class ImageNotFound(ImageError):
+    """The image path does not exist or is not a file."""
+
+
+class ImageDecodeError(ImageError):
+    """The data is not a decodable image of a supported format (or is corrupt/truncated)."""
+
+
+class ImageTooLarge(ImageError):
+    """The image exceeds the configured byte size or pixel count."""
+
+
+class DatasetError(InputError):
+    """An evaluation data set (labels CSV, folder layout) is malformed."""
+
+
+class UnknownName(InputError, LookupError):
+    """A model, preset or concept name that ocula does not know."""
+
+    def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...] = ()):
+        self.kind, self.name, self.known = kind, name, tuple(known)
+        hint = ""
+        if known:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}")
+
+    def __str__(self) -> str:  # LookupError would quote the message otherwise
+        return str(self.args[0])
+
+
+class ModelError(OculaError):
+    """A model cannot be provided."""
+
+
+class ModelUnavailable(ModelError):
+    """A model's files are not installed, or would need a download while offline."""
+
+
+class IntegrityError(ModelError):
+    """A file's sha256 digest differs from the one the registry declares."""
+
+
+class DownloadError(ModelError):
+    """An opt-in download failed (network, HTTP status, size)."""
+
+
+class ConversionError(ModelError):
+    """A weights file could not be read safely or converted to a runnable graph."""
+
+
+class ConfigError(OculaError):
+    """Invalid settings."""

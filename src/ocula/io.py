@@ -1,0 +1,211 @@
+"""Image input: every image ocula looks at passes through :func:`load_image`.
+
+It accepts a path, encoded bytes, a PIL image or a NumPy array and returns an ``(H, W, 3)``
+``uint8`` RGB array in the photo's upright orientation (EXIF applied). Limits on file size and
+pixel count are checked *before* pixels are decoded, so a 20k×20k "decompression bomb" costs a
+header read, not gigabytes. Only common raster formats are decoded (no EPS, which would start
+Ghostscript, and no exotic plugins).
+"""
+
+from __future__ import annotations
+
+import io as _io
+import math
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .config import Settings
+from .errors import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge
+
+__all__ = ["IMAGE_SUFFIXES", "ImageSource", "iter_image_paths", "load_image"]
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+
+#: Formats PIL may use to decode. Anything else is refused as ImageDecodeError.
+DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "MPO")
+
+#: File suffixes picked up when a directory is walked (explicit files are tried whatever their name).
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".mpo"}
+)
+
+_WHITE = (255, 255, 255)
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
+    min_side: int | None = None,
+    settings: Settings | None = None,
+) -> np.ndarray:
+    """Decode ``source`` into an upright ``(H, W, 3)`` uint8 RGB array.
+
+    Args:
+        source: a file path, encoded image bytes, a ``PIL.Image.Image``, or an array
+            ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` (RGB) or ``(H, W, 4)`` (RGBA) of uint8,
+            uint16 (scaled down) or float in [0, 1].
+        max_bytes, max_pixels: limits; default to the settings' ``max_image_bytes`` and
+            ``max_image_pixels``.
+        min_side: if given, a JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8) as long as
+            its shorter side stays at least this long; much faster for large photos that will be
+            shrunk anyway.
+
+    Transparent pixels are composited onto white; palette, grayscale, CMYK and 16-bit images are
+    converted to 8-bit RGB; animated images give their first frame.
+
+    Raises:
+        ImageNotFound, ImageDecodeError, ImageTooLarge (all :class:`ImageError`).
+    """
+    settings = settings or Settings()
+    max_bytes = settings.max_image_bytes if max_bytes is None else max_bytes
+    max_pixels = settings.max_image_pixels if max_pixels is None else max_pixels
+
+    if isinstance(source, np.ndarray):
+        return _from_array(source, max_pixels)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, max_pixels, min_side)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if len(data) > max_bytes:
+            raise ImageTooLarge(f"image data is {len(data):,} bytes, over the limit of {max_bytes:,}")
+        return _decode(data, max_pixels, min_side, name="image data")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        return _decode(_read_file(path, max_bytes), max_pixels, min_side, name=str(path))
+    raise ImageError(f"cannot load an image from {type(source).__name__}; pass a path, bytes, PIL image or array")
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ImageNotFound(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageNotFound(f"{path}: is a directory, not an image file") from None
+    except OSError as exc:
+        raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
+    return data
+
+
+def _decode(data: bytes, max_pixels: int, min_side: int | None, *, name: str) -> np.ndarray:
+    if not data:
+        raise ImageDecodeError(f"{name}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own pixel limit below; PIL's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(_io.BytesIO(data), formats=DECODE_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{name}: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            f"{name}: not an image in a supported format ({', '.join(DECODE_FORMATS)})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: corrupt image header ({type(exc).__name__}: {exc})") from None
+    with image:
+        return _from_pil(image, max_pixels, min_side, name=name)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"{name}: image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{name}: {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
+        )
+
+
+def _from_pil(image: Image.Image, max_pixels: int, min_side: int | None, *, name: str = "image") -> np.ndarray:
+    _check_pixels(image.width, image.height, max_pixels, name)
+    try:
+        if min_side and image.format == "JPEG":
+            scale = min_side / min(image.size)
+            if scale < 1:
+                # draft() picks the largest DCT scaling that keeps the image at least this big.
+                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{name}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the picture
+        pass
+    try:
+        return _to_rgb(image)
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: cannot convert {image.mode} image to RGB ({exc})") from None
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode == "RGB":
+        return np.asarray(image, dtype=np.uint8).copy()
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image).astype(np.float64)
+        gray = np.clip(values / 257.0, 0, 255).round().astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F":
+        gray = np.clip(np.asarray(image, dtype=np.float64), 0, 255).round().astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _WHITE + (255,))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8).copy()
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _from_array(array: np.ndarray, max_pixels: int) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"array of shape {array.shape} is not an image; expected (H, W), (H, W, 3) or (H, W, 4)")
+    _check_pixels(array.shape[1], array.shape[0], max_pixels, "array")
+    if array.dtype == np.uint8:
+        pixels = array
+    elif array.dtype == np.uint16:
+        pixels = (array.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif array.dtype == np.bool_:
+        pixels = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise ImageError("float image array contains NaN or infinity")
+        pixels = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    else:
+        raise ImageError(f"unsupported image array dtype {array.dtype}; use uint8, uint16, bool or float in [0, 1]")
+    if pixels.ndim == 2:
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    if pixels.shape[2] == 4:
+        rgb, alpha = pixels[:, :, :3].astype(np.float32), pixels[:, :, 3:].astype(np.float32) / 255.0
+        return (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    return np.ascontiguousarray(pixels)
+
+
+def iter_image_paths(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Expand inputs into image paths: directories are walked recursively (sorted, hidden
+    entries skipped, files with image suffixes only); anything else is yielded as given, so a
+    missing file or an oddly named image still reaches :func:`load_image` and its error."""
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for fname in sorted(files):
+                    if not fname.startswith(".") and Path(fname).suffix.lower() in IMAGE_SUFFIXES:
+                        yield Path(root) / fname
+        else:
+            yield path

@@ -1,0 +1,46 @@
+"""ONNX Runtime backend.
+
+One ``InferenceSession`` per model per Engine. ``InferenceSession.run`` is thread-safe, so a
+runner may be shared by threads (the service will rely on this).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ...errors import ModelUnavailable
+
+__all__ = ["OnnxRunner"]
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, *, name: str, threads: int):
+        import onnxruntime as ort  # imported here: keeps `import ocula` light
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Do not busy-wait between ops: image decoding runs on other threads of this process,
+        # and on a 2-core machine spinning workers would steal its CPU time.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped exceptions
+            raise ModelUnavailable(f"model {name}: ONNX Runtime cannot load {path} ({exc})") from None
+        self.name = name
+        self.input_names = tuple(i.name for i in self._session.get_inputs())
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
+
+    def run(self, inputs: Mapping[str, np.ndarray], outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        names = list(outputs or self.output_names)
+        values = self._session.run(names, dict(inputs))
+        return dict(zip(names, values))
+
+    def close(self) -> None:
+        self._session = None  # type: ignore[assignment]

@@ -1,0 +1,1 @@
+"""Turning weights files into ONNX graphs, without torch."""

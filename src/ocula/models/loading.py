@@ -1,0 +1,70 @@
+"""From a registry entry to a ready Runner: resolve files, convert if needed, open a session.
+
+Converted graphs are a rebuildable cache under ``settings.cache_dir/onnx``, named by the model,
+the weights' sha256 and the converter version, and written atomically, so concurrent processes
+and crashes never leave a half-written graph that later loads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import ConversionError
+from .backends.base import Runner
+from .files import resolve_files
+from .registry import Backend, ModelSpec
+
+__all__ = ["converted_graph_path", "load_runner"]
+
+
+def converted_graph_path(spec: ModelSpec, settings: Settings) -> Path:
+    from .convert.efficientnet_lite import CONVERTER_VERSION
+
+    sha = spec.file("weights").sha256
+    return settings.cache_dir / "onnx" / f"{spec.name}-{sha[:16]}-c{CONVERTER_VERSION}.onnx"
+
+
+def _convert(spec: ModelSpec, weights: Path, dest: Path) -> None:
+    import onnx
+
+    from .convert.efficientnet_lite import build_efficientnet_lite
+    from .convert.torch_checkpoint import load_state_dict
+
+    if spec.converter != "efficientnet_lite":
+        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}")
+    arch = spec.architecture
+    model = build_efficientnet_lite(
+        load_state_dict(weights), width=float(arch["width"]), depth=float(arch["depth"]), name=spec.name
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(model.SerializeToString())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def onnx_graph(spec: ModelSpec, settings: Settings) -> Path:
+    """The ONNX file to run for ``spec``: the weights themselves or their cached conversion."""
+    weights = resolve_files(spec, settings)["weights"]
+    if spec.converter is None:
+        return weights
+    graph = converted_graph_path(spec, settings)
+    if not graph.is_file():
+        _convert(spec, weights, graph)
+    return graph
+
+
+def load_runner(spec: ModelSpec, settings: Settings) -> Runner:
+    if spec.backend is Backend.ONNX:
+        from .backends.onnx import OnnxRunner
+
+        return OnnxRunner(onnx_graph(spec, settings), name=spec.name, threads=settings.effective_threads)
+    raise ConversionError(f"model {spec.name}: backend {spec.backend} is not supported")

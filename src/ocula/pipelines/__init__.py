@@ -1,0 +1,1 @@
+"""Pipelines: images in, typed results out. They know models only through Runners."""

@@ -1,0 +1,45 @@
+"""Image -> network input, exactly as a :class:`~ocula.models.registry.Preprocess` declares."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from ..models.registry import Preprocess, Resample
+
+__all__ = ["resize_center_crop", "to_tensor"]
+
+_PIL_RESAMPLE = {Resample.BICUBIC: Image.Resampling.BICUBIC, Resample.BILINEAR: Image.Resampling.BILINEAR}
+
+
+def resize_center_crop(image: np.ndarray, input_size: int, crop_fraction: float, resample: Resample) -> np.ndarray:
+    """Resize the short side to ``floor(input_size / crop_fraction)``, cut the centre square.
+
+    ``image`` is (H, W, 3) uint8; returns (input_size, input_size, 3) uint8. Same rule as timm's
+    eval transform, so published accuracies apply.
+    """
+    h, w = image.shape[:2]
+    short = max(input_size, math.floor(input_size / crop_fraction))
+    scale = short / min(h, w)
+    new_w, new_h = max(input_size, round(w * scale)), max(input_size, round(h * scale))
+    pil = Image.fromarray(image)
+    if (new_w, new_h) != (w, h):
+        pil = pil.resize((new_w, new_h), _PIL_RESAMPLE[resample])
+    left, top = (new_w - input_size) // 2, (new_h - input_size) // 2
+    return np.asarray(pil.crop((left, top, left + input_size, top + input_size)))
+
+
+def to_tensor(crops: np.ndarray, pre: Preprocess) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> normalised float32 in the declared channel order and layout."""
+    x = crops.astype(np.float32) * (1.0 / 255.0)
+    if pre.channel_order == "BGR":
+        x = x[..., ::-1]
+        mean, std = np.array(pre.mean[::-1], np.float32), np.array(pre.std[::-1], np.float32)
+    else:
+        mean, std = np.array(pre.mean, np.float32), np.array(pre.std, np.float32)
+    x = (x - mean) / std
+    if pre.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=np.float32)

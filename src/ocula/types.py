@@ -1,0 +1,170 @@
+"""Typed, checked results. Each result kind is one frozen dataclass of parallel arrays.
+
+Like ``supervision.Detections``: every field has one entry per item, the constructor checks
+shapes and dtypes, and indexing with a slice, an index array or a boolean mask returns the same
+type, so filtering is ``tags[tags.score > 0.2]``. An integer index returns one plain record.
+Drawing and printing live elsewhere (the CLI), not on the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Tag", "TagResult", "Tags", "object_array"]
+
+
+def object_array(items: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array holding ``items`` as they are (tuples are not broadcast)."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One tag: an ImageNet class (``class_index`` 0-999) or a coarse concept (``class_index`` None)."""
+
+    label: str
+    wnid: str
+    class_index: int | None
+    score: float
+    ancestors: tuple[str, ...]
+
+    @property
+    def is_concept(self) -> bool:
+        return self.class_index is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "class_index": self.class_index,
+            "wnid": self.wnid,
+            "score": round(self.score, 6),
+            "ancestors": list(self.ancestors),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Tags:
+    """Tags of one image, best first.
+
+    Attributes:
+        label: (n,) str, human-readable names ("golden retriever").
+        wnid: (n,) str, WordNet 3.0 noun synset ids ("n02099601").
+        class_index: (n,) int64, ImageNet-1k index in sorted-wnid order; -1 for a coarse concept
+            (e.g. "dog", whose score sums every breed's probability).
+        score: (n,) float32 probabilities in [0, 1].
+        ancestors: (n,) tuples of hypernym names, nearest first ("retriever", ..., "dog", ...).
+    """
+
+    label: np.ndarray
+    wnid: np.ndarray
+    class_index: np.ndarray
+    score: np.ndarray
+    ancestors: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.score)
+        for name in ("label", "wnid", "class_index", "score", "ancestors"):
+            arr = getattr(self, name)
+            if not isinstance(arr, np.ndarray) or arr.ndim != 1 or len(arr) != n:
+                raise ValueError(f"Tags.{name} must be a 1-D array of length {n}")
+        if self.class_index.dtype != np.int64:
+            raise ValueError("Tags.class_index must be int64")
+        if self.score.dtype != np.float32:
+            raise ValueError("Tags.score must be float32")
+        if n and (not np.all(np.isfinite(self.score)) or self.score.min() < 0 or self.score.max() > 1 + 1e-5):
+            raise ValueError("Tags.score must hold probabilities in [0, 1]")
+        if np.any(self.class_index < -1) or np.any(self.class_index > 999):
+            raise ValueError("Tags.class_index must be in -1..999")
+        for name in ("label", "wnid", "ancestors"):
+            if getattr(self, name).dtype != object:
+                raise ValueError(f"Tags.{name} must be an object array")
+
+    @classmethod
+    def empty(cls) -> Tags:
+        return cls(
+            label=object_array([]),
+            wnid=object_array([]),
+            class_index=np.zeros(0, np.int64),
+            score=np.zeros(0, np.float32),
+            ancestors=object_array([]),
+        )
+
+    @classmethod
+    def from_records(cls, records: Sequence[Tag]) -> Tags:
+        return cls(
+            label=object_array([r.label for r in records]),
+            wnid=object_array([r.wnid for r in records]),
+            class_index=np.array([-1 if r.class_index is None else r.class_index for r in records], np.int64),
+            score=np.array([r.score for r in records], np.float32),
+            ancestors=object_array([tuple(r.ancestors) for r in records]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def __iter__(self) -> Iterator[Tag]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Any:
+        if isinstance(index, (int, np.integer)):
+            ci = int(self.class_index[index])
+            return Tag(
+                label=str(self.label[index]),
+                wnid=str(self.wnid[index]),
+                class_index=None if ci < 0 else ci,
+                score=float(self.score[index]),
+                ancestors=tuple(self.ancestors[index]),
+            )
+        if isinstance(index, np.ndarray) and index.dtype == bool and index.shape != self.score.shape:
+            raise IndexError(f"boolean mask of shape {index.shape} for {len(self)} tags")
+        return Tags(
+            label=self.label[index],
+            wnid=self.wnid[index],
+            class_index=self.class_index[index],
+            score=self.score[index],
+            ancestors=self.ancestors[index],
+        )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{t.label}={t.score:.3f}" for t in list(self)[:5])
+        more = f", … {len(self) - 5} more" if len(self) > 5 else ""
+        return f"Tags([{shown}{more}])"
+
+    @property
+    def top(self) -> Tag | None:
+        """The best tag, or None if there are none."""
+        return self[0] if len(self) else None
+
+    def has(self, concept: str) -> np.ndarray:
+        """Boolean mask: tags that are ``concept`` or lie below it ("dog" matches every breed)."""
+        return np.array([concept == lab or concept in anc for lab, anc in zip(self.label, self.ancestors)], bool)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [t.to_dict() for t in self]
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """One input of a batch: its tags, or the error that stopped it (the batch goes on)."""
+
+    source: str
+    tags: Tags | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"path": self.source, "error": str(self.error), "error_type": type(self.error).__name__}
+        assert self.tags is not None
+        return {"path": self.source, "tags": self.tags.to_list()}
