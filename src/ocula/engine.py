@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -42,8 +42,16 @@ class Engine:
     ...     tags = engine.tag("cat.jpg")
     """
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        runner_factory: Callable[[ModelSpec, Settings], Runner] = load_runner,
+    ):
+        """``runner_factory`` builds a Runner for a model; tests of the layers above pass one
+        that returns fakes."""
         self.settings = settings or Settings()
+        self._runner_factory = runner_factory
         self._lock = threading.RLock()
         self._runners: dict[str, Runner] = {}
         self._taggers: dict[str, Tagger] = {}
@@ -56,7 +64,7 @@ class Engine:
             if self._closed:
                 raise RuntimeError("Engine is closed")
             if model not in self._runners:
-                self._runners[model] = load_runner(get_model(model), self.settings)
+                self._runners[model] = self._runner_factory(get_model(model), self.settings)
             return self._runners[model]
 
     def tagger(self, preset: str = "fast") -> Tagger:

@@ -28,7 +28,7 @@ __all__ = ["IMAGE_SUFFIXES", "ImageSource", "iter_image_paths", "load_image"]
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
 #: Formats PIL may use to decode. Anything else is refused as ImageDecodeError.
-DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "MPO")
+DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # multi-picture JPEGs (MPO) open as JPEG
 
 #: File suffixes picked up when a directory is walked (explicit files are tried whatever their name).
 IMAGE_SUFFIXES = frozenset(
@@ -106,8 +106,8 @@ def _decode(data: bytes, max_pixels: int, min_side: int | None, *, name: str) ->
             # We enforce our own pixel limit below; PIL's warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(_io.BytesIO(data), formats=DECODE_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"{name}: {exc}") from None
+    except Image.DecompressionBombError as exc:  # PIL's own guard (over ~179 megapixels)
+        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
     except UnidentifiedImageError:
         raise ImageDecodeError(
             f"{name}: not an image in a supported format ({', '.join(DECODE_FORMATS)})"
@@ -137,7 +137,7 @@ def _from_pil(image: Image.Image, max_pixels: int, min_side: int | None, *, name
                 image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
         image.load()
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"{name}: {exc}") from None
+        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
         raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from None
     try:

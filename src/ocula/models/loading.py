@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import ConversionError
+from ..errors import ConversionError, ModelUnavailable
 from .backends.base import Runner
 from .files import resolve_files
 from .registry import Backend, ModelSpec
@@ -63,8 +63,17 @@ def onnx_graph(spec: ModelSpec, settings: Settings) -> Path:
 
 
 def load_runner(spec: ModelSpec, settings: Settings) -> Runner:
-    if spec.backend is Backend.ONNX:
-        from .backends.onnx import OnnxRunner
+    if spec.backend is not Backend.ONNX:
+        raise ConversionError(f"model {spec.name}: backend {spec.backend} is not supported")
+    from .backends.onnx import OnnxRunner
 
+    graph = onnx_graph(spec, settings)
+    try:
+        return OnnxRunner(graph, name=spec.name, threads=settings.effective_threads)
+    except ModelUnavailable:
+        if spec.converter is None:
+            raise
+        # The cached conversion is unreadable (disk trouble, a foreign file): it is only a
+        # cache, so rebuild it once from the verified weights.
+        graph.unlink(missing_ok=True)
         return OnnxRunner(onnx_graph(spec, settings), name=spec.name, threads=settings.effective_threads)
-    raise ConversionError(f"model {spec.name}: backend {spec.backend} is not supported")

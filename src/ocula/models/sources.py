@@ -17,6 +17,7 @@ Every resolved file is checked against the registry's sha256 before use.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.util
 import os
 import tempfile
@@ -163,11 +164,13 @@ def download_file(
                     out.write(chunk)
                     if progress:
                         progress(received, total)
+                if total is not None and length and received != total:
+                    raise DownloadError(f"{url}: connection closed after {received:,} of {total:,} bytes")
                 out.flush()
                 os.fsync(out.fileno())
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DownloadError(f"{url}: {reason}") from None
         actual = digest.hexdigest()

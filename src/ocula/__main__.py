@@ -1,0 +1,5 @@
+"""``python -m ocula`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The ``ocula`` command line. Each command translates its options into the public Python API."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from .._version import __version__
+from ..config import Settings
+from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
+from .eval import eval_app
+from .models import models_app
+from .tag import tag_command
+
+app = typer.Typer(
+    name="ocula",
+    help="Self-hosted visual recognition, offline: photo tags (more to come).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ocula {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Data directory (env OCULA_DATA_DIR).", show_default=False)] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache directory (env OCULA_CACHE_DIR).", show_default=False)] = None,
+    threads: Annotated[Optional[int], typer.Option(min=0, help="Inference threads, 0 = all CPUs (env OCULA_THREADS).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Images per batch (env OCULA_BATCH_SIZE).", show_default=False)] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    overrides = {k: v for k, v in dict(data_dir=data_dir, cache_dir=cache_dir, threads=threads, batch_size=batch_size).items() if v is not None}
+    try:
+        ctx.obj = State(settings=Settings(**overrides))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print_error(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+app.command("tag", no_args_is_help=True)(tag_command)
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
+
+
+def main() -> None:
+    """Entry point: no traceback for users unless OCULA_DEBUG=1."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
+        if os.environ.get("OCULA_DEBUG") == "1":
+            raise
+        print_error(f"internal error: {type(exc).__name__}: {exc} (set OCULA_DEBUG=1 for the traceback)")
+        sys.exit(EXIT_FAILED)

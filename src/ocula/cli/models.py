@@ -1,0 +1,95 @@
+"""``ocula models list|verify|download``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..models.files import download_model, file_status
+from ..models.registry import get_model, list_models
+from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
+
+models_app = typer.Typer(help="Registered models: what is installed, verified, downloadable.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model per line.")] = False,
+) -> None:
+    """Every registered model: task, backend, source, installed?, license."""
+    settings = settings_of(ctx)
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("name", "task", "backend", "source", "installed", "license"):
+        table.add_column(col, no_wrap=col in ("name", "installed"))
+    for spec in list_models():
+        status = file_status(spec, settings)
+        installed = all(s.installed for s in status)
+        if as_json:
+            emit_json(
+                {
+                    "name": spec.name, "task": spec.task.value, "backend": spec.backend.value,
+                    "source": spec.source_kind, "installed": installed, "license": spec.license,
+                    "version": spec.version, "description": spec.description,
+                    "files": [{"role": s.role, "filename": s.filename, "source": s.source,
+                               "path": str(s.path) if s.path else None, "sha256": s.expected_sha256} for s in status],
+                }
+            )
+        else:
+            table.add_row(spec.name, spec.task.value, spec.backend.value, status[0].source,
+                          "yes" if installed else "[red]no[/red]", spec.license)
+    if not as_json:
+        stdout.print(table)
+
+
+@models_app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: all).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per line.")] = False,
+) -> None:
+    """Check the sha256 of every installed model file against the registry (exit 1 on a mismatch)."""
+    settings = settings_of(ctx)
+    bad = 0
+    with cli_errors():
+        specs = [get_model(n) for n in names] if names else list_models()
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("model", "file", "status", "path"):
+            table.add_column(col)
+        for spec in specs:
+            for s in file_status(spec, settings, verify=True):
+                state = "missing" if not s.installed else ("ok" if s.verified else "MISMATCH")
+                bad += state == "MISMATCH"
+                if as_json:
+                    emit_json({"model": s.model, "file": s.filename, "status": state, "path": str(s.path) if s.path else None,
+                               "expected_sha256": s.expected_sha256, "actual_sha256": s.actual_sha256})
+                else:
+                    style = {"ok": "green", "missing": "yellow", "MISMATCH": "red"}[state]
+                    table.add_row(s.model, s.filename, f"[{style}]{state}[/{style}]", str(s.path or ""))
+        if not as_json:
+            stdout.print(table)
+    if bad:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@models_app.command("download")
+def download_command(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="Models whose downloadable files to fetch.", show_default=False)],
+) -> None:
+    """Fetch a model's opt-in downloads (sha256-verified, atomic). Running this is the opt-in."""
+    settings = settings_of(ctx)
+    with cli_errors():
+        for name in names:
+            spec = get_model(name)
+            with progress_bar(100, label=f"downloading {name}") as bar:
+                task = bar.add_task(name, total=None)
+
+                def report(done: int, total: int | None) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                paths = download_model(spec, settings, progress=report)
+            for role, path in paths.items():
+                stderr.print(f"{name} {role}: {path}")

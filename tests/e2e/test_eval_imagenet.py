@@ -1,0 +1,44 @@
+"""The issue's bar: fast top-1 within the published range, accurate better than fast on top-5."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocula import DatasetError
+from ocula.eval.imagenet import evaluate_imagenet
+
+from ..conftest import shared
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def results(engine):
+    root = shared("imagenet/sample-334")
+    return {p: evaluate_imagenet(root, root / "labels.csv", preset=p, engine=engine) for p in ("fast", "accurate")}
+
+
+def test_fast_top1_in_published_range(results):
+    fast = results["fast"]
+    assert fast.n == 334 and fast.failures == 0
+    assert 1 - fast.top1_error >= 0.70  # EfficientNet-Lite0: 75.1% published on ImageNet val
+    assert fast.models == ["efficientnet_lite0"]
+
+
+def test_accurate_beats_fast_on_top5(results):
+    assert results["accurate"].top5_error < results["fast"].top5_error
+    assert results["accurate"].models == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+
+
+def test_malformed_labels(engine, tmp_path):
+    root = shared("imagenet/sample-334")
+    bad = tmp_path / "labels.csv"
+    bad.write_text("file,label\nx.jpg,1\n")
+    with pytest.raises(DatasetError, match="missing column"):
+        evaluate_imagenet(root, bad, engine=engine)
+    bad.write_text("filename,class_index\nx.jpg,1000\n")
+    with pytest.raises(DatasetError, match="outside 0-999"):
+        evaluate_imagenet(root, bad, engine=engine)
+    bad.write_text("filename,class_index\nmissing.jpg,3\n")
+    with pytest.raises(DatasetError, match="none of the 1 images"):
+        evaluate_imagenet(root, bad, engine=engine)

@@ -1,0 +1,214 @@
+"""load_image: every input kind, every bad input, and the limits."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocula import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge, load_image
+from ocula.io import iter_image_paths
+
+
+def encode(image: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def gradient(w: int = 64, h: int = 48) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // w, y * 255 // h, (x + y) % 256], axis=2).astype(np.uint8)
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A real decompression bomb: a valid 1-channel PNG whose zlib data inflates to w*h bytes."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + gray pixels
+    parts = [comp.compress(row * 1000) for _ in range(height // 1000)]
+    parts.append(comp.compress(row * (height % 1000)))
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def test_path_bytes_pil_and_array_agree(tmp_path):
+    rgb = gradient()
+    data = encode(Image.fromarray(rgb), "PNG")
+    (tmp_path / "g.png").write_bytes(data)
+    from_path = load_image(tmp_path / "g.png")
+    assert from_path.shape == (48, 64, 3) and from_path.dtype == np.uint8
+    np.testing.assert_array_equal(from_path, rgb)
+    np.testing.assert_array_equal(load_image(str(tmp_path / "g.png")), rgb)
+    np.testing.assert_array_equal(load_image(data), rgb)
+    np.testing.assert_array_equal(load_image(memoryview(data)), rgb)
+    np.testing.assert_array_equal(load_image(Image.fromarray(rgb)), rgb)
+    np.testing.assert_array_equal(load_image(rgb), rgb)
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageDecodeError, match="empty"):
+        load_image(tmp_path / "empty.jpg")
+
+
+def test_truncated_jpeg(tmp_path):
+    data = encode(Image.fromarray(gradient(256, 256)), "JPEG", quality=90)
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageDecodeError):
+        load_image(tmp_path / "cut.jpg")
+
+
+def test_truncated_png(tmp_path):
+    data = encode(Image.fromarray(gradient(256, 256)), "PNG")
+    with pytest.raises(ImageDecodeError):
+        load_image(data[: len(data) - 40])
+
+
+def test_wrong_extension_is_decoded_by_content(tmp_path):
+    rgb = gradient()
+    (tmp_path / "really_a_png.jpg").write_bytes(encode(Image.fromarray(rgb), "PNG"))
+    np.testing.assert_array_equal(load_image(tmp_path / "really_a_png.jpg"), rgb)
+
+
+def test_text_file(tmp_path):
+    (tmp_path / "notes.jpg").write_text("this is not an image\n" * 10)
+    with pytest.raises(ImageDecodeError, match="not an image"):
+        load_image(tmp_path / "notes.jpg")
+
+
+def test_unsupported_format_is_refused_not_delegated(tmp_path):
+    # EPS would make PIL start Ghostscript; it must be refused before any plugin runs.
+    (tmp_path / "doc.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
+    with pytest.raises(ImageDecodeError, match="supported format"):
+        load_image(tmp_path / "doc.eps")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    bomb = png_bomb(20_000, 20_000)
+    assert len(bomb) < 2_000_000  # small file, 400 megapixels
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    with pytest.raises(ImageTooLarge, match="pixels"):
+        load_image(tmp_path / "bomb.png")
+    # also below PIL's own guard, where ocula's limit is the one that stops it
+    with pytest.raises(ImageTooLarge, match="12000x12000"):
+        load_image(png_bomb(12_000, 12_000))
+
+
+def test_pixel_and_byte_limits_are_configurable(tmp_path):
+    data = encode(Image.fromarray(gradient(100, 100)), "PNG")
+    with pytest.raises(ImageTooLarge):
+        load_image(data, max_pixels=9_999)
+    with pytest.raises(ImageTooLarge):
+        load_image(data, max_bytes=len(data) - 1)
+    (tmp_path / "x.png").write_bytes(data)
+    with pytest.raises(ImageTooLarge):
+        load_image(tmp_path / "x.png", max_bytes=100)
+    with pytest.raises(ImageTooLarge):
+        load_image(np.zeros((100, 100, 3), np.uint8), max_pixels=100)
+    assert load_image(data, max_pixels=10_000).shape == (100, 100, 3)
+
+
+def test_rgba_is_composited_on_white():
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[:, :5] = (255, 0, 0, 255)  # opaque red
+    rgba[:, 5:] = (0, 0, 0, 0)  # fully transparent (black underneath)
+    out = load_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert tuple(out[0, 0]) == (255, 0, 0)
+    assert tuple(out[0, 9]) == (255, 255, 255)
+    np.testing.assert_array_equal(load_image(rgba), out)
+
+
+def test_cmyk_jpeg():
+    cmyk = Image.new("CMYK", (32, 16), (0, 255, 255, 0))  # pure red in CMYK
+    out = load_image(encode(cmyk, "JPEG", quality=95))
+    assert out.shape == (16, 32, 3)
+    r, g, b = out[8, 16].astype(int)
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_palette_with_transparency():
+    pal = Image.new("P", (8, 8), 1)
+    pal.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+    pal.info["transparency"] = 0
+    pal.putpixel((0, 0), 0)
+    out = load_image(encode(pal, "PNG", transparency=0))
+    assert tuple(out[0, 0]) == (255, 255, 255)
+    assert tuple(out[4, 4]) == (0, 0, 255)
+
+
+def test_grayscale_and_16_bit():
+    gray = Image.fromarray(np.full((6, 7), 77, np.uint8))
+    assert tuple(load_image(encode(gray, "PNG"))[0, 0]) == (77, 77, 77)
+    deep = Image.fromarray(np.full((6, 7), 65535, np.uint16))
+    out = load_image(encode(deep, "PNG"))
+    assert out.dtype == np.uint8 and tuple(out[0, 0]) == (255, 255, 255)
+    mid = load_image(np.full((4, 4), 257 * 100, np.uint16))
+    assert tuple(mid[0, 0]) == (100, 100, 100)
+
+
+def test_exif_orientation_is_applied():
+    rgb = gradient(60, 20)  # landscape
+    image = Image.fromarray(rgb)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    out = load_image(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
+    assert out.shape == (60, 20, 3)  # displayed upright: portrait
+
+
+def test_animated_gif_gives_first_frame():
+    frames = [Image.new("RGB", (10, 10), c) for c in [(255, 0, 0), (0, 255, 0)]]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    out = load_image(buf.getvalue())
+    assert out[5, 5, 0] > 200 and out[5, 5, 1] < 50
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ImageNotFound, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageNotFound, match="directory"):
+        load_image(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [12345, None, np.zeros((4, 4, 2), np.uint8), np.zeros((4,), np.uint8), np.zeros((4, 4), np.int64),
+     np.full((4, 4), np.nan, np.float32)],
+)
+def test_wrong_types_are_typed_errors(value):
+    with pytest.raises(ImageError):
+        load_image(value)
+
+
+def test_float_and_bool_arrays():
+    assert tuple(load_image(np.ones((2, 2), np.float32))[0, 0]) == (255, 255, 255)
+    assert tuple(load_image(np.ones((2, 2), bool))[0, 0]) == (255, 255, 255)
+
+
+def test_jpeg_draft_decodes_smaller_but_not_below_min_side():
+    data = encode(Image.fromarray(gradient(2000, 1600)), "JPEG", quality=90)
+    full = load_image(data)
+    small = load_image(data, min_side=300)
+    assert full.shape == (1600, 2000, 3)
+    assert min(small.shape[:2]) >= 300 and small.shape[0] < 1600
+
+
+def test_iter_image_paths_walks_sorted_and_skips_hidden(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    for name in ["b/2.JPG", "a.png", "notes.txt", ".x.jpg", ".hidden/c.jpg", "b/1.webp"]:
+        (tmp_path / name).write_bytes(b"")
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_image_paths([tmp_path])]
+    assert found == ["a.png", "b/1.webp", "b/2.JPG"]
+    # explicit files are passed through whatever their name, missing ones too
+    assert list(iter_image_paths([tmp_path / "notes.txt", tmp_path / "gone.jpg"])) == [
+        tmp_path / "notes.txt", tmp_path / "gone.jpg"]

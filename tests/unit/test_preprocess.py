@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import numpy as np
+
+from ocula.models.registry import Preprocess, Resample
+from ocula.pipelines.preprocess import resize_center_crop, to_tensor
+
+
+def test_short_side_resize_then_centre_crop():
+    image = np.zeros((300, 600, 3), np.uint8)
+    image[:, 250:350] = 255  # a white band in the middle
+    crop = resize_center_crop(image, 224, 0.875, Resample.BICUBIC)
+    assert crop.shape == (224, 224, 3)
+    # short side 300 -> 256, long side 512; the centre 224 holds the band at its centre
+    assert crop[112, 112, 0] == 255 and crop[112, 0, 0] == 0
+
+
+def test_small_and_tall_images_still_give_full_crops():
+    for shape in [(10, 10, 3), (1000, 30, 3), (224, 224, 3)]:
+        assert resize_center_crop(np.zeros(shape, np.uint8), 224, 0.875, Resample.BILINEAR).shape == (224, 224, 3)
+
+
+def test_to_tensor_normalises_and_lays_out():
+    pre = Preprocess(input_size=2, crop_fraction=1.0)
+    crops = np.zeros((1, 2, 2, 3), np.uint8)
+    crops[0, :, :, 0] = 255
+    x = to_tensor(crops, pre)
+    assert x.shape == (1, 3, 2, 2) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0, 0], 1.0)
+    np.testing.assert_allclose(x[0, 1], -1.0)
+    bgr = to_tensor(crops, Preprocess(input_size=2, crop_fraction=1.0, channel_order="BGR", layout="NHWC",
+                                      mean=(0.4, 0.5, 0.6), std=(0.1, 0.2, 0.3)))
+    assert bgr.shape == (1, 2, 2, 3)
+    np.testing.assert_allclose(bgr[0, 0, 0], [(0 - 0.6) / 0.3, (0 - 0.5) / 0.2, (1 - 0.4) / 0.1], rtol=1e-5)

