@@ -118,3 +118,43 @@ def test_eval_imagenet_bad_labels_exit_1(env, tmp_path):
 def test_version():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("ocula ")
+
+
+def test_progress_bar_on_a_terminal_keeps_json_on_stdout(env, tmp_path):
+    """With stderr on a terminal the bar is drawn there, and stdout still carries only JSON."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from ..conftest import REPO_ROOT
+
+    import threading
+
+    images = shared("imagenet/sample-334/images")
+    out = tmp_path / "out.jsonl"
+    master, slave = pty.openpty()
+    drawn = bytearray()
+
+    def drain() -> None:  # read the terminal while the CLI runs, so it never blocks on it
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    with out.open("w") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "ocula", "tag", "--json", "-k", "1", str(images)],
+                              stdout=stdout, stderr=slave, env={**os.environ, **env, "COLUMNS": "100"},
+                              cwd=REPO_ROOT, timeout=600)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    assert proc.returncode == 0
+    assert len(lines(out.read_text())) == 334  # every line valid JSON, none lost to the terminal
+    assert b"tagging" in drawn and b"334/334" in drawn and b'"path"' not in bytes(drawn)

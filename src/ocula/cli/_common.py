@@ -67,5 +67,9 @@ def progress_bar(total: int, *, label: str) -> Progress:
         TimeRemainingColumn(),
         console=stderr,
         transient=True,
+        # Rich would otherwise capture sys.stdout and reprint it on stderr above the bar,
+        # moving `--json` output off stdout exactly when a person watches.
+        redirect_stdout=False,
+        redirect_stderr=False,
         disable=total <= 3 or not stderr.is_terminal,
     )
