@@ -3,8 +3,9 @@
 For each preset it times
 - end to end: ``Engine.tag_many`` on image files (decode, resize, inference, tags), images/s;
 - inference only: the preset's (model, view) batches, on identical input tensors, through
-  ocula's runners and through an eager PyTorch EfficientNet-Lite (``tools/torch_efficientnet_lite.py``)
-  with the same thread count - and prints the ratio.
+  ocula's runners and through eager PyTorch with the same thread count: our plain module
+  (``tools/torch_efficientnet_lite.py``) and, when installed, the weights publisher's own
+  ``efficientnet_lite_pytorch``. The ratio is against the faster of the two.
 
 PyTorch is only used when importable (``pip install torch==2.13.0``, the CPU build, in a venv that
 also has ocula); ocula itself never needs it.
@@ -75,16 +76,27 @@ def main() -> None:
         import torch_efficientnet_lite as peer
 
         torch.set_num_threads(threads)
-        torch_models = {
-            f"efficientnet_lite{v}": peer.load(v, str(resolve_files(get_model(f"efficientnet_lite{v}"), settings)["weights"]))
-            for v in (0, 1, 2)
-        }
-        torch_note = f"torch {torch.__version__}"
+        weights = {v: str(resolve_files(get_model(f"efficientnet_lite{v}"), settings)["weights"]) for v in (0, 1, 2)}
+        peers = {"tools/torch_efficientnet_lite": {f"efficientnet_lite{v}": peer.load(v, w) for v, w in weights.items()}}
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+
+            def publisher(v: int):
+                # Its static "SAME" padding is computed for the native size, so it only serves
+                # the native views; the larger TTA views fall back to the plain module.
+                m = EfficientNet.from_name(f"efficientnet-lite{v}")
+                m.load_state_dict(torch.load(weights[v], map_location="cpu"))
+                return m.eval()
+
+            peers["efficientnet_lite_pytorch"] = {f"efficientnet_lite{v}": publisher(v) for v in (0, 1, 2)}
+        except ImportError:
+            pass
+        torch_note = f"torch {torch.__version__}; peers: {', '.join(peers)}"
     except ImportError:
-        torch_models, torch_note = {}, "torch not installed: no peer"
+        peers, torch_note = {}, "torch not installed: no peer"
 
     print(f"{len(paths)} images from {args.images}, batch {args.batch}, {threads} threads; {torch_note}")
-    print(f"{'preset':9} {'end-to-end img/s':>17} {'ocula infer img/s':>18} {'torch infer img/s':>18} {'ratio':>6}")
+    print(f"{'preset':9} {'end-to-end img/s':>17} {'ocula infer img/s':>18} {'best torch img/s':>17} {'ratio':>6}")
     with Engine(settings) as engine:
         for preset in PRESETS:
             list(engine.tag_many(paths[:4], preset=preset))  # load models, warm up
@@ -93,15 +105,27 @@ def main() -> None:
             runners = {m: engine.runner(m) for m in PRESETS[preset].models}
             ort_t = best_of(args.repeats, lambda: [runners[m].run({"input": x}, ("logits",)) for m, x in batches])
             line = f"{preset:9} {len(paths) / e2e:17.1f} {len(paths) / ort_t:18.1f}"
-            if torch_models:
+            if peers:
+                native = {m: get_model(m).preprocess.input_size for m in runners}
                 tensors = [(m, torch.from_numpy(x)) for m, x in batches]
+                times, worst = {}, 0.0
                 with torch.inference_mode():
-                    for m, x in tensors[:2]:
-                        torch_models[m](x)  # warm-up
-                    pt_t = best_of(args.repeats, lambda: [torch_models[m](x) for m, x in tensors])
-                    worst = max(float(np.abs(torch_models[m](x).numpy() - runners[m].run({"input": x.numpy()}, ("logits",))["logits"]).max())
-                                for m, x in tensors[:3])
-                line += f" {len(paths) / pt_t:18.1f} {pt_t / ort_t:5.2f}x  (max |logit diff| {worst:.1e})"
+                    for peer_name, models in peers.items():
+
+                        def pick(m, x, models=models, peer_name=peer_name):
+                            fallback = peer_name != "tools/torch_efficientnet_lite" and x.shape[-1] != native[m]
+                            return (peers["tools/torch_efficientnet_lite"] if fallback else models)[m]
+
+                        for m, x in tensors[:2]:
+                            pick(m, x)(x)  # warm-up
+                        times[peer_name] = best_of(args.repeats, lambda: [pick(m, x)(x) for m, x in tensors])
+                        for m, x in tensors[:3]:
+                            got = runners[m].run({"input": x.numpy()}, ("logits",))["logits"]
+                            worst = max(worst, float(np.abs(pick(m, x)(x).numpy() - got).max()))
+                best = min(times, key=times.get)
+                line += f" {len(paths) / times[best]:17.1f} {times[best] / ort_t:5.2f}x  (vs {best}; "
+                line += ", ".join(f"{k} {len(paths) / t:.1f}" for k, t in times.items())
+                line += f" img/s; max |logit diff| {worst:.1e})"
             print(line, flush=True)
 
 

@@ -24,6 +24,16 @@ def shared(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_ocula_environment(monkeypatch):
+    """Tests must not depend on the developer's OCULA_* variables (e.g. OCULA_OFFLINE=0)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("OCULA_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One converted-graph cache for the whole run (conversion is tested separately)."""
@@ -47,8 +57,8 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | Non
     """Run the real CLI in a subprocess (``python -m ocula``)."""
     import os
 
-    env = {**os.environ, **(env_extra or {})}
-    env.pop("OCULA_DEBUG", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "ocula", *args],
         capture_output=True,

@@ -26,14 +26,22 @@ def round_filters(c: int, width: float) -> int:
 
 
 class SameConv(nn.Conv2d):
-    """Conv2d with TensorFlow 'SAME' padding computed from the input size."""
+    """Conv2d with TensorFlow 'SAME' padding computed from the input size.
+
+    Stride-1 convolutions pad symmetrically (k // 2), which Conv2d does itself; only strided
+    ones may need the extra row/column at the end, done with an explicit pad. (Padding every
+    convolution, 1x1 included, would make this peer needlessly slow in the benchmark.)
+    """
 
     def forward(self, x):
-        ih, iw = x.shape[-2:]
         k, s = self.kernel_size[0], self.stride[0]
+        if s == 1:
+            return F.conv2d(x, self.weight, None, 1, k // 2, 1, self.groups)
+        ih, iw = x.shape[-2:]
         ph = max((math.ceil(ih / s) - 1) * s + k - ih, 0)
         pw = max((math.ceil(iw / s) - 1) * s + k - iw, 0)
-        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        if ph or pw:
+            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
         return F.conv2d(x, self.weight, None, self.stride, 0, 1, self.groups)
 
 

@@ -42,10 +42,12 @@ class Settings(BaseSettings):
         default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"),
         description="Rebuildable files, e.g. ONNX graphs converted from .pth weights.",
     )
-    threads: int = Field(0, ge=0, description="Inference threads; 0 = all CPUs available.")
+    threads: int = Field(0, ge=0, le=1024, description="Inference threads; 0 = all CPUs (never more are used).")
     offline: bool = Field(True, description="Refuse network downloads unless set to false.")
     max_image_bytes: int = Field(100 * 2**20, gt=0, description="Largest accepted file.")
-    max_image_pixels: int = Field(100_000_000, gt=0, description="Largest width*height.")
+    # Pillow refuses more than 2 * its MAX_IMAGE_PIXELS (178,956,970) itself, so a larger value
+    # could not take effect; it is refused here rather than silently ignored.
+    max_image_pixels: int = Field(100_000_000, gt=0, le=178_956_970, description="Largest width*height.")
     batch_size: int = Field(16, ge=1, le=1024, description="Images per inference batch.")
     download_timeout: float = Field(60.0, gt=0, description="Seconds without data before a download fails.")
 
@@ -61,4 +63,5 @@ class Settings(BaseSettings):
 
     @property
     def effective_threads(self) -> int:
-        return self.threads or available_cpus()
+        """Threads to use: the setting, capped at the CPUs available (more only adds contention)."""
+        return min(self.threads, available_cpus()) if self.threads else available_cpus()

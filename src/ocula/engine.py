@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from .config import Settings
-from .errors import ImageError, OculaError, UnknownName
+from .errors import ImageError, InputError, OculaError, UnknownName
 from .io import ImageSource, load_image
 from .models.backends.base import Runner
 from .models.loading import load_runner
@@ -122,6 +122,10 @@ class Engine:
         a result with ``error`` set and never stops the stream.
         """
         # Checked now, not on the first next(): an unknown preset or concept fails before any work.
+        if isinstance(levels, str):
+            levels = (levels,)
+        if levels and within:
+            raise InputError("levels and within do not combine: levels scores concepts, within filters classes")
         tagger = self.tagger(preset)
         for concept in (*levels, *([within] if within else [])):
             tagger.taxonomy.resolve(concept)
@@ -144,7 +148,7 @@ class Engine:
         batch_size = self.settings.batch_size
 
         def prepare(source: ImageSource):
-            image = load_image(source, min_side=tagger.min_side, settings=self.settings)
+            image = load_image(source, min_side=tagger.decode_min_side, settings=self.settings)
             return tagger.prepare(image)
 
         pending: deque[tuple[str, Future]] = deque()

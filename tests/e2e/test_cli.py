@@ -65,6 +65,7 @@ def test_tag_levels(env):
         (["tag", "--top-k", "0", "x.jpg"], "top-k"),
         (["models", "verify", "no_such_model"], "unknown model"),
         (["--threads", "-1", "tag", "x.jpg"], "threads"),
+        (["tag", "--level", "dog", "--within", "dog", "x.jpg"], "--within"),
     ],
 )
 def test_usage_errors_exit_2_without_traceback(env, args, needle):
@@ -77,6 +78,18 @@ def test_usage_errors_exit_2_without_traceback(env, args, needle):
 def test_bad_environment_setting_is_one_line(env):
     proc = run_cli("tag", str(SAMPLES / "coffee.jpg"), env_extra={**env, "OCULA_THREADS": "many"})
     assert proc.returncode == 2 and "threads" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_file_names_with_brackets_are_printed_as_they_are(env, tmp_path):
+    import shutil
+
+    (tmp_path / "d[").mkdir()
+    shutil.copyfile(SAMPLES / "coffee.jpg", tmp_path / "d[" / "b].jpg")
+    shutil.copyfile(SAMPLES / "coffee.jpg", tmp_path / "holiday [edited].jpg")
+    proc = run_cli("tag", "-k", "1", str(tmp_path), str(tmp_path / "a[/b].jpg"), env_extra=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "holiday [edited].jpg" in proc.stdout and "d[/b].jpg" in proc.stdout
+    assert "a[/b].jpg: no such file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_empty_folder_fails(env, tmp_path):

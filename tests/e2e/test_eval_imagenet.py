@@ -21,7 +21,10 @@ def results(engine):
 def test_fast_top1_in_published_range(results):
     fast = results["fast"]
     assert fast.n == 334 and fast.failures == 0
-    assert 1 - fast.top1_error >= 0.70  # EfficientNet-Lite0: 75.1% published on ImageNet val
+    assert 1 - fast.top1_error >= 0.70  # the bar; EfficientNet-Lite0: 75.1% on ImageNet val
+    # This fixed sample (likely training-split photos) measures 89.5%; a resize, crop or
+    # normalisation slip would cost more than two points.
+    assert 1 - fast.top1_error >= 0.87
     assert fast.models == ["efficientnet_lite0"]
 
 
@@ -39,6 +42,8 @@ def test_malformed_labels(engine, tmp_path):
     bad.write_text("filename,class_index\nx.jpg,1000\n")
     with pytest.raises(DatasetError, match="outside 0-999"):
         evaluate_imagenet(root, bad, engine=engine)
+    with pytest.raises(DatasetError, match="cannot read"):
+        evaluate_imagenet(root, tmp_path, engine=engine)  # a folder given as the labels file
     bad.write_text("filename,class_index\nmissing.jpg,3\n")
     with pytest.raises(DatasetError, match="none of the 1 images"):
         evaluate_imagenet(root, bad, engine=engine)

@@ -202,6 +202,18 @@ def test_jpeg_draft_decodes_smaller_but_not_below_min_side():
     assert min(small.shape[:2]) >= 300 and small.shape[0] < 1600
 
 
+def test_callers_pil_image_is_not_changed():
+    data = encode(Image.fromarray(gradient(2000, 1600)), "JPEG", quality=90)
+    image = Image.open(io.BytesIO(data))
+    out = load_image(image, min_side=300)
+    assert image.size == (2000, 1600) and out.shape == (1600, 2000, 3)
+
+
+def test_float_tiff_reads_like_a_float_array():
+    tiff = Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F")
+    assert tuple(load_image(encode(tiff, "TIFF"))[0, 0]) == (128, 128, 128)
+
+
 def test_iter_image_paths_walks_sorted_and_skips_hidden(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / ".hidden").mkdir()

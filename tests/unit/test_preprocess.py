@@ -20,6 +20,24 @@ def test_small_and_tall_images_still_give_full_crops():
         assert resize_center_crop(np.zeros(shape, np.uint8), 224, 0.875, Resample.BILINEAR).shape == (224, 224, 3)
 
 
+def test_matches_resizing_the_whole_image_then_cropping():
+    y, x = np.mgrid[0:375, 0:500]
+    image = np.stack([x % 256, y % 256, (x * y) % 256], axis=2).astype(np.uint8)
+    from PIL import Image
+
+    full = Image.fromarray(image).resize((341, 256), Image.Resampling.BICUBIC)  # short side 256
+    naive = np.asarray(full.crop((58, 16, 282, 240)))
+    ours = resize_center_crop(image, 224, 0.875, Resample.BICUBIC)
+    assert np.abs(ours.astype(int) - naive.astype(int)).mean() < 1.0
+
+
+def test_extreme_aspect_ratio_costs_only_the_crop():
+    # A 1x20000 strip would be 256 x 5,120,000 px if resized whole (about 4 GB).
+    strip = np.zeros((20_000, 1, 3), np.uint8)
+    assert resize_center_crop(strip, 224, 0.875, Resample.BICUBIC).shape == (224, 224, 3)
+    assert resize_center_crop(strip.transpose(1, 0, 2), 296, 0.89, Resample.BICUBIC).shape == (296, 296, 3)
+
+
 def test_to_tensor_normalises_and_lays_out():
     pre = Preprocess(input_size=2, crop_fraction=1.0)
     crops = np.zeros((1, 2, 2, 3), np.uint8)

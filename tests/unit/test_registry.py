@@ -77,3 +77,40 @@ def test_missing_package_says_what_to_install(settings):
 def test_filespec_rejects_bad_digest():
     with pytest.raises(ValueError):
         FileSpec("weights", "x", "abc", 1, LocalFile("x"))
+
+
+def test_settings_bounds():
+    from pydantic import ValidationError
+
+    from ocula import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(threads=100_000)
+    with pytest.raises(ValidationError):
+        Settings(max_image_pixels=500_000_000)  # beyond what Pillow would decode anyway
+    from ocula.config import available_cpus
+
+    assert Settings(threads=64).effective_threads == min(64, available_cpus())
+
+
+def test_unwritable_cache_dir_is_a_config_error(tmp_path):
+    from ocula import ConfigError, Settings
+    from ocula.models.loading import load_runner
+
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="cache directory"):
+        load_runner(get_model("efficientnet_lite0"), Settings(data_dir=tmp_path, cache_dir=tmp_path / "file"))
+
+
+def test_verify_fails_when_a_pip_installed_file_is_missing(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import ocula.cli.models as cli_models
+    from ocula.cli import app
+
+    spec = _with_file(get_model("efficientnet_lite0"), source=PackageFile("no_such_pkg_xyz", "m.pth", pip_name="x"))
+    monkeypatch.setattr(cli_models, "get_model", lambda name: spec)
+    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "models", "verify", "--json", "x"])
+    assert result.exit_code == 1 and '"status": "missing"' in result.output
+    ok = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "models", "verify", "--json"])
+    assert ok.exit_code == 0, ok.output

@@ -73,6 +73,19 @@ def test_level_that_is_a_class_keeps_its_index(fake_engine):
     assert t.class_index == GOLDEN_RETRIEVER
 
 
+def test_levels_accept_one_string_and_count_synonyms_once(fake_engine):
+    (t,) = fake_engine.tag(bright()[0], levels="dog")
+    assert t.label == "dog"
+    assert list(fake_engine.tag(bright()[0], levels=["dog", "domestic dog", "n02084071", "cat"]).label) == ["dog", "cat"]
+
+
+def test_levels_and_within_do_not_combine(fake_engine):
+    from ocula import InputError
+
+    with pytest.raises(InputError, match="do not combine"):
+        fake_engine.tag(bright()[0], levels=["dog"], within="dog")
+
+
 def test_within_and_min_score(fake_engine):
     tags = fake_engine.tag(dark()[0], within="dog", top_k=3)
     assert len(tags) == 3 and all("dog" in t.ancestors for t in tags)

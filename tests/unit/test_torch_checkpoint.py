@@ -70,7 +70,10 @@ def _str(text: str) -> bytes:
 
 
 def _int(n: int) -> bytes:
-    return b"J" + struct.pack("<i", n)  # BININT
+    if -(2**31) <= n < 2**31:
+        return b"J" + struct.pack("<i", n)  # BININT
+    raw = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8a" + bytes([len(raw)]) + raw  # LONG1
 
 
 def _tuple(*items: bytes) -> bytes:
@@ -101,6 +104,20 @@ def test_hand_built_legacy_file_reads(tmp_path):
 def test_view_outside_storage_is_refused(tmp_path):
     with pytest.raises(ConversionError, match="reaches element"):
         load_state_dict(_write_legacy(tmp_path, (4, 4), (4, 1)))  # 16 elements from a 4-element storage
+
+
+def test_broadcast_view_larger_than_its_storage_is_refused(tmp_path):
+    # stride 0 keeps the view inside 4 elements, but copying it would need 4 TiB
+    with pytest.raises(ConversionError, match="larger than"):
+        load_state_dict(_write_legacy(tmp_path, (1 << 20, 1 << 20), (0, 0)))
+
+
+def test_storage_claiming_more_than_the_file_is_refused(tmp_path):
+    body = _tensor_pickle((2,), (1,), numel=1 << 40)
+    path = tmp_path / "t.pth"
+    path.write_bytes(_legacy_bytes(body + pickle.dumps(["0"], protocol=2) + struct.pack("<q", 1 << 40) + b"\0" * 64))
+    with pytest.raises(ConversionError, match="more bytes than the file"):
+        load_state_dict(path)
 
 
 def test_truncated_legacy_file(tmp_path):

@@ -36,6 +36,16 @@ def test_has_matches_concept_or_ancestor():
     assert list(tags[tags.has("cat")].label) == ["tabby"]
 
 
+def test_has_accepts_synonyms_case_and_wnids_and_refuses_typos():
+    tags = sample()
+    for name in ("Dog", "domestic dog", "n02084071"):
+        assert list(tags.has(name)) == [True, False, True]
+    from ocula import UnknownName
+
+    with pytest.raises(UnknownName):
+        tags.has("dgo")
+
+
 def test_to_list_schema():
     d = sample().to_list()[0]
     assert d == {"label": "golden retriever", "class_index": 207, "wnid": "n02099601", "score": 0.7,

@@ -61,10 +61,11 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        print_error("interrupted")
+        sys.stderr.write("error: interrupted\n")
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
         if os.environ.get("OCULA_DEBUG") == "1":
             raise
-        print_error(f"internal error: {type(exc).__name__}: {exc} (set OCULA_DEBUG=1 for the traceback)")
+        # Plain write, no Rich: this must work whatever the message contains.
+        sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc} (set OCULA_DEBUG=1 for the traceback)\n")
         sys.exit(EXIT_FAILED)

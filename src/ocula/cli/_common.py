@@ -11,7 +11,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from ..config import Settings
 from ..errors import InputError, OculaError, UnknownName
@@ -34,12 +36,20 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name that is not valid UTF-8 (Python keeps its bytes as lone surrogates):
+        # escape it, so every line stays valid UTF-8 JSON and still names the file exactly.
+        line = json.dumps(obj, ensure_ascii=True)
+    sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 
 def print_error(message: str) -> None:
-    stderr.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    """One line on stderr. The message is plain text: file names like "a [b].jpg" stay intact."""
+    stderr.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
 
 
 @contextlib.contextmanager
@@ -58,18 +68,29 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def progress_bar(total: int, *, label: str) -> Progress:
-    """A progress bar on stderr, shown only on a terminal and for more than a few items."""
+def progress_bar(total: int, *, label: str, json_output: bool = False) -> Progress:
+    """A progress bar for more than a few items, only where a person watches.
+
+    Tables: the bar shares stdout's terminal and results are printed through ``bar.console``,
+    so Rich keeps them above the bar. JSON: the bar goes to stderr, and only when stdout is not
+    the same terminal (``ocula tag --json dir > out.jsonl``); stdout carries nothing but JSON.
+    """
+    if json_output:
+        show = stderr.is_terminal and not stdout.is_terminal
+        console = stderr
+    else:
+        show = stdout.is_terminal
+        console = stdout
     return Progress(
-        TextColumn(label),
+        TextColumn(escape(label)),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=console,
         transient=True,
-        # Rich would otherwise capture sys.stdout and reprint it on stderr above the bar,
-        # moving `--json` output off stdout exactly when a person watches.
+        # Never capture sys.stdout (it would move JSON to the bar's console); capture stderr
+        # only when it is the same terminal, so error lines print above the bar.
         redirect_stdout=False,
-        redirect_stderr=False,
-        disable=total <= 3 or not stderr.is_terminal,
+        redirect_stderr=not json_output and stderr.is_terminal,
+        disable=total <= 3 or not show,
     )

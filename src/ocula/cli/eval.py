@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..engine import Engine
 from ..eval.imagenet import evaluate_imagenet
@@ -28,7 +29,7 @@ def imagenet_command(
     """Top-1/top-5 error and images/s of a tagging preset on ImageNet-labelled photos."""
     settings = settings_of(ctx)
     with cli_errors(), Engine(settings) as engine:
-        with progress_bar(1000, label=f"eval imagenet ({preset.value})") as bar:
+        with progress_bar(1000, label=f"eval imagenet ({preset.value})", json_output=as_json) as bar:
             task = bar.add_task("eval", total=None)
             result = evaluate_imagenet(
                 root, labels, preset=preset.value, engine=engine, limit=limit,
@@ -37,7 +38,7 @@ def imagenet_command(
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(title=f"ImageNet evaluation: {root}", title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(title=Text(f"ImageNet evaluation: {root}"), title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("preset")
     table.add_column("images", justify="right")
     table.add_column("top-1 acc", justify="right")

@@ -6,9 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..models.files import download_model, file_status
 from ..models.registry import get_model, list_models
+from ..models.sources import PackageFile
 from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
 
 models_app = typer.Typer(help="Registered models: what is installed, verified, downloadable.", no_args_is_help=True)
@@ -38,8 +40,8 @@ def list_command(
                 }
             )
         else:
-            table.add_row(spec.name, spec.task.value, spec.backend.value, status[0].source,
-                          "yes" if installed else "[red]no[/red]", spec.license)
+            table.add_row(spec.name, spec.task.value, spec.backend.value, Text(status[0].source),
+                          Text("yes") if installed else Text("no", style="red"), spec.license)
     if not as_json:
         stdout.print(table)
 
@@ -50,7 +52,11 @@ def verify_command(
     names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: all).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per line.")] = False,
 ) -> None:
-    """Check the sha256 of every installed model file against the registry (exit 1 on a mismatch)."""
+    """Check the sha256 of every installed model file against the registry.
+
+    Exit 1 on a mismatch, or when a file that pip should have installed is missing (opt-in
+    downloads that were never fetched are reported, not failed).
+    """
     settings = settings_of(ctx)
     bad = 0
     with cli_errors():
@@ -59,15 +65,15 @@ def verify_command(
         for col in ("model", "file", "status", "path"):
             table.add_column(col)
         for spec in specs:
-            for s in file_status(spec, settings, verify=True):
+            for s, f in zip(file_status(spec, settings, verify=True), spec.files):
                 state = "missing" if not s.installed else ("ok" if s.verified else "MISMATCH")
-                bad += state == "MISMATCH"
+                bad += state == "MISMATCH" or (state == "missing" and isinstance(f.source, PackageFile))
                 if as_json:
                     emit_json({"model": s.model, "file": s.filename, "status": state, "path": str(s.path) if s.path else None,
                                "expected_sha256": s.expected_sha256, "actual_sha256": s.actual_sha256})
                 else:
                     style = {"ok": "green", "missing": "yellow", "MISMATCH": "red"}[state]
-                    table.add_row(s.model, s.filename, f"[{style}]{state}[/{style}]", str(s.path or ""))
+                    table.add_row(s.model, s.filename, Text(state, style=style), Text(str(s.path or "")))
         if not as_json:
             stdout.print(table)
     if bad:
@@ -84,7 +90,7 @@ def download_command(
     with cli_errors():
         for name in names:
             spec = get_model(name)
-            with progress_bar(100, label=f"downloading {name}") as bar:
+            with progress_bar(100, label=f"downloading {name}", json_output=True) as bar:
                 task = bar.add_task(name, total=None)
 
                 def report(done: int, total: int | None) -> None:
@@ -92,4 +98,4 @@ def download_command(
 
                 paths = download_model(spec, settings, progress=report)
             for role, path in paths.items():
-                stderr.print(f"{name} {role}: {path}")
+                stderr.print(Text(f"{name} {role}: {path}"))

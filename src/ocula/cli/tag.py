@@ -7,25 +7,26 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..engine import Engine
 from ..io import iter_image_paths
 from ..pipelines.tag import PresetName
 from ..types import TagResult
-from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stdout
+from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of
 
 
-def _print_table(result: TagResult, show_ancestors: int) -> None:
+def _table(result: TagResult, show_ancestors: int) -> Table:
     assert result.tags is not None
-    table = Table(title=result.source, title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(title=Text(result.source), title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("score", justify="right")
     table.add_column("tag")
     table.add_column("is a", style="dim")
     for t in result.tags:
-        table.add_row(f"{t.score:.3f}", t.label, ", ".join(t.ancestors[:show_ancestors]))
+        table.add_row(f"{t.score:.3f}", Text(t.label), Text(", ".join(t.ancestors[:show_ancestors])))
     if not len(result.tags):
         table.add_row("", "(no tag above --min-score)", "")
-    stdout.print(table)
+    return table
 
 
 def tag_command(
@@ -43,6 +44,8 @@ def tag_command(
 ) -> None:
     """Tag photos with ImageNet classes and their WordNet ancestors ("golden retriever" is a "dog")."""
     settings = settings_of(ctx)
+    if level and within:
+        raise typer.BadParameter("use either --level (score concepts) or --within (filter classes)", param_hint="--within")
     paths = list(iter_image_paths(inputs))
     if not paths:
         print_error("no images found in the given folders")
@@ -52,7 +55,7 @@ def tag_command(
         results = engine.tag_many(
             paths, top_k=top_k, preset=preset.value, levels=level or (), within=within, min_score=min_score
         )
-        with progress_bar(len(paths), label="tagging") as bar:
+        with progress_bar(len(paths), label="tagging", json_output=as_json) as bar:
             task = bar.add_task("tag", total=len(paths))
             for result in results:
                 bar.advance(task)
@@ -61,7 +64,7 @@ def tag_command(
                 if as_json:
                     emit_json(result.to_dict())
                 elif result.ok:
-                    _print_table(result, show_ancestors=4)
+                    bar.console.print(_table(result, show_ancestors=4))
                 else:
                     print_error(str(result.error))
     if failed:

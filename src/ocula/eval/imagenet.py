@@ -54,6 +54,8 @@ def read_labels(path: Path, root: Path) -> list[tuple[Path, int]]:
                 rows.append((root / row["filename"], index))
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such labels file") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the labels file ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
     if not rows:

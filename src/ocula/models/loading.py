@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import ConversionError, ModelUnavailable
+from ..errors import ConfigError, ConversionError, ModelUnavailable
 from .backends.base import Runner
 from .files import resolve_files
 from .registry import Backend, ModelSpec
@@ -39,8 +39,11 @@ def _convert(spec: ModelSpec, weights: Path, dest: Path) -> None:
     model = build_efficientnet_lite(
         load_state_dict(weights), width=float(arch["width"]), depth=float(arch["depth"]), name=spec.name
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write converted models to the cache directory {dest.parent} ({exc})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(model.SerializeToString())

@@ -9,6 +9,7 @@ The registry is static data; nothing is loaded or checked at import.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -45,7 +46,7 @@ class Resample(str, enum.Enum):
 class Preprocess:
     """How an RGB uint8 image becomes the network's input.
 
-    The short side is resized to ``round(input_size / crop_fraction)`` with ``resample``, the
+    The short side is resized to ``floor(input_size / crop_fraction)`` with ``resample``, the
     centre ``input_size`` square is cut out, then each channel is ``(x / 255 - mean) / std`` in
     ``channel_order``, laid out as ``layout``.
     """
@@ -64,9 +65,14 @@ class Preprocess:
         if self.channel_order not in ("RGB", "BGR") or self.layout not in ("NCHW", "NHWC"):
             raise ValueError("channel_order must be RGB|BGR and layout NCHW|NHWC")
 
+    @staticmethod
+    def resize_short_side(input_size: int, crop_fraction: float) -> int:
+        """The short side before the centre crop (timm's rule: floor, never below the crop)."""
+        return max(input_size, math.floor(input_size / crop_fraction))
+
     @property
     def resize_size(self) -> int:
-        return int(round(self.input_size / self.crop_fraction))
+        return self.resize_short_side(self.input_size, self.crop_fraction)
 
 
 @dataclass(frozen=True)

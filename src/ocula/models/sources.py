@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import DownloadError, IntegrityError, ModelUnavailable
+from ..errors import ConfigError, DownloadError, IntegrityError, ModelUnavailable
 
 __all__ = [
     "LocalFile",
@@ -144,8 +144,11 @@ def download_file(
         DownloadError: network failure, HTTP error, or more bytes than ``expected_size``.
         IntegrityError: the content's sha256 is not ``sha256``; nothing is left behind.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write downloads to {dest.parent} ({exc})") from None
     tmp = Path(tmp_name)
     try:
         digest = hashlib.sha256()

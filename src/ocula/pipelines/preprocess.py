@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from PIL import Image
 
@@ -18,17 +16,19 @@ def resize_center_crop(image: np.ndarray, input_size: int, crop_fraction: float,
     """Resize the short side to ``floor(input_size / crop_fraction)``, cut the centre square.
 
     ``image`` is (H, W, 3) uint8; returns (input_size, input_size, 3) uint8. Same rule as timm's
-    eval transform, so published accuracies apply.
+    eval transform, so published accuracies apply. The crop is mapped back to source coordinates
+    and only that box is resampled, so the resized full image is never materialised: a 1x20000
+    strip costs a 224x224 output, not gigabytes.
     """
     h, w = image.shape[:2]
-    short = max(input_size, math.floor(input_size / crop_fraction))
+    short = Preprocess.resize_short_side(input_size, crop_fraction)
     scale = short / min(h, w)
-    new_w, new_h = max(input_size, round(w * scale)), max(input_size, round(h * scale))
-    pil = Image.fromarray(image)
-    if (new_w, new_h) != (w, h):
-        pil = pil.resize((new_w, new_h), _PIL_RESAMPLE[resample])
+    new_w, new_h = round(w * scale), round(h * scale)  # both >= short >= input_size
     left, top = (new_w - input_size) // 2, (new_h - input_size) // 2
-    return np.asarray(pil.crop((left, top, left + input_size, top + input_size)))
+    sx, sy = w / new_w, h / new_h
+    box = (left * sx, top * sy, (left + input_size) * sx, (top + input_size) * sy)
+    pil = Image.fromarray(image)
+    return np.asarray(pil.resize((input_size, input_size), _PIL_RESAMPLE[resample], box=box))
 
 
 def to_tensor(crops: np.ndarray, pre: Preprocess) -> np.ndarray:

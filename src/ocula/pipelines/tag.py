@@ -111,9 +111,15 @@ class Tagger:
                 self._crops[(size, crop)] = pre
 
     @property
-    def min_side(self) -> int:
-        """Shortest image side that loses nothing for this preset (lets JPEGs decode smaller)."""
-        return max(int(size / crop) + 1 for size, crop in self._crops)
+    def decode_min_side(self) -> int:
+        """How small a JPEG may be decoded (by DCT scaling) before this preset resizes it.
+
+        Twice the largest resize target, so bicubic still does the last reduction. Measured on
+        the 204 JPEGs of ../shared/data with a short side >= 514 px (fast preset): decoding at
+        2x agrees with a full decode on 99.5% of top-1 labels (mean |change| of the top score
+        0.003); decoding at exactly 1x agreed on only 93.6%.
+        """
+        return 2 * max(Preprocess.resize_short_side(size, crop) for size, crop in self._crops)
 
     def prepare(self, image: np.ndarray) -> dict[_ViewKey, np.ndarray]:
         """The centre crops this preset needs, as (H, W, 3) uint8 arrays."""
@@ -163,8 +169,7 @@ class Tagger:
         tax = self.taxonomy
         if levels:
             records = []
-            for concept in dict.fromkeys(levels):  # keep order, drop repeats
-                wnid = tax.resolve(concept)
+            for wnid in dict.fromkeys(tax.resolve(c) for c in levels):  # synonyms count once
                 mask = tax.descendants_mask(wnid)
                 score = float(min(1.0, probs[mask].sum()))
                 index = tax.classes.index(wnid) if wnid in tax.classes else None

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import collections
 import io
+import math
+import os
 import pickle
 import struct
 import zipfile
@@ -69,11 +71,17 @@ class _TensorRef:
             raise ConversionError(f"storage {self.storage.key} has no data")
         if any(s < 0 for s in self.shape) or any(s < 0 for s in self.stride) or self.offset < 0:
             raise ConversionError("negative tensor shape, stride or offset")
+        if len(self.shape) != len(self.stride):
+            raise ConversionError("tensor shape and stride differ in length")
         if 0 in self.shape:
             return np.zeros(self.shape, data.dtype)
         last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride))
         if last >= len(data):
             raise ConversionError(f"tensor view reaches element {last} of a {len(data)}-element storage")
+        # A state dict's tensors never hold more elements than their storage; a broadcast view
+        # (stride 0) that does would turn a small file into an arbitrarily large copy.
+        if math.prod(self.shape) > len(data):
+            raise ConversionError(f"tensor of shape {self.shape} is larger than its {len(data)}-element storage")
         itemsize = data.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             data[self.offset :], shape=self.shape, strides=tuple(s * itemsize for s in self.stride), writeable=False
@@ -141,8 +149,9 @@ def _unpickle(fh: BinaryIO, storages: dict[str, _Storage], load_storage) -> Any:
         return _RestrictedUnpickler(fh, storages, load_storage).load()
     except ConversionError:
         raise
-    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
-        raise ConversionError(f"malformed checkpoint pickle ({exc})") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, IndexError, KeyError,
+            RecursionError, MemoryError, OverflowError) as exc:
+        raise ConversionError(f"malformed checkpoint pickle ({type(exc).__name__}: {exc})") from None
 
 
 def _load_zip(path: Path) -> Any:
@@ -155,13 +164,18 @@ def _load_zip(path: Path) -> Any:
         if byteorder in zf.namelist() and zf.read(byteorder).strip() != b"little":
             raise ConversionError(f"{path}: big-endian checkpoints are not supported")
 
+        archive_size = path.stat().st_size
+
         def load_storage(key: str, dtype: np.dtype, numel: int) -> _Storage:
             try:
-                raw = zf.read(f"{prefix}data/{key}")
+                info = zf.getinfo(f"{prefix}data/{key}")
             except KeyError:
                 raise ConversionError(f"{path}: storage {key} missing from the zip") from None
-            if len(raw) < numel * dtype.itemsize:
-                raise ConversionError(f"{path}: storage {key} is shorter than its {numel} elements")
+            # torch stores tensors uncompressed; refuse members that would inflate far beyond
+            # the archive (a zip bomb) before reading them.
+            if numel < 0 or info.file_size < numel * dtype.itemsize or info.file_size > 64 * archive_size:
+                raise ConversionError(f"{path}: storage {key} does not hold its {numel} elements")
+            raw = zf.read(info)
             return _Storage(key, dtype, numel, np.frombuffer(raw, dtype=dtype, count=numel))
 
         with zf.open(pickles[0]) as fh:
@@ -175,6 +189,7 @@ def _load_legacy(path: Path) -> Any:
         return _Storage(key, dtype, numel)  # data follows the pickles; filled in below
 
     with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
         no_storages: dict[str, _Storage] = {}
 
         def refuse(*_):
@@ -201,6 +216,8 @@ def _load_legacy(path: Path) -> Any:
             if numel != storage.numel:
                 raise ConversionError(f"{path}: storage {key} holds {numel} elements, expected {storage.numel}")
             nbytes = numel * storage.dtype.itemsize
+            if numel < 0 or nbytes > size - fh.tell():
+                raise ConversionError(f"{path}: storage {key} claims more bytes than the file holds")
             raw = fh.read(nbytes)
             if len(raw) != nbytes:
                 raise ConversionError(f"{path}: truncated inside storage {key}")
@@ -229,7 +246,10 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         raise ConversionError(f"{path}: cannot read ({exc})") from None
     except zipfile.BadZipFile as exc:
         raise ConversionError(f"{path}: corrupt zip checkpoint ({exc})") from None
-    obj = _materialize(obj)
+    try:
+        obj = _materialize(obj)
+    except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+        raise ConversionError(f"{path}: malformed tensors ({type(exc).__name__}: {exc})") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
