@@ -70,9 +70,6 @@ class Preprocess:
         """The short side before the centre crop (timm's rule: floor, never below the crop)."""
         return max(input_size, math.floor(input_size / crop_fraction))
 
-    @property
-    def resize_size(self) -> int:
-        return self.resize_short_side(self.input_size, self.crop_fraction)
 
 
 @dataclass(frozen=True)
