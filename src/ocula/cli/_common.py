@@ -32,7 +32,8 @@ class State:
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    return ctx.ensure_object(State).settings if isinstance(ctx.obj, State) else Settings()
+    """The settings the root callback built from global options and the environment."""
+    return ctx.obj.settings if isinstance(ctx.obj, State) else Settings()
 
 
 def emit_json(obj: Any) -> None:
@@ -68,8 +69,9 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def progress_bar(total: int, *, label: str, json_output: bool = False) -> Progress:
-    """A progress bar for more than a few items, only where a person watches.
+def progress_bar(total: int | None, *, label: str, json_output: bool = False) -> Progress:
+    """A progress bar for more than a few items (``total=None``: not known yet, always shown),
+    only where a person watches.
 
     Tables: the bar shares stdout's terminal and results are printed through ``bar.console``,
     so Rich keeps them above the bar. JSON: the bar goes to stderr, and only when stdout is not
@@ -92,5 +94,5 @@ def progress_bar(total: int, *, label: str, json_output: bool = False) -> Progre
         # only when it is the same terminal, so error lines print above the bar.
         redirect_stdout=False,
         redirect_stderr=not json_output and stderr.is_terminal,
-        disable=total <= 3 or not show,
+        disable=(total is not None and total <= 3) or not show,
     )

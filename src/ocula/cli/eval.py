@@ -29,7 +29,7 @@ def imagenet_command(
     """Top-1/top-5 error and images/s of a tagging preset on ImageNet-labelled photos."""
     settings = settings_of(ctx)
     with cli_errors(), Engine(settings) as engine:
-        with progress_bar(1000, label=f"eval imagenet ({preset.value})", json_output=as_json) as bar:
+        with progress_bar(None, label=f"eval imagenet ({preset.value})", json_output=as_json) as bar:
             task = bar.add_task("eval", total=None)
             result = evaluate_imagenet(
                 root, labels, preset=preset.value, engine=engine, limit=limit,

@@ -90,7 +90,7 @@ def download_command(
     with cli_errors():
         for name in names:
             spec = get_model(name)
-            with progress_bar(100, label=f"downloading {name}", json_output=True) as bar:
+            with progress_bar(None, label=f"downloading {name}", json_output=True) as bar:
                 task = bar.add_task(name, total=None)
 
                 def report(done: int, total: int | None) -> None:
