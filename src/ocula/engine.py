@@ -13,14 +13,16 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from .config import Settings
+from .engine_faces import FaceMethods
 from .errors import ImageError, InputError, OculaError, UnknownName
 from .io import ImageSource, load_image
 from .models.backends.base import Runner
-from .models.loading import load_runner
+from .models.loading import load_dlib_model, load_runner
 from .models.registry import ModelSpec, get_model
 from .pipelines.tag import PRESETS, Tagger
 from .taxonomy import imagenet_taxonomy
@@ -35,7 +37,7 @@ def _source_name(source: ImageSource) -> str:
     return f"<{type(source).__name__}>"
 
 
-class Engine:
+class Engine(FaceMethods):
     """Loaded models plus the pipelines that use them.
 
     >>> with Engine() as engine:
@@ -47,14 +49,18 @@ class Engine:
         settings: Settings | None = None,
         *,
         runner_factory: Callable[[ModelSpec, Settings], Runner] = load_runner,
+        dlib_factory: Callable[[ModelSpec, Settings], Any] = load_dlib_model,
     ):
-        """``runner_factory`` builds a Runner for a model; tests of the layers above pass one
-        that returns fakes."""
+        """``runner_factory`` builds a Runner for a model, ``dlib_factory`` a dlib detector or
+        shape predictor; tests of the layers above pass ones that return fakes."""
         self.settings = settings or Settings()
         self._runner_factory = runner_factory
+        self._dlib_factory = dlib_factory
         self._lock = threading.RLock()
         self._runners: dict[str, Runner] = {}
+        self._dlib_models: dict[str, Any] = {}
         self._taggers: dict[str, Tagger] = {}
+        self._face_analyzers: dict[tuple, Any] = {}
         self._closed = False
 
     # -- models ---------------------------------------------------------------------------
@@ -66,6 +72,15 @@ class Engine:
             if model not in self._runners:
                 self._runners[model] = self._runner_factory(get_model(model), self.settings)
             return self._runners[model]
+
+    def dlib_model(self, model: str) -> Any:
+        """The loaded dlib detector or shape predictor for a registered model."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("Engine is closed")
+            if model not in self._dlib_models:
+                self._dlib_models[model] = self._dlib_factory(get_model(model), self.settings)
+            return self._dlib_models[model]
 
     def tagger(self, preset: str = "fast") -> Tagger:
         preset = getattr(preset, "value", preset)
@@ -188,13 +203,43 @@ class Engine:
                         yield name, probs[row], None
                         row += 1
 
+    def decoded(self, sources: Iterable[ImageSource]) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
+        """Per input, in order: ``(name, RGB image, None)`` or ``(name, None, error)``, decoded
+        two ahead on worker threads while the caller works on the current one."""
+        it = iter(sources)
+        pending: deque[tuple[str, Future]] = deque()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocula-decode") as pool:
+
+            def refill() -> None:
+                while len(pending) < 4:
+                    try:
+                        source = next(it)
+                    except StopIteration:
+                        return
+                    pending.append((_source_name(source), pool.submit(load_image, source, settings=self.settings)))
+
+            refill()
+            while pending:
+                name, future = pending.popleft()
+                refill()
+                try:
+                    yield name, future.result(), None
+                except OculaError as exc:
+                    yield name, None, exc
+                except MemoryError:
+                    yield name, None, ImageError(f"{name}: out of memory while decoding")
+
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
         with self._lock:
             for runner in self._runners.values():
                 runner.close()
+            for model in self._dlib_models.values():
+                model.close()
             self._runners.clear()
+            self._dlib_models.clear()
             self._taggers.clear()
+            self._face_analyzers.clear()
             self._closed = True
 
     def __enter__(self) -> Engine:

@@ -12,6 +12,7 @@ non-zero; the service (later) maps the classes to 4xx/5xx problem responses.
     │   │   ├── ImageNotFound       no such file
     │   │   ├── ImageDecodeError    not an image, corrupt, truncated, unsupported format
     │   │   └── ImageTooLarge       over the byte or pixel limit (decompression bombs)
+    │   ├── NoFaceFound             a photo that must show a face shows none
     │   ├── DatasetError            an evaluation data set (CSV, folder) is malformed
     │   └── UnknownName             a name that is not known: model, preset, concept
     ├── ModelError                  a model cannot be provided (maps to 5xx / setup problem)
@@ -37,6 +38,7 @@ __all__ = [
     "IntegrityError",
     "ModelError",
     "ModelUnavailable",
+    "NoFaceFound",
     "OculaError",
     "UnknownName",
 ]
@@ -64,6 +66,14 @@ class ImageDecodeError(ImageError):
 
 class ImageTooLarge(ImageError):
     """The image exceeds the configured byte size or pixel count."""
+
+
+class NoFaceFound(InputError):
+    """No face was found where one is needed (verification, enrolment)."""
+
+    def __init__(self, source: str, detail: str = ""):
+        self.source = source
+        super().__init__(f"{source}: no face found{detail}")
 
 
 class DatasetError(InputError):

@@ -102,9 +102,14 @@ def test_models_list_and_verify(env):
     proc = run_cli("models", "list", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     models = lines(proc.stdout)
-    assert [m["name"] for m in models] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert [m["name"] for m in models] == [
+        "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+        "dlib_hog_face", "dlib_mmod_face", "dlib_landmarks_5", "dlib_landmarks_68", "dlib_resnet_face",
+    ]
     for m in models:
         assert {"name", "task", "backend", "source", "installed", "license"} <= set(m) and m["installed"] is True
+    hog = next(m for m in models if m["name"] == "dlib_hog_face")
+    assert hog["source"] == "built-in" and hog["files"] == [] and hog["backend"] == "dlib"
     proc = run_cli("models", "verify", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     assert {f["status"] for f in lines(proc.stdout)} == {"ok"}

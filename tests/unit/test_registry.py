@@ -14,12 +14,24 @@ from ocula.models.sources import LocalFile, PackageFile, sha256_file
 
 
 def test_entries_declare_files_preprocessing_and_license():
-    models = list_models()
+    models = list_models("classify")
     assert [m.name for m in models] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
     for m in models:
         assert m.task is Task.CLASSIFY and m.license and m.files
         assert m.preprocess.input_size in (224, 240, 260) and m.preprocess.mean == (0.5, 0.5, 0.5)
-    assert list_models("classify") == models
+
+
+def test_face_entries_declare_alignment_and_license():
+    assert [m.name for m in list_models("face-detect")] == ["dlib_hog_face", "dlib_mmod_face"]
+    assert [m.name for m in list_models("face-landmarks")] == ["dlib_landmarks_5", "dlib_landmarks_68"]
+    (embedder,) = list_models(Task.FACE_EMBED)
+    # The descriptor's chip is part of the entry, like a classifier's preprocessing.
+    assert embedder.alignment.chip_size == 150 and embedder.alignment.padding == 0.25
+    assert get_model(embedder.alignment.landmarks).architecture["points"] == 5
+    assert embedder.converter == "dlib_face_resnet" and embedder.files[0].source.package == "face_recognition_models"
+    assert all(m.license for m in list_models())
+    assert "commercial" in get_model("dlib_landmarks_68").license
+    assert get_model("dlib_hog_face").files == () and get_model("dlib_hog_face").source_kind == "built-in"
 
 
 def test_unknown_model_suggests():
@@ -29,6 +41,8 @@ def test_unknown_model_suggests():
 
 def test_installed_package_files_verify(settings):
     for spec in list_models():
+        if not spec.files:
+            continue
         (status,) = file_status(spec, settings, verify=True)
         assert status.installed and status.verified, status
         assert resolve_files(spec, settings)["weights"] == status.path

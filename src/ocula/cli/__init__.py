@@ -14,12 +14,13 @@ from .._version import __version__
 from ..config import Settings
 from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
 from .eval import eval_app
+from .faces import faces_app
 from .models import models_app
 from .tag import tag_command
 
 app = typer.Typer(
     name="ocula",
-    help="Self-hosted visual recognition, offline: photo tags (more to come).",
+    help="Self-hosted visual recognition, offline: photo tags, faces (more to come).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -52,6 +53,7 @@ def root(
 
 
 app.command("tag", no_args_is_help=True)(tag_command)
+app.add_typer(faces_app, name="faces")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 

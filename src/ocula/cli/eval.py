@@ -11,8 +11,11 @@ from rich.text import Text
 
 from ..engine import Engine
 from ..eval.imagenet import evaluate_imagenet
+from ..eval.pairs import evaluate_pairs, read_pairs
+from ..pipelines.calibration import CalibrationTable
+from ..pipelines.faces import EMBEDDER_MODEL, Detector
 from ..pipelines.tag import PresetName
-from ._common import cli_errors, emit_json, progress_bar, settings_of, stdout
+from ._common import cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
 
 eval_app = typer.Typer(help="Measure accuracy and speed on labelled data.", no_args_is_help=True)
 
@@ -49,3 +52,62 @@ def imagenet_command(
                   f"{result.images_per_second:.1f}", str(result.failures))
     stdout.print(table)
     stdout.print(f"models: {', '.join(result.models)}")
+
+
+@eval_app.command("pairs", no_args_is_help=True)
+def pairs_command(
+    ctx: typer.Context,
+    pairs_csv: Annotated[Path, typer.Argument(help="CSV: image_a,image_b,same[,fold] or image_path,identity (all pairs).", show_default=False)],
+    root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
+    cropped: Annotated[bool, typer.Option("--cropped", help="Images are tight face crops: no detection.")] = False,
+    detector: Annotated[Detector, typer.Option(help="Face detector (ignored with --cropped).")] = Detector.HOG,
+    plot: Annotated[Optional[Path], typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Face verification accuracy, AUC, EER and TAR at FAR on labelled pairs; each image is embedded once.
+
+    Accuracy is cross-validated: over the CSV's folds (LFW protocol) when it has a fold column,
+    else a threshold chosen on one half of the pairs is scored on the other half (both ways).
+    """
+    settings = settings_of(ctx)
+    with cli_errors(), Engine(settings) as engine:
+        pairs = read_pairs(pairs_csv, root)
+        with progress_bar(len(pairs.images), label="embedding faces", json_output=as_json) as bar:
+            task = bar.add_task("faces", total=len(pairs.images))
+            report = evaluate_pairs(engine, pairs, cropped=cropped, detector=detector.value,
+                                    progress=lambda n: bar.advance(task, n))
+        if plot is not None:
+            from ..eval.plots import plot_roc_det
+
+            plot_roc_det({f"ocula {EMBEDDER_MODEL}": (report.scores, report.same)}, plot,
+                         title=f"{pairs_csv.name}: {report.n_genuine:,} genuine / {report.n_impostor:,} impostor pairs")
+        if calibration is not None:
+            table = CalibrationTable.from_scores(
+                report.scores[~report.same], report.scores[report.same],
+                meta={"model": EMBEDDER_MODEL, "data": str(pairs_csv), "kind": pairs.kind, "cropped": cropped,
+                      "detector": "given (cropped)" if cropped else detector.value,
+                      "failures_to_enrol": report.failures_to_enrol, "images": len(pairs.images)},
+            )
+            try:
+                table.save(calibration)
+            except OSError as exc:
+                from ..errors import ConfigError
+
+                raise ConfigError(f"cannot write {calibration} ({exc})") from None
+    result = report.to_dict()
+    if as_json:
+        emit_json(result)
+        return
+    table = Table(title=Text(f"Face verification: {pairs_csv}"), title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("pairs", "genuine", "impostor", "FTE", "accuracy", "AUC", "EER", "TAR@1e-4", "TAR@1e-3", "TAR@1e-2", "pairs/s"):
+        table.add_column(col, justify="right")
+    tar = [("-" if v is None else f"{v:.4f}") for v in result["tar_at_far"].values()]
+    table.add_row(f"{result['n_pairs']:,}", f"{result['n_genuine']:,}", f"{result['n_impostor']:,}",
+                  str(result["failures_to_enrol"]), f"{result['accuracy']:.2%} ({result['folds']} folds)",
+                  f"{result['auc']:.4f}", f"{result['eer']:.2%}", *tar, f"{result['pairs_per_second']:.0f}")
+    stdout.print(table)
+    if plot is not None:
+        stderr.print(Text(f"plot: {plot}"))
+    if calibration is not None:
+        stderr.print(Text(f"calibration table: {calibration}"))

@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models.files import download_model, file_status
-from ..models.registry import get_model, list_models
+from ..models.backends.dlib import dlib_available
+from ..models.registry import Backend, get_model, list_models
 from ..models.sources import PackageFile
 from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
 
@@ -28,7 +29,7 @@ def list_command(
         table.add_column(col, no_wrap=col in ("name", "installed"))
     for spec in list_models():
         status = file_status(spec, settings)
-        installed = all(s.installed for s in status)
+        installed = all(s.installed for s in status) and (spec.backend is not Backend.DLIB or dlib_available())
         if as_json:
             emit_json(
                 {
@@ -40,7 +41,7 @@ def list_command(
                 }
             )
         else:
-            table.add_row(spec.name, spec.task.value, spec.backend.value, Text(status[0].source),
+            table.add_row(spec.name, spec.task.value, spec.backend.value, Text(status[0].source if status else "built into dlib"),
                           Text("yes") if installed else Text("no", style="red"), spec.license)
     if not as_json:
         stdout.print(table)

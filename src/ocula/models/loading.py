@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import ConfigError, ConversionError, ModelUnavailable
@@ -17,28 +18,50 @@ from .backends.base import Runner
 from .files import resolve_files
 from .registry import Backend, ModelSpec
 
-__all__ = ["converted_graph_path", "load_runner"]
+if TYPE_CHECKING:
+    import onnx
+
+    from .backends.dlib import FaceDetectorModel, ShapePredictorModel
+
+__all__ = ["converted_graph_path", "load_dlib_model", "load_runner"]
+
+
+def _converter_version(spec: ModelSpec) -> int:
+    if spec.converter == "efficientnet_lite":
+        from .convert.efficientnet_lite import CONVERTER_VERSION
+    elif spec.converter == "dlib_face_resnet":
+        from .convert.dlib_face_resnet import CONVERTER_VERSION
+    else:
+        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}")
+    return CONVERTER_VERSION
 
 
 def converted_graph_path(spec: ModelSpec, settings: Settings) -> Path:
-    from .convert.efficientnet_lite import CONVERTER_VERSION
-
     sha = spec.file("weights").sha256
-    return settings.cache_dir / "onnx" / f"{spec.name}-{sha[:16]}-c{CONVERTER_VERSION}.onnx"
+    return settings.cache_dir / "onnx" / f"{spec.name}-{sha[:16]}-c{_converter_version(spec)}.onnx"
 
 
-def _convert(spec: ModelSpec, weights: Path, dest: Path) -> None:
-    import onnx
+def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    _converter_version(spec)  # rejects unknown converters
+    if spec.converter == "dlib_face_resnet":
+        from .convert.dlib_face_resnet import build_dlib_face_resnet
 
+        try:
+            data = weights.read_bytes()
+        except OSError as exc:
+            raise ModelUnavailable(f"model {spec.name}: cannot read {weights} ({exc})") from None
+        return build_dlib_face_resnet(data, name=spec.name)
     from .convert.efficientnet_lite import build_efficientnet_lite
     from .convert.torch_checkpoint import load_state_dict
 
-    if spec.converter != "efficientnet_lite":
-        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}")
     arch = spec.architecture
-    model = build_efficientnet_lite(
+    return build_efficientnet_lite(
         load_state_dict(weights), width=float(arch["width"]), depth=float(arch["depth"]), name=spec.name
     )
+
+
+def _convert(spec: ModelSpec, weights: Path, dest: Path) -> None:
+    model = _build(spec, weights)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -80,3 +103,18 @@ def load_runner(spec: ModelSpec, settings: Settings) -> Runner:
         # cache, so rebuild it once from the verified weights.
         graph.unlink(missing_ok=True)
         return OnnxRunner(onnx_graph(spec, settings), name=spec.name, threads=settings.effective_threads)
+
+
+def load_dlib_model(spec: ModelSpec, settings: Settings) -> FaceDetectorModel | ShapePredictorModel:
+    """A dlib detector or shape predictor for a registry entry, from sha256-verified files."""
+    from .backends.dlib import FaceDetectorModel, ShapePredictorModel
+    from .registry import Task
+
+    if spec.backend is not Backend.DLIB:
+        raise ConversionError(f"model {spec.name}: not a dlib model")
+    paths = resolve_files(spec, settings)
+    if spec.task is Task.FACE_DETECT:
+        return FaceDetectorModel(str(spec.architecture["kind"]), paths.get("weights"))
+    if spec.task is Task.FACE_LANDMARKS:
+        return ShapePredictorModel(paths["weights"], int(spec.architecture["points"]))
+    raise ConversionError(f"model {spec.name}: dlib task {spec.task.value} is not supported")

@@ -19,6 +19,7 @@ from .sources import PackageFile, Source
 
 __all__ = [
     "Backend",
+    "FaceAlignment",
     "FileSpec",
     "ModelSpec",
     "Preprocess",
@@ -31,10 +32,14 @@ __all__ = [
 
 class Task(str, enum.Enum):
     CLASSIFY = "classify"
+    FACE_DETECT = "face-detect"
+    FACE_LANDMARKS = "face-landmarks"
+    FACE_EMBED = "face-embed"
 
 
 class Backend(str, enum.Enum):
-    ONNX = "onnx"  # ONNX Runtime; .pth weights are converted to an ONNX graph first
+    ONNX = "onnx"  # ONNX Runtime; .pth and dlib .dat weights are converted to an ONNX graph first
+    DLIB = "dlib"  # dlib's own detectors and shape predictors (the dlib-bin wheel)
 
 
 class Resample(str, enum.Enum):
@@ -73,6 +78,24 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
+class FaceAlignment:
+    """How a detected face becomes a face-embedding network's input: dlib's face chip.
+
+    The ``landmarks`` model's points are mapped by a similarity transform onto the reference
+    face of ``dlib.get_face_chip_details``, leaving ``padding`` (a fraction of the face size) of
+    context on each side, and sampled to a ``chip_size`` square RGB chip.
+    """
+
+    chip_size: int
+    padding: float
+    landmarks: str  # registry name of the landmark model the chip is computed from
+
+    def __post_init__(self) -> None:
+        if self.chip_size <= 0 or not 0 <= self.padding < 2:
+            raise ValueError("chip_size must be positive and padding in [0, 2)")
+
+
+@dataclass(frozen=True)
 class FileSpec:
     """One file of a model: its role, file name, sha256 and source."""
 
@@ -102,6 +125,7 @@ class ModelSpec:
     converter: str | None = None  # how weights become an ONNX graph; None if they already are one
     architecture: Mapping[str, float | int | str] = field(default_factory=dict)
     labels: str | None = None  # label set of the outputs, e.g. "imagenet-1k"
+    alignment: FaceAlignment | None = None  # for face embedders: how faces are cut out
 
     def file(self, role: str) -> FileSpec:
         for f in self.files:
@@ -111,7 +135,7 @@ class ModelSpec:
 
     @property
     def source_kind(self) -> str:
-        return ",".join(sorted({f.source.kind for f in self.files}))
+        return ",".join(sorted({f.source.kind for f in self.files})) or "built-in"
 
 
 def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: float, file: str, sha: str, nbytes: int) -> ModelSpec:
@@ -140,6 +164,83 @@ def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: floa
     )
 
 
+_FACE_MODELS_PACKAGE = "face_recognition_models"
+_FACE_MODELS_PIP = "face_recognition_models"
+# Davis King's dlib-models, as repackaged by face_recognition_models (MIT). He released the
+# models into the public domain; the 68-point predictor was trained on iBUG 300-W, whose terms
+# exclude commercial use.
+_DLIB_PD = "public domain (dlib-models)"
+
+
+def _dlib_file(role: str, filename: str, sha: str, nbytes: int) -> FileSpec:
+    return FileSpec(
+        role=role, filename=filename, sha256=sha, size=nbytes,
+        source=PackageFile(_FACE_MODELS_PACKAGE, f"models/{filename}", pip_name=_FACE_MODELS_PIP),
+    )
+
+
+_FACE_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="dlib_hog_face",
+        task=Task.FACE_DETECT,
+        backend=Backend.DLIB,
+        version="dlib-20",
+        files=(),  # compiled into dlib
+        license="Boost-1.0 (part of dlib)",
+        description="dlib's HOG + linear SVM frontal face detector (fast; faces from about 80 px, "
+        "40 px with one upsampling)",
+        architecture=MappingProxyType({"kind": "hog"}),
+    ),
+    ModelSpec(
+        name="dlib_mmod_face",
+        task=Task.FACE_DETECT,
+        backend=Backend.DLIB,
+        version="4cb19393",
+        files=(_dlib_file("weights", "mmod_human_face_detector.dat",
+                          "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6", 729940),),
+        license=_DLIB_PD,
+        description="dlib's CNN (MMOD) face detector: finds turned and partly hidden faces the HOG "
+        "detector misses; about 60x slower on a CPU",
+        architecture=MappingProxyType({"kind": "mmod"}),
+    ),
+    ModelSpec(
+        name="dlib_landmarks_5",
+        task=Task.FACE_LANDMARKS,
+        backend=Backend.DLIB,
+        version="c4b1e980",
+        files=(_dlib_file("weights", "shape_predictor_5_face_landmarks.dat",
+                          "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", 9150489),),
+        license=_DLIB_PD,
+        description="dlib 5-point landmarks: two corners of each eye and the base of the nose",
+        architecture=MappingProxyType({"points": 5}),
+    ),
+    ModelSpec(
+        name="dlib_landmarks_68",
+        task=Task.FACE_LANDMARKS,
+        backend=Backend.DLIB,
+        version="fbdc2cb8",
+        files=(_dlib_file("weights", "shape_predictor_68_face_landmarks.dat",
+                          "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f", 99693937),),
+        license=_DLIB_PD + "; iBUG 300-W data: no commercial use",
+        description="dlib 68-point landmarks (iBUG 300-W layout: jaw, brows, nose, eyes, mouth)",
+        architecture=MappingProxyType({"points": 68}),
+    ),
+    ModelSpec(
+        name="dlib_resnet_face",
+        task=Task.FACE_EMBED,
+        backend=Backend.ONNX,
+        version="55533b28",
+        files=(_dlib_file("weights", "dlib_face_recognition_resnet_model_v1.dat",
+                          "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", 22466066),),
+        license=_DLIB_PD,
+        description="dlib's ResNet face descriptor (128-D, 99.38% on LFW per dlib), read from its "
+        ".dat file and run on ONNX Runtime",
+        converter="dlib_face_resnet",
+        architecture=MappingProxyType({"dim": 128}),
+        alignment=FaceAlignment(chip_size=150, padding=0.25, landmarks="dlib_landmarks_5"),
+    ),
+)
+
 _MODELS: tuple[ModelSpec, ...] = (
     _efficientnet_lite(0, 1.0, 1.0, 224, 0.875, "efficientnet-lite0-57934424.pth",
                        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032),
@@ -147,6 +248,7 @@ _MODELS: tuple[ModelSpec, ...] = (
                        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 21946926),
     _efficientnet_lite(2, 1.1, 1.2, 260, 0.890, "efficientnet-lite2-9656183e.pth",
                        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 24666229),
+    *_FACE_MODELS,
 )
 
 _BY_NAME: Mapping[str, ModelSpec] = MappingProxyType({m.name: m for m in _MODELS})

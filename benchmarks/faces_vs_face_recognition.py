@@ -1,0 +1,95 @@
+"""Face verification: ocula against the ``face_recognition`` package, same dlib weights, one run.
+
+Both sides embed every image once (the largest face) and score every pair of the data set;
+failures to enrol reject their pairs on both sides. Printed: accuracy (threshold chosen on one
+half, scored on the other, or LFW folds), TAR at FAR 1e-4/1e-3/1e-2, failures to enrol, wall
+time, and the speed ratio.
+
+- face_recognition (1.3.0): ``face_locations`` (HOG, one upsampling, its default), the largest
+  box, then ``face_encodings`` for that box (5-point landmarks, dlib's descriptor in dlib-bin,
+  one jitter); similarity = minus the Euclidean distance, as its ``compare_faces`` uses.
+- ocula: ``ocula.eval.pairs.evaluate_pairs`` - the code behind ``ocula eval pairs``.
+
+Models are loaded before the clocks start on both sides. face_recognition is not a dependency
+of ocula; install it without its source-built dlib (dlib-bin provides the module):
+
+    pip install --no-deps face_recognition
+    python benchmarks/faces_vs_face_recognition.py ../shared/data/faces/celeba-80/identities.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ocula import Engine
+from ocula.eval.pairs import PairSet, evaluate_pairs, read_pairs, report_from_scores
+
+
+def run_face_recognition(pairs: PairSet, cropped: bool):
+    import face_recognition
+
+    start = time.perf_counter()
+    encodings: list[np.ndarray | None] = []
+    for path in pairs.images:
+        image = face_recognition.load_image_file(str(path))
+        if cropped:
+            boxes = [(0, image.shape[1], image.shape[0], 0)]  # (top, right, bottom, left)
+        else:
+            boxes = face_recognition.face_locations(image)  # HOG, number_of_times_to_upsample=1
+        if not boxes:
+            encodings.append(None)
+            continue
+        largest = max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
+        encodings.append(face_recognition.face_encodings(image, [largest])[0])
+    failed = [str(p) for p, e in zip(pairs.images, encodings) if e is None]
+    matrix = np.stack([e if e is not None else np.full(128, np.nan) for e in encodings])
+    a, b = matrix[pairs.index_a], matrix[pairs.index_b]
+    scores = -np.linalg.norm(a - b, axis=1)
+    scores[np.isnan(scores)] = -math.inf
+    return report_from_scores(pairs, scores, failed=failed, seconds=time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pairs", type=Path, help="pairs CSV (image_a,image_b,same[,fold]) or identities CSV")
+    parser.add_argument("--root", type=Path, help="image folder (default: the CSV's folder)")
+    parser.add_argument("--cropped", action="store_true", help="images are tight face crops")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N identities rows (quick runs)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    pairs = read_pairs(args.pairs, args.root or args.pairs.parent)
+    if args.limit:
+        keep = (pairs.index_a < args.limit) & (pairs.index_b < args.limit)
+        pairs = PairSet(pairs.images[: args.limit], pairs.index_a[keep], pairs.index_b[keep], pairs.same[keep],
+                        None if pairs.folds is None else pairs.folds[keep], pairs.kind)
+
+    import face_recognition  # noqa: F401  (loads its models now, outside the clock)
+
+    with Engine() as engine:
+        engine.face_analyzer()  # load (and on first use convert) the models outside the clock
+        ours = evaluate_pairs(engine, pairs, cropped=args.cropped)
+    theirs = run_face_recognition(pairs, args.cropped)
+
+    rows = {"ocula": ours.to_dict(), "face_recognition": theirs.to_dict()}
+    ratio = theirs.seconds / ours.seconds
+    if args.json:
+        print(json.dumps({**rows, "speed_ratio": round(ratio, 2)}))
+        return
+    print(f"{len(pairs):,} pairs ({ours.n_genuine:,} genuine, {ours.n_impostor:,} impostor), {len(pairs.images)} images")
+    print(f"{'':18}{'accuracy':>9}{'TAR@1e-4':>10}{'TAR@1e-3':>10}{'TAR@1e-2':>10}{'EER':>8}{'FTE':>5}{'seconds':>9}{'img/s':>7}")
+    for name, r in rows.items():
+        tar = [("-" if r["tar_at_far"][k] is None else f"{r['tar_at_far'][k]:.4f}") for k in ("0.0001", "0.001", "0.01")]
+        seconds = ours.seconds if name == "ocula" else theirs.seconds
+        print(f"{name:18}{r['accuracy']:>9.4f}{tar[0]:>10}{tar[1]:>10}{tar[2]:>10}{r['eer']:>8.4f}"
+              f"{r['failures_to_enrol']:>5}{seconds:>9.1f}{r['images_per_second']:>7.1f}")
+    print(f"speed ratio (face_recognition time / ocula time): {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

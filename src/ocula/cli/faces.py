@@ -1,0 +1,130 @@
+"""``ocula faces detect|verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ..annotate import draw_faces
+from ..engine import Engine
+from ..errors import ConfigError
+from ..face_types import FaceResult, QualityGate
+from ..io import iter_image_paths, load_image
+from ..pipelines.faces import Detector
+from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stdout
+
+faces_app = typer.Typer(help="Find faces and compare them.", no_args_is_help=True)
+
+
+def _table(result: FaceResult) -> Table:
+    assert result.faces is not None
+    faces = result.faces
+    w, h = faces.image_size
+    table = Table(title=Text(f"{result.source}  ({w}x{h}, {len(faces)} face(s))"), title_justify="left",
+                  show_edge=False, pad_edge=False)
+    for col in ("#", "box x0,y0,x1,y1", "score", "eye dist px", "sharpness", "frontal", "usable"):
+        table.add_column(col, justify="right" if col != "box x0,y0,x1,y1" else "left")
+    usable = faces.usable(QualityGate())
+    for i, record in enumerate(faces.to_dicts()):
+        q = record["quality"]
+        table.add_row(str(i), ",".join(f"{v:.0f}" for v in record["box"]),
+                      "-" if record["score"] is None else f"{record['score']:.2f}",
+                      f"{q['size']:.0f}", f"{q['sharpness']:.4f}", f"{q['frontal']:.2f}", "yes" if usable[i] else "no")
+    return table
+
+
+def _annotated_path(out_dir: Path, source: str, used: set[str]) -> Path:
+    stem = Path(source).stem or "image"
+    name, n = f"{stem}.jpg", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.jpg"
+    used.add(name)
+    return out_dir / name
+
+
+@faces_app.command("detect", no_args_is_help=True)
+def detect_command(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
+    detector: Annotated[Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~60x slower.")] = Detector.HOG,
+    upsample: Annotated[Optional[int], typer.Option(min=0, max=3, help="Times to double the photo to find small faces (default: once for photos up to 1600 px).", show_default=False)] = None,
+    landmarks68: Annotated[bool, typer.Option("--landmarks68", help="Also compute 68-point landmarks.")] = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")] = False,
+    annotate: Annotated[Optional[Path], typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per photo per line.")] = False,
+) -> None:
+    """Find faces: boxes, detector scores, 5-point landmarks and quality (size, sharpness, pose)."""
+    settings = settings_of(ctx)
+    paths = list(iter_image_paths(inputs))
+    if not paths:
+        print_error("no images found in the given folders")
+        raise typer.Exit(EXIT_FAILED)
+    if annotate is not None:
+        try:
+            annotate.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print_error(f"cannot create {annotate} ({exc})")
+            raise typer.Exit(EXIT_FAILED) from None
+    failed, used = 0, set()
+    with cli_errors(), Engine(settings) as engine:
+        results = engine.faces_many(paths, detector=detector, upsample=upsample, landmarks68=landmarks68,
+                                    embed=embeddings and as_json)
+        with progress_bar(len(paths), label="finding faces", json_output=as_json) as bar:
+            task = bar.add_task("faces", total=len(paths))
+            for result in results:
+                bar.advance(task)
+                if not result.ok:
+                    failed += 1
+                    if as_json:
+                        emit_json(result.to_dict())
+                    else:
+                        print_error(str(result.error))
+                    continue
+                record = result.to_dict()
+                if annotate is not None:
+                    out = _annotated_path(annotate, result.source, used)
+                    try:
+                        draw_faces(load_image(result.source, settings=settings), result.faces).save(out, quality=90)
+                    except OSError as exc:
+                        raise ConfigError(f"cannot write {out} ({exc})") from None
+                    record["annotated"] = str(out)
+                if as_json:
+                    if embeddings and result.faces.embeddings is not None:
+                        for face, emb in zip(record["faces"], result.faces.embeddings):
+                            face["embedding"] = [round(float(v), 6) for v in emb]
+                    emit_json(record)
+                else:
+                    bar.console.print(_table(result))
+    if failed:
+        if not as_json:
+            print_error(f"{failed} of {len(paths)} input(s) failed")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@faces_app.command("verify", no_args_is_help=True)
+def verify_command(
+    ctx: typer.Context,
+    a: Annotated[Path, typer.Argument(help="First photo.", show_default=False)],
+    b: Annotated[Path, typer.Argument(help="Second photo.", show_default=False)],
+    fmr: Annotated[float, typer.Option(help="False-match rate the decision is made at (calibrated).")] = 1e-3,
+    face_a: Annotated[Optional[int], typer.Option(help="Face index in A (default: the largest).", show_default=False)] = None,
+    face_b: Annotated[Optional[int], typer.Option(help="Face index in B (default: the largest).", show_default=False)] = None,
+    detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.HOG,
+    cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
+    settings = settings_of(ctx)
+    with cli_errors(), Engine(settings) as engine:
+        result = engine.verify(a, b, fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    verdict = Text("same person", style="green") if result.same else Text("different people", style="yellow")
+    stdout.print(Text.assemble(verdict, f"  similarity {result.similarity:.3f} vs threshold {result.threshold:.3f} "
+                               f"(FMR {result.fmr:g}); impostor pairs this similar: {result.fmr_at_similarity:.2g}"))

@@ -1,0 +1,199 @@
+"""Face-verification benchmark on pairs of photos (LFW-style), each photo embedded once.
+
+Two input forms:
+
+- a pairs file with columns ``image_a,image_b,same`` (1/0) and optionally ``fold`` (LFW View 2);
+- an identities file with columns ``image_path,identity``: every pair of its images is used,
+  genuine when the identities match (CelebA-style), which gives hundreds of thousands of
+  impostor pairs, enough to measure low false-match rates.
+
+Paths are relative to ``root``. A photo with no usable face (or that cannot be read) is a
+failure to enrol; its pairs score ``-inf`` (see :mod:`ocula.eval.verification`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..pipelines.faces import similarity
+from .verification import cross_validated_accuracy, roc, tar_at_far
+
+__all__ = ["PairSet", "PairsReport", "evaluate_pairs", "read_pairs", "FARS"]
+
+FARS = (1e-4, 1e-3, 1e-2)
+
+
+@dataclass(frozen=True)
+class PairSet:
+    images: list[Path]  # unique, in first-seen order
+    index_a: np.ndarray  # (n,) int64 into images
+    index_b: np.ndarray
+    same: np.ndarray  # (n,) bool
+    folds: np.ndarray | None  # (n,) int64 or None
+    kind: str  # "pairs" or "identities"
+
+    def __len__(self) -> int:
+        return len(self.same)
+
+
+def _open_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            return [c.strip() for c in (reader.fieldnames or [])], rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {path} ({exc})") from None
+
+
+def read_pairs(path: Path, root: Path) -> PairSet:
+    """Read a pairs or identities CSV; check that every image it names exists under ``root``."""
+    path, root = Path(path), Path(root)
+    columns, rows = _open_csv(path)
+    if not rows:
+        raise DatasetError(f"{path} has no rows")
+    index: dict[str, int] = {}
+
+    def image(rel: str | None, line: int) -> int:
+        if not rel:
+            raise DatasetError(f"{path}:{line}: empty image path")
+        return index.setdefault(rel.strip(), len(index))
+
+    if {"image_a", "image_b", "same"} <= set(columns):
+        ia, ib, same, folds = [], [], [], []
+        for line, row in enumerate(rows, start=2):
+            ia.append(image(row["image_a"], line))
+            ib.append(image(row["image_b"], line))
+            value = (row["same"] or "").strip().lower()
+            if value not in ("0", "1", "true", "false"):
+                raise DatasetError(f"{path}:{line}: same must be 1 or 0, got {row['same']!r}")
+            same.append(value in ("1", "true"))
+            if "fold" in columns:
+                try:
+                    folds.append(int(row["fold"]))
+                except (TypeError, ValueError):
+                    raise DatasetError(f"{path}:{line}: fold must be an integer, got {row['fold']!r}") from None
+        pairs = PairSet([], np.array(ia, np.int64), np.array(ib, np.int64), np.array(same, bool),
+                        np.array(folds, np.int64) if folds else None, "pairs")
+    elif {"image_path", "identity"} <= set(columns):
+        ids = []
+        for line, row in enumerate(rows, start=2):
+            image(row["image_path"], line)
+            ids.append((row["identity"] or "").strip())
+        if len(index) != len(rows):
+            raise DatasetError(f"{path}: an image is listed twice")
+        labels = np.array(ids)
+        ia, ib = np.triu_indices(len(labels), 1)
+        pairs = PairSet([], ia.astype(np.int64), ib.astype(np.int64), labels[ia] == labels[ib], None, "identities")
+    else:
+        raise DatasetError(
+            f"{path}: expected columns image_a,image_b,same[,fold] (pairs) or image_path,identity "
+            f"(identities), found {','.join(columns)}"
+        )
+    images = [root / rel for rel in index]
+    missing = [str(p) for p in images if not p.is_file()]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise DatasetError(f"{len(missing)} images of {path} are missing under {root}: {', '.join(missing[:3])}{more}")
+    if pairs.same.all() or not pairs.same.any():
+        raise DatasetError(f"{path}: needs both same-person and different-person pairs")
+    return PairSet(images, pairs.index_a, pairs.index_b, pairs.same, pairs.folds, pairs.kind)
+
+
+@dataclass
+class PairsReport:
+    n_pairs: int
+    n_genuine: int
+    n_impostor: int
+    n_images: int
+    failures_to_enrol: int
+    accuracy: float
+    accuracy_std: float
+    folds: int
+    auc: float
+    eer: float
+    tar_at_far: dict[str, float | None]
+    pairs_per_second: float
+    images_per_second: float
+    seconds: float
+    scores: np.ndarray = field(repr=False)
+    same: np.ndarray = field(repr=False)
+    failed_images: list[str] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        r4 = lambda v: None if v is None else round(float(v), 6)  # noqa: E731
+        return {
+            "n_pairs": self.n_pairs,
+            "n_genuine": self.n_genuine,
+            "n_impostor": self.n_impostor,
+            "n_images": self.n_images,
+            "failures_to_enrol": self.failures_to_enrol,
+            "accuracy": r4(self.accuracy),
+            "accuracy_std": r4(self.accuracy_std),
+            "folds": self.folds,
+            "auc": r4(self.auc),
+            "eer": r4(self.eer),
+            "tar_at_far": {k: r4(v) for k, v in self.tar_at_far.items()},
+            "pairs_per_second": round(self.pairs_per_second, 1),
+            "images_per_second": round(self.images_per_second, 2),
+        }
+
+
+def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:
+    """Face similarity per pair; NaN rows (failures to enrol) give -inf."""
+    ok = ~np.isnan(embeddings).any(axis=1)
+    safe = np.where(ok[:, None], embeddings, 0.0).astype(np.float32)
+    scores = np.empty(len(pairs), np.float64)
+    for start in range(0, len(pairs), 1 << 16):  # bounded memory for millions of pairs
+        part = slice(start, start + (1 << 16))
+        scores[part] = similarity(safe[pairs.index_a[part]], safe[pairs.index_b[part]])
+    scores[~(ok[pairs.index_a] & ok[pairs.index_b])] = -math.inf
+    return scores
+
+
+def report_from_scores(
+    pairs: PairSet, scores: np.ndarray, *, failed: list[str], seconds: float
+) -> PairsReport:
+    curve = roc(scores, pairs.same)
+    acc, std, nfolds = cross_validated_accuracy(scores, pairs.same, pairs.folds)
+    seconds = max(seconds, 1e-9)
+    return PairsReport(
+        n_pairs=len(pairs), n_genuine=curve.n_genuine, n_impostor=curve.n_impostor, n_images=len(pairs.images),
+        failures_to_enrol=len(failed), accuracy=acc, accuracy_std=std, folds=nfolds, auc=curve.auc, eer=curve.eer,
+        tar_at_far={f"{far:g}": tar_at_far(curve, far) for far in FARS},
+        pairs_per_second=len(pairs) / seconds, images_per_second=len(pairs.images) / seconds, seconds=seconds,
+        scores=scores, same=pairs.same, failed_images=failed,
+    )
+
+
+def evaluate_pairs(
+    engine: Any,
+    pairs: PairSet,
+    *,
+    cropped: bool = False,
+    detector: str = "hog",
+    progress: Callable[[int], None] | None = None,
+) -> PairsReport:
+    """Embed each image once (largest face) with ``engine`` and score every pair."""
+    start = time.perf_counter()
+    embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
+    failed: list[str] = []
+    stream = engine.faces_many(pairs.images, largest_only=True, cropped=cropped, detector=detector)
+    for i, result in enumerate(stream):
+        if result.ok and len(result.faces):
+            embeddings[i] = result.faces.embeddings[0]
+        else:
+            failed.append(result.source)
+        if progress:
+            progress(1)
+    scores = pair_scores(pairs, embeddings)
+    return report_from_scores(pairs, scores, failed=failed, seconds=time.perf_counter() - start)

@@ -1,0 +1,183 @@
+"""Typed face results: :class:`Faces` (one photo's faces), :class:`FaceResult` (one input of a
+stream) and :class:`Verification` (a 1:1 decision).
+
+``Faces`` follows the same rules as :class:`~ocula.types.Tags`: parallel arrays with one row per
+face, checked on construction, sliceable with masks and index arrays
+(``faces[faces.size >= 80]``). Drawing lives in :mod:`ocula.annotate`, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import OculaError
+
+__all__ = ["FaceResult", "Faces", "QualityGate", "Verification"]
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """Minimum quality for a face to be compared or enrolled.
+
+    Attributes:
+        min_size: eye-to-eye distance in pixels of the original photo.
+        min_sharpness: focus measure of the aligned chip (see :attr:`Faces.sharpness`).
+        min_frontal: pose measure in [0, 1] (see :attr:`Faces.frontal`).
+    """
+
+    min_size: float = 20.0
+    min_sharpness: float = 0.0005
+    min_frontal: float = 0.35
+
+
+@dataclass(frozen=True, eq=False)
+class Faces:
+    """The faces found in one photo, largest first.
+
+    Attributes:
+        boxes: (n, 4) float32 ``x0, y0, x1, y1`` in pixels of the (EXIF-rotated) photo.
+        scores: (n,) float32 detector confidence; NaN where the face was given, not detected
+            (``cropped`` inputs).
+        landmarks: (n, 5, 2) float32 ``(x, y)``: two corners of each eye and the base of the nose.
+        size: (n,) float32 eye-to-eye distance in pixels, the ISO/IEC 19794-5 size measure.
+        sharpness: (n,) float32 variance of the Laplacian of the aligned gray chip (0..1 scale);
+            blur and heavy JPEG make it small.
+        frontal: (n,) float32 in [0, 1]; 1 when the nose sits midway between the eyes, towards 0
+            as the head turns to profile.
+        embeddings: (n, 128) float32 descriptors, or None if not computed. Compare them with
+            :func:`ocula.face_similarity`; they are not unit-length, because their length carries
+            information (see there).
+        landmarks68: (n, 68, 2) float32 iBUG-300W landmarks, or None if not asked for.
+        image_size: (width, height) of the photo.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+    size: np.ndarray
+    sharpness: np.ndarray
+    frontal: np.ndarray
+    embeddings: np.ndarray | None = None
+    landmarks68: np.ndarray | None = None
+    image_size: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        expect = {"boxes": (n, 4), "scores": (n,), "landmarks": (n, 5, 2), "size": (n,), "sharpness": (n,), "frontal": (n,)}
+        for name, shape in expect.items():
+            arr = getattr(self, name)
+            if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != np.float32:
+                raise ValueError(f"Faces.{name} must be a float32 array of shape {shape}")
+        for name, tail in (("embeddings", None), ("landmarks68", (68, 2))):
+            arr = getattr(self, name)
+            if arr is None:
+                continue
+            ok = isinstance(arr, np.ndarray) and arr.dtype == np.float32 and len(arr) == n
+            ok = ok and (arr.ndim == 2 if tail is None else arr.shape[1:] == tail)
+            if not ok:
+                raise ValueError(f"Faces.{name} must be float32 with one row per face")
+
+    @classmethod
+    def empty(cls, image_size: tuple[int, int] = (0, 0), *, embedding_dim: int | None = None) -> Faces:
+        z = np.zeros((0,), np.float32)
+        emb = np.zeros((0, embedding_dim), np.float32) if embedding_dim else None
+        return cls(np.zeros((0, 4), np.float32), z, np.zeros((0, 5, 2), np.float32), z, z, z, emb, None, image_size)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index: Any) -> Faces:
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]  # one face is still a Faces of length 1
+        return replace(
+            self,
+            boxes=self.boxes[index], scores=self.scores[index], landmarks=self.landmarks[index],
+            size=self.size[index], sharpness=self.sharpness[index], frontal=self.frontal[index],
+            embeddings=None if self.embeddings is None else self.embeddings[index],
+            landmarks68=None if self.landmarks68 is None else self.landmarks68[index],
+        )
+
+    @property
+    def area(self) -> np.ndarray:
+        return (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
+
+    def usable(self, gate: QualityGate = QualityGate()) -> np.ndarray:
+        """Boolean mask of faces that pass ``gate`` (large, sharp and frontal enough)."""
+        return (self.size >= gate.min_size) & (self.sharpness >= gate.min_sharpness) & (self.frontal >= gate.min_frontal)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Plain JSON-ready records, one per face (embeddings left out; they are large)."""
+        out = []
+        for i in range(len(self)):
+            score = float(self.scores[i])
+            record = {
+                "box": [round(float(v), 1) for v in self.boxes[i]],
+                "score": None if math.isnan(score) else round(score, 4),
+                "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]],
+                "quality": {
+                    "size": round(float(self.size[i]), 1),
+                    "sharpness": round(float(self.sharpness[i]), 5),
+                    "frontal": round(float(self.frontal[i]), 3),
+                },
+            }
+            if self.landmarks68 is not None:
+                record["landmarks68"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks68[i]]
+            out.append(record)
+        return out
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One input of a face stream: its name and either ``faces`` or ``error``."""
+
+    source: str
+    faces: Faces | None = None
+    error: OculaError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"path": self.source, "error": str(self.error), "error_type": type(self.error).__name__}
+        assert self.faces is not None
+        w, h = self.faces.image_size
+        return {"path": self.source, "width": w, "height": h, "faces": self.faces.to_dicts()}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A 1:1 decision: are the two faces the same person at the chosen false-match rate?
+
+    Attributes:
+        same: ``similarity >= threshold``.
+        similarity: :func:`ocula.face_similarity` of the two descriptors (1 for identical ones;
+            the cosine similarity if they were unit-length).
+        threshold: the similarity threshold that gives ``fmr`` on the calibration data.
+        fmr: the false-match rate asked for.
+        fmr_at_similarity: the calibration's false-match rate at this similarity (how unusual a
+            score this high is between different people), clipped to the calibrated range.
+        face_a, face_b: the compared faces (length-1 :class:`Faces`).
+    """
+
+    same: bool
+    similarity: float
+    threshold: float
+    fmr: float
+    fmr_at_similarity: float
+    face_a: Faces
+    face_b: Faces
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "same": self.same,
+            "similarity": round(self.similarity, 4),
+            "threshold": round(self.threshold, 4),
+            "fmr": self.fmr,
+            "fmr_at_similarity": float(f"{self.fmr_at_similarity:.3g}"),
+        }

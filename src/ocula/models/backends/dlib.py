@@ -1,0 +1,117 @@
+"""dlib backend: the HOG and CNN (MMOD) face detectors and the shape (landmark) predictors.
+
+dlib's objects are not safe to call from two threads at once (the same detector used from two
+threads corrupted the heap here), so each wrapper serialises its calls with a lock. dlib only
+takes 8-bit gray or RGB arrays; callers pass RGB uint8 (``ocula.io`` flattens alpha).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import ModelUnavailable
+
+__all__ = ["FaceDetectorModel", "ShapePredictorModel", "dlib_available", "face_chips", "import_dlib"]
+
+
+def dlib_available() -> bool:
+    """Whether dlib can be imported (checked without importing it)."""
+    try:
+        return importlib.util.find_spec("dlib") is not None or importlib.util.find_spec("_dlib_pybind11") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def import_dlib() -> Any:
+    try:
+        import dlib
+    except ImportError:
+        raise ModelUnavailable("dlib is not installed; install it with: pip install dlib-bin") from None
+    return dlib
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("dlib needs an RGB uint8 array of shape (H, W, 3)")
+    return np.ascontiguousarray(image)
+
+
+class FaceDetectorModel:
+    """A dlib face detector. ``detect`` returns (boxes (N, 4) float32 xyxy, scores (N,) float32).
+
+    HOG scores are SVM margins (0 at the default threshold, higher is surer); MMOD scores are
+    the CNN's detection confidence (its threshold is 0 too).
+    """
+
+    def __init__(self, kind: str, weights: Path | None = None):
+        dlib = import_dlib()
+        self.kind = kind
+        self._lock = threading.Lock()
+        if kind == "hog":
+            self._hog = dlib.get_frontal_face_detector()
+        elif kind == "mmod":
+            try:
+                self._cnn = dlib.cnn_face_detection_model_v1(str(weights))
+            except RuntimeError as exc:
+                raise ModelUnavailable(f"dlib cannot load the CNN face detector {weights} ({exc})") from None
+        else:
+            raise ValueError(f"unknown dlib detector kind {kind!r}")
+
+    def detect(self, image: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]:
+        image = _rgb(image)
+        with self._lock:
+            if self.kind == "hog":
+                rects, scores, _ = self._hog.run(image, upsample, 0.0)
+                boxes = [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects]
+            else:
+                found = self._cnn(image, upsample)
+                boxes = [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
+                scores = [d.confidence for d in found]
+        return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32).reshape(-1)
+
+    def close(self) -> None:
+        self._hog = self._cnn = None
+
+
+class ShapePredictorModel:
+    """A dlib shape predictor: ``predict(image, boxes)`` → (N, points, 2) float32 pixel (x, y)."""
+
+    def __init__(self, weights: Path, points: int):
+        dlib = import_dlib()
+        self._dlib = dlib
+        self.points = points
+        self._lock = threading.Lock()
+        try:
+            self._predictor = dlib.shape_predictor(str(weights))
+        except RuntimeError as exc:
+            raise ModelUnavailable(f"dlib cannot load the shape predictor {weights} ({exc})") from None
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+        """Landmarks per box, plus dlib's shape objects (reused for face chips)."""
+        image = _rgb(image)
+        shapes = []
+        with self._lock:
+            for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
+                rect = self._dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
+                shapes.append(self._predictor(image, rect))
+        points = np.array([[(p.x, p.y) for p in s.parts()] for s in shapes], np.float32).reshape(-1, self.points, 2)
+        return points, shapes
+
+    def close(self) -> None:
+        self._predictor = None
+
+
+def face_chips(image: np.ndarray, shapes: list[Any], *, size: int, padding: float) -> np.ndarray:
+    """Aligned (N, size, size, 3) uint8 chips: ``dlib.get_face_chip`` for each landmark shape,
+    exactly what ``face_recognition_model_v1.compute_face_descriptor`` feeds its network."""
+    dlib = import_dlib()
+    image = _rgb(image)
+    if not shapes:
+        return np.zeros((0, size, size, 3), np.uint8)
+    chips = dlib.get_face_chips(image, dlib.full_object_detections(shapes), size=size, padding=padding)
+    return np.stack([np.asarray(c, np.uint8) for c in chips])
