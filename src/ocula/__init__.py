@@ -4,7 +4,7 @@ Importing ocula loads no model and touches no file or network; work starts on th
 """
 
 from ._version import __version__
-from .api import tag
+from .api import face_similarity, faces, tag, verify
 from .config import Settings
 from .engine import Engine
 from .errors import (
@@ -20,9 +20,11 @@ from .errors import (
     IntegrityError,
     ModelError,
     ModelUnavailable,
+    NoFaceFound,
     OculaError,
     UnknownName,
 )
+from .face_types import FaceResult, Faces, QualityGate, Verification
 from .io import load_image
 from .models.registry import ModelSpec, get_model, list_models
 from .types import Tag, TagResult, Tags
@@ -33,6 +35,8 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "Engine",
+    "FaceResult",
+    "Faces",
     "ImageDecodeError",
     "ImageError",
     "ImageNotFound",
@@ -42,15 +46,21 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "ModelUnavailable",
+    "NoFaceFound",
     "OculaError",
+    "QualityGate",
     "Settings",
     "Tag",
     "TagResult",
     "Tags",
     "UnknownName",
+    "Verification",
     "__version__",
+    "face_similarity",
+    "faces",
     "get_model",
     "list_models",
     "load_image",
     "tag",
+    "verify",
 ]

@@ -1,4 +1,5 @@
-"""The verb functions: ``ocula.tag(...)``. Each call uses a short-lived :class:`Engine`.
+"""The verb functions: ``ocula.tag``, ``ocula.faces``, ``ocula.verify``. Each call uses a
+short-lived :class:`Engine` unless one is passed.
 
 Like ``httpx.get`` versus ``httpx.Client``: a call loads what it needs and frees it afterwards,
 so nothing stays cached in the module. To tag many images, pass them as one list (they are
@@ -9,12 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import Any
+
+import numpy as np
+
 from .config import Settings
 from .engine import Engine
+from .face_types import Faces, Verification
 from .io import ImageSource
+from .pipelines.faces import similarity
 from .types import Tags
 
-__all__ = ["tag"]
+__all__ = ["face_similarity", "faces", "tag", "verify"]
 
 
 def tag(
@@ -52,3 +59,71 @@ def tag(
         return engine.tag(images, **options)
     with Engine(settings) as temporary:
         return temporary.tag(images, **options)
+
+
+def faces(
+    image: ImageSource,
+    *,
+    detector: str = "hog",
+    upsample: int | None = None,
+    landmarks68: bool = False,
+    embed: bool = True,
+    cropped: bool = False,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+) -> Faces:
+    """Find the faces in a photo, largest first: boxes, scores, 5-point landmarks, quality and
+    128-D descriptors.
+
+    Args:
+        image: a path, bytes, PIL image or array (EXIF orientation, gray and RGBA are handled).
+        detector: ``"hog"`` (fast) or ``"cnn"`` (dlib's MMOD CNN: more recall, much slower).
+        upsample: times to double the photo to find small faces; None chooses per photo.
+        landmarks68: also compute the 68-point landmarks.
+        embed: compute descriptors (skip for detection only).
+        cropped: the image is already a tight face crop; detection is skipped.
+
+    Raises:
+        ImageError: the photo cannot be read; UnknownName: unknown detector;
+        ModelUnavailable: dlib or the model package is not installed.
+    """
+    options: dict[str, Any] = dict(detector=detector, upsample=upsample, landmarks68=landmarks68, embed=embed, cropped=cropped)
+    if engine is not None:
+        return engine.faces(image, **options)
+    with Engine(settings) as temporary:
+        return temporary.faces(image, **options)
+
+
+def verify(
+    a: ImageSource | Faces,
+    b: ImageSource | Faces,
+    *,
+    fmr: float = 1e-3,
+    face_a: int | None = None,
+    face_b: int | None = None,
+    detector: str = "hog",
+    cropped: bool = False,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+) -> Verification:
+    """Are ``a`` and ``b`` the same person? Decided at false-match rate ``fmr`` with the
+    threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
+
+    The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
+
+    Raises:
+        NoFaceFound: a photo shows no face; InputError: ``fmr`` outside the calibrated range
+        (1e-5..0.1) or a bad face index; ImageError: a photo cannot be read.
+    """
+    options: dict[str, Any] = dict(fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped)
+    if engine is not None:
+        return engine.verify(a, b, **options)
+    with Engine(settings) as temporary:
+        return temporary.verify(a, b, **options)
+
+
+def face_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Similarity of face descriptors (``Faces.embeddings`` rows; broadcasts): ``1 - |a-b|^2/2``.
+    It is the cosine similarity for unit-length vectors; ocula's descriptors keep their length,
+    which carries information (measured: see README)."""
+    return similarity(a, b)

@@ -30,7 +30,7 @@ class QualityGate:
     """
 
     min_size: float = 20.0
-    min_sharpness: float = 0.0005
+    min_sharpness: float = 0.0008
     min_frontal: float = 0.35
 
 

@@ -51,7 +51,7 @@ def _annotated_path(out_dir: Path, source: str, used: set[str]) -> Path:
 def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
-    detector: Annotated[Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~60x slower.")] = Detector.HOG,
+    detector: Annotated[Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower.")] = Detector.HOG,
     upsample: Annotated[Optional[int], typer.Option(min=0, max=3, help="Times to double the photo to find small faces (default: once for photos up to 1600 px).", show_default=False)] = None,
     landmarks68: Annotated[bool, typer.Option("--landmarks68", help="Also compute 68-point landmarks.")] = False,
     embeddings: Annotated[bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")] = False,

@@ -200,7 +200,7 @@ _FACE_MODELS: tuple[ModelSpec, ...] = (
                           "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6", 729940),),
         license=_DLIB_PD,
         description="dlib's CNN (MMOD) face detector: finds turned and partly hidden faces the HOG "
-        "detector misses; about 60x slower on a CPU",
+        "detector misses; about 50x slower on a CPU",
         architecture=MappingProxyType({"kind": "mmod"}),
     ),
     ModelSpec(

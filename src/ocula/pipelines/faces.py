@@ -23,7 +23,7 @@ __all__ = ["DETECTOR_MODELS", "EMBEDDER_MODEL", "Detector", "FaceAnalyzer", "Fac
 
 class Detector(str, enum.Enum):
     HOG = "hog"  # fast default
-    CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~60x slower
+    CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~50x slower
 
 
 def as_detector(value: Detector | str) -> Detector:
@@ -37,8 +37,9 @@ DETECTOR_MODELS = {Detector.HOG: "dlib_hog_face", Detector.CNN: "dlib_mmod_face"
 EMBEDDER_MODEL = "dlib_resnet_face"
 
 # Photos whose longer side is at most this are searched with one upsampling (faces down to
-# ~40 px); larger photos at native scale (faces from ~80 px), which bounds the cost.
-UPSAMPLE_MAX_SIDE = 1600
+# ~40 px); larger photos at native scale (faces from ~80 px), which bounds the cost. The CNN is
+# ~50x slower than HOG (benchmarks/face_speed.py), so its limit is lower.
+UPSAMPLE_MAX_SIDE = {Detector.HOG: 1600, Detector.CNN: 800}
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -51,7 +52,8 @@ class FaceOptions:
     Attributes:
         detector: ``hog`` (fast) or ``cnn`` (more recall, much slower).
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each);
-            None chooses per photo: once for photos up to 1600 px, else not at all.
+            None chooses per photo: once for photos up to 1600 px (HOG) or 800 px (CNN), else
+            not at all.
         largest_only: only the largest face is wanted (verification): the photo is searched at
             native scale first and upsampled only when nothing is found there.
         cropped: the input is already a face crop (e.g. LFW's tight crops); detection is
@@ -107,10 +109,10 @@ class FaceAnalyzer:
             # A face big enough to be the largest is found at native scale; upsampling (4x the
             # cost) only runs when nothing is found there.
             boxes, scores = self.detector.detect(image, 0)
-            if len(boxes) == 0 and max(h, w) <= 2 * UPSAMPLE_MAX_SIDE:
+            if len(boxes) == 0 and max(h, w) <= 2 * UPSAMPLE_MAX_SIDE[options.detector]:
                 boxes, scores = self.detector.detect(image, 1)
         else:
-            boxes, scores = self.detector.detect(image, 1 if max(h, w) <= UPSAMPLE_MAX_SIDE else 0)
+            boxes, scores = self.detector.detect(image, 1 if max(h, w) <= UPSAMPLE_MAX_SIDE[options.detector] else 0)
         boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep = area > 0
@@ -182,7 +184,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Why not the cosine: dlib's network was trained with a Euclidean metric loss, and the length
     of its descriptors carries information. On celeba-80 (558,096 pairs, flip TTA) TAR at
     FAR 1e-3 is 0.8905 by Euclidean distance and 0.8601 by cosine of normalised descriptors
-    (``benchmarks/face_similarity_choice.py``).
+    (``benchmarks/face_choices.py``).
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)

@@ -1,0 +1,64 @@
+"""Calibration tables: thresholds from impostor scores, lookups, the shipped table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocula import ConfigError, InputError
+from ocula.pipelines.calibration import CalibrationTable, shipped_calibration
+
+
+def test_thresholds_let_through_at_most_fmr_of_impostors():
+    rng = np.random.default_rng(0)
+    impostor = rng.normal(0.5, 0.1, 200_000)
+    genuine = rng.normal(0.9, 0.05, 2_000)
+    table = CalibrationTable.from_scores(impostor, genuine, meta={"data": "synthetic"})
+    assert table.fmr[0] == 0.1 and table.fmr[-1] >= 5 / 200_000  # rows need 5+ impostors above
+    for f, t in zip(table.fmr, table.threshold):
+        assert np.mean(impostor >= t) <= f
+    assert np.all(np.diff(table.threshold) >= 0) and np.all(np.diff(table.fmr) < 0)
+    assert np.all(np.diff(table.fnmr) >= 0)  # stricter thresholds reject more genuine pairs
+    assert table.meta["n_impostor"] == 200_000 and table.meta["data"] == "synthetic"
+
+
+def test_lookups_interpolate_and_refuse_to_extrapolate():
+    table = CalibrationTable(np.array([1e-1, 1e-2, 1e-3]), np.array([0.5, 0.7, 0.8]), np.full(3, np.nan))
+    assert table.threshold_for(1e-2) == pytest.approx(0.7)
+    assert table.threshold_for(10 ** -1.5) == pytest.approx(0.6)  # halfway in log(FMR)
+    assert table.fmr_at(0.7) == pytest.approx(1e-2)
+    assert table.fmr_at(0.99) == pytest.approx(1e-3)  # clipped to the calibrated range
+    for bad in (1e-4, 0.5, float("nan"), -1.0):
+        with pytest.raises(InputError, match="outside the calibrated range"):
+            table.threshold_for(bad)
+
+
+def test_malformed_tables_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError):
+        CalibrationTable(np.array([1e-3, 1e-2]), np.array([0.8, 0.7]), np.full(2, np.nan))  # fmr must decrease
+    with pytest.raises(ConfigError):
+        CalibrationTable.from_json({"rows": [{"fmr": "x"}]})
+    bad = tmp_path / "t.json"
+    bad.write_text("{")
+    with pytest.raises(ConfigError):
+        CalibrationTable.load(bad)
+    with pytest.raises(InputError, match="too few"):
+        CalibrationTable.from_scores(np.zeros(60))
+
+
+def test_round_trip(tmp_path):
+    table = CalibrationTable.from_scores(np.linspace(0, 1, 10_000), np.linspace(0.5, 1, 100), meta={"x": 1})
+    table.save(tmp_path / "t.json")
+    again = CalibrationTable.load(tmp_path / "t.json")
+    assert np.allclose(again.threshold, table.threshold, atol=1e-6) and np.array_equal(again.fmr, table.fmr)
+
+
+def test_shipped_table_is_monotonic_and_documented():
+    table = shipped_calibration("dlib_resnet_face")
+    assert np.all(np.diff(table.fmr) < 0) and np.all(np.diff(table.threshold) > 0)
+    assert table.fmr_range == (1e-5, 0.1)
+    assert table.meta["n_impostor"] > 500_000 and table.meta["n_genuine"] > 7_000
+    assert "celeba-80" in table.meta["data"] and table.meta["command"]
+    assert 0.8 < table.threshold_for(1e-3) < 0.9
+    with pytest.raises(ConfigError):
+        shipped_calibration("no_such_model")
