@@ -97,17 +97,20 @@ class FaceMethods:
         face_b: int | None = None,
         detector: Detector | str = Detector.HOG,
         cropped: bool = False,
+        calibration: CalibrationTable | None = None,
     ) -> Verification:
         """Are the faces in ``a`` and ``b`` the same person, at false-match rate ``fmr``?
 
         ``a`` and ``b`` are photos (paths, bytes, arrays) or :class:`Faces` with embeddings. The
         largest face of each is compared unless ``face_a``/``face_b`` pick one by index.
+        ``calibration`` replaces the shipped table, e.g. one measured on your own photos with
+        ``ocula eval pairs --calibration``.
 
         Raises:
             NoFaceFound: a photo shows no face; InputError: ``fmr`` outside the calibrated range
             or a face index out of range; ImageError: a photo cannot be read.
         """
-        table = self.calibration()
+        table = calibration or self.calibration()
         threshold = table.threshold_for(fmr)  # checks fmr before any work
         fa = self._one_face(a, face_a, detector, cropped)
         fb = self._one_face(b, face_b, detector, cropped)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
+
+from ocula.pipelines.calibration import CalibrationTable
 
 from ..conftest import SAMPLES, run_cli, shared
 
@@ -101,3 +104,16 @@ def test_eval_pairs_identities_subset_and_bad_files(env, tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     bad = run_cli("eval", "pairs", str(tmp_path / "bad.csv"), "--root", str(root), env_extra=env)
     assert bad.returncode == 1 and "expected columns" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_verify_with_a_users_calibration_table(env, tmp_path):
+    table = CalibrationTable(np.array([1e-1, 1e-3]), np.array([0.99, 0.999]), np.full(2, np.nan), {"data": "strict"})
+    table.save(tmp_path / "strict.json")
+    a, b = str(shared(f"{GALLERY}/obama/obama.jpg")), str(shared(f"{GALLERY}/obama/obama2.jpg"))
+    proc = run_cli("faces", "verify", a, b, "--calibration", str(tmp_path / "strict.json"), "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    result = lines(proc.stdout)[0]
+    assert result["threshold"] > 0.99 and result["same"] is False
+    (tmp_path / "broken.json").write_text("{}")
+    broken = run_cli("faces", "verify", a, b, "--calibration", str(tmp_path / "broken.json"), env_extra=env)
+    assert broken.returncode == 1 and "calibration" in broken.stderr

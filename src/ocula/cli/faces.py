@@ -14,7 +14,8 @@ from ..engine import Engine
 from ..errors import ConfigError
 from ..face_types import FaceResult, QualityGate
 from ..io import iter_image_paths, load_image
-from ..pipelines.faces import Detector
+from ..pipelines.calibration import CalibrationTable, shipped_calibration
+from ..pipelines.faces import EMBEDDER_MODEL, Detector
 from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stdout
 
 faces_app = typer.Typer(help="Find faces and compare them.", no_args_is_help=True)
@@ -116,15 +117,21 @@ def verify_command(
     face_b: Annotated[Optional[int], typer.Option(help="Face index in B (default: the largest).", show_default=False)] = None,
     detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.HOG,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
+    calibration: Annotated[Optional[Path], typer.Option(help="FMR -> threshold table from `ocula eval pairs --calibration` (default: the shipped one).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
     settings = settings_of(ctx)
     with cli_errors(), Engine(settings) as engine:
-        result = engine.verify(a, b, fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped)
+        table = CalibrationTable.load(calibration) if calibration is not None else None
+        result = engine.verify(a, b, fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped,
+                               calibration=table)
     if as_json:
         emit_json(result.to_dict())
         return
     verdict = Text("same person", style="green") if result.same else Text("different people", style="yellow")
+    low, high = (table or shipped_calibration(EMBEDDER_MODEL)).fmr_range
+    rate = result.fmr_at_similarity
+    bound = "<= " if rate <= low else (">= " if rate >= high else "")
     stdout.print(Text.assemble(verdict, f"  similarity {result.similarity:.3f} vs threshold {result.threshold:.3f} "
-                               f"(FMR {result.fmr:g}); impostor pairs this similar: {result.fmr_at_similarity:.2g}"))
+                               f"(FMR {result.fmr:g}); share of impostor pairs this similar: {bound}{rate:.2g}"))
