@@ -66,21 +66,19 @@ class Engine(FaceMethods):
     # -- models ---------------------------------------------------------------------------
     def runner(self, model: str) -> Runner:
         """The loaded runner for a registered model (loaded on first use)."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("Engine is closed")
-            if model not in self._runners:
-                self._runners[model] = self._runner_factory(get_model(model), self.settings)
-            return self._runners[model]
+        return self._loaded(self._runners, model, self._runner_factory)
 
     def dlib_model(self, model: str) -> Any:
         """The loaded dlib detector or shape predictor for a registered model."""
+        return self._loaded(self._dlib_models, model, self._dlib_factory)
+
+    def _loaded(self, cache: dict[str, Any], model: str, factory: Callable[[ModelSpec, Settings], Any]) -> Any:
         with self._lock:
             if self._closed:
                 raise RuntimeError("Engine is closed")
-            if model not in self._dlib_models:
-                self._dlib_models[model] = self._dlib_factory(get_model(model), self.settings)
-            return self._dlib_models[model]
+            if model not in cache:
+                cache[model] = factory(get_model(model), self.settings)
+            return cache[model]
 
     def tagger(self, preset: str = "fast") -> Tagger:
         preset = getattr(preset, "value", preset)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OculaError
+from .types import error_record
 
 __all__ = ["FaceResult", "Faces", "QualityGate", "Verification"]
 
@@ -144,7 +145,7 @@ class FaceResult:
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
-            return {"path": self.source, "error": str(self.error), "error_type": type(self.error).__name__}
+            return error_record(self.source, self.error)
         assert self.faces is not None
         w, h = self.faces.image_size
         return {"path": self.source, "width": w, "height": h, "faces": self.faces.to_dicts()}

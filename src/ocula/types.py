@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Tag", "TagResult", "Tags", "object_array"]
+__all__ = ["Tag", "TagResult", "Tags", "error_record", "object_array"]
 
 
 def object_array(items: Sequence[Any]) -> np.ndarray:
@@ -159,6 +159,11 @@ class Tags:
         return [t.to_dict() for t in self]
 
 
+def error_record(source: str, error: Exception) -> dict[str, Any]:
+    """The JSON record of an input that failed (same shape for every kind of result)."""
+    return {"path": source, "error": str(error), "error_type": type(error).__name__}
+
+
 @dataclass(frozen=True)
 class TagResult:
     """One input of a batch: its tags, or the error that stopped it (the batch goes on)."""
@@ -173,6 +178,6 @@ class TagResult:
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
-            return {"path": self.source, "error": str(self.error), "error_type": type(self.error).__name__}
+            return error_record(self.source, self.error)
         assert self.tags is not None
         return {"path": self.source, "tags": self.tags.to_list()}

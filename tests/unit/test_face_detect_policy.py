@@ -1,0 +1,68 @@
+"""FaceAnalyzer.detect's policy (which upsampling, ordering, clipping, cropped inputs), on a fake
+detector: the layer above dlib, tested without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocula import InputError, UnknownName
+from ocula.pipelines.faces import FaceAnalyzer, FaceOptions
+
+
+class FakeDetector:
+    """Finds a small face only when upsampled, and a big one always."""
+
+    def __init__(self, big: bool = True):
+        self.calls: list[int] = []
+        self.big = big
+
+    def detect(self, image, upsample):
+        self.calls.append(upsample)
+        boxes = [[50, 50, 150, 150]] if self.big else []
+        if upsample >= 1:
+            boxes.append([-5, 10, 30, 45])  # a small face, partly outside the photo
+        return np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes), np.float32)
+
+
+def analyzer(detector) -> FaceAnalyzer:
+    return FaceAnalyzer(detector, landmarks5=None, embedder=None, alignment=None)  # type: ignore[arg-type]
+
+
+def test_all_faces_upsamples_small_photos_once_and_big_ones_never():
+    det = FakeDetector()
+    boxes, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions())
+    assert det.calls == [1] and len(boxes) == 2
+    assert boxes[0].tolist() == [50, 50, 150, 150]  # largest first
+    assert boxes[1].tolist() == [0, 10, 30, 45]  # clipped to the photo
+    det = FakeDetector()
+    analyzer(det).detect(np.zeros((2000, 3000, 3), np.uint8), FaceOptions())
+    assert det.calls == [0]
+    det = FakeDetector()
+    analyzer(det).detect(np.zeros((1000, 1000, 3), np.uint8), FaceOptions(detector="cnn"))
+    assert det.calls == [0]  # the CNN's limit is 800 px
+
+
+def test_largest_only_upsamples_only_when_nothing_is_found():
+    det = FakeDetector(big=True)
+    boxes, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert det.calls == [0] and len(boxes) == 1
+    det = FakeDetector(big=False)
+    boxes, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert det.calls == [0, 1] and boxes.tolist() == [[0, 10, 30, 45]]
+
+
+def test_explicit_upsample_and_cropped():
+    det = FakeDetector()
+    analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(upsample=2))
+    assert det.calls == [2]
+    boxes, scores = analyzer(det).detect(np.zeros((40, 60, 3), np.uint8), FaceOptions(cropped=True))
+    assert boxes.tolist() == [[0, 0, 60, 40]] and np.isnan(scores[0]) and det.calls == [2]
+
+
+def test_options_are_checked():
+    with pytest.raises(UnknownName, match="detector"):
+        FaceOptions(detector="yolo")
+    for bad in (-1, 4, 1.5):
+        with pytest.raises(InputError, match="upsample"):
+            FaceOptions(upsample=bad)
