@@ -29,7 +29,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 
 
 def celeba() -> tuple[list[Path], np.ndarray]:
-    rows = list(csv.DictReader(open(DATA / "celeba-80" / "identities.csv", encoding="utf-8")))
+    with open(DATA / "celeba-80" / "identities.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     return [DATA / "celeba-80" / r["image_path"] for r in rows], np.array([r["identity"] for r in rows])
 
 
@@ -77,7 +78,9 @@ def cropped_border(engine: Engine) -> None:
         for border in (0.0, 0.1, 0.25, 0.4):
             face_pipeline.CROPPED_BORDER = border
             r = evaluate_pairs(engine, pairs, cropped=True)
-            print(f"   border {border:<5} accuracy {r.accuracy:.4f}  EER {r.eer:.4f}{'  (default)' if border == default else ''}")
+            print(
+                f"   border {border:<5} accuracy {r.accuracy:.4f}  EER {r.eer:.4f}{'  (default)' if border == default else ''}"
+            )
     finally:
         face_pipeline.CROPPED_BORDER = default
 
@@ -98,8 +101,10 @@ def quality_gate(engine: Engine) -> None:
     rejected = similarity(emb[a], emb[b]) < threshold
     both = usable[a] & usable[b]
     print(f"3. quality gate {QualityGate()}: {usable[found].mean():.1%} of found faces pass")
-    print(f"   FNMR at FMR 1e-3: both pass {rejected[both].mean():.3f} ({both.sum()} pairs), "
-          f"one fails {rejected[~both].mean():.3f} ({(~both).sum()} pairs)")
+    print(
+        f"   FNMR at FMR 1e-3: both pass {rejected[both].mean():.3f} ({both.sum()} pairs), "
+        f"one fails {rejected[~both].mean():.3f} ({(~both).sum()} pairs)"
+    )
 
 
 def main() -> None:

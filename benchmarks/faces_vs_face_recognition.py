@@ -66,8 +66,14 @@ def main() -> None:
     pairs = read_pairs(args.pairs, args.root or args.pairs.parent)
     if args.limit:
         keep = (pairs.index_a < args.limit) & (pairs.index_b < args.limit)
-        pairs = PairSet(pairs.images[: args.limit], pairs.index_a[keep], pairs.index_b[keep], pairs.same[keep],
-                        None if pairs.folds is None else pairs.folds[keep], pairs.kind)
+        pairs = PairSet(
+            pairs.images[: args.limit],
+            pairs.index_a[keep],
+            pairs.index_b[keep],
+            pairs.same[keep],
+            None if pairs.folds is None else pairs.folds[keep],
+            pairs.kind,
+        )
 
     import face_recognition  # noqa: F401  (loads its models now, outside the clock)
 
@@ -81,13 +87,21 @@ def main() -> None:
     if args.json:
         print(json.dumps({**rows, "speed_ratio": round(ratio, 2)}))
         return
-    print(f"{len(pairs):,} pairs ({ours.n_genuine:,} genuine, {ours.n_impostor:,} impostor), {len(pairs.images)} images")
-    print(f"{'':18}{'accuracy':>9}{'TAR@1e-4':>10}{'TAR@1e-3':>10}{'TAR@1e-2':>10}{'EER':>8}{'FTE':>5}{'seconds':>9}{'img/s':>7}")
+    print(
+        f"{len(pairs):,} pairs ({ours.n_genuine:,} genuine, {ours.n_impostor:,} impostor), {len(pairs.images)} images"
+    )
+    print(
+        f"{'':18}{'accuracy':>9}{'TAR@1e-4':>10}{'TAR@1e-3':>10}{'TAR@1e-2':>10}{'EER':>8}{'FTE':>5}{'seconds':>9}{'img/s':>7}"
+    )
     for name, r in rows.items():
-        tar = [("-" if r["tar_at_far"][k] is None else f"{r['tar_at_far'][k]:.4f}") for k in ("0.0001", "0.001", "0.01")]
+        tar = [
+            ("-" if r["tar_at_far"][k] is None else f"{r['tar_at_far'][k]:.4f}") for k in ("0.0001", "0.001", "0.01")
+        ]
         seconds = ours.seconds if name == "ocula" else theirs.seconds
-        print(f"{name:18}{r['accuracy']:>9.4f}{tar[0]:>10}{tar[1]:>10}{tar[2]:>10}{r['eer']:>8.4f}"
-              f"{r['failures_to_enrol']:>5}{seconds:>9.1f}{r['images_per_second']:>7.1f}")
+        print(
+            f"{name:18}{r['accuracy']:>9.4f}{tar[0]:>10}{tar[1]:>10}{tar[2]:>10}{r['eer']:>8.4f}"
+            f"{r['failures_to_enrol']:>5}{seconds:>9.1f}{r['images_per_second']:>7.1f}"
+        )
     print(f"speed ratio (face_recognition time / ocula time): {ratio:.2f}x")
 
 

@@ -43,7 +43,9 @@ def main() -> None:
         },
     )
     table.save(OUT)
-    print(f"{OUT}: {len(table.fmr)} rows, {table.meta['n_impostor']:,} impostor / {table.meta['n_genuine']:,} genuine pairs")
+    print(
+        f"{OUT}: {len(table.fmr)} rows, {table.meta['n_impostor']:,} impostor / {table.meta['n_genuine']:,} genuine pairs"
+    )
 
 
 if __name__ == "__main__":

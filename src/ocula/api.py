@@ -9,7 +9,6 @@ batched), or keep an ``ocula.Engine()`` and call its methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 import numpy as np
@@ -87,7 +86,9 @@ def faces(
         ImageError: the photo cannot be read; UnknownName: unknown detector;
         ModelUnavailable: dlib or the model package is not installed.
     """
-    options: dict[str, Any] = dict(detector=detector, upsample=upsample, landmarks68=landmarks68, embed=embed, cropped=cropped)
+    options: dict[str, Any] = dict(
+        detector=detector, upsample=upsample, landmarks68=landmarks68, embed=embed, cropped=cropped
+    )
     if engine is not None:
         return engine.faces(image, **options)
     with Engine(settings) as temporary:
@@ -103,6 +104,7 @@ def verify(
     face_b: int | None = None,
     detector: str = "hog",
     cropped: bool = False,
+    calibration: Any = None,
     engine: Engine | None = None,
     settings: Settings | None = None,
 ) -> Verification:
@@ -110,12 +112,16 @@ def verify(
     threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
 
     The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
+    ``calibration``: a :class:`~ocula.pipelines.calibration.CalibrationTable` or the path of
+    one written by ``ocula eval pairs --calibration`` (default: the shipped table).
 
     Raises:
         NoFaceFound: a photo shows no face; InputError: ``fmr`` outside the calibrated range
         (1e-5..0.1) or a bad face index; ImageError: a photo cannot be read.
     """
-    options: dict[str, Any] = dict(fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped)
+    options: dict[str, Any] = dict(
+        fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped, calibration=calibration
+    )
     if engine is not None:
         return engine.verify(a, b, **options)
     with Engine(settings) as temporary:

@@ -6,18 +6,28 @@ thing; it relies on the Engine's model loading (``runner``, ``dlib_model``), loc
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, NoFaceFound, OculaError
+from .errors import ImageError, InputError, NoFaceFound, OculaError
 from .face_types import FaceResult, Faces, Verification
 from .io import ImageSource, load_image
 from .models.registry import get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
-from .pipelines.faces import DETECTOR_MODELS, EMBEDDER_MODEL, Detector, FaceAnalyzer, FaceOptions, as_detector, similarity
+from .pipelines.faces import (
+    DETECTOR_MODELS,
+    EMBEDDER_MODEL,
+    Detector,
+    FaceAnalyzer,
+    FaceOptions,
+    as_detector,
+    similarity,
+)
 
 __all__ = ["FaceMethods"]
 
@@ -28,11 +38,25 @@ def _name(source: Any) -> str:
     return f"<{type(source).__name__}>"
 
 
+def _face_index(index: Any) -> int | None:
+    if index is None:
+        return None
+    if isinstance(index, bool):
+        raise InputError("a face index must be an integer, not a bool")
+    try:
+        return operator.index(index)
+    except TypeError:
+        raise InputError(f"a face index must be an integer, not {type(index).__name__}") from None
+
+
 class FaceMethods:
-    # Provided by Engine.
+    # Provided by Engine (declared here so the methods below type-check on their own).
     settings: Any
     _lock: Any
     _face_analyzers: dict
+    runner: Callable[[str], Any]
+    dlib_model: Callable[[str], Any]
+    decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
 
     def face_analyzer(self, detector: Detector | str = Detector.HOG, *, landmarks68: bool = False) -> FaceAnalyzer:
         """The face pipeline for ``detector`` (models loaded on first use, kept by the Engine)."""
@@ -43,11 +67,11 @@ class FaceMethods:
                 spec = get_model(EMBEDDER_MODEL)
                 assert spec.alignment is not None
                 self._face_analyzers[key] = FaceAnalyzer(
-                    self.dlib_model(DETECTOR_MODELS[detector]),  # type: ignore[attr-defined]
-                    self.dlib_model(spec.alignment.landmarks),  # type: ignore[attr-defined]
-                    self.runner(EMBEDDER_MODEL),  # type: ignore[attr-defined]
+                    self.dlib_model(DETECTOR_MODELS[detector]),
+                    self.dlib_model(spec.alignment.landmarks),
+                    self.runner(EMBEDDER_MODEL),
                     spec.alignment,
-                    landmarks68=self.dlib_model("dlib_landmarks_68") if landmarks68 else None,  # type: ignore[attr-defined]
+                    landmarks68=self.dlib_model("dlib_landmarks_68") if landmarks68 else None,
                 )
             return self._face_analyzers[key]
 
@@ -68,7 +92,7 @@ class FaceMethods:
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68)
 
         def run() -> Iterator[FaceResult]:
-            for name, image, error in self.decoded(sources):  # type: ignore[attr-defined]
+            for name, image, error in self.decoded(sources):
                 if error is not None:
                     yield FaceResult(name, error=error)
                     continue
@@ -76,6 +100,8 @@ class FaceMethods:
                     yield FaceResult(name, faces=analyzer.analyze(image, opts))
                 except OculaError as exc:
                     yield FaceResult(name, error=exc)
+                except MemoryError:
+                    yield FaceResult(name, error=ImageError(f"{name}: out of memory while finding faces"))
 
         return run()
 
@@ -97,20 +123,27 @@ class FaceMethods:
         face_b: int | None = None,
         detector: Detector | str = Detector.HOG,
         cropped: bool = False,
-        calibration: CalibrationTable | None = None,
+        calibration: CalibrationTable | str | os.PathLike | None = None,
     ) -> Verification:
         """Are the faces in ``a`` and ``b`` the same person, at false-match rate ``fmr``?
 
         ``a`` and ``b`` are photos (paths, bytes, arrays) or :class:`Faces` with embeddings. The
         largest face of each is compared unless ``face_a``/``face_b`` pick one by index.
-        ``calibration`` replaces the shipped table, e.g. one measured on your own photos with
-        ``ocula eval pairs --calibration``.
+        ``calibration`` (a table or its JSON file) replaces the shipped table, e.g. one measured
+        on your own photos with ``ocula eval pairs --calibration``.
+
+        With an explicit face index, every face of that photo is searched (one upsampling for
+        photos up to 1600 px) rather than the largest only, so its box, and the similarity, can
+        differ slightly (by about 0.002) from the default's.
 
         Raises:
             NoFaceFound: a photo shows no face; InputError: ``fmr`` outside the calibrated range
             or a face index out of range; ImageError: a photo cannot be read.
         """
+        if isinstance(calibration, (str, os.PathLike)):
+            calibration = CalibrationTable.load(Path(calibration))
         table = calibration or self.calibration()
+        face_a, face_b = _face_index(face_a), _face_index(face_b)
         threshold = table.threshold_for(fmr)  # checks fmr before any work
         fa = self._one_face(a, face_a, detector, cropped)
         fb = self._one_face(b, face_b, detector, cropped)
@@ -126,7 +159,9 @@ class FaceMethods:
             face_b=fb,
         )
 
-    def _one_face(self, source: ImageSource | Faces, index: int | None, detector: Detector | str, cropped: bool) -> Faces:
+    def _one_face(
+        self, source: ImageSource | Faces, index: int | None, detector: Detector | str, cropped: bool
+    ) -> Faces:
         if isinstance(source, Faces):
             faces, name = source, "<Faces>"
             if faces.embeddings is None:

@@ -68,7 +68,14 @@ class Faces:
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
-        expect = {"boxes": (n, 4), "scores": (n,), "landmarks": (n, 5, 2), "size": (n,), "sharpness": (n,), "frontal": (n,)}
+        expect = {
+            "boxes": (n, 4),
+            "scores": (n,),
+            "landmarks": (n, 5, 2),
+            "size": (n,),
+            "sharpness": (n,),
+            "frontal": (n,),
+        }
         for name, shape in expect.items():
             arr = getattr(self, name)
             if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != np.float32:
@@ -96,8 +103,12 @@ class Faces:
             index = [int(index)]  # one face is still a Faces of length 1
         return replace(
             self,
-            boxes=self.boxes[index], scores=self.scores[index], landmarks=self.landmarks[index],
-            size=self.size[index], sharpness=self.sharpness[index], frontal=self.frontal[index],
+            boxes=self.boxes[index],
+            scores=self.scores[index],
+            landmarks=self.landmarks[index],
+            size=self.size[index],
+            sharpness=self.sharpness[index],
+            frontal=self.frontal[index],
             embeddings=None if self.embeddings is None else self.embeddings[index],
             landmarks68=None if self.landmarks68 is None else self.landmarks68[index],
         )
@@ -108,7 +119,9 @@ class Faces:
 
     def usable(self, gate: QualityGate = QualityGate()) -> np.ndarray:
         """Boolean mask of faces that pass ``gate`` (large, sharp and frontal enough)."""
-        return (self.size >= gate.min_size) & (self.sharpness >= gate.min_sharpness) & (self.frontal >= gate.min_frontal)
+        return (
+            (self.size >= gate.min_size) & (self.sharpness >= gate.min_sharpness) & (self.frontal >= gate.min_frontal)
+        )
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """Plain JSON-ready records, one per face (embeddings left out; they are large)."""
@@ -164,6 +177,8 @@ class Verification:
         fmr_at_similarity: the calibration's false-match rate at this similarity (how unusual a
             score this high is between different people), clipped to the calibrated range.
         face_a, face_b: the compared faces (length-1 :class:`Faces`).
+        usable: whether each face passes the default :class:`QualityGate`; a decision about a
+            face that does not (tiny, blurred, turned away) is much less reliable.
     """
 
     same: bool
@@ -174,6 +189,10 @@ class Verification:
     face_a: Faces
     face_b: Faces
 
+    @property
+    def usable(self) -> tuple[bool, bool]:
+        return bool(self.face_a.usable()[0]), bool(self.face_b.usable()[0])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "same": self.same,
@@ -181,4 +200,5 @@ class Verification:
             "threshold": round(self.threshold, 4),
             "fmr": self.fmr,
             "fmr_at_similarity": float(f"{self.fmr_at_similarity:.3g}"),
+            "usable": list(self.usable),
         }

@@ -144,10 +144,9 @@ def test_progress_bar_on_a_terminal_keeps_json_on_stdout(env, tmp_path):
     import pty
     import subprocess
     import sys
+    import threading
 
     from ..conftest import REPO_ROOT
-
-    import threading
 
     images = shared("imagenet/sample-334/images")
     out = tmp_path / "out.jsonl"

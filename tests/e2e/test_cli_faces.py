@@ -29,8 +29,17 @@ def test_detect_json_and_annotations(env, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 nope")
     out = tmp_path / "drawn"
-    proc = run_cli("faces", "detect", str(shared(f"{EXAMPLES}/two_people.jpg")), str(bad), str(SAMPLES / "rocket.jpg"),
-                   "--json", "--annotate", str(out), env_extra=env)
+    proc = run_cli(
+        "faces",
+        "detect",
+        str(shared(f"{EXAMPLES}/two_people.jpg")),
+        str(bad),
+        str(SAMPLES / "rocket.jpg"),
+        "--json",
+        "--annotate",
+        str(out),
+        env_extra=env,
+    )
     assert proc.returncode == 1  # one input failed; the others were still processed
     two, broken, rocket = lines(proc.stdout)
     assert set(two) == {"path", "width", "height", "faces", "annotated"} and len(two["faces"]) == 2
@@ -44,7 +53,9 @@ def test_detect_json_and_annotations(env, tmp_path):
 
 
 def test_detect_embeddings_and_table(env):
-    proc = run_cli("faces", "detect", str(shared(f"{GALLERY}/obama/obama.jpg")), "--json", "--embeddings", env_extra=env)
+    proc = run_cli(
+        "faces", "detect", str(shared(f"{GALLERY}/obama/obama.jpg")), "--json", "--embeddings", env_extra=env
+    )
     assert proc.returncode == 0, proc.stderr
     (record,) = lines(proc.stdout)
     assert len(record["faces"][0]["embedding"]) == 128
@@ -57,15 +68,22 @@ def test_verify_json_schema_and_exit_codes(env):
     proc = run_cli("faces", "verify", a, b, "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (result,) = lines(proc.stdout)
-    assert set(result) == {"same", "similarity", "threshold", "fmr", "fmr_at_similarity"}
+    assert set(result) == {"same", "similarity", "threshold", "fmr", "fmr_at_similarity", "usable"}
+    assert result["usable"] == [True, True]
     assert result["same"] is True and result["fmr"] == 0.001 and result["similarity"] > result["threshold"]
-    different = run_cli("faces", "verify", a, str(shared(f"{GALLERY}/biden/biden.jpg")), "--fmr", "1e-2", "--json", env_extra=env)
+    different = run_cli(
+        "faces", "verify", a, str(shared(f"{GALLERY}/biden/biden.jpg")), "--fmr", "1e-2", "--json", env_extra=env
+    )
     assert different.returncode == 0 and lines(different.stdout)[0]["same"] is False
     human = run_cli("faces", "verify", a, b, env_extra=env)
     assert human.returncode == 0 and "same person" in human.stdout
 
     no_face = run_cli("faces", "verify", a, str(SAMPLES / "rocket.jpg"), env_extra=env)
     assert no_face.returncode == 1 and "no face found" in no_face.stderr and "Traceback" not in no_face.stderr
+    no_face_json = run_cli("faces", "verify", a, str(SAMPLES / "rocket.jpg"), "--json", env_extra=env)
+    assert no_face_json.returncode == 1 and lines(no_face_json.stdout)[0]["error_type"] == "NoFaceFound"
+    negative = run_cli("faces", "verify", a, b, "--face-a", "-1", env_extra=env)
+    assert negative.returncode == 2
     bad_fmr = run_cli("faces", "verify", a, b, "--fmr", "1e-9", env_extra=env)
     assert bad_fmr.returncode == 1 and "outside the calibrated range" in bad_fmr.stderr
     missing = run_cli("faces", "verify", a, "/nonexistent/x.jpg", env_extra=env)
@@ -77,12 +95,37 @@ def test_verify_json_schema_and_exit_codes(env):
 def test_eval_pairs_on_lfw_crops_meets_the_bar(env, tmp_path):
     root = shared("faces/lfw-folds-1-2")
     plot, table = tmp_path / "roc.png", tmp_path / "calibration.json"
-    proc = run_cli("eval", "pairs", str(root / "pairs.csv"), "--root", str(root / "images"), "--cropped",
-                   "--plot", str(plot), "--calibration", str(table), "--json", env_extra=env)
+    proc = run_cli(
+        "eval",
+        "pairs",
+        str(root / "pairs.csv"),
+        "--root",
+        str(root / "images"),
+        "--cropped",
+        "--plot",
+        str(plot),
+        "--calibration",
+        str(table),
+        "--json",
+        env_extra=env,
+    )
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
-    assert set(report) == {"n_pairs", "n_genuine", "n_impostor", "n_images", "failures_to_enrol", "accuracy",
-                           "accuracy_std", "folds", "auc", "eer", "tar_at_far", "pairs_per_second", "images_per_second"}
+    assert set(report) == {
+        "n_pairs",
+        "n_genuine",
+        "n_impostor",
+        "n_images",
+        "failures_to_enrol",
+        "accuracy",
+        "accuracy_std",
+        "folds",
+        "auc",
+        "eer",
+        "tar_at_far",
+        "pairs_per_second",
+        "images_per_second",
+    }
     assert report["n_pairs"] == 1115 and report["folds"] == 2 and report["failures_to_enrol"] == 0
     assert report["accuracy"] >= 0.97  # the bar for LFW crops (measured 0.9839)
     assert set(report["tar_at_far"]) == {"0.0001", "0.001", "0.01"} and report["tar_at_far"]["0.001"] is None

@@ -70,7 +70,8 @@ def test_verify_reports_decision_threshold_and_fmr(engine):
     assert not other.same and other.similarity < other.threshold and other.fmr_at_similarity > 1e-3
     # A stricter FMR raises the threshold.
     assert engine.verify(a, b, fmr=1e-5).threshold > engine.verify(a, b, fmr=1e-2).threshold
-    assert set(result.to_dict()) == {"same", "similarity", "threshold", "fmr", "fmr_at_similarity"}
+    assert set(result.to_dict()) == {"same", "similarity", "threshold", "fmr", "fmr_at_similarity", "usable"}
+    assert result.usable == (True, True)
 
 
 def test_verify_picks_faces_by_index(engine):
@@ -180,3 +181,32 @@ def test_verb_functions_with_a_shared_engine(engine):
     faces = ocula.faces(obama, engine=engine)
     assert isinstance(faces, Faces) and len(faces) == 1
     assert ocula.verify(obama, faces, engine=engine).same
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 700, 3), (5, 5, 3), (39, 39, 3)])
+def test_tiny_and_thin_images_find_no_face_with_either_detector(engine, shape):
+    # dlib's CNN corrupts the heap on images a few pixels wide; ocula never hands it one.
+    for detector in ("hog", "cnn"):
+        assert len(engine.faces(np.zeros(shape, np.uint8), detector=detector)) == 0
+
+
+def test_degenerate_crops_are_refused_or_flagged(engine):
+    with pytest.raises(InputError, match="too small to be a face"):
+        engine.faces(np.zeros((10, 10, 3), np.uint8), cropped=True)
+    flat = engine.faces(np.full((200, 200, 3), 128, np.uint8), cropped=True)
+    assert not flat.usable()[0]  # no detail: fails the quality gate, and verify says so
+    result = engine.verify(np.full((200, 200, 3), 128, np.uint8), np.zeros((200, 200, 3), np.uint8), cropped=True)
+    assert result.usable == (False, False) and result.to_dict()["usable"] == [False, False]
+
+
+def test_face_index_and_calibration_arguments_are_checked(engine, tmp_path):
+    obama = shared(f"{GALLERY}/obama/obama.jpg")
+    for bad in (0.0, "0", True):
+        with pytest.raises(InputError, match="face index must be an integer"):
+            engine.verify(obama, obama, face_a=bad)
+    assert engine.verify(obama, obama, face_a=np.int64(0)).same
+    table = engine.calibration()
+    table.save(tmp_path / "t.json")
+    assert engine.verify(obama, obama, calibration=str(tmp_path / "t.json")).threshold == pytest.approx(
+        table.threshold_for(1e-3), abs=1e-6
+    )

@@ -25,7 +25,7 @@ def test_thresholds_let_through_at_most_fmr_of_impostors():
 def test_lookups_interpolate_and_refuse_to_extrapolate():
     table = CalibrationTable(np.array([1e-1, 1e-2, 1e-3]), np.array([0.5, 0.7, 0.8]), np.full(3, np.nan))
     assert table.threshold_for(1e-2) == pytest.approx(0.7)
-    assert table.threshold_for(10 ** -1.5) == pytest.approx(0.6)  # halfway in log(FMR)
+    assert table.threshold_for(10**-1.5) == pytest.approx(0.6)  # halfway in log(FMR)
     assert table.fmr_at(0.7) == pytest.approx(1e-2)
     assert table.fmr_at(0.99) == pytest.approx(1e-3)  # clipped to the calibrated range
     for bad in (1e-4, 0.5, float("nan"), -1.0):
@@ -62,3 +62,20 @@ def test_shipped_table_is_monotonic_and_documented():
     assert 0.8 < table.threshold_for(1e-3) < 0.9
     with pytest.raises(ConfigError):
         shipped_calibration("no_such_model")
+
+
+def test_tied_impostor_scores_never_exceed_the_fmr():
+    # 20 impostor pairs tie at the top (e.g. one photo filed under two names).
+    impostor = np.r_[np.full(20, 1.0), np.linspace(0, 0.9, 980)]
+    table = CalibrationTable.from_scores(impostor, fmrs=(0.1, 0.05, 0.01, 0.005))
+    for f, t in zip(table.fmr, table.threshold):
+        assert np.mean(impostor >= t) <= f, (f, t)
+    assert table.threshold_for(0.01) > 1.0  # nothing tied at 1.0 may pass at FMR 1%
+
+
+def test_fmr_types():
+    table = CalibrationTable(np.array([1e-1, 1e-3]), np.array([0.5, 0.8]), np.full(2, np.nan))
+    assert table.threshold_for(np.float32(1e-2)) == pytest.approx(table.threshold_for(1e-2))
+    for bad in ("0.01", True, None):
+        with pytest.raises(InputError, match="fmr must be a number"):
+            table.threshold_for(bad)

@@ -13,8 +13,16 @@ from ocula.pipelines.face_quality import chip_sharpness, eye_distance, frontal_s
 
 def _landmarks(cx: float, cy: float, eye: float, nose_shift: float = 0.0) -> np.ndarray:
     # dlib's 5 points: one eye's two corners, the other eye's two corners, the nose base.
-    return np.array([[cx + eye / 2 + 8, cy], [cx + eye / 2 - 8, cy], [cx - eye / 2 - 8, cy], [cx - eye / 2 + 8, cy],
-                     [cx + nose_shift, cy + eye / 2]], np.float32)
+    return np.array(
+        [
+            [cx + eye / 2 + 8, cy],
+            [cx + eye / 2 - 8, cy],
+            [cx - eye / 2 - 8, cy],
+            [cx - eye / 2 + 8, cy],
+            [cx + nose_shift, cy + eye / 2],
+        ],
+        np.float32,
+    )
 
 
 def make_faces(n: int = 3) -> Faces:
@@ -38,8 +46,15 @@ def test_checked_shapes_and_dtypes():
     with pytest.raises(ValueError, match="boxes"):
         Faces(faces.boxes.astype(np.float64), faces.scores, faces.landmarks, faces.size, faces.sharpness, faces.frontal)
     with pytest.raises(ValueError, match="embeddings"):
-        Faces(faces.boxes, faces.scores, faces.landmarks, faces.size, faces.sharpness, faces.frontal,
-              embeddings=np.zeros((2, 128), np.float32))
+        Faces(
+            faces.boxes,
+            faces.scores,
+            faces.landmarks,
+            faces.size,
+            faces.sharpness,
+            faces.frontal,
+            embeddings=np.zeros((2, 128), np.float32),
+        )
 
 
 def test_slicing_with_masks_indices_and_ints():
@@ -86,6 +101,8 @@ def test_sharpness_drops_with_blur():
     rng = np.random.default_rng(0)
     sharp = rng.integers(0, 255, (1, 150, 150, 3)).astype(np.uint8)
     flat = np.full((1, 150, 150, 3), 120, np.uint8)
-    blurred = ((sharp.astype(np.float32) + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 2, 1)) / 4).astype(np.uint8)
+    blurred = (
+        (sharp.astype(np.float32) + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 2, 1)) / 4
+    ).astype(np.uint8)
     s = chip_sharpness(np.concatenate([sharp, blurred, flat]))
     assert s[0] > s[1] > s[2] == 0

@@ -23,7 +23,9 @@ def write(root, text):
 
 
 def test_pairs_with_folds(root):
-    p = read_pairs(write(root, "fold,image_a,image_b,same\n1,a1.jpg,a2.jpg,1\n1,a1.jpg,b1.jpg,0\n2,b1.jpg,c1.jpg,0\n"), root)
+    p = read_pairs(
+        write(root, "fold,image_a,image_b,same\n1,a1.jpg,a2.jpg,1\n1,a1.jpg,b1.jpg,0\n2,b1.jpg,c1.jpg,0\n"), root
+    )
     assert p.kind == "pairs" and [i.name for i in p.images] == ["a1.jpg", "a2.jpg", "b1.jpg", "c1.jpg"]
     assert p.index_a.tolist() == [0, 0, 2] and p.index_b.tolist() == [1, 2, 3]
     assert p.same.tolist() == [True, False, False] and p.folds.tolist() == [1, 1, 2]
@@ -63,3 +65,22 @@ def test_scores_mark_failures_to_enrol():
     emb[2] = np.nan
     scores = pair_scores(pairs, emb)
     assert scores[0] == 1.0 and scores[1] == -np.inf
+
+
+def test_spaces_and_a_byte_order_mark_in_the_header(root):
+    text = "\ufefffold, image_a, image_b, same\n1, a1.jpg, a2.jpg, 1\n2, a1.jpg, b1.jpg, 0\n\n"
+    p = read_pairs(write(root, text), root)
+    assert p.folds.tolist() == [1, 2] and p.same.tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("image_path,identity\na1.jpg,A\na2.jpg,\n", "empty identity"),
+        ("fold,image_a,image_b,same\n1,a1.jpg,a2.jpg,1\n1,a1.jpg,b1.jpg,0\n", "at least two folds"),
+        ("image_a,image_b,same\na1.jpg\n", "empty image path"),
+    ],
+)
+def test_more_malformed_files(root, text, message):
+    with pytest.raises(DatasetError, match=message):
+        read_pairs(write(root, text), root)

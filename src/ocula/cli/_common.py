@@ -54,19 +54,18 @@ def print_error(message: str) -> None:
 
 
 @contextlib.contextmanager
-def cli_errors() -> Iterator[None]:
-    """Turn ocula errors into one line on stderr and an exit code, never a traceback."""
+def cli_errors(*, json_output: bool = False) -> Iterator[None]:
+    """Turn ocula errors into one line on stderr and an exit code, never a traceback. With
+    ``json_output`` the error is also one ``{"error", "error_type"}`` object on stdout, so a
+    consumer of ``--json`` always gets a line."""
     try:
         yield
-    except UnknownName as exc:
-        print_error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except InputError as exc:
-        print_error(str(exc))
-        raise typer.Exit(EXIT_FAILED) from None
     except OculaError as exc:
-        print_error(f"{type(exc).__name__}: {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
+        usage = isinstance(exc, UnknownName)
+        print_error(str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}")
+        if json_output:
+            emit_json({"error": str(exc), "error_type": type(exc).__name__})
+        raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILED) from None
 
 
 def progress_bar(total: int | None, *, label: str, json_output: bool = False) -> Progress:

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..annotate import draw_faces
 from ..engine import Engine
-from ..errors import ConfigError
+from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
 from ..io import iter_image_paths, load_image
 from ..pipelines.calibration import CalibrationTable, shipped_calibration
@@ -25,16 +25,26 @@ def _table(result: FaceResult) -> Table:
     assert result.faces is not None
     faces = result.faces
     w, h = faces.image_size
-    table = Table(title=Text(f"{result.source}  ({w}x{h}, {len(faces)} face(s))"), title_justify="left",
-                  show_edge=False, pad_edge=False)
+    table = Table(
+        title=Text(f"{result.source}  ({w}x{h}, {len(faces)} face(s))"),
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
     for col in ("#", "box x0,y0,x1,y1", "score", "eye dist px", "sharpness", "frontal", "usable"):
         table.add_column(col, justify="right" if col != "box x0,y0,x1,y1" else "left")
     usable = faces.usable(QualityGate())
     for i, record in enumerate(faces.to_dicts()):
         q = record["quality"]
-        table.add_row(str(i), ",".join(f"{v:.0f}" for v in record["box"]),
-                      "-" if record["score"] is None else f"{record['score']:.2f}",
-                      f"{q['size']:.0f}", f"{q['sharpness']:.4f}", f"{q['frontal']:.2f}", "yes" if usable[i] else "no")
+        table.add_row(
+            str(i),
+            ",".join(f"{v:.0f}" for v in record["box"]),
+            "-" if record["score"] is None else f"{record['score']:.2f}",
+            f"{q['size']:.0f}",
+            f"{q['sharpness']:.4f}",
+            f"{q['frontal']:.2f}",
+            "yes" if usable[i] else "no",
+        )
     return table
 
 
@@ -52,11 +62,25 @@ def _annotated_path(out_dir: Path, source: str, used: set[str]) -> Path:
 def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
-    detector: Annotated[Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower.")] = Detector.HOG,
-    upsample: Annotated[Optional[int], typer.Option(min=0, max=3, help="Times to double the photo to find small faces (default: once for photos up to 1600 px).", show_default=False)] = None,
+    detector: Annotated[
+        Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower.")
+    ] = Detector.HOG,
+    upsample: Annotated[
+        Optional[int],
+        typer.Option(
+            min=0,
+            max=3,
+            help="Times to double the photo to find small faces (default: once for photos up to 1600 px).",
+            show_default=False,
+        ),
+    ] = None,
     landmarks68: Annotated[bool, typer.Option("--landmarks68", help="Also compute 68-point landmarks.")] = False,
-    embeddings: Annotated[bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")] = False,
-    annotate: Annotated[Optional[Path], typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)] = None,
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")
+    ] = False,
+    annotate: Annotated[
+        Optional[Path], typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per photo per line.")] = False,
 ) -> None:
     """Find faces: boxes, detector scores, 5-point landmarks and quality (size, sharpness, pose)."""
@@ -73,8 +97,9 @@ def detect_command(
             raise typer.Exit(EXIT_FAILED) from None
     failed, used = 0, set()
     with cli_errors(), Engine(settings) as engine:
-        results = engine.faces_many(paths, detector=detector, upsample=upsample, landmarks68=landmarks68,
-                                    embed=embeddings and as_json)
+        results = engine.faces_many(
+            paths, detector=detector, upsample=upsample, landmarks68=landmarks68, embed=embeddings and as_json
+        )
         with progress_bar(len(paths), label="finding faces", json_output=as_json) as bar:
             task = bar.add_task("faces", total=len(paths))
             for result in results:
@@ -90,10 +115,14 @@ def detect_command(
                 if annotate is not None:
                     out = _annotated_path(annotate, result.source, used)
                     try:
+                        # Decoded again (the stream does not keep pixels), only when drawing.
                         draw_faces(load_image(result.source, settings=settings), result.faces).save(out, quality=90)
-                    except OSError as exc:
-                        raise ConfigError(f"cannot write {out} ({exc})") from None
-                    record["annotated"] = str(out)
+                        record["annotated"] = str(out)
+                    except (OculaError, OSError) as exc:
+                        failed += 1
+                        record["annotate_error"] = f"cannot write {out} ({exc})"
+                        if not as_json:
+                            print_error(record["annotate_error"])
                 if as_json:
                     if embeddings and result.faces.embeddings is not None:
                         for face, emb in zip(record["faces"], result.faces.embeddings):
@@ -113,19 +142,33 @@ def verify_command(
     a: Annotated[Path, typer.Argument(help="First photo.", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Second photo.", show_default=False)],
     fmr: Annotated[float, typer.Option(help="False-match rate the decision is made at (calibrated).")] = 1e-3,
-    face_a: Annotated[Optional[int], typer.Option(help="Face index in A (default: the largest).", show_default=False)] = None,
-    face_b: Annotated[Optional[int], typer.Option(help="Face index in B (default: the largest).", show_default=False)] = None,
+    face_a: Annotated[
+        Optional[int],
+        typer.Option(
+            min=0, help="Face index in A, 0 = largest (default: the largest, found faster).", show_default=False
+        ),
+    ] = None,
+    face_b: Annotated[
+        Optional[int], typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
+    ] = None,
     detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.HOG,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
-    calibration: Annotated[Optional[Path], typer.Option(help="FMR -> threshold table from `ocula eval pairs --calibration` (default: the shipped one).", show_default=False)] = None,
+    calibration: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="FMR -> threshold table from `ocula eval pairs --calibration` (default: the shipped one).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
     settings = settings_of(ctx)
-    with cli_errors(), Engine(settings) as engine:
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
         table = CalibrationTable.load(calibration) if calibration is not None else None
-        result = engine.verify(a, b, fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped,
-                               calibration=table)
+        result = engine.verify(
+            a, b, fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped, calibration=table
+        )
     if as_json:
         emit_json(result.to_dict())
         return
@@ -133,5 +176,10 @@ def verify_command(
     low, high = (table or shipped_calibration(EMBEDDER_MODEL)).fmr_range
     rate = result.fmr_at_similarity
     bound = "<= " if rate <= low else (">= " if rate >= high else "")
-    stdout.print(Text.assemble(verdict, f"  similarity {result.similarity:.3f} vs threshold {result.threshold:.3f} "
-                               f"(FMR {result.fmr:g}); share of impostor pairs this similar: {bound}{rate:.2g}"))
+    stdout.print(
+        Text.assemble(
+            verdict,
+            f"  similarity {result.similarity:.3f} vs threshold {result.threshold:.3f} "
+            f"(FMR {result.fmr:g}); share of impostor pairs this similar: {bound}{rate:.2g}",
+        )
+    )

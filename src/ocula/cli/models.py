@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..models.files import download_model, file_status
 from ..models.backends.dlib import dlib_available
+from ..models.files import download_model, file_status
 from ..models.registry import Backend, get_model, list_models
 from ..models.sources import PackageFile
 from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout

@@ -27,9 +27,11 @@ from ..errors import DatasetError
 from ..pipelines.faces import similarity
 from .verification import cross_validated_accuracy, roc, tar_at_far
 
-__all__ = ["PairSet", "PairsReport", "evaluate_pairs", "read_pairs", "FARS"]
+__all__ = ["FARS", "PairSet", "PairsReport", "evaluate_pairs", "read_pairs"]
 
 FARS = (1e-4, 1e-3, 1e-2)
+# An identities file yields n(n-1)/2 pairs, held in memory (about 25 bytes each with scores).
+MAX_IDENTITY_PAIRS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,13 @@ class PairSet:
 
 
 def _open_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Columns and rows, with names stripped of spaces and a spreadsheet's byte-order mark."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            return [c.strip() for c in (reader.fieldnames or [])], rows
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [c.strip() for c in next(reader, [])]
+            rows = [dict(zip(header, (v.strip() for v in row))) for row in reader if any(v.strip() for v in row)]
+            return header, rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read {path} ({exc})") from None
 
@@ -71,26 +75,43 @@ def read_pairs(path: Path, root: Path) -> PairSet:
     if {"image_a", "image_b", "same"} <= set(columns):
         ia, ib, same, folds = [], [], [], []
         for line, row in enumerate(rows, start=2):
-            ia.append(image(row["image_a"], line))
-            ib.append(image(row["image_b"], line))
-            value = (row["same"] or "").strip().lower()
+            ia.append(image(row.get("image_a"), line))
+            ib.append(image(row.get("image_b"), line))
+            value = (row.get("same") or "").lower()
             if value not in ("0", "1", "true", "false"):
                 raise DatasetError(f"{path}:{line}: same must be 1 or 0, got {row['same']!r}")
             same.append(value in ("1", "true"))
             if "fold" in columns:
                 try:
-                    folds.append(int(row["fold"]))
+                    folds.append(int(row.get("fold", "")))
                 except (TypeError, ValueError):
-                    raise DatasetError(f"{path}:{line}: fold must be an integer, got {row['fold']!r}") from None
-        pairs = PairSet([], np.array(ia, np.int64), np.array(ib, np.int64), np.array(same, bool),
-                        np.array(folds, np.int64) if folds else None, "pairs")
+                    raise DatasetError(f"{path}:{line}: fold must be an integer, got {row.get('fold')!r}") from None
+        if folds and len(set(folds)) < 2:
+            raise DatasetError(f"{path}: cross-validation needs at least two folds, found only fold {folds[0]}")
+        pairs = PairSet(
+            [],
+            np.array(ia, np.int64),
+            np.array(ib, np.int64),
+            np.array(same, bool),
+            np.array(folds, np.int64) if folds else None,
+            "pairs",
+        )
     elif {"image_path", "identity"} <= set(columns):
         ids = []
         for line, row in enumerate(rows, start=2):
-            image(row["image_path"], line)
-            ids.append((row["identity"] or "").strip())
+            image(row.get("image_path"), line)
+            identity = row.get("identity") or ""
+            if not identity:
+                raise DatasetError(f"{path}:{line}: empty identity")
+            ids.append(identity)
         if len(index) != len(rows):
             raise DatasetError(f"{path}: an image is listed twice")
+        n_pairs = len(rows) * (len(rows) - 1) // 2
+        if n_pairs > MAX_IDENTITY_PAIRS:
+            raise DatasetError(
+                f"{path}: {len(rows):,} photos make {n_pairs:,} pairs, more than {MAX_IDENTITY_PAIRS:,}; "
+                "list the pairs to score in a pairs file (image_a,image_b,same) instead"
+            )
         labels = np.array(ids)
         ia, ib = np.triu_indices(len(labels), 1)
         pairs = PairSet([], ia.astype(np.int64), ib.astype(np.int64), labels[ia] == labels[ib], None, "identities")
@@ -130,7 +151,7 @@ class PairsReport:
     failed_images: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        r4 = lambda v: None if v is None else round(float(v), 6)  # noqa: E731
+        r4 = lambda v: None if v is None else round(float(v), 6)
         return {
             "n_pairs": self.n_pairs,
             "n_genuine": self.n_genuine,
@@ -153,25 +174,35 @@ def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:
     ok = ~np.isnan(embeddings).any(axis=1)
     safe = np.where(ok[:, None], embeddings, 0.0).astype(np.float32)
     scores = np.empty(len(pairs), np.float64)
-    for start in range(0, len(pairs), 1 << 16):  # bounded memory for millions of pairs
+    for start in range(0, len(pairs), 1 << 16):  # no (pairs x 128) temporaries
         part = slice(start, start + (1 << 16))
         scores[part] = similarity(safe[pairs.index_a[part]], safe[pairs.index_b[part]])
     scores[~(ok[pairs.index_a] & ok[pairs.index_b])] = -math.inf
     return scores
 
 
-def report_from_scores(
-    pairs: PairSet, scores: np.ndarray, *, failed: list[str], seconds: float
-) -> PairsReport:
+def report_from_scores(pairs: PairSet, scores: np.ndarray, *, failed: list[str], seconds: float) -> PairsReport:
     curve = roc(scores, pairs.same)
     acc, std, nfolds = cross_validated_accuracy(scores, pairs.same, pairs.folds)
     seconds = max(seconds, 1e-9)
     return PairsReport(
-        n_pairs=len(pairs), n_genuine=curve.n_genuine, n_impostor=curve.n_impostor, n_images=len(pairs.images),
-        failures_to_enrol=len(failed), accuracy=acc, accuracy_std=std, folds=nfolds, auc=curve.auc, eer=curve.eer,
+        n_pairs=len(pairs),
+        n_genuine=curve.n_genuine,
+        n_impostor=curve.n_impostor,
+        n_images=len(pairs.images),
+        failures_to_enrol=len(failed),
+        accuracy=acc,
+        accuracy_std=std,
+        folds=nfolds,
+        auc=curve.auc,
+        eer=curve.eer,
         tar_at_far={f"{far:g}": tar_at_far(curve, far) for far in FARS},
-        pairs_per_second=len(pairs) / seconds, images_per_second=len(pairs.images) / seconds, seconds=seconds,
-        scores=scores, same=pairs.same, failed_images=failed,
+        pairs_per_second=len(pairs) / seconds,
+        images_per_second=len(pairs.images) / seconds,
+        seconds=seconds,
+        scores=scores,
+        same=pairs.same,
+        failed_images=failed,
     )
 
 

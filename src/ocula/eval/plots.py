@@ -32,10 +32,22 @@ def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *
         fnmr = 1 - c.tar
         both = ok & (fnmr > 0)
         ax_det.plot(c.far[both], fnmr[both], label=f"{label} (EER {c.eer:.2%})")
-    ax_roc.set(xscale="log", xlim=(floor, 1), ylim=(0, 1.005), xlabel="false accept rate (FAR)",
-               ylabel="true accept rate (TAR)", title="ROC")
-    ax_det.set(xscale="log", yscale="log", xlim=(floor, 1), xlabel="false match rate (FMR)",
-               ylabel="false non-match rate (FNMR)", title="DET")
+    ax_roc.set(
+        xscale="log",
+        xlim=(floor, 1),
+        ylim=(0, 1.005),
+        xlabel="false accept rate (FAR)",
+        ylabel="true accept rate (TAR)",
+        title="ROC",
+    )
+    ax_det.set(
+        xscale="log",
+        yscale="log",
+        xlim=(floor, 1),
+        xlabel="false match rate (FMR)",
+        ylabel="false non-match rate (FNMR)",
+        title="DET",
+    )
     for ax in (ax_roc, ax_det):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right" if ax is ax_roc else "upper right", fontsize=8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["CalibrationTable", "DEFAULT_FMRS", "shipped_calibration"]
+__all__ = ["DEFAULT_FMRS", "CalibrationTable", "shipped_calibration"]
 
 DEFAULT_FMRS = (1e-1, 5e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5, 2e-5, 1e-5, 5e-6, 2e-6, 1e-6)
 MIN_IMPOSTORS_ABOVE = 5  # a row needs at least this many impostor pairs above its threshold
@@ -32,7 +33,7 @@ class CalibrationTable:
 
     Attributes:
         fmr: (n,) false-match rates, largest first.
-        threshold: (n,) cosine-similarity thresholds; ``similarity >= threshold`` is a match.
+        threshold: (n,) similarity thresholds; ``similarity >= threshold`` is a match.
         fnmr: (n,) false non-match rate at each threshold on the same data's genuine pairs
             whose faces were both found (NaN when the data had none).
         meta: where the table comes from: model, data, pair counts, date, command.
@@ -60,7 +61,8 @@ class CalibrationTable:
     ) -> CalibrationTable:
         """Thresholds from impostor similarities: for each ``fmr`` with enough impostors above it,
         the threshold halfway between the k-th and (k+1)-th highest impostor score, k = floor(fmr·n),
-        so exactly k impostor pairs (a fraction ≤ fmr) reach it."""
+        so exactly k impostor pairs (a fraction ≤ fmr) reach it. When those two scores tie, the
+        threshold is just above the tie, so fewer than k reach it: never more than ``fmr``."""
         imp = np.sort(np.asarray(impostor, np.float64)[np.isfinite(impostor)])[::-1]
         gen = None if genuine is None else np.asarray(genuine, np.float64)
         if gen is not None:
@@ -71,15 +73,17 @@ class CalibrationTable:
             k = math.floor(f * n)
             if k < MIN_IMPOSTORS_ABOVE or k >= n:
                 continue
-            t = (imp[k - 1] + imp[k]) / 2
+            t = (imp[k - 1] + imp[k]) / 2 if imp[k - 1] > imp[k] else float(np.nextafter(imp[k], np.inf))
             fnmr = float(np.mean(~(gen >= t))) if gen is not None and len(gen) else math.nan
             rows.append((f, t, fnmr))
         if len(rows) < 2:
-            raise InputError(f"{n} impostor pairs are too few to calibrate (need {MIN_IMPOSTORS_ABOVE / 0.01:.0f}+)")
+            raise InputError(
+                f"{n} impostor pairs are too few to calibrate (at least {MIN_IMPOSTORS_ABOVE * 20} are needed)"
+            )
         fmr, thr, fnmr = (np.array(c) for c in zip(*rows))
         thr = np.maximum.accumulate(thr)  # ties can make neighbours equal, never decreasing
         info = dict(meta or {})
-        info.update(n_impostor=n, n_genuine=0 if gen is None else int(len(gen)))
+        info.update(n_impostor=n, n_genuine=0 if gen is None else len(gen))
         return cls(fmr, thr, fnmr, info)
 
     @property
@@ -89,7 +93,10 @@ class CalibrationTable:
     def threshold_for(self, fmr: float) -> float:
         """The similarity threshold giving ``fmr`` (log-linear between rows)."""
         low, high = self.fmr_range
-        if not (isinstance(fmr, (int, float)) and math.isfinite(fmr)) or not low <= fmr <= high:
+        if isinstance(fmr, (bool, str)) or not isinstance(fmr, numbers.Real):
+            raise InputError(f"fmr must be a number, not {type(fmr).__name__}")
+        fmr = float(fmr)
+        if not math.isfinite(fmr) or not low <= fmr <= high:
             raise InputError(f"fmr {fmr!r} is outside the calibrated range [{low:g}, {high:g}]")
         x = np.log(self.fmr[::-1])
         return float(np.interp(math.log(fmr), x, self.threshold[::-1]))
@@ -104,7 +111,11 @@ class CalibrationTable:
         return {
             "meta": self.meta,
             "rows": [
-                {"fmr": float(f), "threshold": round(float(t), 6), "fnmr": None if math.isnan(r) else round(float(r), 6)}
+                {
+                    "fmr": float(f),
+                    "threshold": round(float(t), 6),
+                    "fnmr": None if math.isnan(r) else round(float(r), 6),
+                }
                 for f, t, r in zip(self.fmr, self.threshold, self.fnmr)
             ],
         }

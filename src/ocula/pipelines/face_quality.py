@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["eye_centres", "frontal_score", "eye_distance", "chip_sharpness"]
+__all__ = ["chip_sharpness", "eye_centres", "eye_distance", "frontal_score"]
 
 
 def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +29,9 @@ def frontal_score(landmarks: np.ndarray) -> np.ndarray:
     half = np.linalg.norm(axis, axis=1) / 2
     unit = axis / np.maximum(2 * half, 1e-6)[:, None]
     offset = np.einsum("ij,ij->i", landmarks[:, 4] - (a + b) / 2, unit)
-    return np.clip(1 - np.abs(offset) / np.maximum(half, 1e-6), 0, 1).astype(np.float32)
+    score = np.clip(1 - np.abs(offset) / np.maximum(half, 1e-6), 0, 1)
+    # Eyes on top of each other: no pose can be read off the landmarks, so no credit.
+    return np.where(half < 0.5, 0.0, score).astype(np.float32)
 
 
 def chip_sharpness(chips: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import InputError, UnknownName
@@ -43,6 +44,8 @@ UPSAMPLE_MAX_SIDE = {Detector.HOG: 1600, Detector.CNN: 800}
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
+# A crop smaller than this cannot hold a face the descriptor can tell apart (its chip is 150 px).
+MIN_CROPPED_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ class FaceAnalyzer:
         """Boxes (n, 4) and scores (n,), largest first."""
         h, w = image.shape[:2]
         if options.cropped:
+            if min(h, w) < MIN_CROPPED_SIDE:
+                raise InputError(f"a {w}x{h} crop is too small to be a face (at least {MIN_CROPPED_SIDE} px a side)")
             return np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32)
         if self.detector is None:
             raise RuntimeError("this FaceAnalyzer has no detector")
@@ -153,7 +158,7 @@ class FaceAnalyzer:
 
     def chips(self, image: np.ndarray, faces: Faces, *, cropped: bool = False) -> np.ndarray:
         """Aligned chips (n, size, size, 3) uint8 of ``faces`` in ``image``."""
-        work, offset = (_with_border(image, CROPPED_BORDER) if cropped else (image, np.zeros(2, np.float32)))
+        work, offset = _with_border(image, CROPPED_BORDER) if cropped else (image, np.zeros(2, np.float32))
         _, shapes = self.landmarks5.predict(work, faces.boxes + np.tile(offset, 2))
         return face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
 
@@ -192,6 +197,6 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _with_border(image: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     h, w = image.shape[:2]
-    py, px = int(round(h * fraction)), int(round(w * fraction))
+    py, px = round(h * fraction), round(w * fraction)
     padded = np.pad(image, ((py, py), (px, px), (0, 0)), mode="edge")
     return padded, np.array([px, py], np.float32)

@@ -14,9 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ModelUnavailable
+from ...errors import ImageError, InputError, ModelUnavailable
 
 __all__ = ["FaceDetectorModel", "ShapePredictorModel", "dlib_available", "face_chips", "import_dlib"]
+
+# Neither detector finds a face smaller than ~40 px (their scanning windows are 80 px, or 40 px
+# after one upsampling); dlib's CNN crashes the process on images only a few pixels wide, so
+# smaller images are answered "no face" before dlib sees them.
+MIN_DETECT_SIDE = 40
+# Upsampling multiplies pixels by 4 each time; past this the work (and memory) is unreasonable.
+MAX_DETECT_PIXELS = 100_000_000
 
 
 def dlib_available() -> bool:
@@ -64,14 +71,28 @@ class FaceDetectorModel:
 
     def detect(self, image: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]:
         image = _rgb(image)
-        with self._lock:
-            if self.kind == "hog":
-                rects, scores, _ = self._hog.run(image, upsample, 0.0)
-                boxes = [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects]
-            else:
-                found = self._cnn(image, upsample)
-                boxes = [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
-                scores = [d.confidence for d in found]
+        h, w = image.shape[:2]
+        if min(h, w) * 2**upsample < MIN_DETECT_SIDE:
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        if h * w * 4**upsample > MAX_DETECT_PIXELS:
+            raise InputError(
+                f"upsampling a {w}x{h} photo {upsample} time(s) means {h * w * 4**upsample:,} pixels "
+                f"(limit {MAX_DETECT_PIXELS:,}); use a smaller upsample"
+            )
+        try:
+            with self._lock:
+                if self.kind == "hog":
+                    rects, scores, _ = self._hog.run(image, upsample, 0.0)
+                    boxes = [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects]
+                else:
+                    found = self._cnn(image, upsample)
+                    boxes = [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
+                    scores = [d.confidence for d in found]
+        except (RuntimeError, MemoryError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ImageError(
+                f"the {self.kind} face detector cannot process this {w}x{h} image ({first_line})"
+            ) from None
         return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32).reshape(-1)
 
     def close(self) -> None:
@@ -97,7 +118,7 @@ class ShapePredictorModel:
         shapes = []
         with self._lock:
             for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
-                rect = self._dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
+                rect = self._dlib.rectangle(round(x0), round(y0), round(x1) - 1, round(y1) - 1)
                 shapes.append(self._predictor(image, rect))
         points = np.array([[(p.x, p.y) for p in s.parts()] for s in shapes], np.float32).reshape(-1, self.points, 2)
         return points, shapes

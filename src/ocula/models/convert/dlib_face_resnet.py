@@ -83,16 +83,24 @@ class _Walker:
         sy, sx, py, px = (con.int(f) for f in ("stride_y", "stride_x", "padding_y", "padding_x"))
         y = self.g.op(
             "Conv",
-            [x, self.g.const("w", (w * gamma[:, None, None, None]).astype(np.float32)),
-             self.g.const("b", (b * gamma + beta).astype(np.float32))],
-            "conv", kernel_shape=[rows, cols], strides=[sy, sx], pads=[py, px, py, px],
+            [
+                x,
+                self.g.const("w", (w * gamma[:, None, None, None]).astype(np.float32)),
+                self.g.const("b", (b * gamma + beta).astype(np.float32)),
+            ],
+            "conv",
+            kernel_shape=[rows, cols],
+            strides=[sy, sx],
+            pads=[py, px, py, px],
         )
         h = (shape[1] + 2 * py - rows) // sy + 1
         wd = (shape[2] + 2 * px - cols) // sx + 1
         return y, (n, h, wd)
 
     def pool(self, op: str, x: str, shape: tuple[int, int, int], layer: DlibLayer) -> tuple[str, tuple[int, int, int]]:
-        rows, cols, sy, sx, py, px = (layer.int(f) for f in ("rows", "cols", "stride_y", "stride_x", "padding_y", "padding_x"))
+        rows, cols, sy, sx, py, px = (
+            layer.int(f) for f in ("rows", "cols", "stride_y", "stride_x", "padding_y", "padding_x")
+        )
         if (py, px) != (0, 0):
             # dlib pools over the valid part of a padded window; ONNX would count the padding.
             raise ConversionError("padded pooling layers are not supported")
@@ -128,7 +136,9 @@ def build_dlib_face_resnet(data: bytes, *, name: str = "dlib_face_resnet") -> on
     g = _Graph()
     mean = np.array(net.input.mean_rgb, np.float32).reshape(1, 3, 1, 1)
     x = g.op("Transpose", ["chips"], "nchw", perm=[0, 3, 1, 2])
-    x = g.op("Mul", [g.op("Sub", [x, g.const("mean", mean)], "centred"), g.const("scale", np.float32(1 / 256))], "input")
+    x = g.op(
+        "Mul", [g.op("Sub", [x, g.const("mean", mean)], "centred"), g.const("scale", np.float32(1 / 256))], "input"
+    )
 
     walk = _Walker(net, g)
     x, shape = walk.conv_affine(x, (3, *size))
@@ -146,7 +156,9 @@ def build_dlib_face_resnet(data: bytes, *, name: str = "dlib_face_resnet") -> on
     if fc.int("num_inputs") != shape[0] or fc.int("bias_mode") != 1:
         raise ConversionError("expected a fully connected layer without bias on the pooled features")
     weights = fc.tensor("params").reshape(fc.int("num_inputs"), fc.int("num_outputs"))
-    g.nodes.append(helper.make_node("MatMul", [x, g.const("fc", weights.astype(np.float32))], ["descriptor"], name="descriptor"))
+    g.nodes.append(
+        helper.make_node("MatMul", [x, g.const("fc", weights.astype(np.float32))], ["descriptor"], name="descriptor")
+    )
     if walk.peek() is not None:
         raise ConversionError(f"unexpected layer {walk.peek()} after the descriptor layer")
 
