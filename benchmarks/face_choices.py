@@ -6,10 +6,11 @@
    celeba-80; for two detection policies: "largest only" (native scale first, upsample only if
    nothing is found - ocula's verify/eval) and always one upsampling (face_recognition's).
 2. The border added around ``--cropped`` inputs (LFW folds 1-2 tight crops).
-3. The quality gate: false non-match rate at the FMR 1e-3 threshold for genuine pairs whose
-   faces both pass ``QualityGate()`` against pairs where one fails.
+3. The quality gate (verification's hog+cnn detector): false non-match rate at the FMR 1e-3
+   threshold for genuine pairs whose faces both pass ``QualityGate()`` against pairs where one
+   fails.
 
-    python benchmarks/face_choices.py            # ~3 minutes on 2 cores
+    python benchmarks/face_choices.py            # ~4 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def quality_gate(engine: Engine) -> None:
     threshold = engine.calibration().threshold_for(1e-3)
     emb = np.full((len(paths), 128), np.nan, np.float32)
     usable = np.zeros(len(paths), bool)
-    for i, result in enumerate(engine.faces_many(paths, largest_only=True)):
+    for i, result in enumerate(engine.faces_many(paths, largest_only=True, detector="hog+cnn")):
         if result.ok and len(result.faces):
             emb[i] = result.faces.embeddings[0]
             usable[i] = bool(result.faces.usable(QualityGate())[0])

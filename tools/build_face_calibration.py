@@ -1,7 +1,7 @@
 """Measure the shipped face calibration table (FMR -> similarity threshold).
 
-Runs the same pipeline as ``ocula.verify`` (HOG detector, largest face, 5-point alignment,
-flip TTA) on every pair of ../shared/data/faces/celeba-80/identities.csv and writes
+Runs the same pipeline as ``ocula.verify`` (HOG detector with the CNN where HOG finds no face,
+largest face, 5-point alignment, flip TTA) on every pair of ../shared/data/faces/celeba-80/identities.csv and writes
 src/ocula/data/calibration_dlib_resnet_face.json:
 
     python tools/build_face_calibration.py
@@ -32,7 +32,8 @@ def main() -> None:
         meta={
             "model": EMBEDDER_MODEL,
             "similarity": "1 - |a - b|^2 / 2 of flip-averaged dlib descriptors",
-            "pipeline": "HOG detector, largest face, 5-point alignment (150 px chip, padding 0.25), flip TTA",
+            "pipeline": "HOG detector (CNN where HOG finds no face), largest face, 5-point alignment "
+            "(150 px chip, padding 0.25), flip TTA",
             "data": "shared/data/faces/celeba-80/identities.csv: every pair of 1,057 in-the-wild CelebA photos "
             "of 80 people (CelebA: non-commercial research use)",
             "pairs_note": "impostor pairs share photos, so they are not independent; pairs with a failure to "

@@ -102,7 +102,7 @@ def verify(
     fmr: float = 1e-3,
     face_a: int | None = None,
     face_b: int | None = None,
-    detector: str = "hog",
+    detector: str = "hog+cnn",
     cropped: bool = False,
     calibration: Any = None,
     engine: Engine | None = None,
@@ -111,7 +111,10 @@ def verify(
     """Are ``a`` and ``b`` the same person? Decided at false-match rate ``fmr`` with the
     threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
 
-    The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
+    The largest face of each photo is compared unless ``face_a``/``face_b`` pick one. The
+    default ``detector="hog+cnn"`` runs the CNN only on a photo where HOG finds no face: on
+    celeba-80 that finds a face in all 1,057 photos instead of 1,029, and a photo without any
+    face then takes a few seconds to be refused.
     ``calibration``: a :class:`~ocula.pipelines.calibration.CalibrationTable` or the path of
     one written by ``ocula eval pairs --calibration`` (default: the shipped table).
 

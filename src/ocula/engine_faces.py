@@ -67,7 +67,7 @@ class FaceMethods:
                 spec = get_model(EMBEDDER_MODEL)
                 assert spec.alignment is not None
                 self._face_analyzers[key] = FaceAnalyzer(
-                    self.dlib_model(DETECTOR_MODELS[detector]),
+                    tuple(self.dlib_model(name) for name in DETECTOR_MODELS[detector]),
                     self.dlib_model(spec.alignment.landmarks),
                     self.runner(EMBEDDER_MODEL),
                     spec.alignment,
@@ -121,7 +121,7 @@ class FaceMethods:
         fmr: float = 1e-3,
         face_a: int | None = None,
         face_b: int | None = None,
-        detector: Detector | str = Detector.HOG,
+        detector: Detector | str = Detector.HOG_CNN,
         cropped: bool = False,
         calibration: CalibrationTable | str | os.PathLike | None = None,
     ) -> Verification:
@@ -129,6 +129,7 @@ class FaceMethods:
 
         ``a`` and ``b`` are photos (paths, bytes, arrays) or :class:`Faces` with embeddings. The
         largest face of each is compared unless ``face_a``/``face_b`` pick one by index.
+        ``detector`` defaults to ``hog+cnn``: the CNN runs only where HOG finds no face.
         ``calibration`` (a table or its JSON file) replaces the shipped table, e.g. one measured
         on your own photos with ``ocula eval pairs --calibration``.
 

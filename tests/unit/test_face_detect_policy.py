@@ -13,20 +13,20 @@ from ocula.pipelines.faces import FaceAnalyzer, FaceOptions
 class FakeDetector:
     """Finds a small face only when upsampled, and a big one always."""
 
-    def __init__(self, big: bool = True):
+    def __init__(self, big: bool = True, kind: str = "hog", small: bool = True):
         self.calls: list[int] = []
-        self.big = big
+        self.big, self.small, self.kind = big, small, kind
 
     def detect(self, image, upsample):
         self.calls.append(upsample)
         boxes = [[50, 50, 150, 150]] if self.big else []
-        if upsample >= 1:
+        if upsample >= 1 and self.small:
             boxes.append([-5, 10, 30, 45])  # a small face, partly outside the photo
         return np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes), np.float32)
 
 
-def analyzer(detector) -> FaceAnalyzer:
-    return FaceAnalyzer(detector, landmarks5=None, embedder=None, alignment=None)  # type: ignore[arg-type]
+def analyzer(*detectors) -> FaceAnalyzer:
+    return FaceAnalyzer(detectors, landmarks5=None, embedder=None, alignment=None)  # type: ignore[arg-type]
 
 
 def test_all_faces_upsamples_small_photos_once_and_big_ones_never():
@@ -38,9 +38,18 @@ def test_all_faces_upsamples_small_photos_once_and_big_ones_never():
     det = FakeDetector()
     analyzer(det).detect(np.zeros((2000, 3000, 3), np.uint8), FaceOptions())
     assert det.calls == [0]
-    det = FakeDetector()
+    det = FakeDetector(kind="mmod")
     analyzer(det).detect(np.zeros((1000, 1000, 3), np.uint8), FaceOptions(detector="cnn"))
     assert det.calls == [0]  # the CNN's limit is 800 px
+
+
+def test_second_detector_runs_only_where_the_first_finds_nothing():
+    hog, cnn = FakeDetector(), FakeDetector(kind="mmod")
+    boxes, _ = analyzer(hog, cnn).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert hog.calls == [0] and cnn.calls == [] and len(boxes) == 1
+    blind, cnn = FakeDetector(big=False, small=False), FakeDetector(kind="mmod")
+    boxes, _ = analyzer(blind, cnn).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert blind.calls == [0, 1] and cnn.calls == [0] and len(boxes) == 1
 
 
 def test_largest_only_upsamples_only_when_nothing_is_found():

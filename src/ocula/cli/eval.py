@@ -60,7 +60,7 @@ def pairs_command(
     pairs_csv: Annotated[Path, typer.Argument(help="CSV: image_a,image_b,same[,fold] or image_path,identity (all pairs).", show_default=False)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     cropped: Annotated[bool, typer.Option("--cropped", help="Images are tight face crops: no detection.")] = False,
-    detector: Annotated[Detector, typer.Option(help="Face detector (ignored with --cropped).")] = Detector.HOG,
+    detector: Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds none); ignored with --cropped.")] = Detector.HOG_CNN,
     plot: Annotated[Optional[Path], typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
     calibration: Annotated[Optional[Path], typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,

@@ -63,7 +63,7 @@ def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     detector: Annotated[
-        Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower.")
+        Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG finds no face.")
     ] = Detector.HOG,
     upsample: Annotated[
         Optional[int],
@@ -151,7 +151,7 @@ def verify_command(
     face_b: Annotated[
         Optional[int], typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
     ] = None,
-    detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.HOG,
+    detector: Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds no face).")] = Detector.HOG_CNN,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
     calibration: Annotated[
         Optional[Path],

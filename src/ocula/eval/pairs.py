@@ -211,7 +211,7 @@ def evaluate_pairs(
     pairs: PairSet,
     *,
     cropped: bool = False,
-    detector: str = "hog",
+    detector: str = "hog+cnn",
     progress: Callable[[int], None] | None = None,
 ) -> PairsReport:
     """Embed each image once (largest face) with ``engine`` and score every pair."""

@@ -25,6 +25,7 @@ __all__ = ["DETECTOR_MODELS", "EMBEDDER_MODEL", "Detector", "FaceAnalyzer", "Fac
 class Detector(str, enum.Enum):
     HOG = "hog"  # fast default
     CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~50x slower
+    HOG_CNN = "hog+cnn"  # HOG, and the CNN only for photos where HOG finds no face
 
 
 def as_detector(value: Detector | str) -> Detector:
@@ -34,13 +35,18 @@ def as_detector(value: Detector | str) -> Detector:
         raise UnknownName("detector", str(value), [d.value for d in Detector]) from None
 
 
-DETECTOR_MODELS = {Detector.HOG: "dlib_hog_face", Detector.CNN: "dlib_mmod_face"}
+# The registry models each choice runs, in order: the next runs only if the previous found nothing.
+DETECTOR_MODELS = {
+    Detector.HOG: ("dlib_hog_face",),
+    Detector.CNN: ("dlib_mmod_face",),
+    Detector.HOG_CNN: ("dlib_hog_face", "dlib_mmod_face"),
+}
 EMBEDDER_MODEL = "dlib_resnet_face"
 
 # Photos whose longer side is at most this are searched with one upsampling (faces down to
 # ~40 px); larger photos at native scale (faces from ~80 px), which bounds the cost. The CNN is
 # ~50x slower than HOG (benchmarks/face_speed.py), so its limit is lower.
-UPSAMPLE_MAX_SIDE = {Detector.HOG: 1600, Detector.CNN: 800}
+UPSAMPLE_MAX_SIDE = {"hog": 1600, "mmod": 800}
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -53,7 +59,8 @@ class FaceOptions:
     """How to find faces in a photo.
 
     Attributes:
-        detector: ``hog`` (fast) or ``cnn`` (more recall, much slower).
+        detector: ``hog`` (fast), ``cnn`` (more recall, much slower), or ``hog+cnn`` (the CNN
+            only where HOG finds no face).
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each);
             None chooses per photo: once for photos up to 1600 px (HOG) or 800 px (CNN), else
             not at all.
@@ -83,7 +90,7 @@ class FaceAnalyzer:
 
     def __init__(
         self,
-        detector: FaceDetectorModel | None,
+        detectors: tuple[FaceDetectorModel, ...],
         landmarks5: ShapePredictorModel,
         embedder: Runner | None,
         alignment: FaceAlignment,
@@ -91,7 +98,7 @@ class FaceAnalyzer:
         landmarks68: ShapePredictorModel | None = None,
         flip: bool = True,
     ):
-        self.detector = detector
+        self.detectors = detectors
         self.landmarks5 = landmarks5
         self.landmarks68 = landmarks68
         self.embedder = embedder
@@ -106,18 +113,12 @@ class FaceAnalyzer:
             if min(h, w) < MIN_CROPPED_SIDE:
                 raise InputError(f"a {w}x{h} crop is too small to be a face (at least {MIN_CROPPED_SIDE} px a side)")
             return np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32)
-        if self.detector is None:
+        if not self.detectors:
             raise RuntimeError("this FaceAnalyzer has no detector")
-        if options.upsample is not None:
-            boxes, scores = self.detector.detect(image, options.upsample)
-        elif options.largest_only:
-            # A face big enough to be the largest is found at native scale; upsampling (4x the
-            # cost) only runs when nothing is found there.
-            boxes, scores = self.detector.detect(image, 0)
-            if len(boxes) == 0 and max(h, w) <= 2 * UPSAMPLE_MAX_SIDE[options.detector]:
-                boxes, scores = self.detector.detect(image, 1)
-        else:
-            boxes, scores = self.detector.detect(image, 1 if max(h, w) <= UPSAMPLE_MAX_SIDE[options.detector] else 0)
+        for detector in self.detectors:  # the next detector runs only if this one found nothing
+            boxes, scores = self._detect_with(detector, image, options)
+            if len(boxes):
+                break
         boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep = area > 0
@@ -126,6 +127,23 @@ class FaceAnalyzer:
         if options.largest_only:
             order = order[:1]
         return boxes[order], scores[order]
+
+    @staticmethod
+    def _detect_with(
+        detector: FaceDetectorModel, image: np.ndarray, options: FaceOptions
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        max_side = UPSAMPLE_MAX_SIDE[detector.kind]
+        if options.upsample is not None:
+            return detector.detect(image, options.upsample)
+        if options.largest_only:
+            # A face big enough to be the largest is found at native scale; upsampling (4x the
+            # cost) only runs when nothing is found there.
+            boxes, scores = detector.detect(image, 0)
+            if len(boxes) == 0 and max(h, w) <= 2 * max_side:
+                boxes, scores = detector.detect(image, 1)
+            return boxes, scores
+        return detector.detect(image, 1 if max(h, w) <= max_side else 0)
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions()) -> Faces:
         h, w = image.shape[:2]
