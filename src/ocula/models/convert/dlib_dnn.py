@@ -29,53 +29,18 @@ _MAX_TENSOR_VALUES = 1 << 27  # 512 MB of float32: far above any dlib model, sto
 
 # Field layout of each layer record after its name ("version string"), in file order.
 # i = integer, f = float, t = tensor, a = alias_tensor, b = bool.
+_WINDOW = (("rows", "i"), ("cols", "i"), ("stride_y", "i"), ("stride_x", "i"), ("padding_y", "i"), ("padding_x", "i"))
+_MULTIPLIERS = (("lr_mult", "f"), ("wd_mult", "f"), ("bias_lr_mult", "f"), ("bias_wd_mult", "f"))
 LAYER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "con_4": (
-        ("params", "t"),
-        ("num_filters", "i"),
-        ("rows", "i"),
-        ("cols", "i"),
-        ("stride_y", "i"),
-        ("stride_x", "i"),
-        ("padding_y", "i"),
-        ("padding_x", "i"),
-        ("filters", "a"),
-        ("biases", "a"),
-        ("lr_mult", "f"),
-        ("wd_mult", "f"),
-        ("bias_lr_mult", "f"),
-        ("bias_wd_mult", "f"),
-    ),
+    "con_4": (("params", "t"), ("num_filters", "i"), *_WINDOW, ("filters", "a"), ("biases", "a"), *_MULTIPLIERS),
     "affine_": (("params", "t"), ("gamma", "a"), ("beta", "a"), ("mode", "i")),
     "relu_": (),
     "add_prev_": (),
-    "max_pool_2": (
-        ("rows", "i"),
-        ("cols", "i"),
-        ("stride_y", "i"),
-        ("stride_x", "i"),
-        ("padding_y", "i"),
-        ("padding_x", "i"),
-    ),
-    "avg_pool_2": (
-        ("rows", "i"),
-        ("cols", "i"),
-        ("stride_y", "i"),
-        ("stride_x", "i"),
-        ("padding_y", "i"),
-        ("padding_x", "i"),
-    ),
+    "max_pool_2": _WINDOW,
+    "avg_pool_2": _WINDOW,
     "fc_2": (
-        ("num_outputs", "i"),
-        ("num_inputs", "i"),
-        ("params", "t"),
-        ("weights", "a"),
-        ("biases", "a"),
-        ("bias_mode", "i"),
-        ("lr_mult", "f"),
-        ("wd_mult", "f"),
-        ("bias_lr_mult", "f"),
-        ("bias_wd_mult", "f"),
+        ("num_outputs", "i"), ("num_inputs", "i"), ("params", "t"), ("weights", "a"), ("biases", "a"),
+        ("bias_mode", "i"), *_MULTIPLIERS,
     ),
 }
 
