@@ -5,6 +5,7 @@ Importing ocula loads no model and touches no file or network; work starts on th
 
 from ._version import __version__
 from .api import face_similarity, faces, tag, verify
+from .collections import Collection
 from .config import Settings
 from .engine import Engine
 from .errors import (
@@ -30,6 +31,7 @@ from .models.registry import ModelSpec, get_model, list_models
 from .types import Tag, TagResult, Tags
 
 __all__ = [
+    "Collection",
     "ConfigError",
     "ConversionError",
     "DatasetError",

@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import Settings
 from .engine_faces import FaceMethods
+from .engine_search import SearchMethods
 from .errors import ImageError, InputError, OculaError, UnknownName
 from .io import ImageSource, load_image
 from .models.backends.base import Runner
@@ -37,7 +38,7 @@ def _source_name(source: ImageSource) -> str:
     return f"<{type(source).__name__}>"
 
 
-class Engine(FaceMethods):
+class Engine(FaceMethods, SearchMethods):
     """Loaded models plus the pipelines that use them.
 
     >>> with Engine() as engine:

@@ -16,11 +16,12 @@ from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
 from .eval import eval_app
 from .faces import faces_app
 from .models import models_app
+from .search import collections_app, index_command, items_app, search_command
 from .tag import tag_command
 
 app = typer.Typer(
     name="ocula",
-    help="Self-hosted visual recognition, offline: photo tags, faces (more to come).",
+    help="Self-hosted visual recognition, offline: photo tags, faces, visual search (more to come).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -54,6 +55,10 @@ def root(
 
 app.command("tag", no_args_is_help=True)(tag_command)
 app.add_typer(faces_app, name="faces")
+app.command("index", no_args_is_help=True)(index_command)
+app.command("search", no_args_is_help=True)(search_command)
+app.add_typer(collections_app, name="collections")
+app.add_typer(items_app, name="items")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 

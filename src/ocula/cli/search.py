@@ -1,0 +1,129 @@
+"""``ocula index``, ``ocula search``, ``ocula collections list|info|drop``, ``ocula items delete``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ..collections import Collection, collection_names, drop_collection
+from ..engine import Engine
+from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stderr, stdout
+
+collections_app = typer.Typer(help="Stored collections: list, inspect, drop.", no_args_is_help=True)
+items_app = typer.Typer(help="Items of a collection.", no_args_is_help=True)
+
+CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Collection name.", show_default=False)]
+
+
+def index_command(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="Folder of images (walked recursively).", show_default=False)],
+    collection: CollectionOption,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per commit and a summary.")] = False,
+) -> None:
+    """Index a folder's images into a collection. Re-running skips unchanged files, embeds new
+    and changed ones and removes items whose file is gone; bad files are reported and skipped."""
+    settings = settings_of(ctx)
+    if not folder.is_dir():
+        print_error(f"{folder} is not a folder")
+        raise typer.Exit(EXIT_FAILED)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        with progress_bar(None, label=f"indexing into {collection}", json_output=as_json) as bar:
+            task = bar.add_task("index", total=None)
+            report = engine.index_folder(
+                folder,
+                collection,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                on_commit=(lambda n: emit_json({"committed": n})) if as_json else None,
+            )
+    for path, error in report.failed:
+        if as_json:
+            emit_json({"path": path, "error": error})
+        else:
+            print_error(error if path in error else f"{path}: {error}")
+    if as_json:
+        emit_json({"collection": collection, **report.to_dict()})
+    else:
+        r = report.to_dict()
+        stdout.print(
+            Text(
+                f"{collection}: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged, "
+                f"{r['removed']} removed, {r['failed']} failed"
+            )
+        )
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def search_command(
+    ctx: typer.Context,
+    photo: Annotated[Path, typer.Argument(help="Query photo.", show_default=False)],
+    collection: CollectionOption,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Number of matches.")] = 10,
+    where: Annotated[
+        Optional[str], typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The most similar items of a collection to a photo."""
+    settings = settings_of(ctx)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        matches = engine.search(photo, collection, k=k, where=where)
+    if as_json:
+        emit_json({"query": str(photo), "matches": [m.to_dict() for m in matches]})
+        return
+    table = Table(title=Text(f"{photo} in {collection}"), title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("#", "score", "id", "path"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for i, m in enumerate(matches):
+        table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""))
+    stdout.print(table)
+
+
+@collections_app.command("list")
+def list_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Collection names in the data directory."""
+    for name in collection_names(settings_of(ctx)):
+        emit_json({"name": name}) if as_json else stdout.print(Text(name))
+
+
+@collections_app.command("info")
+def info_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Items, vectors, embedder stamp and location of a collection."""
+    with cli_errors(json_output=as_json), Collection.open(name, settings=settings_of(ctx)) as coll:
+        info = coll.info()
+    if as_json:
+        emit_json(info)
+    else:
+        for key, value in info.items():
+            stdout.print(Text(f"{key}: {value}"))
+
+
+@collections_app.command("drop")
+def drop_command(ctx: typer.Context, name: Annotated[str, typer.Argument(show_default=False)]) -> None:
+    """Delete a collection and everything stored for it."""
+    with cli_errors():
+        drop_collection(name, settings_of(ctx))
+    stderr.print(Text(f"dropped {name}"))
+
+
+@items_app.command("delete")
+def delete_command(
+    ctx: typer.Context,
+    ids: Annotated[list[str], typer.Argument(help="Item ids.", show_default=False)],
+    collection: CollectionOption,
+) -> None:
+    """Delete items; they can no longer be found. Exit 1 if an id did not exist."""
+    with cli_errors(), Collection.open(collection, settings=settings_of(ctx)) as coll:
+        deleted = coll.delete(ids)
+    stderr.print(Text(f"deleted {deleted} of {len(ids)}"))
+    if deleted < len(ids):
+        raise typer.Exit(EXIT_FAILED)

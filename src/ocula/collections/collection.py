@@ -1,0 +1,375 @@
+"""A named, persistent collection of items with embeddings: SQLite holds the truth, FAISS answers.
+
+Layout under ``settings.data_dir / "collections" / <name>``:
+
+- ``items.sqlite`` (WAL): ``meta`` (embedder stamp, dimension, generation), ``items`` (id, path,
+  content sha256, metadata JSON) and ``vectors`` (vector id, item id, embedder stamp, region,
+  float32 blob). Every change is one transaction, so a process killed at any point leaves the
+  items that were committed and nothing half-written.
+- ``vectors.faiss`` + ``vectors.json``: a snapshot of the vector index, valid only for the
+  generation it names; otherwise rebuilt from ``vectors`` on open.
+
+One item can hold several vectors (regions of a product photo, the faces of a person), so the
+same storage serves visual search and face galleries. Search returns each item once, with its
+best-matching vector.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import ConfigError, InputError, UnknownName
+from .filters import parse_filter
+from .vectors import FaissVectors
+
+__all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "drop_collection"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    path TEXT,
+    content_sha256 TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    vid INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    embedder TEXT NOT NULL,
+    region TEXT,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vectors_by_item ON vectors(item_id);
+"""
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item to add: its id, one or more L2-normalised vectors and what to remember about it."""
+
+    id: str
+    vectors: np.ndarray  # (n, dim) float32
+    path: str | None = None
+    content_sha256: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    path: str | None
+    content_sha256: str | None
+    metadata: dict[str, Any]
+    n_vectors: int
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    score: float
+    path: str | None
+    metadata: dict[str, Any]
+    region: list[float] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "score": round(self.score, 6),
+            "metadata": self.metadata,
+            "region": self.region,
+        }
+
+
+def _root(settings: Settings) -> Path:
+    return settings.data_dir / "collections"
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"invalid collection name {name!r}: use letters, digits, '_', '.', '-' (up to 64)")
+    return name
+
+
+def collection_names(settings: Settings | None = None) -> list[str]:
+    root = _root(settings or Settings())
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "items.sqlite").is_file())
+
+
+def drop_collection(name: str, settings: Settings | None = None) -> None:
+    path = _root(settings or Settings()) / _check_name(name)
+    if not (path / "items.sqlite").is_file():
+        raise UnknownName("collection", name, collection_names(settings))
+    shutil.rmtree(path)
+
+
+class Collection:
+    """Open with :meth:`open`; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, name: str, path: Path, db: sqlite3.Connection):
+        self.name, self.path, self._db = name, path, db
+        self._lock = threading.RLock()
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        self.embedder: str = meta["embedder"]
+        self.dim = int(meta["dim"])
+        self._generation_seen = self._generation()
+        self._vectors = self._load_vectors()
+        self._dirty = False
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        *,
+        settings: Settings | None = None,
+        embedder: str | None = None,
+        dim: int | None = None,
+        create: bool = False,
+    ) -> Collection:
+        """Open the collection ``name``; with ``create`` (and ``embedder``, ``dim``) make it if
+        missing. An existing collection built with another embedder is refused."""
+        settings = settings or Settings()
+        path = _root(settings) / _check_name(name)
+        exists = (path / "items.sqlite").is_file()
+        if not exists and not create:
+            raise UnknownName("collection", name, collection_names(settings))
+        if not exists and (embedder is None or dim is None):
+            raise InputError("creating a collection needs its embedder and dimension")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path / "items.sqlite", timeout=30, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if embedder is not None and dim is not None:
+                    db.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('embedder', ?), ('dim', ?), ('generation', '0'), "
+                        "('created', ?)",
+                        (embedder, str(dim), str(time.time())),
+                    )
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open collection {name} at {path} ({exc})") from None
+        stamp = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if embedder is not None and stamp.get("embedder") != embedder:
+            db.close()
+            raise InputError(
+                f"collection {name} was built with {stamp.get('embedder')}, not {embedder}; "
+                f"rebuild it with `ocula reindex --collection {name}`"
+            )
+        return cls(name, path, db)
+
+    def _generation(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def _load_vectors(self) -> FaissVectors:
+        snapshot = FaissVectors.load(self.path / "vectors.faiss", self.dim, self._generation_seen)
+        if snapshot is not None:
+            return snapshot
+        vectors = FaissVectors(self.dim)
+        rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ?", (self.embedder,))
+        while batch := rows.fetchmany(10_000):
+            ids = np.array([r[0] for r in batch], np.int64)
+            vectors.add(ids, np.stack([np.frombuffer(r[1], np.float32) for r in batch]))
+        return vectors
+
+    # -- changes --------------------------------------------------------------------------
+    def add(self, items: Iterable[NewItem]) -> int:
+        """Add or replace items (by id) in one transaction; returns how many were written."""
+        items = list(items)
+        for item in items:
+            v = np.asarray(item.vectors, np.float32)
+            if v.ndim != 2 or v.shape[1] != self.dim or len(v) == 0:
+                raise InputError(f"item {item.id!r}: vectors must have shape (n >= 1, {self.dim})")
+            if item.regions is not None and len(item.regions) != len(v):
+                raise InputError(f"item {item.id!r}: one region per vector")
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            removed = self._remove_vectors([i.id for i in items])
+            added_ids, added_vectors = [], []
+            for item in items:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO items (id, path, content_sha256, metadata, added_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        item.id,
+                        item.path,
+                        item.content_sha256,
+                        json.dumps(item.metadata, ensure_ascii=False),
+                        time.time(),
+                    ),
+                )
+                v = np.asarray(item.vectors, np.float32)
+                for j, row in enumerate(v):
+                    region = (
+                        None if item.regions is None or item.regions[j] is None else json.dumps(list(item.regions[j]))
+                    )
+                    cur = self._db.execute(
+                        "INSERT INTO vectors (item_id, embedder, region, vector) VALUES (?, ?, ?, ?)",
+                        (item.id, self.embedder, region, row.tobytes()),
+                    )
+                    added_ids.append(cur.lastrowid)
+                    added_vectors.append(row)
+            current = self._bump()
+        self._apply(current, removed, added_ids, added_vectors)
+        self._dirty = True
+        return len(items)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete items; their vectors can no longer be returned. Returns how many existed."""
+        ids = list(ids)
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            removed = self._remove_vectors(ids)
+            count = 0
+            for item_id in ids:
+                count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
+            current = self._bump()
+        self._apply(current, removed, [], [])
+        self._dirty = True
+        return count
+
+    def _remove_vectors(self, item_ids: list[str]) -> np.ndarray:
+        vids: list[int] = []
+        for item_id in item_ids:
+            vids += [r[0] for r in self._db.execute("SELECT vid FROM vectors WHERE item_id = ?", (item_id,))]
+            self._db.execute("DELETE FROM vectors WHERE item_id = ?", (item_id,))
+        return np.array(vids, np.int64)
+
+    def _bump(self) -> bool:
+        """Advance the generation inside the current write transaction. Returns whether our
+        in-memory index was current before it (False: another process wrote since; reload)."""
+        current = self._generation() == self._generation_seen
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        self._generation_seen = self._generation()
+        return current
+
+    def _apply(self, current: bool, removed: np.ndarray, ids: list[int], vectors: list[np.ndarray]) -> None:
+        if not current:
+            self._vectors = self._load_vectors()
+            return
+        self._vectors.remove(removed)
+        if ids:
+            self._vectors.add(np.array(ids, np.int64), np.stack(vectors))
+
+    # -- reading --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def get(self, item_id: str) -> Item | None:
+        row = self._db.execute(
+            "SELECT id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id) "
+            "FROM items WHERE id = ?",
+            (item_id,),
+        ).fetchone()
+        return None if row is None else Item(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+    def hashes(self) -> dict[str, tuple[str | None, str | None]]:
+        """id → (path, content sha256) of every item: what incremental indexing compares against."""
+        return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, path, content_sha256 FROM items")}
+
+    def search(self, queries: np.ndarray, k: int = 10, *, where: str | None = None) -> list[list[Match]]:
+        """The ``k`` best items for each query vector (rows of ``queries``), best first.
+
+        ``where`` filters on metadata before ranking (see :mod:`ocula.collections.filters`), so
+        every returned item matches and there are ``k`` of them whenever ``k`` items match.
+        """
+        q = np.atleast_2d(np.asarray(queries, np.float32))
+        if q.shape[1] != self.dim:
+            raise InputError(f"query vectors must have {self.dim} dimensions, not {q.shape[1]}")
+        if not isinstance(k, int) or k < 1:
+            raise InputError("k must be a positive integer")
+        allowed = None
+        if where:
+            f = parse_filter(where)
+            try:
+                rows = self._db.execute(
+                    f"SELECT v.vid FROM vectors v JOIN items ON items.id = v.item_id WHERE {f.sql}", f.params
+                )
+                allowed = np.array([r[0] for r in rows], np.int64)
+            except sqlite3.Error as exc:
+                raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
+        out: list[list[Match]] = []
+        with self._lock:
+            if self._generation() != self._generation_seen:  # another process changed the items
+                self._generation_seen = self._generation()
+                self._vectors = self._load_vectors()
+            # Items with several vectors can take several of the top slots: widen until k items.
+            fetch = k
+            while True:
+                scores, vids = self._vectors.search(q, fetch, allowed)
+                grouped = [self._group(s, v, k) for s, v in zip(scores, vids)]
+                if all(len(g) >= k for g in grouped) or fetch >= len(self._vectors):
+                    break
+                fetch = min(fetch * 4, len(self._vectors))
+        for best in grouped:
+            out.append(best)
+        return out
+
+    def _group(self, scores: np.ndarray, vids: np.ndarray, k: int) -> list[Match]:
+        seen: dict[str, Match] = {}
+        for score, vid in zip(scores, vids):
+            if vid < 0 or len(seen) >= k:
+                continue
+            row = self._db.execute(
+                "SELECT items.id, items.path, items.metadata, v.region FROM vectors v "
+                "JOIN items ON items.id = v.item_id WHERE v.vid = ?",
+                (int(vid),),
+            ).fetchone()
+            if row is None or row[0] in seen:
+                continue
+            seen[row[0]] = Match(
+                row[0], float(score), row[1], json.loads(row[2]), None if row[3] is None else json.loads(row[3])
+            )
+        return list(seen.values())
+
+    def info(self) -> dict[str, Any]:
+        n_vectors = int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "embedder": self.embedder,
+            "dim": self.dim,
+            "items": len(self),
+            "vectors": n_vectors,
+            "index": "faiss flat (exact)",
+        }
+
+    # -- lifetime -------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write the vector index snapshot (it is only a cache; skipping it costs a rebuild)."""
+        with self._lock:
+            if self._dirty:
+                self._vectors.save(self.path / "vectors.faiss", self._generation_seen)
+                self._dirty = False
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

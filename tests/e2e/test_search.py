@@ -1,0 +1,112 @@
+"""Visual search end to end: index a folder, search, incremental runs, delete, a killed indexer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from ocula import Settings
+from ocula.collections import Collection
+
+from ..conftest import REPO_ROOT, run_cli, shared
+
+DUPS = "search/near-duplicates"
+
+
+@pytest.fixture
+def env(cache_dir, tmp_path):
+    return {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+
+
+def lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_every_transform_is_found_at_rank_one_and_the_corrupt_file_is_reported(env):
+    root = shared(DUPS)
+    proc = run_cli("index", str(root), "--collection", "dups", "--json", env_extra=env)
+    assert proc.returncode == 1  # one bad file: reported, the rest indexed
+    *_, bad, summary = lines(proc.stdout)
+    assert "corrupt" in bad["path"] and summary["added"] == 16 and summary["failed"] == 1
+    group = [r.split(",")[0] for r in (root / "groundtruth.csv").read_text().splitlines()[1:] if ",ukbench00120," in r]
+    assert len(group) == 6
+    for query in group:
+        proc = run_cli("search", str(root / query), "-c", "dups", "-k", "7", "--json", env_extra=env)
+        assert proc.returncode == 0, proc.stderr
+        ids = [m["id"] for m in lines(proc.stdout)[0]["matches"]]
+        # The query itself (it is in the catalog) and the other five copies come before any distractor.
+        assert set(ids[:6]) == set(group), (query, ids)
+
+    again = run_cli("index", str(root), "--collection", "dups", "--json", env_extra=env)
+    assert lines(again.stdout)[-1] | {"failed": 0} == {
+        "collection": "dups",
+        "added": 0,
+        "updated": 0,
+        "unchanged": 16,
+        "removed": 0,
+        "failed": 0,
+    }
+
+
+def test_incremental_changes_deletes_and_drop(env, tmp_path):
+    src = shared(DUPS) / "base_images"
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    for name in ("ukbench00120.jpg", "ukbench01380.jpg", "ukbench08976.jpg"):
+        (folder / name).write_bytes((src / name).read_bytes())
+    assert run_cli("index", str(folder), "-c", "shop", env_extra=env).returncode == 0
+    (folder / "ukbench08976.jpg").unlink()
+    (folder / "ukbench01380.jpg").write_bytes((src / "ukbench09012.jpg").read_bytes())  # changed content
+    (folder / "new.jpg").write_bytes((src / "ukbench09040.jpg").read_bytes())
+    proc = run_cli("index", str(folder), "-c", "shop", "--json", env_extra=env)
+    assert lines(proc.stdout)[-1] == {
+        "collection": "shop",
+        "added": 1,
+        "updated": 1,
+        "unchanged": 1,
+        "removed": 1,
+        "failed": 0,
+    }
+    proc = run_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", "-k", "1", "--json", env_extra=env)
+    assert lines(proc.stdout)[0]["matches"][0]["id"] == "ukbench01380.jpg"
+
+    assert run_cli("items", "delete", "ukbench01380.jpg", "-c", "shop", env_extra=env).returncode == 0
+    proc = run_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", "-k", "5", "--json", env_extra=env)
+    assert "ukbench01380.jpg" not in [m["id"] for m in lines(proc.stdout)[0]["matches"]]
+    assert run_cli("items", "delete", "nope", "-c", "shop", env_extra=env).returncode == 1
+    info = lines(run_cli("collections", "info", "shop", "--json", env_extra=env).stdout)[0]
+    assert info["items"] == 2 and info["embedder"].startswith("efficientnet_lite0@") and info["dim"] == 1280
+    assert run_cli("collections", "drop", "shop", env_extra=env).returncode == 0
+    missing = run_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", env_extra=env)
+    assert missing.returncode == 2 and "unknown collection" in missing.stderr
+
+
+def test_killed_indexer_keeps_what_it_committed_and_resumes(env, tmp_path):
+    images = shared("imagenet/sample-334/images")
+    cmd = [sys.executable, "-m", "ocula", "index", str(images), "-c", "big", "--json"]
+    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}, **env}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=full_env, cwd=REPO_ROOT
+    )
+    committed = 0
+    for line in proc.stdout:
+        record = json.loads(line)
+        if record.get("committed", 0) >= 64:
+            committed = record["committed"]
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    assert committed >= 64, "the indexer finished or failed before it could be killed"
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=env["OCULA_CACHE_DIR"])
+    with Collection.open("big", settings=settings) as coll:
+        kept = len(coll)
+        assert committed <= kept < 334
+    resumed = run_cli("index", str(images), "-c", "big", "--json", env_extra=env)
+    summary = lines(resumed.stdout)[-1]
+    assert summary["unchanged"] == kept and summary["added"] == 334 - kept and summary["failed"] == 0

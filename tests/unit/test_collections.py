@@ -1,0 +1,140 @@
+"""Collections: SQLite truth + FAISS cache; add/replace, delete, filters, stamps, snapshots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocula import InputError, UnknownName
+from ocula.collections import Collection, NewItem, collection_names, drop_collection, parse_filter
+
+
+def unit(rng, n, d=8):
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def make(settings, rng, n=20, name="shop"):
+    c = Collection.open(name, settings=settings, embedder="test@1", dim=8, create=True)
+    vecs = unit(rng, n)
+    c.add(
+        NewItem(
+            f"id{i}",
+            vecs[i : i + 1],
+            path=f"/p/{i}.jpg",
+            metadata={"category": "shoes" if i % 2 else "hats", "price": i},
+        )
+        for i in range(n)
+    )
+    return c, vecs
+
+
+def test_add_search_get_and_reopen(settings, rng):
+    c, vecs = make(settings, rng)
+    (matches,) = c.search(vecs[3], k=3)
+    assert matches[0].id == "id3" and matches[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(matches) == 3 and matches[0].score >= matches[1].score >= matches[2].score
+    assert c.get("id3").metadata == {"category": "shoes", "price": 3} and c.get("nope") is None
+    c.close()
+    assert collection_names(settings) == ["shop"]
+    with Collection.open("shop", settings=settings) as again:  # from the snapshot
+        assert len(again) == 20 and again.search(vecs[5], k=1)[0][0].id == "id5"
+
+
+def test_filters_are_applied_before_ranking(settings, rng):
+    c, vecs = make(settings, rng)
+    (matches,) = c.search(vecs[4], k=5, where="category = 'shoes'")
+    assert len(matches) == 5 and all(m.metadata["category"] == "shoes" for m in matches)
+    (matches,) = c.search(vecs[4], k=50, where="category = 'shoes' and price < 7")
+    assert sorted(m.id for m in matches) == ["id1", "id3", "id5"]
+    assert c.search(vecs[4], k=3, where="price in (2, 4)")[0][0].id == "id4"
+    assert c.search(vecs[4], k=3, where="category = 'boats'") == [[]]
+
+
+def test_delete_is_real_and_replace_keeps_one_copy(settings, rng):
+    c, vecs = make(settings, rng)
+    assert c.delete(["id3", "missing"]) == 1
+    assert all(m.id != "id3" for m in c.search(vecs[3], k=20)[0])
+    c.add([NewItem("id4", vecs[3:4], metadata={"category": "new"})])  # replace id4's vector
+    (matches,) = c.search(vecs[3], k=20)
+    assert matches[0].id == "id4" and [m.id for m in matches].count("id4") == 1 and len(c) == 19
+    c.close()
+    with Collection.open("shop", settings=settings) as again:
+        assert again.get("id3") is None and again.search(vecs[3], k=1)[0][0].id == "id4"
+
+
+def test_several_vectors_per_item_return_the_item_once(settings, rng):
+    c = Collection.open("people", settings=settings, embedder="test@1", dim=8, create=True)
+    vecs = unit(rng, 6)
+    c.add([NewItem("ann", vecs[:3], regions=[[0, 0, 1, 1], None, [1, 1, 2, 2]]), NewItem("bob", vecs[3:])])
+    (matches,) = c.search(vecs[2], k=2)
+    assert [m.id for m in matches] == ["ann", "bob"] and matches[0].region == [1, 1, 2, 2]
+    assert c.get("ann").n_vectors == 3
+
+
+def test_stale_or_missing_snapshot_is_rebuilt(settings, rng):
+    c, vecs = make(settings, rng)
+    c.close()
+    path = settings.data_dir / "collections" / "shop"
+    (path / "vectors.faiss").write_bytes(b"garbage")
+    with Collection.open("shop", settings=settings) as again:
+        assert again.search(vecs[7], k=1)[0][0].id == "id7"
+    (path / "vectors.faiss").unlink()
+    (path / "vectors.json").unlink()
+    with Collection.open("shop", settings=settings) as again:
+        assert again.search(vecs[8], k=1)[0][0].id == "id8"
+
+
+def test_another_process_writing_is_seen(settings, rng):
+    reader, vecs = make(settings, rng)
+    writer = Collection.open("shop", settings=settings)
+    new = unit(rng, 1)
+    writer.add([NewItem("late", new)])
+    assert reader.search(new, k=1)[0][0].id == "late"
+    # The reader writes next without having searched: it must not lose the writer's item.
+    other = unit(rng, 1)
+    writer.add([NewItem("later", other)])
+    reader.add([NewItem("mine", unit(rng, 1))])
+    assert reader.search(other, k=1)[0][0].id == "later"
+    writer.close()
+    reader.close()
+    with Collection.open("shop", settings=settings) as again:  # the snapshot the reader saved
+        assert again.search(other, k=1)[0][0].id == "later" and len(again) == 23
+
+
+def test_embedder_stamp_and_names_are_checked(settings, rng):
+    make(settings, rng)[0].close()
+    with pytest.raises(InputError, match="was built with test@1.*reindex"):
+        Collection.open("shop", settings=settings, embedder="other@2", dim=8)
+    with pytest.raises(UnknownName):
+        Collection.open("nothere", settings=settings)
+    with pytest.raises(InputError, match="invalid collection name"):
+        Collection.open("../etc", settings=settings, embedder="x", dim=8, create=True)
+    with Collection.open("shop", settings=settings) as c:
+        with pytest.raises(InputError, match="dimensions"):
+            c.search(np.zeros((1, 5), np.float32))
+        with pytest.raises(InputError, match="shape"):
+            c.add([NewItem("bad", np.zeros((1, 5), np.float32))])
+    drop_collection("shop", settings)
+    assert collection_names(settings) == []
+    with pytest.raises(UnknownName):
+        drop_collection("shop", settings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["category", "category = ", "price < 'a' or x = 1", "a = 1; drop table items", "x in 1", "1 = 1", "a = b"],
+)
+def test_bad_filters_are_input_errors(text):
+    with pytest.raises(InputError):
+        parse_filter(text)
+
+
+def test_filter_values_are_parameters():
+    f = parse_filter("name = 'O''Brien' and size in (1, 2.5)")
+    assert f.params == ("O'Brien", 1, 2.5) and "?" in f.sql and "Brien" not in f.sql
