@@ -101,7 +101,7 @@ class SearchMethods:
         ones re-embedded, and items whose file is gone are removed. Bad files are reported in
         the result, never fatal. Work is committed every few images; ``on_commit(n)`` is called
         after each commit with the number of items committed so far in this run."""
-        root = Path(root)
+        root = Path(root).resolve()  # stored paths are absolute, ids relative to the folder
         paths = sorted(iter_image_paths([root]))
         report = IndexReport()
         with self.open_collection(collection, create=True) as coll:
