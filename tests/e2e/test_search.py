@@ -110,3 +110,31 @@ def test_killed_indexer_keeps_what_it_committed_and_resumes(env, tmp_path):
     resumed = run_cli("index", str(images), "-c", "big", "--json", env_extra=env)
     summary = lines(resumed.stdout)[-1]
     assert summary["unchanged"] == kept and summary["added"] == 334 - kept and summary["failed"] == 0
+
+
+def test_eval_retrieval_builtin_edits_and_groups(env):
+    proc = run_cli("eval", "retrieval", str(shared("imagenet/sample-334/images")), "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    (report,) = lines(proc.stdout)
+    assert report["n_catalog"] == 334 and report["n_queries"] == 7 * 100 and report["failed"] == 0
+    assert report["recall_at_1"] >= 0.95  # the bar (measured: 1.0)
+    assert set(report["recall_at_1_by_transform"]) == {"crop", "scale", "rotate", "flip", "colour", "jpeg", "text"}
+    root = shared(DUPS)
+    proc = run_cli("eval", "retrieval", str(root), "--groups", str(root / "groundtruth.csv"), "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    (report,) = lines(proc.stdout)
+    # 8 photos have duplicates (6 of one group, 2 of another); the corrupt file is counted, not fatal.
+    assert report["n_queries"] == 8 and report["failed"] == 1 and report["recall_at_1"] == 1.0 and report["map"] == 1.0
+
+
+def test_retrieval_edits_are_deterministic():
+    import numpy as np
+
+    from ocula.eval.retrieval import TRANSFORMS, transform
+
+    image = (np.arange(60 * 80 * 3) % 251).astype(np.uint8).reshape(60, 80, 3)
+    for name in TRANSFORMS:
+        a, b = transform(image, name), transform(image, name)
+        assert a.dtype == np.uint8 and a.ndim == 3 and np.array_equal(a, b), name
+        if a.shape == image.shape:
+            assert not np.array_equal(a, image), name

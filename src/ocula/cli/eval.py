@@ -12,10 +12,11 @@ from rich.text import Text
 from ..engine import Engine
 from ..eval.imagenet import evaluate_imagenet
 from ..eval.pairs import evaluate_pairs, read_pairs
+from ..eval.retrieval import evaluate_retrieval
 from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import EMBEDDER_MODEL, Detector
 from ..pipelines.tag import PresetName
-from ._common import cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
+from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stderr, stdout
 
 eval_app = typer.Typer(help="Measure accuracy and speed on labelled data.", no_args_is_help=True)
 
@@ -111,3 +112,41 @@ def pairs_command(
         stderr.print(Text(f"plot: {plot}"))
     if calibration is not None:
         stderr.print(Text(f"calibration table: {calibration}"))
+
+
+@eval_app.command("retrieval", no_args_is_help=True)
+def retrieval_command(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="Folder of catalog images.", show_default=False)],
+    groups: Annotated[
+        Optional[Path],
+        typer.Option(help="CSV image,duplicate_group (paths relative to FOLDER) as ground truth.", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Instance retrieval: recall@1/@10 and mAP of the search embedding.
+
+    Without --groups, seven deterministic edits (crop, scale, rotate, flip, colour, jpeg, text)
+    of up to 100 of the folder's photos search the whole folder for their original.
+    """
+    settings = settings_of(ctx)
+    if not folder.is_dir():
+        print_error(f"{folder} is not a folder")
+        raise typer.Exit(EXIT_FAILED)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        with progress_bar(None, label="embedding the catalog", json_output=as_json) as bar:
+            task = bar.add_task("retrieval", total=None)
+            report = evaluate_retrieval(engine, folder, groups=groups, progress=lambda n: bar.advance(task, n))
+    result = report.to_dict()
+    if as_json:
+        emit_json(result)
+        return
+    table = Table(title=Text(f"Retrieval: {folder}"), title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("catalog", "queries", "recall@1", "recall@10", "mAP", "queries/s", "failed"):
+        table.add_column(col, justify="right")
+    table.add_row(str(result["n_catalog"]), str(result["n_queries"]), f"{result['recall_at_1']:.2%}",
+                  f"{result['recall_at_10']:.2%}", f"{result['map']:.4f}", f"{result['queries_per_second']:.0f}",
+                  str(result["failed"]))
+    stdout.print(table)
+    if result["recall_at_1_by_transform"]:
+        stdout.print("recall@1 by edit: " + ", ".join(f"{k} {v:.0%}" for k, v in result["recall_at_1_by_transform"].items()))
