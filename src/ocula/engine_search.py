@@ -17,6 +17,7 @@ from .collections import Collection, Match, NewItem
 from .errors import OculaError
 from .io import ImageSource, iter_image_paths, load_image
 from .models.registry import get_model
+from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder
 
 __all__ = ["IndexReport", "SearchMethods"]
@@ -148,6 +149,23 @@ class SearchMethods:
             if pending:
                 commit()
         return report
+
+    def dedupe(
+        self, sources: Iterable[ImageSource], *, threshold: float = DEFAULT_THRESHOLD
+    ) -> tuple[list[list[tuple[str, float]]], list[tuple[str, OculaError]]]:
+        """Near-duplicate groups among ``sources``: ``([[(name, similarity to the group's first)],
+        ...], [(name, error) of unreadable inputs])``, largest group first."""
+        names, vectors, failed = [], [], []
+        for name, vector, error in self.embed_images(sources):
+            if error is not None or vector is None:
+                failed.append((name, error))
+            else:
+                names.append(name)
+                vectors.append(vector)
+        if not vectors:
+            return [], failed
+        groups = duplicate_groups(np.stack(vectors), threshold)
+        return [[(names[m], s) for m, s in zip(g.members, g.scores)] for g in groups], failed
 
     def search(self, image: ImageSource, collection: str, *, k: int = 10, where: str | None = None) -> list[Match]:
         """The ``k`` most similar items of ``collection`` to ``image``, best first."""

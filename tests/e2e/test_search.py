@@ -138,3 +138,19 @@ def test_retrieval_edits_are_deterministic():
         assert a.dtype == np.uint8 and a.ndim == 3 and np.array_equal(a, b), name
         if a.shape == image.shape:
             assert not np.array_equal(a, image), name
+
+
+def test_dedupe_finds_the_ground_truth_groups(env):
+    root = shared(DUPS)
+    proc = run_cli("dedupe", str(root), "--json", env_extra=env)
+    assert proc.returncode == 1  # the corrupt file is reported
+    records = lines(proc.stdout)
+    errors = [r for r in records if "error" in r]
+    groups = [sorted(i["path"].split("/")[-1] for i in r["images"]) for r in records if "group" in r]
+    assert len(errors) == 1 and "corrupt" in errors[0]["path"]
+    expected = {}
+    for row in (root / "groundtruth.csv").read_text().splitlines()[1:]:
+        image, group = row.split(",")[:2]
+        if group != "CORRUPT":
+            expected.setdefault(group, []).append(image.split("/")[-1])
+    assert sorted(groups) == sorted(sorted(v) for v in expected.values() if len(v) > 1)

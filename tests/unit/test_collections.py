@@ -138,3 +138,20 @@ def test_bad_filters_are_input_errors(text):
 def test_filter_values_are_parameters():
     f = parse_filter("name = 'O''Brien' and size in (1, 2.5)")
     assert f.params == ("O'Brien", 1, 2.5) and "?" in f.sql and "Brien" not in f.sql
+
+
+def test_duplicate_groups_link_transitively():
+    from ocula.pipelines.dedupe import duplicate_groups
+
+    def at(degrees):  # unit vectors in one plane: similarity = cos(angle between them)
+        v = np.zeros(8, np.float32)
+        v[0], v[1] = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+        return v
+
+    a, b, c = at(0), at(20), at(40)
+    far = np.eye(8, dtype=np.float32)[5]
+    v = np.stack([a, b, c, far])
+    assert float(a @ c) < 0.9 <= min(float(a @ b), float(b @ c))
+    (group,) = duplicate_groups(v, threshold=0.9)  # a~b and b~c: one group, far alone
+    assert group.members == (0, 1, 2) and group.scores[0] == pytest.approx(1.0)
+    assert duplicate_groups(v, threshold=0.999) == [] and duplicate_groups(v[:1]) == []

@@ -11,6 +11,8 @@ from rich.text import Text
 
 from ..collections import Collection, collection_names, drop_collection
 from ..engine import Engine
+from ..io import iter_image_paths
+from ..pipelines.dedupe import DEFAULT_THRESHOLD
 from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stderr, stdout
 
 collections_app = typer.Typer(help="Stored collections: list, inspect, drop.", no_args_is_help=True)
@@ -82,6 +84,40 @@ def search_command(
     for i, m in enumerate(matches):
         table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""))
     stdout.print(table)
+
+
+def dedupe_command(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
+    threshold: Annotated[
+        float, typer.Option(min=-1.0, max=1.0, help="Similarity at which two photos count as duplicates.")
+    ] = DEFAULT_THRESHOLD,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per group per line.")] = False,
+) -> None:
+    """Groups of near-duplicate photos (copies, resizes, crops, re-encodes, mirrored, recoloured)."""
+    settings = settings_of(ctx)
+    paths = list(iter_image_paths(inputs))
+    if not paths:
+        print_error("no images found in the given folders")
+        raise typer.Exit(EXIT_FAILED)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        groups, failed = engine.dedupe(paths, threshold=threshold)
+    for name, error in failed:
+        if as_json:
+            emit_json({"path": name, "error": str(error), "error_type": type(error).__name__})
+        else:
+            print_error(str(error))
+    for i, group in enumerate(groups):
+        if as_json:
+            emit_json({"group": i, "images": [{"path": p, "score": round(s, 4)} for p, s in group]})
+        else:
+            stdout.print(Text(f"group {i} ({len(group)} photos)"))
+            for p, s in group:
+                stdout.print(Text(f"  {s:.3f}  {p}"))
+    if not as_json:
+        stderr.print(Text(f"{len(groups)} group(s) among {len(paths) - len(failed)} photos"))
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @collections_app.command("list")
