@@ -5,8 +5,9 @@ A mixin of :class:`ocula.engine.Engine`, like :mod:`ocula.engine_faces`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,64 @@ from typing import Any
 import numpy as np
 
 from .collections import Collection, Match, NewItem
-from .errors import OculaError
+from .errors import DatasetError, OculaError
 from .io import ImageSource, iter_image_paths, load_image
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder
 
-__all__ = ["IndexReport", "SearchMethods"]
+__all__ = ["CatalogEntry", "IndexReport", "SearchMethods", "read_catalog"]
 
 COMMIT_EVERY = 32  # images per transaction: a killed run keeps all but the last few
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One image to index: its item id, file and metadata."""
+
+    id: str
+    path: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _typed(value: str) -> Any:
+    """CSV text as a number where it is one, so numeric filters compare numbers."""
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def read_catalog(
+    path: Path, *, path_column: str = "path", id_column: str | None = None, meta_columns: Sequence[str] = ()
+) -> list[CatalogEntry]:
+    """Entries of a catalog CSV; image paths are relative to the CSV's folder."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {path} ({exc})") from None
+    missing = [c for c in (path_column, id_column, *meta_columns) if c and c not in columns]
+    if missing:
+        raise DatasetError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(columns)})")
+    base = path.resolve().parent
+    entries, seen = [], set()
+    for line, row in enumerate(rows, start=2):
+        if not row.get(path_column):
+            raise DatasetError(f"{path}:{line}: empty {path_column}")
+        item_id = row[id_column] if id_column else row[path_column]
+        if not item_id:
+            raise DatasetError(f"{path}:{line}: empty {id_column}")
+        if item_id in seen:
+            raise DatasetError(f"{path}:{line}: id {item_id!r} is listed twice")
+        seen.add(item_id)
+        metadata = {c: _typed(row.get(c, "")) for c in meta_columns}
+        entries.append(CatalogEntry(item_id, base / row[path_column], metadata))
+    return entries
 
 
 @dataclass
@@ -97,29 +147,68 @@ class SearchMethods:
         progress: Callable[[int, int], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
     ) -> IndexReport:
-        """Index every image under ``root`` into ``collection`` (created if missing), by path
-        relative to ``root``. Incremental: unchanged files (same sha256) are skipped, changed
-        ones re-embedded, and items whose file is gone are removed. Bad files are reported in
-        the result, never fatal. Work is committed every few images; ``on_commit(n)`` is called
-        after each commit with the number of items committed so far in this run."""
+        """Index every image under ``root`` into ``collection`` (created if missing), with ids
+        relative to ``root``. See :meth:`index_entries` for what an incremental run does."""
         root = Path(root).resolve()  # stored paths are absolute, ids relative to the folder
-        paths = sorted(iter_image_paths([root]))
+        entries = [CatalogEntry(p.relative_to(root).as_posix(), p) for p in sorted(iter_image_paths([root]))]
+        return self.index_entries(entries, collection, source=str(root), progress=progress, on_commit=on_commit)
+
+    def index_csv(
+        self,
+        csv_path: Path,
+        collection: str,
+        *,
+        path_column: str = "path",
+        id_column: str | None = None,
+        meta_columns: Sequence[str] = (),
+        progress: Callable[[int, int], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> IndexReport:
+        """Index the images a catalog CSV lists: ``path_column`` (relative to the CSV's folder),
+        ``id_column`` (default: the path) and ``meta_columns`` stored as metadata (numbers as
+        numbers, so ``price < 50`` filters work)."""
+        entries = read_catalog(Path(csv_path), path_column=path_column, id_column=id_column, meta_columns=meta_columns)
+        source = str(Path(csv_path).resolve())
+        return self.index_entries(entries, collection, source=source, progress=progress, on_commit=on_commit)
+
+    def index_entries(
+        self,
+        entries: Sequence[CatalogEntry],
+        collection: str,
+        *,
+        source: str,
+        progress: Callable[[int, int], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> IndexReport:
+        """Bring the items ``source`` contributed to ``collection`` in line with ``entries``.
+
+        Incremental: an entry whose file has the same sha256 is not embedded again (only its
+        metadata is updated if that changed); new and changed files are embedded; items of
+        ``source`` that are no longer listed are removed. Unreadable files are reported in the
+        result, never fatal. Work is committed every few images; ``on_commit(n)`` is called
+        after each commit with the number of items committed so far in this run."""
         report = IndexReport()
         with self.open_collection(collection, create=True) as coll:
-            known = coll.hashes()
-            wanted: dict[str, tuple[Path, str]] = {}
-            for p in paths:
-                item_id = p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+            known = coll.fingerprints(source)
+            wanted: dict[str, tuple[CatalogEntry, str]] = {}
+            for entry in entries:
                 try:
-                    wanted[item_id] = (p, _sha256(p))
+                    wanted[entry.id] = (entry, _sha256(entry.path))
                 except OSError as exc:
-                    report.failed.append((str(p), f"cannot read ({exc})"))
-            gone = [i for i, (path, _) in known.items() if i not in wanted and path and Path(path).is_relative_to(root)]
+                    report.failed.append((str(entry.path), f"cannot read ({exc.strerror or exc})"))
+            listed = {e.id for e in entries}  # an unreadable listed file keeps its item
+            gone = [i for i in known if i not in listed]
             if gone:
                 report.removed = coll.delete(gone)
-            todo = [(i, p, h) for i, (p, h) in wanted.items() if known.get(i, (None, None))[1] != h]
+            todo = [(e, h) for e, h in wanted.values() if known.get(e.id, (None, None))[0] != h]
+            relabel = {
+                e.id: e.metadata
+                for e, h in wanted.values()
+                if e.id in known and known[e.id][0] == h and known[e.id][1] != e.metadata
+            }
+            if relabel:
+                coll.set_metadata(relabel)
             report.unchanged = len(wanted) - len(todo)
-            by_path = {str(p): (i, h) for i, p, h in todo}
             pending: list[NewItem] = []
             done = committed = 0
 
@@ -131,19 +220,28 @@ class SearchMethods:
                 if on_commit:
                     on_commit(committed)
 
-            for name, vector, error in self.embed_images([p for _, p, _ in todo]):
+            vectors = self.embed_images([e.path for e, _ in todo])
+            for (entry, sha), (name, vector, error) in zip(todo, vectors):
                 done += 1
                 if progress:
                     progress(done, len(todo))
-                item_id, sha = by_path[name]
                 if error is not None or vector is None:
                     report.failed.append((name, str(error) if error else "no vector"))
                     continue
-                if item_id in known:
+                if entry.id in known:
                     report.updated += 1
                 else:
                     report.added += 1
-                pending.append(NewItem(item_id, vector[None], path=name, content_sha256=sha))
+                pending.append(
+                    NewItem(
+                        entry.id,
+                        vector[None],
+                        path=str(entry.path),
+                        content_sha256=sha,
+                        metadata=entry.metadata,
+                        source=source,
+                    )
+                )
                 if len(pending) >= COMMIT_EVERY:
                     commit()
             if pending:

@@ -154,3 +154,78 @@ def test_dedupe_finds_the_ground_truth_groups(env):
         if group != "CORRUPT":
             expected.setdefault(group, []).append(image.split("/")[-1])
     assert sorted(groups) == sorted(sorted(v) for v in expected.values() if len(v) > 1)
+
+
+def test_csv_catalog_with_ids_metadata_filters_and_updates(env, tmp_path):
+    src = shared(DUPS) / "base_images"
+    (tmp_path / "img").mkdir()
+    for name in ("ukbench00120.jpg", "ukbench01380.jpg", "ukbench08976.jpg", "ukbench09012.jpg"):
+        (tmp_path / "img" / name).write_bytes((src / name).read_bytes())
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,file,category,price\n"
+        "A1,img/ukbench00120.jpg,shoes,40\n"
+        "A2,img/ukbench01380.jpg,shoes,90\n"
+        "B1,img/ukbench08976.jpg,hats,15\n"
+        "B2,img/missing.jpg,hats,5\n"
+    )
+    args = [
+        "index",
+        str(catalog),
+        "-c",
+        "shop",
+        "--path-column",
+        "file",
+        "--id-column",
+        "sku",
+        "--meta",
+        "category",
+        "--meta",
+        "price",
+        "--json",
+    ]
+    proc = run_cli(*args, env_extra=env)
+    assert proc.returncode == 1  # the missing file is reported, the rest indexed
+    assert lines(proc.stdout)[-1] == {
+        "collection": "shop",
+        "added": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "failed": 1,
+    }
+    query = str(src / "ukbench00120.jpg")
+    hits = lines(run_cli("search", query, "-c", "shop", "--json", env_extra=env).stdout)[0]["matches"]
+    assert hits[0]["id"] == "A1" and hits[0]["metadata"] == {"category": "shoes", "price": 40}
+    cheap = lines(run_cli("search", query, "-c", "shop", "--where", "price < 50", "--json", env_extra=env).stdout)
+    assert sorted(m["id"] for m in cheap[0]["matches"]) == ["A1", "B1"]
+    hats = lines(run_cli("search", query, "-c", "shop", "--where", "category = 'hats'", "--json", env_extra=env).stdout)
+    assert [m["id"] for m in hats[0]["matches"]] == ["B1"]
+
+    # Price change only (no re-embedding), one row removed, one added.
+    catalog.write_text(
+        "sku,file,category,price\n"
+        "A1,img/ukbench00120.jpg,shoes,45\n"
+        "B1,img/ukbench08976.jpg,hats,15\n"
+        "C1,img/ukbench09012.jpg,bags,60\n"
+    )
+    proc = run_cli(*args, env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert lines(proc.stdout)[-1] == {
+        "collection": "shop",
+        "added": 1,
+        "updated": 0,
+        "unchanged": 2,
+        "removed": 1,
+        "failed": 0,
+    }
+    hits = lines(run_cli("search", query, "-c", "shop", "--json", env_extra=env).stdout)[0]["matches"]
+    assert hits[0]["metadata"]["price"] == 45 and "A2" not in [m["id"] for m in hits]
+
+    (tmp_path / "bad.csv").write_text("sku,file\nA1,img/ukbench00120.jpg\nA1,img/ukbench01380.jpg\n")
+    dup = run_cli(
+        "index", str(tmp_path / "bad.csv"), "-c", "shop", "--path-column", "file", "--id-column", "sku", env_extra=env
+    )
+    assert dup.returncode == 1 and "listed twice" in dup.stderr
+    nocol = run_cli("index", str(catalog), "-c", "shop", "--meta", "colour", env_extra=env)
+    assert nocol.returncode == 1 and "no column" in nocol.stderr

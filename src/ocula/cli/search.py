@@ -23,25 +23,41 @@ CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Colle
 
 def index_command(
     ctx: typer.Context,
-    folder: Annotated[Path, typer.Argument(help="Folder of images (walked recursively).", show_default=False)],
+    source: Annotated[
+        Path, typer.Argument(help="Folder of images (walked recursively) or a catalog CSV.", show_default=False)
+    ],
     collection: CollectionOption,
+    path_column: Annotated[str, typer.Option(help="CSV column with image paths (relative to the CSV).")] = "path",
+    id_column: Annotated[
+        Optional[str], typer.Option(help="CSV column with item ids (default: the path).", show_default=False)
+    ] = None,
+    meta: Annotated[
+        Optional[list[str]],
+        typer.Option("--meta", help="CSV column to store as metadata (repeatable).", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per commit and a summary.")] = False,
 ) -> None:
-    """Index a folder's images into a collection. Re-running skips unchanged files, embeds new
-    and changed ones and removes items whose file is gone; bad files are reported and skipped."""
+    """Index a folder's images, or a catalog CSV's, into a collection. Re-running skips unchanged
+    files, embeds new and changed ones and removes items no longer listed; bad files are
+    reported and skipped."""
     settings = settings_of(ctx)
-    if not folder.is_dir():
-        print_error(f"{folder} is not a folder")
+    is_csv = source.is_file() and source.suffix.lower() == ".csv"
+    if not (source.is_dir() or is_csv):
+        print_error(f"{source} is neither a folder nor a .csv catalog")
         raise typer.Exit(EXIT_FAILED)
     with cli_errors(json_output=as_json), Engine(settings) as engine:
         with progress_bar(None, label=f"indexing into {collection}", json_output=as_json) as bar:
             task = bar.add_task("index", total=None)
-            report = engine.index_folder(
-                folder,
-                collection,
+            hooks = dict(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 on_commit=(lambda n: emit_json({"committed": n})) if as_json else None,
             )
+            if is_csv:
+                report = engine.index_csv(
+                    source, collection, path_column=path_column, id_column=id_column, meta_columns=meta or (), **hooks
+                )
+            else:
+                report = engine.index_folder(source, collection, **hooks)
     for path, error in report.failed:
         if as_json:
             emit_json({"path": path, "error": error})

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS items (
     path TEXT,
     content_sha256 TEXT,
     metadata TEXT NOT NULL DEFAULT '{}',
+    source TEXT,
     added_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS vectors (
@@ -67,6 +68,7 @@ class NewItem:
     content_sha256: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
+    source: str | None = None  # the folder or catalog file it was indexed from
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class Collection:
             db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(_SCHEMA)
+            if "source" not in {r[1] for r in db.execute("PRAGMA table_info(items)")}:
+                db.execute("ALTER TABLE items ADD COLUMN source TEXT")  # collections made before 0.1.0's catalogs
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 if embedder is not None and dim is not None:
@@ -209,12 +213,14 @@ class Collection:
             added_ids, added_vectors = [], []
             for item in items:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items (id, path, content_sha256, metadata, added_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO items (id, path, content_sha256, metadata, source, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         item.id,
                         item.path,
                         item.content_sha256,
                         json.dumps(item.metadata, ensure_ascii=False),
+                        item.source,
                         time.time(),
                     ),
                 )
@@ -283,9 +289,22 @@ class Collection:
         ).fetchone()
         return None if row is None else Item(row[0], row[1], row[2], json.loads(row[3]), row[4])
 
-    def hashes(self) -> dict[str, tuple[str | None, str | None]]:
-        """id → (path, content sha256) of every item: what incremental indexing compares against."""
-        return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, path, content_sha256 FROM items")}
+    def fingerprints(self, source: str) -> dict[str, tuple[str | None, dict[str, Any]]]:
+        """id → (content sha256, metadata) of the items indexed from ``source``: what an
+        incremental run compares against."""
+        rows = self._db.execute("SELECT id, content_sha256, metadata FROM items WHERE source = ?", (source,))
+        return {r[0]: (r[1], json.loads(r[2])) for r in rows}
+
+    def set_metadata(self, updates: dict[str, dict[str, Any]]) -> int:
+        """Replace the metadata of existing items (their vectors stay); returns how many exist."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            return sum(
+                self._db.execute(
+                    "UPDATE items SET metadata = ? WHERE id = ?", (json.dumps(m, ensure_ascii=False), i)
+                ).rowcount
+                for i, m in updates.items()
+            )
 
     def search(self, queries: np.ndarray, k: int = 10, *, where: str | None = None) -> list[list[Match]]:
         """The ``k`` best items for each query vector (rows of ``queries``), best first.
