@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .collections import Collection, Match, NewItem
-from .errors import DatasetError, OculaError
+from .collections import Collection, Match, NewItem, collection_path
+from .errors import DatasetError, InputError, OculaError
 from .io import ImageSource, iter_image_paths, load_image
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
@@ -246,6 +247,50 @@ class SearchMethods:
                     commit()
             if pending:
                 commit()
+        return report
+
+    def reindex(
+        self, collection: str, *, drop_missing: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> IndexReport:
+        """Rebuild ``collection`` with the current search embedder, from its items' files.
+
+        The new collection is built beside the old one and swapped in only when complete; if
+        some items' files cannot be read, the old collection is kept unless ``drop_missing``.
+        """
+        with Collection.open(collection, settings=self.settings) as old:
+            by_source: dict[str | None, list[CatalogEntry]] = {}
+            unplaced = []
+            for item_id, path, metadata, source in old.items():
+                if path is None:
+                    unplaced.append(item_id)
+                else:
+                    by_source.setdefault(source, []).append(CatalogEntry(item_id, Path(path), metadata))
+        building = f"{collection}.reindex"
+        target, temporary = collection_path(collection, self.settings), collection_path(building, self.settings)
+        shutil.rmtree(temporary, ignore_errors=True)  # a reindex that was interrupted
+        report = IndexReport(failed=[(i, "the item has no file path to embed again") for i in unplaced])
+        try:
+            for source, entries in by_source.items():
+                part = self.index_entries(entries, building, source=source or "", progress=progress)
+                report.added += part.added
+                report.failed += part.failed
+            if report.failed and not drop_missing:
+                raise InputError(
+                    f"{len(report.failed)} item(s) of {collection} cannot be embedded again (first: "
+                    f"{report.failed[0][0]}: {report.failed[0][1]}); {collection} is unchanged. Fix the files "
+                    "or pass --drop-missing to rebuild without them"
+                )
+            retired = target.with_name(f"{collection}.retired")
+            shutil.rmtree(retired, ignore_errors=True)
+            target.rename(retired)
+            try:
+                temporary.rename(target)
+            except OSError:
+                retired.rename(target)  # put the old collection back
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
         return report
 
     def dedupe(

@@ -229,3 +229,36 @@ def test_csv_catalog_with_ids_metadata_filters_and_updates(env, tmp_path):
     assert dup.returncode == 1 and "listed twice" in dup.stderr
     nocol = run_cli("index", str(catalog), "-c", "shop", "--meta", "colour", env_extra=env)
     assert nocol.returncode == 1 and "no column" in nocol.stderr
+
+
+def test_reindex_rebuilds_a_collection_made_with_another_embedder(env, tmp_path):
+    import numpy as np
+
+    from ocula.collections import NewItem
+
+    src = shared(DUPS) / "base_images"
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=env["OCULA_CACHE_DIR"])
+    gone = tmp_path / "gone.jpg"
+    gone.write_bytes((src / "ukbench09012.jpg").read_bytes())
+    with Collection.open("old", settings=settings, embedder="someothermodel@1/x", dim=1280, create=True) as coll:
+        rng = np.random.default_rng(0)
+        coll.add(
+            NewItem(name, rng.normal(size=(1, 1280)).astype(np.float32), path=str(path), metadata={"n": i})
+            for i, (name, path) in enumerate(
+                [("a", src / "ukbench00120.jpg"), ("b", src / "ukbench01380.jpg"), ("c", gone)]
+            )
+        )
+    query = str(src / "ukbench00120.jpg")
+    refused = run_cli("search", query, "-c", "old", env_extra=env)
+    assert refused.returncode == 1 and "ocula reindex" in refused.stderr
+    gone.unlink()
+    kept = run_cli("reindex", "-c", "old", env_extra=env)
+    assert kept.returncode == 1 and "unchanged" in kept.stderr and "--drop-missing" in kept.stderr
+    assert run_cli("search", query, "-c", "old", env_extra=env).returncode == 1  # still the old one
+    proc = run_cli("reindex", "-c", "old", "--drop-missing", "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert lines(proc.stdout)[-1] == {"collection": "old", "items": 2, "dropped": 1}
+    hits = lines(run_cli("search", query, "-c", "old", "--json", env_extra=env).stdout)[0]["matches"]
+    assert hits[0]["id"] == "a" and hits[0]["metadata"] == {"n": 0} and len(hits) == 2
+    names = lines(run_cli("collections", "list", "--json", env_extra=env).stdout)
+    assert names == [{"name": "old"}]  # nothing left over from the rebuild

@@ -16,7 +16,7 @@ from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
 from .eval import eval_app
 from .faces import faces_app
 from .models import models_app
-from .search import collections_app, dedupe_command, index_command, items_app, search_command
+from .search import collections_app, dedupe_command, index_command, items_app, reindex_command, search_command
 from .tag import tag_command
 
 app = typer.Typer(
@@ -58,6 +58,7 @@ app.add_typer(faces_app, name="faces")
 app.command("index", no_args_is_help=True)(index_command)
 app.command("search", no_args_is_help=True)(search_command)
 app.command("dedupe", no_args_is_help=True)(dedupe_command)
+app.command("reindex", no_args_is_help=True)(reindex_command)
 app.add_typer(collections_app, name="collections")
 app.add_typer(items_app, name="items")
 app.add_typer(models_app, name="models")

@@ -102,6 +102,31 @@ def search_command(
     stdout.print(table)
 
 
+def reindex_command(
+    ctx: typer.Context,
+    collection: CollectionOption,
+    drop_missing: Annotated[
+        bool, typer.Option("--drop-missing", help="Rebuild even if some items' files are gone (they are dropped).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary object.")] = False,
+) -> None:
+    """Rebuild a collection with the current embedder (after an upgrade changed it)."""
+    settings = settings_of(ctx)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        with progress_bar(None, label=f"reindexing {collection}", json_output=as_json) as bar:
+            task = bar.add_task("reindex", total=None)
+            report = engine.reindex(
+                collection,
+                drop_missing=drop_missing,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    summary = {"collection": collection, "items": report.added, "dropped": len(report.failed)}
+    if as_json:
+        emit_json(summary)
+    else:
+        stdout.print(Text(f"{collection}: {summary['items']} items re-embedded, {summary['dropped']} dropped"))
+
+
 def dedupe_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],

@@ -1,6 +1,16 @@
 """Persistent collections of embedded items: SQLite for the truth, FAISS for the answers."""
 
-from .collection import Collection, Item, Match, NewItem, collection_names, drop_collection
+from .collection import Collection, Item, Match, NewItem, collection_names, collection_path, drop_collection
 from .filters import Filter, parse_filter
 
-__all__ = ["Collection", "Filter", "Item", "Match", "NewItem", "collection_names", "drop_collection", "parse_filter"]
+__all__ = [
+    "Collection",
+    "Filter",
+    "Item",
+    "Match",
+    "NewItem",
+    "collection_names",
+    "collection_path",
+    "drop_collection",
+    "parse_filter",
+]

@@ -22,7 +22,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ..errors import ConfigError, InputError, UnknownName
 from .filters import parse_filter
 from .vectors import FaissVectors
 
-__all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "drop_collection"]
+__all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCHEMA = """
@@ -113,6 +113,10 @@ def collection_names(settings: Settings | None = None) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "items.sqlite").is_file())
+
+
+def collection_path(name: str, settings: Settings | None = None) -> Path:
+    return _root(settings or Settings()) / _check_name(name)
 
 
 def drop_collection(name: str, settings: Settings | None = None) -> None:
@@ -288,6 +292,11 @@ class Collection:
             (item_id,),
         ).fetchone()
         return None if row is None else Item(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+    def items(self) -> Iterator[tuple[str, str | None, dict[str, Any], str | None]]:
+        """(id, path, metadata, source) of every item, in id order."""
+        for r in self._db.execute("SELECT id, path, metadata, source FROM items ORDER BY id"):
+            yield r[0], r[1], json.loads(r[2]), r[3]
 
     def fingerprints(self, source: str) -> dict[str, tuple[str | None, dict[str, Any]]]:
         """id → (content sha256, metadata) of the items indexed from ``source``: what an
