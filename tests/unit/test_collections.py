@@ -155,3 +155,30 @@ def test_duplicate_groups_link_transitively():
     (group,) = duplicate_groups(v, threshold=0.9)  # a~b and b~c: one group, far alone
     assert group.members == (0, 1, 2) and group.scores[0] == pytest.approx(1.0)
     assert duplicate_groups(v, threshold=0.999) == [] and duplicate_groups(v[:1]) == []
+
+
+def test_ivf_index_deletes_filters_and_recall(tmp_path):
+    from ocula.collections.vectors import FaissVectors
+
+    rng = np.random.default_rng(1)
+    centres = unit(rng, 50, d=32)
+    v = centres[rng.integers(0, 50, 20_000)] + 0.05 * rng.normal(size=(20_000, 32)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ids = np.arange(100, 20_100, dtype=np.int64)
+    index = FaissVectors.build(ids, v, 32, ivf_min=10_000)
+    assert index.kind.startswith("faiss ivf") and len(index) == 20_000
+    queries = v[:200]
+    exact = np.argsort(-(queries @ v.T), axis=1)[:, :10] + 100
+    _, found = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found)])
+    assert recall >= 0.95
+    index.remove(ids[:1])
+    assert 100 not in index.search(queries[:1], 10)[1][0]
+    allowed = ids[1000:1100]
+    _, hits = index.search(queries[:5], 5, allowed)
+    assert set(hits.ravel()) <= set(allowed.tolist())
+    index.save(tmp_path / "v.faiss", generation=7)
+    again = FaissVectors.load(tmp_path / "v.faiss", 32, 7)
+    assert again is not None and again.kind == index.kind and len(again) == 19_999
+    assert FaissVectors.load(tmp_path / "v.faiss", 32, 8) is None  # stale
+    assert FaissVectors.build(ids[:50], v[:50], 32).kind == "faiss flat (exact)"

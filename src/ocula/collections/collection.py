@@ -136,8 +136,8 @@ class Collection:
         self.embedder: str = meta["embedder"]
         self.dim = int(meta["dim"])
         self._generation_seen = self._generation()
-        self._vectors = self._load_vectors()
         self._dirty = False
+        self._vectors = self._load_vectors()
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -194,12 +194,16 @@ class Collection:
         snapshot = FaissVectors.load(self.path / "vectors.faiss", self.dim, self._generation_seen)
         if snapshot is not None:
             return snapshot
-        vectors = FaissVectors(self.dim)
+        ids: list[np.ndarray] = []
+        vectors: list[np.ndarray] = []
         rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ?", (self.embedder,))
         while batch := rows.fetchmany(10_000):
-            ids = np.array([r[0] for r in batch], np.int64)
-            vectors.add(ids, np.stack([np.frombuffer(r[1], np.float32) for r in batch]))
-        return vectors
+            ids.append(np.array([r[0] for r in batch], np.int64))
+            vectors.append(np.stack([np.frombuffer(r[1], np.float32) for r in batch]))
+        if not ids:
+            return FaissVectors(self.dim)
+        self._dirty = True  # a rebuilt index is worth a snapshot
+        return FaissVectors.build(np.concatenate(ids), np.concatenate(vectors), self.dim)
 
     # -- changes --------------------------------------------------------------------------
     def add(self, items: Iterable[NewItem]) -> int:
@@ -379,7 +383,7 @@ class Collection:
             "dim": self.dim,
             "items": len(self),
             "vectors": n_vectors,
-            "index": "faiss flat (exact)",
+            "index": self._vectors.kind,
         }
 
     # -- lifetime -------------------------------------------------------------------------
