@@ -182,3 +182,21 @@ def test_ivf_index_deletes_filters_and_recall(tmp_path):
     assert again is not None and again.kind == index.kind and len(again) == 19_999
     assert FaissVectors.load(tmp_path / "v.faiss", 32, 8) is None  # stale
     assert FaissVectors.build(ids[:50], v[:50], 32).kind == "faiss flat (exact)"
+
+
+def test_a_collection_that_grows_is_rebuilt_as_ivf(settings, monkeypatch):
+    from ocula.collections import vectors
+
+    monkeypatch.setattr(vectors, "IVF_MIN_VECTORS", 3000)
+    rng = np.random.default_rng(2)
+    c = Collection.open("grow", settings=settings, embedder="test@1", dim=8, create=True)
+    first = unit(rng, 100)
+    c.add(NewItem(f"a{i}", v[None]) for i, v in enumerate(first))
+    c.close()  # snapshot: exact, 100 vectors
+    with Collection.open("grow", settings=settings) as c:
+        assert c.info()["index"] == "faiss flat (exact)"
+        c.add(NewItem(f"b{i}", v[None]) for i, v in enumerate(unit(rng, 3000)))
+    with Collection.open("grow", settings=settings) as c:  # the exact snapshot has outgrown itself
+        assert c.info()["index"].startswith("faiss ivf") and len(c) == 3100
+        (best,) = c.search(first[7], k=1)[0]
+        assert best.id == "a7" and best.score > 0.99

@@ -192,7 +192,7 @@ class Collection:
 
     def _load_vectors(self) -> FaissVectors:
         snapshot = FaissVectors.load(self.path / "vectors.faiss", self.dim, self._generation_seen)
-        if snapshot is not None:
+        if snapshot is not None and not snapshot.outgrown():  # a grown exact index is rebuilt as IVF
             return snapshot
         ids: list[np.ndarray] = []
         vectors: list[np.ndarray] = []

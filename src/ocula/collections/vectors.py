@@ -38,10 +38,12 @@ class FaissVectors:
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, *, ivf_min: int = IVF_MIN_VECTORS) -> FaissVectors:
-        """An index holding ``vectors`` under ``ids``: exact below ``ivf_min`` vectors, IVF above."""
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, *, ivf_min: int | None = None) -> FaissVectors:
+        """An index holding ``vectors`` under ``ids``: exact below ``ivf_min`` vectors
+        (default :data:`IVF_MIN_VECTORS`), IVF from there on."""
         out = cls(dim)
         n = len(ids)
+        ivf_min = IVF_MIN_VECTORS if ivf_min is None else ivf_min
         if n >= ivf_min:
             faiss = out._faiss
             nlist = int(min(65_536, max(16, 4 * np.sqrt(n))))
@@ -53,6 +55,14 @@ class FaissVectors:
             out.index = ivf
         out.add(ids, vectors)
         return out
+
+    @property
+    def is_ivf(self) -> bool:
+        return self._faiss.try_extract_index_ivf(self.index) is not None
+
+    def outgrown(self) -> bool:
+        """An exact index that now holds enough vectors to be rebuilt as IVF."""
+        return not self.is_ivf and len(self) >= IVF_MIN_VECTORS
 
     @property
     def kind(self) -> str:
