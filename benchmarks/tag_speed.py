@@ -16,7 +16,6 @@ also has ocula); ocula itself never needs it.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -72,7 +71,6 @@ def main() -> None:
     threads = settings.effective_threads
     try:
         import torch
-
         import torch_efficientnet_lite as peer
 
         torch.set_num_threads(threads)

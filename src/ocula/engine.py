@@ -8,7 +8,6 @@ threads; models load once under a lock.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,7 +20,7 @@ from .config import Settings
 from .engine_faces import FaceMethods
 from .engine_search import SearchMethods
 from .errors import ImageError, InputError, OculaError, UnknownName
-from .io import ImageSource, load_image
+from .io import ImageSource, load_image, source_name
 from .models.backends.base import Runner
 from .models.loading import load_dlib_model, load_runner
 from .models.registry import ModelSpec, get_model
@@ -30,12 +29,6 @@ from .taxonomy import imagenet_taxonomy
 from .types import TagResult, Tags
 
 __all__ = ["Engine"]
-
-
-def _source_name(source: ImageSource) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
-    return f"<{type(source).__name__}>"
 
 
 class Engine(FaceMethods, SearchMethods):
@@ -174,7 +167,7 @@ class Engine(FaceMethods, SearchMethods):
                         source = next(it)
                     except StopIteration:
                         return
-                    pending.append((_source_name(source), pool.submit(prepare, source)))
+                    pending.append((source_name(source), pool.submit(prepare, source)))
 
             refill()
             while pending:
@@ -215,7 +208,7 @@ class Engine(FaceMethods, SearchMethods):
                         source = next(it)
                     except StopIteration:
                         return
-                    pending.append((_source_name(source), pool.submit(load_image, source, settings=self.settings)))
+                    pending.append((source_name(source), pool.submit(load_image, source, settings=self.settings)))
 
             refill()
             while pending:

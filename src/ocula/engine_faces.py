@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ImageError, InputError, NoFaceFound, OculaError
 from .face_types import FaceResult, Faces, Verification
-from .io import ImageSource, load_image
+from .io import ImageSource, load_image, source_name
 from .models.registry import get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
@@ -30,12 +30,6 @@ from .pipelines.faces import (
 )
 
 __all__ = ["FaceMethods"]
-
-
-def _name(source: Any) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
-    return f"<{type(source).__name__}>"
 
 
 def _face_index(index: Any) -> int | None:
@@ -168,7 +162,7 @@ class FaceMethods:
             if faces.embeddings is None:
                 raise InputError("Faces passed to verify need embeddings (computed with embed=True)")
         else:
-            name = _name(source)
+            name = source_name(source)
             faces = self.faces(source, detector=detector, cropped=cropped, largest_only=index is None)
         if len(faces) == 0:
             raise NoFaceFound(name)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .collections import Collection, Match, NewItem, collection_path
 from .errors import DatasetError, InputError, OculaError
-from .io import ImageSource, iter_image_paths, load_image
+from .io import ImageSource, iter_image_paths, load_image, source_name
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder
@@ -134,6 +134,20 @@ class SearchMethods:
             if len(batch) >= self.settings.batch_size:
                 yield from flush()
         yield from flush()
+
+    def embed_all(
+        self, sources: Iterable[ImageSource]
+    ) -> tuple[list[int], np.ndarray, list[tuple[str, OculaError | None]]]:
+        """Embed every input: (positions of the readable inputs, their (n, 1280) vectors,
+        [(name, error)] of the others)."""
+        kept, vectors, failed = [], [], []
+        for i, (name, vector, error) in enumerate(self.embed_images(sources)):
+            if error is not None or vector is None:
+                failed.append((name, error))
+            else:
+                kept.append(i)
+                vectors.append(vector)
+        return kept, (np.stack(vectors) if vectors else np.zeros((0, 1280), np.float32)), failed
 
     def open_collection(self, name: str, *, create: bool = False) -> Collection:
         """The collection ``name``, stamped with (and checked against) the search embedder."""
@@ -298,16 +312,10 @@ class SearchMethods:
     ) -> tuple[list[list[tuple[str, float]]], list[tuple[str, OculaError]]]:
         """Near-duplicate groups among ``sources``: ``([[(name, similarity to the group's first)],
         ...], [(name, error) of unreadable inputs])``, largest group first."""
-        names, vectors, failed = [], [], []
-        for name, vector, error in self.embed_images(sources):
-            if error is not None or vector is None:
-                failed.append((name, error))
-            else:
-                names.append(name)
-                vectors.append(vector)
-        if not vectors:
-            return [], failed
-        groups = duplicate_groups(np.stack(vectors), threshold)
+        sources = list(sources)
+        kept, vectors, failed = self.embed_all(sources)
+        names = [source_name(sources[i]) for i in kept]
+        groups = duplicate_groups(vectors, threshold)
         return [[(names[m], s) for m, s in zip(g.members, g.scores)] for g in groups], failed
 
     def search(self, image: ImageSource, collection: str, *, k: int = 10, where: str | None = None) -> list[Match]:

@@ -195,6 +195,13 @@ def _from_array(array: np.ndarray, max_pixels: int) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def source_name(source: ImageSource) -> str:
+    """How an input is named in results and errors: its path, or ``<type>`` for data."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"<{type(source).__name__}>"
+
+
 def iter_image_paths(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
     """Expand inputs into image paths: directories are walked recursively (sorted, hidden
     entries skipped, files with image suffixes only); anything else is yielded as given, so a

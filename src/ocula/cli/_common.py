@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -17,6 +18,7 @@ from rich.text import Text
 
 from ..config import Settings
 from ..errors import InputError, OculaError, UnknownName
+from ..io import iter_image_paths
 
 #: Exit codes: 0 ok, 1 some input or the run failed, 2 usage (bad option, unknown name).
 EXIT_FAILED = 1
@@ -46,6 +48,15 @@ def emit_json(obj: Any) -> None:
         line = json.dumps(obj, ensure_ascii=True)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def image_paths_or_exit(inputs: list[Path]) -> list[Path]:
+    """The images under ``inputs`` (files and folders, walked recursively); exit 1 if none."""
+    paths = list(iter_image_paths(inputs))
+    if not paths:
+        print_error("no images found in the given folders")
+        raise typer.Exit(EXIT_FAILED)
+    return paths
 
 
 def print_error(message: str) -> None:

@@ -13,10 +13,19 @@ from ..annotate import draw_faces
 from ..engine import Engine
 from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
-from ..io import iter_image_paths, load_image
+from ..io import load_image
 from ..pipelines.calibration import CalibrationTable, shipped_calibration
 from ..pipelines.faces import EMBEDDER_MODEL, Detector
-from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stdout
+from ._common import (
+    EXIT_FAILED,
+    cli_errors,
+    emit_json,
+    image_paths_or_exit,
+    print_error,
+    progress_bar,
+    settings_of,
+    stdout,
+)
 
 faces_app = typer.Typer(help="Find faces and compare them.", no_args_is_help=True)
 
@@ -85,10 +94,7 @@ def detect_command(
 ) -> None:
     """Find faces: boxes, detector scores, 5-point landmarks and quality (size, sharpness, pose)."""
     settings = settings_of(ctx)
-    paths = list(iter_image_paths(inputs))
-    if not paths:
-        print_error("no images found in the given folders")
-        raise typer.Exit(EXIT_FAILED)
+    paths = image_paths_or_exit(inputs)
     if annotate is not None:
         try:
             annotate.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,18 @@ from rich.text import Text
 
 from ..collections import Collection, collection_names, drop_collection
 from ..engine import Engine
-from ..io import iter_image_paths
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
-from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stderr, stdout
+from ._common import (
+    EXIT_FAILED,
+    cli_errors,
+    emit_json,
+    image_paths_or_exit,
+    print_error,
+    progress_bar,
+    settings_of,
+    stderr,
+    stdout,
+)
 
 collections_app = typer.Typer(help="Stored collections: list, inspect, drop.", no_args_is_help=True)
 items_app = typer.Typer(help="Items of a collection.", no_args_is_help=True)
@@ -137,10 +146,7 @@ def dedupe_command(
 ) -> None:
     """Groups of near-duplicate photos (copies, resizes, crops, re-encodes, mirrored, recoloured)."""
     settings = settings_of(ctx)
-    paths = list(iter_image_paths(inputs))
-    if not paths:
-        print_error("no images found in the given folders")
-        raise typer.Exit(EXIT_FAILED)
+    paths = image_paths_or_exit(inputs)
     with cli_errors(json_output=as_json), Engine(settings) as engine:
         groups, failed = engine.dedupe(paths, threshold=threshold)
     for name, error in failed:

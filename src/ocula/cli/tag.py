@@ -10,10 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine import Engine
-from ..io import iter_image_paths
 from ..pipelines.tag import PresetName
 from ..types import TagResult
-from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of
+from ._common import EXIT_FAILED, cli_errors, emit_json, image_paths_or_exit, print_error, progress_bar, settings_of
 
 
 def _table(result: TagResult, show_ancestors: int) -> Table:
@@ -46,10 +45,7 @@ def tag_command(
     settings = settings_of(ctx)
     if level and within:
         raise typer.BadParameter("use either --level (score concepts) or --within (filter classes)", param_hint="--within")
-    paths = list(iter_image_paths(inputs))
-    if not paths:
-        print_error("no images found in the given folders")
-        raise typer.Exit(EXIT_FAILED)
+    paths = image_paths_or_exit(inputs)
     failed = 0
     with cli_errors(), Engine(settings) as engine:
         results = engine.tag_many(

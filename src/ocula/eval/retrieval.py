@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,14 @@ class RetrievalReport:
         }
 
 
+def _counted(paths: list[Path], progress: Callable[[int], None] | None) -> Iterator[Path]:
+    """``paths``, calling ``progress(1)`` as each is taken for embedding."""
+    for path in paths:
+        yield path
+        if progress:
+            progress(1)
+
+
 def _ranks(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     """1-based ranks of the relevant catalog entries for one query (scores: (n_catalog,))."""
     order = np.argsort(-scores, kind="stable")
@@ -112,18 +120,11 @@ def evaluate_retrieval(
     if groups is not None:
         return _evaluate_groups(engine, folder, Path(groups), progress)
     paths = sorted(iter_image_paths([folder]))
-    names, vectors, failed = [], [], []
-    for name, vector, error in engine.embed_images(paths):  # batched, decoded ahead, memory-bounded
-        if progress:
-            progress(1)
-        if error is not None or vector is None:
-            failed.append(name)
-            continue
-        names.append(name)
-        vectors.append(vector)
+    kept, catalog, failures = engine.embed_all(_counted(paths, progress))
+    names = [str(paths[i]) for i in kept]
+    failed = [name for name, _ in failures]
     if len(names) < 2:
         raise DatasetError(f"{folder} needs at least two readable images")
-    catalog = np.stack(vectors)
     step = max(1, len(names) // MAX_QUERY_SOURCES)
     sources = names[::step][:MAX_QUERY_SOURCES]
     embedder = engine.image_embedder()
@@ -170,18 +171,10 @@ def _evaluate_groups(
     if missing:
         raise DatasetError(f"{len(missing)} images of {groups} are missing under {folder}: {', '.join(missing[:3])}")
     start = time.perf_counter()
-    names, labels, vectors, failed = [], [], [], []
-    for (name, vector, error), row in zip(engine.embed_images(paths), rows):
-        if progress:
-            progress(1)
-        if error is not None or vector is None:
-            failed.append(name)
-            continue
-        names.append(name)
-        labels.append(row["duplicate_group"])
-        vectors.append(vector)
-    v = np.stack(vectors)
-    labels_arr = np.array(labels)
+    kept, v, failures = engine.embed_all(_counted(paths, progress))
+    names = [str(paths[i]) for i in kept]
+    failed = [name for name, _ in failures]
+    labels_arr = np.array([rows[i]["duplicate_group"] for i in kept])
     hits1, hits10, aps = [], [], []
     for i in range(len(names)):
         others = np.arange(len(names)) != i
