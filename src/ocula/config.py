@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"),
         description="Rebuildable files, e.g. ONNX graphs converted from .pth weights.",
     )
+    vectors: str = Field(
+        "faiss",
+        description="Where new collections keep their vectors: 'faiss' (embedded), 'milvus://host:port' "
+        "or a Milvus Lite file 'milvus-lite:PATH.db'. A collection remembers its store.",
+    )
     threads: int = Field(0, ge=0, le=1024, description="Inference threads; 0 = all CPUs (never more are used).")
     offline: bool = Field(True, description="Refuse network downloads unless set to false.")
     max_image_bytes: int = Field(100 * 2**20, gt=0, description="Largest accepted file.")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .collections import Collection, Match, NewItem, collection_path
+from .collections import Collection, Match, NewItem, collection_path, drop_collection
+from .engine_ray import ray_embed_images
 from .errors import DatasetError, InputError, OculaError
 from .io import ImageSource, iter_image_paths, load_image, source_name
 from .models.registry import get_model
@@ -149,10 +149,13 @@ class SearchMethods:
                 vectors.append(vector)
         return kept, (np.stack(vectors) if vectors else np.zeros((0, 1280), np.float32)), failed
 
-    def open_collection(self, name: str, *, create: bool = False) -> Collection:
-        """The collection ``name``, stamped with (and checked against) the search embedder."""
+    def open_collection(self, name: str, *, create: bool = False, vectors: str | None = None) -> Collection:
+        """The collection ``name``, stamped with (and checked against) the search embedder;
+        ``vectors`` chooses the store of a new one (see :meth:`Collection.open`)."""
         embedder = self.image_embedder()
-        return Collection.open(name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create)
+        return Collection.open(
+            name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create, vectors=vectors
+        )
 
     def index_folder(
         self,
@@ -161,12 +164,16 @@ class SearchMethods:
         *,
         progress: Callable[[int, int], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
+        vectors: str | None = None,
+        ray: str | None = None,
     ) -> IndexReport:
         """Index every image under ``root`` into ``collection`` (created if missing), with ids
         relative to ``root``. See :meth:`index_entries` for what an incremental run does."""
         root = Path(root).resolve()  # stored paths are absolute, ids relative to the folder
         entries = [CatalogEntry(p.relative_to(root).as_posix(), p) for p in sorted(iter_image_paths([root]))]
-        return self.index_entries(entries, collection, source=str(root), progress=progress, on_commit=on_commit)
+        return self.index_entries(
+            entries, collection, source=str(root), progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+        )
 
     def index_csv(
         self,
@@ -178,13 +185,17 @@ class SearchMethods:
         meta_columns: Sequence[str] = (),
         progress: Callable[[int, int], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
+        vectors: str | None = None,
+        ray: str | None = None,
     ) -> IndexReport:
         """Index the images a catalog CSV lists: ``path_column`` (relative to the CSV's folder),
         ``id_column`` (default: the path) and ``meta_columns`` stored as metadata (numbers as
         numbers, so ``price < 50`` filters work)."""
         entries = read_catalog(Path(csv_path), path_column=path_column, id_column=id_column, meta_columns=meta_columns)
         source = str(Path(csv_path).resolve())
-        return self.index_entries(entries, collection, source=source, progress=progress, on_commit=on_commit)
+        return self.index_entries(
+            entries, collection, source=source, progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+        )
 
     def index_entries(
         self,
@@ -194,6 +205,8 @@ class SearchMethods:
         source: str,
         progress: Callable[[int, int], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
+        vectors: str | None = None,
+        ray: str | None = None,
     ) -> IndexReport:
         """Bring the items ``source`` contributed to ``collection`` in line with ``entries``.
 
@@ -201,9 +214,13 @@ class SearchMethods:
         metadata is updated if that changed); new and changed files are embedded; items of
         ``source`` that are no longer listed are removed. Unreadable files are reported in the
         result, never fatal. Work is committed every few images; ``on_commit(n)`` is called
-        after each commit with the number of items committed so far in this run."""
+        after each commit with the number of items committed so far in this run.
+
+        ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
+        ``ray`` (``local``, ``auto`` or ``ray://head:10001``) embeds on a Ray cluster instead of
+        in this process (see :mod:`ocula.engine_ray`)."""
         report = IndexReport()
-        with self.open_collection(collection, create=True) as coll:
+        with self.open_collection(collection, create=True, vectors=vectors) as coll:
             known = coll.fingerprints(source)
             wanted: dict[str, tuple[CatalogEntry, str]] = {}
             for entry in entries:
@@ -235,8 +252,9 @@ class SearchMethods:
                 if on_commit:
                     on_commit(committed)
 
-            vectors = self.embed_images([e.path for e, _ in todo])
-            for (entry, sha), (name, vector, error) in zip(todo, vectors):
+            paths = [e.path for e, _ in todo]
+            embedded = self.embed_images(paths) if ray is None else ray_embed_images(paths, ray, self.settings)
+            for (entry, sha), (name, vector, error) in zip(todo, embedded):
                 done += 1
                 if progress:
                     progress(done, len(todo))
@@ -272,6 +290,7 @@ class SearchMethods:
         some items' files cannot be read, the old collection is kept unless ``drop_missing``.
         """
         with Collection.open(collection, settings=self.settings) as old:
+            store = old.vectors_uri
             by_source: dict[str | None, list[CatalogEntry]] = {}
             unplaced = []
             for item_id, path, metadata, source in old.items():
@@ -281,11 +300,13 @@ class SearchMethods:
                     by_source.setdefault(source, []).append(CatalogEntry(item_id, Path(path), metadata))
         building = f"{collection}.reindex"
         target, temporary = collection_path(collection, self.settings), collection_path(building, self.settings)
-        shutil.rmtree(temporary, ignore_errors=True)  # a reindex that was interrupted
+        drop_collection(building, self.settings, missing_ok=True)  # a reindex that was interrupted
         report = IndexReport(failed=[(i, "the item has no file path to embed again") for i in unplaced])
         try:
             for source, entries in by_source.items():
-                part = self.index_entries(entries, building, source=source or "", progress=progress)
+                part = self.index_entries(
+                    entries, building, source=source or "", progress=progress, vectors=store
+                )
                 report.added += part.added
                 report.failed += part.failed
             if report.failed and not drop_missing:
@@ -295,16 +316,16 @@ class SearchMethods:
                     "or pass --drop-missing to rebuild without them"
                 )
             retired = target.with_name(f"{collection}.retired")
-            shutil.rmtree(retired, ignore_errors=True)
+            drop_collection(retired.name, self.settings, missing_ok=True)
             target.rename(retired)
             try:
                 temporary.rename(target)
             except OSError:
                 retired.rename(target)  # put the old collection back
                 raise
-            shutil.rmtree(retired, ignore_errors=True)
+            drop_collection(retired.name, self.settings, missing_ok=True)
         finally:
-            shutil.rmtree(temporary, ignore_errors=True)
+            drop_collection(building, self.settings, missing_ok=True)
         return report
 
     def dedupe(

@@ -262,3 +262,34 @@ def test_reindex_rebuilds_a_collection_made_with_another_embedder(env, tmp_path)
     assert hits[0]["id"] == "a" and hits[0]["metadata"] == {"n": 0} and len(hits) == 2
     names = lines(run_cli("collections", "list", "--json", env_extra=env).stdout)
     assert names == [{"name": "old"}]  # nothing left over from the rebuild
+
+
+def test_ray_indexing_into_milvus_stores_the_local_vectors(env, tmp_path):
+    """``--ray local`` (Ray Data actors, 2 CPUs here) into a Milvus Lite store: the same
+    vectors as a local run, the corrupt file reported the same way, and search works."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+    import numpy as np
+
+    root = shared(DUPS)
+    local = run_cli("index", str(root), "-c", "local", "--json", env_extra=env)
+    lite = f"milvus-lite:{tmp_path / 'milvus' / 'vectors.db'}"
+    scaled = run_cli("index", str(root), "-c", "scaled", "--ray", "local", "--vectors", lite, "--json", env_extra=env)
+    assert scaled.returncode == local.returncode == 1, scaled.stderr  # the corrupt file, in both
+    *_, bad, summary = lines(scaled.stdout)
+    assert "corrupt" in bad["path"] and summary["added"] == 16 and summary["failed"] == 1
+    assert lines(scaled.stdout)[-2]["error"] == lines(local.stdout)[-2]["error"]
+    settings = Settings(data_dir=env["OCULA_DATA_DIR"], cache_dir=env["OCULA_CACHE_DIR"])
+    with Collection.open("local", settings=settings) as a, Collection.open("scaled", settings=settings) as b:
+        assert b.info()["vectors_store"] == lite and b.info()["index"].startswith("milvus")
+        ids = [i for i, *_ in a.items()]
+        assert ids == [i for i, *_ in b.items()] and len(ids) == 16
+        for item_id in ids:
+            np.testing.assert_allclose(a.vectors(item_id), b.vectors(item_id), atol=2e-6)
+    query = str(root / "base_images" / "ukbench00120.jpg")
+    proc = run_cli("search", query, "-c", "scaled", "-k", "3", "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert lines(proc.stdout)[0]["matches"][0]["id"] == "base_images/ukbench00120.jpg"
+    # Incremental on Milvus too: nothing to do the second time, without Ray starting.
+    again = run_cli("index", str(root), "-c", "scaled", "--ray", "local", "--json", env_extra=env)
+    assert lines(again.stdout)[-1]["unchanged"] == 16 and lines(again.stdout)[-1]["added"] == 0

@@ -1,12 +1,15 @@
-"""Collections: SQLite truth + FAISS cache; add/replace, delete, filters, stamps, snapshots."""
+"""Collections: SQLite truth + a FAISS cache or Milvus (Lite, for real); add/replace, delete,
+filters, stamps, snapshots. Backend-neutral tests run on both stores."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ocula import InputError, UnknownName
+from ocula import ConfigError, InputError, Settings, UnknownName
 from ocula.collections import Collection, NewItem, collection_names, drop_collection, parse_filter
+
+STORES = ["faiss", "milvus-lite"]
 
 
 def unit(rng, n, d=8):
@@ -17,6 +20,20 @@ def unit(rng, n, d=8):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def faiss_settings(tmp_path, cache_dir) -> Settings:
+    return Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True)
+
+
+@pytest.fixture(params=STORES)
+def settings(request, tmp_path, cache_dir) -> Settings:
+    """The same collection tests on the embedded store and on Milvus Lite (a real Milvus)."""
+    store = "faiss" if request.param == "faiss" else f"milvus-lite:{tmp_path / 'milvus' / 'vectors.db'}"
+    if store != "faiss":
+        pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+    return Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True, vectors=store)
 
 
 def make(settings, rng, n=20, name="shop"):
@@ -77,7 +94,8 @@ def test_several_vectors_per_item_return_the_item_once(settings, rng):
     assert c.get("ann").n_vectors == 3
 
 
-def test_stale_or_missing_snapshot_is_rebuilt(settings, rng):
+def test_stale_or_missing_snapshot_is_rebuilt(faiss_settings, rng):
+    settings = faiss_settings
     c, vecs = make(settings, rng)
     c.close()
     path = settings.data_dir / "collections" / "shop"
@@ -184,7 +202,8 @@ def test_ivf_index_deletes_filters_and_recall(tmp_path):
     assert FaissVectors.build(ids[:50], v[:50], 32).kind == "faiss flat (exact)"
 
 
-def test_a_collection_that_grows_is_rebuilt_as_ivf(settings, monkeypatch):
+def test_a_collection_that_grows_is_rebuilt_as_ivf(faiss_settings, monkeypatch):
+    settings = faiss_settings
     from ocula.collections import vectors
 
     monkeypatch.setattr(vectors, "IVF_MIN_VECTORS", 3000)
@@ -200,3 +219,81 @@ def test_a_collection_that_grows_is_rebuilt_as_ivf(settings, monkeypatch):
         assert c.info()["index"].startswith("faiss ivf") and len(c) == 3100
         (best,) = c.search(first[7], k=1)[0]
         assert best.id == "a7" and best.score > 0.99
+
+
+# -- Milvus store ---------------------------------------------------------------------------
+@pytest.fixture
+def milvus_settings(tmp_path, cache_dir) -> Settings:
+    pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+    lite = f"milvus-lite:{tmp_path / 'milvus' / 'vectors.db'}"
+    return Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True, vectors=lite)
+
+
+def test_milvus_changes_a_killed_process_did_not_push_are_replayed(milvus_settings, rng, monkeypatch):
+    from ocula.collections.milvus import MilvusVectors
+
+    c, vecs = make(milvus_settings, rng)
+    new = unit(rng, 1)
+
+    def killed(*args, **kwargs):  # the process dies after SQLite committed, before Milvus heard
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(MilvusVectors, "add", killed)
+    monkeypatch.setattr(MilvusVectors, "remove", killed)
+    with pytest.raises(SystemExit):
+        c.add([NewItem("late", new)])
+    with pytest.raises(SystemExit):
+        c.delete(["id3"])
+    c._vectors.close()
+    monkeypatch.undo()
+    with Collection.open("shop", settings=milvus_settings) as again:
+        assert again._db.execute("SELECT COUNT(*) FROM vector_sync").fetchone()[0] == 0
+        assert again.search(new, k=1)[0][0].id == "late"
+        assert all(m.id != "id3" for m in again.search(vecs[3], k=21)[0])
+        assert len(again._vectors) == 20  # 20 - id3 + late, nothing twice
+
+
+def test_milvus_store_is_remembered_checked_and_dropped(milvus_settings, rng):
+    c, vecs = make(milvus_settings, rng)
+    info = c.info()
+    assert info["vectors_store"].startswith("milvus-lite:") and info["index"].startswith("milvus")
+    name = c._vectors.collection
+    c.close()
+    # A collection keeps its store whatever the default is now; asking for another is refused.
+    faiss_default = milvus_settings.model_copy(update={"vectors": "faiss"})
+    with Collection.open("shop", settings=faiss_default) as again:
+        assert again.vectors_uri == info["vectors_store"] and again.search(vecs[2], k=1)[0][0].id == "id2"
+    with pytest.raises(InputError, match="keeps its vectors in milvus-lite"):
+        Collection.open("shop", settings=milvus_settings, vectors="faiss")
+    with Collection.open("shop", settings=milvus_settings) as again:
+        client = again._vectors._client
+        assert client.has_collection(name)
+    drop_collection("shop", milvus_settings)
+    with Collection.open("other", settings=milvus_settings, embedder="test@1", dim=8, create=True) as other:
+        assert not other._vectors._client.has_collection(name)
+
+
+def test_milvus_large_filters_are_applied_after_ranking_with_correct_k(milvus_settings, rng, monkeypatch):
+    from ocula.collections import milvus
+
+    c, vecs = make(milvus_settings, rng, n=200)
+    monkeypatch.setattr(milvus, "IN_FILTER_MAX", 10)  # 100 shoes > 10: the post-filter path
+    (matches,) = c.search(vecs[4], k=30, where="category = 'shoes'")
+    assert len(matches) == 30 and all(m.metadata["category"] == "shoes" for m in matches)
+    scores = [m.score for m in matches]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("uri", ["milvus:/bad", "http://x:1", "postgres://x", "milvus://"])
+def test_unknown_vector_stores_are_input_errors(uri):
+    from ocula.collections.milvus import canonical_vectors_uri
+
+    with pytest.raises(InputError, match="unknown vector store"):
+        canonical_vectors_uri(uri)
+
+
+def test_an_unreachable_milvus_server_is_a_config_error(tmp_path, cache_dir):
+    pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+    settings = Settings(data_dir=tmp_path, cache_dir=cache_dir, vectors="milvus://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="Milvus"):
+        Collection.open("far", settings=settings, embedder="test@1", dim=8, create=True)

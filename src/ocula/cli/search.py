@@ -44,6 +44,20 @@ def index_command(
         Optional[list[str]],
         typer.Option("--meta", help="CSV column to store as metadata (repeatable).", show_default=False),
     ] = None,
+    vectors: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Vector store of a new collection: faiss (default), milvus://HOST:PORT or milvus-lite:FILE.db.",
+            show_default=False,
+        ),
+    ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Embed on Ray: 'local' (start Ray here), 'auto' (this node's cluster) or ray://HEAD:10001.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per commit and a summary.")] = False,
 ) -> None:
     """Index a folder's images, or a catalog CSV's, into a collection. Re-running skips unchanged
@@ -60,6 +74,8 @@ def index_command(
             hooks = dict(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 on_commit=(lambda n: emit_json({"committed": n})) if as_json else None,
+                vectors=vectors,
+                ray=ray,
             )
             if is_csv:
                 report = engine.index_csv(

@@ -8,6 +8,8 @@ Layout under ``settings.data_dir / "collections" / <name>``:
   items that were committed and nothing half-written.
 - ``vectors.faiss`` + ``vectors.json``: a snapshot of the vector index, valid only for the
   generation it names; otherwise rebuilt from ``vectors`` on open.
+- Or, for a collection created with a Milvus store (``meta.vectors``), a Milvus collection kept
+  in step through the ``vector_sync`` outbox (see :mod:`ocula.collections.milvus`).
 
 One item can hold several vectors (regions of a product photo, the faces of a person), so the
 same storage serves visual search and face galleries. Search returns each item once, with its
@@ -22,6 +24,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import ConfigError, InputError, UnknownName
 from .filters import parse_filter
+from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
 from .vectors import FaissVectors
 
 __all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
@@ -55,6 +59,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vectors_by_item ON vectors(item_id);
+CREATE TABLE IF NOT EXISTS vector_sync (vid INTEGER PRIMARY KEY);
 """
 
 
@@ -119,10 +124,25 @@ def collection_path(name: str, settings: Settings | None = None) -> Path:
     return _root(settings or Settings()) / _check_name(name)
 
 
-def drop_collection(name: str, settings: Settings | None = None) -> None:
+def drop_collection(name: str, settings: Settings | None = None, *, missing_ok: bool = False) -> None:
+    """Delete the collection ``name``: its files and, for a Milvus store, its Milvus collection."""
     path = _root(settings or Settings()) / _check_name(name)
     if not (path / "items.sqlite").is_file():
+        if missing_ok:
+            shutil.rmtree(path, ignore_errors=True)
+            return
         raise UnknownName("collection", name, collection_names(settings))
+    try:
+        with sqlite3.connect(path / "items.sqlite") as db:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error:
+        meta = {}
+    if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
+        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]))
+        try:
+            store.drop()
+        finally:
+            store.close()
     shutil.rmtree(path)
 
 
@@ -135,9 +155,19 @@ class Collection:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         self.embedder: str = meta["embedder"]
         self.dim = int(meta["dim"])
+        self.vectors_uri: str = meta.get("vectors", "faiss")  # collections made before 0.1.0's Milvus store
         self._generation_seen = self._generation()
         self._dirty = False
-        self._vectors = self._load_vectors()
+        self._vectors: FaissVectors | MilvusVectors
+        if self.vectors_uri == "faiss":
+            self._vectors = self._load_vectors()
+        else:
+            self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim)
+            self._sync_outbox()
+
+    @property
+    def _milvus(self) -> bool:
+        return isinstance(self._vectors, MilvusVectors)
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -149,9 +179,12 @@ class Collection:
         embedder: str | None = None,
         dim: int | None = None,
         create: bool = False,
+        vectors: str | None = None,
     ) -> Collection:
         """Open the collection ``name``; with ``create`` (and ``embedder``, ``dim``) make it if
-        missing. An existing collection built with another embedder is refused."""
+        missing, keeping its vectors in ``vectors`` (default ``settings.vectors``: ``faiss``, a
+        ``milvus://host:port`` server or a ``milvus-lite:PATH.db`` file). An existing collection
+        built with another embedder, or kept in another store than ``vectors``, is refused."""
         settings = settings or Settings()
         path = _root(settings) / _check_name(name)
         exists = (path / "items.sqlite").is_file()
@@ -159,6 +192,7 @@ class Collection:
             raise UnknownName("collection", name, collection_names(settings))
         if not exists and (embedder is None or dim is None):
             raise InputError("creating a collection needs its embedder and dimension")
+        store = canonical_vectors_uri(vectors if vectors is not None else settings.vectors)
         try:
             path.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path / "items.sqlite", timeout=30, check_same_thread=False, isolation_level=None)
@@ -170,11 +204,11 @@ class Collection:
                 db.execute("ALTER TABLE items ADD COLUMN source TEXT")  # collections made before 0.1.0's catalogs
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                if embedder is not None and dim is not None:
+                if not exists and embedder is not None and dim is not None:
                     db.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('embedder', ?), ('dim', ?), ('generation', '0'), "
-                        "('created', ?)",
-                        (embedder, str(dim), str(time.time())),
+                        "('created', ?), ('vectors', ?), ('milvus_collection', ?)",
+                        (embedder, str(dim), str(time.time()), store, milvus_collection_name(name, uuid.uuid4().hex[:8])),
                     )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open collection {name} at {path} ({exc})") from None
@@ -185,7 +219,14 @@ class Collection:
                 f"collection {name} was built with {stamp.get('embedder')}, not {embedder}; "
                 f"rebuild it with `ocula reindex --collection {name}`"
             )
-        return cls(name, path, db)
+        if vectors is not None and stamp.get("vectors", "faiss") != store:
+            db.close()
+            raise InputError(f"collection {name} keeps its vectors in {stamp.get('vectors', 'faiss')}, not {store}")
+        try:
+            return cls(name, path, db)
+        except BaseException:
+            db.close()
+            raise
 
     def _generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
@@ -204,6 +245,24 @@ class Collection:
             return FaissVectors(self.dim)
         self._dirty = True  # a rebuilt index is worth a snapshot
         return FaissVectors.build(np.concatenate(ids), np.concatenate(vectors), self.dim)
+
+    def _sync_outbox(self) -> None:
+        """Replay the Milvus changes a killed process committed to SQLite but may not have
+        pushed: each noted id is made to match SQLite (upserted if present, else deleted)."""
+        while True:
+            vids = [r[0] for r in self._db.execute("SELECT vid FROM vector_sync ORDER BY vid LIMIT 1000")]
+            if not vids:
+                return
+            marks = ",".join("?" * len(vids))
+            present = self._db.execute(f"SELECT vid, vector FROM vectors WHERE vid IN ({marks})", vids).fetchall()
+            kept = {r[0] for r in present}
+            self._vectors.remove(np.array([v for v in vids if v not in kept], np.int64))
+            if present:
+                self._vectors.add(
+                    np.array([r[0] for r in present], np.int64), np.stack([np.frombuffer(r[1], np.float32) for r in present])
+                )
+            with self._lock, self._db:
+                self._db.execute(f"DELETE FROM vector_sync WHERE vid IN ({marks})", vids)
 
     # -- changes --------------------------------------------------------------------------
     def add(self, items: Iterable[NewItem]) -> int:
@@ -243,6 +302,7 @@ class Collection:
                     )
                     added_ids.append(cur.lastrowid)
                     added_vectors.append(row)
+            self._outbox(removed, added_ids)
             current = self._bump()
         self._apply(current, removed, added_ids, added_vectors)
         self._dirty = True
@@ -257,6 +317,7 @@ class Collection:
             count = 0
             for item_id in ids:
                 count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
+            self._outbox(removed, [])
             current = self._bump()
         self._apply(current, removed, [], [])
         self._dirty = True
@@ -277,7 +338,23 @@ class Collection:
         self._generation_seen = self._generation()
         return current
 
+    def _outbox(self, removed: np.ndarray, added: list[int]) -> None:
+        """Inside the write transaction: note the vector ids Milvus must catch up on."""
+        if self._milvus:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO vector_sync (vid) VALUES (?)", [(int(v),) for v in [*removed, *added]]
+            )
+
     def _apply(self, current: bool, removed: np.ndarray, ids: list[int], vectors: list[np.ndarray]) -> None:
+        if self._milvus:
+            # Milvus is shared by every process, so another writer does not make ours stale.
+            self._vectors.remove(removed)
+            if ids:
+                self._vectors.add(np.array(ids, np.int64), np.stack(vectors))
+            done = [(int(v),) for v in [*removed, *ids]]
+            with self._lock, self._db:
+                self._db.executemany("DELETE FROM vector_sync WHERE vid = ?", done)
+            return
         if not current:
             self._vectors = self._load_vectors()
             return
@@ -296,6 +373,13 @@ class Collection:
             (item_id,),
         ).fetchone()
         return None if row is None else Item(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+    def vectors(self, item_id: str) -> np.ndarray:
+        """The stored vectors of ``item_id``, shape (n, dim); (0, dim) if it has none."""
+        rows = self._db.execute("SELECT vector FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)).fetchall()
+        if not rows:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
 
     def items(self) -> Iterator[tuple[str, str | None, dict[str, Any], str | None]]:
         """(id, path, metadata, source) of every item, in id order."""
@@ -342,7 +426,7 @@ class Collection:
                 raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
         out: list[list[Match]] = []
         with self._lock:
-            if self._generation() != self._generation_seen:  # another process changed the items
+            if not self._milvus and self._generation() != self._generation_seen:  # another process wrote
                 self._generation_seen = self._generation()
                 self._vectors = self._load_vectors()
             # Items with several vectors can take several of the top slots: widen until k items.
@@ -350,9 +434,12 @@ class Collection:
             while True:
                 scores, vids = self._vectors.search(q, fetch, allowed)
                 grouped = [self._group(s, v, k) for s, v in zip(scores, vids)]
-                if all(len(g) >= k for g in grouped) or fetch >= len(self._vectors):
+                if all(len(g) >= k for g in grouped):
                     break
-                fetch = min(fetch * 4, len(self._vectors))
+                n = len(self._vectors)
+                if fetch >= n:
+                    break
+                fetch = min(fetch * 4, n)
         for best in grouped:
             out.append(best)
         return out
@@ -383,14 +470,16 @@ class Collection:
             "dim": self.dim,
             "items": len(self),
             "vectors": n_vectors,
+            "vectors_store": self.vectors_uri,
             "index": self._vectors.kind,
         }
 
     # -- lifetime -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write the vector index snapshot (it is only a cache; skipping it costs a rebuild)."""
+        """Write the vector index snapshot (it is only a cache; skipping it costs a rebuild).
+        Milvus persists what it is given itself."""
         with self._lock:
-            if self._dirty:
+            if self._dirty and isinstance(self._vectors, FaissVectors):
                 self._vectors.save(self.path / "vectors.faiss", self._generation_seen)
                 self._dirty = False
 
@@ -398,6 +487,8 @@ class Collection:
         try:
             self.flush()
         finally:
+            if isinstance(self._vectors, MilvusVectors):
+                self._vectors.close()
             self._db.close()
 
     def __enter__(self) -> Collection:

@@ -1,0 +1,111 @@
+"""Embedding for ``ocula index --ray``: Ray Data spreads the images over a pool of actors.
+
+Each actor loads the search model once and embeds batches of paths with the same code as a
+local run (:meth:`Engine.embed_images`), so the vectors are the ones a local run stores. Only
+embedding moves to Ray; the collection is written by the calling process, in order, so
+incremental indexing, commits and crash safety are unchanged. Workers open the paths
+themselves: on a cluster the images must be at the same path on every node (shared storage).
+
+Ray on 2 CPUs: actors at the default 1 CPU each starve Ray Data's own tasks and hang; each
+actor asks for half a CPU and runs inference on one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .errors import ConfigError, InputError, OculaError
+
+__all__ = ["ACTOR_CPUS", "RemoteEmbedError", "ray_embed_images"]
+
+ACTOR_CPUS = 0.5
+_BATCH = 16
+
+
+class RemoteEmbedError(InputError):
+    """An image a Ray worker could not embed (the worker's message, typed on this side)."""
+
+
+class _EmbedActor:
+    """One per Ray actor: an Engine with the search model, built once."""
+
+    def __init__(self, settings: dict[str, Any]):
+        from .engine import Engine
+
+        self.engine = Engine(Settings(**settings))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        paths = [str(p) for p in batch["path"]]
+        vectors = np.zeros((len(paths), self.engine.image_embedder().dim), np.float32)
+        errors = [""] * len(paths)
+        for i, (_, vector, error) in enumerate(self.engine.embed_images([Path(p) for p in paths])):
+            if error is not None or vector is None:
+                errors[i] = str(error) if error else "no vector"
+            else:
+                vectors[i] = vector
+        return {"path": np.array(paths), "vector": vectors, "error": np.array(errors)}
+
+
+def _connect(address: str, settings: Settings) -> bool:
+    """Join the Ray cluster at ``address`` (``local``: start one on this machine). Returns
+    whether this call started Ray (and so should shut it down)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray Data: pip install 'ocula[ray]'") from None
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        if address == "local":
+            ray.init(num_cpus=settings.effective_threads, **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {address} ({exc})") from None
+    return True
+
+
+def ray_embed_images(
+    paths: Sequence[Path], address: str, settings: Settings, *, actors: int | None = None
+) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
+    """Per path, in order: ``(path, vector, None)`` or ``(path, None, error)``, as
+    :meth:`Engine.embed_images` gives them, computed by ``actors`` Ray actors (default: one
+    per CPU of the cluster, at :data:`ACTOR_CPUS` each)."""
+    if not paths:
+        return
+    started = _connect(address, settings)
+    import ray
+    import ray.data
+
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # results line up with ``paths``
+        context.enable_progress_bars = False  # the caller shows its own
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # Workers run one inference thread each and never download (same files, same weights).
+        worker_settings = settings.model_dump(mode="json") | {"threads": 1}
+        data = ray.data.from_items([{"path": str(Path(p).resolve())} for p in paths])
+        embedded = data.map_batches(
+            _EmbedActor,
+            fn_constructor_args=(worker_settings,),
+            batch_size=_BATCH,
+            compute=ray.data.ActorPoolStrategy(size=min(pool, max(1, len(paths) // _BATCH))),
+            num_cpus=ACTOR_CPUS,
+        )
+        for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
+            for path, vector, error in zip(batch["path"], batch["vector"], batch["error"]):
+                if error:
+                    yield str(path), None, RemoteEmbedError(str(error))
+                else:
+                    yield str(path), np.asarray(vector, np.float32), None
+    finally:
+        if started:
+            ray.shutdown()
