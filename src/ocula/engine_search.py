@@ -20,6 +20,7 @@ from .errors import DatasetError, InputError, OculaError
 from .io import ImageSource, iter_image_paths, load_image, source_name
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
+from .pipelines.preprocess import crop_region
 from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder
 
 __all__ = ["CatalogEntry", "IndexReport", "SearchMethods", "read_catalog"]
@@ -339,9 +340,21 @@ class SearchMethods:
         groups = duplicate_groups(vectors, threshold)
         return [[(names[m], s) for m, s in zip(g.members, g.scores)] for g in groups], failed
 
-    def search(self, image: ImageSource, collection: str, *, k: int = 10, where: str | None = None) -> list[Match]:
-        """The ``k`` most similar items of ``collection`` to ``image``, best first."""
+    def search(
+        self,
+        image: ImageSource,
+        collection: str,
+        *,
+        k: int = 10,
+        where: str | None = None,
+        region: Sequence[float] | None = None,
+    ) -> list[Match]:
+        """The ``k`` most similar items of ``collection`` to ``image`` (or to the part of it in
+        ``region`` = x0, y0, x1, y1 pixels of the upright image), best first."""
         embedder = self.image_embedder()
         with self.open_collection(collection) as coll:
-            query = embedder.embed([embedder.prepare(load_image(image, settings=self.settings))])
+            pixels = load_image(image, settings=self.settings)
+            if region is not None:
+                pixels, _ = crop_region(pixels, region)
+            query = embedder.embed([embedder.prepare(pixels)])
             return coll.search(query, k, where=where)[0]

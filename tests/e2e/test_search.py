@@ -293,3 +293,26 @@ def test_ray_indexing_into_milvus_stores_the_local_vectors(env, tmp_path):
     # Incremental on Milvus too: nothing to do the second time, without Ray starting.
     again = run_cli("index", str(root), "-c", "scaled", "--ray", "local", "--json", env_extra=env)
     assert lines(again.stdout)[-1]["unchanged"] == 16 and lines(again.stdout)[-1]["added"] == 0
+
+
+def test_search_by_region_finds_the_item_inside_a_scene(env, tmp_path):
+    """A catalog photo pasted small into another photo: the whole scene finds the big photo,
+    the region finds the pasted item. Bad regions are clear errors."""
+    from PIL import Image
+
+    src = shared(DUPS) / "base_images"
+    assert run_cli("index", str(src), "-c", "cat", env_extra=env).returncode == 0
+    scene = Image.open(src / "ukbench09348.jpg").convert("RGB").resize((800, 600))
+    item = Image.open(src / "ukbench01380.jpg").convert("RGB").resize((240, 180))
+    scene.paste(item, (500, 60))
+    path = tmp_path / "scene.jpg"
+    scene.save(path, quality=92)
+    whole = lines(run_cli("search", str(path), "-c", "cat", "-k", "1", "--json", env_extra=env).stdout)[0]
+    assert whole["matches"][0]["id"] == "ukbench09348.jpg" and whole["region"] is None
+    proc = run_cli("search", str(path), "-c", "cat", "-k", "1", "--region", "500,60,740,240", "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    found = lines(proc.stdout)[0]
+    assert found["matches"][0]["id"] == "ukbench01380.jpg" and found["region"] == [500, 60, 740, 240]
+    for bad in ("1,2,3", "10,10,5,20", "a,b,c,d", "900,700,1000,800"):
+        proc = run_cli("search", str(path), "-c", "cat", "--region", bad, "--json", env_extra=env)
+        assert proc.returncode == 1 and "region" in lines(proc.stdout)[-1]["error"], bad

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..collections import Collection, collection_names, drop_collection
 from ..engine import Engine
+from ..errors import InputError
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
 from ._common import (
     EXIT_FAILED,
@@ -110,14 +111,20 @@ def search_command(
     where: Annotated[
         Optional[str], typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
     ] = None,
+    region: Annotated[
+        Optional[str],
+        typer.Option(help="Search with this part of the photo: x0,y0,x1,y1 in pixels.", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The most similar items of a collection to a photo."""
+    """The most similar items of a collection to a photo (or to a region of it)."""
     settings = settings_of(ctx)
-    with cli_errors(json_output=as_json), Engine(settings) as engine:
-        matches = engine.search(photo, collection, k=k, where=where)
+    with cli_errors(json_output=as_json):
+        box = parse_region(region) if region is not None else None
+        with Engine(settings) as engine:
+            matches = engine.search(photo, collection, k=k, where=where, region=box)
     if as_json:
-        emit_json({"query": str(photo), "matches": [m.to_dict() for m in matches]})
+        emit_json({"query": str(photo), "region": box, "matches": [m.to_dict() for m in matches]})
         return
     table = Table(title=Text(f"{photo} in {collection}"), title_justify="left", show_edge=False, pad_edge=False)
     for col in ("#", "score", "id", "path"):
@@ -125,6 +132,16 @@ def search_command(
     for i, m in enumerate(matches):
         table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""))
     stdout.print(table)
+
+
+def parse_region(text: str) -> list[float]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        return [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"--region takes x0,y0,x1,y1 in pixels, not {text!r}") from None
 
 
 def reindex_command(

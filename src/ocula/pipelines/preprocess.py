@@ -7,7 +7,9 @@ from PIL import Image
 
 from ..models.registry import Preprocess, Resample
 
-__all__ = ["resize_center_crop", "to_tensor"]
+__all__ = ["MIN_REGION_SIDE", "crop_region", "resize_center_crop", "to_tensor"]
+
+MIN_REGION_SIDE = 8  # pixels; a smaller region carries too little to embed
 
 _PIL_RESAMPLE = {Resample.BICUBIC: Image.Resampling.BICUBIC, Resample.BILINEAR: Image.Resampling.BILINEAR}
 
@@ -43,3 +45,24 @@ def to_tensor(crops: np.ndarray, pre: Preprocess) -> np.ndarray:
     if pre.layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def crop_region(image: np.ndarray, region) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The part of ``image`` (H, W, C) inside ``region`` = (x0, y0, x1, y1) in pixels, clipped
+    to the image, and the clipped box. A region that is malformed, or that leaves less than
+    :data:`MIN_REGION_SIDE` pixels a side inside the image, is an :class:`InputError`."""
+    from ..errors import InputError
+
+    try:
+        x0, y0, x1, y1 = (float(v) for v in region)
+    except (TypeError, ValueError):
+        raise InputError(f"a region is four numbers x0,y0,x1,y1 in pixels, not {region!r}") from None
+    if not all(np.isfinite([x0, y0, x1, y1])) or x1 <= x0 or y1 <= y0:
+        raise InputError(f"region {region!r} must have x0 < x1 and y0 < y1")
+    h, w = image.shape[:2]
+    box = (max(0, round(x0)), max(0, round(y0)), min(w, round(x1)), min(h, round(y1)))
+    if box[2] - box[0] < MIN_REGION_SIDE or box[3] - box[1] < MIN_REGION_SIDE:
+        raise InputError(
+            f"region {region!r} leaves less than {MIN_REGION_SIDE} pixels a side inside the {w}x{h} image"
+        )
+    return image[box[1] : box[3], box[0] : box[2]], box
