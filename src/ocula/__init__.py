@@ -26,6 +26,7 @@ from .errors import (
     UnknownName,
 )
 from .face_types import FaceResult, Faces, QualityGate, Verification
+from .galleries import Gallery
 from .io import load_image
 from .models.registry import ModelSpec, get_model, list_models
 from .types import Tag, TagResult, Tags
@@ -39,6 +40,7 @@ __all__ = [
     "Engine",
     "FaceResult",
     "Faces",
+    "Gallery",
     "ImageDecodeError",
     "ImageError",
     "ImageNotFound",

@@ -19,6 +19,8 @@ def test_all_is_pinned():
         "FaceResult", "Faces", "NoFaceFound", "QualityGate", "Verification", "face_similarity", "faces", "verify",
         # collections
         "Collection",
+        # galleries
+        "Gallery",
     ])
     for name in ocula.__all__:
         assert hasattr(ocula, name), name

@@ -15,6 +15,7 @@ from ..config import Settings
 from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
 from .eval import eval_app
 from .faces import faces_app
+from .galleries import enroll_command, forget_command, galleries_app, identify_command, people_command
 from .models import models_app
 from .search import collections_app, dedupe_command, index_command, items_app, reindex_command, search_command
 from .tag import tag_command
@@ -63,6 +64,11 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(items_app, name="items")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+faces_app.command("enroll", no_args_is_help=True)(enroll_command)
+faces_app.command("identify", no_args_is_help=True)(identify_command)
+faces_app.command("people", no_args_is_help=True)(people_command)
+faces_app.command("forget", no_args_is_help=True)(forget_command)
+app.add_typer(galleries_app, name="galleries")
 
 
 def main() -> None:

@@ -114,6 +114,50 @@ def pairs_command(
         stderr.print(Text(f"calibration table: {calibration}"))
 
 
+@eval_app.command("identify", no_args_is_help=True)
+def identify_command(
+    ctx: typer.Context,
+    identities_csv: Annotated[Path, typer.Argument(help="CSV: image_path,identity.", show_default=False)],
+    root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
+    enroll: Annotated[int, typer.Option(min=1, help="Gallery photos per enrolled identity (first by path).")] = 3,
+    detector: Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds none).")] = Detector.HOG_CNN,
+    plot: Annotated[Optional[Path], typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Open-set 1:N identification: every second identity (sorted) is not enrolled; rank-1, CMC,
+    FNIR at FPIR 0.01 and 0.1, and FPIR/FNIR at ocula's own calibrated thresholds."""
+    from ..eval.identify import evaluate_identify
+
+    settings = settings_of(ctx)
+    with cli_errors(), Engine(settings) as engine:
+        with progress_bar(None, label="finding faces", json_output=as_json) as bar:
+            task = bar.add_task("faces", total=None)
+            report = evaluate_identify(engine, identities_csv, root, enroll=enroll, detector=detector.value,
+                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+        if plot is not None:
+            from ..eval.plots import plot_cmc_det
+
+            plot_cmc_det(report.cmc, report.mated_hit, report.mated_score, report.nonmated_score, plot,
+                         title=f"{identities_csv.name}: {report.gallery_people} enrolled, {report.mated_probes} mated / "
+                               f"{report.nonmated_probes} non-mated probes")
+    result = report.to_dict()
+    if as_json:
+        emit_json(result)
+        return
+    table = Table(title=Text(f"1:N identification: {identities_csv}"), title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("people", "mated", "non-mated", "FTE", "rank-1", "rank-5", "FNIR@FPIR 0.01", "FNIR@FPIR 0.1"):
+        table.add_column(col, justify="right")
+    table.add_row(str(result["gallery_people"]), str(result["mated_probes"]), str(result["nonmated_probes"]),
+                  str(result["failures_to_enrol"]), f"{result['rank1']:.4f}", f"{result['cmc'][4]:.4f}",
+                  f"{result['fnir_at_fpir']['0.01']:.4f}", f"{result['fnir_at_fpir']['0.1']:.4f}")
+    stdout.print(table)
+    for fpir, point in result["calibrated"].items():
+        stdout.print(Text(f"ocula's threshold for FPIR {fpir}: {point['threshold']:.3f} -> measured FPIR "
+                          f"{point['fpir']:.4f}, FNIR {point['fnir']:.4f}"))
+    if plot is not None:
+        stderr.print(Text(f"plot: {plot}"))
+
+
 @eval_app.command("retrieval", no_args_is_help=True)
 def retrieval_command(
     ctx: typer.Context,

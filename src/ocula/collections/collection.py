@@ -103,8 +103,14 @@ class Match:
         }
 
 
-def _root(settings: Settings) -> Path:
-    return settings.data_dir / "collections"
+#: Folders under the data dir: visual-search collections, and face galleries (the same storage).
+KINDS = {"collections": "collection", "galleries": "gallery"}  # folder -> what one is called
+
+
+def _root(settings: Settings, kind: str = "collections") -> Path:
+    if kind not in KINDS:
+        raise InputError(f"unknown kind of collection {kind!r}; expected one of {tuple(KINDS)}")
+    return settings.data_dir / kind
 
 
 def _check_name(name: str) -> str:
@@ -113,25 +119,27 @@ def _check_name(name: str) -> str:
     return name
 
 
-def collection_names(settings: Settings | None = None) -> list[str]:
-    root = _root(settings or Settings())
+def collection_names(settings: Settings | None = None, *, kind: str = "collections") -> list[str]:
+    root = _root(settings or Settings(), kind)
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "items.sqlite").is_file())
 
 
-def collection_path(name: str, settings: Settings | None = None) -> Path:
-    return _root(settings or Settings()) / _check_name(name)
+def collection_path(name: str, settings: Settings | None = None, *, kind: str = "collections") -> Path:
+    return _root(settings or Settings(), kind) / _check_name(name)
 
 
-def drop_collection(name: str, settings: Settings | None = None, *, missing_ok: bool = False) -> None:
+def drop_collection(
+    name: str, settings: Settings | None = None, *, missing_ok: bool = False, kind: str = "collections"
+) -> None:
     """Delete the collection ``name``: its files and, for a Milvus store, its Milvus collection."""
-    path = _root(settings or Settings()) / _check_name(name)
+    path = _root(settings or Settings(), kind) / _check_name(name)
     if not (path / "items.sqlite").is_file():
         if missing_ok:
             shutil.rmtree(path, ignore_errors=True)
             return
-        raise UnknownName("collection", name, collection_names(settings))
+        raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))
     try:
         with sqlite3.connect(path / "items.sqlite") as db:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -180,16 +188,17 @@ class Collection:
         dim: int | None = None,
         create: bool = False,
         vectors: str | None = None,
+        kind: str = "collections",
     ) -> Collection:
         """Open the collection ``name``; with ``create`` (and ``embedder``, ``dim``) make it if
         missing, keeping its vectors in ``vectors`` (default ``settings.vectors``: ``faiss``, a
         ``milvus://host:port`` server or a ``milvus-lite:PATH.db`` file). An existing collection
         built with another embedder, or kept in another store than ``vectors``, is refused."""
         settings = settings or Settings()
-        path = _root(settings) / _check_name(name)
+        path = _root(settings, kind) / _check_name(name)
         exists = (path / "items.sqlite").is_file()
         if not exists and not create:
-            raise UnknownName("collection", name, collection_names(settings))
+            raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))
         if not exists and (embedder is None or dim is None):
             raise InputError("creating a collection needs its embedder and dimension")
         store = canonical_vectors_uri(vectors if vectors is not None else settings.vectors)

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import ConfigError
 from .verification import roc
 
-__all__ = ["plot_roc_det"]
+__all__ = ["plot_cmc_det", "plot_roc_det"]
 
 
 def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str = "") -> Path:
@@ -51,6 +51,41 @@ def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *
     for ax in (ax_roc, ax_det):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right" if ax is ax_roc else "upper right", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the plot {path} ({exc})") from None
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def plot_cmc_det(
+    cmc: list[float], mated_hit: np.ndarray, mated_score: np.ndarray, nonmated_score: np.ndarray, path: Path, *, title: str = ""
+) -> Path:
+    """Save the CMC (rank-k identification rate) and the identification DET (FNIR against FPIR,
+    log FPIR) of an open-set run side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, (ax_cmc, ax_det) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
+    ranks = np.arange(1, len(cmc) + 1)
+    ax_cmc.plot(ranks, cmc, marker="o")
+    ax_cmc.set(xlabel="rank", ylabel="identification rate", title="CMC", xticks=ranks, ylim=(min(cmc) - 0.02, 1.0))
+    thresholds = np.unique(nonmated_score[np.isfinite(nonmated_score)])
+    fpir = np.array([np.mean(nonmated_score >= t) for t in thresholds])
+    fnir = np.array([1 - np.mean(mated_hit & (mated_score >= t)) for t in thresholds])
+    ok = fpir > 0
+    ax_det.plot(fpir[ok], fnir[ok], drawstyle="steps-post")
+    ax_det.set(xscale="log", xlabel="false-positive identification rate (FPIR)", ylabel="FNIR (rank 1)", title="DET (open set)")
+    for ax in (ax_cmc, ax_det):
+        ax.grid(True, which="both", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

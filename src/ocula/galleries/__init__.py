@@ -1,0 +1,16 @@
+"""Face galleries: enrol, identify 1:N with an honest "unknown", forget (stored as Collections)."""
+
+from .gallery import Candidate, Enrolment, Gallery, Identification, Person, drop_gallery, gallery_names
+from .templates import GalleryThreshold, threshold_for_fpir
+
+__all__ = [
+    "Candidate",
+    "Enrolment",
+    "Gallery",
+    "GalleryThreshold",
+    "Identification",
+    "Person",
+    "drop_gallery",
+    "gallery_names",
+    "threshold_for_fpir",
+]

@@ -1,0 +1,342 @@
+"""Face galleries: enrol people from photos, identify faces 1:N with an honest "unknown", forget.
+
+A gallery is a :class:`~ocula.collections.Collection` of kind ``galleries`` (same SQLite truth,
+same crash safety, FAISS or Milvus): one item per person, one vector per enrolled photo (the
+face's descriptor as a template, see :mod:`ocula.galleries.templates`), the face box as the
+vector's region, and the photos' paths and hashes in the item's metadata. A person is as close
+to a face as their closest photo (max over templates), which is what the collection's search
+returns per item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..collections import Collection, NewItem, collection_names, drop_collection
+from ..config import Settings
+from ..errors import InputError, NoFaceFound, OculaError, UnknownName
+from ..face_types import Faces, QualityGate
+from ..io import ImageSource, source_name
+from ..models.registry import get_model
+from ..pipelines.faces import EMBEDDER_MODEL, Detector
+from .templates import GalleryThreshold, as_query, as_template, similarity_from_score, threshold_for_fpir
+
+__all__ = [
+    "Candidate",
+    "Enrolment",
+    "Gallery",
+    "Identification",
+    "Person",
+    "gallery_names",
+    "drop_gallery",
+]
+
+KIND = "galleries"
+RECIPE = "flip-avg-template-v1"  # bump when templates change: galleries then need re-enrolment
+_PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
+
+
+def _stamp() -> str:
+    spec = get_model(EMBEDDER_MODEL)
+    return f"{spec.name}@{spec.version}/{RECIPE}"
+
+
+def _check_person(person: str) -> str:
+    if not isinstance(person, str) or not _PERSON.match(person) or person.strip() != person or person in (".", ".."):
+        raise InputError(
+            f"invalid person name {person!r}: 1-128 printable characters, no '/' or '\\\\', no outer spaces"
+        )
+    return person
+
+
+def gallery_names(settings: Settings | None = None) -> list[str]:
+    return collection_names(settings, kind=KIND)
+
+
+def drop_gallery(name: str, settings: Settings | None = None) -> None:
+    drop_collection(name, settings, kind=KIND)
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    photos: int
+    metadata: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"person": self.name, "photos": self.photos, "metadata": self.metadata}
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What :meth:`Gallery.enroll` did: photos added for ``person`` and photos refused (reasons)."""
+
+    person: str
+    added: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    photos: int = 0  # the person's enrolled photos afterwards
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "person": self.person,
+            "added": self.added,
+            "refused": [{"photo": p, "reason": r} for p, r in self.refused],
+            "photos": self.photos,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person: str
+    similarity: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"person": self.person, "similarity": round(self.similarity, 4)}
+
+
+@dataclass(frozen=True)
+class Identification:
+    """One face of a probe photo: who it is (``person``; None = unknown) at the gallery's threshold.
+
+    Attributes:
+        box: the face, x0, y0, x1, y1 pixels.
+        person: the best candidate if it reaches ``threshold``, else None.
+        similarity: the best candidate's similarity (None for an empty gallery).
+        threshold: the similarity that keeps FPIR at the asked rate for this gallery's size.
+        candidates: the ``k`` best people, best first, whatever their similarity.
+        usable: the face passes the quality gate (decisions on faces that do not are unreliable).
+    """
+
+    box: list[float]
+    person: str | None
+    similarity: float | None
+    threshold: float
+    candidates: list[Candidate]
+    usable: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": [round(v, 1) for v in self.box],
+            "person": self.person,
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "threshold": round(self.threshold, 4),
+            "usable": self.usable,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def _sha256(source: ImageSource) -> str | None:
+    if isinstance(source, (str, Path)):
+        try:
+            return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+        except OSError:
+            return None
+    if isinstance(source, (bytes, bytearray)):
+        return hashlib.sha256(source).hexdigest()
+    return None
+
+
+def _gate_reason(faces: Faces, i: int, gate: QualityGate) -> str | None:
+    if faces.size[i] < gate.min_size:
+        return f"face too small (eyes {faces.size[i]:.0f} px apart, need {gate.min_size:.0f})"
+    if faces.sharpness[i] < gate.min_sharpness:
+        return f"face too blurred (sharpness {faces.sharpness[i]:.5f}, need {gate.min_sharpness})"
+    if faces.frontal[i] < gate.min_frontal:
+        return f"face turned away (frontal {faces.frontal[i]:.2f}, need {gate.min_frontal})"
+    return None
+
+
+class Gallery:
+    """A named face gallery. Open with :meth:`open`; use as a context manager or :meth:`close`.
+
+    Photos are analysed by an :class:`~ocula.engine.Engine` (the one given, or one the gallery
+    makes and closes). Every method that takes photos also takes :class:`Faces` with embeddings.
+    """
+
+    def __init__(self, collection: Collection, engine: Any, owns_engine: bool):
+        self._coll, self._engine, self._owns_engine = collection, engine, owns_engine
+        self.name = collection.name
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        *,
+        settings: Settings | None = None,
+        engine: Any = None,
+        create: bool = False,
+        vectors: str | None = None,
+    ) -> Gallery:
+        """Open the gallery ``name`` (``create``: make it if missing, its vectors in ``vectors``)."""
+        from ..engine import Engine  # the gallery sits above the Engine; imported here, not at load
+
+        settings = settings or (engine.settings if engine is not None else Settings())
+        dim = int(get_model(EMBEDDER_MODEL).architecture["dim"])
+        coll = Collection.open(
+            name, settings=settings, embedder=_stamp(), dim=dim + 1, create=create, vectors=vectors, kind=KIND
+        )
+        owns = engine is None
+        return cls(coll, engine if engine is not None else Engine(settings), owns)
+
+    # -- people ---------------------------------------------------------------------------
+    def people(self) -> list[Person]:
+        out = []
+        for person, _, metadata, _ in self._coll.items():
+            meta = dict(metadata)
+            photos = meta.pop("photos", [])
+            out.append(Person(person, len(photos), meta))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._coll)
+
+    def __contains__(self, person: object) -> bool:
+        return isinstance(person, str) and self._coll.get(person) is not None
+
+    def forget(self, person: str) -> None:
+        """Erase ``person``: every template, photo reference and the metadata. Unknown → UnknownName."""
+        if self._coll.delete([_check_person(person)]) == 0:
+            raise UnknownName("person", person, [p.name for p in self.people()])
+
+    # -- enrolment ------------------------------------------------------------------------
+    def enroll(
+        self,
+        person: str,
+        photos: Sequence[ImageSource | Faces],
+        *,
+        metadata: dict[str, Any] | None = None,
+        face: int | None = None,
+        detector: Detector | str = Detector.HOG_CNN,
+        gate: QualityGate = QualityGate(),
+    ) -> Enrolment:
+        """Add ``photos`` of ``person`` (created if new). Each photo must show exactly one face
+        that passes ``gate``, or ``face`` picks one by index (largest first). Refused photos are
+        listed with the reason; the accepted ones are stored in one transaction."""
+        _check_person(person)
+        if isinstance(photos, (str, Path, bytes, Faces)):
+            photos = [photos]
+        added, refused, templates, refs = [], [], [], []
+        for photo in photos:
+            name = "<Faces>" if isinstance(photo, Faces) else source_name(photo)
+            try:
+                faces = self._faces(photo, detector)
+                i = self._choose(faces, face, gate, name)
+            except OculaError as exc:
+                refused.append((name, str(exc)))
+                continue
+            reason = _gate_reason(faces, i, gate)
+            if reason is not None:
+                refused.append((name, reason))
+                continue
+            assert faces.embeddings is not None
+            templates.append(faces.embeddings[i])
+            refs.append({"path": name, "sha256": _sha256(photo), "box": [round(float(v), 1) for v in faces.boxes[i]]})
+            added.append(name)
+        existing = self._coll.get(person)
+        old_refs = existing.metadata.get("photos", []) if existing else []
+        if templates:
+            meta = {k: v for k, v in (existing.metadata if existing else {}).items() if k != "photos"}
+            meta |= dict(metadata or {})
+            old = self._coll.vectors(person) if existing else np.zeros((0, self._coll.dim), np.float32)
+            vectors = np.vstack([old, as_template(np.stack(templates))])
+            regions = [r.get("box") for r in old_refs] + [r["box"] for r in refs]
+            self._coll.add([NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)])
+        elif metadata and existing:
+            self._coll.set_metadata({person: existing.metadata | dict(metadata)})
+        return Enrolment(person, added, refused, len(old_refs) + len(refs))
+
+    def _faces(self, photo: ImageSource | Faces, detector: Detector | str) -> Faces:
+        if isinstance(photo, Faces):
+            if photo.embeddings is None:
+                raise InputError("Faces given to a gallery need embeddings")
+            return photo
+        return self._engine.faces(photo, detector=detector)
+
+    @staticmethod
+    def _choose(faces: Faces, face: int | None, gate: QualityGate, name: str) -> int:
+        if len(faces) == 0:
+            raise NoFaceFound(name)
+        if face is not None:
+            if not -len(faces) <= face < len(faces):
+                raise InputError(f"face {face} asked for, but {len(faces)} found")
+            return face % len(faces)
+        usable = np.flatnonzero(faces.usable(gate))
+        if len(faces) == 1 or len(usable) == 0:
+            return 0  # one face, or none usable: the gate gives the reason
+        if len(usable) > 1:
+            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = largest)")
+        return int(usable[0])
+
+    # -- identification -------------------------------------------------------------------
+    def threshold(self, fpir: float = 0.01) -> GalleryThreshold:
+        """The similarity threshold that keeps FPIR at ``fpir`` for this gallery's size."""
+        n = int(self._coll.info()["vectors"])
+        return threshold_for_fpir(self._engine.calibration(), fpir, n)
+
+    def identify(
+        self,
+        photo: ImageSource | Faces,
+        *,
+        fpir: float = 0.01,
+        k: int = 5,
+        detector: Detector | str = Detector.HOG_CNN,
+    ) -> list[Identification]:
+        """Who is each face in ``photo``? One :class:`Identification` per face, largest first."""
+        faces = self._faces(photo, detector)
+        return self.identify_faces(faces, fpir=fpir, k=k)
+
+    def identify_faces(self, faces: Faces, *, fpir: float = 0.01, k: int = 5) -> list[Identification]:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InputError("k must be a positive integer")
+        limit = self.threshold(fpir)
+        if len(faces) == 0:
+            return []
+        assert faces.embeddings is not None
+        usable = faces.usable()
+        found = self._coll.search(as_query(faces.embeddings), k) if len(self._coll) else [[] for _ in range(len(faces))]
+        out = []
+        for i, matches in enumerate(found):
+            candidates = [Candidate(m.id, float(similarity_from_score(m.score, faces.embeddings[i]))) for m in matches]
+            best = candidates[0] if candidates else None
+            named = best is not None and best.similarity >= limit.threshold
+            out.append(
+                Identification(
+                    box=[float(v) for v in faces.boxes[i]],
+                    person=best.person if named else None,
+                    similarity=best.similarity if best else None,
+                    threshold=limit.threshold,
+                    candidates=candidates,
+                    usable=bool(usable[i]),
+                )
+            )
+        return out
+
+    # -- lifetime -------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        info = self._coll.info()
+        return {
+            "name": self.name,
+            "people": info["items"],
+            "templates": info["vectors"],
+            "store": info["vectors_store"],
+        }
+
+    def close(self) -> None:
+        try:
+            self._coll.close()
+        finally:
+            if self._owns_engine:
+                self._engine.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

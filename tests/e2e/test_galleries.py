@@ -1,0 +1,151 @@
+"""Face galleries end to end on real weights: enrol, identify with an honest unknown, refuse bad
+photos, forget for real; the CLI; the identification evaluation on celeba-80."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from ocula import InputError, UnknownName
+from ocula.collections import Collection
+from ocula.galleries import Gallery, gallery_names
+
+from ..conftest import SAMPLES, run_cli, shared
+
+EXAMPLES = "faces/face-recognition-examples/examples"
+
+
+@pytest.fixture
+def gallery(engine, settings):
+    root = shared(EXAMPLES) / "knn_examples" / "train"
+    with Gallery.open("watch", settings=settings, engine=engine, create=True) as g:
+        for person in ("obama", "biden"):
+            result = g.enroll(person, sorted((root / person).iterdir()), metadata={"team": "usa"})
+            assert result.refused == [] and result.photos == 2
+        yield g
+
+
+def test_identify_names_the_enrolled_and_calls_strangers_unknown(gallery):
+    test = shared(EXAMPLES) / "knn_examples" / "test"
+    found = gallery.identify(test / "obama_and_biden.jpg")
+    assert [f.person for f in found[:2]] == ["obama", "biden"]  # largest first
+    assert all(f.similarity >= f.threshold for f in found[:2])
+    assert found[2].person is None  # a third, background face: nobody enrolled
+    for stranger in ("alex_lacamoire1.jpg", "kit_with_rose.jpg", "johnsnow_test1.jpg"):
+        faces = gallery.identify(test / stranger)
+        assert faces and all(f.person is None for f in faces), stranger
+        assert all(f.candidates and f.candidates[0].similarity < f.threshold for f in faces)
+    # A stricter FPIR never names more; the candidates are the same people either way.
+    strict = gallery.identify(test / "obama1.jpg", fpir=1e-4)[0]
+    assert strict.threshold > found[0].threshold and strict.candidates[0].person == "obama"
+
+
+def test_bad_enrolment_photos_are_refused_with_the_reason(gallery, tmp_path):
+    examples = shared(EXAMPLES)
+    photo = Image.open(examples / "obama.jpg")
+    photo.filter(ImageFilter.GaussianBlur(6)).save(tmp_path / "blurred.jpg")
+    photo.resize((photo.width // 6, photo.height // 6)).save(tmp_path / "tiny.jpg")
+    result = gallery.enroll(
+        "someone",
+        [
+            examples / "two_people.jpg",
+            SAMPLES / "cat-chelsea.jpg",
+            tmp_path / "blurred.jpg",
+            tmp_path / "tiny.jpg",
+            tmp_path / "missing.jpg",
+        ],
+    )
+    reasons = dict(result.refused)
+    assert result.added == [] and len(reasons) == 5
+    assert "2 usable faces" in reasons[str(examples / "two_people.jpg")]
+    assert "no face" in reasons[str(SAMPLES / "cat-chelsea.jpg")]
+    assert "blurred" in reasons[str(tmp_path / "blurred.jpg")]
+    assert "too small" in reasons[str(tmp_path / "tiny.jpg")]
+    assert "someone" not in gallery  # nothing accepted: no person made
+    # The caller may choose a face: the largest of two_people.
+    chosen = gallery.enroll("someone", [examples / "two_people.jpg"], face=0)
+    assert chosen.refused == [] and chosen.photos == 1
+    with pytest.raises(InputError, match="invalid person name"):
+        gallery.enroll("../etc", [examples / "obama.jpg"])
+
+
+def test_forget_erases_every_vector_and_photo_reference(gallery, settings):
+    test = shared(EXAMPLES) / "knn_examples" / "test"
+    assert gallery.identify(test / "obama1.jpg")[0].person == "obama"
+    gallery.forget("obama")
+    after = gallery.identify(test / "obama1.jpg")[0]
+    assert after.person is None and all(c.person != "obama" for c in after.candidates)
+    assert [p.name for p in gallery.people()] == ["biden"]
+    with pytest.raises(UnknownName):
+        gallery.forget("obama")
+    gallery.close()
+    with Collection.open("watch", settings=settings, kind="galleries") as store:
+        assert store.get("obama") is None and len(store.vectors("obama")) == 0
+        rows = store._db.execute("SELECT COUNT(*) FROM items WHERE metadata LIKE '%obama%' OR id = 'obama'")
+        assert rows.fetchone()[0] == 0
+    assert gallery_names(settings) == ["watch"]
+
+
+def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):
+    people = {p.name: p for p in gallery.people()}
+    assert people["obama"].photos == 2 and people["obama"].metadata == {"team": "usa"}
+    more = gallery.enroll("obama", [shared(EXAMPLES) / "obama-480p.jpg"], metadata={"role": "president"})
+    assert more.photos == 3
+    people = {p.name: p for p in gallery.people()}
+    assert people["obama"].metadata == {"team": "usa", "role": "president"}
+    assert gallery.info()["templates"] == 5
+
+
+def lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_cli_enroll_identify_people_forget_and_drop(cache_dir, tmp_path):
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    examples = shared(EXAMPLES)
+    train = examples / "knn_examples" / "train"
+    proc = run_cli("faces", "enroll", "obama", *map(str, sorted((train / "obama").iterdir())), "-g", "g",
+                   "--meta", "role=president", "--json", env_extra=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert lines(proc.stdout)[0]["photos"] == 2
+    refused = run_cli("faces", "enroll", "biden", str(train / "biden" / "biden.jpg"), str(examples / "two_people.jpg"),
+                      "-g", "g", "--json", env_extra=env)  # fmt: skip
+    assert refused.returncode == 1
+    out = lines(refused.stdout)[0]
+    assert out["added"] == [str(train / "biden" / "biden.jpg")] and "usable faces" in out["refused"][0]["reason"]
+    proc = run_cli("faces", "identify", str(examples / "knn_examples" / "test" / "obama_and_biden.jpg"), "-g", "g",
+                   "--fpir", "0.01", "--k", "2", "--json", env_extra=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = lines(proc.stdout)[0]
+    faces = result["faces"]
+    assert [f["person"] for f in faces] == ["obama", "biden", None]
+    assert set(faces[0]) == {"box", "person", "similarity", "threshold", "usable", "candidates"}
+    assert len(faces[0]["candidates"]) == 2 and result["fpir"] == 0.01
+    people = lines(run_cli("faces", "people", "-g", "g", "--json", env_extra=env).stdout)
+    assert people == [{"person": "biden", "photos": 1, "metadata": {}},
+                      {"person": "obama", "photos": 2, "metadata": {"role": "president"}}]  # fmt: skip
+    assert run_cli("faces", "forget", "obama", "-g", "g", env_extra=env).returncode == 0
+    unknown = run_cli("faces", "forget", "obama", "-g", "g", env_extra=env)
+    assert unknown.returncode == 2 and "unknown person 'obama'" in unknown.stderr
+    missing = run_cli("faces", "identify", str(examples / "obama.jpg"), "-g", "nope", env_extra=env)
+    assert missing.returncode == 2 and "unknown gallery" in missing.stderr
+    assert lines(run_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "g"}]
+    assert run_cli("galleries", "drop", "g", env_extra=env).returncode == 0
+    assert run_cli("galleries", "list", "--json", env_extra=env).stdout.strip() == ""
+
+
+def test_eval_identify_on_celeba_80_meets_the_targets(cache_dir, tmp_path):
+    root = shared("faces/celeba-80")
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    plot = tmp_path / "cmc.png"
+    proc = run_cli("eval", "identify", str(root / "identities.csv"), "--root", str(root), "--plot", str(plot),
+                   "--json", env_extra=env, timeout=1200)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = lines(proc.stdout)[0]
+    assert r["gallery_people"] == 40 and r["mated_probes"] + r["nonmated_probes"] + 120 == 1057
+    assert r["rank1"] >= 0.95 and r["fnir_at_fpir"]["0.01"] <= 0.10
+    assert r["calibrated"]["0.01"]["fpir"] <= 0.02  # ocula's own threshold keeps its promise here
+    assert np.all(np.diff(r["cmc"]) >= 0) and plot.stat().st_size > 10_000

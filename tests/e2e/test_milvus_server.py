@@ -1,0 +1,256 @@
+"""Collections on a real Milvus server (``milvus://127.0.0.1:PORT``), not Milvus Lite.
+
+The server is the standalone Milvus 2.3.5 that the ``milvus`` package runs locally (a Linux
+x86_64 wheel: ``pip install milvus==2.3.5``; its ``client`` extra would pin pymilvus < 2.4, so
+install it without extras). It is started once for this module in a temporary directory (about
+10 s, ~250 MB resident) and stopped at the end; without the package these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocula import Settings
+from ocula.collections import Collection, NewItem, collection_names, drop_collection
+
+GRACE_S = 30  # a Milvus that has not stopped this long after SIGTERM is killed
+STARTUP_S = 60  # ~10 s on 2 cores
+ETCD_PEER_PORT = 2380  # fixed in the package's config: one such server per machine at a time
+
+
+def unit(rng, n, d=8):
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _bind_like_milvus(port: int) -> socket.socket | None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
+class LocalMilvus:
+    """A standalone Milvus server in ``base`` (the ``milvus`` package's ``MilvusServer``),
+    restartable on the same port so collections that recorded ``milvus://127.0.0.1:PORT``
+    find it again."""
+
+    def __init__(self, milvus_module, base: Path):
+        self.base = base
+        self.server = milvus_module.MilvusServer()
+        self.server.set_base_dir(str(base))
+        # The package checks its ports with a plain bind(), which a port still in TIME_WAIT fails
+        # for a minute after a stop (pymilvus keeps a connection open, so the server closes it);
+        # Milvus itself (Go) listens with SO_REUSEADDR, so check the way it will bind.
+        self.server.config.try_bind_port = _bind_like_milvus
+        self.server.wait_for_started = False  # its own wait lasts 180 s even for a dead server
+        self.port: int | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"milvus://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if self.port is not None:  # a restart: the same port, or fail (never a silent other one)
+            self.server.config.update(proxy_port=self.port)
+        try:
+            self.server.start()
+            self._wait_healthy()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            self.stop()
+            log = self.base / "logs" / "milvus-stderr.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            pytest.fail(f"the local Milvus server did not start ({exc}); {log}:\n{tail}")
+        self.port = self.server.listen_port
+
+    def _wait_healthy(self) -> None:
+        """Until /healthz answers OK; a server that exited or hangs (it panics without exiting
+        when a port is taken) fails at once or after STARTUP_S, not after the package's 180 s."""
+        url = f"http://127.0.0.1:{self.server.webservice_port}/healthz"
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline:
+            if self.server.server_proc.poll() is not None:
+                raise RuntimeError(f"milvus exited with status {self.server.server_proc.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    if b"OK" in resp.read():
+                        time.sleep(1)  # as the package does: the proxy follows /healthz closely
+                        return
+            except OSError:  # URLError, refused, reset
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"not healthy after {STARTUP_S} s")
+
+    def stop(self) -> None:
+        """Release the loaded collections, SIGTERM, wait for the exit. (Milvus 2.3.5 does not
+        exit on SIGTERM while a collection is loaded, for minutes; MilvusServer.stop() sends
+        SIGKILL 1 s after SIGTERM.)"""
+        proc = self.server.server_proc
+        if proc is not None and proc.poll() is None and self.port is not None:
+            self._release_all()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            self.server.server_proc = None
+        self.server.stop()  # closes the log files
+
+    def _release_all(self) -> None:
+        from pymilvus import MilvusClient, MilvusException
+
+        try:
+            client = MilvusClient(uri=f"http://127.0.0.1:{self.port}", timeout=10)
+            try:
+                for name in client.list_collections():
+                    client.release_collection(name)
+            finally:
+                client.close()
+        except MilvusException:
+            pass  # then the grace period and SIGKILL
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
+    milvus = pytest.importorskip(
+        "milvus",
+        reason="the `milvus` package (a local Milvus 2.3.5 server; Linux x86_64: pip install milvus==2.3.5) "
+        "is not installed",
+    )
+    if not hasattr(milvus, "MilvusServer"):
+        pytest.skip(f"the importable `milvus` module ({milvus.__file__}) is not the Milvus server package")
+    busy = _bind_like_milvus(ETCD_PEER_PORT)
+    if busy is None:
+        pytest.skip(
+            f"port {ETCD_PEER_PORT} is in use (another local Milvus or etcd): the `milvus` package's server "
+            "has a fixed etcd peer port, so only one runs per machine"
+        )
+    busy.close()
+    server = LocalMilvus(milvus, tmp_path_factory.mktemp("milvus-server"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def settings(milvus_server, tmp_path, cache_dir):
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True, vectors=milvus_server.uri)
+    yield settings
+    for name in collection_names(settings):  # the server is shared by the module's tests
+        drop_collection(name, settings)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def make(settings, rng, n=20, name="shop"):
+    c = Collection.open(name, settings=settings, embedder="test@1", dim=8, create=True)
+    vecs = unit(rng, n)
+    c.add(
+        NewItem(
+            f"id{i}",
+            vecs[i : i + 1],
+            path=f"/p/{i}.jpg",
+            metadata={"category": "shoes" if i % 2 else "hats", "price": i},
+        )
+        for i in range(n)
+    )
+    return c, vecs
+
+
+def test_add_search_get_and_reopen(settings, rng, milvus_server):
+    c, vecs = make(settings, rng)
+    info = c.info()
+    assert info["vectors_store"] == milvus_server.uri and info["index"].startswith(f"milvus {milvus_server.uri}")
+    (matches,) = c.search(vecs[3], k=3)
+    assert matches[0].id == "id3" and matches[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(matches) == 3 and matches[0].score >= matches[1].score >= matches[2].score
+    assert c.get("id3").metadata == {"category": "shoes", "price": 3} and c.get("nope") is None
+    assert len(c._vectors) == 20  # count(*) on the server
+    c.close()
+    assert collection_names(settings) == ["shop"]
+    with Collection.open("shop", settings=settings) as again:
+        assert len(again) == 20 and again.search(vecs[5], k=1)[0][0].id == "id5"
+
+
+def test_filters_are_applied_before_ranking_with_correct_k(settings, rng, monkeypatch):
+    c, vecs = make(settings, rng, n=200)
+    with c:
+        (matches,) = c.search(vecs[4], k=5, where="category = 'shoes'")  # vid in [...] on the server
+        assert len(matches) == 5 and all(m.metadata["category"] == "shoes" for m in matches)
+        (matches,) = c.search(vecs[4], k=50, where="category = 'shoes' and price < 7")
+        assert sorted(m.id for m in matches) == ["id1", "id3", "id5"]
+        assert c.search(vecs[4], k=3, where="price in (2, 4)")[0][0].id == "id4"
+        assert c.search(vecs[4], k=3, where="category = 'boats'") == [[]]
+
+        from ocula.collections import milvus
+
+        monkeypatch.setattr(milvus, "IN_FILTER_MAX", 10)  # 100 shoes > 10: filtered after ranking
+        (matches,) = c.search(vecs[4], k=30, where="category = 'shoes'")
+        assert len(matches) == 30 and all(m.metadata["category"] == "shoes" for m in matches)
+        scores = [m.score for m in matches]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_a_delete_is_real_right_after_it_and_replace_keeps_one_copy(settings, rng):
+    c, vecs = make(settings, rng)
+    for i in range(10):  # Strong consistency: no search may still see what was just deleted
+        assert c.delete([f"id{i}", "missing"]) == 1
+        assert all(m.id != f"id{i}" for m in c.search(vecs[i], k=20)[0])
+        assert len(c._vectors) == 19 - i
+    c.add([NewItem("id14", vecs[3:4], metadata={"category": "new"})])  # replace id14's vector (an upsert)
+    (matches,) = c.search(vecs[3], k=20)
+    assert matches[0].id == "id14" and [m.id for m in matches].count("id14") == 1 and len(matches) == 10
+    assert len(c) == 10 and len(c._vectors) == 10
+    c.close()
+    with Collection.open("shop", settings=settings) as again:
+        assert again.get("id3") is None and again.search(vecs[3], k=1)[0][0].id == "id14"
+
+
+def test_another_writer_is_seen_at_once(settings, rng):
+    reader, vecs = make(settings, rng)
+    with reader, Collection.open("shop", settings=settings) as writer:
+        new = unit(rng, 1)
+        writer.add([NewItem("late", new)])
+        assert reader.search(new, k=1)[0][0].id == "late"
+        writer.delete(["late"])
+        assert all(m.id != "late" for m in reader.search(new, k=21)[0])
+
+
+def test_collections_survive_a_server_restart_and_are_dropped(settings, rng, milvus_server):
+    c, vecs = make(settings, rng)
+    c.delete(["id7"])
+    name = c._vectors.collection
+    c.close()
+    milvus_server.restart()  # the collection comes back released (see LocalMilvus.stop): open loads it
+    with Collection.open("shop", settings=settings) as again:
+        assert len(again._vectors) == 19 and again.search(vecs[5], k=1)[0][0].id == "id5"
+        assert all(m.id != "id7" for m in again.search(vecs[7], k=19)[0])
+        assert again._vectors._client.has_collection(name)
+    drop_collection("shop", settings)
+    assert collection_names(settings) == []
+    with Collection.open("other", settings=settings, embedder="test@1", dim=8, create=True) as other:
+        assert not other._vectors._client.has_collection(name)
