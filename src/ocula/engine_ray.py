@@ -88,7 +88,7 @@ def ray_embed_images(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # results line up with ``paths``
         context.enable_progress_bars = False  # the caller shows its own
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # not "progress bars disabled" per run
         pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         # Workers run one inference thread each and never download (same files, same weights).
         worker_settings = settings.model_dump(mode="json") | {"threads": 1}
@@ -99,6 +99,7 @@ def ray_embed_images(
             batch_size=_BATCH,
             compute=ray.data.ActorPoolStrategy(size=min(pool, max(1, len(paths) // _BATCH))),
             num_cpus=ACTOR_CPUS,
+            max_restarts=0,  # a failed actor fails the run (no restart from stored constructor args)
         )
         for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
             for path, vector, error in zip(batch["path"], batch["vector"], batch["error"]):
