@@ -149,3 +149,68 @@ def test_eval_identify_on_celeba_80_meets_the_targets(cache_dir, tmp_path):
     assert r["rank1"] >= 0.95 and r["fnir_at_fpir"]["0.01"] <= 0.10
     assert r["calibrated"]["0.01"]["fpir"] <= 0.02  # ocula's own threshold keeps its promise here
     assert np.all(np.diff(r["cmc"]) >= 0) and plot.stat().st_size > 10_000
+
+
+def test_cluster_a_library_then_name_merge_split_and_forget(gallery):
+    """The example library: known people are left out, the unknown ones fall into one cluster
+    each (kit_with_rose's two faces in two clusters), and clusters can be named, merged, split;
+    forgetting a named person also removes their faces from the remaining clusters."""
+    from ocula.galleries.library import cluster_library
+
+    examples = shared(EXAMPLES)
+    photos = sorted(p for p in examples.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    result = cluster_library(gallery._engine, photos, gallery=gallery)
+    assert result.known["obama"] >= 8 and result.known["biden"] >= 3 and result.failed == []
+    people = {
+        "kit": "kit_harington",
+        "rose": "rose_leslie",
+        "alex": "alex_lacamoire",
+    }
+    clusters = dict(gallery.cluster_faces())
+    assert len(clusters) == 3
+    by_person = {}
+    for cid, faces in clusters.items():
+        folders = {p for f in faces for p in people.values() if f"/{p}/" in f["path"]}
+        assert len(folders) == 1, (cid, [f["path"] for f in faces])  # one person per cluster
+        by_person[folders.pop()] = cid
+        assert len({f["path"] for f in faces}) == len(faces)  # never two faces of one photo
+    kit_rose = [cid for cid, faces in clusters.items() if any("kit_with_rose" in f["path"] for f in faces)]
+    assert len(kit_rose) == 2
+    # Split the Kit cluster, merge it back, then name it.
+    kit = by_person["kit_harington"]
+    size = len(clusters[kit])
+    new = gallery.split_cluster(kit, [0])
+    assert len(dict(gallery.cluster_faces())[new]) == 1
+    assert gallery.merge_clusters(kit, new) == size and new not in dict(gallery.cluster_faces())
+    assert gallery.name_cluster(kit, "kit") == size
+    probe = shared(EXAMPLES) / "knn_examples" / "test" / "johnsnow_test1.jpg"
+    assert gallery.identify(probe)[0].person == "kit"
+    with pytest.raises(UnknownName):
+        gallery.name_cluster(kit, "again")  # gone once named
+    # Forget Rose after naming a look-alike copy of her cluster's faces: every trace goes.
+    rose = by_person["rose_leslie"]
+    rose_faces = len(clusters[rose])
+    gallery.split_cluster(rose, [0])
+    gallery.name_cluster(rose, "rose")  # one face left in the split-off cluster
+    assert gallery.forget("rose") == 1  # that face is removed from the clusters too
+    assert all("rose_leslie" not in f["path"] for _, fs in gallery.cluster_faces() for f in fs)
+    assert rose_faces >= 2
+
+
+def test_cli_cluster_and_name(cache_dir, tmp_path):
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    train = shared(EXAMPLES) / "knn_examples" / "train"
+    proc = run_cli("faces", "cluster", str(train), "-g", "lib", "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    *clusters, summary = lines(proc.stdout)
+    assert summary["clusters"] == len(clusters) == 4 and summary["singletons"] == 1  # alex has one photo
+    assert all(set(c) == {"cluster", "size", "faces"} for c in clusters)
+    listed = lines(run_cli("faces", "clusters", "-g", "lib", "--json", env_extra=env).stdout)
+    assert [c["cluster"] for c in listed] == [c["cluster"] for c in clusters]
+    first = clusters[0]["cluster"]
+    assert run_cli("faces", "name", first, "someone", "-g", "lib", env_extra=env).returncode == 0
+    people = lines(run_cli("faces", "people", "-g", "lib", "--json", env_extra=env).stdout)
+    assert people == [{"person": "someone", "photos": clusters[0]["size"], "metadata": {}}]
+    bad = run_cli("faces", "split", clusters[1]["cluster"], "--faces", "0,1", "-g", "lib", env_extra=env)
+    assert bad.returncode == 1 and "not all of them" in bad.stderr
+    assert lines(run_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "lib"}]

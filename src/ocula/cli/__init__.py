@@ -15,7 +15,18 @@ from ..config import Settings
 from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
 from .eval import eval_app
 from .faces import faces_app
-from .galleries import enroll_command, forget_command, galleries_app, identify_command, people_command
+from .galleries import (
+    cluster_command,
+    clusters_command,
+    enroll_command,
+    forget_command,
+    galleries_app,
+    identify_command,
+    merge_command,
+    name_command,
+    people_command,
+    split_command,
+)
 from .models import models_app
 from .search import collections_app, dedupe_command, index_command, items_app, reindex_command, search_command
 from .tag import tag_command
@@ -68,6 +79,11 @@ faces_app.command("enroll", no_args_is_help=True)(enroll_command)
 faces_app.command("identify", no_args_is_help=True)(identify_command)
 faces_app.command("people", no_args_is_help=True)(people_command)
 faces_app.command("forget", no_args_is_help=True)(forget_command)
+faces_app.command("cluster", no_args_is_help=True)(cluster_command)
+faces_app.command("clusters", no_args_is_help=True)(clusters_command)
+faces_app.command("name", no_args_is_help=True)(name_command)
+faces_app.command("merge", no_args_is_help=True)(merge_command)
+faces_app.command("split", no_args_is_help=True)(split_command)
 app.add_typer(galleries_app, name="galleries")
 
 

@@ -9,11 +9,23 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ..collections import Collection
 from ..engine import Engine
 from ..errors import InputError
 from ..galleries import Gallery, drop_gallery, gallery_names
+from ..galleries.clustering import DEFAULT_CLUSTER_THRESHOLD
+from ..galleries.library import cluster_library
 from ..pipelines.faces import Detector
-from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, settings_of, stdout
+from ._common import (
+    EXIT_FAILED,
+    cli_errors,
+    emit_json,
+    image_paths_or_exit,
+    print_error,
+    progress_bar,
+    settings_of,
+    stdout,
+)
 
 galleries_app = typer.Typer(help="Face galleries: list, drop.", no_args_is_help=True)
 
@@ -139,3 +151,122 @@ def drop_command(ctx: typer.Context, name: Annotated[str, typer.Argument(show_de
     """Delete a gallery and everything stored for it."""
     with cli_errors():
         drop_gallery(name, settings_of(ctx))
+
+
+def cluster_command(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Folder of photos, or a collection's name.", show_default=False)],
+    gallery: Annotated[
+        Optional[str],
+        typer.Option(
+            "--gallery", "-g", help="Leave out its people and store the clusters with it.", show_default=False
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=-1.0, max=1.0, help="Average similarity at which two groups are one person.")
+    ] = DEFAULT_CLUSTER_THRESHOLD,
+    fpir: Annotated[float, typer.Option(help="FPIR for recognising the gallery's people.")] = 0.01,
+    detector: DetectorOption = Detector.HOG_CNN,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cluster, then a summary.")] = False,
+) -> None:
+    """Group the faces of unknown people across a photo library; two faces of one photo never
+    share a cluster. With --gallery, clusters are stored and can be named, merged and split."""
+    settings = settings_of(ctx)
+    with cli_errors(json_output=as_json):
+        folder = Path(source)
+        if folder.is_dir():
+            photos = image_paths_or_exit([folder])
+        else:
+            with Collection.open(source, settings=settings) as coll:
+                photos = [Path(path) for _, path, _, _ in coll.items() if path]
+        with Engine(settings) as engine:
+            g = Gallery.open(gallery, engine=engine, create=True) if gallery else None
+            try:
+                with progress_bar(len(photos), label="finding faces", json_output=as_json) as bar:
+                    task = bar.add_task("faces", total=len(photos))
+                    result = cluster_library(
+                        engine,
+                        photos,
+                        gallery=g,
+                        threshold=threshold,
+                        fpir=fpir,
+                        detector=detector.value,
+                        progress=lambda done, total: bar.update(task, completed=done),
+                    )
+            finally:
+                if g is not None:
+                    g.close()
+    for path, error in result.failed:
+        emit_json({"path": path, "error": error}) if as_json else print_error(error)
+    for cluster in result.to_dicts():
+        if as_json:
+            emit_json(cluster)
+        else:
+            stdout.print(Text(f"{cluster['cluster']}: {cluster['size']} faces"))
+            for face in cluster["faces"]:
+                stdout.print(Text(f"  {face['path']}  {','.join(f'{v:.0f}' for v in face['box'])}"))
+    summary = result.summary()
+    if as_json:
+        emit_json(summary)
+    else:
+        stdout.print(Text(", ".join(f"{k}: {v}" for k, v in summary.items())))
+    if result.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def clusters_command(
+    ctx: typer.Context, gallery: GalleryOption, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """The stored clusters of unknown faces of a gallery, each face with its position."""
+    with cli_errors(json_output=as_json), Gallery.open(gallery, settings=settings_of(ctx)) as g:
+        records = [
+            {"cluster": name, "size": len(refs), "faces": [{"path": r["path"], "box": r["box"]} for r in refs]}
+            for name, refs in g.cluster_faces()
+        ]
+    for r in records:
+        if as_json:
+            emit_json(r)
+        else:
+            stdout.print(Text(f"{r['cluster']}: {r['size']} faces"))
+            for i, face in enumerate(r["faces"]):
+                stdout.print(Text(f"  [{i}] {face['path']}  {','.join(f'{v:.0f}' for v in face['box'])}"))
+
+
+def name_command(
+    ctx: typer.Context,
+    cluster: Annotated[str, typer.Argument(help="Cluster id, e.g. cluster-0001.", show_default=False)],
+    person: Annotated[str, typer.Argument(help="Name to enrol the cluster's faces as.", show_default=False)],
+    gallery: GalleryOption,
+) -> None:
+    """Turn a cluster into an enrolled person (new, or more photos of an existing one)."""
+    with cli_errors(), Gallery.open(gallery, settings=settings_of(ctx)) as g:
+        total = g.name_cluster(cluster, person)
+    stdout.print(Text(f"{cluster} enrolled as {person} ({total} photos)"))
+
+
+def merge_command(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Cluster that receives the faces.", show_default=False)],
+    other: Annotated[str, typer.Argument(help="Cluster merged into it (removed).", show_default=False)],
+    gallery: GalleryOption,
+) -> None:
+    """Merge two clusters of the same person."""
+    with cli_errors(), Gallery.open(gallery, settings=settings_of(ctx)) as g:
+        total = g.merge_clusters(target, other)
+    stdout.print(Text(f"{other} merged into {target} ({total} faces)"))
+
+
+def split_command(
+    ctx: typer.Context,
+    cluster: Annotated[str, typer.Argument(show_default=False)],
+    faces: Annotated[str, typer.Option(help="Face positions to move out, e.g. 0,3 (see `ocula faces clusters`).")],
+    gallery: GalleryOption,
+) -> None:
+    """Move some faces of a cluster into a new cluster."""
+    with cli_errors(), Gallery.open(gallery, settings=settings_of(ctx)) as g:
+        try:
+            positions = [int(v) for v in faces.split(",")]
+        except ValueError:
+            raise InputError(f"--faces takes positions like 0,3, not {faces!r}") from None
+        new = g.split_cluster(cluster, positions)
+    stdout.print(Text(f"{len(positions)} face(s) of {cluster} moved to {new}"))

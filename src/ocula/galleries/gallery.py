@@ -32,7 +32,7 @@ from ..errors import InputError, NoFaceFound, OculaError, UnknownName
 from ..face_types import Faces, QualityGate
 from ..io import ImageSource, source_name
 from ..models.registry import get_model
-from ..pipelines.faces import EMBEDDER_MODEL, Detector
+from ..pipelines.faces import EMBEDDER_MODEL, Detector, similarity
 from .templates import GalleryThreshold, as_query, as_template, similarity_from_score, threshold_for_fpir
 
 __all__ = [
@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 KIND = "galleries"
-RECIPE = "flip-avg-template-v1"  # bump when templates change: galleries then need re-enrolment
+RECIPE = "flip-avg-template-v1"
+CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
 _PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
 
 
@@ -64,11 +65,12 @@ def _check_person(person: str) -> str:
 
 
 def gallery_names(settings: Settings | None = None) -> list[str]:
-    return collection_names(settings, kind=KIND)
+    return [n for n in collection_names(settings, kind=KIND) if not n.endswith(CLUSTERS_SUFFIX)]
 
 
 def drop_gallery(name: str, settings: Settings | None = None) -> None:
     drop_collection(name, settings, kind=KIND)
+    drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -167,9 +169,9 @@ class Gallery:
     makes and closes). Every method that takes photos also takes :class:`Faces` with embeddings.
     """
 
-    def __init__(self, collection: Collection, engine: Any, owns_engine: bool):
+    def __init__(self, collection: Collection, engine: Any, owns_engine: bool, settings: Settings):
         self._coll, self._engine, self._owns_engine = collection, engine, owns_engine
-        self.name = collection.name
+        self.name, self.settings = collection.name, settings
 
     @classmethod
     def open(
@@ -190,7 +192,7 @@ class Gallery:
             name, settings=settings, embedder=_stamp(), dim=dim + 1, create=create, vectors=vectors, kind=KIND
         )
         owns = engine is None
-        return cls(coll, engine if engine is not None else Engine(settings), owns)
+        return cls(coll, engine if engine is not None else Engine(settings), owns, settings)
 
     # -- people ---------------------------------------------------------------------------
     def people(self) -> list[Person]:
@@ -207,10 +209,12 @@ class Gallery:
     def __contains__(self, person: object) -> bool:
         return isinstance(person, str) and self._coll.get(person) is not None
 
-    def forget(self, person: str) -> None:
-        """Erase ``person``: every template, photo reference and the metadata. Unknown → UnknownName."""
-        if self._coll.delete([_check_person(person)]) == 0:
-            raise UnknownName("person", person, [p.name for p in self.people()])
+    def forget(self, person: str) -> int:
+        """Erase ``person``: every template, photo reference and the metadata, and their faces
+        in the stored clusters (returns how many of those). Unknown → UnknownName."""
+        descriptors, refs = self.templates(person)
+        self._coll.delete([person])
+        return self._forget_in_clusters(descriptors, refs)
 
     # -- enrolment ------------------------------------------------------------------------
     def enroll(
@@ -246,18 +250,36 @@ class Gallery:
             templates.append(faces.embeddings[i])
             refs.append({"path": name, "sha256": _sha256(photo), "box": [round(float(v), 1) for v in faces.boxes[i]]})
             added.append(name)
-        existing = self._coll.get(person)
-        old_refs = existing.metadata.get("photos", []) if existing else []
         if templates:
-            meta = {k: v for k, v in (existing.metadata if existing else {}).items() if k != "photos"}
-            meta |= dict(metadata or {})
-            old = self._coll.vectors(person) if existing else np.zeros((0, self._coll.dim), np.float32)
-            vectors = np.vstack([old, as_template(np.stack(templates))])
-            regions = [r.get("box") for r in old_refs] + [r["box"] for r in refs]
-            self._coll.add([NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)])
-        elif metadata and existing:
-            self._coll.set_metadata({person: existing.metadata | dict(metadata)})
-        return Enrolment(person, added, refused, len(old_refs) + len(refs))
+            total = self._store(person, np.stack(templates), refs, metadata)
+        else:
+            existing = self._coll.get(person)
+            if metadata and existing:
+                self._coll.set_metadata({person: existing.metadata | dict(metadata)})
+            total = len(existing.metadata.get("photos", [])) if existing else 0
+        return Enrolment(person, added, refused, total)
+
+    def _store(
+        self, person: str, descriptors: np.ndarray, refs: list[dict], metadata: dict | None = None, *, replace=False
+    ) -> int:
+        """Append (or with ``replace``, set) ``person``'s templates and photo references in one
+        transaction; returns how many photos the person has."""
+        existing = None if replace else self._coll.get(person)
+        old_refs = existing.metadata.get("photos", []) if existing else []
+        meta = {k: v for k, v in (existing.metadata if existing else {}).items() if k != "photos"}
+        meta |= dict(metadata or {})
+        old = self._coll.vectors(person) if existing else np.zeros((0, self._coll.dim), np.float32)
+        vectors = np.vstack([old, as_template(descriptors)])
+        regions = [r.get("box") for r in old_refs] + [r.get("box") for r in refs]
+        self._coll.add([NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)])
+        return len(old_refs) + len(refs)
+
+    def templates(self, person: str) -> tuple[np.ndarray, list[dict]]:
+        """``person``'s enrolled descriptors (n, 128) and photo references (path, sha256, box)."""
+        item = self._coll.get(_check_person(person))
+        if item is None:
+            raise UnknownName("person", person, [p.name for p in self.people()])
+        return self._coll.vectors(person)[:, :-1], list(item.metadata.get("photos", []))
 
     def _faces(self, photo: ImageSource | Faces, detector: Detector | str) -> Faces:
         if isinstance(photo, Faces):
@@ -324,6 +346,123 @@ class Gallery:
                 )
             )
         return out
+
+    # -- clusters of unknown faces -------------------------------------------------------
+    def _cluster_store(self, create: bool = False) -> Gallery | None:
+        """Unknown people's clusters live beside the gallery, as a gallery named NAME.clusters
+        whose "people" are ``cluster-0001``, ...; None if there is none yet."""
+        name = f"{self.name}{CLUSTERS_SUFFIX}"
+        try:
+            coll = Collection.open(
+                name,
+                settings=self.settings,
+                embedder=self._coll.embedder,
+                dim=self._coll.dim,
+                create=create,
+                vectors=self._coll.vectors_uri if create else None,
+                kind=KIND,
+            )
+        except UnknownName:
+            return None
+        return Gallery(coll, self._engine, owns_engine=False, settings=self.settings)
+
+    def save_clusters(self, clusters: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
+        """Replace the stored clusters with ``clusters``: lists of faces ``{"descriptor" (128,),
+        "path", "sha256", "box"}``. Returns the new cluster ids, largest cluster first."""
+        store = self._cluster_store(create=True)
+        assert store is not None
+        with store:
+            store._coll.delete([p.name for p in store.people()])
+            ids = []
+            for n, faces in enumerate(clusters, start=1):
+                cid = f"cluster-{n:04d}"
+                refs = [{k: v for k, v in f.items() if k != "descriptor"} for f in faces]
+                store._store(cid, np.stack([f["descriptor"] for f in faces]), refs, replace=True)
+                ids.append(cid)
+            return ids
+
+    def clusters(self) -> list[Person]:
+        """Stored clusters of unknown faces (as :class:`Person` records named ``cluster-NNNN``)."""
+        store = self._cluster_store()
+        if store is None:
+            return []
+        with store:
+            return store.people()
+
+    def cluster_faces(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(cluster id, its faces' photo references in position order) for each stored cluster."""
+        store = self._cluster_store()
+        if store is None:
+            return []
+        with store:
+            return [(c.name, store.templates(c.name)[1]) for c in store.people()]
+
+    def _open_clusters(self) -> Gallery:
+        store = self._cluster_store()
+        if store is None:
+            raise InputError(f"gallery {self.name} has no clusters; run `ocula faces cluster PHOTOS -g {self.name}`")
+        return store
+
+    def name_cluster(self, cluster: str, person: str, *, metadata: dict[str, Any] | None = None) -> int:
+        """Enrol the faces of ``cluster`` as ``person`` (new or existing) and drop the cluster.
+        Returns the person's number of photos."""
+        _check_person(person)
+        with self._open_clusters() as store:
+            descriptors, refs = store.templates(cluster)
+            total = self._store(person, descriptors, refs, metadata)  # first: a crash here loses nothing
+            store.forget(cluster)
+        return total
+
+    def merge_clusters(self, target: str, other: str) -> int:
+        """Move the faces of ``other`` into ``target``; returns ``target``'s size."""
+        if target == other:
+            raise InputError("cannot merge a cluster with itself")
+        with self._open_clusters() as store:
+            descriptors, refs = store.templates(other)
+            store.templates(target)  # must exist
+            total = store._store(target, descriptors, refs)
+            store.forget(other)
+        return total
+
+    def split_cluster(self, cluster: str, faces: Sequence[int]) -> str:
+        """Move the faces at positions ``faces`` (as listed by ``clusters``) of ``cluster`` into
+        a new cluster; returns its id."""
+        with self._open_clusters() as store:
+            descriptors, refs = store.templates(cluster)
+            picked = sorted({int(i) for i in faces})
+            if not picked or picked[0] < 0 or picked[-1] >= len(refs) or len(picked) == len(refs):
+                raise InputError(f"split needs face positions in 0..{len(refs) - 1}, not all of them")
+            rest = [i for i in range(len(refs)) if i not in picked]
+            taken = {p.name for p in store.people()}
+            new = next(f"cluster-{n:04d}" for n in range(1, len(taken) + 2) if f"cluster-{n:04d}" not in taken)
+            store._store(new, descriptors[picked], [refs[i] for i in picked], replace=True)
+            store._store(cluster, descriptors[rest], [refs[i] for i in rest], replace=True)
+        return new
+
+    def _forget_in_clusters(self, descriptors: np.ndarray, refs: list[dict]) -> int:
+        """Remove a forgotten person's faces from the stored clusters: faces of the same photo
+        and box, and faces the person's templates identify at FPIR 0.01. Returns how many."""
+        store = self._cluster_store()
+        if store is None:
+            return 0
+        removed = 0
+        with store:
+            limit = threshold_for_fpir(self._engine.calibration(), 0.01, len(descriptors)).threshold
+            own = {(r.get("sha256"), tuple(r.get("box") or ())) for r in refs}
+            for cluster in store.people():
+                d, r = store.templates(cluster.name)
+                alike = similarity(d[:, None, :], descriptors[None, :, :]).max(axis=1) >= limit
+                same = np.array([(x.get("sha256"), tuple(x.get("box") or ())) in own for x in r])
+                drop = alike | same
+                if not drop.any():
+                    continue
+                removed += int(drop.sum())
+                if drop.all():
+                    store._coll.delete([cluster.name])
+                else:
+                    keep = np.flatnonzero(~drop)
+                    store._store(cluster.name, d[keep], [r[i] for i in keep], replace=True)
+        return removed
 
     # -- lifetime -------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

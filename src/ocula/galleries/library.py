@@ -1,0 +1,116 @@
+"""Clustering the unknown faces of a photo library (``ocula faces cluster``).
+
+Every face of every photo is found and described; faces that fail the quality gate are left
+out (a blurred or tiny face clusters with anyone); with a gallery, faces it identifies (at the
+chosen FPIR) are counted as known people and left out too. The rest are clustered with
+cannot-link per photo (:mod:`ocula.galleries.clustering`). Clusters of one face are reported as
+singletons, not stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..face_types import QualityGate
+from ..io import ImageSource
+from .clustering import DEFAULT_CLUSTER_THRESHOLD, cluster_faces
+from .gallery import Gallery, _sha256
+
+__all__ = ["LibraryClusters", "cluster_library"]
+
+
+@dataclass
+class LibraryClusters:
+    """What clustering a library found: clusters (faces as ``{"path", "sha256", "box",
+    "descriptor"}``, largest first), and the faces it left out and why."""
+
+    clusters: list[list[dict[str, Any]]] = field(default_factory=list)
+    singletons: int = 0
+    known: dict[str, int] = field(default_factory=dict)  # person -> faces identified
+    low_quality: int = 0
+    photos: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # cluster ids once saved in a gallery
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "cluster": self.ids[n] if self.ids else n,
+                "size": len(faces),
+                "faces": [{"path": f["path"], "box": f["box"]} for f in faces],
+            }
+            for n, faces in enumerate(self.clusters)
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "clusters": len(self.clusters),
+            "clustered_faces": sum(len(c) for c in self.clusters),
+            "singletons": self.singletons,
+            "known": self.known,
+            "low_quality": self.low_quality,
+            "failed": len(self.failed),
+        }
+
+
+def cluster_library(
+    engine: Any,
+    photos: Sequence[ImageSource],
+    *,
+    gallery: Gallery | None = None,
+    threshold: float = DEFAULT_CLUSTER_THRESHOLD,
+    fpir: float = 0.01,
+    detector: str = "hog+cnn",
+    gate: QualityGate = QualityGate(),
+    progress: Callable[[int, int], None] | None = None,
+) -> LibraryClusters:
+    out = LibraryClusters(photos=len(photos))
+    faces: list[dict[str, Any]] = []
+    for n, result in enumerate(engine.faces_many(photos, detector=detector), start=1):
+        if progress:
+            progress(n, len(photos))
+        if not result.ok:
+            out.failed.append((result.source, str(result.error)))
+            continue
+        found = result.faces
+        if not len(found):
+            continue
+        usable = found.usable(gate)
+        out.low_quality += int((~usable).sum())
+        found = found[usable]
+        if not len(found):
+            continue
+        names: list[str | None] = [None] * len(found)
+        if gallery is not None and len(gallery):
+            names = [i.person for i in gallery.identify_faces(found, fpir=fpir, k=1)]
+        sha = _sha256(photos[n - 1])
+        for i, person in enumerate(names):
+            if person is not None:
+                out.known[person] = out.known.get(person, 0) + 1
+                continue
+            faces.append(
+                {
+                    "path": result.source,
+                    "sha256": sha,
+                    "box": [round(float(v), 1) for v in found.boxes[i]],
+                    "descriptor": found.embeddings[i],
+                }
+            )
+    if faces:
+        labels = cluster_faces(
+            np.stack([f["descriptor"] for f in faces]), [f["path"] for f in faces], threshold=threshold
+        )
+        for label in range(int(labels.max()) + 1):
+            members = [faces[i] for i in np.flatnonzero(labels == label)]
+            if len(members) > 1:
+                out.clusters.append(members)
+            else:
+                out.singletons += 1
+    if gallery is not None:
+        out.ids = gallery.save_clusters(out.clusters)
+    return out
