@@ -297,3 +297,24 @@ def test_an_unreachable_milvus_server_is_a_config_error(tmp_path, cache_dir):
     settings = Settings(data_dir=tmp_path, cache_dir=cache_dir, vectors="milvus://127.0.0.1:9")
     with pytest.raises(ConfigError, match="Milvus"):
         Collection.open("far", settings=settings, embedder="test@1", dim=8, create=True)
+
+
+def test_l2_metric_scores_are_one_minus_half_the_squared_distance(settings, rng):
+    """Face galleries rank by Euclidean distance of unnormalised descriptors; the score is the
+    face similarity 1 - |a - b|^2 / 2, on both stores, for whole and filtered searches."""
+    x = (0.3 * rng.normal(size=(30, 8))).astype(np.float32)
+    c = Collection.open("faces", settings=settings, embedder="test@1", dim=8, create=True, metric="l2")
+    c.add(NewItem(f"p{i}", x[i : i + 1], metadata={"even": i % 2 == 0}) for i in range(30))
+    q = x[4] + 0.01
+    expected = 1 - 0.5 * ((x - q) ** 2).sum(axis=1)
+    (matches,) = c.search(q, k=5)
+    assert [m.id for m in matches] == [f"p{i}" for i in np.argsort(-expected)[:5]]
+    np.testing.assert_allclose([m.score for m in matches], np.sort(expected)[::-1][:5], atol=1e-4)
+    (odd,) = c.search(q, k=3, where="even = 0")
+    assert all(int(m.id[1:]) % 2 for m in odd) and len(odd) == 3
+    assert c.info()["metric"] == "l2"
+    c.close()
+    with Collection.open("faces", settings=settings) as again:
+        assert again.search(q, k=1)[0][0].id == "p4"
+    with pytest.raises(InputError, match="metric"):
+        Collection.open("x", settings=settings, embedder="t", dim=8, create=True, metric="cosine")

@@ -36,7 +36,7 @@ from ..config import Settings
 from ..errors import ConfigError, InputError, UnknownName
 from .filters import parse_filter
 from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
-from .vectors import FaissVectors
+from .vectors import METRICS, FaissVectors
 
 __all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
 
@@ -146,7 +146,7 @@ def drop_collection(
     except sqlite3.Error:
         meta = {}
     if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]))
+        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"))
         try:
             store.drop()
         finally:
@@ -164,13 +164,14 @@ class Collection:
         self.embedder: str = meta["embedder"]
         self.dim = int(meta["dim"])
         self.vectors_uri: str = meta.get("vectors", "faiss")  # collections made before 0.1.0's Milvus store
+        self.metric: str = meta.get("metric", "ip")
         self._generation_seen = self._generation()
         self._dirty = False
         self._vectors: FaissVectors | MilvusVectors
         if self.vectors_uri == "faiss":
             self._vectors = self._load_vectors()
         else:
-            self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim)
+            self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
             self._sync_outbox()
 
     @property
@@ -189,6 +190,7 @@ class Collection:
         create: bool = False,
         vectors: str | None = None,
         kind: str = "collections",
+        metric: str = "ip",
     ) -> Collection:
         """Open the collection ``name``; with ``create`` (and ``embedder``, ``dim``) make it if
         missing, keeping its vectors in ``vectors`` (default ``settings.vectors``: ``faiss``, a
@@ -201,6 +203,8 @@ class Collection:
             raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))
         if not exists and (embedder is None or dim is None):
             raise InputError("creating a collection needs its embedder and dimension")
+        if metric not in METRICS:
+            raise InputError(f"unknown metric {metric!r}; expected one of {METRICS}")
         store = canonical_vectors_uri(vectors if vectors is not None else settings.vectors)
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -216,8 +220,15 @@ class Collection:
                 if not exists and embedder is not None and dim is not None:
                     db.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('embedder', ?), ('dim', ?), ('generation', '0'), "
-                        "('created', ?), ('vectors', ?), ('milvus_collection', ?)",
-                        (embedder, str(dim), str(time.time()), store, milvus_collection_name(name, uuid.uuid4().hex[:8])),
+                        "('created', ?), ('vectors', ?), ('milvus_collection', ?), ('metric', ?)",
+                        (
+                            embedder,
+                            str(dim),
+                            str(time.time()),
+                            store,
+                            milvus_collection_name(name, uuid.uuid4().hex[:8]),
+                            metric,
+                        ),
                     )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open collection {name} at {path} ({exc})") from None
@@ -241,7 +252,7 @@ class Collection:
         return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
 
     def _load_vectors(self) -> FaissVectors:
-        snapshot = FaissVectors.load(self.path / "vectors.faiss", self.dim, self._generation_seen)
+        snapshot = FaissVectors.load(self.path / "vectors.faiss", self.dim, self._generation_seen, self.metric)
         if snapshot is not None and not snapshot.outgrown():  # a grown exact index is rebuilt as IVF
             return snapshot
         ids: list[np.ndarray] = []
@@ -251,9 +262,9 @@ class Collection:
             ids.append(np.array([r[0] for r in batch], np.int64))
             vectors.append(np.stack([np.frombuffer(r[1], np.float32) for r in batch]))
         if not ids:
-            return FaissVectors(self.dim)
+            return FaissVectors(self.dim, self.metric)
         self._dirty = True  # a rebuilt index is worth a snapshot
-        return FaissVectors.build(np.concatenate(ids), np.concatenate(vectors), self.dim)
+        return FaissVectors.build(np.concatenate(ids), np.concatenate(vectors), self.dim, metric=self.metric)
 
     def _sync_outbox(self) -> None:
         """Replay the Milvus changes a killed process committed to SQLite but may not have
@@ -480,6 +491,7 @@ class Collection:
             "items": len(self),
             "vectors": n_vectors,
             "vectors_store": self.vectors_uri,
+            "metric": self.metric,
             "index": self._vectors.kind,
         }
 

@@ -71,13 +71,14 @@ class MilvusVectors:
     """The same interface as :class:`~ocula.collections.vectors.FaissVectors`: add, remove,
     search by vector id, len, kind."""
 
-    def __init__(self, uri: str, collection: str, dim: int):
+    def __init__(self, uri: str, collection: str, dim: int, metric: str = "ip"):
         try:
             from pymilvus import DataType, MilvusClient, MilvusException
         except ImportError:
             raise ConfigError(f"the vector store {uri} needs pymilvus: pip install 'ocula[milvus]'") from None
         self._error = MilvusException
-        self.uri, self.collection, self.dim = uri, collection, dim
+        self.uri, self.collection, self.dim, self.metric = uri, collection, dim, metric
+        self._metric_type = "IP" if metric == "ip" else "L2"
         target = _client_uri(uri)
         if uri.startswith("milvus-lite:"):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ class MilvusVectors:
                 schema.add_field(_FIELD_ID, DataType.INT64, is_primary=True)
                 schema.add_field(_FIELD_VECTOR, DataType.FLOAT_VECTOR, dim=dim)
                 index = self._client.prepare_index_params()
-                index.add_index(field_name=_FIELD_VECTOR, index_type="AUTOINDEX", metric_type="IP")
+                index.add_index(field_name=_FIELD_VECTOR, index_type="AUTOINDEX", metric_type=self._metric_type)
                 self._client.create_collection(
                     collection, schema=schema, index_params=index, consistency_level="Strong"
                 )
@@ -174,12 +175,15 @@ class MilvusVectors:
             limit=k,
             filter=expr,
             output_fields=[_FIELD_ID],
-            search_params={"metric_type": "IP"},
+            search_params={"metric_type": self._metric_type},
             consistency_level="Strong",
         )
         for row, found in enumerate(hits):
             for j, hit in enumerate(found[:k]):
-                scores[row, j], ids[row, j] = hit["distance"], hit[_FIELD_ID]
+                # Milvus reports L2 as the squared distance: score 1 - d^2 / 2, as FAISS's store.
+                distance = hit["distance"]
+                scores[row, j] = distance if self.metric == "ip" else 1.0 - 0.5 * distance
+                ids[row, j] = hit[_FIELD_ID]
         return scores, ids
 
     def drop(self) -> None:

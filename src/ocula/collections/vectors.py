@@ -1,7 +1,9 @@
 """The vector index of a collection: FAISS, as a rebuildable cache of what SQLite holds.
 
-Vectors are L2-normalised float32 rows; the index answers inner-product (cosine) searches by
-vector id. Small collections get an exact index (``IndexFlatIP``); from :data:`IVF_MIN_VECTORS`
+Vectors are float32 rows searched by vector id, with one of two metrics: ``ip`` (inner
+product; the cosine for the L2-normalised image embeddings) or ``l2`` (for face descriptors,
+whose similarity is ``1 - |a - b|^2 / 2``). Either way a search returns scores where higher is
+better: the inner product, or ``1 - d^2 / 2`` for squared distance ``d^2``. Small collections get an exact index (``IndexFlatIP``); from :data:`IVF_MIN_VECTORS`
 on, an inverted-file index (``IndexIVFFlat``, about 4·√n lists, 64 probed per query), chosen
 when the index is (re)built from the store. Both delete for real (``remove_ids``) and filter by
 id selector; FAISS's HNSW cannot delete, so it is not used.
@@ -21,7 +23,14 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["IVF_MIN_VECTORS", "NPROBE", "FaissVectors"]
+__all__ = ["IVF_MIN_VECTORS", "METRICS", "NPROBE", "FaissVectors", "l2_scores"]
+
+METRICS = ("ip", "l2")
+
+
+def l2_scores(squared_distances: np.ndarray) -> np.ndarray:
+    """Scores (higher is better) from squared L2 distances: ``1 - d^2 / 2``."""
+    return (1.0 - 0.5 * np.asarray(squared_distances, np.float32)).astype(np.float32)
 
 IVF_MIN_VECTORS = 50_000  # below this an exact scan is fast enough (benchmarks/vector_index.py)
 NPROBE = 64  # 1M x 128: recall@10 0.996 at ~2,500 queries/s (nprobe 32: 0.977; benchmarks/vector_index.py)
@@ -30,24 +39,32 @@ _TRAIN_SAMPLE = 100_000
 
 
 class FaissVectors:
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, metric: str = "ip"):
         import faiss  # imported here: keeps `import ocula` light
 
+        if metric not in METRICS:
+            raise ConfigError(f"unknown vector metric {metric!r}; expected one of {METRICS}")
         self._faiss = faiss
-        self.dim = dim
-        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.dim, self.metric = dim, metric
+        self.index = faiss.IndexIDMap2(self._flat())
+
+    def _flat(self):
+        return self._faiss.IndexFlatIP(self.dim) if self.metric == "ip" else self._faiss.IndexFlatL2(self.dim)
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, *, ivf_min: int | None = None) -> FaissVectors:
+    def build(
+        cls, ids: np.ndarray, vectors: np.ndarray, dim: int, *, ivf_min: int | None = None, metric: str = "ip"
+    ) -> FaissVectors:
         """An index holding ``vectors`` under ``ids``: exact below ``ivf_min`` vectors
         (default :data:`IVF_MIN_VECTORS`), IVF from there on."""
-        out = cls(dim)
+        out = cls(dim, metric)
         n = len(ids)
         ivf_min = IVF_MIN_VECTORS if ivf_min is None else ivf_min
         if n >= ivf_min:
             faiss = out._faiss
             nlist = int(min(65_536, max(16, 4 * np.sqrt(n))))
-            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            kind = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+            ivf = faiss.IndexIVFFlat(out._flat(), dim, nlist, kind)
             rows = np.random.default_rng(0).choice(n, size=min(n, max(_TRAIN_SAMPLE, 40 * nlist)), replace=False)
             ivf.train(np.ascontiguousarray(vectors[np.sort(rows)], np.float32))
             ivf.nprobe = NPROBE
@@ -96,14 +113,20 @@ class FaissVectors:
                 params = self._faiss.SearchParametersIVF(sel=selector, nprobe=NPROBE)
             else:
                 params = self._faiss.SearchParameters(sel=selector)
-            return self.index.search(q, k, params=params)
-        return self.index.search(q, k)
+            return self._scored(*self.index.search(q, k, params=params))
+        return self._scored(*self.index.search(q, k))
+
+    def _scored(self, raw: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (raw if self.metric == "ip" else l2_scores(raw)), ids
 
     def _exact_among(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k among ``allowed`` ids: an IVF index probes only some lists, which may hold
         fewer than k of a small filtered set, so a filter would silently return too few."""
         vectors = self.index.reconstruct_batch(allowed)
-        scores = q @ vectors.T
+        if self.metric == "ip":
+            scores = q @ vectors.T
+        else:
+            scores = 1.0 - 0.5 * ((q * q).sum(1)[:, None] - 2 * q @ vectors.T + (vectors * vectors).sum(1)[None])
         k = min(k, len(allowed))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, top, axis=1).astype(np.float32), allowed[top]
@@ -118,20 +141,22 @@ class FaissVectors:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-            _write_json_atomic(path.with_suffix(".json"), {"generation": generation, "dim": self.dim})
+            _write_json_atomic(
+                path.with_suffix(".json"), {"generation": generation, "dim": self.dim, "metric": self.metric}
+            )
         except (OSError, RuntimeError) as exc:
             raise ConfigError(f"cannot write the vector index {path} ({exc})") from None
         finally:
             Path(tmp).unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, path: Path, dim: int, generation: int) -> FaissVectors | None:
+    def load(cls, path: Path, dim: int, generation: int, metric: str = "ip") -> FaissVectors | None:
         """The snapshot at ``path`` if it belongs to ``generation``; None if missing or stale."""
         try:
             info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            if info.get("generation") != generation or info.get("dim") != dim:
+            if info.get("generation") != generation or info.get("dim") != dim or info.get("metric", "ip") != metric:
                 return None
-            out = cls(dim)
+            out = cls(dim, metric)
             out.index = out._faiss.read_index(str(path))
             ivf = out._faiss.try_extract_index_ivf(out.index)
             if ivf is not None:

@@ -1,9 +1,9 @@
 """Face galleries: enrol people from photos, identify faces 1:N with an honest "unknown", forget.
 
 A gallery is a :class:`~ocula.collections.Collection` of kind ``galleries`` (same SQLite truth,
-same crash safety, FAISS or Milvus): one item per person, one vector per enrolled photo (the
-face's descriptor as a template, see :mod:`ocula.galleries.templates`), the face box as the
-vector's region, and the photos' paths and hashes in the item's metadata. A person is as close
+same crash safety, FAISS or Milvus, with the ``l2`` metric whose score is the face
+similarity): one item per person, one vector per enrolled photo (the face's descriptor), the
+face box as the vector's region, and the photos' paths and hashes in the item's metadata. A person is as close
 to a face as their closest photo (max over templates), which is what the collection's search
 returns per item.
 
@@ -33,7 +33,7 @@ from ..face_types import Faces, QualityGate
 from ..io import ImageSource, source_name
 from ..models.registry import get_model
 from ..pipelines.faces import EMBEDDER_MODEL, Detector, similarity
-from .templates import GalleryThreshold, as_query, as_template, similarity_from_score, threshold_for_fpir
+from .templates import GalleryThreshold, threshold_for_fpir
 
 __all__ = [
     "Candidate",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 KIND = "galleries"
-RECIPE = "flip-avg-template-v1"
+RECIPE = "flip-avg-l2-v1"
 CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
 _PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
 
@@ -189,7 +189,7 @@ class Gallery:
         settings = settings or (engine.settings if engine is not None else Settings())
         dim = int(get_model(EMBEDDER_MODEL).architecture["dim"])
         coll = Collection.open(
-            name, settings=settings, embedder=_stamp(), dim=dim + 1, create=create, vectors=vectors, kind=KIND
+            name, settings=settings, embedder=_stamp(), dim=dim, create=create, vectors=vectors, kind=KIND, metric="l2"
         )
         owns = engine is None
         return cls(coll, engine if engine is not None else Engine(settings), owns, settings)
@@ -269,7 +269,7 @@ class Gallery:
         meta = {k: v for k, v in (existing.metadata if existing else {}).items() if k != "photos"}
         meta |= dict(metadata or {})
         old = self._coll.vectors(person) if existing else np.zeros((0, self._coll.dim), np.float32)
-        vectors = np.vstack([old, as_template(descriptors)])
+        vectors = np.vstack([old, np.asarray(descriptors, np.float32)])
         regions = [r.get("box") for r in old_refs] + [r.get("box") for r in refs]
         self._coll.add([NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)])
         return len(old_refs) + len(refs)
@@ -279,7 +279,7 @@ class Gallery:
         item = self._coll.get(_check_person(person))
         if item is None:
             raise UnknownName("person", person, [p.name for p in self.people()])
-        return self._coll.vectors(person)[:, :-1], list(item.metadata.get("photos", []))
+        return self._coll.vectors(person), list(item.metadata.get("photos", []))
 
     def _faces(self, photo: ImageSource | Faces, detector: Detector | str) -> Faces:
         if isinstance(photo, Faces):
@@ -329,10 +329,10 @@ class Gallery:
             return []
         assert faces.embeddings is not None
         usable = faces.usable()
-        found = self._coll.search(as_query(faces.embeddings), k) if len(self._coll) else [[] for _ in range(len(faces))]
+        found = self._coll.search(faces.embeddings, k) if len(self._coll) else [[] for _ in range(len(faces))]
         out = []
         for i, matches in enumerate(found):
-            candidates = [Candidate(m.id, float(similarity_from_score(m.score, faces.embeddings[i]))) for m in matches]
+            candidates = [Candidate(m.id, float(m.score)) for m in matches]  # the l2 store's score is the similarity
             best = candidates[0] if candidates else None
             named = best is not None and best.similarity >= limit.threshold
             out.append(
@@ -361,6 +361,7 @@ class Gallery:
                 create=create,
                 vectors=self._coll.vectors_uri if create else None,
                 kind=KIND,
+                metric="l2",
             )
         except UnknownName:
             return None

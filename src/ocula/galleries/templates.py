@@ -1,11 +1,5 @@
-"""The arithmetic of 1:N face search: exact face similarity from an inner-product index, and
-the threshold that keeps the false-positive identification rate (FPIR) at a chosen value.
-
-Face similarity is ``1 - |a - b|^2 / 2`` on descriptors whose length matters (see
-:func:`ocula.pipelines.faces.similarity`), while vector indexes (FAISS, Milvus) rank by inner
-product. With a stored template ``b' = [b, -|b|^2 / 2]`` and a query ``a' = [a, 1]``,
-``a'.b' = a.b - |b|^2 / 2``, and adding ``1 - |a|^2 / 2`` gives the similarity exactly: the index
-ranks by the true similarity, not an approximation of it.
+"""The threshold of 1:N face search that keeps the false-positive identification rate (FPIR)
+at a chosen value.
 
 An unknown face is compared with every template; it is falsely identified when any of them
 reaches the threshold. With per-comparison false-match rate ``f`` and ``n`` templates, FPIR is
@@ -20,30 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import InputError
 from ..pipelines.calibration import CalibrationTable
 
-__all__ = ["GalleryThreshold", "as_query", "as_template", "similarity_from_score", "threshold_for_fpir"]
-
-
-def as_template(descriptors: np.ndarray) -> np.ndarray:
-    """(n, d) descriptors → (n, d + 1) stored templates ``[b, -|b|^2 / 2]``."""
-    b = np.atleast_2d(np.asarray(descriptors, np.float32))
-    return np.hstack([b, -0.5 * np.einsum("ij,ij->i", b, b)[:, None]]).astype(np.float32)
-
-
-def as_query(descriptors: np.ndarray) -> np.ndarray:
-    """(n, d) descriptors → (n, d + 1) queries ``[a, 1]``."""
-    a = np.atleast_2d(np.asarray(descriptors, np.float32))
-    return np.hstack([a, np.ones((len(a), 1), np.float32)])
-
-
-def similarity_from_score(score: float | np.ndarray, descriptor: np.ndarray) -> float | np.ndarray:
-    """The face similarity of a query ``descriptor`` (d,) to a template, from their index score."""
-    a = np.asarray(descriptor, np.float64)
-    return score + 1.0 - 0.5 * float(a @ a)
+__all__ = ["GalleryThreshold", "threshold_for_fpir"]
 
 
 @dataclass(frozen=True)
