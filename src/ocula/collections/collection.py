@@ -166,6 +166,7 @@ class Collection:
         self.vectors_uri: str = meta.get("vectors", "faiss")  # collections made before 0.1.0's Milvus store
         self.metric: str = meta.get("metric", "ip")
         self._generation_seen = self._generation()
+        self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
         self._dirty = False
         self._vectors: FaissVectors | MilvusVectors
         if self.vectors_uri == "faiss":
@@ -384,7 +385,17 @@ class Collection:
 
     # -- reading --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        return self.counts()[0]
+
+    def counts(self) -> tuple[int, int]:
+        """(items, vectors), counted again only after a change (COUNT(*) scans: ~10 ms at 1M rows)."""
+        with self._lock:
+            generation = self._generation()
+            if self._counted is None or self._counted[0] != generation:
+                items = int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+                vectors = int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+                self._counted = (generation, items, vectors)
+            return self._counted[1], self._counted[2]
 
     def get(self, item_id: str) -> Item | None:
         row = self._db.execute(
@@ -482,13 +493,13 @@ class Collection:
         return list(seen.values())
 
     def info(self) -> dict[str, Any]:
-        n_vectors = int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        items, n_vectors = self.counts()
         return {
             "name": self.name,
             "path": str(self.path),
             "embedder": self.embedder,
             "dim": self.dim,
-            "items": len(self),
+            "items": items,
             "vectors": n_vectors,
             "vectors_store": self.vectors_uri,
             "metric": self.metric,

@@ -172,6 +172,7 @@ class Gallery:
     def __init__(self, collection: Collection, engine: Any, owns_engine: bool, settings: Settings):
         self._coll, self._engine, self._owns_engine = collection, engine, owns_engine
         self.name, self.settings = collection.name, settings
+        self._table = None  # the calibration, read once
 
     @classmethod
     def open(
@@ -306,8 +307,12 @@ class Gallery:
     # -- identification -------------------------------------------------------------------
     def threshold(self, fpir: float = 0.01) -> GalleryThreshold:
         """The similarity threshold that keeps FPIR at ``fpir`` for this gallery's size."""
-        n = int(self._coll.info()["vectors"])
-        return threshold_for_fpir(self._engine.calibration(), fpir, n)
+        return threshold_for_fpir(self._calibration(), fpir, self._coll.counts()[1])
+
+    def _calibration(self):
+        if self._table is None:
+            self._table = self._engine.calibration()
+        return self._table
 
     def identify(
         self,
@@ -448,7 +453,7 @@ class Gallery:
             return 0
         removed = 0
         with store:
-            limit = threshold_for_fpir(self._engine.calibration(), 0.01, len(descriptors)).threshold
+            limit = threshold_for_fpir(self._calibration(), 0.01, len(descriptors)).threshold
             own = {(r.get("sha256"), tuple(r.get("box") or ())) for r in refs}
             for cluster in store.people():
                 d, r = store.templates(cluster.name)
