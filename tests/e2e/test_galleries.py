@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from ocula import InputError, UnknownName
+from ocula import InputError, Settings, UnknownName
 from ocula.collections import Collection
 from ocula.galleries import Gallery, gallery_names
 
@@ -214,3 +214,82 @@ def test_cli_cluster_and_name(cache_dir, tmp_path):
     bad = run_cli("faces", "split", clusters[1]["cluster"], "--faces", "0,1", "-g", "lib", env_extra=env)
     assert bad.returncode == 1 and "not all of them" in bad.stderr
     assert lines(run_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "lib"}]
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from ocula import Settings
+from ocula.galleries import Gallery
+root = Path(sys.argv[1])
+with Gallery.open("shared", settings=Settings(), create=True) as g:
+    for person in ("biden", "kit_harington", "rose_leslie", "alex_lacamoire"):
+        for photo in sorted((root / person).iterdir()):
+            r = g.enroll(person, [photo])
+            assert not r.refused, r.refused
+            print("enrolled", person, flush=True)
+"""
+
+READER = """
+import sys, time
+from pathlib import Path
+from ocula import Settings
+from ocula.galleries import Gallery
+probe = Path(sys.argv[1])
+seen = set()
+deadline = time.time() + 240
+with Gallery.open("shared", settings=Settings(), create=True) as g:
+    while time.time() < deadline:
+        names = [f.person for f in g.identify(probe)]
+        seen.add(tuple(names))
+        if names[:2] == ["obama", "biden"]:
+            break
+print(sorted(map(str, seen)))
+assert names[:2] == ["obama", "biden"], names
+"""
+
+
+def test_concurrent_enrol_and_identify_from_two_processes(cache_dir, tmp_path):
+    """A writer enrols people photo by photo while a reader identifies in a loop, each in its
+    own process on the same gallery: no errors, and the reader sees the new people."""
+    import os
+    import subprocess
+    import sys
+
+    examples = shared(EXAMPLES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
+    env |= {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data"), "OCULA_THREADS": "1"}
+    train = examples / "knn_examples" / "train"
+    first = run_cli("faces", "enroll", "obama", *map(str, sorted((train / "obama").iterdir())), "-g", "shared",
+                    env_extra={k: env[k] for k in ("OCULA_CACHE_DIR", "OCULA_DATA_DIR")})  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    probe = examples / "knn_examples" / "test" / "obama_and_biden.jpg"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(probe)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    writer = subprocess.run([sys.executable, "-c", WRITER, str(train)], env=env, text=True,
+                            capture_output=True, timeout=300)  # fmt: skip
+    out, err = reader.communicate(timeout=300)
+    assert writer.returncode == 0, writer.stderr
+    assert writer.stdout.count("enrolled") == 7
+    assert reader.returncode == 0, err
+    with Gallery.open("shared", settings=Settings(data_dir=tmp_path / "data", cache_dir=cache_dir)) as g:
+        assert {p.name: p.photos for p in g.people()} == {
+            "obama": 2, "biden": 2, "kit_harington": 2, "rose_leslie": 2, "alex_lacamoire": 1,
+        }  # fmt: skip
+
+
+def test_a_gallery_on_milvus_lite_enrols_identifies_and_forgets(engine, settings, tmp_path):
+    pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+    examples = shared(EXAMPLES)
+    train = examples / "knn_examples" / "train"
+    lite = f"milvus-lite:{tmp_path / 'milvus' / 'faces.db'}"
+    with Gallery.open("m", settings=settings, engine=engine, create=True, vectors=lite) as g:
+        for person in ("obama", "biden"):
+            assert not g.enroll(person, sorted((train / person).iterdir())).refused
+        found = g.identify(examples / "knn_examples" / "test" / "obama_and_biden.jpg")
+        assert [f.person for f in found] == ["obama", "biden", None]
+        assert g.info()["store"] == lite
+        g.forget("biden")
+        again = g.identify(examples / "knn_examples" / "test" / "obama_and_biden.jpg")
+        assert [f.person for f in again] == ["obama", None, None]
+        assert all(c.person != "biden" for f in again for c in f.candidates)

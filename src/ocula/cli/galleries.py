@@ -55,6 +55,13 @@ def enroll_command(
         Optional[int], typer.Option(min=0, help="Use this face (0 = largest) of every photo.", show_default=False)
     ] = None,
     detector: DetectorOption = Detector.HOG_CNN,
+    vectors: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Vector store of a new gallery: faiss (default), milvus://HOST:PORT or milvus-lite:FILE.db.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Add a person (or more photos of one) to a gallery. A photo must show one usable face;
@@ -62,7 +69,7 @@ def enroll_command(
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
         metadata = _parse_meta(meta)
-        with Engine(settings) as engine, Gallery.open(gallery, engine=engine, create=True) as g:
+        with Engine(settings) as engine, Gallery.open(gallery, engine=engine, create=True, vectors=vectors) as g:
             result = g.enroll(person, photos, metadata=metadata, face=face, detector=detector)
     if as_json:
         emit_json(result.to_dict())
