@@ -146,7 +146,7 @@ def drop_collection(
     except sqlite3.Error:
         meta = {}
     if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"))
+        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False)
         try:
             store.drop()
         finally:

@@ -71,7 +71,7 @@ class MilvusVectors:
     """The same interface as :class:`~ocula.collections.vectors.FaissVectors`: add, remove,
     search by vector id, len, kind."""
 
-    def __init__(self, uri: str, collection: str, dim: int, metric: str = "ip"):
+    def __init__(self, uri: str, collection: str, dim: int, metric: str = "ip", *, load: bool = True):
         try:
             from pymilvus import DataType, MilvusClient, MilvusException
         except ImportError:
@@ -98,7 +98,7 @@ class MilvusVectors:
                 self._client.create_collection(
                     collection, schema=schema, index_params=index, consistency_level="Strong"
                 )
-            else:  # a restarted server (or Lite file) holds collections released from memory
+            elif load:  # a restarted server (or Lite file) holds collections released from memory
                 self._client.load_collection(collection)
         except (MilvusException, OSError, ValueError) as exc:
             hint = (
@@ -187,6 +187,10 @@ class MilvusVectors:
         return scores, ids
 
     def drop(self) -> None:
+        try:  # a server stopped right after dropping a loaded collection can hang for minutes
+            self._client.release_collection(self.collection)
+        except self._error:
+            pass
         self._call(self._client.drop_collection, self.collection)
 
     def close(self) -> None:
