@@ -62,13 +62,18 @@ def _connect(address: str, settings: Settings) -> bool:
     if ray.is_initialized():
         return False
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    try:
-        if address == "local":
-            ray.init(num_cpus=settings.effective_threads, **options)
-        else:
-            ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"cannot join the Ray cluster at {address} ({exc})") from None
+    for attempt in (1, 2):
+        try:
+            if address == "local":
+                ray.init(num_cpus=settings.effective_threads, **options)
+            else:
+                ray.init(address=address, **options)
+            return True
+        except Exception as exc:  # ray.init raises bare Exception, e.g. "node timed out during startup"
+            ray.shutdown()
+            # A local Ray on a busy 2-core machine has been seen to time out starting once.
+            if attempt == 2 or address != "local":
+                raise ConfigError(f"cannot start or join Ray at {address} ({exc})") from None
     return True
 
 
@@ -99,7 +104,6 @@ def ray_embed_images(
             batch_size=_BATCH,
             compute=ray.data.ActorPoolStrategy(size=min(pool, max(1, len(paths) // _BATCH))),
             num_cpus=ACTOR_CPUS,
-            max_restarts=0,  # a failed actor fails the run (no restart from stored constructor args)
         )
         for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
             for path, vector, error in zip(batch["path"], batch["vector"], batch["error"]):

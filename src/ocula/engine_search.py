@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from .io import ImageSource, iter_image_paths, load_image, source_name
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from .pipelines.preprocess import crop_region
-from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder
+from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, subject_windows
 
 __all__ = ["CatalogEntry", "IndexReport", "SearchMethods", "read_catalog"]
 
@@ -348,13 +348,29 @@ class SearchMethods:
         k: int = 10,
         where: str | None = None,
         region: Sequence[float] | None = None,
+        windows: bool = True,
     ) -> list[Match]:
-        """The ``k`` most similar items of ``collection`` to ``image`` (or to the part of it in
-        ``region`` = x0, y0, x1, y1 pixels of the upright image), best first."""
+        """The ``k`` most similar items of ``collection`` to ``image``, best first.
+
+        ``region`` (x0, y0, x1, y1 pixels of the upright image) searches with that part only.
+        Without it, the whole photo and (``windows``) a 3 x 3 grid of half-size windows are
+        searched, and each item keeps its best match: an item shown small in a scene is found
+        (see :func:`~ocula.pipelines.search_embed.subject_windows`); ``Match.query_region``
+        says which part matched."""
         embedder = self.image_embedder()
         with self.open_collection(collection) as coll:
             pixels = load_image(image, settings=self.settings)
             if region is not None:
                 pixels, _ = crop_region(pixels, region)
-            query = embedder.embed([embedder.prepare(pixels)])
-            return coll.search(query, k, where=where)[0]
+            boxes: list[tuple[int, int, int, int] | None] = [None]
+            if region is None and windows:
+                boxes += subject_windows(pixels.shape[1], pixels.shape[0])
+            parts = [pixels if b is None else pixels[b[1] : b[3], b[0] : b[2]] for b in boxes]
+            queries = embedder.embed([embedder.prepare(p) for p in parts])
+            # Exact: an item in the top k by its best part is in the top k of that part's search.
+            best: dict[str, Match] = {}
+            for box, found in zip(boxes, coll.search(queries, k, where=where)):
+                for m in found:
+                    if m.id not in best or m.score > best[m.id].score:
+                        best[m.id] = replace(m, query_region=None if box is None else list(box))
+            return sorted(best.values(), key=lambda m: -m.score)[:k]

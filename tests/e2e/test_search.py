@@ -307,8 +307,16 @@ def test_search_by_region_finds_the_item_inside_a_scene(env, tmp_path):
     scene.paste(item, (500, 60))
     path = tmp_path / "scene.jpg"
     scene.save(path, quality=92)
-    whole = lines(run_cli("search", str(path), "-c", "cat", "-k", "1", "--json", env_extra=env).stdout)[0]
+    whole = lines(run_cli("search", str(path), "-c", "cat", "-k", "1", "--whole", "--json", env_extra=env).stdout)[0]
     assert whole["matches"][0]["id"] == "ukbench09348.jpg" and whole["region"] is None
+    assert whole["matches"][0]["query_region"] is None
+    # Without --whole the photo's windows are searched too: the pasted item comes up, matched by
+    # the window that holds it (the top-right one of the 3x3 grid of 400x300 windows).
+    windows = lines(run_cli("search", str(path), "-c", "cat", "-k", "2", "--json", env_extra=env).stdout)[0]
+    by_id = {m["id"]: m for m in windows["matches"]}
+    assert set(by_id) == {"ukbench09348.jpg", "ukbench01380.jpg"}
+    assert by_id["ukbench01380.jpg"]["query_region"] == [400, 0, 800, 300]
+    assert by_id["ukbench01380.jpg"]["score"] > 0.5
     proc = run_cli("search", str(path), "-c", "cat", "-k", "1", "--region", "500,60,740,240", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     found = lines(proc.stdout)[0]

@@ -50,3 +50,27 @@ def test_to_tensor_normalises_and_lays_out():
                                       mean=(0.4, 0.5, 0.6), std=(0.1, 0.2, 0.3)))
     assert bgr.shape == (1, 2, 2, 3)
     np.testing.assert_allclose(bgr[0, 0, 0], [(0 - 0.6) / 0.3, (0 - 0.5) / 0.2, (1 - 0.4) / 0.1], rtol=1e-5)
+
+
+def test_subject_windows_cover_the_photo_in_a_3x3_grid_of_half_size():
+    from ocula.pipelines.search_embed import subject_windows
+
+    boxes = subject_windows(800, 600)
+    assert len(boxes) == 9 and boxes[0] == (0, 0, 400, 300) and boxes[-1] == (400, 300, 800, 600)
+    assert all(x1 - x0 == 400 and y1 - y0 == 300 for x0, y0, x1, y1 in boxes)
+    assert subject_windows(60, 60) == []  # half of 60 px is too small to embed
+
+
+def test_crop_region_clips_and_refuses_bad_boxes():
+    import numpy as np
+    import pytest
+
+    from ocula import InputError
+    from ocula.pipelines.preprocess import crop_region
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    crop, box = crop_region(image, (150, -10, 400, 50))
+    assert box == (150, 0, 200, 50) and crop.shape == (50, 50, 3)
+    for bad in ((10, 10, 5, 20), (0, 0, 5, 5), (300, 0, 400, 50), (1, 2, 3), ("a", 0, 1, 1), (0, 0, float("nan"), 9)):
+        with pytest.raises(InputError):
+            crop_region(image, bad)

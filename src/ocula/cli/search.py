@@ -115,14 +115,19 @@ def search_command(
         Optional[str],
         typer.Option(help="Search with this part of the photo: x0,y0,x1,y1 in pixels.", show_default=False),
     ] = None,
+    whole: Annotated[
+        bool, typer.Option("--whole", help="Search with the whole photo only, not also its windows (faster).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The most similar items of a collection to a photo (or to a region of it)."""
+    """The most similar items of a collection to a photo (or to a region of it). Without
+    --region, the photo's 3x3 half-size windows are searched too, so an item shown small in a
+    scene is found; each match says which part of the photo matched."""
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
         box = parse_region(region) if region is not None else None
         with Engine(settings) as engine:
-            matches = engine.search(photo, collection, k=k, where=where, region=box)
+            matches = engine.search(photo, collection, k=k, where=where, region=box, windows=not whole)
     if as_json:
         emit_json({"query": str(photo), "region": box, "matches": [m.to_dict() for m in matches]})
         return

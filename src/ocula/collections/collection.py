@@ -91,7 +91,8 @@ class Match:
     score: float
     path: str | None
     metadata: dict[str, Any]
-    region: list[float] | None
+    region: list[float] | None  # the stored vector's region of the item's image (None: whole)
+    query_region: list[int] | None = None  # the part of the query photo that matched (None: whole)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +101,7 @@ class Match:
             "score": round(self.score, 6),
             "metadata": self.metadata,
             "region": self.region,
+            "query_region": self.query_region,
         }
 
 
