@@ -10,7 +10,8 @@ TensorFlow's "SAME" (extra row/column at the end, ONNX ``SAME_UPPER``), which is
 original TF checkpoints were trained with. Spatial size is dynamic, so the same graph serves
 test-time augmentation at other resolutions.
 
-Outputs: ``logits`` (N, classes) and ``features`` (N, 1280), the pooled head activations.
+Outputs: ``logits`` (N, classes), ``features`` (N, 1280), the pooled head activations, and
+``head`` (N, 1280, h, w), the head activations before pooling (for search's GeM pooling).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ...errors import ConversionError
 __all__ = ["CONVERTER_VERSION", "Block", "build_efficientnet_lite", "lite_blocks"]
 
 #: Bump when the graph this module builds changes, so cached graphs are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2  # 2: the head's feature map is an output too (GeM pooling for search)
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime >= 1.10
 BN_EPS = 1e-3
@@ -165,7 +166,8 @@ def build_efficientnet_lite(
         raise ConversionError(f"_fc.weight has shape {fc_w.shape}, expected (classes, {HEAD_CHANNELS})")
     classes = fc_w.shape[0]
     fc_b = g.tensor("_fc.bias", (classes,))
-    g.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"], name="pool"))
+    g.nodes.append(helper.make_node("Identity", [x], ["head"], name="head"))
+    g.nodes.append(helper.make_node("GlobalAveragePool", ["head"], ["pooled"], name="pool"))
     g.nodes.append(helper.make_node("Flatten", ["pooled"], ["features"], name="flatten", axis=1))
     g.nodes.append(
         helper.make_node("Gemm", ["features", g.const("_fc.w", fc_w), g.const("_fc.b", fc_b)], ["logits"], name="fc", transB=1)
@@ -182,6 +184,7 @@ def build_efficientnet_lite(
         outputs=[
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes]),
             helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", HEAD_CHANNELS]),
+            helper.make_tensor_value_info("head", TensorProto.FLOAT, ["batch", HEAD_CHANNELS, "h", "w"]),
         ],
         initializer=g.initializers,
     )
