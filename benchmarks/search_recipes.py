@@ -1,8 +1,8 @@
 """Research: which search-embedding recipe finds harder edits and photographed-in-a-scene copies?
 
-ocula's search vector (``pipelines/search_embed.py``, recipe ``gap-l2-v1``) is EfficientNet-Lite0's
-global-average-pooled last feature map (1280 x 7 x 7 at 224 px, after a 256-px resize and centre
-crop), L2-normalised. It already finds every one of ``ocula eval retrieval``'s seven built-in
+ocula's search vector was (recipe ``gap-l2-v1``) EfficientNet-Lite0's global-average-pooled last
+feature map (1280 x 7 x 7 at 224 px, after a 256-px resize and centre crop), L2-normalised; this
+script is why it is now ``gem3-288-l2-v2`` (``cc288/gem3`` below). It already finds every one of ``ocula eval retrieval``'s seven built-in
 edits (recall@1 = 1.0 on ImageNet sample-334), so this script measures on harder queries:
 
 1. Pooling, input view and whitening. 100 photos of the catalog (every third, like ``ocula eval
@@ -10,7 +10,7 @@ edits (recall@1 = 1.0 on ImageNet sample-334), so this script measures on harder
    a 25-40 degree rotation; a strong perspective warp + downscale + hue shift; an off-centre crop
    + mirror + colour + blur; crop + rotation + colour + JPEG q30). The catalog is all 334
    originals. Compared on the same network pass (the pre-pool map is read from the graph):
-   GAP (current), GeM (p = 2, 3, 4), MAC, R-MAC (3 scales of regions on the map); centre crop
+   GAP (gap-l2-v1), GeM (p = 2, 3, 4), MAC, R-MAC (3 scales of regions on the map); centre crop
    vs whole image squashed / letterboxed to 224 or 288 or resized keeping its aspect ratio;
    two-scale averages; PCA-whitening learned on the catalog (plus two generic augmented views per
    photo) to 1280 (shrunk eigenvalues), 512 or 256 dimensions, and the same learned only on the
@@ -143,7 +143,7 @@ def keep_aspect(short: int, max_ratio: float = 2.0) -> Callable[[np.ndarray], np
 VIEWS = {
     v.name: v
     for v in (
-        View("cc224", centre_crop(224), note="current: short side 256, centre 224"),
+        View("cc224", centre_crop(224), note="gap-l2-v1: short side 256, centre 224"),
         View("cc256", centre_crop(256), note="short side 292, centre 256"),
         View("cc288", centre_crop(288), note="short side 329, centre 288"),
         View("full224", squash(224), note="whole image squashed to 224x224"),
@@ -534,7 +534,7 @@ def query_vectors(net: FeatureNet, recipe: Recipe, image: np.ndarray, parts: Seq
 
 
 POLICIES: dict[str, tuple[str, ...]] = {  # policy -> the parts whose similarities are maxed
-    "whole (current)": ("whole",),
+    "whole (--whole)": ("whole",),
     "subject crop": ("subject",),
     "subject crop if box < 50%": ("whole", "subject"),  # special-cased below
     "max(whole, subject)": ("whole", "subject"),
@@ -636,9 +636,9 @@ def main() -> None:
         catalog = load_catalog(args.catalog, engine)
         ukb = load_near_duplicates(args.near_duplicates, engine)
         sets = build_sets(catalog, args.n_queries, ukb)
-        embedder = engine.image_embedder()  # sanity: cc224 + GAP here is exactly ocula's ImageEmbedder
+        embedder = engine.image_embedder()  # sanity: cc288 + GeM 3 here is exactly ocula's ImageEmbedder
         reference = embedder.embed([embedder.prepare(im) for im in catalog[:16]])
-        check = float(np.abs(reference - embed(net, catalog[:16], VIEWS["cc224"], ("gap",)).vec["gap"]).max())
+        check = float(np.abs(reference - embed(net, catalog[:16], VIEWS["cc288"], ("gem3",)).vec["gem3"]).max())
     n_src = len(set(sets["hard"].source.tolist()))
     print(
         f"catalog: {len(catalog)} photos in {args.catalog}; query sources: {n_src} photos (every {len(catalog) // n_src}rd)"
@@ -649,7 +649,7 @@ def main() -> None:
         f"val {len(sets['val'].images)} (hard edits of {n_src} other photos, only for choosing whitening); "
         f"near-duplicates (ukb): {len(ukb[0])} photos"
     )
-    print(f"check: cc224/gap here vs ocula's ImageEmbedder, max |difference| = {check:.1e}")
+    print(f"check: cc288/gem3 here vs ocula's ImageEmbedder (gem3-288-l2-v2), max |difference| = {check:.1e}")
     print()
 
     # ---- question 1: every view over every set; all poolings come from the same pass ---------------
@@ -754,7 +754,7 @@ def main() -> None:
         d, s = chosen[base.name]
         var, learned[base.name] = whitened(base, d, s)
         variants += [var, whitened(base, d, s, folded=True)[0], whitened(base, 256, 0.0)[0]]
-    print("Q1c. variants: R@1 R@10 mAP; +/- = hard queries found / lost at rank 1 vs current; -half = whitening")
+    print("Q1c. variants: R@1 R@10 mAP; +/- = hard queries found / lost at rank 1 vs gap-l2-v1; -half = whitening")
     print("     learned on the other half of the catalog only (2 folds); ukb = near-duplicate set R@1/mAP;")
     print("     ms/img = preprocess + network + pooling, batches of 16, image already decoded")
     print(
@@ -791,7 +791,7 @@ def main() -> None:
     p2 = dict(POLICIES)
     best = next(v for v in variants if v.name.startswith("cc288/gem3+pcaw") and "half" not in v.name)
     recipes = [
-        Recipe("cc224/gap (current)", "cc224", "gap"),
+        Recipe("cc224/gap (gap-l2-v1)", "cc224", "gap"),
         Recipe(best.name, "cc288", "gem3", learned["cc288/gem3"](None)),
     ]
     bg = sets["composite"].background
