@@ -66,7 +66,9 @@ def test_converted_graph_is_cached_by_weights_hash_and_rebuilt_if_broken(tmp_pat
         first = engine.tag(SAMPLES / "coffee.jpg", top_k=1)[0]
     (graph,) = (tmp_path / "c" / "onnx").glob("efficientnet_lite0-*.onnx")
     sha = ocula.get_model("efficientnet_lite0").files[0].sha256
-    assert graph.name == f"efficientnet_lite0-{sha[:16]}-c1.onnx"
+    from ocula.models.convert.efficientnet_lite import CONVERTER_VERSION
+
+    assert graph.name == f"efficientnet_lite0-{sha[:16]}-c{CONVERTER_VERSION}.onnx"
     assert [p.name for p in graph.parent.iterdir()] == [graph.name]  # no temporary files left
     stamp = graph.stat().st_mtime_ns
     with Engine(settings) as engine:
