@@ -360,8 +360,10 @@ class SearchMethods:
         embedder = self.image_embedder()
         with self.open_collection(collection) as coll:
             pixels = load_image(image, settings=self.settings)
+            whole: list[int] | None = None  # what the whole of ``pixels`` is in the photo
             if region is not None:
-                pixels, _ = crop_region(pixels, region)
+                pixels, clipped = crop_region(pixels, region)
+                whole = list(clipped)
             boxes: list[tuple[int, int, int, int] | None] = [None]
             if region is None and windows:
                 boxes += subject_windows(pixels.shape[1], pixels.shape[0])
@@ -372,5 +374,5 @@ class SearchMethods:
             for box, found in zip(boxes, coll.search(queries, k, where=where)):
                 for m in found:
                     if m.id not in best or m.score > best[m.id].score:
-                        best[m.id] = replace(m, query_region=None if box is None else list(box))
+                        best[m.id] = replace(m, query_region=whole if box is None else list(box))
             return sorted(best.values(), key=lambda m: -m.score)[:k]

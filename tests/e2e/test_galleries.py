@@ -293,3 +293,19 @@ def test_a_gallery_on_milvus_lite_enrols_identifies_and_forgets(engine, settings
         again = g.identify(examples / "knn_examples" / "test" / "obama_and_biden.jpg")
         assert [f.person for f in again] == ["obama", None, None]
         assert all(c.person != "biden" for f in again for c in f.candidates)
+
+
+def test_bad_gallery_names_and_reserved_metadata_are_refused(gallery, settings):
+    with pytest.raises(InputError, match="invalid gallery name"):
+        Gallery.open("watch.clusters", settings=settings)
+    with pytest.raises(InputError, match="invalid gallery name"):
+        Gallery.open("x" * 60, settings=settings, create=True)
+    photo = shared(EXAMPLES) / "obama.jpg"
+    with pytest.raises(InputError, match="reserved"):
+        gallery.enroll("obama", [photo], metadata={"photos": "x"})
+    with pytest.raises(InputError, match="dict"):
+        gallery.enroll("obama", [photo], metadata="team=usa")
+    # One photo given bare (an array here) is one photo, not a list of rows.
+    from ocula import load_image
+
+    assert gallery.enroll("obama", load_image(photo)).photos == 3

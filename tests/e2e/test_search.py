@@ -321,6 +321,7 @@ def test_search_by_region_finds_the_item_inside_a_scene(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     found = lines(proc.stdout)[0]
     assert found["matches"][0]["id"] == "ukbench01380.jpg" and found["region"] == [500, 60, 740, 240]
+    assert found["matches"][0]["query_region"] == [500, 60, 740, 240]
     for bad in ("1,2,3", "10,10,5,20", "a,b,c,d", "900,700,1000,800"):
         proc = run_cli("search", str(path), "-c", "cat", "--region", bad, "--json", env_extra=env)
         assert proc.returncode == 1 and "region" in lines(proc.stdout)[-1]["error"], bad

@@ -318,3 +318,16 @@ def test_l2_metric_scores_are_one_minus_half_the_squared_distance(settings, rng)
         assert again.search(q, k=1)[0][0].id == "p4"
     with pytest.raises(InputError, match="metric"):
         Collection.open("x", settings=settings, embedder="t", dim=8, create=True, metric="cosine")
+
+
+def test_update_reads_and_writes_one_item_in_one_transaction(settings, rng):
+    c, vecs = make(settings, rng, n=3)
+
+    def append(item, vectors, regions):
+        return NewItem("id1", np.vstack([vectors, vecs[2:3]]), metadata=item.metadata | {"n": len(vectors) + 1},
+                       regions=[*regions, [0, 0, 1, 1]])  # fmt: skip
+
+    assert c.update("id1", append).metadata["n"] == 2
+    assert c.update("id1", append).metadata["n"] == 3 and len(c.vectors("id1")) == 3
+    assert c.search(vecs[2], k=1)[0][0].id in ("id1", "id2")
+    assert c.update("nobody", lambda item, v, r: None) is None and c.get("nobody") is None

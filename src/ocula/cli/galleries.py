@@ -276,4 +276,4 @@ def split_command(
         except ValueError:
             raise InputError(f"--faces takes positions like 0,3, not {faces!r}") from None
         new = g.split_cluster(cluster, positions)
-    stdout.print(Text(f"{len(positions)} face(s) of {cluster} moved to {new}"))
+    stdout.print(Text(f"{len(set(positions))} face(s) of {cluster} moved to {new}"))

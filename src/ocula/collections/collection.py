@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,11 @@ class Collection:
             self._vectors = self._load_vectors()
         else:
             self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
-            self._sync_outbox()
+            try:
+                self._sync_outbox()
+            except BaseException:
+                self._vectors.close()  # releases a Milvus Lite file for other processes
+                raise
 
     @property
     def _milvus(self) -> bool:
@@ -208,7 +212,8 @@ class Collection:
             raise InputError("creating a collection needs its embedder and dimension")
         if metric not in METRICS:
             raise InputError(f"unknown metric {metric!r}; expected one of {METRICS}")
-        store = canonical_vectors_uri(vectors if vectors is not None else settings.vectors)
+        # The default store matters only for a new collection; an existing one keeps its own.
+        store = canonical_vectors_uri(vectors if vectors is not None else (settings.vectors if not exists else "faiss"))
         try:
             path.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path / "items.sqlite", timeout=30, check_same_thread=False, isolation_level=None)
@@ -288,48 +293,82 @@ class Collection:
                 self._db.execute(f"DELETE FROM vector_sync WHERE vid IN ({marks})", vids)
 
     # -- changes --------------------------------------------------------------------------
+    def _check(self, item: NewItem) -> None:
+        v = np.asarray(item.vectors, np.float32)
+        if v.ndim != 2 or v.shape[1] != self.dim or len(v) == 0:
+            raise InputError(f"item {item.id!r}: vectors must have shape (n >= 1, {self.dim})")
+        if item.regions is not None and len(item.regions) != len(v):
+            raise InputError(f"item {item.id!r}: one region per vector")
+
     def add(self, items: Iterable[NewItem]) -> int:
         """Add or replace items (by id) in one transaction; returns how many were written."""
         items = list(items)
         for item in items:
-            v = np.asarray(item.vectors, np.float32)
-            if v.ndim != 2 or v.shape[1] != self.dim or len(v) == 0:
-                raise InputError(f"item {item.id!r}: vectors must have shape (n >= 1, {self.dim})")
-            if item.regions is not None and len(item.regions) != len(v):
-                raise InputError(f"item {item.id!r}: one region per vector")
+            self._check(item)
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            removed = self._remove_vectors([i.id for i in items])
-            added_ids, added_vectors = [], []
-            for item in items:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO items (id, path, content_sha256, metadata, source, added_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        item.id,
-                        item.path,
-                        item.content_sha256,
-                        json.dumps(item.metadata, ensure_ascii=False),
-                        item.source,
-                        time.time(),
-                    ),
-                )
-                v = np.asarray(item.vectors, np.float32)
-                for j, row in enumerate(v):
-                    region = (
-                        None if item.regions is None or item.regions[j] is None else json.dumps(list(item.regions[j]))
-                    )
-                    cur = self._db.execute(
-                        "INSERT INTO vectors (item_id, embedder, region, vector) VALUES (?, ?, ?, ?)",
-                        (item.id, self.embedder, region, row.tobytes()),
-                    )
-                    added_ids.append(cur.lastrowid)
-                    added_vectors.append(row)
-            self._outbox(removed, added_ids)
-            current = self._bump()
+            current, removed, added_ids, added_vectors = self._write(items)
         self._apply(current, removed, added_ids, added_vectors)
         self._dirty = True
         return len(items)
+
+    def update(
+        self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]
+    ) -> NewItem | None:
+        """Read-modify-write one item in one write transaction, so concurrent updates (two
+        processes adding photos of one person) cannot lose each other's changes. ``change``
+        gets the current item (None if absent), its vectors and their regions, and returns the
+        item to store (or None to leave it as is)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            item = self.get(item_id)
+            rows = self._db.execute(
+                "SELECT vector, region FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)
+            ).fetchall()
+            vectors = (
+                np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else np.zeros((0, self.dim), np.float32)
+            )
+            regions = [None if r[1] is None else json.loads(r[1]) for r in rows]
+            new = change(item, vectors, regions)
+            if new is None:
+                return None
+            self._check(new)
+            current, removed, added_ids, added_vectors = self._write([new])
+        self._apply(current, removed, added_ids, added_vectors)
+        self._dirty = True
+        return new
+
+    def _write(self, items: list[NewItem]) -> tuple[bool, np.ndarray, list[int], list[np.ndarray]]:
+        """Inside a write transaction: replace ``items``; what :meth:`_apply` needs afterwards."""
+        removed = self._remove_vectors([i.id for i in items])
+        added_ids, added_vectors = [], []
+        for item in items:
+            self._db.execute(
+                "INSERT OR REPLACE INTO items (id, path, content_sha256, metadata, source, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    item.id,
+                    item.path,
+                    item.content_sha256,
+                    json.dumps(item.metadata, ensure_ascii=False),
+                    item.source,
+                    time.time(),
+                ),
+            )
+            v = np.asarray(item.vectors, np.float32)
+            for j, row in enumerate(v):
+                region = (
+                    None if item.regions is None or item.regions[j] is None else json.dumps(list(item.regions[j]))
+                )
+                cur = self._db.execute(
+                    "INSERT INTO vectors (item_id, embedder, region, vector) VALUES (?, ?, ?, ?)",
+                    (item.id, self.embedder, region, row.tobytes()),
+                )
+                added_ids.append(cur.lastrowid)
+                added_vectors.append(row)
+        self._outbox(removed, added_ids)
+        current = self._bump()
+        return current, removed, added_ids, added_vectors
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete items; their vectors can no longer be returned. Returns how many existed."""
@@ -370,6 +409,10 @@ class Collection:
 
     def _apply(self, current: bool, removed: np.ndarray, ids: list[int], vectors: list[np.ndarray]) -> None:
         if self._milvus:
+            # Changes an earlier failed push left in the outbox go first (not only at open).
+            if self._db.execute("SELECT 1 FROM vector_sync WHERE vid NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
+                                (json.dumps([int(v) for v in [*removed, *ids]]),)).fetchone():  # fmt: skip
+                self._sync_outbox()
             # Milvus is shared by every process, so another writer does not make ours stale.
             self._vectors.remove(removed)
             if ids:

@@ -5,7 +5,10 @@ vectors themselves. Every change also writes the changed vector ids to an outbox
 same SQLite transaction; once Milvus has them, the ids leave the outbox. A process killed in
 between leaves them there, and the next open replays them: each id is made to match SQLite
 (present there: upserted; gone: deleted), which is idempotent and order-free, so replays by
-several processes cannot disagree. Searches use Strong consistency: right after a delete, a
+several processes cannot disagree. (Two live writers can still race: one upserting
+an id after the other deleted it leaves a stale vector in Milvus. It is never returned, since
+matches are joined with SQLite, but it takes a result slot until the collection is dropped or
+reindexed; the widening search keeps k correct.) Searches use Strong consistency: right after a delete, a
 server on its default (Bounded) level may still return the deleted id.
 
 Milvus Lite (pymilvus's embedded mode) runs the same client code as a server; it is meant for

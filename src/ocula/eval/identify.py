@@ -141,6 +141,11 @@ def evaluate_identify(
     start = time.perf_counter()
     images, ids = read_identities(csv_path, root)
     gallery_ix, mated, nonmated = split_protocol(images, ids, enroll)
+    if not mated or not nonmated:
+        raise DatasetError(
+            f"{csv_path}: the protocol leaves {len(mated)} mated and {len(nonmated)} non-mated probes; "
+            f"enrolled identities need more than {enroll} photos (--enroll) and there must be at least two identities"
+        )
     faces: list[Any] = [None] * len(images)
     for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector)):
         if result.ok and len(result.faces):

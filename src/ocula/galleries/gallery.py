@@ -68,7 +68,18 @@ def gallery_names(settings: Settings | None = None) -> list[str]:
     return [n for n in collection_names(settings, kind=KIND) if not n.endswith(CLUSTERS_SUFFIX)]
 
 
+def _check_gallery_name(name: str) -> str:
+    """Gallery names leave room for the ``.clusters`` store beside them and cannot be one."""
+    if not isinstance(name, str) or name.endswith(CLUSTERS_SUFFIX) or len(name) > 64 - len(CLUSTERS_SUFFIX):
+        raise InputError(
+            f"invalid gallery name {name!r}: up to {64 - len(CLUSTERS_SUFFIX)} characters, "
+            f"not ending in {CLUSTERS_SUFFIX!r}"
+        )
+    return name
+
+
 def drop_gallery(name: str, settings: Settings | None = None) -> None:
+    _check_gallery_name(name)
     drop_collection(name, settings, kind=KIND)
     drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
 
@@ -152,6 +163,16 @@ def _sha256(source: ImageSource) -> str | None:
     return None
 
 
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+        raise InputError("metadata must be a dict with string keys")
+    if "photos" in metadata:
+        raise InputError("'photos' is reserved: ocula keeps the enrolled photos there")
+    return dict(metadata)
+
+
 def _gate_reason(faces: Faces, i: int, gate: QualityGate) -> str | None:
     if faces.size[i] < gate.min_size:
         return f"face too small (eyes {faces.size[i]:.0f} px apart, need {gate.min_size:.0f})"
@@ -173,6 +194,7 @@ class Gallery:
         self._coll, self._engine, self._owns_engine = collection, engine, owns_engine
         self.name, self.settings = collection.name, settings
         self._table = None  # the calibration, read once
+        self._holds_clusters = False  # this is some gallery's NAME.clusters store
 
     @classmethod
     def open(
@@ -187,6 +209,7 @@ class Gallery:
         """Open the gallery ``name`` (``create``: make it if missing, its vectors in ``vectors``)."""
         from ..engine import Engine  # the gallery sits above the Engine; imported here, not at load
 
+        _check_gallery_name(name)
         settings = settings or (engine.settings if engine is not None else Settings())
         dim = int(get_model(EMBEDDER_MODEL).architecture["dim"])
         coll = Collection.open(
@@ -232,8 +255,9 @@ class Gallery:
         that passes ``gate``, or ``face`` picks one by index (largest first). Refused photos are
         listed with the reason; the accepted ones are stored in one transaction."""
         _check_person(person)
-        if isinstance(photos, (str, Path, bytes, Faces)):
-            photos = [photos]
+        if not isinstance(photos, (list, tuple)):
+            photos = [photos]  # one photo: a path, bytes, an array, a PIL image or Faces
+        metadata = _check_metadata(metadata)
         added, refused, templates, refs = [], [], [], []
         for photo in photos:
             name = "<Faces>" if isinstance(photo, Faces) else source_name(photo)
@@ -256,7 +280,7 @@ class Gallery:
         else:
             existing = self._coll.get(person)
             if metadata and existing:
-                self._coll.set_metadata({person: existing.metadata | dict(metadata)})
+                self._coll.set_metadata({person: existing.metadata | metadata})
             total = len(existing.metadata.get("photos", [])) if existing else 0
         return Enrolment(person, added, refused, total)
 
@@ -265,15 +289,20 @@ class Gallery:
     ) -> int:
         """Append (or with ``replace``, set) ``person``'s templates and photo references in one
         transaction; returns how many photos the person has."""
-        existing = None if replace else self._coll.get(person)
-        old_refs = existing.metadata.get("photos", []) if existing else []
-        meta = {k: v for k, v in (existing.metadata if existing else {}).items() if k != "photos"}
-        meta |= dict(metadata or {})
-        old = self._coll.vectors(person) if existing else np.zeros((0, self._coll.dim), np.float32)
-        vectors = np.vstack([old, np.asarray(descriptors, np.float32)])
-        regions = [r.get("box") for r in old_refs] + [r.get("box") for r in refs]
-        self._coll.add([NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)])
-        return len(old_refs) + len(refs)
+        def change(existing: Any, old: np.ndarray, old_regions: list[Any]) -> NewItem:
+            if replace or existing is None:
+                old, old_regions, old_meta = old[:0], [], {}
+            else:
+                old_meta = existing.metadata
+            old_refs = list(old_meta.get("photos", []))
+            meta = {k: v for k, v in old_meta.items() if k != "photos"} | dict(metadata or {})
+            vectors = np.vstack([old, np.asarray(descriptors, np.float32)])
+            regions = list(old_regions) + [r.get("box") for r in refs]
+            return NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)
+
+        stored = self._coll.update(person, change)  # one transaction: concurrent enrolments add up
+        assert stored is not None
+        return len(stored.metadata["photos"])
 
     def templates(self, person: str) -> tuple[np.ndarray, list[dict]]:
         """``person``'s enrolled descriptors (n, 128) and photo references (path, sha256, box)."""
@@ -356,6 +385,8 @@ class Gallery:
     def _cluster_store(self, create: bool = False) -> Gallery | None:
         """Unknown people's clusters live beside the gallery, as a gallery named NAME.clusters
         whose "people" are ``cluster-0001``, ...; None if there is none yet."""
+        if self._holds_clusters:
+            return None  # a cluster store has no clusters of its own
         name = f"{self.name}{CLUSTERS_SUFFIX}"
         try:
             coll = Collection.open(
@@ -370,7 +401,9 @@ class Gallery:
             )
         except UnknownName:
             return None
-        return Gallery(coll, self._engine, owns_engine=False, settings=self.settings)
+        store = Gallery(coll, self._engine, owns_engine=False, settings=self.settings)
+        store._holds_clusters = True
+        return store
 
     def save_clusters(self, clusters: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
         """Replace the stored clusters with ``clusters``: lists of faces ``{"descriptor" (128,),
@@ -413,6 +446,7 @@ class Gallery:
         """Enrol the faces of ``cluster`` as ``person`` (new or existing) and drop the cluster.
         Returns the person's number of photos."""
         _check_person(person)
+        metadata = _check_metadata(metadata)
         with self._open_clusters() as store:
             descriptors, refs = store.templates(cluster)
             total = self._store(person, descriptors, refs, metadata)  # first: a crash here loses nothing

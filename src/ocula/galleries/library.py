@@ -96,6 +96,7 @@ def cluster_library(
             faces.append(
                 {
                     "path": result.source,
+                    "photo": n,  # cannot-link key: in-memory inputs all share one source name
                     "sha256": sha,
                     "box": [round(float(v), 1) for v in found.boxes[i]],
                     "descriptor": found.embeddings[i],
