@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -23,6 +23,16 @@ from ..io import iter_image_paths
 #: Exit codes: 0 ok, 1 some input or the run failed, 2 usage (bad option, unknown name).
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+#: ``--vectors``: where a new collection or gallery keeps its vectors.
+VectorsOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--vectors",
+        help="Vector store if it is new: faiss (default), milvus://HOST:PORT or milvus-lite:FILE.db.",
+        show_default=False,
+    ),
+]
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ from ..galleries.library import cluster_library
 from ..pipelines.faces import Detector
 from ._common import (
     EXIT_FAILED,
+    VectorsOption,
     cli_errors,
     emit_json,
     image_paths_or_exit,
@@ -55,13 +56,7 @@ def enroll_command(
         Optional[int], typer.Option(min=0, help="Use this face (0 = largest) of every photo.", show_default=False)
     ] = None,
     detector: DetectorOption = Detector.HOG_CNN,
-    vectors: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Vector store of a new gallery: faiss (default), milvus://HOST:PORT or milvus-lite:FILE.db.",
-            show_default=False,
-        ),
-    ] = None,
+    vectors: VectorsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Add a person (or more photos of one) to a gallery. A photo must show one usable face;

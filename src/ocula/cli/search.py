@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
 from ._common import (
     EXIT_FAILED,
+    VectorsOption,
     cli_errors,
     emit_json,
     image_paths_or_exit,
@@ -45,13 +46,7 @@ def index_command(
         Optional[list[str]],
         typer.Option("--meta", help="CSV column to store as metadata (repeatable).", show_default=False),
     ] = None,
-    vectors: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Vector store of a new collection: faiss (default), milvus://HOST:PORT or milvus-lite:FILE.db.",
-            show_default=False,
-        ),
-    ] = None,
+    vectors: VectorsOption = None,
     ray: Annotated[
         Optional[str],
         typer.Option(

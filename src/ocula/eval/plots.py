@@ -53,19 +53,17 @@ def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *
         ax.legend(loc="lower right" if ax is ax_roc else "upper right", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the plot {path} ({exc})") from None
-    finally:
-        plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_cmc_det(
-    cmc: list[float], mated_hit: np.ndarray, mated_score: np.ndarray, nonmated_score: np.ndarray, path: Path, *, title: str = ""
+    cmc: list[float],
+    mated_hit: np.ndarray,
+    mated_score: np.ndarray,
+    nonmated_score: np.ndarray,
+    path: Path,
+    *,
+    title: str = "",
 ) -> Path:
     """Save the CMC (rank-k identification rate) and the identification DET (FNIR against FPIR,
     log FPIR) of an open-set run side by side."""
@@ -83,11 +81,19 @@ def plot_cmc_det(
     fnir = np.array([1 - np.mean(mated_hit & (mated_score >= t)) for t in thresholds])
     ok = fpir > 0
     ax_det.plot(fpir[ok], fnir[ok], drawstyle="steps-post")
-    ax_det.set(xscale="log", xlabel="false-positive identification rate (FPIR)", ylabel="FNIR (rank 1)", title="DET (open set)")
+    ax_det.set(
+        xscale="log", xlabel="false-positive identification rate (FPIR)", ylabel="FNIR (rank 1)", title="DET (open set)"
+    )
     for ax in (ax_cmc, ax_det):
         ax.grid(True, which="both", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
