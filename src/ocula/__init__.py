@@ -3,6 +3,7 @@
 Importing ocula loads no model and touches no file or network; work starts on the first call.
 """
 
+from . import video  # noqa: F401  (ocula.video.analyze; loads no model)
 from ._version import __version__
 from .api import face_similarity, faces, tag, verify
 from .collections import Collection
@@ -24,6 +25,7 @@ from .errors import (
     NoFaceFound,
     OculaError,
     UnknownName,
+    VideoError,
 )
 from .face_types import FaceResult, Faces, QualityGate, Verification
 from .galleries import Gallery
@@ -58,6 +60,7 @@ __all__ = [
     "TagResult",
     "Tags",
     "UnknownName",
+    "VideoError",
     "Verification",
     "__version__",
     "face_similarity",

@@ -14,7 +14,8 @@ non-zero; the service (later) maps the classes to 4xx/5xx problem responses.
     │   │   └── ImageTooLarge       over the byte or pixel limit (decompression bombs)
     │   ├── NoFaceFound             a photo that must show a face shows none
     │   ├── DatasetError            an evaluation data set (CSV, folder) is malformed
-    │   └── UnknownName             a name that is not known: model, preset, concept
+    │   ├── UnknownName             a name that is not known: model, preset, concept
+    │   └── VideoError              a video source that cannot be opened or decoded
     ├── ModelError                  a model cannot be provided (maps to 5xx / setup problem)
     │   ├── ModelUnavailable        not installed, or needs a download while offline
     │   ├── IntegrityError          a file's sha256 differs from the registry's
@@ -41,6 +42,7 @@ __all__ = [
     "NoFaceFound",
     "OculaError",
     "UnknownName",
+    "VideoError",
 ]
 
 
@@ -119,3 +121,7 @@ class ConversionError(ModelError):
 
 class ConfigError(OculaError):
     """Invalid settings."""
+
+
+class VideoError(InputError):
+    """A video source could not be opened or decoded (missing, corrupt, unsupported codec)."""

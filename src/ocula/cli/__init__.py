@@ -30,10 +30,11 @@ from .galleries import (
 from .models import models_app
 from .search import collections_app, dedupe_command, index_command, items_app, reindex_command, search_command
 from .tag import tag_command
+from .video import video_command
 
 app = typer.Typer(
     name="ocula",
-    help="Self-hosted visual recognition, offline: photo tags, faces, visual search (more to come).",
+    help="Self-hosted visual recognition, offline: photo tags, faces, visual search, video.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -75,6 +76,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(items_app, name="items")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+app.command("video", no_args_is_help=True)(video_command)
 faces_app.command("enroll", no_args_is_help=True)(enroll_command)
 faces_app.command("identify", no_args_is_help=True)(identify_command)
 faces_app.command("people", no_args_is_help=True)(people_command)

@@ -1,0 +1,107 @@
+"""``ocula video``: watchlist alerts, identity and tag timelines, people counts, redaction."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ..engine import Engine
+from ..video import analyze
+from ..video.events import CountEvent, Event, PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoReport
+from ._common import cli_errors, emit_json, progress_bar, settings_of, stdout
+
+#: Exit code after Ctrl-C (the report is still printed), as shells expect.
+EXIT_INTERRUPTED = 130
+
+
+def _line(event: Event) -> str | None:
+    who = lambda e: e.person or f"unknown #{e.track}"  # noqa: E731
+    if isinstance(event, PersonAppeared):
+        sim = "" if event.similarity is None else f", similarity {event.similarity:.3f}"
+        return f"{event.t:8.2f}s  {who(event)} appeared (track {event.track}{sim})"
+    if isinstance(event, PersonLeft):
+        return f"{event.t:8.2f}s  {who(event)} left (since {event.since:.2f}s)"
+    if isinstance(event, TagStarted):
+        return f"{event.t:8.2f}s  tag {event.tag} started ({event.score:.2f})"
+    if isinstance(event, TagEnded):
+        return f"{event.t:8.2f}s  tag {event.tag} ended"
+    if isinstance(event, CountEvent):
+        return None  # per-second counts go in the summary, not the live log
+    return None
+
+
+def _summary(report: VideoReport) -> Table:
+    table = Table(title=Text(report.source), title_justify="left", show_edge=False, pad_edge=False, show_header=False)
+    table.add_column("what", style="dim")
+    table.add_column("value")
+    spans = lambda d: "; ".join(f"{k}: " + ", ".join(f"{a:.1f}-{b:.1f}s" for a, b in v) for k, v in d.items())  # noqa: E731
+    table.add_row("video", f"{report.duration:.1f} s, {report.frames} frames ({report.analysed_frames} analysed)")
+    table.add_row("speed", f"{report.realtime_factor:.2f}x real time" + (" (stopped)" if report.stopped else ""))
+    table.add_row("people", Text(spans(report.people) or "-"))
+    table.add_row("unknown faces", str(report.unknown_tracks))
+    if report.tags:
+        table.add_row("tags", Text(spans(report.tags)))
+    if report.counts:
+        table.add_row("people per second", " ".join(str(c["people"]) for c in report.counts))
+    if report.annotated:
+        table.add_row("annotated", Text(report.annotated))
+    if report.webhook is not None:
+        table.add_row("webhook", ", ".join(f"{k} {v}" for k, v in report.webhook.items()))
+    return table
+
+
+def video_command(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A video file, an rtsp:// or http(s):// URL, or a camera index (0).", show_default=False)],
+    gallery: Annotated[Optional[str], typer.Option("--gallery", "-g", help="Watchlist: name the faces enrolled in this gallery.", show_default=False)] = None,
+    fpir: Annotated[float, typer.Option(min=1e-6, max=0.5, help="False-positive identification rate of the watchlist.")] = 0.01,
+    tags: Annotated[bool, typer.Option("--tags", help="Tag timeline (ImageNet labels and their concepts).")] = False,
+    count_people: Annotated[bool, typer.Option("--count-people", help="People per second (person detector + faces).")] = False,
+    every: Annotated[float, typer.Option(min=0.0, max=60.0, help="Seconds of video between the frames the face models see.")] = 0.2,
+    annotate: Annotated[Optional[Path], typer.Option(help="Write a copy with boxes, names and track ids (.mp4 or .avi).", show_default=False)] = None,
+    redact: Annotated[bool, typer.Option("--redact", help="Blur every face that is not an enrolled person (annotated video, snapshots).")] = False,
+    snapshots: Annotated[Optional[Path], typer.Option(help="Save a JPEG of each appearance's face in this folder.", show_default=False)] = None,
+    webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL.", show_default=False)] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")] = False,
+) -> None:
+    """Analyse a video: who appears when (with --gallery), tags, people counts; optionally an
+    annotated or redacted copy. Ctrl-C stops early and still prints the report."""
+    settings = settings_of(ctx)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        run = analyze(
+            source, gallery=gallery, engine=engine, fpir=fpir, tags=tags, count_people=count_people, every=every,
+            annotate=annotate, redact=redact, snapshots=snapshots, webhook=webhook, max_seconds=max_seconds,
+        )  # fmt: skip
+        interrupted = []
+
+        def on_sigint(*_: object) -> None:  # first Ctrl-C: finish cleanly; the second one kills
+            interrupted.append(True)
+            run.stop()
+            signal.signal(signal.SIGINT, previous)
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            total = run.source.frame_count or None
+            with progress_bar(total, label="video", json_output=as_json) as bar:
+                task = bar.add_task("video", total=total)
+                run.on_frame = lambda frame: bar.advance(task)
+                for event in run:
+                    if as_json:
+                        emit_json(event.to_dict())
+                    elif (line := _line(event)) is not None:
+                        bar.console.print(Text(line))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    assert run.report is not None
+    if as_json:
+        emit_json(run.report.to_dict())
+    else:
+        stdout.print(_summary(run.report))
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)

@@ -1,0 +1,312 @@
+"""The video pipeline: frames → faces → tracks → identities, tags, people counts → events, report.
+
+``analyze(source, ...)`` returns a :class:`VideoAnalysis`: iterate it for events as they happen;
+its ``report`` is set when the iteration ends (also after :meth:`VideoAnalysis.stop`, which is
+what the CLI calls on Ctrl-C, so the report is still written). Models run on one frame per
+``every`` seconds; the tagger and the people detector on fewer (``tag_every``, ``count_every``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import InputError
+from ..face_types import Faces
+from ..pipelines.faces import Detector, FaceOptions
+from .events import Event, PersonAppeared, VideoReport
+from .people import PeopleDetector
+from .render import Overlay, VideoWriter, draw, redact
+from .source import Frame, VideoSource, open_video
+from .tagging import FrameTagger
+from .timeline import Appearances, PeopleCounts, TagTimeline
+from .tracking import FaceTracker, Track
+
+__all__ = ["VideoAnalysis", "VideoOptions", "analyze"]
+
+
+def _seconds(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
+        raise InputError(f"{name} must be a number of seconds from {low} to {high}, not {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """What to look for and how often.
+
+    Attributes:
+        every: seconds between the frames the face models see (0.2: 5 per second; a face must
+            stay about 0.4 s to be decided, since a track needs two observations).
+        fpir: false-positive identification rate of the watchlist decisions.
+        tags: tag timeline; ``tag_every`` seconds between tagged frames; ``tag_preset``.
+        count_people: people per second, the person detector run every ``count_every`` seconds;
+            ``min_person_height``: the smallest person counted, as a fraction of frame height.
+        linger: seconds a person may go unseen and still be in the same appearance (and a track
+            still be continued).
+        redact: blur every face that is not an enrolled person, in the annotated video and in
+            snapshots.
+        annotate: write a copy of the video with boxes, names and track ids here.
+        snapshots: save a JPEG of each appearance's face (with its surroundings) in this folder.
+        webhook: POST every event as JSON to this http(s) URL.
+        max_seconds: stop after this much video (live sources never end by themselves).
+    """
+
+    every: float = 0.2
+    fpir: float = 0.01
+    tags: bool = False
+    tag_every: float = 1.0
+    tag_preset: str = "fast"
+    count_people: bool = False
+    count_every: float = 0.5
+    min_person_height: float = 0.5
+    linger: float = 1.5
+    redact: bool = False
+    annotate: str | Path | None = None
+    snapshots: str | Path | None = None
+    webhook: str | None = None
+    max_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        _seconds("every", self.every, 0.0, 60.0)
+        _seconds("tag_every", self.tag_every, 0.0, 3600.0)
+        _seconds("count_every", self.count_every, 0.0, 3600.0)
+        _seconds("linger", self.linger, 0.0, 600.0)
+        if self.max_seconds is not None:
+            _seconds("max_seconds", self.max_seconds, 0.0, 1e9)
+        if isinstance(self.fpir, bool) or not isinstance(self.fpir, (int, float)) or not 0 < self.fpir < 1:
+            raise InputError(f"fpir must be a number between 0 and 1, not {self.fpir!r}")
+        if self.annotate is not None:
+            path = Path(self.annotate)
+            if path.suffix.lower() not in VideoWriter.CODECS:
+                raise InputError(f"{path}: the annotated video must end in one of {', '.join(VideoWriter.CODECS)}")
+            if not path.parent.is_dir():
+                raise InputError(f"{path.parent}: no such folder for the annotated video")
+        if self.snapshots is not None and not Path(self.snapshots).is_dir():
+            raise InputError(f"{self.snapshots}: no such folder for snapshots")
+
+
+class VideoAnalysis:
+    """One run over one source. Iterate for :class:`~ocula.video.events.Event` objects; then
+    ``report`` holds the :class:`VideoReport`. Use :meth:`run` to skip the events."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        options: VideoOptions,
+        *,
+        engine: Any,
+        gallery: Any = None,
+        owned: tuple[Any, ...] = (),
+    ):
+        self.source = source
+        self.options = options
+        self.report: VideoReport | None = None
+        self._engine = engine
+        self._gallery = gallery
+        self._owned = owned
+        self._stop = threading.Event()
+        self._started = False
+        #: Called with each frame read (progress bars); must be quick.
+        self.on_frame: Callable[[Frame], None] | None = None
+
+    def stop(self) -> None:
+        """Ask the run to end after the current frame (thread- and signal-safe). The iteration
+        then yields the closing events and sets ``report``."""
+        self._stop.set()
+
+    def run(self) -> VideoReport:
+        for _ in self:
+            pass
+        assert self.report is not None
+        return self.report
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._started:
+            raise RuntimeError("a VideoAnalysis runs once")
+        self._started = True
+        return self._events()
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def _events(self) -> Iterator[Event]:
+        opts = self.options
+        report = VideoReport(self.source.name)
+        analyzer = self._engine.face_analyzer(Detector.HOG)
+        face_options = FaceOptions(detector=Detector.HOG)
+        threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
+        tracker = FaceTracker(timeout=opts.linger)
+        appearances = Appearances(opts.linger, threshold)
+        tagger = FrameTagger(self._engine.tagger(opts.tag_preset)) if opts.tags else None
+        tags = TagTimeline()
+        people = PeopleDetector(opts.min_person_height) if opts.count_people else None
+        counts = PeopleCounts()
+        writer = VideoWriter(opts.annotate, self.source.fps, self.source.size) if opts.annotate else None
+        webhook = None
+        if opts.webhook:
+            from .webhook import WebhookSender
+
+            webhook = WebhookSender(opts.webhook)
+        next_tag = next_count = 0.0
+        overlay = Overlay.empty()
+        started = time.perf_counter()
+        last_t = 0.0
+        pending: list[Event] = []
+        try:
+            for frame in self.source.frames(opts.every, decode_all=writer is not None):
+                if self._stop.is_set() or (opts.max_seconds is not None and frame.t > opts.max_seconds):
+                    report.stopped = self._stop.is_set()
+                    break
+                report.frames += 1
+                last_t = frame.t
+                if self.on_frame is not None:
+                    self.on_frame(frame)
+                if frame.analyse:
+                    assert frame.rgb is not None
+                    report.analysed_frames += 1
+                    faces = analyzer.analyze(frame.rgb, face_options)
+                    seen, ended = tracker.update(frame.t, faces, self._similarities(faces), threshold)
+                    for track in seen:
+                        track.decide(threshold)
+                    pending += appearances.ended(ended)
+                    appeared = appearances.seen(seen)
+                    pending += appearances.tick(frame.t)
+                    if tagger is not None and frame.t + 1e-6 >= next_tag:
+                        next_tag = frame.t + opts.tag_every
+                        pending += tags.update(frame.t, *tagger.scores(frame.rgb))
+                    bodies = None
+                    if people is not None and frame.t + 1e-6 >= next_count:
+                        next_count = frame.t + opts.count_every
+                        bodies = people.detect(frame.rgb)
+                        n_bodies, n_faces = people.count_with(bodies, faces.boxes)
+                        pending += counts.update(frame.t, n_bodies, n_faces)
+                    overlay = self._overlay(seen, tracker.tracks, bodies)
+                    if opts.snapshots is not None:
+                        appeared = [self._snapshot(e, frame, overlay) for e in appeared]
+                    pending += appeared
+                if writer is not None:
+                    assert frame.rgb is not None
+                    image = redact(frame.rgb, overlay) if opts.redact else frame.rgb
+                    writer.write(draw(image, overlay))
+                yield from self._flush(pending, webhook)
+            else:
+                report.stopped = self._stop.is_set()
+            # The end of the source (or a stop): close every open track, appearance and tag.
+            pending += appearances.ended(tracker.finish())
+            pending += appearances.finish()
+            pending += tags.finish()
+            pending += counts.finish()
+            yield from self._flush(pending, webhook)
+        finally:
+            if writer is not None:
+                writer.close()
+                report.annotated = str(opts.annotate)
+            if webhook is not None:
+                report.webhook = webhook.close().to_dict()
+            elapsed = time.perf_counter() - started
+            report.duration = last_t + (1 / self.source.fps if self.source.fps and report.frames else 0.0)
+            report.realtime_factor = report.duration / elapsed if elapsed > 0 else 0.0
+            report.people = appearances.people
+            report.unknown_tracks = appearances.unknown_tracks
+            report.tags = tags.tags
+            report.counts = counts.counts
+            self.report = report
+            self.close()
+
+    @staticmethod
+    def _flush(pending: list[Event], webhook: Any) -> Iterator[Event]:
+        while pending:
+            event = pending.pop(0)
+            if webhook is not None:
+                webhook.send(event.to_dict())
+            yield event
+
+    def _similarities(self, faces: Faces) -> list[dict[str, float]]:
+        if self._gallery is None or len(faces) == 0 or len(self._gallery) == 0:
+            return [{} for _ in range(len(faces))]
+        found = self._gallery.identify_faces(faces, fpir=self.options.fpir, k=3)
+        return [{c.person: c.similarity for c in ident.candidates} for ident in found]
+
+    @staticmethod
+    def _overlay(seen: list[Track], live: list[Track], bodies: np.ndarray | None) -> Overlay:
+        """Faces on this frame, plus the last box of live tracks missed on it: redaction keeps
+        blurring a face the detector lost for a moment."""
+        lost = [tr for tr in live if all(tr is not s for s in seen)]
+        shown = seen + lost
+        boxes = np.stack([tr.box for tr in shown]) if shown else np.zeros((0, 4), np.float32)
+        labels = tuple(f"{tr.person} #{tr.id}" if tr.person else f"#{tr.id}" for tr in shown)
+        drawn = (True,) * len(seen) + (False,) * len(lost)
+        return Overlay(boxes, labels, tuple(tr.person is not None for tr in shown), bodies, drawn)
+
+    def _snapshot(self, event: PersonAppeared, frame: Frame, overlay: Overlay) -> PersonAppeared:
+        import cv2
+
+        assert frame.rgb is not None and event.box is not None and self.options.snapshots is not None
+        image = redact(frame.rgb, overlay) if self.options.redact else frame.rgb
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = event.box
+        mx, my = (x1 - x0) * 0.6, (y1 - y0) * 0.6
+        crop = image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
+        path = Path(self.options.snapshots) / f"track{event.track:05d}-{frame.t:09.3f}s.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+        return PersonAppeared(
+            event.t, event.person, event.track, event.similarity, event.threshold, event.box, str(path)
+        )
+
+    def close(self) -> None:
+        self.source.close()
+        for thing in self._owned:
+            thing.close()
+        self._owned = ()
+
+    def __enter__(self) -> VideoAnalysis:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def analyze(
+    source: str | int | Path,
+    *,
+    gallery: Any = None,
+    engine: Any = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> VideoAnalysis:
+    """Analyse a video file, stream URL or camera index.
+
+    ``gallery`` (a name or an open :class:`~ocula.Gallery`) turns on the watchlist; the options
+    are those of :class:`VideoOptions`. Opening is checked now: a missing or undecodable source,
+    an unknown gallery or a bad option raises before any frame is read::
+
+        run = ocula.video.analyze("clip.mp4", gallery="staff", tags=True)
+        for event in run:
+            print(event.to_dict())
+        print(run.report.people)
+    """
+    from ..engine import Engine
+    from ..galleries import Gallery
+
+    opts = VideoOptions(**options)
+    owned: list[Any] = []
+    if engine is None:
+        engine = Engine(settings)
+        owned.append(engine)
+    settings = engine.settings
+    try:
+        if isinstance(gallery, str):
+            gallery = Gallery.open(gallery, engine=engine)
+            owned.append(gallery)
+        video = open_video(source, max_pixels=settings.max_image_pixels)
+    except BaseException:
+        for thing in reversed(owned):
+            thing.close()
+        raise
+    return VideoAnalysis(video, opts, engine=engine, gallery=gallery, owned=tuple(reversed(owned)))

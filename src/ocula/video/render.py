@@ -1,0 +1,119 @@
+"""Annotated output: boxes, names and track ids drawn on frames, faces blurred (redaction), and
+the video writer. Drawing is kept apart from the analysis (supervision's split).
+
+Redaction blurs every face box that is not a named track, enlarged by ``REDACT_MARGIN`` on each
+side, because the models see one frame per ``every`` seconds and a face moves in between; the
+boxes of the last analysed frame are applied to the frames up to the next one. The blur is a
+heavy downscale-upscale (pixelation) followed by a Gaussian blur: no detector should find a face
+in it, and ``tests/e2e/test_video.py`` checks exactly that on the annotated output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["Overlay", "VideoWriter", "draw", "redact"]
+
+#: Redacted area: the face box grown by this fraction of its size on every side.
+REDACT_MARGIN = 0.35
+KNOWN, UNKNOWN, BODY = (60, 220, 90), (240, 160, 40), (80, 160, 255)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What to draw on a frame: face boxes with labels, and whether each face is a named person."""
+
+    boxes: np.ndarray  # (n, 4) xyxy
+    labels: tuple[str, ...]
+    named: tuple[bool, ...]
+    bodies: np.ndarray | None = None  # (m, 4) person-detector boxes
+    drawn: tuple[bool, ...] | None = None  # False: a face lost for a moment, redacted but not drawn
+
+    @staticmethod
+    def empty() -> Overlay:
+        return Overlay(np.zeros((0, 4), np.float32), (), ())
+
+
+def _grow(box: np.ndarray, margin: float, w: int, h: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    return (max(0, int(x0 - mx)), max(0, int(y0 - my * 1.3)), min(w, int(x1 + mx + 1)), min(h, int(y1 + my + 1)))
+
+
+def redact(rgb: np.ndarray, overlay: Overlay) -> np.ndarray:
+    """``rgb`` with every face that is not a named person blurred (a copy when anything changes)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    out = rgb
+    for box, named in zip(overlay.boxes, overlay.named):
+        if named:
+            continue
+        x0, y0, x1, y1 = _grow(box, REDACT_MARGIN, w, h)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        if out is rgb:
+            out = rgb.copy()
+        region = out[y0:y1, x0:x1]
+        small = cv2.resize(region, (max(1, (x1 - x0) // 12), max(1, (y1 - y0) // 12)), interpolation=cv2.INTER_AREA)
+        region = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        k = max(3, ((x1 - x0) // 4) | 1)
+        out[y0:y1, x0:x1] = cv2.GaussianBlur(region, (k, k), 0)
+    return out
+
+
+def draw(rgb: np.ndarray, overlay: Overlay) -> np.ndarray:
+    """A copy of ``rgb`` with the overlay's boxes and labels."""
+    import cv2
+
+    out = np.ascontiguousarray(rgb.copy())
+    thick = max(1, round(max(out.shape[:2]) / 480))
+    if overlay.bodies is not None:
+        for x0, y0, x1, y1 in overlay.bodies.astype(int):
+            cv2.rectangle(out, (x0, y0), (x1, y1), BODY, thick)
+    drawn = overlay.drawn or (True,) * len(overlay.labels)
+    for box, label, named, shown in zip(overlay.boxes, overlay.labels, overlay.named, drawn):
+        if not shown:
+            continue
+        x0, y0, x1, y1 = (int(v) for v in box)
+        color = KNOWN if named else UNKNOWN
+        cv2.rectangle(out, (x0, y0), (x1, y1), color, thick + 1)
+        scale = 0.45 * thick
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        ty = y0 - 4 if y0 - th - base - 4 >= 0 else y1 + th + 4
+        cv2.rectangle(out, (x0, ty - th - base), (x0 + tw + 4, ty + base), color, -1)
+        cv2.putText(out, label, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return out
+
+
+class VideoWriter:
+    """Writes RGB frames with OpenCV: ``.mp4`` as MPEG-4 Part 2 (mp4v; OpenCV's wheel has no
+    H.264 encoder), ``.avi`` as Motion-JPEG."""
+
+    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
+        import cv2
+
+        path = Path(path)
+        codec = self.CODECS.get(path.suffix.lower())
+        if codec is None:
+            raise InputError(f"{path}: annotated video must end in one of {', '.join(self.CODECS)}")
+        if not path.parent.is_dir():
+            raise InputError(f"{path.parent}: no such folder for the annotated video")
+        self.path = path
+        self._cv2 = cv2
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps or 25.0, size)
+        if not self._writer.isOpened():
+            raise InputError(f"{path}: cannot write a {codec} video here")
+
+    def write(self, rgb: np.ndarray) -> None:
+        self._writer.write(self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        self._writer.release()

@@ -1,0 +1,251 @@
+"""Video layers without models: tracking, appearances (one alert per appearance), tag smoothing,
+people counts, event schema, options, redaction pixels, the bounded frame queue."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ocula import InputError, VideoError
+from ocula.face_types import Faces
+from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoOptions, VideoReport
+from ocula.video.people import PeopleDetector, _merge
+from ocula.video.render import Overlay, redact
+from ocula.video.source import VideoSource, _Reader, open_video
+from ocula.video.timeline import Appearances, PeopleCounts, TagTimeline
+from ocula.video.tracking import FaceTracker, box_iou
+
+RNG = np.random.default_rng(7)
+PEOPLE = {name: RNG.normal(0, 0.09, 128).astype(np.float32) for name in ("ann", "bob", "cid")}
+
+
+def faces(*items: tuple[str, tuple[float, float, float, float]], noise: float = 0.005) -> Faces:
+    """Faces of the named identities at the given boxes (descriptors near each identity's)."""
+    n = len(items)
+    emb = np.stack([PEOPLE[p] + RNG.normal(0, noise, 128).astype(np.float32) for p, _ in items]) if n else None
+    return Faces(
+        boxes=np.array([b for _, b in items], np.float32).reshape(n, 4),
+        scores=np.ones(n, np.float32),
+        landmarks=np.zeros((n, 5, 2), np.float32),
+        size=np.full(n, 40, np.float32),
+        sharpness=np.full(n, 0.01, np.float32),
+        frontal=np.ones(n, np.float32),
+        embeddings=emb if n else np.zeros((0, 128), np.float32),
+        image_size=(640, 360),
+    )
+
+
+def sims(f: Faces, gallery=("ann",)) -> list[dict[str, float]]:
+    from ocula.pipelines.faces import similarity
+
+    return [{p: float(similarity(e, PEOPLE[p])) for p in gallery} for e in f.embeddings]
+
+
+BOX_A, BOX_B = (100, 100, 160, 160), (400, 100, 460, 160)
+
+
+def test_box_iou():
+    assert box_iou(np.array([0, 0, 10, 10]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])).tolist() == [
+        [1.0, pytest.approx(1 / 3), 0.0]
+    ]
+
+
+def test_tracker_keeps_identity_by_overlap_and_descriptor():
+    tr = FaceTracker(timeout=1.0)
+    s1, _ = tr.update(0.0, faces(("ann", BOX_A), ("bob", BOX_B)), [{}, {}])
+    s2, _ = tr.update(0.2, faces(("bob", BOX_B), ("ann", (105, 102, 165, 162))), [{}, {}])
+    assert [t.id for t in s2] == [s1[1].id, s1[0].id]
+    # A different face where ann's box was (a shot cut) starts a new track.
+    s3, _ = tr.update(0.4, faces(("cid", BOX_A)), [{}])
+    assert s3[0].id not in {s1[0].id, s1[1].id}
+    # Unseen for longer than the timeout: the tracks end.
+    s4, ended = tr.update(2.0, faces(("ann", BOX_A)), [{}])
+    assert {t.id for t in ended} == {s1[0].id, s1[1].id, s3[0].id}
+    assert s4[0].id not in {s1[0].id, s3[0].id}
+
+
+def test_a_named_track_is_not_continued_onto_someone_else():
+    tr = FaceTracker(timeout=1.0)
+    for t in (0.0, 0.2):
+        f = faces(("ann", BOX_A))
+        (track,), _ = tr.update(t, f, sims(f), threshold=0.8)
+        track.decide(0.8)
+    assert track.person == "ann"
+    f = faces(("bob", BOX_A))
+    tr.tracks[0].embedding = f.embeddings[0].copy()  # even a look-alike descriptor on the track
+    (other,), _ = tr.update(0.4, f, sims(f), threshold=0.8)
+    assert other.id != track.id and other.person is None
+
+
+def test_identity_needs_two_observations_and_the_median():
+    tr = FaceTracker()
+    f = faces(("ann", BOX_A))
+    (track,), _ = tr.update(0.0, f, [{"ann": 0.95}])
+    track.decide(0.8)
+    assert not track.decided and track.person is None  # one frame decides nothing
+    tr.update(0.2, f, [{"ann": 0.5}])
+    track.decide(0.8)
+    assert track.decided and track.person is None  # median of 0.95 and 0.5 is below 0.8
+    tr.update(0.4, f, [{"ann": 0.9}])
+    track.decide(0.8)
+    assert track.person == "ann" and track.similarity == pytest.approx(0.9)
+
+
+def _track_seen(tracker, app, t, who, box=BOX_A):
+    f = faces((who, box))
+    seen, ended = tracker.update(t, f, sims(f, ("ann", "bob")), threshold=0.8)
+    for s in seen:
+        s.decide(0.8)
+    return app.ended(ended) + app.seen(seen) + app.tick(t)
+
+
+def test_one_alert_per_appearance_across_track_breaks():
+    tracker, app = FaceTracker(timeout=0.5), Appearances(linger=1.5, threshold=0.8)
+    events = []
+    for t in np.arange(0, 3, 0.2):  # ann, seen steadily
+        events += _track_seen(tracker, app, float(t), "ann")
+    # a 1 s gap (turned away), then ann again somewhere else: a new track, the same appearance
+    for t in np.arange(4.0, 5.0, 0.2):
+        events += _track_seen(tracker, app, float(t), "ann", BOX_B)
+    for t in np.arange(8.0, 9.0, 0.2):  # a 3 s gap: a second appearance
+        events += _track_seen(tracker, app, float(t), "ann")
+    events += app.finish()
+    appeared = [e for e in events if isinstance(e, PersonAppeared)]
+    left = [e for e in events if isinstance(e, PersonLeft)]
+    assert [e.person for e in appeared] == ["ann", "ann"]
+    assert [e.person for e in left] == ["ann", "ann"]
+    assert app.people["ann"] == [[0.0, pytest.approx(4.8)], [8.0, pytest.approx(8.8)]]
+
+
+def test_unknown_faces_get_anonymous_tracks_and_are_counted():
+    tracker, app = FaceTracker(timeout=0.5), Appearances(linger=1.0, threshold=0.8)
+    events = []
+    for t in (0.0, 0.2, 0.4):
+        events += _track_seen(tracker, app, t, "cid")
+    events += app.ended(tracker.finish()) + app.finish()
+    assert [(type(e).__name__, e.person) for e in events] == [("PersonAppeared", None), ("PersonLeft", None)]
+    assert app.unknown_tracks == 1 and app.people == {}
+
+
+def test_tag_timeline_smooths_single_frames():
+    tl = TagTimeline(start=0.4, stop=0.2, alpha=0.5)
+    seq = [0.9, 0.9, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 0.0]  # one dropped frame inside
+    events = []
+    for i, s in enumerate(seq):
+        events += tl.update(float(i), {"cat": s} if s else {}, {"cat": ("feline",)})
+    events += tl.finish()
+    assert [type(e) for e in events] == [TagStarted, TagEnded]
+    assert events[0].ancestors == ("feline",)
+    assert tl.tags == {"cat": [[0.0, 5.0]]}  # the last frame still at or above stop
+    tl2 = TagTimeline()
+    assert tl2.update(0.0, {"dog": 0.3}, {}) == [] and tl2.finish() == []  # one weak frame: nothing
+
+
+def test_people_counts_per_second_take_the_most_seen():
+    pc = PeopleCounts()
+    events = pc.update(0.0, 1, 0) + pc.update(0.5, 2, 1) + pc.update(1.2, 0, 0) + pc.finish()
+    assert [e.to_dict() for e in events] == [
+        {"type": "count", "t": 0.0, "people": 3, "bodies": 2, "faces": 1},
+        {"type": "count", "t": 1.0, "people": 0, "bodies": 0, "faces": 0},
+    ]
+
+
+def test_people_count_with_faces_outside_bodies():
+    bodies = np.array([[0, 0, 100, 300]], np.float32)
+    face_boxes = np.array([[30, 20, 70, 60], [300, 20, 340, 60]], np.float32)
+    assert PeopleDetector.count_with(bodies, face_boxes) == (1, 1)
+    assert PeopleDetector.count_with(np.zeros((0, 4)), face_boxes) == (0, 2)
+    # nested detections of one person merge
+    boxes = np.array([[0, 0, 100, 200], [10, 10, 90, 190], [300, 0, 400, 200]], float)
+    assert sorted(_merge(boxes, np.array([1.0, 0.5, 0.8]))) == [0, 2]
+    with pytest.raises(InputError):
+        PeopleDetector(min_height=0)
+
+
+def test_event_and_report_schema():
+    e = PersonAppeared(12.3456, "ann", 3, 0.912345, 0.82, (1, 2, 3, 4))
+    assert e.to_dict() == {
+        "type": "person_appeared", "t": 12.346, "person": "ann", "track": 3, "similarity": 0.9123,
+        "threshold": 0.82, "box": [1.0, 2.0, 3.0, 4.0], "snapshot": None,
+    }  # fmt: skip
+    assert PersonLeft(14.0, None, 3, 12.0).to_dict() == {"type": "person_left", "t": 14.0, "person": None, "track": 3, "since": 12.0}
+    r = VideoReport("x.mp4", duration=9.1, frames=10, people={"ann": [[0.0, 1.23456]]}).to_dict()
+    assert set(r) >= {"type", "duration", "frames", "realtime_factor", "people", "unknown_tracks", "tags", "counts"}
+    assert r["type"] == "report" and r["people"] == {"ann": [[0.0, 1.235]]}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(every=-1), dict(every="1"), dict(fpir=0), dict(fpir=True), dict(linger=1e9), dict(annotate="out.gif"),
+     dict(annotate="/no/such/dir/out.mp4"), dict(snapshots="/no/such/dir"), dict(max_seconds=-2)],
+)  # fmt: skip
+def test_bad_options_are_input_errors(bad):
+    with pytest.raises(InputError):
+        VideoOptions(**bad)
+
+
+def test_redaction_blurs_unnamed_faces_only():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (200, 300, 3), np.uint8)
+    ov = Overlay(np.array([[20, 20, 80, 80], [200, 20, 260, 80]], np.float32), ("#1", "ann #2"), (False, True))
+    before = img.copy()
+    out = redact(img, ov)
+    assert out is not img and np.array_equal(img, before)  # the input is untouched
+    assert np.abs(out[30:70, 30:70].astype(int) - img[30:70, 30:70]).mean() > 30  # noise is gone
+    assert np.array_equal(out[:, 180:], img[:, 180:])  # the named face and beyond are untouched
+    assert redact(img, Overlay(ov.boxes[1:], ov.labels[1:], ov.named[1:])) is img
+
+
+def test_missing_and_corrupt_sources(tmp_path):
+    with pytest.raises(VideoError, match="no such file"):
+        open_video(tmp_path / "none.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    with pytest.raises(VideoError):
+        open_video(bad)
+    with pytest.raises(VideoError):
+        open_video(3.5)  # type: ignore[arg-type]
+
+
+class SlowCamera(_Reader):
+    """A fake live reader producing frames as fast as it can."""
+
+    fps, size = 30.0, (8, 8)
+
+    def __init__(self, n: int):
+        self.n, self.i = n, 0
+
+    def grab(self):
+        self.i += 1
+        return (self.i <= self.n), self.i / 30
+
+    def retrieve(self):
+        return np.zeros((8, 8, 3), np.uint8)
+
+    def close(self):
+        pass
+
+
+def test_a_live_source_drops_frames_instead_of_growing_memory():
+    src = VideoSource(SlowCamera(400), "cam", live=True)
+    got = []
+    for frame in src.frames(0.0):
+        got.append(frame.index)
+        time.sleep(0.002)  # a slow consumer
+    src.close()
+    assert src.dropped > 0 and len(got) + src.dropped == 400
+    assert got == sorted(got)
+
+
+def test_a_file_source_waits_for_the_consumer_and_stops_early():
+    src = VideoSource(SlowCamera(200), "file", live=False)
+    frames = src.frames(0.1)
+    got = [next(frames) for _ in range(50)]
+    frames.close()  # the consumer stops: the reading thread must end, not hang on a full queue
+    src.close()
+    assert src.dropped == 0 and [f.index for f in got] == list(range(50))
+    assert sum(f.analyse for f in got) == len({int(f.t / 0.1 + 1e-6) for f in got})
+    assert not any(t.name == "ocula-video" and t.is_alive() for t in threading.enumerate())
