@@ -139,7 +139,7 @@ def test_tag_timeline_smooths_single_frames():
     events += tl.finish()
     assert [type(e) for e in events] == [TagStarted, TagEnded]
     assert events[0].ancestors == ("feline",)
-    assert tl.tags == {"cat": [[0.0, 5.0]]}  # the last frame still at or above stop
+    assert tl.tags == {"cat": [[0.0, 4.0]]}  # ends at the last frame that showed a cat
     tl2 = TagTimeline()
     assert tl2.update(0.0, {"dog": 0.3}, {}) == [] and tl2.finish() == []  # one weak frame: nothing
 
@@ -171,7 +171,13 @@ def test_event_and_report_schema():
         "type": "person_appeared", "t": 12.346, "person": "ann", "track": 3, "similarity": 0.9123,
         "threshold": 0.82, "box": [1.0, 2.0, 3.0, 4.0], "snapshot": None,
     }  # fmt: skip
-    assert PersonLeft(14.0, None, 3, 12.0).to_dict() == {"type": "person_left", "t": 14.0, "person": None, "track": 3, "since": 12.0}
+    assert PersonLeft(14.0, None, 3, 12.0).to_dict() == {
+        "type": "person_left",
+        "t": 14.0,
+        "person": None,
+        "track": 3,
+        "since": 12.0,
+    }
     r = VideoReport("x.mp4", duration=9.1, frames=10, people={"ann": [[0.0, 1.23456]]}).to_dict()
     assert set(r) >= {"type", "duration", "frames", "realtime_factor", "people", "unknown_tracks", "tags", "counts"}
     assert r["type"] == "report" and r["people"] == {"ann": [[0.0, 1.235]]}
@@ -180,7 +186,8 @@ def test_event_and_report_schema():
 @pytest.mark.parametrize(
     "bad",
     [dict(every=-1), dict(every="1"), dict(fpir=0), dict(fpir=True), dict(linger=1e9), dict(annotate="out.gif"),
-     dict(annotate="/no/such/dir/out.mp4"), dict(snapshots="/no/such/dir"), dict(max_seconds=-2)],
+     dict(annotate="/no/such/dir/out.mp4"), dict(snapshots="/no/such/dir"), dict(max_seconds=-2),
+     dict(webhook="ftp://host/x"), dict(webhook="localhost:80")],
 )  # fmt: skip
 def test_bad_options_are_input_errors(bad):
     with pytest.raises(InputError):

@@ -89,6 +89,10 @@ class VideoOptions:
                 raise InputError(f"{path}: the annotated video must end in one of {', '.join(VideoWriter.CODECS)}")
             if not path.parent.is_dir():
                 raise InputError(f"{path.parent}: no such folder for the annotated video")
+        if self.webhook is not None and not (
+            isinstance(self.webhook, str) and self.webhook.startswith(("http://", "https://"))
+        ):
+            raise InputError(f"the webhook must be an http:// or https:// URL, not {self.webhook!r}")
         if self.snapshots is not None and not Path(self.snapshots).is_dir():
             raise InputError(f"{self.snapshots}: no such folder for snapshots")
 
@@ -147,18 +151,20 @@ class VideoAnalysis:
         tags = TagTimeline()
         people = PeopleDetector(opts.min_person_height) if opts.count_people else None
         counts = PeopleCounts()
-        writer = VideoWriter(opts.annotate, self.source.fps, self.source.size) if opts.annotate else None
-        webhook = None
-        if opts.webhook:
-            from .webhook import WebhookSender
-
-            webhook = WebhookSender(opts.webhook)
+        writer = webhook = None
         next_tag = next_count = 0.0
         overlay = Overlay.empty()
         started = time.perf_counter()
         last_t = 0.0
         pending: list[Event] = []
+        completed = False
         try:
+            if opts.annotate:
+                writer = VideoWriter(opts.annotate, self.source.fps, self.source.size)
+            if opts.webhook:
+                from .webhook import WebhookSender
+
+                webhook = WebhookSender(opts.webhook)
             for frame in self.source.frames(opts.every, decode_all=writer is not None):
                 if self._stop.is_set() or (opts.max_seconds is not None and frame.t > opts.max_seconds):
                     report.stopped = self._stop.is_set()
@@ -203,7 +209,10 @@ class VideoAnalysis:
             pending += tags.finish()
             pending += counts.finish()
             yield from self._flush(pending, webhook)
+            completed = True
         finally:
+            if not completed:  # an exception, KeyboardInterrupt, or the caller closed the iteration
+                report.stopped = True
             if writer is not None:
                 writer.close()
                 report.annotated = str(opts.annotate)

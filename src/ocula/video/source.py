@@ -176,11 +176,15 @@ class VideoSource:
 
     def _read(self, q: queue.Queue, every: float, decode_all: bool) -> None:
         index, next_t, last_t = 0, 0.0, -1.0
+        origin: float | None = None
         try:
             while not self._stop.is_set():
                 ok, t = self._reader.grab()
                 if not ok:
                     break
+                if t is not None:  # seconds from the first frame (containers may start at any pts)
+                    origin = t if origin is None else origin
+                    t -= origin
                 if t is None or t <= last_t:  # no (or a non-increasing) timestamp: count frames
                     t = index / self.fps if self.fps else last_t + 1 / 30
                 last_t = t

@@ -98,7 +98,7 @@ class TagTimeline:
         self.start, self.stop, self.alpha = start, stop, alpha
         self.tags: dict[str, list[list[float]]] = {}
         self._ema: dict[str, float] = {}
-        self._open: dict[str, tuple[float, float]] = {}  # label -> (since, last time at or above stop)
+        self._open: dict[str, tuple[float, float]] = {}  # label -> (since, last frame scoring at least stop)
         self._ancestors: dict[str, tuple[str, ...]] = {}
 
     def update(self, t: float, scores: dict[str, float], ancestors: dict[str, tuple[str, ...]]) -> list[Event]:
@@ -106,12 +106,13 @@ class TagTimeline:
         self._ancestors.update(ancestors)
         events: list[Event] = []
         for label in set(self._ema) | set(scores):
-            ema = self.alpha * scores.get(label, 0.0) + (1 - self.alpha) * self._ema.get(label, 0.0)
+            raw = scores.get(label, 0.0)
+            ema = self.alpha * raw + (1 - self.alpha) * self._ema.get(label, 0.0)
             self._ema[label] = ema
             if label in self._open:
                 if ema < self.stop:
                     events.append(self._end(label))
-                else:
+                elif raw >= self.stop:  # the interval ends at the last frame that showed it, not the lagging average
                     self._open[label] = (self._open[label][0], t)
             elif ema >= self.start:
                 self._open[label] = (t, t)
