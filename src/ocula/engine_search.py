@@ -5,6 +5,7 @@ A mixin of :class:`ocula.engine.Engine`, like :mod:`ocula.engine_faces`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -343,7 +344,7 @@ class SearchMethods:
     def search(
         self,
         image: ImageSource,
-        collection: str,
+        collection: str | Collection,
         *,
         k: int = 10,
         where: str | None = None,
@@ -356,9 +357,11 @@ class SearchMethods:
         Without it, the whole photo and (``windows``) a 3 x 3 grid of half-size windows are
         searched, and each item keeps its best match: an item shown small in a scene is found
         (see :func:`~ocula.pipelines.search_embed.subject_windows`); ``Match.query_region``
-        says which part matched."""
+        says which part matched. ``collection`` is a name, or an open :class:`Collection`
+        (left open: a server keeps its collections open between requests)."""
         embedder = self.image_embedder()
-        with self.open_collection(collection) as coll:
+        opened = contextlib.nullcontext(collection) if isinstance(collection, Collection) else None
+        with opened or self.open_collection(collection) as coll:
             pixels = load_image(image, settings=self.settings)
             whole: list[int] | None = None  # what the whole of ``pixels`` is in the photo
             if region is not None:

@@ -29,12 +29,13 @@ from .galleries import (
 )
 from .models import models_app
 from .search import collections_app, dedupe_command, index_command, items_app, reindex_command, search_command
+from .service import audit_command, keys_app, keys_create_command, keys_list_command, keys_revoke_command, serve_command
 from .tag import tag_command
 from .video import video_command
 
 app = typer.Typer(
     name="ocula",
-    help="Self-hosted visual recognition, offline: photo tags, faces, visual search, video.",
+    help="Self-hosted visual recognition, offline: photo tags, faces, visual search, video, a REST service.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -77,6 +78,12 @@ app.add_typer(items_app, name="items")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.command("video", no_args_is_help=True)(video_command)
+app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
+keys_app.command("create", no_args_is_help=True)(keys_create_command)
+keys_app.command("list")(keys_list_command)
+keys_app.command("revoke", no_args_is_help=True)(keys_revoke_command)
+app.command("audit")(audit_command)
 faces_app.command("enroll", no_args_is_help=True)(enroll_command)
 faces_app.command("identify", no_args_is_help=True)(identify_command)
 faces_app.command("people", no_args_is_help=True)(people_command)

@@ -308,10 +308,10 @@ def analyze(
     if engine is None:
         engine = Engine(settings)
         owned.append(engine)
-    settings = engine.settings
+    settings = settings or engine.settings  # an engine may serve several data dirs (the service's tests)
     try:
         if isinstance(gallery, str):
-            gallery = Gallery.open(gallery, engine=engine)
+            gallery = Gallery.open(gallery, settings=settings, engine=engine)
             owned.append(gallery)
         video = open_video(source, max_pixels=settings.max_image_pixels)
     except BaseException:

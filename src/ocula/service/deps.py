@@ -1,0 +1,193 @@
+"""What the routes share: one model set and the open galleries/collections per process, keys,
+rate limits, and reading uploads safely.
+
+CPU-bound work (decoding, models) runs on worker threads, at most ``workers`` at once, so the
+event loop keeps answering (health checks, 401s, 429s) while models run. The Engine's loaded
+models are shared by every request; dlib calls are serialised by the Engine, ONNX Runtime
+sessions are safe to share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import numpy as np
+from fastapi import Depends, Request, UploadFile
+
+from ..collections import Collection
+from ..config import Settings
+from ..engine import Engine
+from ..errors import OculaError
+from ..galleries import Gallery
+from ..io import load_image
+from .jobs import JobQueue
+from .keys import ApiKey, KeyStore, key_store_path, scope_allows
+from .problems import Problem, status_of
+from .settings import ServiceSettings
+
+__all__ = ["Caller", "RateLimiter", "Services", "audited", "read_image", "read_upload", "require", "services"]
+
+T = TypeVar("T")
+
+
+class RateLimiter:
+    """A token bucket per key: ``per_minute`` requests a minute, bursts up to the same number."""
+
+    def __init__(self, per_minute: int):
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key_id: int) -> float:
+        """0 if the request may go ahead, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key_id, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - at) * self.rate)
+            if tokens >= 1:
+                self._buckets[key_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+class Services:
+    """Everything one server process holds; built at start-up, closed at shutdown."""
+
+    def __init__(self, settings: Settings, service: ServiceSettings, engine: Engine | None = None):
+        self.settings, self.service = settings, service
+        self._owns_engine = engine is None
+        self.engine = engine or Engine(settings)
+        self.keys = KeyStore(key_store_path(settings.data_dir))
+        self.rate = RateLimiter(service.rate_per_minute)
+        # Uploads are decoded with the service's (tighter) limits.
+        self.image_settings = settings.model_copy(
+            update={"max_image_bytes": service.max_upload_bytes, "max_image_pixels": service.max_upload_pixels}
+        )
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._open: dict[tuple[str, str], Any] = {}
+        self._open_lock = threading.Lock()
+        self._jobs: JobQueue | None = None
+
+    def jobs(self) -> JobQueue:
+        """The video job queue (its worker thread starts on first use)."""
+        with self._open_lock:
+            if self._jobs is None:
+                self._jobs = JobQueue(self.engine, self.settings, self.settings.data_dir / "service-jobs")
+            return self._jobs
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on a worker thread, at most ``workers`` at once."""
+        if self._limiter is None:  # made inside the event loop
+            self._limiter = anyio.CapacityLimiter(self.service.workers)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
+
+    def gallery(self, name: str, *, create: bool = False) -> Gallery:
+        """The open gallery ``name`` (kept open between requests)."""
+        with self._open_lock:
+            g = self._open.get(("gallery", name))
+            if g is None:
+                g = Gallery.open(name, settings=self.settings, engine=self.engine, create=create)
+                self._open[("gallery", name)] = g
+            return g
+
+    def collection(self, name: str, *, create: bool = False) -> Collection:
+        with self._open_lock:
+            c = self._open.get(("collection", name))
+            if c is None:
+                embedder = self.engine.image_embedder()
+                c = Collection.open(
+                    name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create
+                )
+                self._open[("collection", name)] = c
+            return c
+
+    def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.close()
+        with self._open_lock:
+            for thing in self._open.values():
+                thing.close()
+            self._open.clear()
+        self.keys.close()
+        if self._owns_engine:
+            self.engine.close()
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+@dataclass(frozen=True)
+class Caller:
+    key: ApiKey
+    client: str | None
+
+
+def require(scope: str) -> Any:
+    """A dependency: the caller's key must be valid, active and have ``scope`` (401/403/429)."""
+
+    def check(request: Request, svc: Services = Depends(services)) -> Caller:
+        header = request.headers.get("authorization")
+        challenge = {"WWW-Authenticate": 'Bearer realm="ocula"'}
+        if not header:
+            raise Problem(401, "API key required", "send Authorization: Bearer KEY (ocula keys create)", challenge)
+        scheme, _, token = header.partition(" ")
+        key = svc.keys.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if key is None:
+            raise Problem(401, "Invalid API key", "the key is unknown or revoked", challenge)
+        if not scope_allows(key.scope, scope):
+            raise Problem(403, "Insufficient scope", f"this needs a {scope} key; {key.name!r} is {key.scope}")
+        wait = svc.rate.take(key.id)
+        if wait > 0:
+            raise Problem(
+                429,
+                "Too many requests",
+                f"limit {svc.service.rate_per_minute}/minute",
+                {"Retry-After": str(int(wait) + 1)},
+            )
+        return Caller(key, request.client.host if request.client else None)
+
+    return Depends(check)
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    name = upload.filename
+    if len(data) > limit:
+        raise Problem(413, "Upload too large", f"{name or 'the file'} is over {limit:,} bytes")
+    if not data:
+        raise Problem(400, "Empty upload", f"{name or 'the file'} is 0 bytes")
+    return data
+
+
+async def read_image(upload: UploadFile, svc: Services) -> np.ndarray:
+    """An upload decoded to RGB with the service's limits (413 too large, 400 empty, 415 not an
+    image or corrupt)."""
+    data = await read_upload(upload, svc.service.max_upload_bytes)
+    return await svc.run(load_image, data, settings=svc.image_settings)
+
+
+@contextlib.asynccontextmanager
+async def audited(svc: Services, caller: Caller, action: str, target: str) -> AsyncIterator[None]:
+    """Record who did ``action`` on ``target``, with the outcome's status, whatever happens."""
+    status = 500
+    try:
+        yield
+        status = 200
+    except Problem as exc:
+        status = exc.status
+        raise
+    except OculaError as exc:
+        status = status_of(exc)[0]
+        raise
+    finally:
+        svc.keys.audit(caller.key.name, action, target, status, caller.client)

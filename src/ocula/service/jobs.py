@@ -1,0 +1,128 @@
+"""Video jobs: an uploaded video analysed in the background, one at a time, with progress.
+
+The upload is written to ``DATA_DIR/service-jobs/`` (removed when the job ends) and analysed by
+:func:`ocula.video.analyze` on one worker thread; jobs wait their turn in order. A job keeps its
+events (at most ``MAX_EVENTS``, the newest) and the report. Jobs live in memory: a restart
+forgets them.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import OculaError
+from ..video import analyze
+from ..video.source import open_video
+
+__all__ = ["JobQueue", "VideoJob"]
+
+MAX_EVENTS = 10_000
+MAX_JOBS_KEPT = 200
+
+
+@dataclass
+class VideoJob:
+    id: str
+    owner: str
+    options: dict[str, Any]
+    path: Path
+    status: str = "queued"  # queued, running, done, failed
+    frames_read: int = 0
+    frames_total: int = 0
+    created: float = field(default_factory=time.time)
+    error: dict[str, str] | None = None
+    events: collections.deque = field(default_factory=lambda: collections.deque(maxlen=MAX_EVENTS))
+    report: dict[str, Any] | None = None
+
+    def to_dict(self, *, events: bool = True) -> dict[str, Any]:
+        progress = self.frames_read / self.frames_total if self.frames_total else None
+        if self.status == "done":
+            progress = 1.0
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "progress": None if progress is None else round(min(1.0, progress), 4),
+            "frames_read": self.frames_read,
+            "options": self.options,
+            "error": self.error,
+            "report": self.report,
+        }
+        if events:
+            out["events"] = list(self.events)
+        return out
+
+
+class JobQueue:
+    def __init__(self, engine: Any, settings: Any, folder: Path):
+        self._engine, self._settings = engine, settings
+        self.folder = folder
+        self._jobs: dict[str, VideoJob] = {}
+        self._queue: queue.Queue[VideoJob | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._current: Any = None
+        self._worker = threading.Thread(target=self._work, daemon=True, name="ocula-video-jobs")
+        self._worker.start()
+
+    def submit(self, owner: str, data: bytes, suffix: str, options: dict[str, Any]) -> VideoJob:
+        """Queue a job for the video ``data``; VideoError (nothing queued) if it cannot be decoded."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        job_id = secrets.token_hex(8)
+        path = self.folder / f"{job_id}{suffix}"
+        path.write_bytes(data)
+        try:
+            open_video(path).close()  # refuse what cannot be decoded now, not as a failed job later
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        job = VideoJob(job_id, owner, options, path)
+        with self._lock:
+            self._jobs[job_id] = job
+            done = [j for j in self._jobs.values() if j.status in ("done", "failed")]
+            for old in done[: max(0, len(self._jobs) - MAX_JOBS_KEPT)]:
+                del self._jobs[old.id]
+        self._queue.put(job)
+        return job
+
+    def get(self, job_id: str) -> VideoJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            job.status = "running"
+            try:
+                run = analyze(job.path, engine=self._engine, settings=self._settings, **job.options)
+                self._current = run
+                job.frames_total = run.source.frame_count
+
+                def on_frame(frame: Any, job: VideoJob = job) -> None:
+                    job.frames_read += 1
+
+                run.on_frame = on_frame
+                for event in run:
+                    job.events.append(event.to_dict())
+                assert run.report is not None
+                job.report = run.report.to_dict()
+                job.status = "done"
+            except OculaError as exc:
+                job.error, job.status = {"type": type(exc).__name__, "detail": str(exc)}, "failed"
+            except Exception as exc:  # a job must never kill the worker
+                job.error, job.status = {"type": "InternalError", "detail": str(exc)}, "failed"
+            finally:
+                self._current = None
+                job.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Stop the running job (its report is kept) and the worker."""
+        run = self._current
+        if run is not None:
+            run.stop()
+        self._queue.put(None)
+        self._worker.join(timeout=30)

@@ -1,0 +1,103 @@
+"""``/v1/collections/{c}/items[/{id}]`` (add, delete) and ``/v1/collections/{c}/search``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+
+from ..collections import NewItem, collection_names
+from ..errors import InputError, UnknownName
+from ..io import load_image
+from .deps import Caller, Services, audited, read_upload, require, services
+
+router = APIRouter(prefix="/v1", tags=["collections"])
+
+CollectionName = Annotated[str, Path(min_length=1, max_length=64, description="Collection name.")]
+ItemId = Annotated[str, Path(min_length=1, max_length=512, description="Item id.")]
+
+
+def _region(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise InputError(f"region is x0,y0,x1,y1 in pixels, not {text!r}")
+    return box
+
+
+@router.get("/collections", summary="The collections, with how many items each holds")
+async def collections(caller: Caller = require("read"), svc: Services = Depends(services)) -> dict[str, Any]:
+    def listing() -> list[dict[str, Any]]:
+        return [{"name": n, "items": len(svc.collection(n))} for n in collection_names(svc.settings)]
+
+    return {"collections": await svc.run(listing)}
+
+
+@router.post("/collections/{collection}/items", summary="Add (or replace) an item from a photo")
+async def add_item(
+    collection: CollectionName,
+    file: Annotated[UploadFile, File(description="The item's photo.")],
+    id: Annotated[str, Form(min_length=1, max_length=512, description="The item's id.")],
+    metadata: Annotated[str | None, Form(description="A JSON object stored with the item (filterable).")] = None,
+    caller: Caller = require("write"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    meta: Any = {}
+    if metadata:
+        try:
+            meta = json.loads(metadata)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise InputError("metadata must be a JSON object")
+    data = await read_upload(file, svc.service.max_upload_bytes)
+
+    def embed_and_add() -> None:
+        image = load_image(data, settings=svc.image_settings)
+        embedder = svc.engine.image_embedder()
+        vector = embedder.embed([embedder.prepare(image)])
+        coll = svc.collection(collection, create=True)
+        coll.add([NewItem(id, vector, path=None, content_sha256=hashlib.sha256(data).hexdigest(), metadata=meta)])
+
+    async with audited(svc, caller, "add_item", f"{collection}/{id}"):
+        await svc.run(embed_and_add)
+    return {"collection": collection, "id": id, "metadata": meta}
+
+
+@router.delete(
+    "/collections/{collection}/items/{item_id}", summary="Delete an item (its vector can no longer be returned)"
+)
+async def delete_item(
+    collection: CollectionName, item_id: ItemId, caller: Caller = require("write"), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    async with audited(svc, caller, "delete_item", f"{collection}/{item_id}"):
+        coll = await svc.run(svc.collection, collection)
+        removed = await svc.run(coll.delete, [item_id])
+        if not removed:
+            raise UnknownName("item", item_id)
+    return {"collection": collection, "id": item_id, "deleted": True}
+
+
+@router.post("/collections/{collection}/search", summary="The items most like a photo (or a region of it)")
+async def search(
+    collection: CollectionName,
+    file: Annotated[UploadFile, File(description="The query photo.")],
+    k: Annotated[int, Form(ge=1, le=100)] = 10,
+    where: Annotated[str | None, Form(description="Metadata filter, e.g. category = 'shoes'.")] = None,
+    region: Annotated[str | None, Form(description="x0,y0,x1,y1: search with this part of the photo.")] = None,
+    caller: Caller = require("read"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    box = _region(region)
+    async with audited(svc, caller, "search", collection):
+        data = await read_upload(file, svc.service.max_upload_bytes)
+        image = await svc.run(load_image, data, settings=svc.image_settings)
+        coll = await svc.run(svc.collection, collection)
+        matches = await svc.run(svc.engine.search, image, coll, k=k, where=where or None, region=box)
+    return {"collection": collection, "region": box, "matches": [m.to_dict() for m in matches]}

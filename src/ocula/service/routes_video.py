@@ -1,0 +1,54 @@
+"""``POST /v1/video/jobs`` (upload a video, get a job id) and ``GET /v1/video/jobs/{id}`` (progress,
+events, report)."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+
+from ..video import VideoOptions
+from .deps import Caller, Services, audited, read_upload, require, services
+from .problems import Problem
+
+router = APIRouter(prefix="/v1", tags=["video"])
+
+SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts"}
+
+
+@router.post("/video/jobs", status_code=202, summary="Analyse an uploaded video in the background")
+async def submit(
+    file: Annotated[UploadFile, File(description="The video.")],
+    gallery: Annotated[str | None, Form(max_length=55, description="Watchlist gallery.")] = None,
+    fpir: Annotated[float, Form(gt=0, lt=1)] = 0.01,
+    tags: Annotated[bool, Form()] = False,
+    count_people: Annotated[bool, Form()] = False,
+    every: Annotated[float, Form(ge=0, le=60)] = 0.2,
+    caller: Caller = require("write"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    options: dict[str, Any] = {"fpir": fpir, "tags": tags, "count_people": count_people, "every": every}
+    VideoOptions(**options)  # 422 now rather than a failed job later
+    if gallery:
+        await svc.run(svc.gallery, gallery)  # 404 now for an unknown gallery
+        options["gallery"] = gallery
+    suffix = PurePath(file.filename or "").suffix.lower()
+    if suffix not in SUFFIXES:
+        suffix = ".mp4"  # the name is the client's; only the bytes decide (checked below)
+    async with audited(svc, caller, "video_job", gallery or "-"):
+        data = await read_upload(file, svc.service.max_video_bytes)
+        job = await svc.run(svc.jobs().submit, caller.key.name, data, suffix, options)
+    return job.to_dict(events=False)
+
+
+@router.get("/video/jobs/{job_id}", summary="A video job's progress, events and report")
+async def status(
+    job_id: Annotated[str, Path(min_length=1, max_length=64)],
+    caller: Caller = require("read"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    job = svc.jobs().get(job_id)
+    if job is None or (job.owner != caller.key.name and caller.key.scope != "admin"):
+        raise Problem(404, "Not found", f"no video job {job_id!r} of this key")
+    return job.to_dict()

@@ -1,0 +1,18 @@
+"""Settings of ``ocula serve`` (env ``OCULA_SERVICE_*``), apart from the library's Settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OCULA_SERVICE_", extra="ignore")
+
+    max_upload_bytes: int = Field(20 * 2**20, gt=0, description="Largest accepted upload (413 above).")
+    max_upload_pixels: int = Field(40_000_000, gt=0, le=178_956_970, description="Largest decoded width*height.")
+    rate_per_minute: int = Field(120, ge=1, description="Requests per minute per key (429 above, with Retry-After).")
+    workers: int = Field(2, ge=1, le=64, description="Model calls running at once; more requests wait their turn.")
+    max_video_bytes: int = Field(500 * 2**20, gt=0, description="Largest accepted video upload for a job.")

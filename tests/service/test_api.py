@@ -1,0 +1,250 @@
+"""The REST service with FastAPI's TestClient on real models: every route's auth (401 without or
+with a bad key, 403 with too small a scope), the schemas, problem JSON for bad uploads (text,
+0 bytes, decompression bomb, oversize) with the service still serving, rate limits, revoked keys,
+the audit log, video jobs, and names that try to escape the data directory."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ocula.service import create_app
+from ocula.service.keys import KeyStore, key_store_path
+from ocula.service.settings import ServiceSettings
+
+from ..conftest import SAMPLES, shared
+
+EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
+CAT = (SAMPLES / "cat-chelsea.jpg").read_bytes()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels but holds almost no data (a bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def keys(settings):
+    store = KeyStore(key_store_path(settings.data_dir))
+    made = {scope: store.create(scope, scope)[1] for scope in ("read", "write", "admin")}
+    made["revoked"] = store.create("gone", "admin")[1]
+    store.revoke("gone")
+    store.close()
+    return made
+
+
+@pytest.fixture
+def client(engine, settings, keys):
+    service = ServiceSettings(max_upload_bytes=2 * 2**20, rate_per_minute=1000)
+    with TestClient(create_app(settings, service, engine=engine)) as c:
+        yield c
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def photo(path) -> tuple[str, bytes]:
+    return (path.name, path.read_bytes())
+
+
+def is_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"] == "about:blank"
+    assert "Traceback" not in response.text
+    return body
+
+
+# Every protected route with a minimal valid request, and the scope it needs.
+ROUTES = [
+    ("post", "/v1/tag", "read", {"files": {"file": ("c.jpg", CAT)}}),
+    ("post", "/v1/faces/detect", "read", {"files": {"file": ("c.jpg", CAT)}}),
+    ("post", "/v1/faces/verify", "read", {"files": {"file_a": ("a.jpg", CAT), "file_b": ("b.jpg", CAT)}}),
+    ("get", "/v1/galleries", "read", {}),
+    ("get", "/v1/collections", "read", {}),
+    ("get", "/v1/galleries/g/people", "read", {}),
+    ("post", "/v1/galleries/g/people", "write", {"data": {"person": "p"}, "files": [("file", ("c.jpg", CAT))]}),
+    ("delete", "/v1/galleries/g/people/p", "write", {}),
+    ("post", "/v1/galleries/g/identify", "read", {"files": {"file": ("c.jpg", CAT)}}),
+    ("post", "/v1/collections/c/items", "write", {"data": {"id": "x"}, "files": {"file": ("c.jpg", CAT)}}),
+    ("delete", "/v1/collections/c/items/x", "write", {}),
+    ("post", "/v1/collections/c/search", "read", {"files": {"file": ("c.jpg", CAT)}}),
+    ("post", "/v1/video/jobs", "write", {"files": {"file": ("v.mp4", b"\0" * 64)}}),
+    ("get", "/v1/video/jobs/abc", "read", {}),
+    ("get", "/v1/audit", "admin", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "scope", "kwargs"), ROUTES, ids=[f"{m} {u}" for m, u, _, _ in ROUTES])
+def test_every_route_needs_a_key_with_its_scope(client, keys, method, url, scope, kwargs):
+    send = getattr(client, method)
+    body = is_problem(send(url, **kwargs), 401)
+    assert "Bearer" in send(url, **kwargs).headers["www-authenticate"] and "API key" in body["title"]
+    is_problem(send(url, headers={"Authorization": "Bearer ocula_not-a-key"}, **kwargs), 401)
+    is_problem(send(url, headers={"Authorization": f"Basic {keys['admin']}"}, **kwargs), 401)
+    is_problem(send(url, headers=auth(keys["revoked"]), **kwargs), 401)
+    for lower in ("read", "write")[: ("read", "write", "admin").index(scope)]:
+        is_problem(send(url, headers=auth(keys[lower]), **kwargs), 403)
+    # With the right scope the request gets past auth (whatever the route then answers).
+    assert send(url, headers=auth(keys[scope]), **kwargs).status_code not in (401, 403)
+
+
+def test_open_routes(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+
+
+def test_tag_detect_verify(client, keys):
+    r = client.post("/v1/tag", files={"file": ("cat.jpg", CAT)}, data={"top_k": "3"}, headers=auth(keys["read"]))
+    tags = r.json()["tags"]
+    assert r.status_code == 200 and len(tags) == 3 and "cat" in tags[0]["ancestors"]
+    assert set(tags[0]) == {"label", "class_index", "wnid", "score", "ancestors"}
+    both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
+    r = client.post("/v1/faces/detect", files={"file": photo(both)}, headers=auth(keys["read"])).json()
+    assert len(r["faces"]) == 3 and r["width"] > 0 and {"box", "landmarks", "quality", "usable"} <= set(r["faces"][0])
+    obama = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())
+    r = client.post(
+        "/v1/faces/verify", files={"file_a": photo(obama[0]), "file_b": photo(obama[1])}, headers=auth(keys["read"])
+    ).json()
+    assert r["same"] is True and r["similarity"] >= r["threshold"]
+
+
+def test_gallery_round_trip_and_audit(client, keys):
+    train = shared(EXAMPLES) / "train"
+    for person in ("obama", "biden"):
+        files = [("file", photo(p)) for p in sorted((train / person).iterdir())]
+        r = client.post("/v1/galleries/watch/people", data={"person": person, "metadata": '{"team": "usa"}'},
+                        files=files, headers=auth(keys["write"]))  # fmt: skip
+        assert r.status_code == 200 and r.json()["photos"] == 2 and r.json()["refused"] == [], r.text
+    # A photo without a face is refused with its reason, not an error.
+    r = client.post("/v1/galleries/watch/people", data={"person": "cat"}, files=[("file", ("cat.jpg", CAT))],
+                    headers=auth(keys["write"]))  # fmt: skip
+    assert r.status_code == 200 and r.json()["added"] == [] and r.json()["refused"][0]["photo"] == "cat.jpg"
+    assert client.get("/v1/galleries", headers=auth(keys["read"])).json() == {
+        "galleries": [{"name": "watch", "people": 2}]
+    }
+    people = client.get("/v1/galleries/watch/people", headers=auth(keys["read"])).json()["people"]
+    assert sorted(p["person"] for p in people) == ["biden", "obama"]
+    both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
+    r = client.post("/v1/galleries/watch/identify", files={"file": photo(both)}, headers=auth(keys["read"])).json()
+    assert [f["person"] for f in r["faces"]] == ["obama", "biden", None]
+    assert set(r["faces"][0]) == {"box", "person", "similarity", "threshold", "usable", "candidates"}
+    r = client.delete("/v1/galleries/watch/people/obama", headers=auth(keys["write"]))
+    assert r.status_code == 200 and r.json()["forgotten"] is True
+    r = client.post("/v1/galleries/watch/identify", files={"file": photo(both)}, headers=auth(keys["read"])).json()
+    assert [f["person"] for f in r["faces"]] == [None, "biden", None]
+    is_problem(client.delete("/v1/galleries/watch/people/obama", headers=auth(keys["write"])), 404)
+    is_problem(
+        client.post("/v1/galleries/nobody/identify", files={"file": photo(both)}, headers=auth(keys["read"])), 404
+    )
+    entries = client.get("/v1/audit", headers=auth(keys["admin"])).json()["entries"]
+    seen = [(e["key"], e["action"], e["target"], e["status"]) for e in entries]
+    assert ("read", "identify", "watch", 200) in seen and ("write", "forget", "watch/obama", 200) in seen
+    assert ("read", "identify", "nobody", 404) in seen and ("write", "enroll", "watch/biden", 200) in seen
+    assert all(e["at"].endswith("Z") and e["client"] for e in entries)
+
+
+def test_collection_items_search_delete(client, keys):
+    coffee = (SAMPLES / "coffee.jpg").read_bytes()
+    for item, data, kind in (("cat", CAT, "animal"), ("coffee", coffee, "drink")):
+        r = client.post("/v1/collections/shop/items", data={"id": item, "metadata": f'{{"kind": "{kind}"}}'},
+                        files={"file": (f"{item}.jpg", data)}, headers=auth(keys["write"]))  # fmt: skip
+        assert r.status_code == 200, r.text
+    assert client.get("/v1/collections", headers=auth(keys["read"])).json() == {
+        "collections": [{"name": "shop", "items": 2}]
+    }
+    r = client.post(
+        "/v1/collections/shop/search", files={"file": ("q.jpg", CAT)}, data={"k": "2"}, headers=auth(keys["read"])
+    )
+    matches = r.json()["matches"]
+    assert [m["id"] for m in matches] == ["cat", "coffee"] and matches[0]["metadata"] == {"kind": "animal"}
+    r = client.post("/v1/collections/shop/search", files={"file": ("q.jpg", CAT)},
+                    data={"where": "kind = 'drink'"}, headers=auth(keys["read"]))  # fmt: skip
+    assert [m["id"] for m in r.json()["matches"]] == ["coffee"]
+    r = client.post("/v1/collections/shop/search", files={"file": ("q.jpg", CAT)}, data={"region": "0,0,200,200"},
+                    headers=auth(keys["read"]))  # fmt: skip
+    assert r.status_code == 200 and r.json()["region"] == [0, 0, 200, 200]
+    is_problem(client.post("/v1/collections/shop/search", files={"file": ("q.jpg", CAT)}, data={"region": "1,2"},
+                           headers=auth(keys["read"])), 422)  # fmt: skip
+    is_problem(client.post("/v1/collections/shop/search", files={"file": ("q.jpg", CAT)},
+                           data={"where": "kind = "}, headers=auth(keys["read"])), 422)  # fmt: skip
+    assert client.delete("/v1/collections/shop/items/cat", headers=auth(keys["write"])).status_code == 200
+    r = client.post("/v1/collections/shop/search", files={"file": ("q.jpg", CAT)}, headers=auth(keys["read"]))
+    assert [m["id"] for m in r.json()["matches"]] == ["coffee"]  # the deleted item cannot come back
+    is_problem(client.delete("/v1/collections/shop/items/cat", headers=auth(keys["write"])), 404)
+    is_problem(
+        client.post("/v1/collections/none/search", files={"file": ("q.jpg", CAT)}, headers=auth(keys["read"])), 404
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status"),
+    [
+        ("notes.txt", b"this is not an image", 415),
+        ("empty.jpg", b"", 400),
+        ("bomb.png", png_header_only(60_000, 60_000), 413),
+        ("truncated.jpg", CAT[:2000], 415),
+        ("big.jpg", b"\xff\xd8" + b"\0" * (2 * 2**20 + 10), 413),
+    ],
+)
+def test_bad_uploads_are_4xx_and_the_service_keeps_serving(client, keys, name, data, status):
+    for url in ("/v1/tag", "/v1/faces/detect", "/v1/collections/c/search"):
+        body = is_problem(client.post(url, files={"file": (name, data)}, headers=auth(keys["read"])), status)
+        assert body["detail"]
+    r = client.post("/v1/tag", files={"file": ("cat.jpg", CAT)}, headers=auth(keys["read"]))
+    assert r.status_code == 200
+
+
+def test_bad_requests_are_problems(client, keys):
+    is_problem(client.post("/v1/tag", headers=auth(keys["read"])), 422)  # no file
+    is_problem(
+        client.post("/v1/tag", files={"file": ("c.jpg", CAT)}, data={"top_k": "0"}, headers=auth(keys["read"])), 422
+    )
+    is_problem(client.get("/v1/nothing-here", headers=auth(keys["read"])), 404)
+    # Names that try to leave the data directory never reach the disk.
+    for name in ("..", "...%2F..%2Fetc", "a%2F..%2F..%2Fb", ".hidden"):
+        r = client.get(f"/v1/galleries/{name}/people", headers=auth(keys["read"]))
+        assert r.status_code in (404, 422), (name, r.status_code)
+
+
+def test_rate_limit(engine, settings, keys):
+    with TestClient(create_app(settings, ServiceSettings(rate_per_minute=3), engine=engine)) as c:
+        codes = [c.get("/v1/galleries/g/people", headers=auth(keys["read"])).status_code for _ in range(5)]
+        assert codes[:3] == [404, 404, 404] and codes[3] == 429
+        r = c.get("/v1/galleries/g/people", headers=auth(keys["read"]))
+        assert int(is_problem(r, 429) and r.headers["retry-after"]) >= 1
+        assert c.get("/v1/galleries/g/people", headers=auth(keys["write"])).status_code == 404  # per key
+
+
+def test_video_job(client, keys):
+    clip = shared("video/face_recognition_hamilton") / "short_hamilton_clip.mp4"
+    r = client.post("/v1/video/jobs", files={"file": ("clip.mp4", clip.read_bytes())},
+                    data={"every": "0.5"}, headers=auth(keys["write"]))  # fmt: skip
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] in ("queued", "running") and job["id"]
+    deadline = time.time() + 120
+    while job["status"] in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
+        job = client.get(f"/v1/video/jobs/{job['id']}", headers=auth(keys["write"])).json()
+    assert job["status"] == "done" and job["progress"] == 1.0, job
+    assert job["report"]["frames"] == 275 and job["events"]
+    # Not a video: 415 now, not a failed job later; another key's job is not found.
+    is_problem(client.post("/v1/video/jobs", files={"file": ("x.mp4", b"\0" * 5000)}, headers=auth(keys["write"])), 415)
+    is_problem(client.get(f"/v1/video/jobs/{job['id']}", headers=auth(keys["read"])), 404)
+    assert client.get(f"/v1/video/jobs/{job['id']}", headers=auth(keys["admin"])).json()["status"] == "done"
+    is_problem(client.post("/v1/video/jobs", files={"file": ("clip.mp4", b"x")}, data={"gallery": "nobody"},
+                           headers=auth(keys["write"])), 404)  # fmt: skip
