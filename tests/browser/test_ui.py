@@ -1,0 +1,169 @@
+"""The web UI in a real browser: headless Chromium (Debian's ``chromium`` + ``chromium-driver``)
+driven by Selenium against a real ``uvicorn`` server on loopback. It uploads a shared photo and
+checks the tags, the face boxes with names and the similar items the page shows, then enrols and
+forgets a person through the galleries page.
+
+Set ``SAVE_UI_SCREENSHOT=PATH`` to also save the screenshot (README's is made that way)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ocula.galleries import Gallery
+from ocula.service import create_app
+from ocula.service.keys import KeyStore, key_store_path
+from ocula.service.settings import ServiceSettings
+
+from ..conftest import SAMPLES, shared
+
+CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
+
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+    reason="needs Chromium and its driver: apt-get install chromium chromium-driver (.ci/run installs them)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(engine, settings):
+    """A real server on loopback, with a gallery (obama) and a small collection."""
+    import uvicorn
+
+    store = KeyStore(key_store_path(settings.data_dir))
+    key = store.create("ui", "write")[1]
+    store.close()
+    train = shared(EXAMPLES) / "train"
+    with Gallery.open("watch", settings=settings, engine=engine, create=True) as g:
+        assert g.enroll("obama", sorted((train / "obama").iterdir())).photos == 2
+    app = create_app(settings, ServiceSettings(), engine=engine)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    import httpx
+
+    for item, photo in (("cat", "cat-chelsea.jpg"), ("coffee", "coffee.jpg"), ("rocket", "rocket.jpg")):
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/collections/shop/items", data={"id": item},
+                       files={"file": (photo, (SAMPLES / photo).read_bytes())},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+        assert r.status_code == 200, r.text
+    yield f"http://127.0.0.1:{port}", key
+    srv.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, timeout: float = 60):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+
+
+def css(driver, selector: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def test_upload_shows_tags_faces_and_similar_items(server, browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    base, key = server
+    browser.get(base + "/")
+    key_box = css(browser, "#key")[0]
+    key_box.send_keys(key)
+    browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+    wait_for(browser, lambda d: len(css(d, "#look-gallery option")) == 2 and len(css(d, "#look-collection option")) == 2)
+    Select(css(browser, "#look-gallery")[0]).select_by_value("watch")
+    Select(css(browser, "#look-collection")[0]).select_by_value("shop")
+    both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
+    css(browser, "#photo")[0].send_keys(str(both))
+    wait_for(browser, lambda d: css(d, "#message")[0].text == "Done.")
+    tags = [t.text for t in css(browser, "#tags .label")]
+    assert len(tags) == 5 and all(tags)
+    boxes = css(browser, "#boxes .box")
+    names = [b.get_attribute("data-person") for b in boxes]
+    assert names[0] == "obama" and names.count("obama") == 1 and set(names[1:]) == {"unknown"}, names
+    assert all(b.size["width"] > 10 and b.size["height"] > 10 for b in boxes)  # drawn over the photo
+    assert "known" in boxes[0].get_attribute("class")
+    tiles = [t.find_element("css selector", "b").text for t in css(browser, "#similar .tile")]
+    assert sorted(tiles) == ["cat", "coffee", "rocket"]
+    shot = tmp_path / "ui.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("SAVE_UI_SCREENSHOT"):
+        shutil.copy(shot, os.environ["SAVE_UI_SCREENSHOT"])
+
+
+def people(driver) -> list[str]:
+    """The people listed (read in one script call: the list is re-rendered as it updates)."""
+    return driver.execute_script("return [...document.querySelectorAll('#people li')].map(li => li.dataset.person)")
+
+
+def test_enrol_and_forget_through_the_ui(server, browser):
+    base, key = server
+    browser.get(base + "/")
+    browser.execute_script(f"localStorage.setItem('ocula-key', '{key}')")
+    browser.get(base + "/")
+    css(browser, "nav button[data-page=galleries]")[0].click()
+    css(browser, "#gallery-name")[0].send_keys("watch")
+    css(browser, "#gallery-open")[0].click()
+    wait_for(browser, lambda d: people(d) == ["obama"])
+    biden = sorted((shared(EXAMPLES) / "train" / "biden").iterdir())
+    css(browser, "#enroll-name")[0].send_keys("biden")
+    css(browser, "#enroll-photos")[0].send_keys("\n".join(str(p) for p in biden))
+    css(browser, "#enroll button[type=submit]")[0].click()
+    wait_for(browser, lambda d: sorted(people(d)) == ["biden", "obama"])
+    assert "2 photo(s) added" in css(browser, "#message")[0].text
+    # Forget asks first; dismissing keeps the person.
+    row = [li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden"][0]
+    row.find_element("css selector", "button.forget").click()
+    wait_for(browser, lambda d: d.switch_to.alert).dismiss()
+    time.sleep(0.3)
+    assert sorted(people(browser)) == ["biden", "obama"]
+    row = [li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden"][0]
+    row.find_element("css selector", "button.forget").click()
+    wait_for(browser, lambda d: d.switch_to.alert).accept()
+    wait_for(browser, lambda d: people(d) == ["obama"])
+    assert "biden forgotten" in css(browser, "#message")[0].text
+
+
+def test_a_bad_key_is_reported_on_the_page(server, browser):
+    base, _ = server
+    browser.get(base + "/")
+    browser.execute_script("localStorage.setItem('ocula-key', 'ocula_wrong')")
+    browser.get(base + "/")
+    wait_for(browser, lambda d: "Invalid API key" in css(d, "#message")[0].text)
