@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from ocula.galleries import Gallery
 from ocula.service import create_app
 from ocula.service.keys import KeyStore, key_store_path
 from ocula.service.settings import ServiceSettings
@@ -40,15 +39,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(engine, settings):
-    """A real server on loopback, with a gallery (obama) and a small collection."""
+    """A real server on loopback, with a gallery (obama, enrolled over HTTP) and a small collection."""
     import uvicorn
 
     store = KeyStore(key_store_path(settings.data_dir))
     key = store.create("ui", "write")[1]
     store.close()
-    train = shared(EXAMPLES) / "train"
-    with Gallery.open("watch", settings=settings, engine=engine, create=True) as g:
-        assert g.enroll("obama", sorted((train / "obama").iterdir())).photos == 2
     app = create_app(settings, ServiceSettings(), engine=engine)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -60,6 +56,11 @@ def server(engine, settings):
     assert srv.started
     import httpx
 
+    train = shared(EXAMPLES) / "train" / "obama"
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/galleries/watch/people", data={"person": "obama"},
+                   files=[("file", (p.name, p.read_bytes())) for p in sorted(train.iterdir())],
+                   headers={"Authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+    assert r.status_code == 200 and r.json()["photos"] == 2, r.text
     for item, photo in (("cat", "cat-chelsea.jpg"), ("coffee", "coffee.jpg"), ("rocket", "rocket.jpg")):
         r = httpx.post(f"http://127.0.0.1:{port}/v1/collections/shop/items", data={"id": item},
                        files={"file": (photo, (SAMPLES / photo).read_bytes())},
@@ -148,6 +149,10 @@ def test_enrol_and_forget_through_the_ui(server, browser):
     css(browser, "#enroll button[type=submit]")[0].click()
     wait_for(browser, lambda d: sorted(people(d)) == ["biden", "obama"])
     assert "2 photo(s) added" in css(browser, "#message")[0].text
+    thumbs = browser.execute_script(
+        "return [...document.querySelectorAll('#people li img.thumb')].map(i => [i.alt, i.naturalWidth])"
+    )
+    assert sorted(name for name, _ in thumbs) == ["biden", "obama"] and all(w > 40 for _, w in thumbs), thumbs
     # Forget asks first; dismissing keeps the person.
     row = [li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden"][0]
     row.find_element("css selector", "button.forget").click()

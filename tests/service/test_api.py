@@ -77,6 +77,7 @@ ROUTES = [
     ("get", "/v1/collections", "read", {}),
     ("get", "/v1/galleries/g/people", "read", {}),
     ("post", "/v1/galleries/g/people", "write", {"data": {"person": "p"}, "files": [("file", ("c.jpg", CAT))]}),
+    ("get", "/v1/galleries/g/people/p", "read", {}),
     ("delete", "/v1/galleries/g/people/p", "write", {}),
     ("post", "/v1/galleries/g/identify", "read", {"files": {"file": ("c.jpg", CAT)}}),
     ("post", "/v1/collections/c/items", "write", {"data": {"id": "x"}, "files": {"file": ("c.jpg", CAT)}}),
@@ -138,12 +139,17 @@ def test_gallery_round_trip_and_audit(client, keys):
     }
     people = client.get("/v1/galleries/watch/people", headers=auth(keys["read"])).json()["people"]
     assert sorted(p["person"] for p in people) == ["biden", "obama"]
+    assert all(p["metadata"]["thumbnail"].startswith("data:image/jpeg;base64,") for p in people)
+    one = client.get("/v1/galleries/watch/people/obama", headers=auth(keys["read"])).json()
+    assert one["person"] == "obama" and one["photos"] == 2 and one["metadata"]["team"] == "usa"
+    is_problem(client.get("/v1/galleries/watch/people/nobody", headers=auth(keys["read"])), 404)
     both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
     r = client.post("/v1/galleries/watch/identify", files={"file": photo(both)}, headers=auth(keys["read"])).json()
     assert [f["person"] for f in r["faces"]] == ["obama", "biden", None]
     assert set(r["faces"][0]) == {"box", "person", "similarity", "threshold", "usable", "candidates"}
     r = client.delete("/v1/galleries/watch/people/obama", headers=auth(keys["write"]))
     assert r.status_code == 200 and r.json()["forgotten"] is True
+    is_problem(client.get("/v1/galleries/watch/people/obama", headers=auth(keys["read"])), 404)  # thumbnail too
     r = client.post("/v1/galleries/watch/identify", files={"file": photo(both)}, headers=auth(keys["read"])).json()
     assert [f["person"] for f in r["faces"]] == [None, "biden", None]
     is_problem(client.delete("/v1/galleries/watch/people/obama", headers=auth(keys["write"])), 404)

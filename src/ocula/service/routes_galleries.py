@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from PIL import Image
 
-from ..errors import InputError
+from ..errors import InputError, UnknownName
 from ..galleries import gallery_names
 from .deps import Caller, Services, audited, read_image, require, services
 
@@ -47,18 +51,60 @@ async def enroll(
             meta = json.loads(metadata)
         except ValueError:
             raise InputError("metadata must be a JSON object") from None
+    if THUMBNAIL in meta:
+        raise InputError(f"{THUMBNAIL!r} is kept by the service (a face crop of the person)")
     async with audited(svc, caller, "enroll", f"{gallery}/{person}"):
         images = [await read_image(f, svc) for f in file]
         g = await svc.run(svc.gallery, gallery, create=True)
-        added, refused, photos = [], [], 0
+        added, refused, photos, first_added = [], [], 0, None
         for upload, image in zip(file, images):  # one call per photo: refusals name the upload
             result = await svc.run(g.enroll, person, image, metadata=meta)
             name = upload.filename or f"photo {len(added) + len(refused) + 1}"
             if result.added:
                 added.append(name)
+                first_added = image if first_added is None else first_added
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
+        if first_added is not None:
+            await svc.run(_keep_thumbnail, g, person, first_added)
     return {"gallery": gallery, "person": person, "added": added, "refused": refused, "photos": photos}
+
+
+THUMBNAIL = "thumbnail"
+
+
+def _keep_thumbnail(g: Any, person: str, image: np.ndarray) -> None:
+    """Store a small face crop in the person's metadata (a data: URL), once: the web UI shows it,
+    and forgetting the person erases it with everything else."""
+    existing = next((p for p in g.people() if p.name == person), None)
+    if existing is None or THUMBNAIL in existing.metadata:
+        return
+    _, refs = g.templates(person)
+    x0, y0, x1, y1 = refs[-1]["box"]
+    mx, my = (x1 - x0) * 0.3, (y1 - y0) * 0.3
+    h, w = image.shape[:2]
+    crop = Image.fromarray(
+        image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
+    )
+    crop.thumbnail((96, 96))
+    buffer = io.BytesIO()
+    crop.save(buffer, "JPEG", quality=80)
+    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    g.enroll(person, [], metadata={THUMBNAIL: url})
+
+
+@router.get("/galleries/{gallery}/people/{person}", summary="One person: photos enrolled and metadata")
+async def person(
+    gallery: GalleryName,
+    person: Annotated[str, Path(min_length=1, max_length=200)],
+    caller: Caller = require("read"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    g = await svc.run(svc.gallery, gallery)
+    found = next((p for p in await svc.run(g.people) if p.name == person), None)
+    if found is None:
+        raise UnknownName("person", person)
+    return {"gallery": gallery, **found.to_dict()}
 
 
 @router.delete("/galleries/{gallery}/people/{person}", summary="Forget a person: every vector and reference")

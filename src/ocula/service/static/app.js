@@ -176,7 +176,10 @@ async function showPeople(clearMessage = false) {
       ...result.people.map((p) => {
         const forget = el("button", { type: "button", class: "forget" }, "Forget");
         forget.addEventListener("click", () => forgetPerson(gallery, p.person));
-        return el("li", { "data-person": p.person }, el("span", { class: "name" }, p.person), ` ${p.photos} photo(s)`, forget);
+        const face = p.metadata.thumbnail
+          ? el("img", { class: "thumb", src: p.metadata.thumbnail, alt: p.person })
+          : el("span", { class: "thumb" });
+        return el("li", { "data-person": p.person }, face, el("span", { class: "name" }, p.person), ` ${p.photos} photo(s)`, forget);
       })
     );
     if (!result.people.length) $("people").append(el("li", {}, "nobody enrolled"));
