@@ -46,7 +46,7 @@ def keys(settings):
 
 @pytest.fixture
 def client(engine, settings, keys):
-    service = ServiceSettings(max_upload_bytes=2 * 2**20, rate_per_minute=1000)
+    service = ServiceSettings(max_upload_bytes=2 * 2**20, max_video_bytes=2**20, rate_per_minute=1000)
     with TestClient(create_app(settings, service, engine=engine)) as c:
         yield c
 
@@ -130,6 +130,8 @@ def test_gallery_round_trip_and_audit(client, keys):
         r = client.post("/v1/galleries/watch/people", data={"person": person, "metadata": '{"team": "usa"}'},
                         files=files, headers=auth(keys["write"]))  # fmt: skip
         assert r.status_code == 200 and r.json()["photos"] == 2 and r.json()["refused"] == [], r.text
+    too_many = [("file", ("c.jpg", CAT))] * 21
+    is_problem(client.post("/v1/galleries/watch/people", data={"person": "x"}, files=too_many, headers=auth(keys["write"])), 422)
     # A photo without a face is refused with its reason, not an error.
     r = client.post("/v1/galleries/watch/people", data={"person": "cat"}, files=[("file", ("cat.jpg", CAT))],
                     headers=auth(keys["write"]))  # fmt: skip
@@ -250,6 +252,10 @@ def test_video_job(client, keys):
     assert job["report"]["frames"] == 275 and job["events"]
     # Not a video: 415 now, not a failed job later; another key's job is not found.
     is_problem(client.post("/v1/video/jobs", files={"file": ("x.mp4", b"\0" * 5000)}, headers=auth(keys["write"])), 415)
+    is_problem(client.post("/v1/video/jobs", files={"file": ("x.mp4", b"")}, headers=auth(keys["write"])), 400)
+    big = b"\0" * (2**20 + 1)
+    is_problem(client.post("/v1/video/jobs", files={"file": ("x.mp4", big)}, headers=auth(keys["write"])), 413)
+    assert list((client.app.state.services.settings.data_dir / "service-jobs").iterdir()) == []  # nothing left
     is_problem(client.get(f"/v1/video/jobs/{job['id']}", headers=auth(keys["read"])), 404)
     assert client.get(f"/v1/video/jobs/{job['id']}", headers=auth(keys["admin"])).json()["status"] == "done"
     is_problem(client.post("/v1/video/jobs", files={"file": ("clip.mp4", b"x")}, data={"gallery": "nobody"},

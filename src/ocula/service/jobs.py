@@ -70,12 +70,15 @@ class JobQueue:
         self._worker = threading.Thread(target=self._work, daemon=True, name="ocula-video-jobs")
         self._worker.start()
 
-    def submit(self, owner: str, data: bytes, suffix: str, options: dict[str, Any]) -> VideoJob:
-        """Queue a job for the video ``data``; VideoError (nothing queued) if it cannot be decoded."""
+    def new_path(self, suffix: str) -> tuple[str, Path]:
+        """A job id and the file its upload goes to."""
         self.folder.mkdir(parents=True, exist_ok=True)
         job_id = secrets.token_hex(8)
-        path = self.folder / f"{job_id}{suffix}"
-        path.write_bytes(data)
+        return job_id, self.folder / f"{job_id}{suffix}"
+
+    def submit(self, job_id: str, path: Path, owner: str, options: dict[str, Any]) -> VideoJob:
+        """Queue a job for the uploaded video at ``path``; VideoError (nothing queued, the file
+        removed) if it cannot be decoded."""
         try:
             open_video(path).close()  # refuse what cannot be decoded now, not as a failed job later
         except BaseException:

@@ -17,6 +17,7 @@ from .deps import Caller, Services, audited, read_image, require, services
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
 
+MAX_ENROL_PHOTOS = 20
 GalleryName = Annotated[str, Path(min_length=1, max_length=55, description="Gallery name.")]
 
 
@@ -51,6 +52,8 @@ async def enroll(
             meta = json.loads(metadata)
         except ValueError:
             raise InputError("metadata must be a JSON object") from None
+    if len(file) > MAX_ENROL_PHOTOS:
+        raise InputError(f"at most {MAX_ENROL_PHOTOS} photos per request, not {len(file)}")
     if THUMBNAIL in meta:
         raise InputError(f"{THUMBNAIL!r} is kept by the service (a face crop of the person)")
     async with audited(svc, caller, "enroll", f"{gallery}/{person}"):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from ..video import VideoOptions
-from .deps import Caller, Services, audited, read_upload, require, services
+from .deps import Caller, Services, audited, require, services
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["video"])
@@ -37,9 +37,28 @@ async def submit(
     if suffix not in SUFFIXES:
         suffix = ".mp4"  # the name is the client's; only the bytes decide (checked below)
     async with audited(svc, caller, "video_job", gallery or "-"):
-        data = await read_upload(file, svc.service.max_video_bytes)
-        job = await svc.run(svc.jobs().submit, caller.key.name, data, suffix, options)
+        job_id, path = svc.jobs().new_path(suffix)
+        try:
+            await _save(file, path, svc.service.max_video_bytes)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        job = await svc.run(svc.jobs().submit, job_id, path, caller.key.name, options)
     return job.to_dict(events=False)
+
+
+async def _save(upload: UploadFile, path: PurePath, limit: int) -> None:
+    """Stream the upload to ``path`` in 1 MiB chunks (a video can be large): 413 over ``limit``,
+    400 when empty."""
+    size = 0
+    with open(path, "wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, "Upload too large", f"{upload.filename or 'the video'} is over {limit:,} bytes")
+            out.write(chunk)
+    if size == 0:
+        raise Problem(400, "Empty upload", f"{upload.filename or 'the video'} is 0 bytes")
 
 
 @router.get("/video/jobs/{job_id}", summary="A video job's progress, events and report")
