@@ -89,6 +89,28 @@ def test_forget_erases_every_vector_and_photo_reference(gallery, settings):
     assert gallery_names(settings) == ["watch"]
 
 
+def test_forget_leaves_no_copy_in_the_gallery_files(gallery, settings):
+    """Erasure on disk: the forgotten person's templates (their exact float32 bytes) and photo
+    references are in none of the gallery's files, the SQLite database, its write-ahead log and
+    the vector snapshot included (secure_delete, a rewritten snapshot, a truncated WAL)."""
+    templates, refs = gallery.templates("obama")
+    keep, _ = gallery.templates("biden")
+    with Collection.open("watch", settings=settings, kind="galleries") as store:
+        folder = store.path
+
+    def disk() -> bytes:
+        gallery._coll.flush()
+        return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
+
+    before = disk()
+    assert all(t.astype("<f4").tobytes() in before for t in templates)  # the check can see them
+    gallery.forget("obama")
+    after = disk()
+    assert not any(t.astype("<f4").tobytes() in after for t in templates)
+    assert not any(r["sha256"].encode() in after for r in refs)
+    assert all(t.astype("<f4").tobytes() in after for t in keep)  # biden is still there
+
+
 def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):
     people = {p.name: p for p in gallery.people()}
     assert people["obama"].photos == 2 and people["obama"].metadata == {"team": "usa"}

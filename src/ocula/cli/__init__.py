@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from .._version import __version__
 from ..config import Settings
 from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
+from .doctor import doctor_command
 from .eval import eval_app
 from .faces import faces_app
 from .galleries import (
@@ -84,6 +85,7 @@ keys_app.command("create", no_args_is_help=True)(keys_create_command)
 keys_app.command("list")(keys_list_command)
 keys_app.command("revoke", no_args_is_help=True)(keys_revoke_command)
 app.command("audit")(audit_command)
+app.command("doctor")(doctor_command)
 faces_app.command("enroll", no_args_is_help=True)(enroll_command)
 faces_app.command("identify", no_args_is_help=True)(identify_command)
 faces_app.command("people", no_args_is_help=True)(people_command)

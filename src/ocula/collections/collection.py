@@ -220,6 +220,8 @@ class Collection:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes
             db.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten with zeros, not left in free pages (erasure, see erase()).
+            db.execute("PRAGMA secure_delete=ON")
             db.executescript(_SCHEMA)
             if "source" not in {r[1] for r in db.execute("PRAGMA table_info(items)")}:
                 db.execute("ALTER TABLE items ADD COLUMN source TEXT")  # collections made before 0.1.0's catalogs
@@ -384,6 +386,48 @@ class Collection:
         self._apply(current, removed, [], [])
         self._dirty = True
         return count
+
+    def erase(self, ids: Iterable[str]) -> int:
+        """:meth:`delete`, then make the deletion durable on disk: the vector snapshot is
+        rewritten without the vectors and the SQLite write-ahead log is checkpointed and
+        truncated, so neither the rows (zeroed by ``secure_delete``) nor older copies of them
+        remain in this collection's files. Returns how many items existed.
+
+        Another process holding the collection open can keep the WAL from being truncated; the
+        rows are still gone from every query. Milvus keeps its own files (and compacts them)."""
+        count = self.delete(ids)
+        self.flush()
+        self.checkpoint()
+        return count
+
+    @property
+    def index_count(self) -> int:
+        """Vectors in the vector index (FAISS in memory, or the Milvus collection)."""
+        with self._lock:
+            return len(self._vectors)
+
+    @property
+    def snapshot_stale(self) -> bool:
+        """The FAISS snapshot on disk does not match the store (it was rebuilt in memory at
+        open, or changes are not yet written); :meth:`flush` writes it."""
+        return self._dirty
+
+    def rebuild_index(self) -> None:
+        """Rebuild the FAISS index from SQLite, ignoring the snapshot, and write a new one."""
+        if self._milvus:
+            raise InputError(f"collection {self.name} keeps its vectors in Milvus: use ocula reindex")
+        with self._lock:
+            (self.path / "vectors.faiss").unlink(missing_ok=True)
+            self._vectors = self._load_vectors()
+            self._dirty = True
+            self.flush()
+
+    def checkpoint(self) -> bool:
+        """Checkpoint the write-ahead log into the database file and truncate it; False if
+        another connection kept it from finishing."""
+        with self._lock:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
 
     def _remove_vectors(self, item_ids: list[str]) -> np.ndarray:
         vids: list[int] = []

@@ -237,7 +237,7 @@ class Gallery:
         """Erase ``person``: every template, photo reference and the metadata, and their faces
         in the stored clusters (returns how many of those). Unknown → UnknownName."""
         descriptors, refs = self.templates(person)
-        self._coll.delete([person])
+        self._coll.erase([person])  # durable: no copy left in the store's files (see Collection.erase)
         return self._forget_in_clusters(descriptors, refs)
 
     # -- enrolment ------------------------------------------------------------------------
@@ -502,6 +502,9 @@ class Gallery:
                 else:
                     keep = np.flatnonzero(~drop)
                     store._store(cluster.name, d[keep], [r[i] for i in keep], replace=True)
+            if removed:
+                store._coll.flush()
+                store._coll.checkpoint()
         return removed
 
     # -- lifetime -------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""``ocula doctor``: is the installation whole, are the model files the registry's, and are the
+stores in the data directory consistent? Repairs what can be rebuilt.
+
+SQLite holds the truth of every collection and gallery; the vector index is a cache. So a
+damaged or stale vector snapshot, or an index whose vectors differ from SQLite's, is repaired by
+rebuilding it from SQLite. A SQLite file that fails ``PRAGMA integrity_check`` cannot be
+rebuilt and is reported (restore it from a backup).
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .collections import Collection
+from .collections.collection import KINDS, collection_names, collection_path
+from .config import Settings
+from .models.files import file_status
+from .models.registry import list_models
+from .models.sources import PackageFile
+
+__all__ = ["Check", "run_checks"]
+
+#: Modules ocula needs, and what for.
+REQUIRED = {
+    "numpy": "arrays",
+    "PIL": "image decoding",
+    "onnxruntime": "running the networks",
+    "dlib": "face detection and landmarks",
+    "cv2": "video and the people detector",
+    "av": "video containers OpenCV cannot decode",
+    "faiss": "the vector index",
+    "fastapi": "ocula serve",
+    "uvicorn": "ocula serve",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding: ``status`` is ok, repaired, problem (exit 1) or skipped."""
+
+    area: str  # install, models, data
+    name: str
+    status: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "name": self.name, "status": self.status, "detail": self.detail}
+
+
+def check_install() -> list[Check]:
+    out = [Check("install", "python", "ok", f"{platform.python_version()} on {platform.machine()}")]
+    for module, why in REQUIRED.items():
+        try:
+            m = importlib.import_module(module)
+        except Exception as exc:  # an import can fail with anything (a missing .so, ABI errors)
+            out.append(Check("install", module, "problem", f"cannot import ({type(exc).__name__}: {exc}); needed for {why}"))
+            continue
+        detail = str(getattr(m, "__version__", ""))
+        if module == "cv2" and not hasattr(m, "HOGDescriptor"):
+            out.append(Check("install", module, "problem", f"{detail} has no HOGDescriptor (OpenCV 5): install opencv-python-headless<5"))
+            continue
+        out.append(Check("install", module, "ok", detail))
+    return out
+
+
+def check_models(settings: Settings) -> list[Check]:
+    out = []
+    for spec in list_models():
+        for s, f in zip(file_status(spec, settings, verify=True), spec.files):
+            name = f"{spec.name}/{s.filename}"
+            if not s.installed:
+                required = isinstance(f.source, PackageFile)
+                out.append(Check("models", name, "problem" if required else "skipped",
+                                 "missing (pip install should have put it there)" if required else "opt-in download, not fetched"))  # fmt: skip
+            elif s.verified:
+                out.append(Check("models", name, "ok", "sha256 matches the registry"))
+            else:
+                out.append(Check("models", name, "problem", f"sha256 {s.actual_sha256} != registry {s.expected_sha256}"))
+    return out
+
+
+def _integrity(path: Path) -> str:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
+
+def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
+    label = f"{kind}/{name}"
+    path = collection_path(name, settings, kind=kind)
+    try:
+        verdict = _integrity(path / "items.sqlite")
+    except sqlite3.Error as exc:
+        return [Check("data", label, "problem", f"items.sqlite cannot be read ({exc})")]
+    if verdict != "ok":
+        return [Check("data", label, "problem", f"items.sqlite is damaged ({verdict}); restore it from a backup")]
+    snapshot = path / "vectors.faiss"
+    try:
+        coll = Collection.open(name, settings=settings, kind=kind)  # replays Milvus's outbox
+    except Exception as exc:
+        return [Check("data", label, "problem", f"cannot be opened ({type(exc).__name__}: {exc})")]
+    with coll:
+        items, stored = coll.counts()
+        indexed = coll.index_count
+        if coll.vectors_uri != "faiss":
+            status = "ok" if indexed == stored else "problem"
+            detail = f"{items} items; {stored} vectors in SQLite, {indexed} in {coll.vectors_uri}"
+            if status == "problem":
+                detail += "; run ocula reindex" if kind == "collections" else ""
+            return [Check("data", label, status, detail)]
+        if indexed != stored:
+            coll.rebuild_index()
+            return [Check("data", label, "repaired", f"vector snapshot held {indexed} vectors; rebuilt with SQLite's {stored}")]
+        if coll.snapshot_stale:  # missing, stale or unreadable: rebuilt in memory at open
+            coll.flush()
+            return [Check("data", label, "repaired", f"vector snapshot rebuilt from SQLite ({stored} vectors)")]
+        return [Check("data", label, "ok", f"{items} items, {stored} vectors, snapshot current ({snapshot.name})")]
+
+
+def check_data(settings: Settings) -> list[Check]:
+    out = []
+    for kind in KINDS:
+        for name in collection_names(settings, kind=kind):
+            out += check_store(settings, kind, name)
+    service_db = settings.data_dir / "service.sqlite"
+    if service_db.is_file():
+        verdict = _integrity(service_db)
+        out.append(Check("data", "service.sqlite", "ok" if verdict == "ok" else "problem", verdict if verdict != "ok" else "keys and audit log"))
+    if not out:
+        out.append(Check("data", str(settings.data_dir), "ok", "no collections or galleries yet"))
+    return out
+
+
+def run_checks(settings: Settings, *, models: bool = True) -> list[Check]:
+    """Every check, in order: installation, model files (sha256), data directory (repairing
+    vector snapshots from SQLite, which opening a store does anyway)."""
+    return check_install() + (check_models(settings) if models else []) + check_data(settings)

@@ -1,0 +1,80 @@
+"""``ocula doctor``: installation and model files check out; a missing, damaged or wrong vector
+snapshot is rebuilt from SQLite; a damaged SQLite file is a problem (exit 1)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ocula import Settings
+from ocula.collections import Collection, NewItem
+from ocula.collections.vectors import FaissVectors
+from ocula.doctor import run_checks
+
+from ..conftest import run_cli
+
+
+def make(settings: Settings, name: str = "shop", n: int = 50) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(n, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    with Collection.open(name, settings=settings, embedder="test@1", dim=8, create=True) as c:
+        c.add([NewItem(f"item{i}", v[i : i + 1], metadata={"i": i}) for i in range(n)])
+    return v
+
+
+def data_checks(settings: Settings) -> dict[str, tuple[str, str]]:
+    return {c.name: (c.status, c.detail) for c in run_checks(settings, models=False) if c.area == "data"}
+
+
+def test_snapshots_are_repaired_from_sqlite(settings):
+    v = make(settings)
+    folder = settings.data_dir / "collections" / "shop"
+    assert data_checks(settings)["collections/shop"][0] == "ok"
+    (folder / "vectors.faiss").unlink()
+    assert data_checks(settings)["collections/shop"][0] == "repaired"
+    assert data_checks(settings)["collections/shop"][0] == "ok"
+    (folder / "vectors.faiss").write_bytes(b"garbage")  # damaged
+    assert data_checks(settings)["collections/shop"][0] == "repaired"
+    # A snapshot of the right generation holding the wrong vectors (10 of 50): rebuilt.
+    with Collection.open("shop", settings=settings) as c:
+        generation = c._generation()
+    FaissVectors.build(np.arange(1, 11, dtype=np.int64), v[:10], 8).save(folder / "vectors.faiss", generation)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and "10" in detail and "50" in detail
+    assert data_checks(settings)["collections/shop"][0] == "ok"
+    with Collection.open("shop", settings=settings) as c:
+        assert c.index_count == 50 and c.search(v[42:43], 1)[0][0].id == "item42"
+
+
+def test_a_damaged_database_is_a_problem_and_exit_1(settings, tmp_path):
+    make(settings, "good")
+    make(settings, "bad")
+    db = settings.data_dir / "collections" / "bad" / "items.sqlite"
+    raw = bytearray(db.read_bytes())
+    for offset in range(4096, len(raw), 4096):  # scribble over every page but the header
+        raw[offset + 100 : offset + 400] = b"\xa5" * 300
+    db.write_bytes(bytes(raw))
+    for suffix in ("-wal", "-shm"):
+        (db.parent / f"items.sqlite{suffix}").unlink(missing_ok=True)
+    checks = data_checks(settings)
+    assert checks["collections/good"][0] == "ok" and checks["collections/bad"][0] == "problem"
+    env = {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
+    proc = run_cli("doctor", "--no-models", "--json", env_extra=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {r["name"]: r["status"] for r in rows if r["area"] == "data"}["collections/bad"] == "problem"
+
+
+def test_cli_doctor_on_a_healthy_install(settings):
+    make(settings)
+    env = {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
+    proc = run_cli("doctor", "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {r["area"] for r in rows} == {"install", "models", "data"}
+    models = [r for r in rows if r["area"] == "models"]
+    assert models and all(r["status"] in ("ok", "skipped") for r in models)
+    assert any(r["name"].startswith("dlib_resnet_face/") and r["status"] == "ok" for r in models)
+    assert all(r["status"] == "ok" for r in rows if r["area"] == "install")
