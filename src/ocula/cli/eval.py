@@ -194,3 +194,34 @@ def retrieval_command(
     stdout.print(table)
     if result["recall_at_1_by_transform"]:
         stdout.print("recall@1 by edit: " + ", ".join(f"{k} {v:.0%}" for k, v in result["recall_at_1_by_transform"].items()))
+
+
+@eval_app.command("report", no_args_is_help=True)
+def report_command(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option("--data", help="Data root laid out like ../shared/data (see its README).", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for index.html, report.md, report.json and the plots.")] = Path("report"),
+    only: Annotated[
+        Optional[list[str]], typer.Option("--only", help="Only these: imagenet, pairs, identify, retrieval, video.", show_default=False)
+    ] = None,
+) -> None:
+    """Run every evaluation the data root has data for and write one report (HTML + Markdown)
+    with tables, plots, model versions, data hashes and the command line."""
+    import shlex
+    import sys
+
+    from ..errors import UnknownName
+    from ..eval.report import SECTIONS, build_report
+
+    settings = settings_of(ctx)
+    with cli_errors():
+        for kind in only or ():
+            if kind not in SECTIONS:
+                raise UnknownName("evaluation", kind, list(SECTIONS))
+        command = "ocula " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        with Engine(settings) as engine:
+            sections = build_report(
+                engine, data, out, command=command, only=tuple(only or ()),
+                progress=lambda what: stderr.print(Text(f"running {what}")),
+            )  # fmt: skip
+    stdout.print(Text(f"{len(sections)} evaluations written to {out / 'index.html'} and {out / 'report.md'}"))

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import ConfigError
 from .verification import roc
 
-__all__ = ["plot_cmc_det", "plot_roc_det"]
+__all__ = ["plot_bars", "plot_cmc_det", "plot_roc_det"]
 
 
 def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str = "") -> Path:
@@ -103,3 +103,21 @@ def _save(fig, path: Path) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def plot_bars(values: dict[str, float], path: Path, *, ylabel: str, title: str = "") -> Path:
+    """A bar chart of ``values`` (label -> value in [0, 1]), each bar labelled with its value."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(values) + 2), 3.6), dpi=110)
+    labels = list(values)
+    bars = ax.bar(labels, [values[k] for k in labels], color="#4c78a8")
+    for bar, k in zip(bars, labels):
+        ax.annotate(f"{values[k]:.3f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel=ylabel, ylim=(0, 1.08), title=title)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)

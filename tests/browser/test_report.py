@@ -1,0 +1,96 @@
+"""``ocula eval report`` on ../shared/data: every evaluation runs, the numbers are the ones the
+README states, and the HTML renders in headless Chromium with every plot loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ..conftest import SHARED_DATA, run_cli, shared
+from .test_ui import CHROMIUM, DRIVER, browser  # noqa: F401  (the fixture)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, cache_dir):
+    shared("imagenet/sample-334")
+    out = tmp_path_factory.mktemp("report")
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(out / "data")}
+    proc = run_cli("eval", "report", "--data", str(SHARED_DATA), "--out", str(out / "r"), env_extra=env, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    return out / "r"
+
+
+def test_report_holds_every_evaluation(report):
+    doc = json.loads((report / "report.json").read_text())
+    titles = [s["title"] for s in doc["sections"]]
+    assert len(titles) == 6 and titles[0].startswith("ImageNet") and titles[-1].startswith("Video")
+    by = {s["title"].split(":")[0]: s for s in doc["sections"]}
+    assert by["Face identification (1"]["numbers"]["rank1"] >= 0.95
+    assert by["Face identification (1"]["numbers"]["fnir_at_fpir"]["0.01"] <= 0.10
+    assert by["Face verification"]["numbers"]["accuracy"] > 0.97
+    assert all(len(s["data_sha256"]) == 64 and s["command"].startswith("ocula ") for s in doc["sections"])
+    assert doc["meta"]["command"].startswith("ocula eval report --data") and doc["models"]
+    md = (report / "report.md").read_text()
+    assert "By WordNet branch" in md and "Most confident mistakes" in md and "Speed per stage" in md
+    for name in ("imagenet_groups.png", "roc_lfw-folds-1-2.png", "cmc_celeba-80.png", "recall_sample-334.png"):
+        assert (report / name).stat().st_size > 10_000, name
+
+
+@pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+    reason="needs Chromium and its driver: apt-get install chromium chromium-driver (.ci/run installs them)",
+)
+def test_report_renders_in_chromium(report, browser, tmp_path):  # noqa: F811
+    browser.get((report / "index.html").as_uri())
+    assert browser.title == "ocula evaluation report"
+    widths = browser.execute_script("return [...document.images].map(i => i.complete ? i.naturalWidth : 0)")
+    assert len(widths) == 4 and all(w > 400 for w in widths), widths
+    assert len(browser.execute_script("return document.querySelectorAll('section')")) == 8
+    shot = tmp_path / "report.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_per_group_accuracy_and_gap(engine, tmp_path):
+    """A pairs CSV with a group column (here: the LFW fold, as a stand-in for a demographic label)."""
+    from ocula.eval.report import pairs_section
+
+    lfw = shared("faces/lfw-folds-1-2")
+    folder = tmp_path / "faces" / "grouped"
+    folder.mkdir(parents=True)
+    (folder / "images").symlink_to(lfw / "images")
+    lines = (lfw / "pairs.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    fold = header.index("fold")
+    rows = [line + "," + ("fold-" + line.split(",")[fold]) for line in lines[1:]]
+    (folder / "pairs.csv").write_text("\n".join([lines[0] + ",group", *rows]) + "\n")
+    section = pairs_section(engine, folder / "pairs.csv", tmp_path)
+    caption, header, table = section.tables[0]
+    assert caption.startswith("By group") and [r[0] for r in table] == ["fold-1", "fold-2"]
+    assert 0 <= section.numbers["group_tar_gap"] < 0.1
+
+
+def test_identification_by_group(engine, tmp_path):
+    """An identities CSV with a group column (a stand-in label: the parity of the CelebA id)."""
+    from ocula.eval.report import identify_section
+
+    celeba = shared("faces/celeba-80")
+    rows = (celeba / "identities.csv").read_text().splitlines()
+    keep = sorted({line.split(",")[1] for line in rows[1:]})[:16]  # 16 identities: a quick run
+    folder = tmp_path / "faces" / "grouped"
+    folder.mkdir(parents=True)
+    for entry in celeba.iterdir():
+        if entry.is_dir():
+            (folder / entry.name).symlink_to(entry)
+    out = [rows[0] + ",group"]
+    for line in rows[1:]:
+        identity = line.split(",")[1]
+        if identity in keep:
+            out.append(f"{line},{'odd' if int(identity) % 2 else 'even'}")
+    (folder / "identities.csv").write_text("\n".join(out) + "\n")
+    section = identify_section(engine, folder / "identities.csv", tmp_path)
+    caption, header, table = section.tables[0]
+    assert caption.startswith("By group") and header[0] == "group" and {r[0] for r in table} == {"even", "odd"}
+    assert set(section.numbers["group_fnir"]) == {"even", "odd"} and 0 <= section.numbers["group_fnir_gap"] <= 1

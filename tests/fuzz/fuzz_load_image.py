@@ -1,0 +1,36 @@
+"""atheris fuzz target: ``ocula.io.load_image`` on arbitrary bytes.
+
+Every input must either decode to an upright RGB uint8 array within the pixel limit or raise an
+ocula error (ImageError and its kinds); anything else (another exception, a hang, memory past
+libFuzzer's ``-rss_limit_mb``) is a finding. Run by tests/fuzz/test_fuzz.py; by hand:
+
+    python tests/fuzz/fuzz_load_image.py tests/fuzz/corpus -max_total_time=60 -rss_limit_mb=3072
+"""
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():  # PIL's format plugins are Python: their branches guide the fuzzer
+    import PIL.Image  # noqa: F401
+
+    from ocula.config import Settings
+    from ocula.errors import OculaError
+    from ocula.io import load_image
+
+SETTINGS = Settings(max_image_pixels=20_000_000, max_image_bytes=8 * 2**20)
+
+
+def one_input(data: bytes) -> None:
+    try:
+        image = load_image(data, settings=SETTINGS)
+    except OculaError:
+        return
+    h, w = image.shape[:2]
+    assert image.dtype.name == "uint8" and image.ndim == 3 and image.shape[2] == 3, image.shape
+    assert 0 < h * w <= SETTINGS.max_image_pixels, (w, h)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
