@@ -58,11 +58,20 @@ def check_install() -> list[Check]:
         try:
             m = importlib.import_module(module)
         except Exception as exc:  # an import can fail with anything (a missing .so, ABI errors)
-            out.append(Check("install", module, "problem", f"cannot import ({type(exc).__name__}: {exc}); needed for {why}"))
+            out.append(
+                Check("install", module, "problem", f"cannot import ({type(exc).__name__}: {exc}); needed for {why}")
+            )
             continue
         detail = str(getattr(m, "__version__", ""))
         if module == "cv2" and not hasattr(m, "HOGDescriptor"):
-            out.append(Check("install", module, "problem", f"{detail} has no HOGDescriptor (OpenCV 5): install opencv-python-headless<5"))
+            out.append(
+                Check(
+                    "install",
+                    module,
+                    "problem",
+                    f"{detail} has no HOGDescriptor (OpenCV 5): install opencv-python-headless<5",
+                )
+            )
             continue
         out.append(Check("install", module, "ok", detail))
     return out
@@ -80,7 +89,9 @@ def check_models(settings: Settings) -> list[Check]:
             elif s.verified:
                 out.append(Check("models", name, "ok", "sha256 matches the registry"))
             else:
-                out.append(Check("models", name, "problem", f"sha256 {s.actual_sha256} != registry {s.expected_sha256}"))
+                out.append(
+                    Check("models", name, "problem", f"sha256 {s.actual_sha256} != registry {s.expected_sha256}")
+                )
     return out
 
 
@@ -101,7 +112,6 @@ def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
         return [Check("data", label, "problem", f"items.sqlite cannot be read ({exc})")]
     if verdict != "ok":
         return [Check("data", label, "problem", f"items.sqlite is damaged ({verdict}); restore it from a backup")]
-    snapshot = path / "vectors.faiss"
     try:
         coll = Collection.open(name, settings=settings, kind=kind)  # replays Milvus's outbox
     except Exception as exc:
@@ -115,13 +125,23 @@ def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
             if status == "problem":
                 detail += "; run ocula reindex" if kind == "collections" else ""
             return [Check("data", label, status, detail)]
-        if indexed != stored:
-            coll.rebuild_index()
-            return [Check("data", label, "repaired", f"vector snapshot held {indexed} vectors; rebuilt with SQLite's {stored}")]
-        if coll.snapshot_stale:  # missing, stale or unreadable: rebuilt in memory at open
-            coll.flush()
-            return [Check("data", label, "repaired", f"vector snapshot rebuilt from SQLite ({stored} vectors)")]
-        return [Check("data", label, "ok", f"{items} items, {stored} vectors, snapshot current ({snapshot.name})")]
+        try:
+            return _repair(coll, label, items, stored, indexed)
+        except OSError as exc:
+            return [Check("data", label, "problem", f"the vector snapshot cannot be rewritten ({exc})")]
+
+
+def _repair(coll: Collection, label: str, items: int, stored: int, indexed: int) -> list[Check]:
+    """Rebuild the FAISS snapshot from SQLite where it is wrong or stale."""
+    if indexed != stored:
+        coll.rebuild_index()
+        return [
+            Check("data", label, "repaired", f"vector snapshot held {indexed} vectors; rebuilt with SQLite's {stored}")
+        ]
+    if coll.snapshot_stale:  # missing, stale or unreadable: rebuilt in memory at open
+        coll.flush()
+        return [Check("data", label, "repaired", f"vector snapshot rebuilt from SQLite ({stored} vectors)")]
+    return [Check("data", label, "ok", f"{items} items, {stored} vectors, snapshot current")]
 
 
 def check_data(settings: Settings) -> list[Check]:
@@ -131,8 +151,18 @@ def check_data(settings: Settings) -> list[Check]:
             out += check_store(settings, kind, name)
     service_db = settings.data_dir / "service.sqlite"
     if service_db.is_file():
-        verdict = _integrity(service_db)
-        out.append(Check("data", "service.sqlite", "ok" if verdict == "ok" else "problem", verdict if verdict != "ok" else "keys and audit log"))
+        try:
+            verdict = _integrity(service_db)
+        except sqlite3.Error as exc:
+            verdict = f"cannot be read ({exc})"
+        out.append(
+            Check(
+                "data",
+                "service.sqlite",
+                "ok" if verdict == "ok" else "problem",
+                verdict if verdict != "ok" else "keys and audit log",
+            )
+        )
     if not out:
         out.append(Check("data", str(settings.data_dir), "ok", "no collections or galleries yet"))
     return out

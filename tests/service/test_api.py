@@ -130,6 +130,9 @@ def test_gallery_round_trip_and_audit(client, keys):
         r = client.post("/v1/galleries/watch/people", data={"person": person, "metadata": '{"team": "usa"}'},
                         files=files, headers=auth(keys["write"]))  # fmt: skip
         assert r.status_code == 200 and r.json()["photos"] == 2 and r.json()["refused"] == [], r.text
+    for bad in ("5", "[]", '"text"', "{not json"):  # metadata must be a JSON object: 422, nothing created
+        is_problem(client.post("/v1/galleries/other/people", data={"person": "x", "metadata": bad},
+                               files=[("file", ("c.jpg", CAT))], headers=auth(keys["write"])), 422)  # fmt: skip
     too_many = [("file", ("c.jpg", CAT))] * 21
     is_problem(client.post("/v1/galleries/watch/people", data={"person": "x"}, files=too_many, headers=auth(keys["write"])), 422)
     # A photo without a face is refused with its reason, not an error.
@@ -171,9 +174,8 @@ def test_collection_items_search_delete(client, keys):
         r = client.post("/v1/collections/shop/items", data={"id": item, "metadata": f'{{"kind": "{kind}"}}'},
                         files={"file": (f"{item}.jpg", data)}, headers=auth(keys["write"]))  # fmt: skip
         assert r.status_code == 200, r.text
-    assert client.get("/v1/collections", headers=auth(keys["read"])).json() == {
-        "collections": [{"name": "shop", "items": 2}]
-    }
+    listed = client.get("/v1/collections", headers=auth(keys["read"])).json()["collections"]
+    assert [(c["name"], c["items"]) for c in listed] == [("shop", 2)] and "@" in listed[0]["embedder"]
     r = client.post(
         "/v1/collections/shop/search", files={"file": ("q.jpg", CAT)}, data={"k": "2"}, headers=auth(keys["read"])
     )
@@ -260,3 +262,20 @@ def test_video_job(client, keys):
     assert client.get(f"/v1/video/jobs/{job['id']}", headers=auth(keys["admin"])).json()["status"] == "done"
     is_problem(client.post("/v1/video/jobs", files={"file": ("clip.mp4", b"x")}, data={"gallery": "nobody"},
                            headers=auth(keys["write"])), 404)  # fmt: skip
+
+
+def test_uploads_are_refused_before_their_body_is_read(client, keys):
+    """The guard answers 401 / 413 from the headers alone, and counts a streamed body."""
+    big = b"x" * (4 * 2**20)  # the fixture allows 2 MiB uploads (+ 1 MiB of form framing)
+    form = {"Content-Type": "multipart/form-data; boundary=b"}
+    is_problem(client.post("/v1/tag", content=big, headers=form), 401)
+    is_problem(client.post("/v1/tag", content=big, headers={**form, "Authorization": "Bearer ocula_nope"}), 401)
+    body = is_problem(client.post("/v1/tag", content=big, headers={**form, **auth(keys["read"])}), 413)
+    assert "over" in body["detail"]
+
+    def stream():  # chunked: no Content-Length to judge by
+        for _ in range(8):
+            yield b"y" * 2**19
+
+    is_problem(client.post("/v1/tag", content=stream(), headers={**form, **auth(keys["read"])}), 413)
+    assert client.post("/v1/tag", files={"file": ("c.jpg", CAT)}, headers=auth(keys["read"])).status_code == 200

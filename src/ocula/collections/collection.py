@@ -19,6 +19,7 @@ best-matching vector.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import sqlite3
@@ -39,6 +40,8 @@ from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
 from .vectors import METRICS, FaissVectors
 
 __all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
+
+log = logging.getLogger("ocula.collections")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCHEMA = """
@@ -307,11 +310,12 @@ class Collection:
         items = list(items)
         for item in items:
             self._check(item)
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            current, removed, added_ids, added_vectors = self._write(items)
-        self._apply(current, removed, added_ids, added_vectors)
-        self._dirty = True
+        with self._lock:  # the index changes under the lock too: a search never sees it half-applied
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                current, removed, added_ids, added_vectors = self._write(items)
+            self._apply(current, removed, added_ids, added_vectors)
+            self._dirty = True
         return len(items)
 
     def update(
@@ -321,7 +325,12 @@ class Collection:
         processes adding photos of one person) cannot lose each other's changes. ``change``
         gets the current item (None if absent), its vectors and their regions, and returns the
         item to store (or None to leave it as is)."""
-        with self._lock, self._db:
+        with self._lock:
+            new = self._update_locked(item_id, change)
+        return new
+
+    def _update_locked(self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]) -> NewItem | None:
+        with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             item = self.get(item_id)
             rows = self._db.execute(
@@ -375,16 +384,17 @@ class Collection:
     def delete(self, ids: Iterable[str]) -> int:
         """Delete items; their vectors can no longer be returned. Returns how many existed."""
         ids = list(ids)
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            removed = self._remove_vectors(ids)
-            count = 0
-            for item_id in ids:
-                count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
-            self._outbox(removed, [])
-            current = self._bump()
-        self._apply(current, removed, [], [])
-        self._dirty = True
+        with self._lock:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                removed = self._remove_vectors(ids)
+                count = 0
+                for item_id in ids:
+                    count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
+                self._outbox(removed, [])
+                current = self._bump()
+            self._apply(current, removed, [], [])
+            self._dirty = True
         return count
 
     def erase(self, ids: Iterable[str]) -> int:
@@ -422,12 +432,17 @@ class Collection:
             self._dirty = True
             self.flush()
 
-    def checkpoint(self) -> bool:
-        """Checkpoint the write-ahead log into the database file and truncate it; False if
-        another connection kept it from finishing."""
-        with self._lock:
-            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return not busy
+    def checkpoint(self, attempts: int = 5) -> bool:
+        """Checkpoint the write-ahead log into the database file and truncate it, retrying a
+        few times; False (and a warning in the log) if another connection kept it from finishing."""
+        for attempt in range(attempts):
+            with self._lock:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return True
+            time.sleep(0.05 * 2**attempt)
+        log.warning("collection %s: the write-ahead log could not be truncated (another reader holds it)", self.name)
+        return False
 
     def _remove_vectors(self, item_ids: list[str]) -> np.ndarray:
         vids: list[int] = []

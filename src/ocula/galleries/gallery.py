@@ -278,9 +278,15 @@ class Gallery:
         if templates:
             total = self._store(person, np.stack(templates), refs, metadata)
         else:
+            # Metadata only: merged in one write transaction, so a concurrent enrolment's photo
+            # references are not overwritten.
+            def merge(existing: Any, old: np.ndarray, regions: list[Any]) -> NewItem | None:
+                if existing is None or not metadata:
+                    return None
+                return NewItem(person, old, metadata=existing.metadata | metadata, regions=regions)
+
+            self._coll.update(person, merge)
             existing = self._coll.get(person)
-            if metadata and existing:
-                self._coll.set_metadata({person: existing.metadata | metadata})
             total = len(existing.metadata.get("photos", [])) if existing else 0
         return Enrolment(person, added, refused, total)
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 
@@ -20,6 +21,7 @@ from ..config import Settings
 from ..engine import Engine
 from . import routes_collections, routes_galleries, routes_images, routes_video
 from .deps import Caller, Services, require, services
+from .guard import UploadGuard
 from .problems import install_problem_handlers
 from .settings import ServiceSettings
 
@@ -49,6 +51,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(UploadGuard)
 
     @app.get("/healthz", tags=["service"], summary="Liveness (no key needed)")
     async def healthz() -> dict[str, Any]:
@@ -61,7 +64,8 @@ def create_app(
         caller: Caller = require("admin"),
         svc: Services = Depends(services),
     ) -> dict[str, Any]:
-        return {"entries": svc.keys.audit_entries(limit=limit, key_name=key)}
+        entries = await anyio.to_thread.run_sync(lambda: svc.keys.audit_entries(limit=limit, key_name=key))
+        return {"entries": entries}
 
     app.include_router(routes_images.router)
     app.include_router(routes_galleries.router)

@@ -189,5 +189,5 @@ async def audited(svc: Services, caller: Caller, action: str, target: str) -> As
     except OculaError as exc:
         status = status_of(exc)[0]
         raise
-    finally:
-        svc.keys.audit(caller.key.name, action, target, status, caller.client)
+    finally:  # SQLite may wait for another process's lock: not on the event loop
+        await anyio.to_thread.run_sync(svc.keys.audit, caller.key.name, action, target, status, caller.client)

@@ -21,16 +21,22 @@ from ..errors import OculaError
 from ..video import analyze
 from ..video.source import open_video
 
-__all__ = ["JobQueue", "VideoJob"]
+__all__ = ["JobQueue", "JobQueueFull", "VideoJob"]
 
 MAX_EVENTS = 10_000
 MAX_JOBS_KEPT = 200
+#: Jobs that may wait for the worker (their uploads are on disk meanwhile).
+MAX_WAITING = 8
+
+
+class JobQueueFull(Exception):
+    """No room for another job now (503)."""
 
 
 @dataclass
 class VideoJob:
     id: str
-    owner: str
+    owner: int  # the id of the key that made it (names can be reused after a revocation)
     options: dict[str, Any]
     path: Path
     status: str = "queued"  # queued, running, done, failed
@@ -67,6 +73,7 @@ class JobQueue:
         self._queue: queue.Queue[VideoJob | None] = queue.Queue()
         self._lock = threading.Lock()
         self._current: Any = None
+        self._closing = threading.Event()
         self._worker = threading.Thread(target=self._work, daemon=True, name="ocula-video-jobs")
         self._worker.start()
 
@@ -76,10 +83,14 @@ class JobQueue:
         job_id = secrets.token_hex(8)
         return job_id, self.folder / f"{job_id}{suffix}"
 
-    def submit(self, job_id: str, path: Path, owner: str, options: dict[str, Any]) -> VideoJob:
+    def submit(self, job_id: str, path: Path, owner: int, options: dict[str, Any]) -> VideoJob:
         """Queue a job for the uploaded video at ``path``; VideoError (nothing queued, the file
-        removed) if it cannot be decoded."""
+        removed) if it cannot be decoded, ``JobQueueFull`` if ``MAX_WAITING`` jobs wait."""
         try:
+            if self._closing.is_set():
+                raise JobQueueFull("the server is stopping")
+            if self._queue.qsize() >= MAX_WAITING:
+                raise JobQueueFull(f"{MAX_WAITING} video jobs are waiting; try again later")
             open_video(path).close()  # refuse what cannot be decoded now, not as a failed job later
         except BaseException:
             path.unlink(missing_ok=True)
@@ -99,10 +110,17 @@ class JobQueue:
 
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
+            if self._closing.is_set():  # stopping: jobs still waiting are not started
+                job.status, job.error = "failed", {"type": "ServerStopping", "detail": "the server stopped first"}
+                job.path.unlink(missing_ok=True)
+                continue
             job.status = "running"
             try:
-                run = analyze(job.path, engine=self._engine, settings=self._settings, **job.options)
-                self._current = run
+                with self._lock:
+                    run = analyze(job.path, engine=self._engine, settings=self._settings, **job.options)
+                    self._current = run
+                    if self._closing.is_set():
+                        run.stop()
                 job.frames_total = run.source.frame_count
 
                 def on_frame(frame: Any, job: VideoJob = job) -> None:
@@ -123,9 +141,10 @@ class JobQueue:
                 job.path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Stop the running job (its report is kept) and the worker."""
-        run = self._current
-        if run is not None:
-            run.stop()
+        """Stop the running job (its report is kept), fail the waiting ones, stop the worker."""
+        self._closing.set()
+        with self._lock:
+            if self._current is not None:
+                self._current.stop()
         self._queue.put(None)
-        self._worker.join(timeout=30)
+        self._worker.join(timeout=60)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
-from ..collections import NewItem, collection_names
-from ..errors import InputError, UnknownName
+from ..collections import Collection, NewItem, collection_names
+from ..errors import InputError, OculaError, UnknownName
 from ..io import load_image
 from .deps import Caller, Services, audited, read_upload, require, services
 
@@ -34,7 +34,14 @@ def _region(text: str | None) -> list[float] | None:
 @router.get("/collections", summary="The collections, with how many items each holds")
 async def collections(caller: Caller = require("read"), svc: Services = Depends(services)) -> dict[str, Any]:
     def listing() -> list[dict[str, Any]]:
-        return [{"name": n, "items": len(svc.collection(n))} for n in collection_names(svc.settings)]
+        out = []
+        for n in collection_names(svc.settings):
+            try:  # opened without the embedder: counting needs no model, any collection lists
+                with Collection.open(n, settings=svc.settings) as c:
+                    out.append({"name": n, "items": len(c), "embedder": c.embedder})
+            except OculaError as exc:
+                out.append({"name": n, "items": None, "error": str(exc)})
+        return out
 
     return {"collections": await svc.run(listing)}
 

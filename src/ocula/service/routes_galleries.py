@@ -51,7 +51,9 @@ async def enroll(
         try:
             meta = json.loads(metadata)
         except ValueError:
-            raise InputError("metadata must be a JSON object") from None
+            meta = None
+        if not isinstance(meta, dict):
+            raise InputError("metadata must be a JSON object")
     if len(file) > MAX_ENROL_PHOTOS:
         raise InputError(f"at most {MAX_ENROL_PHOTOS} photos per request, not {len(file)}")
     if THUMBNAIL in meta:
@@ -59,17 +61,16 @@ async def enroll(
     async with audited(svc, caller, "enroll", f"{gallery}/{person}"):
         images = [await read_image(f, svc) for f in file]
         g = await svc.run(svc.gallery, gallery, create=True)
-        added, refused, photos, first_added = [], [], 0, None
+        added, refused, photos = [], [], 0
         for upload, image in zip(file, images):  # one call per photo: refusals name the upload
             result = await svc.run(g.enroll, person, image, metadata=meta)
             name = upload.filename or f"photo {len(added) + len(refused) + 1}"
             if result.added:
+                if not added:  # the newest reference is this photo's: its box is on this image
+                    await svc.run(_keep_thumbnail, g, person, image)
                 added.append(name)
-                first_added = image if first_added is None else first_added
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
-        if first_added is not None:
-            await svc.run(_keep_thumbnail, g, person, first_added)
     return {"gallery": gallery, "person": person, "added": added, "refused": refused, "photos": photos}
 
 
@@ -86,9 +87,10 @@ def _keep_thumbnail(g: Any, person: str, image: np.ndarray) -> None:
     x0, y0, x1, y1 = refs[-1]["box"]
     mx, my = (x1 - x0) * 0.3, (y1 - y0) * 0.3
     h, w = image.shape[:2]
-    crop = Image.fromarray(
-        image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
-    )
+    pixels = image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
+    if pixels.size == 0:
+        return
+    crop = Image.fromarray(pixels)
     crop.thumbnail((96, 96))
     buffer = io.BytesIO()
     crop.save(buffer, "JPEG", quality=80)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from ..video import VideoOptions
 from .deps import Caller, Services, audited, require, services
+from .jobs import JobQueueFull
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["video"])
@@ -43,7 +44,10 @@ async def submit(
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        job = await svc.run(svc.jobs().submit, job_id, path, caller.key.name, options)
+        try:
+            job = await svc.run(svc.jobs().submit, job_id, path, caller.key.id, options)
+        except JobQueueFull as exc:
+            raise Problem(503, "Busy", str(exc), {"Retry-After": "60"}) from None
     return job.to_dict(events=False)
 
 
@@ -68,6 +72,6 @@ async def status(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     job = svc.jobs().get(job_id)
-    if job is None or (job.owner != caller.key.name and caller.key.scope != "admin"):
+    if job is None or (job.owner != caller.key.id and caller.key.scope != "admin"):
         raise Problem(404, "Not found", f"no video job {job_id!r} of this key")
     return job.to_dict()

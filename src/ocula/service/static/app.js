@@ -176,8 +176,10 @@ async function showPeople(clearMessage = false) {
       ...result.people.map((p) => {
         const forget = el("button", { type: "button", class: "forget" }, "Forget");
         forget.addEventListener("click", () => forgetPerson(gallery, p.person));
-        const face = p.metadata.thumbnail
-          ? el("img", { class: "thumb", src: p.metadata.thumbnail, alt: p.person })
+        // Only an inline JPEG made by the service: a URL set through the library is never fetched.
+        const thumb = p.metadata.thumbnail;
+        const face = typeof thumb === "string" && thumb.startsWith("data:image/jpeg;base64,")
+          ? el("img", { class: "thumb", src: thumb, alt: p.person })
           : el("span", { class: "thumb" });
         return el("li", { "data-person": p.person }, face, el("span", { class: "name" }, p.person), ` ${p.photos} photo(s)`, forget);
       })
