@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,7 +25,7 @@ from fastapi import Depends, Request, UploadFile
 from ..collections import Collection
 from ..config import Settings
 from ..engine import Engine
-from ..errors import OculaError
+from ..errors import InputError, OculaError
 from ..galleries import Gallery
 from ..io import load_image
 from .jobs import JobQueue
@@ -32,7 +33,17 @@ from .keys import ApiKey, KeyStore, key_store_path, scope_allows
 from .problems import Problem, status_of
 from .settings import ServiceSettings
 
-__all__ = ["Caller", "RateLimiter", "Services", "audited", "read_image", "read_upload", "require", "services"]
+__all__ = [
+    "Caller",
+    "RateLimiter",
+    "Services",
+    "audited",
+    "parse_metadata",
+    "read_image",
+    "read_upload",
+    "require",
+    "services",
+]
 
 T = TypeVar("T")
 
@@ -157,6 +168,19 @@ def require(scope: str) -> Any:
         return Caller(key, request.client.host if request.client else None)
 
     return Depends(check)
+
+
+def parse_metadata(text: str | None) -> dict[str, Any]:
+    """A ``metadata`` form field: empty, or a JSON object (else InputError, 422)."""
+    if not text:
+        return {}
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise InputError("metadata must be a JSON object")
+    return meta
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:

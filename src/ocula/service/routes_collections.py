@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from ..collections import Collection, NewItem, collection_names
 from ..errors import InputError, OculaError, UnknownName
 from ..io import load_image
-from .deps import Caller, Services, audited, read_upload, require, services
+from .deps import Caller, Services, audited, parse_metadata, read_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["collections"])
 
@@ -55,14 +54,7 @@ async def add_item(
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    meta: Any = {}
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            meta = None
-        if not isinstance(meta, dict):
-            raise InputError("metadata must be a JSON object")
+    meta = parse_metadata(metadata)
     data = await read_upload(file, svc.service.max_upload_bytes)
 
     def embed_and_add() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from typing import Annotated, Any
 
 import numpy as np
@@ -13,7 +12,7 @@ from PIL import Image
 
 from ..errors import InputError, UnknownName
 from ..galleries import gallery_names
-from .deps import Caller, Services, audited, read_image, require, services
+from .deps import Caller, Services, audited, parse_metadata, read_image, require, services
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
 
@@ -46,14 +45,7 @@ async def enroll(
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            meta = None
-        if not isinstance(meta, dict):
-            raise InputError("metadata must be a JSON object")
+    meta = parse_metadata(metadata)
     if len(file) > MAX_ENROL_PHOTOS:
         raise InputError(f"at most {MAX_ENROL_PHOTOS} photos per request, not {len(file)}")
     if THUMBNAIL in meta:
