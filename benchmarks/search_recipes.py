@@ -57,7 +57,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from ocula import Engine
 from ocula.errors import OculaError
-from ocula.eval.retrieval import TRANSFORMS, transform
+from ocula.eval.retrieval import SCENES, TRANSFORMS, paste_into_scene, transform
 from ocula.io import iter_image_paths, load_image
 from ocula.models.loading import onnx_graph
 from ocula.models.registry import Resample, get_model
@@ -68,9 +68,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BATCH = 16
 SEED = 20240611
 HARD_EDITS = ("crop", "rotate", "perspective", "crop-flip-colour", "combo", "crop-rotate", "persp-crop")
-BACKGROUNDS = ("photo", "blurred", "mosaic")
+BACKGROUNDS = SCENES  # what a composite's item is pasted into
 POOLS = ("gap", "gem2", "gem3", "gem4", "mac", "rmac")
-CANVAS = (640, 480)
 GREY = (128, 128, 128)  # 0 after the (x - 0.5) / 0.5 normalisation: "nothing there" for the network
 
 
@@ -336,45 +335,6 @@ def hard_edit(image: np.ndarray, name: str, rng: np.random.Generator) -> np.ndar
     return np.asarray(out.convert("RGB"))
 
 
-def _cover(image: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """Resize and centre-crop to exactly ``size`` (w, h)."""
-    pil = Image.fromarray(image)
-    s = max(size[0] / pil.width, size[1] / pil.height)
-    pil = pil.resize(
-        (max(size[0], round(pil.width * s)), max(size[1], round(pil.height * s))), Image.Resampling.BILINEAR
-    )
-    left, top = (pil.width - size[0]) // 2, (pil.height - size[1]) // 2
-    return pil.crop((left, top, left + size[0], top + size[1]))
-
-
-def composite(
-    image: np.ndarray, others: list[np.ndarray], background: str, rng: np.random.Generator
-) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """``image`` pasted into a scene; returns the scene and the pasted box as fractions."""
-    cw, ch = CANVAS
-    if background == "photo":
-        canvas = _cover(others[0], CANVAS)
-    elif background == "blurred":
-        canvas = _cover(others[0], CANVAS).filter(ImageFilter.GaussianBlur(6))
-    elif background == "mosaic":
-        canvas = Image.new("RGB", CANVAS)
-        for k in range(12):
-            canvas.paste(_cover(others[k], (cw // 4, ch // 3)), ((k % 4) * cw // 4, (k // 4) * ch // 3))
-    else:
-        raise ValueError(background)
-    h, w = image.shape[:2]
-    pw = round(cw * rng.uniform(0.30, 0.55))
-    ph = round(h * pw / w)
-    if ph > 0.9 * ch:
-        ph = round(0.9 * ch)
-        pw = round(w * ph / h)
-    fx = rng.choice([rng.uniform(0.0, 0.3), rng.uniform(0.7, 1.0)])  # off-centre: left or right part
-    left, top = round((cw - pw) * fx), round((ch - ph) * rng.uniform(0.0, 1.0))
-    canvas.paste(Image.fromarray(image).resize((pw, ph), Image.Resampling.BICUBIC), (left, top))
-    box = (left / cw, top / ch, (left + pw) / cw, (top + ph) / ch)
-    return np.asarray(_jpeg(canvas, 75)), box
-
-
 def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A generic augmented view of a catalog photo (for learning whitening; never a query)."""
     pil = _offcentre_crop(Image.fromarray(image), rng, 0.5, 1.0)
@@ -424,7 +384,7 @@ def build_sets(
         for k, bg in enumerate(BACKGROUNDS):
             rng = np.random.default_rng([SEED, 2, s, k])
             others = [int(o) for o in rng.permutation(np.delete(np.arange(n), s))[:12]]
-            scene, box = composite(catalog[s], [catalog[o] for o in others], bg, rng)
+            scene, box = paste_into_scene(catalog[s], [catalog[o] for o in others], bg, rng)
             items.append((scene, s, bg, box, others[0] if bg == "photo" else -1))
     sets["composite"] = _query_set(items)
     sets["aug"] = _query_set(

@@ -25,7 +25,7 @@ def report(tmp_path_factory, cache_dir):
 def test_report_holds_every_evaluation(report):
     doc = json.loads((report / "report.json").read_text())
     titles = [s["title"] for s in doc["sections"]]
-    assert len(titles) == 6 and titles[0].startswith("ImageNet") and titles[-1].startswith("Video")
+    assert len(titles) == 7 and titles[0].startswith("ImageNet") and titles[-1] == "Speed per stage"
     by = {s["title"].split(":")[0]: s for s in doc["sections"]}
     assert by["Face identification (1"]["numbers"]["rank1"] >= 0.95
     assert by["Face identification (1"]["numbers"]["fnir_at_fpir"]["0.01"] <= 0.10
@@ -33,8 +33,16 @@ def test_report_holds_every_evaluation(report):
     assert all(len(s["data_sha256"]) == 64 and s["command"].startswith("ocula ") for s in doc["sections"])
     assert doc["meta"]["command"].startswith("ocula eval report --data") and doc["models"]
     md = (report / "report.md").read_text()
-    assert "By WordNet branch" in md and "Most confident mistakes" in md and "Speed per stage" in md
-    for name in ("imagenet_groups.png", "roc_lfw-folds-1-2.png", "cmc_celeba-80.png", "recall_sample-334.png"):
+    assert "By WordNet branch" in md and "Most confident mistakes" in md and "recall@k by kind of query" in md
+    (search,) = [s["numbers"] for s in doc["sections"] if s["title"].startswith("Visual search: sample-334")]
+    assert search["recall_at_1_by_transform"]["scene"] >= 0.65 and set(search["recall_at_k"]) == {"1", "2", "5", "10", "20"}
+    stages = {(t["pipeline"], t["stage"].split(" (")[0]): t for t in by["Speed per stage"]["numbers"]["stages"]}
+    for key in [("tagging", "decode"), ("faces", "detection"), ("faces", "descriptor"), ("search", "embedding")]:
+        (match,) = [t for k, t in stages.items() if k[0].startswith(key[0]) and k[1] == key[1]]
+        assert match["ms"] > 0 and match["units"] >= 30, match
+    plots = ("imagenet_groups.png", "roc_lfw-folds-1-2.png", "cmc_celeba-80.png", "recall_sample-334.png",
+             "recall_near-duplicates.png", "speed_stages.png")  # fmt: skip
+    for name in plots:
         assert (report / name).stat().st_size > 10_000, name
 
 
@@ -46,8 +54,8 @@ def test_report_renders_in_chromium(report, browser, tmp_path):  # noqa: F811
     browser.get((report / "index.html").as_uri())
     assert browser.title == "ocula evaluation report"
     widths = browser.execute_script("return [...document.images].map(i => i.complete ? i.naturalWidth : 0)")
-    assert len(widths) == 4 and all(w > 400 for w in widths), widths
-    assert len(browser.execute_script("return document.querySelectorAll('section')")) == 8
+    assert len(widths) == 6 and all(w > 400 for w in widths), widths
+    assert len(browser.execute_script("return document.querySelectorAll('section')")) == 9
     shot = tmp_path / "report.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000

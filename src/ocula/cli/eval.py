@@ -166,21 +166,27 @@ def retrieval_command(
         Optional[Path],
         typer.Option(help="CSV image,duplicate_group (paths relative to FOLDER) as ground truth.", show_default=False),
     ] = None,
+    whole: Annotated[
+        bool, typer.Option("--whole", help="Search with the whole query photo only, not also its 3x3 windows.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Instance retrieval: recall@1/@10 and mAP of the search embedding.
+    """Instance retrieval: recall@k and mAP of visual search.
 
     Without --groups, seven deterministic edits (crop, scale, rotate, flip, colour, jpeg, text)
-    of up to 100 of the folder's photos search the whole folder for their original.
+    of up to 100 of the folder's photos, and each photo pasted small into a scene of others,
+    search the whole folder for their original, as `ocula search` does.
     """
     settings = settings_of(ctx)
     if not folder.is_dir():
         print_error(f"{folder} is not a folder")
         raise typer.Exit(EXIT_FAILED)
     with cli_errors(json_output=as_json), Engine(settings) as engine:
-        with progress_bar(None, label="embedding the catalog", json_output=as_json) as bar:
+        with progress_bar(None, label="eval retrieval: catalog photos, then query photos", json_output=as_json) as bar:
             task = bar.add_task("retrieval", total=None)
-            report = evaluate_retrieval(engine, folder, groups=groups, progress=lambda n: bar.advance(task, n))
+            report = evaluate_retrieval(
+                engine, folder, groups=groups, windows=not whole, progress=lambda n: bar.advance(task, n)
+            )
     result = report.to_dict()
     if as_json:
         emit_json(result)
@@ -193,7 +199,7 @@ def retrieval_command(
                   str(result["failed"]))
     stdout.print(table)
     if result["recall_at_1_by_transform"]:
-        stdout.print("recall@1 by edit: " + ", ".join(f"{k} {v:.0%}" for k, v in result["recall_at_1_by_transform"].items()))
+        stdout.print("recall@1 by query: " + ", ".join(f"{k} {v:.0%}" for k, v in result["recall_at_1_by_transform"].items()))
 
 
 @eval_app.command("report", no_args_is_help=True)

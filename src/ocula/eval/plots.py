@@ -1,15 +1,17 @@
-"""ROC and DET plots of a verification run, written as one PNG (matplotlib, no display)."""
+"""The evaluation plots, each written as one PNG (matplotlib, no display): ROC/DET for verification,
+CMC and FNIR/FPIR for identification, recall@k for retrieval, milliseconds per pipeline stage, and bars."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from .verification import roc
 
-__all__ = ["plot_bars", "plot_cmc_det", "plot_roc_det"]
+__all__ = ["plot_bars", "plot_cmc_det", "plot_recall_at_k", "plot_roc_det", "plot_stage_times"]
 
 
 def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str = "") -> Path:
@@ -120,4 +122,57 @@ def plot_bars(values: dict[str, float], path: Path, *, ylabel: str, title: str =
     ax.set(ylabel=ylabel, ylim=(0, 1.08), title=title)
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_recall_at_k(first_ranks: dict[str, np.ndarray], path: Path, *, max_k: int = 20, title: str = "") -> Path:
+    """Recall@k for k = 1..``max_k``: one line per label, from the rank of each query's first
+    right answer (``first_ranks`` maps a label to those ranks). The first label is drawn bold."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=110)
+    ks = np.arange(1, max_k + 1)
+    low = 1.0
+    for i, (label, ranks) in enumerate(first_ranks.items()):
+        ranks = np.asarray(ranks)
+        curve = np.array([np.mean(ranks <= k) for k in ks]) if len(ranks) else np.full(len(ks), np.nan)
+        low = min(low, float(np.nanmin(curve)) if len(ranks) else low)
+        bold = i == 0 and len(first_ranks) > 1
+        ax.plot(ks, curve, drawstyle="steps-post", linewidth=2.6 if bold else 1.3, color="black" if bold else None,
+                label=f"{label} (n={len(ranks)}, @1 {curve[0]:.3f})", zorder=3 if bold else 2)  # fmt: skip
+    ax.set(xscale="log", xlim=(1, max_k), ylim=(max(0.0, low - 0.02), 1.005), xlabel="k (results looked at)",
+           ylabel="recall@k", title=title or "recall@k")  # fmt: skip
+    ax.set_xticks([k for k in (1, 2, 5, 10, 20, 50, 100) if k <= max_k], labels=[str(k) for k in (1, 2, 5, 10, 20, 50, 100) if k <= max_k])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_stage_times(stages: list[Any], path: Path, *, title: str = "") -> Path:
+    """Horizontal bars of milliseconds per stage (:class:`~ocula.eval.stages.StageTime`), one
+    panel per pipeline so each keeps its own scale."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    pipelines = list(dict.fromkeys(s.pipeline for s in stages))
+    heights = [sum(s.pipeline == p for s in stages) for p in pipelines]
+    fig, axes = plt.subplots(len(pipelines), 1, figsize=(9, 0.45 * len(stages) + 1.0 * len(pipelines)), dpi=110,
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
+    for ax, pipeline in zip(axes[:, 0], pipelines):
+        rows = [s for s in stages if s.pipeline == pipeline][::-1]  # first stage on top
+        bars = ax.barh([f"{s.stage} (per {s.per})" for s in rows], [s.ms for s in rows], color="#4c78a8")
+        for bar, s in zip(bars, rows):
+            ax.annotate(f" {s.ms:.1f} ms", (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center", fontsize=8)
+        ax.set_title(pipeline, fontsize=9, loc="left")
+        ax.set_xlim(0, max(s.ms for s in rows) * 1.25 or 1)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("milliseconds")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)

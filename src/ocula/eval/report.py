@@ -72,6 +72,7 @@ def find_datasets(root: Path) -> dict[str, list[Path]]:
         "identify": sorted(root.glob("faces/*/identities.csv")),
         "retrieval": sorted(p.parent for p in root.glob("imagenet/*/labels.csv")) + sorted(root.glob("search/*/groundtruth.csv")),
         "video": sorted(p for p in root.glob("video/face_recognition_hamilton") if p.is_dir()),
+        "speed": [root] if any(root.glob("imagenet/*/labels.csv")) or any(root.glob("faces/*/identities.csv")) else [],
     }  # fmt: skip
 
 
@@ -264,8 +265,8 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
 
 
 def retrieval_section(engine: Any, source: Path, out: Path) -> Section:
-    from .plots import plot_bars
-    from .retrieval import evaluate_retrieval
+    from .plots import plot_recall_at_k
+    from .retrieval import REPORTED_KS, evaluate_retrieval
 
     groups = source if source.suffix == ".csv" else None
     folder = source.parent if groups else source
@@ -273,14 +274,18 @@ def retrieval_section(engine: Any, source: Path, out: Path) -> Section:
     report = evaluate_retrieval(engine, folder, groups=groups)
     seconds = time.perf_counter() - start
     cmd = f"ocula eval retrieval {folder}" + (f" --groups {groups}" if groups else "")
-    what = "near-duplicate groups" if groups else "built-in edits"
+    what = "near-duplicate groups" if groups else "edits and scenes" if "scene" in report.per_transform else "edits"
     s = Section(f"Visual search: {folder.name} ({what})", cmd, str(folder), data_hash(_files(folder), folder), seconds=seconds)
-    s.rows += [("catalog / queries", f"{report.n_catalog} / {report.n_queries}"), ("recall@1", _pct(report.recall_at_1)),
-               ("recall@10", _pct(report.recall_at_10)), ("mAP", f"{report.map:.4f}"),
+    s.rows += [("catalog / queries", f"{report.n_catalog} / {report.n_queries}"),
+               *[(f"recall@{k}", _pct(report.recall_at(k))) for k in REPORTED_KS], ("mAP", f"{report.map:.4f}"),
                ("queries/s", f"{report.queries_per_second:.1f}"), ("unreadable files", str(len(report.failed)))]  # fmt: skip
+    curves = {"all queries": report.first_rank}
     if report.per_transform:
-        s.plots.append(plot_bars(report.per_transform, out / f"recall_{folder.name}.png", ylabel="recall@1",
-                                 title=f"{folder.name}: recall@1 by edit").name)  # fmt: skip
+        s.tables.append(("recall@k by kind of query", ["query", "queries", *[f"@{k}" for k in REPORTED_KS]],
+                         [[t, str(int(np.sum(report.transform_of == t))), *[_pct(report.recall_at(k, t)) for k in REPORTED_KS]]
+                          for t in report.per_transform]))  # fmt: skip
+        curves |= {t: report.first_rank[report.transform_of == t] for t in report.per_transform}
+    s.plots.append(plot_recall_at_k(curves, out / f"recall_{folder.name}.png", title=f"{folder.name}: recall@k ({what})").name)
     s.numbers = report.to_dict()
     return s
 
@@ -310,12 +315,58 @@ def video_section(engine: Any, folder: Path, out: Path) -> Section:
     return s
 
 
+#: Photos per pipeline that ``speed_section`` times.
+SPEED_SAMPLE = 32
+
+
+def _spread(items: list[Path], n: int) -> list[Path]:
+    """``n`` of ``items``, evenly spaced (deterministic)."""
+    return items[:: max(1, len(items) // n)][:n]
+
+
+def speed_section(engine: Any, root: Path, out: Path) -> Section:
+    from .identify import read_identities
+    from .plots import plot_stage_times
+    from .stages import time_face_stages, time_search_stages, time_tagging_stages
+
+    start = time.perf_counter()
+    tagging, faces, search, used = [], [], [], []
+    labels = sorted(root.glob("imagenet/*/labels.csv"))
+    if labels:
+        folder = labels[0].parent
+        photos = [r[0] for r in read_labels(labels[0], folder)]
+        sample = _spread(photos, SPEED_SAMPLE)
+        tagging = time_tagging_stages(engine, sample)
+        search = time_search_stages(engine, sample, photos)
+        used.append(folder)
+    identities = sorted(root.glob("faces/*/identities.csv"))
+    if identities:
+        csv_path = identities[0]
+        images, _ = read_identities(csv_path, _image_root(csv_path, "image_path"))
+        faces = time_face_stages(engine, _spread(sorted(images), SPEED_SAMPLE))
+        used.append(csv_path.parent)
+    stages = tagging + faces + search
+    files = [f for folder in used for f in _files(folder)]
+    s = Section("Speed per stage", f"ocula eval report --data {root} --only speed", ", ".join(map(str, used)),
+                data_hash(files, root), seconds=time.perf_counter() - start)  # fmt: skip
+    s.rows += [("photos per pipeline", f"{SPEED_SAMPLE}, evenly spaced through the data"),
+               ("threads / batch", f"{engine.settings.effective_threads} / {engine.settings.batch_size}"),
+               ("how", "each step alone, in order, after one untimed call; total time / units")]  # fmt: skip
+    s.tables.append(("Milliseconds per stage", ["pipeline", "stage", "ms", "per", "units timed"],
+                     [[t.pipeline, t.stage, f"{t.ms:.2f}", t.per, str(t.units)] for t in stages]))  # fmt: skip
+    threads = engine.settings.effective_threads
+    s.plots.append(plot_stage_times(stages, out / "speed_stages.png", title=f"Milliseconds per stage ({threads} threads)").name)
+    s.numbers = {"stages": [t.to_dict() for t in stages]}
+    return s
+
+
 SECTIONS: dict[str, Callable[[Any, Path, Path], Section]] = {
     "imagenet": imagenet_section,
     "pairs": pairs_section,
     "identify": identify_section,
     "retrieval": retrieval_section,
     "video": video_section,
+    "speed": speed_section,
 }
 
 
@@ -386,7 +437,7 @@ def _markdown(sections: list[Section], meta: dict, models: list[dict]) -> str:
             lines += [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
         lines += [f"![{s.title}]({p})" for p in s.plots] + [""]
-    lines += ["## Speed per stage", "", "Wall-clock seconds of each evaluation (decoding, models and scoring).", "",
+    lines += ["## Time per evaluation", "", "Wall-clock seconds of each evaluation (decoding, models and scoring).", "",
               "| evaluation | seconds |", "|---|---|"]  # fmt: skip
     lines += [f"| {s.title} | {s.seconds:.1f} |" for s in sections] + [""]
     lines += ["## Models", "", "| model | file | sha256 |", "|---|---|---|"]
@@ -422,7 +473,7 @@ section {{ border-top: 1px solid #d8dde2; margin-top: 1.5rem; }} code {{ font-si
 <p class=meta>ocula {e(meta['ocula'])}, {e(meta['created'])}, {e(meta['machine'])}.<br>
 Made with <code>{e(meta['command'])}</code> on <code>{e(meta['data_root'])}</code>.</p>
 {''.join(parts)}
-<section><h2>Speed per stage</h2>{speed}</section>
+<section><h2>Time per evaluation</h2>{speed}</section>
 <section><h2>Models</h2>{model_table}</section>
 </body></html>
 """

@@ -2,12 +2,19 @@
 
 Without ground truth, a deterministic sample of the folder's photos is turned into queries by
 seven edits a catalog photo suffers in practice (crop, downscale, rotation, mirror, colour
-shift, heavy JPEG, overlaid text); every original photo of the folder is the catalog, and the
-right answer for a query is its original. With ``groups`` (``image,duplicate_group``), every
-photo of a group of two or more is a query and the rest of its group are the right answers.
+shift, heavy JPEG, overlaid text) and by one "photograph it, find it" query: the photo pasted
+small (30-55% of the width), off-centre, into a 640 x 480 scene made of other catalog photos
+(one photo, a blurred photo or a mosaic of twelve, in turn; folders of 13 photos or more) and
+saved as JPEG. Every original photo of the folder is the catalog, and the right answer for a
+query is its original. Each
+query is searched as ``ocula search`` searches: the whole photo plus a 3 x 3 grid of half-size
+windows, every catalog photo scored by its best part (``windows=False``: the whole photo only).
+With ``groups`` (``image,duplicate_group``), every photo of a group of two or more is a query
+and the rest of its group are the right answers.
 
-Reported: recall@1 and recall@10 (a right answer among the first 1 / 10), mean average
-precision, and queries per second (embedding the query and ranking the catalog).
+Reported: recall@k (a right answer among the first k) for k = 1 to 20, mean average precision,
+and queries per second (cutting and embedding the query's parts and ranking the catalog). The rank
+of each query's first right answer is kept, so any recall@k, and its curve, can be drawn.
 """
 
 from __future__ import annotations
@@ -21,15 +28,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from ..errors import DatasetError
 from ..io import iter_image_paths, load_image
+from ..pipelines.search_embed import subject_windows
 
-__all__ = ["TRANSFORMS", "RetrievalReport", "evaluate_retrieval", "transform"]
+__all__ = [
+    "QUERY_KINDS",
+    "SCENES",
+    "TRANSFORMS",
+    "RetrievalReport",
+    "cover",
+    "evaluate_retrieval",
+    "paste_into_scene",
+    "transform",
+]
 
 TRANSFORMS = ("crop", "scale", "rotate", "flip", "colour", "jpeg", "text")
+SCENES = ("photo", "blurred", "mosaic")  # what an item is pasted into
+SCENE_SIZE = (640, 480)
+QUERY_KINDS = (*TRANSFORMS, "scene")
+SCENE_PHOTOS = 12  # catalog photos a scene query is made of (a mosaic's tiles); fewer: no scenes
 MAX_QUERY_SOURCES = 100
+SEED = 20240611
 
 
 def transform(image: np.ndarray, name: str) -> np.ndarray:
@@ -50,9 +72,7 @@ def transform(image: np.ndarray, name: str) -> np.ndarray:
             ImageEnhance.Color(ImageEnhance.Brightness(pil).enhance(1.25)).enhance(0.5)
         ).enhance(0.8)
     elif name == "jpeg":
-        buf = io.BytesIO()
-        pil.save(buf, "JPEG", quality=15)
-        out = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        out = _jpeg(pil, 15)
     elif name == "text":
         out = pil.copy()
         draw = ImageDraw.Draw(out)
@@ -65,16 +85,87 @@ def transform(image: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(out.convert("RGB"))
 
 
+def _jpeg(pil: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    pil.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def cover(image: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """``image`` resized and centre-cropped to exactly ``size`` (w, h)."""
+    pil = Image.fromarray(image)
+    s = max(size[0] / pil.width, size[1] / pil.height)
+    pil = pil.resize(
+        (max(size[0], round(pil.width * s)), max(size[1], round(pil.height * s))), Image.Resampling.BILINEAR
+    )
+    left, top = (pil.width - size[0]) // 2, (pil.height - size[1]) // 2
+    return pil.crop((left, top, left + size[0], top + size[1]))
+
+
+def paste_into_scene(
+    image: np.ndarray, others: list[np.ndarray], background: str, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """``image`` pasted at 30-55% of the width, off-centre, into a 640 x 480 scene of ``others``
+    (``background``: one of :data:`SCENES`; a mosaic takes twelve), saved as JPEG quality 75.
+    Returns the scene and the pasted box as fractions of its width and height."""
+    cw, ch = SCENE_SIZE
+    if background == "photo":
+        canvas = cover(others[0], SCENE_SIZE)
+    elif background == "blurred":
+        canvas = cover(others[0], SCENE_SIZE).filter(ImageFilter.GaussianBlur(6))
+    elif background == "mosaic":
+        canvas = Image.new("RGB", SCENE_SIZE)
+        for k in range(12):
+            canvas.paste(cover(others[k], (cw // 4, ch // 3)), ((k % 4) * cw // 4, (k // 4) * ch // 3))
+    else:
+        raise ValueError(f"unknown background {background!r}")
+    h, w = image.shape[:2]
+    pw = round(cw * rng.uniform(0.30, 0.55))
+    ph = round(h * pw / w)
+    if ph > 0.9 * ch:
+        ph = round(0.9 * ch)
+        pw = round(w * ph / h)
+    fx = rng.choice([rng.uniform(0.0, 0.3), rng.uniform(0.7, 1.0)])  # off-centre: left or right part
+    left, top = round((cw - pw) * fx), round((ch - ph) * rng.uniform(0.0, 1.0))
+    canvas.paste(Image.fromarray(image).resize((pw, ph), Image.Resampling.BICUBIC), (left, top))
+    box = (left / cw, top / ch, (left + pw) / cw, (top + ph) / ch)
+    return np.asarray(_jpeg(canvas, 75)), box
+
+
+#: The ks of ``recall_at_k`` in :meth:`RetrievalReport.to_dict`.
+REPORTED_KS = (1, 2, 5, 10, 20)
+
+
 @dataclass
 class RetrievalReport:
     n_catalog: int
-    n_queries: int
-    recall_at_1: float
-    recall_at_10: float
+    first_rank: np.ndarray  # (n_queries,) 1-based rank of each query's first right answer
+    transform_of: np.ndarray  # (n_queries,) the kind of each query (QUERY_KINDS); "" for --groups queries
     map: float
     queries_per_second: float
-    per_transform: dict[str, float]  # recall@1 by transform (built-in queries only)
     failed: list[str]
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.first_rank)
+
+    def recall_at(self, k: int, transform: str | None = None) -> float:
+        """Share of queries (of one edit, or all) with a right answer among the first ``k``."""
+        ranks = self.first_rank if transform is None else self.first_rank[self.transform_of == transform]
+        return float(np.mean(ranks <= k)) if len(ranks) else float("nan")
+
+    @property
+    def recall_at_1(self) -> float:
+        return self.recall_at(1)
+
+    @property
+    def recall_at_10(self) -> float:
+        return self.recall_at(10)
+
+    @property
+    def per_transform(self) -> dict[str, float]:
+        """recall@1 by kind of query (built-in queries only)."""
+        return {t: self.recall_at(1, t) for t in QUERY_KINDS if np.any(self.transform_of == t)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +173,7 @@ class RetrievalReport:
             "n_queries": self.n_queries,
             "recall_at_1": round(self.recall_at_1, 4),
             "recall_at_10": round(self.recall_at_10, 4),
+            "recall_at_k": {str(k): round(self.recall_at(k), 4) for k in REPORTED_KS},
             "map": round(self.map, 4),
             "queries_per_second": round(self.queries_per_second, 1),
             "recall_at_1_by_transform": {k: round(v, 4) for k, v in self.per_transform.items()},
@@ -114,6 +206,7 @@ def evaluate_retrieval(
     folder: Path,
     *,
     groups: Path | None = None,
+    windows: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> RetrievalReport:
     folder = Path(folder)
@@ -125,33 +218,45 @@ def evaluate_retrieval(
     failed = [name for name, _ in failures]
     if len(names) < 2:
         raise DatasetError(f"{folder} needs at least two readable images")
+    scenes = len(names) > SCENE_PHOTOS  # a scene is made of up to 12 other catalog photos
     step = max(1, len(names) // MAX_QUERY_SOURCES)
-    sources = names[::step][:MAX_QUERY_SOURCES]
+    sources = list(range(0, len(names), step))[:MAX_QUERY_SOURCES]
     embedder = engine.image_embedder()
-    index_of = {n: i for i, n in enumerate(names)}
-    hits1, hits10, aps = [], [], []
-    by_transform: dict[str, list[bool]] = {t: [] for t in TRANSFORMS}
-    start = time.perf_counter()  # queries: load, transform, embed, rank against the catalog
-    n_queries = 0
-    for name in sources:
-        image = load_image(name, settings=engine.settings)
-        q = embedder.embed([embedder.prepare(transform(image, t)) for t in TRANSFORMS])
-        for t, row in zip(TRANSFORMS, q):
-            ranks = _ranks(catalog @ row, np.array([index_of[name]]))
-            hits1.append(ranks[0] == 1)
-            hits10.append(ranks[0] <= 10)
+
+    def parts(image: np.ndarray) -> list[np.ndarray]:
+        boxes = subject_windows(image.shape[1], image.shape[0]) if windows else []
+        return [embedder.prepare(image)] + [embedder.prepare(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in boxes]
+
+    first, kinds, aps = [], [], []
+    seconds = 0.0  # searching only: the query's parts, embedding, ranking (not making the query)
+    for n, source in enumerate(sources):
+        image = load_image(names[source], settings=engine.settings)
+        queries = [transform(image, t) for t in TRANSFORMS]
+        if scenes:
+            rng = np.random.default_rng([SEED, source])
+            others = [int(o) for o in rng.permutation(np.delete(np.arange(len(names)), source))[:SCENE_PHOTOS]]
+            other_images = [load_image(names[o], settings=engine.settings) for o in others]
+            queries.append(paste_into_scene(image, other_images, SCENES[n % len(SCENES)], rng)[0])
+        start = time.perf_counter()
+        split = [parts(q) for q in queries]
+        vectors = embedder.embed([p for ps in split for p in ps])
+        offset = 0
+        for kind, ps in zip(QUERY_KINDS, split):
+            scores = (catalog @ vectors[offset : offset + len(ps)].T).max(axis=1)  # each item by its best part
+            offset += len(ps)
+            ranks = _ranks(scores, np.array([source]))
+            first.append(ranks[0])
+            kinds.append(kind)
             aps.append(_average_precision(ranks))
-            by_transform[t].append(bool(ranks[0] == 1))
-            n_queries += 1
-    seconds = max(time.perf_counter() - start, 1e-9)
+        seconds += time.perf_counter() - start
+        if progress:
+            progress(1)
     return RetrievalReport(
         n_catalog=len(names),
-        n_queries=n_queries,
-        recall_at_1=float(np.mean(hits1)),
-        recall_at_10=float(np.mean(hits10)),
+        first_rank=np.array(first, np.int64),
+        transform_of=np.array(kinds),
         map=float(np.mean(aps)),
-        queries_per_second=n_queries / seconds,
-        per_transform={t: float(np.mean(v)) for t, v in by_transform.items()},
+        queries_per_second=len(first) / max(seconds, 1e-9),
         failed=failed,
     )
 
@@ -175,26 +280,23 @@ def _evaluate_groups(
     names = [str(paths[i]) for i in kept]
     failed = [name for name, _ in failures]
     labels_arr = np.array([rows[i]["duplicate_group"] for i in kept])
-    hits1, hits10, aps = [], [], []
+    first, aps = [], []
     for i in range(len(names)):
         others = np.arange(len(names)) != i
         relevant = np.flatnonzero((labels_arr[others] == labels_arr[i]))
         if len(relevant) == 0:
             continue  # a photo without duplicates is catalog only
         ranks = _ranks((v[others] @ v[i]), relevant)
-        hits1.append(ranks[0] == 1)
-        hits10.append(ranks[0] <= 10)
+        first.append(ranks[0])
         aps.append(_average_precision(ranks))
-    if not hits1:
+    if not first:
         raise DatasetError(f"{groups}: no group has two or more readable images")
     seconds = max(time.perf_counter() - start, 1e-9)
     return RetrievalReport(
         n_catalog=len(names),
-        n_queries=len(hits1),
-        recall_at_1=float(np.mean(hits1)),
-        recall_at_10=float(np.mean(hits10)),
+        first_rank=np.array(first, np.int64),
+        transform_of=np.full(len(first), ""),
         map=float(np.mean(aps)),
         queries_per_second=len(names) / seconds,
-        per_transform={},
         failed=failed,
     )
