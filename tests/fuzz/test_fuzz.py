@@ -5,6 +5,7 @@ temporary folder and named in the failure. The seeds are made by tools/make_fuzz
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +29,21 @@ def test_fuzz_target_finds_nothing(target, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
     env["OCULA_CACHE_DIR"] = str(tmp_path / "cache")
     env["OCULA_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.run(
-        [sys.executable, str(HERE / target), str(work), f"-max_total_time={SECONDS}", "-timeout=20",
-         "-rss_limit_mb=3072", "-seed=1", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1"],
-        capture_output=True, text=True, env=env, timeout=SECONDS + 300,
-    )  # fmt: skip
-    tail = proc.stderr[-3000:]
+    fuzz = [sys.executable, str(HERE / target), str(work), f"-max_total_time={SECONDS}", "-timeout=20",
+            "-rss_limit_mb=3072", "-seed=1", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1"]  # fmt: skip
+    # libFuzzer's memory limit reads the process's peak RSS (getrusage), and Linux carries the
+    # peak over fork and exec: started straight from pytest (GBs of models by now) the target
+    # would begin "over" the limit. A shell that forks it (not exec: a command follows) gives
+    # it a fresh count; its own session lets a timeout stop both.
+    proc = subprocess.Popen(["sh", "-c", '"$@"; exit $?', "sh", *fuzz], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=SECONDS + 300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+    tail = stderr[-3000:]
     findings = [p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-", "leak-"))]
     assert proc.returncode == 0 and not findings, f"{target}: exit {proc.returncode}, findings {findings}\n{tail}"
-    runs = [line for line in proc.stderr.splitlines() if "stat::number_of_executed_units" in line]
+    runs = [line for line in stderr.splitlines() if "stat::number_of_executed_units" in line]
     assert runs and int(runs[0].split(":")[-1]) > 100, tail  # it really ran

@@ -208,7 +208,7 @@ def report_command(
     data: Annotated[Path, typer.Option("--data", help="Data root laid out like ../shared/data (see its README).", show_default=False)],
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md, report.json and the plots.")] = Path("report"),
     only: Annotated[
-        Optional[list[str]], typer.Option("--only", help="Only these: imagenet, pairs, identify, retrieval, video.", show_default=False)
+        Optional[list[str]], typer.Option("--only", help="Only these: imagenet, pairs, identify, retrieval, video, speed.", show_default=False)
     ] = None,
 ) -> None:
     """Run every evaluation the data root has data for and write one report (HTML + Markdown)

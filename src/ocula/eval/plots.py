@@ -133,19 +133,21 @@ def plot_recall_at_k(first_ranks: dict[str, np.ndarray], path: Path, *, max_k: i
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    from .retrieval import recall_curve
+
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=110)
     ks = np.arange(1, max_k + 1)
     low = 1.0
     for i, (label, ranks) in enumerate(first_ranks.items()):
-        ranks = np.asarray(ranks)
-        curve = np.array([np.mean(ranks <= k) for k in ks]) if len(ranks) else np.full(len(ks), np.nan)
+        curve = recall_curve(ranks, max_k)
         low = min(low, float(np.nanmin(curve)) if len(ranks) else low)
         bold = i == 0 and len(first_ranks) > 1
         ax.plot(ks, curve, drawstyle="steps-post", linewidth=2.6 if bold else 1.3, color="black" if bold else None,
                 label=f"{label} (n={len(ranks)}, @1 {curve[0]:.3f})", zorder=3 if bold else 2)  # fmt: skip
     ax.set(xscale="log", xlim=(1, max_k), ylim=(max(0.0, low - 0.02), 1.005), xlabel="k (results looked at)",
            ylabel="recall@k", title=title or "recall@k")  # fmt: skip
-    ax.set_xticks([k for k in (1, 2, 5, 10, 20, 50, 100) if k <= max_k], labels=[str(k) for k in (1, 2, 5, 10, 20, 50, 100) if k <= max_k])
+    ticks = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= max_k]
+    ax.set_xticks(ticks, labels=[str(k) for k in ticks])
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)

@@ -7,6 +7,8 @@ The data root is searched for the layouts of ``../shared/data`` (see its README)
 (the ImageNet sample) and ``search/*/groundtruth.csv`` (near-duplicate groups), and
 ``video/face_recognition_hamilton`` (watchlist). A pairs file with a ``group`` column gets
 per-group accuracy and the gap between groups; ImageNet is also broken down by WordNet branch.
+A last section times each pipeline stage alone on a sample of the ImageNet and face photos
+(:mod:`ocula.eval.stages`).
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
 
 def retrieval_section(engine: Any, source: Path, out: Path) -> Section:
     from .plots import plot_recall_at_k
-    from .retrieval import REPORTED_KS, evaluate_retrieval
+    from .retrieval import REPORTED_KS, TRANSFORMS, evaluate_retrieval
 
     groups = source if source.suffix == ".csv" else None
     folder = source.parent if groups else source
@@ -274,19 +276,22 @@ def retrieval_section(engine: Any, source: Path, out: Path) -> Section:
     report = evaluate_retrieval(engine, folder, groups=groups)
     seconds = time.perf_counter() - start
     cmd = f"ocula eval retrieval {folder}" + (f" --groups {groups}" if groups else "")
-    what = "near-duplicate groups" if groups else "edits and scenes" if "scene" in report.per_transform else "edits"
+    what = "near-duplicate groups" if groups else "edits and scenes" if report.has_scenes else "edits"
     s = Section(f"Visual search: {folder.name} ({what})", cmd, str(folder), data_hash(_files(folder), folder), seconds=seconds)
     s.rows += [("catalog / queries", f"{report.n_catalog} / {report.n_queries}"),
                *[(f"recall@{k}", _pct(report.recall_at(k))) for k in REPORTED_KS], ("mAP", f"{report.map:.4f}"),
-               ("queries/s", f"{report.queries_per_second:.1f}"), ("unreadable files", str(len(report.failed)))]  # fmt: skip
+               ("queries/s (one at a time)", f"{report.queries_per_second:.1f}"), ("unreadable files", str(len(report.failed)))]  # fmt: skip
     curves = {"all queries": report.first_rank}
     if report.per_transform:
         s.tables.append(("recall@k by kind of query", ["query", "queries", *[f"@{k}" for k in REPORTED_KS]],
                          [[t, str(int(np.sum(report.transform_of == t))), *[_pct(report.recall_at(k, t)) for k in REPORTED_KS]]
                           for t in report.per_transform]))  # fmt: skip
-        curves |= {t: report.first_rank[report.transform_of == t] for t in report.per_transform}
+        edits = np.isin(report.transform_of, TRANSFORMS)
+        curves[f"the {len(TRANSFORMS)} edits"] = report.first_rank[edits]
+        curves |= {t: report.first_rank[report.transform_of == t] for t in report.per_transform if t not in TRANSFORMS}
     s.plots.append(plot_recall_at_k(curves, out / f"recall_{folder.name}.png", title=f"{folder.name}: recall@k ({what})").name)
-    s.numbers = report.to_dict()
+    # Every query's rank, so any other recall@k or curve can be drawn from report.json.
+    s.numbers = report.to_dict() | {"first_rank": report.first_rank.tolist(), "query_kind": report.transform_of.tolist()}
     return s
 
 
@@ -301,7 +306,7 @@ def video_section(engine: Any, folder: Path, out: Path) -> Section:
     s = Section("Video watchlist: Hamilton clip", f"ocula video {clip} --gallery G  (G: the two stills enrolled)",
                 str(folder), data_hash(_files(folder), folder))  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), cache_dir=engine.settings.cache_dir)
+        settings = Settings(data_dir=Path(tmp), cache_dir=engine.settings.cache_dir, vectors="faiss")  # stays in tmp
         with Gallery.open("hamilton", settings=settings, engine=engine, create=True) as g:
             g.enroll("Lin-Manuel Miranda", [folder / "lin-manuel-miranda.png"])
             g.enroll("Alex Lacamoire", [folder / "alex-lacamoire.png"])
@@ -320,8 +325,10 @@ SPEED_SAMPLE = 32
 
 
 def _spread(items: list[Path], n: int) -> list[Path]:
-    """``n`` of ``items``, evenly spaced (deterministic)."""
-    return items[:: max(1, len(items) // n)][:n]
+    """``n`` of ``items`` (all if fewer), evenly spaced from first to last (deterministic)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[round(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
 def speed_section(engine: Any, root: Path, out: Path) -> Section:

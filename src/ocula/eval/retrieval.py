@@ -12,9 +12,10 @@ windows, every catalog photo scored by its best part (``windows=False``: the who
 With ``groups`` (``image,duplicate_group``), every photo of a group of two or more is a query
 and the rest of its group are the right answers.
 
-Reported: recall@k (a right answer among the first k) for k = 1 to 20, mean average precision,
-and queries per second (cutting and embedding the query's parts and ranking the catalog). The rank
-of each query's first right answer is kept, so any recall@k, and its curve, can be drawn.
+Reported: recall@k (a right answer among the first k) at k = 1, 2, 5, 10, 20, overall, by kind of
+query and over all scenes; mean average precision; and queries per second, one search at a time
+(cutting and embedding the query's parts and ranking the catalog). The rank of each query's first
+right answer is kept in the report, so any recall@k, and its curve, can be drawn.
 """
 
 from __future__ import annotations
@@ -39,17 +40,17 @@ __all__ = [
     "SCENES",
     "TRANSFORMS",
     "RetrievalReport",
-    "cover",
     "evaluate_retrieval",
     "paste_into_scene",
+    "recall_curve",
     "transform",
 ]
 
 TRANSFORMS = ("crop", "scale", "rotate", "flip", "colour", "jpeg", "text")
 SCENES = ("photo", "blurred", "mosaic")  # what an item is pasted into
 SCENE_SIZE = (640, 480)
-QUERY_KINDS = (*TRANSFORMS, "scene")
-SCENE_PHOTOS = 12  # catalog photos a scene query is made of (a mosaic's tiles); fewer: no scenes
+QUERY_KINDS = (*TRANSFORMS, *(f"scene-{b}" for b in SCENES))
+SCENE_PHOTOS = 12  # a mosaic's tiles; a folder of SCENE_PHOTOS photos or fewer gets no scene queries
 MAX_QUERY_SOURCES = 100
 SEED = 20240611
 
@@ -91,7 +92,7 @@ def _jpeg(pil: Image.Image, quality: int) -> Image.Image:
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
-def cover(image: np.ndarray, size: tuple[int, int]) -> Image.Image:
+def _cover(image: np.ndarray, size: tuple[int, int]) -> Image.Image:
     """``image`` resized and centre-cropped to exactly ``size`` (w, h)."""
     pil = Image.fromarray(image)
     s = max(size[0] / pil.width, size[1] / pil.height)
@@ -106,17 +107,18 @@ def paste_into_scene(
     image: np.ndarray, others: list[np.ndarray], background: str, rng: np.random.Generator
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """``image`` pasted at 30-55% of the width, off-centre, into a 640 x 480 scene of ``others``
-    (``background``: one of :data:`SCENES`; a mosaic takes twelve), saved as JPEG quality 75.
+    (``background``: one of :data:`SCENES`; a mosaic takes twelve, the others one), saved as JPEG
+    quality 75.
     Returns the scene and the pasted box as fractions of its width and height."""
     cw, ch = SCENE_SIZE
     if background == "photo":
-        canvas = cover(others[0], SCENE_SIZE)
+        canvas = _cover(others[0], SCENE_SIZE)
     elif background == "blurred":
-        canvas = cover(others[0], SCENE_SIZE).filter(ImageFilter.GaussianBlur(6))
+        canvas = _cover(others[0], SCENE_SIZE).filter(ImageFilter.GaussianBlur(6))
     elif background == "mosaic":
         canvas = Image.new("RGB", SCENE_SIZE)
-        for k in range(12):
-            canvas.paste(cover(others[k], (cw // 4, ch // 3)), ((k % 4) * cw // 4, (k // 4) * ch // 3))
+        for k in range(SCENE_PHOTOS):
+            canvas.paste(_cover(others[k], (cw // 4, ch // 3)), ((k % 4) * cw // 4, (k // 4) * ch // 3))
     else:
         raise ValueError(f"unknown background {background!r}")
     h, w = image.shape[:2]
@@ -149,9 +151,15 @@ class RetrievalReport:
     def n_queries(self) -> int:
         return len(self.first_rank)
 
-    def recall_at(self, k: int, transform: str | None = None) -> float:
-        """Share of queries (of one edit, or all) with a right answer among the first ``k``."""
-        ranks = self.first_rank if transform is None else self.first_rank[self.transform_of == transform]
+    def recall_at(self, k: int, kind: str | None = None) -> float:
+        """Share of queries (all, or of one kind; ``"scene"``: every scene) with a right answer
+        among the first ``k``; NaN if there are no such queries."""
+        if kind is None:
+            ranks = self.first_rank
+        elif kind == "scene":
+            ranks = self.first_rank[np.char.startswith(self.transform_of.astype(str), "scene-")]
+        else:
+            ranks = self.first_rank[self.transform_of == kind]
         return float(np.mean(ranks <= k)) if len(ranks) else float("nan")
 
     @property
@@ -161,6 +169,10 @@ class RetrievalReport:
     @property
     def recall_at_10(self) -> float:
         return self.recall_at(10)
+
+    @property
+    def has_scenes(self) -> bool:
+        return bool(np.char.startswith(self.transform_of.astype(str), "scene-").any())
 
     @property
     def per_transform(self) -> dict[str, float]:
@@ -177,8 +189,19 @@ class RetrievalReport:
             "map": round(self.map, 4),
             "queries_per_second": round(self.queries_per_second, 1),
             "recall_at_1_by_transform": {k: round(v, 4) for k, v in self.per_transform.items()},
+            "recall_at_k_scenes": {str(k): round(self.recall_at(k, "scene"), 4) for k in REPORTED_KS}
+            if self.has_scenes
+            else None,
             "failed": len(self.failed),
         }
+
+
+def recall_curve(first_rank: np.ndarray, max_k: int) -> np.ndarray:
+    """recall@k for k = 1..``max_k`` from each query's first right rank (NaN for no queries)."""
+    ranks = np.asarray(first_rank)
+    if not len(ranks):
+        return np.full(max_k, np.nan)
+    return np.array([np.mean(ranks <= k) for k in range(1, max_k + 1)])
 
 
 def _counted(paths: list[Path], progress: Callable[[int], None] | None) -> Iterator[Path]:
@@ -201,6 +224,27 @@ def _average_precision(ranks: np.ndarray) -> float:
     return float(np.mean(np.arange(1, len(ranks) + 1) / ranks)) if len(ranks) else 0.0
 
 
+class _Search:
+    """Queries searched as :meth:`Engine.search` searches: the whole photo and (``windows``) its
+    3 x 3 windows embedded in one batch, each catalog photo scored by its best part. Keeps the
+    seconds spent searching (cutting, embedding and ranking), not making the queries."""
+
+    def __init__(self, engine: Any, catalog: np.ndarray, windows: bool):
+        self.embedder = engine.image_embedder()
+        self.catalog = catalog
+        self.windows = windows
+        self.seconds = 0.0
+
+    def scores(self, image: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        boxes = subject_windows(image.shape[1], image.shape[0]) if self.windows else []
+        parts = [image] + [image[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+        vectors = self.embedder.embed([self.embedder.prepare(part) for part in parts])
+        best = (self.catalog @ vectors.T).max(axis=1)
+        self.seconds += time.perf_counter() - start
+        return best
+
+
 def evaluate_retrieval(
     engine: Any,
     folder: Path,
@@ -209,46 +253,40 @@ def evaluate_retrieval(
     windows: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> RetrievalReport:
+    """Search ``folder`` with edited copies and scenes of its photos (or, with ``groups``, with
+    its photos that have duplicates). ``progress(1)`` is called per catalog photo embedded, then
+    per photo whose queries were searched."""
     folder = Path(folder)
     if groups is not None:
-        return _evaluate_groups(engine, folder, Path(groups), progress)
+        return _evaluate_groups(engine, folder, Path(groups), windows, progress)
     paths = sorted(iter_image_paths([folder]))
     kept, catalog, failures = engine.embed_all(_counted(paths, progress))
     names = [str(paths[i]) for i in kept]
     failed = [name for name, _ in failures]
     if len(names) < 2:
         raise DatasetError(f"{folder} needs at least two readable images")
-    scenes = len(names) > SCENE_PHOTOS  # a scene is made of up to 12 other catalog photos
+    scenes = len(names) > SCENE_PHOTOS  # a mosaic scene needs 12 other catalog photos
     step = max(1, len(names) // MAX_QUERY_SOURCES)
     sources = list(range(0, len(names), step))[:MAX_QUERY_SOURCES]
-    embedder = engine.image_embedder()
-
-    def parts(image: np.ndarray) -> list[np.ndarray]:
-        boxes = subject_windows(image.shape[1], image.shape[0]) if windows else []
-        return [embedder.prepare(image)] + [embedder.prepare(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in boxes]
-
+    search = _Search(engine, catalog, windows)
     first, kinds, aps = [], [], []
-    seconds = 0.0  # searching only: the query's parts, embedding, ranking (not making the query)
     for n, source in enumerate(sources):
         image = load_image(names[source], settings=engine.settings)
-        queries = [transform(image, t) for t in TRANSFORMS]
+        queries = [(t, transform(image, t)) for t in TRANSFORMS]
         if scenes:
+            background = SCENES[n % len(SCENES)]
             rng = np.random.default_rng([SEED, source])
             others = [int(o) for o in rng.permutation(np.delete(np.arange(len(names)), source))[:SCENE_PHOTOS]]
-            other_images = [load_image(names[o], settings=engine.settings) for o in others]
-            queries.append(paste_into_scene(image, other_images, SCENES[n % len(SCENES)], rng)[0])
-        start = time.perf_counter()
-        split = [parts(q) for q in queries]
-        vectors = embedder.embed([p for ps in split for p in ps])
-        offset = 0
-        for kind, ps in zip(QUERY_KINDS, split):
-            scores = (catalog @ vectors[offset : offset + len(ps)].T).max(axis=1)  # each item by its best part
-            offset += len(ps)
-            ranks = _ranks(scores, np.array([source]))
+            shown = others if background == "mosaic" else others[:1]
+            scene, _ = paste_into_scene(
+                image, [load_image(names[o], settings=engine.settings) for o in shown], background, rng
+            )
+            queries.append((f"scene-{background}", scene))
+        for kind, query in queries:
+            ranks = _ranks(search.scores(query), np.array([source]))
             first.append(ranks[0])
             kinds.append(kind)
             aps.append(_average_precision(ranks))
-        seconds += time.perf_counter() - start
         if progress:
             progress(1)
     return RetrievalReport(
@@ -256,13 +294,13 @@ def evaluate_retrieval(
         first_rank=np.array(first, np.int64),
         transform_of=np.array(kinds),
         map=float(np.mean(aps)),
-        queries_per_second=len(first) / max(seconds, 1e-9),
+        queries_per_second=len(first) / max(search.seconds, 1e-9),
         failed=failed,
     )
 
 
 def _evaluate_groups(
-    engine: Any, folder: Path, groups: Path, progress: Callable[[int], None] | None
+    engine: Any, folder: Path, groups: Path, windows: bool, progress: Callable[[int], None] | None
 ) -> RetrievalReport:
     try:
         with open(groups, newline="", encoding="utf-8-sig") as fh:
@@ -275,28 +313,30 @@ def _evaluate_groups(
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise DatasetError(f"{len(missing)} images of {groups} are missing under {folder}: {', '.join(missing[:3])}")
-    start = time.perf_counter()
-    kept, v, failures = engine.embed_all(_counted(paths, progress))
+    kept, catalog, failures = engine.embed_all(_counted(paths, progress))
     names = [str(paths[i]) for i in kept]
     failed = [name for name, _ in failures]
     labels_arr = np.array([rows[i]["duplicate_group"] for i in kept])
+    search = _Search(engine, catalog, windows)
     first, aps = [], []
     for i in range(len(names)):
         others = np.arange(len(names)) != i
         relevant = np.flatnonzero((labels_arr[others] == labels_arr[i]))
         if len(relevant) == 0:
             continue  # a photo without duplicates is catalog only
-        ranks = _ranks((v[others] @ v[i]), relevant)
+        scores = search.scores(load_image(names[i], settings=engine.settings))[others]  # not itself
+        ranks = _ranks(scores, relevant)
         first.append(ranks[0])
         aps.append(_average_precision(ranks))
+        if progress:
+            progress(1)
     if not first:
         raise DatasetError(f"{groups}: no group has two or more readable images")
-    seconds = max(time.perf_counter() - start, 1e-9)
     return RetrievalReport(
         n_catalog=len(names),
         first_rank=np.array(first, np.int64),
         transform_of=np.full(len(first), ""),
         map=float(np.mean(aps)),
-        queries_per_second=len(names) / seconds,
+        queries_per_second=len(first) / max(search.seconds, 1e-9),
         failed=failed,
     )
