@@ -22,7 +22,7 @@ from .io import ImageSource, iter_image_paths, load_image, source_name
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from .pipelines.preprocess import crop_region
-from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, subject_windows
+from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
 
 __all__ = ["CatalogEntry", "IndexReport", "SearchMethods", "read_catalog"]
 
@@ -367,10 +367,7 @@ class SearchMethods:
             if region is not None:
                 pixels, clipped = crop_region(pixels, region)
                 whole = list(clipped)
-            boxes: list[tuple[int, int, int, int] | None] = [None]
-            if region is None and windows:
-                boxes += subject_windows(pixels.shape[1], pixels.shape[0])
-            parts = [pixels if b is None else pixels[b[1] : b[3], b[0] : b[2]] for b in boxes]
+            boxes, parts = query_parts(pixels, windows=region is None and windows)
             queries = embedder.embed([embedder.prepare(p) for p in parts])
             # Exact: an item in the top k by its best part is in the top k of that part's search.
             best: dict[str, Match] = {}

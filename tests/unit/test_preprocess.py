@@ -61,6 +61,17 @@ def test_subject_windows_cover_the_photo_in_a_3x3_grid_of_half_size():
     assert subject_windows(60, 60) == []  # half of 60 px is too small to embed
 
 
+def test_query_parts_are_the_whole_photo_then_its_windows():
+    from ocula.pipelines.search_embed import query_parts
+
+    image = np.arange(600 * 800 * 3, dtype=np.uint32).reshape(600, 800, 3)
+    boxes, parts = query_parts(image)
+    assert boxes[0] is None and parts[0] is image and len(parts) == 10
+    assert boxes[-1] == (400, 300, 800, 600) and np.array_equal(parts[-1], image[300:600, 400:800])
+    boxes, parts = query_parts(image, windows=False)
+    assert boxes == [None] and len(parts) == 1
+
+
 def test_crop_region_clips_and_refuses_bad_boxes():
     import numpy as np
     import pytest

@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from ..errors import DatasetError
 from ..io import iter_image_paths, load_image
-from ..pipelines.search_embed import subject_windows
+from ..pipelines.search_embed import query_parts
 
 __all__ = [
     "QUERY_KINDS",
@@ -237,8 +237,7 @@ class _Search:
 
     def scores(self, image: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        boxes = subject_windows(image.shape[1], image.shape[0]) if self.windows else []
-        parts = [image] + [image[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+        _, parts = query_parts(image, windows=self.windows)
         vectors = self.embedder.embed([self.embedder.prepare(part) for part in parts])
         best = (self.catalog @ vectors.T).max(axis=1)
         self.seconds += time.perf_counter() - start

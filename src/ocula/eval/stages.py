@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,13 +32,7 @@ class StageTime:
     units: int  # how many units were timed
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "pipeline": self.pipeline,
-            "stage": self.stage,
-            "per": self.per,
-            "ms": round(self.ms, 2),
-            "units": self.units,
-        }
+        return {**asdict(self), "ms": round(self.ms, 2)}
 
 
 def _timed(fn: Callable[[Any], T], inputs: Sequence[Any]) -> tuple[list[T], float]:
@@ -125,7 +119,7 @@ def time_search_stages(engine: Any, queries: Sequence[Path], catalog: Sequence[P
     from ..collections.collection import Collection, NewItem
     from ..config import Settings
     from ..io import load_image
-    from ..pipelines.search_embed import subject_windows
+    from ..pipelines.search_embed import query_parts
 
     _check(queries)
     embedder = engine.image_embedder()
@@ -133,8 +127,7 @@ def time_search_stages(engine: Any, queries: Sequence[Path], catalog: Sequence[P
     n = len(queries)
 
     def parts_of(image: np.ndarray) -> list[np.ndarray]:
-        boxes = subject_windows(image.shape[1], image.shape[0])
-        return [embedder.prepare(image)] + [embedder.prepare(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in boxes]
+        return [embedder.prepare(part) for part in query_parts(image)[1]]
 
     images, decode = _timed(lambda p: load_image(p, settings=engine.settings), queries)
     parts, resize = _timed(parts_of, images)
@@ -147,7 +140,7 @@ def time_search_stages(engine: Any, queries: Sequence[Path], catalog: Sequence[P
         ) as coll:
             coll.add(NewItem(str(i), vectors[j : j + 1]) for j, i in enumerate(kept))
             _, rank = _timed(lambda q: coll.search(q, 10), embedded)
-    windows = len(parts[0]) - 1 if parts else 0
+    windows = len(parts[0]) - 1  # 0 for a photo too small for windows
     return [
         StageTime("search", "decode", "query", 1000 * decode / n, n),
         StageTime("search", f"resize + crop (whole + {windows} windows)", "query", 1000 * resize / n, n),

@@ -22,7 +22,7 @@ from ..models.backends.base import Runner
 from ..models.registry import ModelSpec
 from .preprocess import resize_center_crop, to_tensor
 
-__all__ = ["SEARCH_MODEL", "ImageEmbedder", "subject_windows"]
+__all__ = ["SEARCH_MODEL", "ImageEmbedder", "query_parts", "subject_windows"]
 
 SEARCH_MODEL = "efficientnet_lite0"
 RECIPE = "gem3-288-l2-v2"  # bump when the recipe changes: old collections then need `ocula reindex`
@@ -74,3 +74,14 @@ def subject_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
     xs = [round((width - w) * i / (WINDOW_STEPS - 1)) for i in range(WINDOW_STEPS)]
     ys = [round((height - h) * i / (WINDOW_STEPS - 1)) for i in range(WINDOW_STEPS)]
     return [(x, y, x + w, y + h) for y in ys for x in xs]
+
+
+def query_parts(
+    image: np.ndarray, *, windows: bool = True
+) -> tuple[list[tuple[int, int, int, int] | None], list[np.ndarray]]:
+    """What a search query is made of: the whole ``image`` (box ``None``) and, with ``windows``,
+    its :func:`subject_windows`. Returns the boxes and the parts (views into ``image``)."""
+    boxes: list[tuple[int, int, int, int] | None] = [None]
+    if windows:
+        boxes += subject_windows(image.shape[1], image.shape[0])
+    return boxes, [image if b is None else image[b[1] : b[3], b[0] : b[2]] for b in boxes]
