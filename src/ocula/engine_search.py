@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +19,7 @@ import numpy as np
 
 from .collections import Collection, Match, NewItem, collection_path, drop_collection
 from .engine_ray import ray_embed_images
-from .errors import DatasetError, InputError, OculaError
+from .errors import DatasetError, ImageNotFound, ImageTooLarge, InputError, OculaError
 from .io import ImageSource, iter_image_paths, load_image, source_name
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
@@ -96,11 +98,62 @@ class IndexReport:
         }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> None:
+    """Refuse what cannot be an image file before reading a byte of it: reading a FIFO waits
+    for a writer for ever, ``/dev/zero`` never ends, a huge file would be hashed in full."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+        raise ImageNotFound(f"{path}: is {kind}, not an image file")
+    if info.st_size > max_bytes:
+        raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+
+
+def _check_within(path: Path, folder: Path) -> None:
+    """Refuse ``path`` unless it (symlinks resolved) lies inside ``folder`` (already resolved)."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise ImageNotFound(f"{path}: cannot resolve ({exc})") from None
+    if not target.is_relative_to(folder):
+        raise InputError(
+            f"{path}: outside the catalog's folder {folder} (it resolves to {target}); catalog paths are "
+            "relative to the CSV. Pass allow_outside=True (CLI: --allow-outside) to index files elsewhere"
+        )
+
+
+def _file_sha256(path: Path, max_bytes: int) -> str:
+    """The sha256 of the regular file ``path`` of at most ``max_bytes`` bytes; ImageError otherwise.
+
+    Checked twice: ``stat`` before opening (a device is never opened), then ``fstat`` on what
+    was opened, with ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block
+    the open; at most ``max_bytes + 1`` bytes are read in case the file grows meanwhile."""
+    try:
+        _check_regular_file(path, os.stat(path), max_bytes)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ImageNotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    digest, size = hashlib.sha256(), 0
+    with open(fd, "rb") as fh:
+        _check_regular_file(path, os.fstat(fd), max_bytes)
+        try:
+            while chunk := fh.read(min(1 << 20, max_bytes + 1 - size)):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
+                digest.update(chunk)
+        except OSError as exc:
+            raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
     return digest.hexdigest()
 
 
@@ -189,14 +242,27 @@ class SearchMethods:
         on_commit: Callable[[int], None] | None = None,
         vectors: str | None = None,
         ray: str | None = None,
+        allow_outside: bool = False,
     ) -> IndexReport:
         """Index the images a catalog CSV lists: ``path_column`` (relative to the CSV's folder),
         ``id_column`` (default: the path) and ``meta_columns`` stored as metadata (numbers as
-        numbers, so ``price < 50`` filters work)."""
+        numbers, so ``price < 50`` filters work).
+
+        A row whose file lies outside the CSV's folder (an absolute path, ``../``, or a symlink
+        leading out) is reported in the result as failed, and the rest is indexed, unless
+        ``allow_outside``: a catalog from elsewhere must not make ocula read (and store the
+        paths of) files its author chose anywhere on this machine."""
         entries = read_catalog(Path(csv_path), path_column=path_column, id_column=id_column, meta_columns=meta_columns)
         source = str(Path(csv_path).resolve())
         return self.index_entries(
-            entries, collection, source=source, progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+            entries,
+            collection,
+            source=source,
+            progress=progress,
+            on_commit=on_commit,
+            vectors=vectors,
+            ray=ray,
+            within=None if allow_outside else Path(source).parent,
         )
 
     def index_entries(
@@ -209,13 +275,16 @@ class SearchMethods:
         on_commit: Callable[[int], None] | None = None,
         vectors: str | None = None,
         ray: str | None = None,
+        within: Path | None = None,
     ) -> IndexReport:
         """Bring the items ``source`` contributed to ``collection`` in line with ``entries``.
 
         Incremental: an entry whose file has the same sha256 is not embedded again (only its
         metadata is updated if that changed); new and changed files are embedded; items of
         ``source`` that are no longer listed are removed. Unreadable files are reported in the
-        result, never fatal. Work is committed every few images; ``on_commit(n)`` is called
+        result, never fatal; so are files that are not regular files (FIFOs, devices: never
+        read), files over ``settings.max_image_bytes`` (not read either) and, if ``within`` (a
+        resolved folder) is given, files outside it. Work is committed every few images; ``on_commit(n)`` is called
         after each commit with the number of items committed so far in this run.
 
         ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
@@ -227,9 +296,11 @@ class SearchMethods:
             wanted: dict[str, tuple[CatalogEntry, str]] = {}
             for entry in entries:
                 try:
-                    wanted[entry.id] = (entry, _sha256(entry.path))
-                except OSError as exc:
-                    report.failed.append((str(entry.path), f"cannot read ({exc.strerror or exc})"))
+                    if within is not None:
+                        _check_within(entry.path, within)
+                    wanted[entry.id] = (entry, _file_sha256(entry.path, self.settings.max_image_bytes))
+                except InputError as exc:
+                    report.failed.append((str(entry.path), str(exc)))
             listed = {e.id for e in entries}  # an unreadable listed file keeps its item
             gone = [i for i in known if i not in listed]
             if gone:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -386,3 +387,75 @@ def test_stage_timings_on_real_photos(engine):
     assert all(t.ms > 0 for t in stages) and stages[-1].stage == "rank, top 10 of 4 items (FAISS)"
     face_units = {t.stage: t.units for t in stages if t.pipeline == "faces"}
     assert face_units["decode"] == 3 and 3 <= face_units["descriptor (+ mirror image)"] <= 6
+
+
+# A generous bound that only a hang can break: `ocula index` on a few photos takes seconds.
+NO_HANG = 300
+
+
+def _failed_by_path(proc) -> dict[str, str]:
+    return {d["path"]: d["error"] for d in lines(proc.stdout) if "error" in d}
+
+
+def test_index_refuses_fifos_devices_and_oversized_files_without_reading_them(env, tmp_path):
+    src = shared(DUPS) / "base_images"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes((src / "ukbench00120.jpg").read_bytes())
+    os.mkfifo(folder / "pipe.jpg")  # reading it would wait for a writer for ever
+    (folder / "zero.jpg").symlink_to("/dev/zero")  # reading it would never end
+    with open(folder / "huge.jpg", "wb") as fh:  # sparse: 1 GiB that costs no disk
+        fh.truncate(2**30)
+    proc = run_cli("index", str(folder), "-c", "safe", "--json", env_extra=env, timeout=NO_HANG)
+    assert proc.returncode == 1, proc.stderr  # refused files are reported, the rest indexed
+    assert lines(proc.stdout)[-1] | {"collection": None} == {
+        "collection": None, "added": 1, "updated": 0, "unchanged": 0, "removed": 0, "failed": 3,
+    }  # fmt: skip
+    failed = _failed_by_path(proc)
+    assert sorted(failed) == [str(folder.resolve() / n) for n in ("huge.jpg", "pipe.jpg", "zero.jpg")]
+    assert "FIFO" in failed[str(folder.resolve() / "pipe.jpg")]
+    assert "character device" in failed[str(folder.resolve() / "zero.jpg")]
+    # The size comes from stat, before a byte is hashed or decoded.
+    assert "1,073,741,824 bytes, over the limit" in failed[str(folder.resolve() / "huge.jpg")]
+
+
+def test_csv_rows_outside_the_catalog_folder_are_refused_unless_allowed(env, tmp_path):
+    src = shared(DUPS) / "base_images"
+    folder = tmp_path / "catalog"
+    (folder / "img").mkdir(parents=True)
+    (folder / "img" / "good.jpg").write_bytes((src / "ukbench00120.jpg").read_bytes())
+    (tmp_path / "outside.jpg").write_bytes((src / "ukbench01380.jpg").read_bytes())
+    (tmp_path / "elsewhere.jpg").write_bytes((src / "ukbench08976.jpg").read_bytes())
+    (tmp_path / "linked.jpg").write_bytes((src / "ukbench09012.jpg").read_bytes())
+    (folder / "img" / "link.jpg").symlink_to(tmp_path / "linked.jpg")  # inside by name, outside in fact
+    (folder / "img" / "zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(folder / "img" / "pipe.jpg")
+    catalog = folder / "catalog.csv"
+    img = folder.resolve() / "img"  # how the report names the rows' files
+    catalog.write_text(
+        "sku,file\n"
+        "good,img/good.jpg\n"
+        "up,../outside.jpg\n"
+        f"absolute,{tmp_path / 'elsewhere.jpg'}\n"
+        "link,img/link.jpg\n"
+        "zero,img/zero.jpg\n"
+        "pipe,img/pipe.jpg\n"
+    )
+    args = ["index", str(catalog), "-c", "shop", "--path-column", "file", "--id-column", "sku", "--json"]
+    proc = run_cli(*args, env_extra=env, timeout=NO_HANG)
+    assert proc.returncode == 1, proc.stderr
+    assert lines(proc.stdout)[-1]["added"] == 1 and lines(proc.stdout)[-1]["failed"] == 5
+    failed = _failed_by_path(proc)
+    outside = {p: e for p, e in failed.items() if "outside the catalog's folder" in e}
+    assert sorted(Path(p).name for p in outside) == ["elsewhere.jpg", "link.jpg", "outside.jpg", "zero.jpg"]
+    assert all("--allow-outside" in e for e in outside.values())
+    assert "FIFO" in failed[str(img / "pipe.jpg")]
+
+    allowed = run_cli(*args, "--allow-outside", env_extra=env, timeout=NO_HANG)
+    assert allowed.returncode == 1, allowed.stderr  # the FIFO and /dev/zero are still refused
+    assert lines(allowed.stdout)[-1] | {"collection": None} == {
+        "collection": None, "added": 3, "updated": 0, "unchanged": 1, "removed": 0, "failed": 2,
+    }  # fmt: skip
+    failed = _failed_by_path(allowed)
+    assert "character device" in failed[str(img / "zero.jpg")]
+    assert "FIFO" in failed[str(img / "pipe.jpg")]

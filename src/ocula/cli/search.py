@@ -46,6 +46,13 @@ def index_command(
         Optional[list[str]],
         typer.Option("--meta", help="CSV column to store as metadata (repeatable).", show_default=False),
     ] = None,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Also index CSV rows whose file lies outside the CSV's folder (absolute, ../, symlinks out).",
+        ),
+    ] = False,
     vectors: VectorsOption = None,
     ray: Annotated[
         Optional[str],
@@ -57,8 +64,9 @@ def index_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per commit and a summary.")] = False,
 ) -> None:
     """Index a folder's images, or a catalog CSV's, into a collection. Re-running skips unchanged
-    files, embeds new and changed ones and removes items no longer listed; bad files are
-    reported and skipped."""
+    files, embeds new and changed ones and removes items no longer listed; bad files (also
+    FIFOs, devices, files over the size limit and, for a CSV, files outside its folder) are
+    reported and skipped, and the exit code is then 1."""
     settings = settings_of(ctx)
     is_csv = source.is_file() and source.suffix.lower() == ".csv"
     if not (source.is_dir() or is_csv):
@@ -75,7 +83,13 @@ def index_command(
             )
             if is_csv:
                 report = engine.index_csv(
-                    source, collection, path_column=path_column, id_column=id_column, meta_columns=meta or (), **hooks
+                    source,
+                    collection,
+                    path_column=path_column,
+                    id_column=id_column,
+                    meta_columns=meta or (),
+                    allow_outside=allow_outside,
+                    **hooks,
                 )
             else:
                 report = engine.index_folder(source, collection, **hooks)
