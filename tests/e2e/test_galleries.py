@@ -72,6 +72,44 @@ def test_bad_enrolment_photos_are_refused_with_the_reason(gallery, tmp_path):
         gallery.enroll("../etc", [examples / "obama.jpg"])
 
 
+LOOK_ALIKE_NAMES = [
+    "Ann\u202eeeL",  # RIGHT-TO-LEFT OVERRIDE: shows as "AnnLee" reversed
+    "Ann\u200bLee",  # ZERO WIDTH SPACE
+    "Ann\u200dLee",  # ZERO WIDTH JOINER
+    "Ann\u00adLee",  # SOFT HYPHEN
+    "Ann\u2028Lee",  # LINE SEPARATOR
+    "Ann\u2029Lee",  # PARAGRAPH SEPARATOR
+    "Ann\x7fLee",  # DEL
+    "Ann\x85Lee",  # NEXT LINE (C1 control)
+    "Ann\ue000Lee",  # private use
+    "Ann\u00a0Lee",  # NO-BREAK SPACE: looks like "Ann Lee"
+    "Ann\u3000Lee",  # IDEOGRAPHIC SPACE
+    "Zoe\u0308",  # "Zoë" decomposed (NFD): looks like the NFC "Zo\u00eb"
+]
+
+
+@pytest.mark.parametrize("name", LOOK_ALIKE_NAMES)
+def test_person_names_with_invisible_or_look_alike_characters_are_refused(engine, settings, name):
+    with Gallery.open("names", settings=settings, engine=engine, create=True) as g:
+        with pytest.raises(InputError, match="invalid person name"):
+            g.enroll(name, [])
+        assert len(g) == 0
+
+
+def test_person_names_in_any_script_are_accepted(engine, settings):
+    with Gallery.open("names", settings=settings, engine=engine, create=True) as g:
+        for name in ("Zo\u00eb Salda\u00f1a", "\u5c71\u7530 \u592a\u90ce", "O'Brien-Smith", "\u0645\u062d\u0645\u062f"):
+            assert g.enroll(name, []).photos == 0  # no photo, nothing stored, but the name passed
+
+
+def test_a_person_stored_under_an_old_style_name_can_still_be_enrolled_and_forgotten(engine, settings):
+    descriptor = np.ones((1, 128), np.float32) / np.sqrt(128)
+    with Gallery.open("names", settings=settings, engine=engine, create=True) as g:
+        g._store("Ann\u200bLee", descriptor, [{"path": "old.jpg", "sha256": None, "box": None}])  # as before
+        assert g.enroll("Ann\u200bLee", [], metadata={"team": "a"}).photos == 1
+        assert g.forget("Ann\u200bLee") == 0 and len(g) == 0
+
+
 def test_forget_erases_every_vector_and_photo_reference(gallery, settings):
     test = shared(EXAMPLES) / "knn_examples" / "test"
     assert gallery.identify(test / "obama1.jpg")[0].person == "obama"

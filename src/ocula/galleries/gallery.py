@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +57,40 @@ def _stamp() -> str:
     return f"{spec.name}@{spec.version}/{RECIPE}"
 
 
+# Characters a new person name may not hold, by Unicode category: controls (Cc), format
+# characters (Cf: bidi overrides, zero-width spaces and joiners, soft hyphens), line and
+# paragraph separators (Zl, Zp), private use (Co), surrogates (Cs) and unassigned code points
+# (Cn). They are invisible or drawn differently by each font, so "Ann Lee" and "Ann\u200bLee"
+# would look like one person and be two.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+
+
 def _check_person(person: str) -> str:
+    """A person name as it may be looked up (and forgotten): also names stored before the
+    stricter rules of :func:`_check_new_person` applied."""
     if not isinstance(person, str) or not _PERSON.match(person) or person.strip() != person or person in (".", ".."):
         raise InputError(
             f"invalid person name {person!r}: 1-128 printable characters, no '/' or '\\\\', no outer spaces"
+        )
+    return person
+
+
+def _check_new_person(person: str) -> str:
+    """A name a person may be given: :func:`_check_person`, and nothing that would let two
+    names look alike. Names are refused, not rewritten, if they are not in Unicode NFC: a
+    silently normalised name would not be found again under the spelling its caller used."""
+    _check_person(person)
+    for char in person:
+        category = unicodedata.category(char)
+        if category in _INVISIBLE_CATEGORIES or (category == "Zs" and char != " "):
+            raise InputError(
+                f"invalid person name {person!r}: U+{ord(char):04X} ({unicodedata.name(char, category)}) is "
+                "invisible or a look-alike; use letters, marks, digits, punctuation, symbols and plain spaces"
+            )
+    if not unicodedata.is_normalized("NFC", person):
+        raise InputError(
+            f"invalid person name {person!r}: not in Unicode NFC form; pass "
+            f"unicodedata.normalize('NFC', name) ({unicodedata.normalize('NFC', person)!r})"
         )
     return person
 
@@ -233,6 +264,12 @@ class Gallery:
     def __contains__(self, person: object) -> bool:
         return isinstance(person, str) and self._coll.get(person) is not None
 
+    def _check_name_to_store(self, person: str) -> None:
+        """A new person needs a name :func:`_check_new_person` accepts; one enrolled before
+        those rules keeps the name it has (more photos may be added, it can be forgotten)."""
+        if _check_person(person) not in self:
+            _check_new_person(person)
+
     def forget(self, person: str) -> int:
         """Erase ``person``: every template, photo reference and the metadata, and their faces
         in the stored clusters (returns how many of those). Unknown → UnknownName."""
@@ -254,7 +291,7 @@ class Gallery:
         """Add ``photos`` of ``person`` (created if new). Each photo must show exactly one face
         that passes ``gate``, or ``face`` picks one by index (largest first). Refused photos are
         listed with the reason; the accepted ones are stored in one transaction."""
-        _check_person(person)
+        self._check_name_to_store(person)
         if not isinstance(photos, (list, tuple)):
             photos = [photos]  # one photo: a path, bytes, an array, a PIL image or Faces
         metadata = _check_metadata(metadata)
@@ -451,7 +488,7 @@ class Gallery:
     def name_cluster(self, cluster: str, person: str, *, metadata: dict[str, Any] | None = None) -> int:
         """Enrol the faces of ``cluster`` as ``person`` (new or existing) and drop the cluster.
         Returns the person's number of photos."""
-        _check_person(person)
+        self._check_name_to_store(person)
         metadata = _check_metadata(metadata)
         with self._open_clusters() as store:
             descriptors, refs = store.templates(cluster)
