@@ -226,6 +226,20 @@ def test_cli_json_lines_and_errors(tmp_path):
         analyze(bad)
 
 
+def test_cli_refuses_a_link_local_webhook_before_reading_the_video(tmp_path):
+    clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
+    env = {"OCULA_DATA_DIR": str(tmp_path / "data")}
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/x"):
+        proc = run_cli("video", str(clip), "--webhook", url, "--json", env_extra=env)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        error = json.loads(proc.stdout.splitlines()[-1])
+        assert error["error_type"] == "InputError" and "--webhook-allow-link-local" in error["error"]
+    # Allowed explicitly, the URL passes; the missing video is then the error (nothing is sent).
+    args = ("--webhook", "http://169.254.169.254/x", "--webhook-allow-link-local", "--json")
+    proc = run_cli("video", str(tmp_path / "missing.mp4"), *args, env_extra=env)
+    assert proc.returncode == 1 and json.loads(proc.stdout.splitlines()[-1])["error_type"] == "VideoError"
+
+
 def test_ctrl_c_stops_cleanly_and_prints_the_report(tmp_path):
     clip = shared("video/intel_sample_videos") / "one-by-one-person-detection.mp4"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}

@@ -278,3 +278,61 @@ def _send_and_close(url: str, events: list[dict], close_timeout: float = 5, **kw
     for event in events:
         sender.send(event)
     return sender.close(close_timeout)
+
+
+# Link-local and cloud metadata targets, in the spellings that reach them.
+REFUSED_TARGETS = [
+    "http://169.254.169.254/latest/meta-data/",  # AWS, GCP, Azure, OpenStack metadata
+    "http://169.254.170.2/v2/credentials",  # ECS task credentials
+    "https://169.254.1.1:8443/hook",
+    "http://[fe80::1]/hook",
+    "http://[febf:ffff::1]/hook",  # the top of fe80::/10
+    "http://[::ffff:169.254.169.254]/hook",  # IPv4-mapped
+    "http://[::ffff:a9fe:a9fe]/hook",
+    "http://[::169.254.169.254]/hook",  # IPv4-compatible (deprecated)
+    "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64
+    "http://2852039166/hook",  # 169.254.169.254 as one decimal number
+    "http://0xa9fea9fe/hook",
+    "http://169.254.43518/hook",  # inet_aton's a.b.c form
+    "http://[fd00:ec2::254]/hook",  # AWS IMDS over IPv6
+    "http://100.100.100.200/hook",  # Alibaba Cloud
+    "http://168.63.129.16/hook",  # Azure WireServer
+    "http://192.0.0.192/hook",  # Oracle Cloud (legacy)
+]
+
+
+@pytest.mark.parametrize("url", REFUSED_TARGETS)
+def test_link_local_and_metadata_targets_are_refused_unless_allowed(url):
+    with pytest.raises(InputError, match="link-local or cloud metadata"):
+        WebhookSender(url)
+    WebhookSender(url, allow_link_local=True).close(0)  # the explicit option; nothing is sent
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://10.1.2.3/hook",
+     "http://192.168.0.10/hook", "http://172.16.0.1/hook", "http://[fd12:3456::1]/hook"],
+)  # fmt: skip
+def test_loopback_and_private_targets_stay_allowed(url):
+    WebhookSender(url).close(0)  # receivers on this machine or network are the common case
+
+
+def test_an_address_that_changes_after_the_check_is_refused_at_connection(receiver, monkeypatch, caplog):
+    """DNS rebinding: the host resolves to the (allowed) receiver when the sender is made, then to
+    the metadata address. The connection checks the addresses it connects to and does not retry."""
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    answers = iter([("127.0.0.1", port)])
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):  # the network's DNS, not ocula: only this host
+        if host != "rebind.example":
+            return real(host, *args, **kwargs)
+        address = next(answers, ("169.254.169.254", port))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with caplog.at_level(logging.WARNING, logger="ocula.video.webhook"):
+        stats = _send_and_close(f"http://rebind.example:{port}/hook", [{"n": 1}], retries=3, backoff=0.01)
+    assert stats == WebhookStats(delivered=0, failed=1, dropped=0) and receiver.count() == 0
+    [record] = caplog.records
+    assert "169.254.169.254" in record.getMessage() and "not retried" in record.getMessage()

@@ -66,7 +66,8 @@ def video_command(
     annotate: Annotated[Optional[Path], typer.Option(help="Write a copy with boxes, names and track ids (.mp4 or .avi).", show_default=False)] = None,
     redact: Annotated[bool, typer.Option("--redact", help="Blur every face that is not an enrolled person (annotated video, snapshots).")] = False,
     snapshots: Annotated[Optional[Path], typer.Option(help="Save a JPEG of each appearance's face in this folder.", show_default=False)] = None,
-    webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL.", show_default=False)] = None,
+    webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local and cloud metadata ones are refused).", show_default=False)] = None,
+    webhook_allow_link_local: Annotated[bool, typer.Option("--webhook-allow-link-local", help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")] = False,
 ) -> None:
@@ -76,7 +77,8 @@ def video_command(
     with cli_errors(json_output=as_json), Engine(settings) as engine:
         run = analyze(
             source, gallery=gallery, engine=engine, fpir=fpir, tags=tags, count_people=count_people, every=every,
-            annotate=annotate, redact=redact, snapshots=snapshots, webhook=webhook, max_seconds=max_seconds,
+            annotate=annotate, redact=redact, snapshots=snapshots, webhook=webhook,
+            webhook_allow_link_local=webhook_allow_link_local, max_seconds=max_seconds,
         )  # fmt: skip
         interrupted = []
 

@@ -55,7 +55,9 @@ class VideoOptions:
             snapshots.
         annotate: write a copy of the video with boxes, names and track ids here.
         snapshots: save a JPEG of each appearance's face (with its surroundings) in this folder.
-        webhook: POST every event as JSON to this http(s) URL.
+        webhook: POST every event as JSON to this http(s) URL; ``webhook_allow_link_local``
+            lets it be a link-local or cloud metadata address (refused otherwise; see
+            :mod:`ocula.video.webhook`).
         max_seconds: stop after this much video (live sources never end by themselves).
     """
 
@@ -72,6 +74,7 @@ class VideoOptions:
     annotate: str | Path | None = None
     snapshots: str | Path | None = None
     webhook: str | None = None
+    webhook_allow_link_local: bool = False
     max_seconds: float | None = None
 
     def __post_init__(self) -> None:
@@ -93,6 +96,10 @@ class VideoOptions:
             isinstance(self.webhook, str) and self.webhook.startswith(("http://", "https://"))
         ):
             raise InputError(f"the webhook must be an http:// or https:// URL, not {self.webhook!r}")
+        if self.webhook is not None:
+            from .webhook import check_webhook_url
+
+            check_webhook_url(self.webhook, allow_link_local=self.webhook_allow_link_local)
         if self.snapshots is not None and not Path(self.snapshots).is_dir():
             raise InputError(f"{self.snapshots}: no such folder for snapshots")
 
@@ -164,7 +171,7 @@ class VideoAnalysis:
             if opts.webhook:
                 from .webhook import WebhookSender
 
-                webhook = WebhookSender(opts.webhook)
+                webhook = WebhookSender(opts.webhook, allow_link_local=opts.webhook_allow_link_local)
             for frame in self.source.frames(opts.every, decode_all=writer is not None):
                 if self._stop.is_set() or (opts.max_seconds is not None and frame.t > opts.max_seconds):
                     report.stopped = self._stop.is_set()

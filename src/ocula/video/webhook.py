@@ -6,30 +6,50 @@ appends it to a *bounded* in-memory queue (dropping the oldest event when full),
 the events in order, retrying transient failures with capped exponential backoff. The analysis never waits on
 the network and memory never grows past ``max_queue`` events; what could not be delivered is counted in
 :class:`WebhookStats` and logged, not raised.
+
+Targets: a webhook URL comes from whoever starts the analysis (a CLI flag, an API call), and the events
+are POSTed from this machine, so a link-local address (``169.254.0.0/16``, ``fe80::/10``, also written
+as IPv4-mapped/-compatible or NAT64 IPv6) or a cloud metadata address (:data:`METADATA_ADDRESSES`)
+would let it probe the instance metadata service. Those are refused unless ``allow_link_local``: when
+the sender is made (every address the host resolves to, a clear :class:`InputError`) and again at
+each connection (the addresses checked are the ones connected to, so a DNS answer that changes in
+between cannot slip one in). Loopback and private addresses stay allowed: users run receivers on
+the same machine or network.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import http.client
+import ipaddress
 import json
 import logging
 import math
+import socket
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 from ..errors import InputError
 
-__all__ = ["WebhookSender", "WebhookStats"]
+__all__ = ["METADATA_ADDRESSES", "WebhookSender", "WebhookStats", "check_webhook_url"]
 
 log = logging.getLogger("ocula.video.webhook")
 
 _USER_AGENT = "ocula-webhook"
+
+#: Cloud instance-metadata addresses outside the link-local ranges (169.254.169.254 and ECS's
+#: 169.254.170.2 are link-local): AWS IMDS over IPv6, Alibaba Cloud, Azure's WireServer, Oracle's legacy one.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 @dataclass
@@ -54,12 +74,115 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _RefusedTarget(OSError):
+    """The webhook host resolved, at connection time, to an address events may not be sent to."""
+
+
+def _carried_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: IPv4-mapped (``::ffff:a.b.c.d``), NAT64
+    (``64:ff9b::a.b.c.d``) or the deprecated IPv4-compatible form (``::a.b.c.d``)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64 or (int(ip) >> 32 == 0 and int(ip) > 1):  # ::1 and :: are themselves
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _is_refused_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Link-local (which holds most metadata services) or a known metadata address, in any spelling."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = ipaddress.IPv6Address(ip.packed)  # drop a %scope
+        carried = _carried_ipv4(ip)
+        if carried is not None and _is_refused_address(carried):
+            return True
+    return ip.is_link_local or ip in METADATA_ADDRESSES
+
+
+def _resolve(host: str, port: int) -> list[tuple]:
+    """getaddrinfo for a TCP connection to ``host``: numeric forms (``2852039166``, ``0xa9.0xfe.0xa9.0xfe``,
+    ``[::ffff:a9fe:a9fe]``) come out as the address the connection would really reach."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _refused_among(infos: list[tuple]) -> str | None:
+    """The first resolved address events may not be sent to, as text; None if all may."""
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        if _is_refused_address(ip):
+            return str(ip)
+    return None
+
+
+def _connect_checked(
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+    *,
+    allow_link_local: bool,
+) -> socket.socket:
+    """``socket.create_connection`` that refuses link-local and metadata addresses, and connects
+    to exactly the addresses it checked (no second DNS lookup that could answer differently)."""
+    host, port = address
+    infos = _resolve(host, port)
+    refused = None if allow_link_local else _refused_among(infos)
+    if refused is not None:
+        raise _RefusedTarget(f"{host} resolves to {refused}, a link-local or cloud metadata address")
+    error: OSError = OSError(f"{host}: no address to connect to")
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as err:
+            sock.close()
+            error = err
+    raise error
+
+
+def _checked_connection(connection_class: type, allow_link_local: bool) -> Callable[..., http.client.HTTPConnection]:
+    """A factory of ``connection_class`` connections (HTTP or HTTPS) that connect through
+    :func:`_connect_checked`. http.client opens its socket through the instance's
+    ``_create_connection`` (the hook the standard library's own tests use), so TLS, SNI and
+    certificate checks are unchanged."""
+
+    def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = connection_class(*args, **kwargs)
+        connection._create_connection = functools.partial(_connect_checked, allow_link_local=allow_link_local)
+        return connection
+
+    return make
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, allow_link_local: bool):
+        super().__init__()
+        self._allow_link_local = allow_link_local
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_checked_connection(http.client.HTTPConnection, self._allow_link_local), req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, allow_link_local: bool):
+        super().__init__()
+        self._allow_link_local = allow_link_local
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_checked_connection(http.client.HTTPSConnection, self._allow_link_local), req)
+
+
 class WebhookSender:
     """POST JSON events to ``url`` from one background thread, through a bounded queue.
 
     ``send`` never blocks and never raises for delivery problems. ``close`` delivers what is queued
     (for at most ``timeout`` seconds, plus at most one request ``timeout`` for a request in flight),
     stops the thread and returns the final :class:`WebhookStats`. Use it as a context manager.
+    ``allow_link_local`` lets events go to link-local and cloud metadata addresses, which are
+    refused otherwise (see the module's notes); loopback and private addresses are always allowed.
     """
 
     def __init__(
@@ -72,9 +195,11 @@ class WebhookSender:
         max_backoff: float = 8.0,
         timeout: float = 5.0,
         headers: dict[str, str] | None = None,
+        allow_link_local: bool = False,
     ):
         self._url = url
-        self._where = _check_url(url)  # scheme://host[:port] only: the path or query may carry a secret token
+        # scheme://host[:port] only: the path or query may carry a secret token
+        self._where = check_webhook_url(url, allow_link_local=allow_link_local)
         if max_queue <= 0:
             raise InputError(f"webhook max_queue must be positive, got {max_queue}")
         if not timeout > 0:
@@ -88,7 +213,9 @@ class WebhookSender:
         self._max_backoff = float(max_backoff)
         self._timeout = float(timeout)
         self._headers = _build_headers(headers)
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._opener = urllib.request.build_opener(
+            _NoRedirect, _CheckedHTTPHandler(allow_link_local), _CheckedHTTPSHandler(allow_link_local)
+        )
 
         self._stats = WebhookStats()
         self._queue: collections.deque[bytes] = collections.deque(maxlen=max_queue)
@@ -212,6 +339,8 @@ class WebhookSender:
                 if status in (429, 503):  # the statuses for which Retry-After is defined
                     delay = _retry_after_seconds(retry_after)
             except urllib.error.URLError as err:  # connection refused, DNS, TLS, ... (wraps an OSError)
+                if isinstance(err.reason, _RefusedTarget):
+                    return f"{err.reason} (not retried; allow_link_local permits it)"
                 problem = f"{type(err.reason).__name__}: {err.reason}"
             except (OSError, http.client.HTTPException) as err:  # timeouts and resets while reading the reply
                 problem = f"{type(err).__name__}: {err}"
@@ -223,6 +352,28 @@ class WebhookSender:
             if self._abort.wait(min(delay, self._max_backoff)):
                 return f"{problem}; stopped by close() after {attempt + 1} attempt(s)"
             attempt += 1
+
+
+def check_webhook_url(url: str, *, allow_link_local: bool = False) -> str:
+    """Raise InputError unless ``url`` is a usable http(s) URL whose host (resolved now) is no
+    link-local or metadata address (unless ``allow_link_local``); return its scheme://host[:port]
+    for logs. A host that does not resolve now is not refused: it is checked again at each
+    connection, and a receiver's DNS may be back by then."""
+    where = _check_url(url)
+    if not allow_link_local:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        try:
+            infos = _resolve(parts.hostname or "", port)
+        except (OSError, UnicodeError):
+            infos = []
+        refused = _refused_among(infos)
+        if refused is not None:
+            raise InputError(
+                f"webhook host {parts.hostname} is {refused}, a link-local or cloud metadata address; "
+                "events are not sent there unless allowed (--webhook-allow-link-local, allow_link_local=True)"
+            )
+    return where
 
 
 def _check_url(url: str) -> str:
