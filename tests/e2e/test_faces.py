@@ -35,15 +35,15 @@ def test_two_people_are_two_faces_largest_first(engine):
         assert np.all((lm[:, 0] > x0) & (lm[:, 0] < x1) & (lm[:, 1] > y0) & (lm[:, 1] < y1))
 
 
-def test_partial_faces_are_found_at_the_edge_and_still_match(engine):
+@pytest.mark.parametrize("name", ["obama_partial_face.jpg", "obama_partial_face2.jpg"])
+def test_partial_faces_are_found_at_the_edge_and_still_match(engine, name):
     full = engine.faces(shared(f"{TEST_IMAGES}/obama.jpg"), largest_only=True)
-    for name in ("obama_partial_face.jpg", "obama_partial_face2.jpg"):
-        partial = engine.faces(shared(f"{TEST_IMAGES}/{name}"))
-        assert len(partial) == 1, name
-        w, _ = partial.image_size
-        x0, _, x1, _ = partial.boxes[0]
-        assert x0 == 0 or x1 == w, "a face cut by the photo's edge has its box clipped to the photo"
-        assert engine.verify(full, partial).same, name
+    partial = engine.faces(shared(f"{TEST_IMAGES}/{name}"))
+    assert len(partial) == 1
+    w, _ = partial.image_size
+    x0, _, x1, _ = partial.boxes[0]
+    assert x0 == 0 or x1 == w, "a face cut by the photo's edge has its box clipped to the photo"
+    assert engine.verify(full, partial).same
 
 
 def test_gallery_same_and_different_people(engine):
@@ -55,7 +55,11 @@ def test_gallery_same_and_different_people(engine):
         for path in paths
     }
     threshold = engine.calibration().threshold_for(1e-3)
-    for (ka, ea), (kb, eb) in itertools.combinations(embeddings.items(), 2):
+    pairs = list(itertools.combinations(embeddings.items(), 2))
+    # 5 people, 9 photos: 36 pairs, 4 of them of one person (the loop alone would pass on none).
+    assert len(embeddings) == 9 and len(pairs) == 36
+    assert sum(ka[0] == kb[0] for (ka, _), (kb, _) in pairs) == 4
+    for (ka, ea), (kb, eb) in pairs:
         same = bool(ocula.face_similarity(ea, eb) >= threshold)
         assert same == (ka[0] == kb[0]), (ka, kb)
 
@@ -183,11 +187,11 @@ def test_verb_functions_with_a_shared_engine(engine):
     assert ocula.verify(obama, faces, engine=engine).same
 
 
+@pytest.mark.parametrize("detector", ["hog", "cnn"])
 @pytest.mark.parametrize("shape", [(1, 1, 3), (1, 700, 3), (5, 5, 3), (39, 39, 3)])
-def test_tiny_and_thin_images_find_no_face_with_either_detector(engine, shape):
+def test_tiny_and_thin_images_find_no_face_with_either_detector(engine, shape, detector):
     # dlib's CNN corrupts the heap on images a few pixels wide; ocula never hands it one.
-    for detector in ("hog", "cnn"):
-        assert len(engine.faces(np.zeros(shape, np.uint8), detector=detector)) == 0
+    assert len(engine.faces(np.zeros(shape, np.uint8), detector=detector)) == 0
 
 
 def test_degenerate_crops_are_refused_or_flagged(engine):

@@ -208,7 +208,9 @@ def test_cli_json_lines_and_errors(tmp_path):
     proc = run_cli("video", str(clip), "--json", "--max-seconds", "3.5", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
-    for event in lines[:-1]:
+    events = lines[:-1]
+    assert any(e["type"] == "person_appeared" for e in events), events  # at least the close-up from 2.84 s
+    for event in events:
         check_schema(event)
     assert lines[-1]["type"] == "report" and lines[-1]["frames"] > 90
     # Bad input: a clear one-line error and exit 1, never a traceback.

@@ -68,6 +68,7 @@ def test_tied_impostor_scores_never_exceed_the_fmr():
     # 20 impostor pairs tie at the top (e.g. one photo filed under two names).
     impostor = np.r_[np.full(20, 1.0), np.linspace(0, 0.9, 980)]
     table = CalibrationTable.from_scores(impostor, fmrs=(0.1, 0.05, 0.01, 0.005))
+    assert len(table.fmr) == len(table.threshold) == 4  # every asked rate has a row; the loop checks each
     for f, t in zip(table.fmr, table.threshold):
         assert np.mean(impostor >= t) <= f, (f, t)
     assert table.threshold_for(0.01) > 1.0  # nothing tied at 1.0 may pass at FMR 1%

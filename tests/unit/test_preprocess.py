@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ocula.models.registry import Preprocess, Resample
 from ocula.pipelines.preprocess import resize_center_crop, to_tensor
@@ -15,9 +16,9 @@ def test_short_side_resize_then_centre_crop():
     assert crop[112, 112, 0] == 255 and crop[112, 0, 0] == 0
 
 
-def test_small_and_tall_images_still_give_full_crops():
-    for shape in [(10, 10, 3), (1000, 30, 3), (224, 224, 3)]:
-        assert resize_center_crop(np.zeros(shape, np.uint8), 224, 0.875, Resample.BILINEAR).shape == (224, 224, 3)
+@pytest.mark.parametrize("shape", [(10, 10, 3), (1000, 30, 3), (224, 224, 3)])
+def test_small_and_tall_images_still_give_full_crops(shape):
+    assert resize_center_crop(np.zeros(shape, np.uint8), 224, 0.875, Resample.BILINEAR).shape == (224, 224, 3)
 
 
 def test_matches_resizing_the_whole_image_then_cropping():

@@ -51,6 +51,7 @@ def test_scene_query_is_deterministic_and_holds_the_photo():
     photo = np.stack([xx * 1.5, yy * 2.0, 255 - xx], axis=-1).clip(0, 255).astype(np.uint8)  # smooth: survives JPEG
     others = [np.full((90, 120, 3), (20 * k, 255 - 20 * k, 90), np.uint8) for k in range(12)]
     cw, ch = SCENE_SIZE
+    assert SCENES == ("photo", "blurred", "mosaic")  # the loop checks each
     for background in SCENES:
         a, box = paste_into_scene(photo, others, background, np.random.default_rng([1, 2]))
         b, box_b = paste_into_scene(photo, others, background, np.random.default_rng([1, 2]))
