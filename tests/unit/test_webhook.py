@@ -336,3 +336,52 @@ def test_an_address_that_changes_after_the_check_is_refused_at_connection(receiv
     assert stats == WebhookStats(delivered=0, failed=1, dropped=0) and receiver.count() == 0
     [record] = caplog.records
     assert "169.254.169.254" in record.getMessage() and "not retried" in record.getMessage()
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """A loopback HTTPS receiver with a self-signed certificate for localhost; yields (url, cert path)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"https://localhost:{server.server_address[1]}/hook", cert, received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+def test_https_through_the_checked_connection_still_verifies_the_certificate(tls_receiver, monkeypatch):
+    url, cert, received = tls_receiver
+    assert _send_and_close(url, [{"n": 1}], retries=0) == WebhookStats(delivered=0, failed=1)  # untrusted
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now the receiver's certificate is trusted
+    assert _send_and_close(url, [{"n": 2}], retries=0) == WebhookStats(delivered=1, failed=0)
+    assert [json.loads(body) for body in received] == [{"n": 2}]
