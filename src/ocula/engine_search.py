@@ -284,8 +284,9 @@ class SearchMethods:
         ``source`` that are no longer listed are removed. Unreadable files are reported in the
         result, never fatal; so are files that are not regular files (FIFOs, devices: never
         read), files over ``settings.max_image_bytes`` (not read either) and, if ``within`` (a
-        resolved folder) is given, files outside it. Work is committed every few images; ``on_commit(n)`` is called
-        after each commit with the number of items committed so far in this run.
+        resolved folder) is given, files outside it. Work is committed every few images;
+        ``on_commit(n)`` is called after each commit with the number of items committed so far
+        in this run.
 
         ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
         ``ray`` (``local``, ``auto`` or ``ray://head:10001``) embeds on a Ray cluster instead of

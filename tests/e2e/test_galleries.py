@@ -96,7 +96,9 @@ def test_person_names_with_invisible_or_look_alike_characters_are_refused(engine
         assert len(g) == 0
 
 
-@pytest.mark.parametrize("name", ["Zo\u00eb Salda\u00f1a", "\u5c71\u7530 \u592a\u90ce", "O'Brien-Smith", "\u0645\u062d\u0645\u062f"])
+@pytest.mark.parametrize(
+    "name", ["Zo\u00eb Salda\u00f1a", "\u5c71\u7530 \u592a\u90ce", "O'Brien-Smith", "\u0645\u062d\u0645\u062f"]
+)
 def test_person_names_in_any_script_are_accepted(engine, settings, name):
     with Gallery.open("names", settings=settings, engine=engine, create=True) as g:
         assert g.enroll(name, []).photos == 0  # no photo, nothing stored, but the name passed
