@@ -105,7 +105,9 @@ def test_every_route_needs_a_key_with_its_scope(client, keys, method, url, scope
 
 def test_open_routes(client):
     assert client.get("/healthz").json()["status"] == "ok"
-    assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+    # No Swagger UI page: FastAPI's loads its script from a CDN (broken offline, another origin).
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
 
 def test_tag_detect_verify(client, keys):
