@@ -157,18 +157,25 @@ class KeyStore:
     def audit(self, key_name: str | None, action: str, target: str | None, status: int, client: str | None) -> None:
         """Append an entry. When the log cannot be written (a full disk), the entry goes to the
         ``ocula.audit`` log and waits in memory (at most ``MAX_PENDING_AUDIT``) for the next
-        write that succeeds: the answer to the request is not turned into a 500."""
+        write or read of the log: the answer to the request is not turned into a 500."""
         row = (time.time(), key_name, action, target, status, client)
         with self._lock:
-            rows = [*self._pending, row]
-            try:
-                self._db.executemany(
-                    "INSERT INTO audit (at, key_name, action, target, status, client) VALUES (?, ?, ?, ?, ?, ?)", rows
-                )
-                self._pending = []
-            except sqlite3.Error as exc:
-                log.error("audit entry not written yet (%s): %s", exc, row[1:])
-                self._pending = rows[-MAX_PENDING_AUDIT:]
+            self._pending.append(row)
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the entries waiting (the lock held)."""
+        if not self._pending:
+            return
+        try:
+            self._db.executemany(
+                "INSERT INTO audit (at, key_name, action, target, status, client) VALUES (?, ?, ?, ?, ?, ?)",
+                self._pending,
+            )
+            self._pending = []
+        except sqlite3.Error as exc:
+            log.error("audit entry not written yet (%s): %s", exc, self._pending[-1][1:])
+            self._pending = self._pending[-MAX_PENDING_AUDIT:]
 
     def audit_entries(self, *, limit: int = 100, key_name: str | None = None) -> list[dict[str, Any]]:
         """The newest entries first."""
@@ -176,6 +183,7 @@ class KeyStore:
         if key_name is not None:
             sql, args = sql + " WHERE key_name = ?", [key_name]
         with self._lock:
+            self._write_pending()
             rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
         return [
             {
