@@ -331,3 +331,14 @@ def test_a_full_disk_is_507_and_audited(tmp_path):
         assert statuses.count(("add_item", 507)) == 3 and ("video_job", 507) in statuses, statuses
     finally:
         stop_server(server)
+
+
+def test_refusals_from_many_addresses_stay_bounded():
+    """Past ``max_kinds`` open kinds (e.g. a flood from many addresses), refusals are counted
+    under client "*": the rows stay bounded whatever the number of addresses."""
+    from ocula.service.guard import RefusalLog
+
+    refusals = RefusalLog(window=3600, max_kinds=3)
+    rows = [row for i in range(1000) for row in refusals.note(401, None, f"10.0.{i // 256}.{i % 256}", "POST /v1/tag")]
+    assert [row[4] for row in rows] == ["10.0.0.0", "10.0.0.1", "10.0.0.2", "*"]
+    assert sorted(row[2] for row in refusals.flush()) == ["+996 more"]

@@ -60,13 +60,16 @@ SECURITY_HEADERS = [
 ]
 
 
-def body_limit(route_path: str, service: Any) -> int:
-    """The largest body the route ``route_path`` (its template) accepts."""
+def body_limit(route_path: str, method: str, service: Any) -> int:
+    """The largest body the route ``route_path`` (its template) accepts for ``method``; a route
+    missing here takes no upload (fail closed: 413)."""
     from .routes_galleries import MAX_ENROL_PHOTOS
 
+    if method != "POST":
+        return NO_UPLOAD
     if route_path == "/v1/video/jobs":
         return service.max_video_bytes + FRAMING
-    if route_path == "/v1/galleries/{gallery}/people":  # enrol (POST); the GET has no body
+    if route_path == "/v1/galleries/{gallery}/people":  # enrol
         return service.max_upload_bytes * MAX_ENROL_PHOTOS + FRAMING
     photos = PHOTOS_PER_ROUTE.get(route_path, 0)
     return photos * service.max_upload_bytes + FRAMING if photos else NO_UPLOAD
@@ -230,7 +233,7 @@ class Guard:
             await answer(scope, receive, send)
             return
         scope.setdefault("state", {})[KEY_STATE] = key
-        limit = body_limit(getattr(route, "path", ""), svc.service)
+        limit = body_limit(getattr(route, "path", ""), scope["method"], svc.service)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await problem_json(
@@ -258,7 +261,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:  # raised inside body parsing: FastAPI re-raises HTTPExceptions
-                    raise HTTPException(413, f"the body is over {limit:,} bytes")
+                    raise HTTPException(413, f"the body is over {limit:,} bytes", {"Connection": "close"})
             return message
 
         return counted
