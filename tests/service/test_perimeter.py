@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ LIMITS = {
     "OCULA_SERVICE_KEEP_ALIVE": "120",
     "OCULA_SERVICE_MAX_CONNECTIONS_PER_CLIENT": "6",
     "OCULA_SERVICE_RATE_PER_MINUTE": "10",
+    "OCULA_SERVICE_MAX_CONNECTIONS": "20",
+    "OCULA_SERVICE_BODY_TIMEOUT": "4",
 }
 
 
@@ -82,7 +85,8 @@ def served(tmp_path_factory):
     store.close()
     server, port = start_server(data, LIMITS)
     yield port, keys
-    stop_server(server)
+    log = stop_server(server)
+    assert "Traceback" not in log and "Application shutdown complete" in log, log[-3000:]
 
 
 def connect(port: int, source: str) -> socket.socket:
@@ -164,6 +168,32 @@ def test_requests_whose_headers_or_body_do_not_arrive_are_closed(served):
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
 
+def test_a_body_trickled_past_its_deadline_is_closed(served):
+    """Never idle long enough for the idle timeout, but the whole body is late."""
+    port, keys = served
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        try:
+            while not stop.is_set():
+                conn.sendall(b"x")
+                time.sleep(0.3)
+        except OSError:  # closed by the server
+            pass
+
+    with connect(port, "127.0.0.6") as conn:
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n\r\n'
+        conn.sendall(head_only("POST", "/v1/tag", keys["read"], 100_000) + part)
+        sender = threading.Thread(target=trickle, args=(conn,), daemon=True)
+        sender.start()
+        try:
+            status, answer = read_answer(conn)
+        finally:
+            stop.set()
+            sender.join(timeout=PATIENCE)
+    assert status == 408 and b"body did not arrive in time" in answer
+
+
 def test_connections_per_client_address_are_bounded(served):
     port, _ = served
     kept = [connect(port, "127.0.0.4") for _ in range(6)]
@@ -182,6 +212,20 @@ def test_connections_per_client_address_are_bounded(served):
     finally:
         for conn in kept:
             conn.close()
+
+
+def test_connections_in_all_are_bounded(served):
+    port, _ = served
+    conns = [connect(port, f"127.0.1.{i}") for i in range(1, 31)]  # 30 addresses, one each
+    statuses = []
+    try:
+        for conn in conns:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            statuses.append(read_one_answer(conn))
+    finally:
+        for conn in conns:
+            conn.close()
+    assert statuses.count(200) <= 20 and statuses.count(503) >= 10, statuses
 
 
 # -- with the TestClient ------------------------------------------------------------------------

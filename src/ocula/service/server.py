@@ -11,8 +11,9 @@ small subclass of uvicorn's h11 protocol, closes a connection
 - whose request body stalls ``idle_timeout`` seconds without a byte, or is not complete
   ``body_timeout`` seconds after its headers (408),
 
-and refuses (429, closed at once) a connection from an address that has
-``max_connections_per_client`` open already. Answers the protocol writes itself are minimal
+and refuses (closed at once) a connection from an address that has ``max_connections_per_client``
+open already (429), or any beyond ``max_connections`` (503): a flood of connections holds at most
+that many file descriptors, for at most ``header_timeout`` seconds. Answers the protocol writes itself are minimal
 problem documents with the security headers.
 """
 
@@ -44,10 +45,13 @@ class ConnectionLimits:
     idle_timeout: float
     keep_alive: float
     per_client: int
+    total: int
 
     @classmethod
     def of(cls, s: ServiceSettings) -> ConnectionLimits:
-        return cls(s.header_timeout, s.body_timeout, s.idle_timeout, s.keep_alive, s.max_connections_per_client)
+        return cls(
+            s.header_timeout, s.body_timeout, s.idle_timeout, s.keep_alive, s.max_connections_per_client, s.max_connections
+        )
 
 
 def raw_problem(status: int, detail: str) -> bytes:
@@ -69,14 +73,23 @@ class PerimeterProtocol(H11Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._waiting_since = self._body_since = self._last_byte = self.loop.time()
         self._headers_due_in = self.limits.header_timeout
-        host = self.client[0] if self.client else None
-        others = sum(1 for c in self.connections if c is not self and (getattr(c, "client", None) or ("",))[0] == host)
-        if host is not None and others >= self.limits.per_client:
-            self.logger.warning("%s: over %d connections from this address; refused", host, self.limits.per_client)
-            self.transport.write(raw_problem(429, f"at most {self.limits.per_client} connections per client"))
+        refusal = self._refusal()
+        if refusal is not None:
+            self.logger.warning("%s: connection refused: %s", self.client and self.client[0], refusal[1])
+            self.transport.write(raw_problem(*refusal))
             self.transport.close()
             return
         self._arm()
+
+    def _refusal(self) -> tuple[int, str] | None:
+        """(status, detail) when this new connection is one too many, else None."""
+        if len(self.connections) > self.limits.total:  # uvicorn's limit_concurrency only refuses requests
+            return 503, f"the server has {self.limits.total} connections open; try again later"
+        host = self.client[0] if self.client else None
+        others = sum(1 for c in self.connections if c is not self and (getattr(c, "client", None) or ("",))[0] == host)
+        if host is not None and others >= self.limits.per_client:
+            return 429, f"at most {self.limits.per_client} connections per client"
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if getattr(self, "_timer", None) is not None:
