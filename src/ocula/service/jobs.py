@@ -1,9 +1,8 @@
 """Video jobs: an uploaded video analysed in the background, one at a time, with progress.
 
 The upload is written to ``DATA_DIR/service-jobs/`` (a 0700 folder, 0600 files; removed when the
-job ends) and analysed by
-:func:`ocula.video.analyze` on one worker thread; jobs wait their turn in order. A job keeps its
-events (at most ``MAX_EVENTS``, the newest) and the report. Jobs live in memory: a restart
+job ends) and analysed by :func:`ocula.video.analyze` on one worker thread; jobs wait their turn
+in order. A job keeps its events (at most ``MAX_EVENTS``, the newest) and the report. Jobs live in memory: a restart
 forgets them. A job's report and error name the video as the client did, never by its path on
 the server.
 """
@@ -151,7 +150,8 @@ class JobQueue:
                 job.error, job.status = {"type": type(exc).__name__, "detail": detail}, "failed"
             except Exception:  # a job must never kill the worker; the detail stays in the log
                 log.exception("video job %s failed", job.id)
-                job.error, job.status = {"type": "InternalError", "detail": "the job failed; see the server's log"}, "failed"
+                job.error = {"type": "InternalError", "detail": "the job failed; see the server's log"}
+                job.status = "failed"
             finally:
                 self._current = None
                 job.path.unlink(missing_ok=True)

@@ -32,7 +32,15 @@ from ..errors import (
     VideoError,
 )
 
-__all__ = ["Problem", "broken_store", "classify", "install_problem_handlers", "problem_response", "scrub_paths", "server_side_detail"]
+__all__ = [
+    "Problem",
+    "broken_store",
+    "classify",
+    "install_problem_handlers",
+    "problem_response",
+    "scrub_paths",
+    "server_side_detail",
+]
 
 log = logging.getLogger("ocula.service")
 MEDIA_TYPE = "application/problem+json"

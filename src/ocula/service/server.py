@@ -49,9 +49,8 @@ class ConnectionLimits:
 
     @classmethod
     def of(cls, s: ServiceSettings) -> ConnectionLimits:
-        return cls(
-            s.header_timeout, s.body_timeout, s.idle_timeout, s.keep_alive, s.max_connections_per_client, s.max_connections
-        )
+        per_client, total = s.max_connections_per_client, s.max_connections
+        return cls(s.header_timeout, s.body_timeout, s.idle_timeout, s.keep_alive, per_client, total)
 
 
 def raw_problem(status: int, detail: str) -> bytes:
