@@ -81,6 +81,7 @@ def browser(tmp_path):
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
                 f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see CSP violations
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -91,6 +92,11 @@ def wait_for(driver, condition, timeout: float = 60):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+
+
+def csp_violations(driver) -> list[str]:
+    """What the page's Content-Security-Policy blocked (the console says so)."""
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
 
 
 def css(driver, selector: str):
@@ -122,6 +128,10 @@ def test_upload_shows_tags_faces_and_similar_items(server, browser, tmp_path):
     assert "known" in boxes[0].get_attribute("class")
     tiles = [t.find_element("css selector", "b").text for t in css(browser, "#similar .tile")]
     assert sorted(tiles) == ["cat", "coffee", "rocket"]
+    assert "default-src 'self'" in browser.execute_script(
+        "return fetch('/').then(r => r.headers.get('content-security-policy'))"
+    )
+    assert csp_violations(browser) == []
     shot = tmp_path / "ui.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
@@ -153,6 +163,7 @@ def test_enrol_and_forget_through_the_ui(server, browser):
         "return [...document.querySelectorAll('#people li img.thumb')].map(i => [i.alt, i.naturalWidth])"
     )
     assert sorted(name for name, _ in thumbs) == ["biden", "obama"] and all(w > 40 for _, w in thumbs), thumbs
+    assert csp_violations(browser) == []  # the data: thumbnails are allowed
     # Forget asks first; dismissing keeps the person.
     row = [li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden"][0]
     row.find_element("css selector", "button.forget").click()

@@ -24,18 +24,18 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
 ) -> None:
-    """Run the REST API and the web UI (open http://HOST:PORT/; API docs at /docs).
-    Every API route needs a key: ocula keys create NAME --scope read|write|admin."""
-    import uvicorn
-
+    """Run the REST API and the web UI (open http://HOST:PORT/; the API schema at /openapi.json).
+    Every API route needs a key: ocula keys create NAME --scope read|write|admin.
+    Limits (uploads, rate, timeouts, connections) come from OCULA_SERVICE_* variables."""
     from ..service import create_app
+    from ..service.server import run
+    from ..service.settings import ServiceSettings
 
     settings = settings_of(ctx)
     with cli_errors():
-        app = create_app(settings)
-    # uvicorn handles SIGINT/SIGTERM: it stops accepting, finishes running requests, then the
-    # app's lifespan closes the models, stores and the video job worker.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+        service = ServiceSettings()
+        app = create_app(settings, service)
+    run(app, service, host, port)
 
 
 def keys_create_command(

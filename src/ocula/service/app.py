@@ -1,8 +1,9 @@
 """The FastAPI application: ``create_app(settings)``; ``ocula serve`` runs it with uvicorn.
 
-Every route but ``/healthz``, the OpenAPI docs and the static web UI needs an API key. Uploads
-arrive as multipart files only: the service never opens a server path or fetches a URL a client
-names.
+Every route but ``/healthz``, the OpenAPI schema (``/openapi.json``) and the static web UI needs
+an API key. Uploads arrive as multipart files only: the service never opens a server path or
+fetches a URL a client names. There is no ``/docs`` page: FastAPI's would load Swagger UI from a
+CDN (broken offline, and script from another origin); the schema opens in any OpenAPI viewer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Query
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from .._version import __version__
@@ -21,7 +23,7 @@ from ..config import Settings
 from ..engine import Engine
 from . import routes_collections, routes_galleries, routes_images, routes_video
 from .deps import Caller, Services, require, services
-from .guard import UploadGuard
+from .guard import Guard
 from .problems import install_problem_handlers
 from .settings import ServiceSettings
 
@@ -49,9 +51,10 @@ def create_app(
         description="Self-hosted visual recognition: tags, faces, galleries, visual search. "
         "Send `Authorization: Bearer KEY` (create one with `ocula keys create NAME --scope read|write|admin`).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
-    app.add_middleware(UploadGuard)
 
     @app.get("/healthz", tags=["service"], summary="Liveness (no key needed)")
     async def healthz() -> dict[str, Any]:
@@ -67,10 +70,12 @@ def create_app(
         entries = await anyio.to_thread.run_sync(lambda: svc.keys.audit_entries(limit=limit, key_name=key))
         return {"entries": entries}
 
-    app.include_router(routes_images.router)
-    app.include_router(routes_galleries.router)
-    app.include_router(routes_collections.router)
-    app.include_router(routes_video.router)
+    routers = (routes_images.router, routes_galleries.router, routes_collections.router, routes_video.router)
+    for router in routers:
+        app.include_router(router)
+    # The guard applies each API route's key scope and body limit before the body is read.
+    api_routes = [r for r in app.router.routes if isinstance(r, APIRoute)] + [r for x in routers for r in x.routes]
+    app.add_middleware(Guard, routes=api_routes)
     static = resources.files("ocula").joinpath("service/static")
     if static.is_dir():
         app.mount("/", StaticFiles(directory=str(static), html=True), name="ui")

@@ -25,12 +25,13 @@ from fastapi import Depends, Request, UploadFile
 from ..collections import Collection
 from ..config import Settings
 from ..engine import Engine
-from ..errors import InputError, OculaError
+from ..errors import InputError
 from ..galleries import Gallery
 from ..io import load_image
 from .jobs import JobQueue
 from .keys import ApiKey, KeyStore, key_store_path, scope_allows
-from .problems import Problem, status_of
+from .guard import KEY_STATE
+from .problems import Problem, classify
 from .settings import ServiceSettings
 
 __all__ = [
@@ -144,42 +145,36 @@ class Caller:
 
 
 def require(scope: str) -> Any:
-    """A dependency: the caller's key must be valid, active and have ``scope`` (401/403/429)."""
+    """A dependency: the caller, whose key the perimeter (``guard.Guard``) has checked for a
+    valid, active key with ``scope`` and the rate, before the body was read (401/403/429)."""
 
-    def check(request: Request, svc: Services = Depends(services)) -> Caller:
-        header = request.headers.get("authorization")
-        challenge = {"WWW-Authenticate": 'Bearer realm="ocula"'}
-        if not header:
-            raise Problem(401, "API key required", "send Authorization: Bearer KEY (ocula keys create)", challenge)
-        scheme, _, token = header.partition(" ")
-        key = svc.keys.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-        if key is None:
-            raise Problem(401, "Invalid API key", "the key is unknown or revoked", challenge)
-        if not scope_allows(key.scope, scope):
-            raise Problem(403, "Insufficient scope", f"this needs a {scope} key; {key.name!r} is {key.scope}")
-        wait = svc.rate.take(key.id)
-        if wait > 0:
-            raise Problem(
-                429,
-                "Too many requests",
-                f"limit {svc.service.rate_per_minute}/minute",
-                {"Retry-After": str(int(wait) + 1)},
-            )
+    def check(request: Request) -> Caller:
+        key = getattr(request.state, KEY_STATE, None)
+        if key is None or not scope_allows(key.scope, scope):  # only without the guard in front
+            raise Problem(401, "API key required", "the request was not checked by the service's guard")
         return Caller(key, request.client.host if request.client else None)
 
+    check.needed_scope = scope  # type: ignore[attr-defined]  # read by the guard
     return Depends(check)
 
 
-def parse_metadata(text: str | None) -> dict[str, Any]:
-    """A ``metadata`` form field: empty, or a JSON object (else InputError, 422)."""
+def parse_metadata(text: str | None, max_depth: int = 32) -> dict[str, Any]:
+    """A ``metadata`` form field: empty, or a JSON object nested at most ``max_depth`` levels
+    (else InputError, 422: deeper JSON would exhaust the recursion of the JSON coders)."""
     if not text:
         return {}
     try:
         meta = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python can parse
         meta = None
     if not isinstance(meta, dict):
         raise InputError("metadata must be a JSON object")
+    level, depth = [meta], 1
+    while level:  # breadth first, without recursion
+        level = [v for c in level for v in (c.values() if isinstance(c, dict) else c) if isinstance(v, (dict, list))]
+        depth += bool(level)
+        if depth > max_depth:
+            raise InputError(f"metadata is nested deeper than {max_depth} levels")
     return meta
 
 
@@ -202,16 +197,14 @@ async def read_image(upload: UploadFile, svc: Services) -> np.ndarray:
 
 @contextlib.asynccontextmanager
 async def audited(svc: Services, caller: Caller, action: str, target: str) -> AsyncIterator[None]:
-    """Record who did ``action`` on ``target``, with the outcome's status, whatever happens."""
+    """Record who did ``action`` on ``target``, with the status of the answer, whatever happens
+    (a failed write too: a full disk is 507 here as in the answer)."""
     status = 500
     try:
         yield
         status = 200
-    except Problem as exc:
-        status = exc.status
-        raise
-    except OculaError as exc:
-        status = status_of(exc)[0]
+    except Exception as exc:
+        status = classify(exc)[0]
         raise
     finally:  # SQLite may wait for another process's lock: not on the event loop
         await anyio.to_thread.run_sync(svc.keys.audit, caller.key.name, action, target, status, caller.client)

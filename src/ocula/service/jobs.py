@@ -1,14 +1,16 @@
 """Video jobs: an uploaded video analysed in the background, one at a time, with progress.
 
-The upload is written to ``DATA_DIR/service-jobs/`` (removed when the job ends) and analysed by
-:func:`ocula.video.analyze` on one worker thread; jobs wait their turn in order. A job keeps its
-events (at most ``MAX_EVENTS``, the newest) and the report. Jobs live in memory: a restart
-forgets them.
+The upload is written to ``DATA_DIR/service-jobs/`` (a 0700 folder, 0600 files; removed when the
+job ends) and analysed by :func:`ocula.video.analyze` on one worker thread; jobs wait their turn
+in order. A job keeps its events (at most ``MAX_EVENTS``, the newest) and the report. Jobs live in memory: a restart
+forgets them. A job's report and error name the video as the client did, never by its path on
+the server.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import queue
 import secrets
 import threading
@@ -17,11 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import OculaError
+from ..errors import OculaError, VideoError
 from ..video import analyze
 from ..video.source import open_video
+from .keys import private_folder
+from .problems import scrub_paths
 
 __all__ = ["JobQueue", "JobQueueFull", "VideoJob"]
+
+log = logging.getLogger("ocula.service")
 
 MAX_EVENTS = 10_000
 MAX_JOBS_KEPT = 200
@@ -39,6 +45,7 @@ class VideoJob:
     owner: int  # the id of the key that made it (names can be reused after a revocation)
     options: dict[str, Any]
     path: Path
+    name: str = "video"  # the upload's name as the client gave it (reports show this, not the path)
     status: str = "queued"  # queued, running, done, failed
     frames_read: int = 0
     frames_total: int = 0
@@ -79,23 +86,29 @@ class JobQueue:
 
     def new_path(self, suffix: str) -> tuple[str, Path]:
         """A job id and the file its upload goes to."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         job_id = secrets.token_hex(8)
         return job_id, self.folder / f"{job_id}{suffix}"
 
-    def submit(self, job_id: str, path: Path, owner: int, options: dict[str, Any]) -> VideoJob:
-        """Queue a job for the uploaded video at ``path``; VideoError (nothing queued, the file
-        removed) if it cannot be decoded, ``JobQueueFull`` if ``MAX_WAITING`` jobs wait."""
+    def submit(
+        self, job_id: str, path: Path, owner: int, options: dict[str, Any], name: str = "video"
+    ) -> VideoJob:
+        """Queue a job for the uploaded video at ``path`` (``name``: the client's name for it);
+        VideoError (nothing queued, the file removed; its message names ``name``, not the path)
+        if it cannot be decoded, ``JobQueueFull`` if ``MAX_WAITING`` jobs wait."""
         try:
             if self._closing.is_set():
                 raise JobQueueFull("the server is stopping")
             if self._queue.qsize() >= MAX_WAITING:
                 raise JobQueueFull(f"{MAX_WAITING} video jobs are waiting; try again later")
-            open_video(path).close()  # refuse what cannot be decoded now, not as a failed job later
+            try:
+                open_video(path).close()  # refuse what cannot be decoded now, not as a failed job later
+            except VideoError as exc:
+                raise VideoError(scrub_paths(str(exc).replace(str(path), name))) from exc
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        job = VideoJob(job_id, owner, options, path)
+        job = VideoJob(job_id, owner, options, path, name)
         with self._lock:
             self._jobs[job_id] = job
             done = [j for j in self._jobs.values() if j.status in ("done", "failed")]
@@ -130,12 +143,15 @@ class JobQueue:
                 for event in run:
                     job.events.append(event.to_dict())
                 assert run.report is not None
-                job.report = run.report.to_dict()
+                job.report = {**run.report.to_dict(), "source": job.name}
                 job.status = "done"
             except OculaError as exc:
-                job.error, job.status = {"type": type(exc).__name__, "detail": str(exc)}, "failed"
-            except Exception as exc:  # a job must never kill the worker
-                job.error, job.status = {"type": "InternalError", "detail": str(exc)}, "failed"
+                detail = scrub_paths(str(exc).replace(str(job.path), job.name))
+                job.error, job.status = {"type": type(exc).__name__, "detail": detail}, "failed"
+            except Exception:  # a job must never kill the worker; the detail stays in the log
+                log.exception("video job %s failed", job.id)
+                job.error = {"type": "InternalError", "detail": "the job failed; see the server's log"}
+                job.status = "failed"
             finally:
                 self._current = None
                 job.path.unlink(missing_ok=True)

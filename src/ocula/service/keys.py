@@ -10,6 +10,8 @@ verify, identify, search, list) < ``write`` (enrol, forget, add and delete items
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -20,9 +22,13 @@ from typing import Any
 
 from ..errors import InputError, UnknownName
 
-__all__ = ["SCOPES", "ApiKey", "KeyStore", "key_store_path", "scope_allows"]
+__all__ = ["SCOPES", "ApiKey", "KeyStore", "key_store_path", "private_file", "private_folder", "scope_allows"]
+
+log = logging.getLogger("ocula.audit")
 
 SCOPES = ("read", "write", "admin")
+#: Audit entries kept in memory while the log cannot be written (a full disk), retried later.
+MAX_PENDING_AUDIT = 10_000
 KEY_PREFIX = "ocula_"
 MAX_NAME = 64
 
@@ -83,11 +89,14 @@ class KeyStore:
     """Keys and audit entries; safe to share between threads."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        for side in ("-wal", "-shm"):  # SQLite makes these with the file's mode, but they may predate it
+            private_file(path.with_name(path.name + side), create=False)
         self._lock = threading.Lock()
+        self._pending: list[tuple] = []  # audit rows not written yet (a full disk)
 
     @staticmethod
     def _row(row: tuple) -> ApiKey:
@@ -146,11 +155,27 @@ class KeyStore:
 
     # -- audit ------------------------------------------------------------------------------
     def audit(self, key_name: str | None, action: str, target: str | None, status: int, client: str | None) -> None:
+        """Append an entry. When the log cannot be written (a full disk), the entry goes to the
+        ``ocula.audit`` log and waits in memory (at most ``MAX_PENDING_AUDIT``) for the next
+        write or read of the log: the answer to the request is not turned into a 500."""
+        row = (time.time(), key_name, action, target, status, client)
         with self._lock:
-            self._db.execute(
+            self._pending.append(row)
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the entries waiting (the lock held)."""
+        if not self._pending:
+            return
+        try:
+            self._db.executemany(
                 "INSERT INTO audit (at, key_name, action, target, status, client) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), key_name, action, target, status, client),
+                self._pending,
             )
+            self._pending = []
+        except sqlite3.Error as exc:
+            log.error("audit entry not written yet (%s): %s", exc, self._pending[-1][1:])
+            self._pending = self._pending[-MAX_PENDING_AUDIT:]
 
     def audit_entries(self, *, limit: int = 100, key_name: str | None = None) -> list[dict[str, Any]]:
         """The newest entries first."""
@@ -158,6 +183,7 @@ class KeyStore:
         if key_name is not None:
             sql, args = sql + " WHERE key_name = ?", [key_name]
         with self._lock:
+            self._write_pending()
             rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
         return [
             {
@@ -178,3 +204,22 @@ class KeyStore:
 
 def key_store_path(data_dir: Path) -> Path:
     return data_dir / "service.sqlite"
+
+
+def private_folder(path: Path) -> None:
+    """``path`` (and missing parents) as a folder only the owner can enter (0700); the process's
+    umask is left alone."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def private_file(path: Path, *, create: bool = True) -> None:
+    """``path`` readable and writable by the owner only (0600), made empty if missing (when
+    ``create``); its folder 0700 if ocula made it. Keys' hashes, the audit log and uploaded
+    faces must not be readable by every local user."""
+    if not path.parent.exists():
+        private_folder(path.parent)
+    if create:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    if path.exists():
+        os.chmod(path, 0o600)

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from ..collections import Collection, NewItem, collection_names
-from ..errors import InputError, OculaError, UnknownName
+from ..errors import InputError, UnknownName
 from ..io import load_image
 from .deps import Caller, Services, audited, parse_metadata, read_upload, require, services
+from .problems import broken_store
 
 router = APIRouter(prefix="/v1", tags=["collections"])
 
@@ -38,8 +39,8 @@ async def collections(caller: Caller = require("read"), svc: Services = Depends(
             try:  # opened without the embedder: counting needs no model, any collection lists
                 with Collection.open(n, settings=svc.settings) as c:
                     out.append({"name": n, "items": len(c), "embedder": c.embedder})
-            except OculaError as exc:
-                out.append({"name": n, "items": None, "error": str(exc)})
+            except Exception as exc:  # a broken store is listed as such; the others still are
+                out.append({"name": n, "items": None, "error": broken_store("collection", n, exc)})
         return out
 
     return {"collections": await svc.run(listing)}

@@ -13,6 +13,7 @@ from PIL import Image
 from ..errors import InputError, UnknownName
 from ..galleries import gallery_names
 from .deps import Caller, Services, audited, parse_metadata, read_image, require, services
+from .problems import broken_store
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
 
@@ -23,7 +24,13 @@ GalleryName = Annotated[str, Path(min_length=1, max_length=55, description="Gall
 @router.get("/galleries", summary="The galleries, with how many people each holds")
 async def galleries(caller: Caller = require("read"), svc: Services = Depends(services)) -> dict[str, Any]:
     def listing() -> list[dict[str, Any]]:
-        return [{"name": n, "people": len(svc.gallery(n))} for n in gallery_names(svc.settings)]
+        out: list[dict[str, Any]] = []
+        for n in gallery_names(svc.settings):
+            try:
+                out.append({"name": n, "people": len(svc.gallery(n))})
+            except Exception as exc:  # a broken store is listed as such; the others still are
+                out.append({"name": n, "people": None, "error": broken_store("gallery", n, exc)})
+        return out
 
     return {"galleries": await svc.run(listing)}
 

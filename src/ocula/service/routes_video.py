@@ -3,6 +3,7 @@ events, report)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import PurePath
 from typing import Annotated, Any
 
@@ -34,7 +35,8 @@ async def submit(
     if gallery:
         await svc.run(svc.gallery, gallery)  # 404 now for an unknown gallery
         options["gallery"] = gallery
-    suffix = PurePath(file.filename or "").suffix.lower()
+    name = PurePath(file.filename or "video").name[:200] or "video"  # the client's name, for messages
+    suffix = PurePath(name).suffix.lower()
     if suffix not in SUFFIXES:
         suffix = ".mp4"  # the name is the client's; only the bytes decide (checked below)
     async with audited(svc, caller, "video_job", gallery or "-"):
@@ -45,7 +47,7 @@ async def submit(
             path.unlink(missing_ok=True)
             raise
         try:
-            job = await svc.run(svc.jobs().submit, job_id, path, caller.key.id, options)
+            job = await svc.run(svc.jobs().submit, job_id, path, caller.key.id, options, name)
         except JobQueueFull as exc:
             raise Problem(503, "Busy", str(exc), {"Retry-After": "60"}) from None
     return job.to_dict(events=False)
@@ -55,7 +57,8 @@ async def _save(upload: UploadFile, path: PurePath, limit: int) -> None:
     """Stream the upload to ``path`` in 1 MiB chunks (a video can be large): 413 over ``limit``,
     400 when empty."""
     size = 0
-    with open(path, "wb") as out:
+    # 0600: an uploaded video (faces) is not for other local users; the umask is left alone
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         while chunk := await upload.read(1 << 20):
             size += len(chunk)
             if size > limit:

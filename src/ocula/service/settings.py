@@ -16,3 +16,10 @@ class ServiceSettings(BaseSettings):
     rate_per_minute: int = Field(120, ge=1, description="Requests per minute per key (429 above, with Retry-After).")
     workers: int = Field(2, ge=1, le=64, description="Model calls running at once; more requests wait their turn.")
     max_video_bytes: int = Field(500 * 2**20, gt=0, description="Largest accepted video upload for a job.")
+    # -- connections of `ocula serve` (the perimeter: service/server.py) --------------------------
+    header_timeout: float = Field(10.0, gt=0, le=3600, description="Seconds to send a request's headers (408 after).")
+    body_timeout: float = Field(600.0, gt=0, description="Seconds to send a request's whole body (408 after).")
+    idle_timeout: float = Field(30.0, gt=0, description="Seconds a request's body may stall without a byte (408).")
+    keep_alive: float = Field(5.0, gt=0, le=300, description="Seconds an idle kept-alive connection stays open.")
+    max_connections: int = Field(1000, ge=1, description="Open connections at most (requests beyond: 503).")
+    max_connections_per_client: int = Field(32, ge=1, description="Open connections per client address (429, closed).")
