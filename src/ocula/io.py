@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings
 from .errors import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSource", "iter_image_paths", "load_image"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSource", "check_image", "iter_image_paths", "load_image"]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
@@ -102,13 +102,32 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
 
 
 def _decode(data: bytes, max_pixels: int, min_side: int | None, *, name: str) -> np.ndarray:
+    with _opened(data, name) as image:
+        return _from_pil(image, max_pixels, min_side, name=name)
+
+
+def check_image(data: bytes, *, settings: Settings | None = None) -> tuple[int, int]:
+    """``(width, height)`` as stored in encoded image ``data``, read from its header alone: the
+    limits and errors of :func:`load_image` (format, bytes, pixels) without decoding a pixel,
+    to refuse a bad upload before any work is done."""
+    settings = settings or Settings()
+    name = "image data"
+    if len(data) > settings.max_image_bytes:
+        raise ImageTooLarge(f"{name} is {len(data):,} bytes, over the limit of {settings.max_image_bytes:,}")
+    with _opened(data, name) as image:
+        _check_pixels(image.width, image.height, settings.max_image_pixels, name)
+        return image.size
+
+
+def _opened(data: bytes, name: str) -> Image.Image:
+    """``data`` opened by PIL (header read, no pixels decoded) in one of the allowed formats."""
     if not data:
         raise ImageDecodeError(f"{name}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            # We enforce our own pixel limit below; PIL's warning would only be noise.
+            # We enforce our own pixel limit; PIL's warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(_io.BytesIO(data), formats=DECODE_FORMATS)
+            return Image.open(_io.BytesIO(data), formats=DECODE_FORMATS)
     except Image.DecompressionBombError as exc:  # PIL's own guard (over ~179 megapixels)
         raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
     except UnidentifiedImageError:
@@ -117,8 +136,6 @@ def _decode(data: bytes, max_pixels: int, min_side: int | None, *, name: str) ->
         ) from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
         raise ImageDecodeError(f"{name}: corrupt image header ({type(exc).__name__}: {exc})") from None
-    with image:
-        return _from_pil(image, max_pixels, min_side, name=name)
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
