@@ -99,12 +99,12 @@ def pixels_searched(det: ShapeRecorder) -> list[int]:
 
 
 @pytest.mark.parametrize("largest_only", [True, False])
-def test_the_cnn_fallback_never_searches_more_than_a_megapixel(largest_only):
+def test_the_cnn_fallback_never_searches_more_than_half_a_megapixel(largest_only):
     """A blank 1500x1500 photo once made the CNN search 3000x3000 pixels (7 GB, 6 minutes)."""
     for h, w in ((1500, 1500), (5000, 7000), (700, 700)):
         hog, cnn = ShapeRecorder("hog"), ShapeRecorder("mmod")
         analyzer(hog, cnn).detect(np.zeros((h, w, 3), np.uint8), FaceOptions("hog+cnn", largest_only=largest_only))
-        assert max(pixels_searched(cnn)) <= 1_000_000, cnn.seen
+        assert max(pixels_searched(cnn)) <= 500_000, cnn.seen
         assert max(pixels_searched(hog)) <= 16_000_000, hog.seen
 
 
@@ -117,7 +117,7 @@ def test_big_photos_are_searched_shrunk_and_boxes_come_back_in_photo_pixels():
 
 
 def test_small_photos_are_upsampled_as_before():
-    for shape in ((250, 250), (218, 178), (400, 600)):  # LFW, celeba, a small photo
+    for shape in ((250, 250), (218, 178), (240, 427)):  # LFW, celeba, obama-240p.jpg
         hog, cnn = ShapeRecorder("hog"), ShapeRecorder("mmod")
         analyzer(hog, cnn).detect(np.zeros((*shape, 3), np.uint8), FaceOptions("hog+cnn", largest_only=True))
         assert [s[2] for s in hog.seen] == [0, 1] and [s[2] for s in cnn.seen] == [0, 1]

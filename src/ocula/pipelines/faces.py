@@ -52,10 +52,11 @@ UPSAMPLE_MAX_SIDE = {"hog": 1600, "mmod": 800}
 # The most pixels a detector looks at in one call, after upsampling, when ocula chooses the
 # upsampling: it upsamples only when the result fits, and searches photos larger than this on a
 # copy shrunk to fit (boxes mapped back; landmarks and chips still use the full photo). dlib's
-# CNN needs about 1 KB of memory and ~10 ms of CPU per pixel (a 1500x1500 photo upsampled once
-# took 7 GB and 6 minutes), HOG about 10 bytes and 0.2 us. Photos up to 16 MP (HOG) keep their
-# native scale; celeba and LFW photos (<= 250x250) are upsampled exactly as before.
-DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 1_000_000}
+# CNN needs about 1 KB of memory and 10 us of CPU per pixel searched (a 1500x1500 photo
+# upsampled once took 7 GB and 6 minutes), HOG about 10 bytes and 0.2 us. Photos up to 16 MP
+# keep their native scale for HOG, up to 0.5 MP (800x600) for the CNN; celeba and LFW photos
+# (<= 250x250) are upsampled exactly as before.
+DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 500_000}
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
