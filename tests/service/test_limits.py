@@ -24,7 +24,7 @@ from ..conftest import shared
 from .test_api import auth, is_problem, keys  # noqa: F401 - the keys fixture
 
 EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
-CNN_BUDGET = 1_000_000  # pixels, after upsampling (ocula.pipelines.faces.DETECT_MAX_PIXELS)
+CNN_BUDGET = 500_000  # pixels, after upsampling (ocula.pipelines.faces.DETECT_MAX_PIXELS)
 
 
 def blank_png(width: int, height: int) -> bytes:
@@ -55,7 +55,7 @@ def client(engine, settings, keys):  # noqa: F811
         yield c
 
 
-def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_a_megapixel(client, engine, keys, monkeypatch):  # noqa: F811
+def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_half_a_megapixel(client, engine, keys, monkeypatch):  # noqa: F811
     analyzer = engine.face_analyzer("hog+cnn")
     watched = tuple(Watched(d) for d in analyzer.detectors)
     monkeypatch.setattr(analyzer, "detectors", watched)
@@ -154,3 +154,15 @@ def test_a_request_waits_for_a_worker_at_most_queue_wait_seconds(settings, engin
     for name in ("queued", "extra 0"):
         busy = results[name]
         assert isinstance(busy, Problem) and busy.status == 503 and "within" in busy.detail, busy
+
+
+def test_enrol_stops_working_after_work_seconds(engine, settings, keys):  # noqa: F811
+    service = ServiceSettings(rate_per_minute=1000, work_seconds=0.001)
+    photos = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())
+    files = [("file", (p.name, p.read_bytes())) for p in photos]
+    with TestClient(create_app(settings, service, engine=engine)) as c:
+        r = c.post("/v1/galleries/g/people", data={"person": "obama"}, files=files, headers=auth(keys["write"]))
+    body = r.json()
+    assert r.status_code == 200 and body["added"] == [photos[0].name] and body["photos"] == 1, r.text
+    assert [x["photo"] for x in body["refused"]] == [p.name for p in photos[1:]]
+    assert all("not processed" in x["reason"] for x in body["refused"])

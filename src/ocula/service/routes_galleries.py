@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from typing import Annotated, Any
 
 import numpy as np
@@ -56,8 +57,13 @@ async def enroll(
             check_image(upload_bytes(upload, svc.service.max_upload_bytes), settings=svc.image_settings)
         g = svc.gallery(gallery, create=True)
         added, refused, photos = [], [], 0
+        deadline = time.monotonic() + svc.service.work_seconds
         for number, upload in enumerate(file, 1):  # decoded one at a time: one photo's pixels in memory
             name = upload.filename or f"photo {number}"
+            if number > 1 and time.monotonic() > deadline:  # 20 huge photos must not hold a worker for minutes
+                refused.append({"photo": name, "reason": f"not processed: this request's {svc.service.work_seconds:g} s "
+                                "of work were used up; send it again on its own"})  # fmt: skip
+                continue
             try:
                 image = decode_upload(upload, svc)
             except ImageError as exc:  # a header that checked out but pixels that do not decode

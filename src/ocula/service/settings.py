@@ -21,4 +21,12 @@ class ServiceSettings(BaseSettings):
     queue_wait_seconds: float = Field(
         30.0, gt=0, le=3600, description="Longest wait for a worker (then 503 with Retry-After)."
     )
+    cnn_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="Longest run of dlib's CNN face detector on one photo (it runs in a child process; 422 beyond).",
+    )  # fmt: skip
+    work_seconds: float = Field(
+        60.0, gt=0, le=3600,
+        description="Work an enrolment may do: photos not started by then are refused (the first always runs).",
+    )  # fmt: skip
     max_video_bytes: int = Field(500 * 2**20, gt=0, description="Largest accepted video upload for a job.")
