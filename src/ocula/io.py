@@ -182,7 +182,7 @@ def _shrunk(image: Image.Image, min_side: int) -> Image.Image:
         if image.mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
             image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
         return image.reduce(factor)
-    except (ValueError, OSError):  # e.g. 16-bit modes: keep the full image
+    except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce: keep the full image
         return image
 
 
