@@ -55,7 +55,9 @@ def client(engine, settings, keys):  # noqa: F811
         yield c
 
 
-def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_half_a_megapixel(client, engine, keys, monkeypatch):  # noqa: F811
+def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_half_a_megapixel(
+    client, engine, keys, monkeypatch  # noqa: F811
+):
     analyzer = engine.face_analyzer("hog+cnn")
     watched = tuple(Watched(d) for d in analyzer.detectors)
     monkeypatch.setattr(analyzer, "detectors", watched)

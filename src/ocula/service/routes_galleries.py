@@ -61,8 +61,8 @@ async def enroll(
         for number, upload in enumerate(file, 1):  # decoded one at a time: one photo's pixels in memory
             name = upload.filename or f"photo {number}"
             if number > 1 and time.monotonic() > deadline:  # 20 huge photos must not hold a worker for minutes
-                refused.append({"photo": name, "reason": f"not processed: this request's {svc.service.work_seconds:g} s "
-                                "of work were used up; send it again on its own"})  # fmt: skip
+                reason = f"not processed: this request's {svc.service.work_seconds:g} s of work were used up"
+                refused.append({"photo": name, "reason": reason + "; send it again on its own"})
                 continue
             try:
                 image = decode_upload(upload, svc)
