@@ -196,7 +196,7 @@ async def abusive_requests(base: str, key: str, photo: bytes, args: argparse.Nam
         return {"files": {"file": ("blank.png", photo)}}
 
     async def client_loop(number: int) -> None:
-        route = ROUTES[number % len(ROUTES)]
+        route = args.routes[number % len(args.routes)]
         timeout = httpx.Timeout(args.time_limit, connect=10)
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as client:
             while time.monotonic() < stop:
@@ -281,7 +281,7 @@ def report(run: Run, rss: RssSampler, start_kb: int, args: argparse.Namespace) -
           f"p99 {p99 * 1000:.0f} ms")  # fmt: skip
     print(f"idle connections: {run.idle_open} opened, {run.idle_still_open} still open at the end")
     print(f"{'route':<7} {'requests':>8} {'answers':<40} {'max s':>6} {'bad':>4}")
-    for route in ROUTES:
+    for route in args.routes:
         mine = [o for o in run.outcomes if o.route == route]
         answers = Counter("none" if o.status is None else str(o.status) for o in mine)
         worst = max((o.seconds for o in mine), default=float("nan"))
@@ -311,6 +311,10 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=1000, help="idle connections held open (default 1000)")
     parser.add_argument("--pixels", type=int, default=40_000_000, help="pixels of the blank PNG (default 40 MP)")
     parser.add_argument("--enrol-photos", type=int, default=20, help="photos per enrol request (default 20)")
+    parser.add_argument(
+        "--routes", type=lambda text: [r for r in text.split(",") if r], default=list(ROUTES),
+        help="routes the clients take turns on (default verify,enrol,tag)",
+    )  # fmt: skip
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds an answer may take (default 120)")
     parser.add_argument("--max-rss-gb", type=float, default=2.0, help="the memory goal (default 2 GB)")
     parser.add_argument(
@@ -318,12 +322,14 @@ def main() -> int:
         help="OCULA_SERVICE_RATE_PER_MINUTE of the server (default: high, so the rate limit hides nothing)",
     )  # fmt: skip
     args = parser.parse_args()
+    if not args.routes or set(args.routes) - set(ROUTES):
+        parser.error(f"--routes: a comma-separated choice of {', '.join(ROUTES)}")
     limit = raise_open_files_limit(args.idle + 256)  # the server inherits it too
     if limit < args.idle + 64:
         print(f"note: only {limit} open files allowed; holding fewer idle connections")
         args.idle = max(0, limit - 64)
     photo = blank_png(args.pixels)
-    print(f"{args.clients} clients for {args.seconds:g} s, blank PNG of {args.pixels / 1e6:g} MP "
+    print(f"{args.clients} clients ({', '.join(args.routes)}) for {args.seconds:g} s, blank PNG of {args.pixels / 1e6:g} MP "
           f"({len(photo):,} bytes), {args.enrol_photos} per enrol, {args.idle} idle connections")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ocula-abuse-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_SERVICE_")}
