@@ -4,6 +4,10 @@ a fresh child for the next call."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import numpy as np
 import pytest
 
@@ -38,3 +42,31 @@ def test_same_boxes_as_in_process_and_a_time_limit(engine, isolated):
     isolated.timeout = 120
     again, _ = isolated.detect(image, 0)  # a new child
     np.testing.assert_array_equal(again, expected_boxes)
+
+
+def test_a_child_that_dies_mid_call_is_an_image_error_and_is_replaced(isolated):
+    blank = np.full((700, 700, 3), 128, np.uint8)  # seconds of CNN work
+    isolated.detect(np.full((100, 100, 3), 128, np.uint8), 0)  # the child is up
+    child = isolated._child
+    killer = threading.Timer(0.5, lambda: os.kill(child.pid, signal.SIGKILL))
+    killer.start()
+    try:
+        with pytest.raises(ImageError, match="failed"):
+            isolated.detect(blank, 0)
+    finally:
+        killer.cancel()
+    boxes, _ = isolated.detect(np.full((100, 100, 3), 128, np.uint8), 0)  # a new child
+    assert boxes.shape == (0, 4) and isolated._child is not child
+
+
+def test_a_child_that_died_between_calls_is_an_image_error_and_is_replaced(isolated, monkeypatch):
+    small = np.full((100, 100, 3), 128, np.uint8)
+    isolated.detect(small, 0)  # the child is up
+    child = isolated._child
+    child.kill()
+    child.join(10)
+    monkeypatch.setattr(child, "is_alive", lambda: True)  # died just after the check: the send fails
+    with pytest.raises(ImageError, match="failed"):
+        isolated.detect(small, 0)
+    boxes, _ = isolated.detect(small, 0)
+    assert boxes.shape == (0, 4) and isolated._child is not child

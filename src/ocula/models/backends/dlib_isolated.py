@@ -57,11 +57,11 @@ class IsolatedDetector:
         h, w = image.shape[:2]
         with self._lock:
             conn = self._connection()
-            conn.send((np.ascontiguousarray(image), upsample))
             try:
+                conn.send((np.ascontiguousarray(image), upsample))
                 ready = conn.poll(self.timeout)
                 answer = conn.recv() if ready else None
-            except (EOFError, OSError):
+            except (EOFError, OSError):  # the child died (e.g. killed for memory)
                 self._stop()
                 raise ImageError(f"the {self.kind} face detector failed on this {w}x{h} image") from None
             if answer is None:
