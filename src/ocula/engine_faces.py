@@ -17,6 +17,8 @@ import numpy as np
 from .errors import ImageError, InputError, NoFaceFound, OculaError
 from .face_types import FaceResult, Faces, Verification
 from .io import ImageSource, load_image, source_name
+from .models.backends.dlib_isolated import IsolatedDetector
+from .models.files import resolve_files
 from .models.registry import get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
@@ -48,6 +50,9 @@ class FaceMethods:
     settings: Any
     _lock: Any
     _face_analyzers: dict
+    _dlib_models: dict
+    # None: dlib's CNN runs in this process; else seconds a CNN call may take in its child process.
+    _cnn_timeout: float | None = None
     runner: Callable[[str], Any]
     dlib_model: Callable[[str], Any]
     decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
@@ -61,13 +66,32 @@ class FaceMethods:
                 spec = get_model(EMBEDDER_MODEL)
                 assert spec.alignment is not None
                 self._face_analyzers[key] = FaceAnalyzer(
-                    tuple(self.dlib_model(name) for name in DETECTOR_MODELS[detector]),
+                    tuple(self._detector_model(name) for name in DETECTOR_MODELS[detector]),
                     self.dlib_model(spec.alignment.landmarks),
                     self.runner(EMBEDDER_MODEL),
                     spec.alignment,
                     landmarks68=self.dlib_model("dlib_landmarks_68") if landmarks68 else None,
                 )
             return self._face_analyzers[key]
+
+    def isolate_cnn(self, *, timeout: float) -> None:
+        """Run dlib's CNN face detector in a child process from now on, each call ended (an
+        ImageError) after ``timeout`` seconds. For servers: the CNN holds Python's GIL for its
+        whole run (~10 s for 1 MP), which would stop every other thread, the event loop too."""
+        with self._lock:
+            self._cnn_timeout = timeout
+            self._face_analyzers.clear()
+
+    def _detector_model(self, name: str) -> Any:
+        spec = get_model(name)
+        if self._cnn_timeout is None or spec.architecture.get("kind") != "mmod":
+            return self.dlib_model(name)
+        key = f"{name} in a child process"
+        with self._lock:
+            if key not in self._dlib_models:  # closed with the other dlib models by Engine.close
+                weights = resolve_files(spec, self.settings).get("weights")
+                self._dlib_models[key] = IsolatedDetector("mmod", weights, timeout=self._cnn_timeout)
+            return self._dlib_models[key]
 
     def faces(self, image: ImageSource, **options: Any) -> Faces:
         """Find, measure and describe the faces in one photo, largest first.

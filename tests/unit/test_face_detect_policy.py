@@ -75,3 +75,53 @@ def test_options_are_checked():
     for bad in (-1, 4, 1.5):
         with pytest.raises(InputError, match="upsample"):
             FaceOptions(upsample=bad)
+
+
+class ShapeRecorder:
+    """Finds nothing (a blank photo), or one face at a fixed place in what it is shown; records
+    the size of every image it is shown and the upsampling asked."""
+
+    def __init__(self, kind: str, face: bool = False):
+        self.kind, self.face = kind, face
+        self.seen: list[tuple[int, int, int]] = []  # (height, width, upsample)
+
+    def detect(self, image, upsample):
+        h, w = image.shape[:2]
+        self.seen.append((h, w, upsample))
+        if not self.face:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return np.array([[w / 4, h / 4, w / 2, h / 2]], np.float32), np.ones(1, np.float32)
+
+
+def pixels_searched(det: ShapeRecorder) -> list[int]:
+    assert det.seen, "the detector never ran"
+    return [h * w * 4**up for h, w, up in det.seen]
+
+
+@pytest.mark.parametrize("largest_only", [True, False])
+def test_the_cnn_fallback_never_searches_more_than_half_a_megapixel(largest_only):
+    """A blank 1500x1500 photo once made the CNN search 3000x3000 pixels (7 GB, 6 minutes)."""
+    for h, w in ((1500, 1500), (5000, 7000), (700, 700)):
+        hog, cnn = ShapeRecorder("hog"), ShapeRecorder("mmod")
+        analyzer(hog, cnn).detect(np.zeros((h, w, 3), np.uint8), FaceOptions("hog+cnn", largest_only=largest_only))
+        assert max(pixels_searched(cnn)) <= 500_000, cnn.seen
+        assert max(pixels_searched(hog)) <= 16_000_000, hog.seen
+
+
+def test_big_photos_are_searched_shrunk_and_boxes_come_back_in_photo_pixels():
+    hog = ShapeRecorder("hog", face=True)
+    boxes, _ = analyzer(hog).detect(np.zeros((4000, 6000, 3), np.uint8), FaceOptions())
+    (h, w, up), = hog.seen
+    assert up == 0 and h * w <= 16_000_000 and (h, w) != (4000, 6000)
+    np.testing.assert_allclose(boxes, [[1500, 1000, 3000, 2000]], rtol=1e-3)
+
+
+def test_small_photos_are_upsampled_as_before():
+    for shape in ((250, 250), (218, 178), (240, 427)):  # LFW, celeba, obama-240p.jpg
+        hog, cnn = ShapeRecorder("hog"), ShapeRecorder("mmod")
+        analyzer(hog, cnn).detect(np.zeros((*shape, 3), np.uint8), FaceOptions("hog+cnn", largest_only=True))
+        assert [s[2] for s in hog.seen] == [0, 1] and [s[2] for s in cnn.seen] == [0, 1]
+        assert {s[:2] for s in hog.seen + cnn.seen} == {shape}
+        hog, cnn = ShapeRecorder("hog"), ShapeRecorder("mmod")
+        analyzer(hog, cnn).detect(np.zeros((*shape, 3), np.uint8), FaceOptions("hog+cnn"))
+        assert hog.seen == [(*shape, 1)] and cnn.seen == [(*shape, 1)]

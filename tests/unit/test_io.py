@@ -224,3 +224,21 @@ def test_iter_image_paths_walks_sorted_and_skips_hidden(tmp_path):
     # explicit files are passed through whatever their name, missing ones too
     assert list(iter_image_paths([tmp_path / "notes.txt", tmp_path / "gone.jpg"])) == [
         tmp_path / "notes.txt", tmp_path / "gone.jpg"]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "RGBA"])
+def test_other_formats_shrink_right_after_decoding_but_not_below_min_side(mode):
+    """A blank 40 MP PNG is 130 KB; with min_side it must not become a full-size array."""
+    data = encode(Image.fromarray(gradient(3000, 2000)).convert(mode), "PNG")
+    small = load_image(data, min_side=300)
+    assert 300 <= min(small.shape[:2]) < 600 and small.shape[2] == 3
+    assert small.shape[:2] == (334, 500)  # reduced 6 times (PIL rounds up)
+    assert load_image(data).shape == (2000, 3000, 3)
+
+
+def test_shrinking_keeps_the_exif_orientation():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to show upright
+    data = encode(Image.fromarray(gradient(3000, 2000)), "PNG", exif=exif)
+    assert load_image(data).shape == (3000, 2000, 3)
+    assert load_image(data, min_side=300).shape == (500, 334, 3)

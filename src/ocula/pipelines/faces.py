@@ -8,8 +8,10 @@ landmarks run on dlib.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..errors import InputError, UnknownName
@@ -47,6 +49,14 @@ EMBEDDER_MODEL = "dlib_resnet_face"
 # ~40 px); larger photos at native scale (faces from ~80 px), which bounds the cost. The CNN is
 # ~50x slower than HOG (benchmarks/face_speed.py), so its limit is lower.
 UPSAMPLE_MAX_SIDE = {"hog": 1600, "mmod": 800}
+# The most pixels a detector looks at in one call, after upsampling, when ocula chooses the
+# upsampling: it upsamples only when the result fits, and searches photos larger than this on a
+# copy shrunk to fit (boxes mapped back; landmarks and chips still use the full photo). dlib's
+# CNN needs about 1 KB of memory and 10 us of CPU per pixel searched (a 1500x1500 photo
+# upsampled once took 7 GB and 6 minutes), HOG about 10 bytes and 0.2 us. Photos up to 16 MP
+# keep their native scale for HOG, up to 0.5 MP (800x600) for the CNN; celeba and LFW photos
+# (<= 250x250) are upsampled exactly as before.
+DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 500_000}
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -62,8 +72,9 @@ class FaceOptions:
         detector: ``hog`` (fast), ``cnn`` (more recall, much slower), or ``hog+cnn`` (the CNN
             only where HOG finds no face).
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each);
-            None chooses per photo: once for photos up to 1600 px (HOG) or 800 px (CNN), else
-            not at all.
+            None chooses per photo: once for photos up to 1600 px (HOG) or 800 px (CNN) when
+            the upsampled photo stays within ``DETECT_MAX_PIXELS``, else not at all; photos
+            over that budget are searched on a shrunk copy. An explicit value is used as given.
         largest_only: only the largest face is wanted (verification): the photo is searched at
             native scale first and upsampled only when nothing is found there.
         cropped: the input is already a face crop (e.g. LFW's tight crops); detection is
@@ -136,14 +147,17 @@ class FaceAnalyzer:
         max_side = UPSAMPLE_MAX_SIDE[detector.kind]
         if options.upsample is not None:
             return detector.detect(image, options.upsample)
+        can_upsample = _fits(detector.kind, w, h, upsample=1)
         if options.largest_only:
             # A face big enough to be the largest is found at native scale; upsampling (4x the
             # cost) only runs when nothing is found there.
-            boxes, scores = detector.detect(image, 0)
-            if len(boxes) == 0 and max(h, w) <= 2 * max_side:
+            boxes, scores = _detect_within_budget(detector, image)
+            if len(boxes) == 0 and max(h, w) <= 2 * max_side and can_upsample:
                 boxes, scores = detector.detect(image, 1)
             return boxes, scores
-        return detector.detect(image, 1 if max(h, w) <= max_side else 0)
+        if max(h, w) <= max_side and can_upsample:
+            return detector.detect(image, 1)
+        return _detect_within_budget(detector, image)
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions()) -> Faces:
         h, w = image.shape[:2]
@@ -211,6 +225,24 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def _fits(kind: str, width: int, height: int, *, upsample: int) -> bool:
+    return width * height * 4**upsample <= DETECT_MAX_PIXELS[kind]
+
+
+def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``detector`` at native scale, or on a copy shrunk to its pixel budget (boxes mapped back
+    to ``image``): the detector's memory and time stay bounded whatever the photo's size."""
+    h, w = image.shape[:2]
+    if _fits(detector.kind, w, h, upsample=0):
+        return detector.detect(image, 0)
+    scale = math.sqrt(DETECT_MAX_PIXELS[detector.kind] / (w * h))
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    shrunk = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    boxes, scores = detector.detect(shrunk, 0)
+    back = np.array([w / size[0], h / size[1]] * 2, np.float32)
+    return boxes * back, scores
 
 
 def _with_border(image: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:

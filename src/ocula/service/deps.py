@@ -5,6 +5,12 @@ CPU-bound work (decoding, models) runs on worker threads, at most ``workers`` at
 event loop keeps answering (health checks, 401s, 429s) while models run. The Engine's loaded
 models are shared by every request; dlib calls are serialised by the Engine, ONNX Runtime
 sessions are safe to share.
+
+Memory stays bounded whatever the uploads: a request waiting for a worker holds only its
+compressed upload (spooled to disk past 1 MB by Starlette); photos are read and decoded inside
+the worker slot (:func:`decode_upload`), one at a time per request, so at most ``workers``
+decoded photos exist at once. At most ``max_queued`` requests wait, each at most
+``queue_wait_seconds``; beyond either the answer is 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -39,14 +45,18 @@ __all__ = [
     "RateLimiter",
     "Services",
     "audited",
+    "decode_upload",
     "parse_metadata",
-    "read_image",
     "read_upload",
     "require",
+    "upload_bytes",
     "services",
 ]
 
 T = TypeVar("T")
+
+#: What a 503 "busy" answer tells the client to wait before trying again.
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 class RateLimiter:
@@ -78,6 +88,8 @@ class Services:
         self.settings, self.service = settings, service
         self._owns_engine = engine is None
         self.engine = engine or Engine(settings)
+        if self._owns_engine:  # dlib's CNN holds the GIL for seconds: off the event loop's process
+            self.engine.isolate_cnn(timeout=service.cnn_seconds)
         self.keys = KeyStore(key_store_path(settings.data_dir))
         self.rate = RateLimiter(service.rate_per_minute)
         # Uploads are decoded with the service's (tighter) limits.
@@ -85,6 +97,7 @@ class Services:
             update={"max_image_bytes": service.max_upload_bytes, "max_image_pixels": service.max_upload_pixels}
         )
         self._limiter: anyio.CapacityLimiter | None = None
+        self._waiting = 0  # requests waiting for a worker (only touched on the event loop)
         self._open: dict[tuple[str, str], Any] = {}
         self._open_lock = threading.Lock()
         self._jobs: JobQueue | None = None
@@ -97,10 +110,34 @@ class Services:
             return self._jobs
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(*args, **kwargs)`` on a worker thread, at most ``workers`` at once."""
+        """``fn(*args, **kwargs)`` on a worker thread, at most ``workers`` at once.
+
+        At most ``max_queued`` calls wait for a worker, each at most ``queue_wait_seconds``;
+        beyond either: :class:`Problem` 503 with Retry-After (the caller holds nothing big
+        while it waits: decoding happens inside ``fn``)."""
         if self._limiter is None:  # made inside the event loop
             self._limiter = anyio.CapacityLimiter(self.service.workers)
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
+        limiter = self._limiter
+        if limiter.available_tokens < 1 and self._waiting >= self.service.max_queued:
+            raise self._busy(f"{self.service.workers} requests running and {self._waiting} waiting")
+        self._waiting += 1
+        acquired = False
+        try:
+            with anyio.move_on_after(self.service.queue_wait_seconds):
+                await limiter.acquire()
+                acquired = True
+        finally:
+            self._waiting -= 1
+        if not acquired:
+            raise self._busy(f"no worker was free within {self.service.queue_wait_seconds:g} s")
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        finally:
+            limiter.release()
+
+    def _busy(self, detail: str) -> Problem:
+        return Problem(503, "Server busy", f"{detail}; try again later",
+                       {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})  # fmt: skip
 
     def gallery(self, name: str, *, create: bool = False) -> Gallery:
         """The open gallery ``name`` (kept open between requests)."""
@@ -179,8 +216,18 @@ def parse_metadata(text: str | None, max_depth: int = 32) -> dict[str, Any]:
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:
-    data = await upload.read(limit + 1)
-    name = upload.filename
+    """An upload's bytes, read on the event loop (413 over ``limit``, 400 empty)."""
+    return _checked(await upload.read(limit + 1), upload.filename, limit)
+
+
+def upload_bytes(upload: UploadFile, limit: int) -> bytes:
+    """An upload's bytes, read on a worker thread from Starlette's spooled file, so a request
+    waiting for a worker never holds them in memory (413 over ``limit``, 400 empty)."""
+    upload.file.seek(0)
+    return _checked(upload.file.read(limit + 1), upload.filename, limit)
+
+
+def _checked(data: bytes, name: str | None, limit: int) -> bytes:
     if len(data) > limit:
         raise Problem(413, "Upload too large", f"{name or 'the file'} is over {limit:,} bytes")
     if not data:
@@ -188,11 +235,14 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-async def read_image(upload: UploadFile, svc: Services) -> np.ndarray:
+def decode_upload(upload: UploadFile, svc: Services, *, min_side: int | None = None) -> np.ndarray:
     """An upload decoded to RGB with the service's limits (413 too large, 400 empty, 415 not an
-    image or corrupt)."""
-    data = await read_upload(upload, svc.service.max_upload_bytes)
-    return await svc.run(load_image, data, settings=svc.image_settings)
+    image or corrupt); ``min_side`` as :func:`~ocula.io.load_image` (shrunk right after decoding).
+
+    Blocking: call it inside the function :meth:`Services.run` runs, so decoding happens in the
+    worker slot and only ``workers`` decoded photos exist at once."""
+    data = upload_bytes(upload, svc.service.max_upload_bytes)
+    return load_image(data, min_side=min_side, settings=svc.image_settings)
 
 
 @contextlib.asynccontextmanager

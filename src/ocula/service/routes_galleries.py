@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from PIL import Image
 
-from ..errors import InputError, UnknownName
+from ..errors import ImageError, InputError, UnknownName
 from ..galleries import gallery_names
-from .deps import Caller, Services, audited, parse_metadata, read_image, require, services
+from ..io import check_image
+from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import broken_store
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
@@ -57,20 +59,34 @@ async def enroll(
         raise InputError(f"at most {MAX_ENROL_PHOTOS} photos per request, not {len(file)}")
     if THUMBNAIL in meta:
         raise InputError(f"{THUMBNAIL!r} is kept by the service (a face crop of the person)")
-    async with audited(svc, caller, "enroll", f"{gallery}/{person}"):
-        images = [await read_image(f, svc) for f in file]
-        g = await svc.run(svc.gallery, gallery, create=True)
+    def enroll_uploads() -> dict[str, Any]:
+        for upload in file:  # a bad upload is a 4xx before anything is stored (headers only)
+            check_image(upload_bytes(upload, svc.service.max_upload_bytes), settings=svc.image_settings)
+        g = svc.gallery(gallery, create=True)
         added, refused, photos = [], [], 0
-        for upload, image in zip(file, images):  # one call per photo: refusals name the upload
-            result = await svc.run(g.enroll, person, image, metadata=meta)
-            name = upload.filename or f"photo {len(added) + len(refused) + 1}"
+        deadline = time.monotonic() + svc.service.work_seconds
+        for number, upload in enumerate(file, 1):  # decoded one at a time: one photo's pixels in memory
+            name = upload.filename or f"photo {number}"
+            if number > 1 and time.monotonic() > deadline:  # 20 huge photos must not hold a worker for minutes
+                reason = f"not processed: this request's {svc.service.work_seconds:g} s of work were used up"
+                refused.append({"photo": name, "reason": reason + "; send it again on its own"})
+                continue
+            try:
+                image = decode_upload(upload, svc)
+            except ImageError as exc:  # a header that checked out but pixels that do not decode
+                refused.append({"photo": name, "reason": str(exc)})
+                continue
+            result = g.enroll(person, image, metadata=meta)  # one call per photo: refusals name the upload
             if result.added:
                 if not added:  # the newest reference is this photo's: its box is on this image
-                    await svc.run(_keep_thumbnail, g, person, image)
+                    _keep_thumbnail(g, person, image)
                 added.append(name)
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
-    return {"gallery": gallery, "person": person, "added": added, "refused": refused, "photos": photos}
+        return {"gallery": gallery, "person": person, "added": added, "refused": refused, "photos": photos}
+
+    async with audited(svc, caller, "enroll", f"{gallery}/{person}"):
+        return await svc.run(enroll_uploads)
 
 
 THUMBNAIL = "thumbnail"
@@ -133,9 +149,12 @@ async def identify(
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    def identify_upload() -> dict[str, Any]:
+        g = svc.gallery(gallery)  # an unknown gallery is a 404 before any decoding
+        image = decode_upload(file, svc)
+        found = g.identify(image, fpir=fpir, k=k)
+        h, w = image.shape[:2]
+        return {"gallery": gallery, "width": w, "height": h, "faces": [f.to_dict() for f in found]}
+
     async with audited(svc, caller, "identify", gallery):
-        image = await read_image(file, svc)
-        g = await svc.run(svc.gallery, gallery)
-        found = await svc.run(g.identify, image, fpir=fpir, k=k)
-    h, w = image.shape[:2]
-    return {"gallery": gallery, "width": w, "height": h, "faces": [f.to_dict() for f in found]}
+        return await svc.run(identify_upload)

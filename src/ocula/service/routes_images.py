@@ -1,4 +1,8 @@
-"""``/v1/tag``, ``/v1/faces/detect``, ``/v1/faces/verify``: one or two uploaded photos in, results out."""
+"""``/v1/tag``, ``/v1/faces/detect``, ``/v1/faces/verify``: one or two uploaded photos in, results out.
+
+Each request's work (reading the upload, decoding it, the models) runs in one worker slot
+(:meth:`Services.run`), so a request waiting its turn holds only its compressed upload.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from .deps import Caller, Services, read_image, require, services
+from ..errors import NoFaceFound
+from ..face_types import Faces
+from ..pipelines.faces import Detector
+from .deps import Caller, Services, decode_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["photos"])
 
@@ -19,9 +26,12 @@ async def tag(
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    image = await read_image(file, svc)
-    tags = await svc.run(svc.engine.tag, image, top_k=top_k, min_score=min_score)
-    return {"tags": [t.to_dict() for t in tags]}
+    def tag_upload() -> list[dict[str, Any]]:
+        # Decoded no larger than the preset needs (a 40 MP photo becomes a few hundred pixels).
+        image = decode_upload(file, svc, min_side=svc.engine.tagger().decode_min_side)
+        return [t.to_dict() for t in svc.engine.tag(image, top_k=top_k, min_score=min_score)]
+
+    return {"tags": await svc.run(tag_upload)}
 
 
 @router.post("/faces/detect", summary="Faces with boxes, landmarks and quality")
@@ -30,12 +40,13 @@ async def detect(
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    image = await read_image(file, svc)
-    faces = await svc.run(svc.engine.faces, image, embed=False)
-    h, w = image.shape[:2]
-    usable = faces.usable()
+    def detect_upload() -> tuple[Faces, tuple[int, int]]:
+        image = decode_upload(file, svc)
+        return svc.engine.faces(image, embed=False), (image.shape[1], image.shape[0])
+
+    faces, (w, h) = await svc.run(detect_upload)
     dicts = faces.to_dicts()
-    for d, ok in zip(dicts, usable):
+    for d, ok in zip(dicts, faces.usable()):
         d["usable"] = bool(ok)
     return {"width": w, "height": h, "faces": dicts}
 
@@ -48,7 +59,16 @@ async def verify(
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    a = await read_image(file_a, svc)
-    b = await read_image(file_b, svc)
-    result = await svc.run(svc.engine.verify, a, b, fmr=fmr)
-    return result.to_dict()
+    def largest_face(upload: UploadFile) -> Faces:
+        # Photo by photo: the first one's pixels are gone before the second is decoded.
+        faces = svc.engine.faces(decode_upload(upload, svc), detector=Detector.HOG_CNN, largest_only=True)
+        if len(faces) == 0:
+            raise NoFaceFound(upload.filename or "the photo")
+        return faces
+
+    def verify_uploads() -> dict[str, Any]:
+        svc.engine.calibration().threshold_for(fmr)  # an uncalibrated fmr is refused before any work
+        a, b = largest_face(file_a), largest_face(file_b)
+        return svc.engine.verify(a, b, fmr=fmr).to_dict()
+
+    return await svc.run(verify_uploads)

@@ -15,6 +15,20 @@ class ServiceSettings(BaseSettings):
     max_upload_pixels: int = Field(40_000_000, gt=0, le=178_956_970, description="Largest decoded width*height.")
     rate_per_minute: int = Field(120, ge=1, description="Requests per minute per key (429 above, with Retry-After).")
     workers: int = Field(2, ge=1, le=64, description="Model calls running at once; more requests wait their turn.")
+    max_queued: int = Field(
+        8, ge=0, le=10_000, description="Requests waiting for a worker at most (503 with Retry-After beyond)."
+    )
+    queue_wait_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Longest wait for a worker (then 503 with Retry-After)."
+    )
+    cnn_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="Longest run of dlib's CNN face detector on one photo (it runs in a child process; 422 beyond).",
+    )  # fmt: skip
+    work_seconds: float = Field(
+        60.0, gt=0, le=3600,
+        description="Work an enrolment may do: photos not started by then are refused (the first always runs).",
+    )  # fmt: skip
     max_video_bytes: int = Field(500 * 2**20, gt=0, description="Largest accepted video upload for a job.")
     # -- connections of `ocula serve` (the perimeter: service/server.py) --------------------------
     header_timeout: float = Field(10.0, gt=0, le=3600, description="Seconds to send a request's headers (408 after).")

@@ -1,0 +1,170 @@
+"""No request can take the server's memory: the CNN fallback of verify sees a bounded input, enrol
+decodes its photos one at a time, and requests beyond the worker queue are answered 503 with
+Retry-After (real models through TestClient; the queue on Services with a blocking task)."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import anyio
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from ocula.galleries import Gallery
+from ocula.service import create_app
+from ocula.service import deps as service_deps
+from ocula.service.deps import Services
+from ocula.service.problems import Problem
+from ocula.service.settings import ServiceSettings
+
+from ..conftest import shared
+from .test_api import auth, is_problem, keys  # noqa: F401 - the keys fixture
+
+EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
+CNN_BUDGET = 500_000  # pixels, after upsampling (ocula.pipelines.faces.DETECT_MAX_PIXELS)
+
+
+def blank_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class Watched:
+    """A real detector that records the pixels each call searches; a CNN call over the budget is
+    recorded but not run (on the old code it took 7 GB and 6 minutes)."""
+
+    def __init__(self, real):
+        self.real, self.kind = real, real.kind
+        self.searched: list[int] = []
+
+    def detect(self, image: np.ndarray, upsample: int):
+        pixels = image.shape[0] * image.shape[1] * 4**upsample
+        self.searched.append(pixels)
+        if self.kind == "mmod" and pixels > CNN_BUDGET:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return self.real.detect(image, upsample)
+
+
+@pytest.fixture
+def client(engine, settings, keys):  # noqa: F811
+    with TestClient(create_app(settings, ServiceSettings(rate_per_minute=1000), engine=engine)) as c:
+        yield c
+
+
+def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_half_a_megapixel(
+    client, engine, keys, monkeypatch  # noqa: F811
+):
+    analyzer = engine.face_analyzer("hog+cnn")
+    watched = tuple(Watched(d) for d in analyzer.detectors)
+    monkeypatch.setattr(analyzer, "detectors", watched)
+    blank = blank_png(1500, 1500)  # 10 KB
+    r = client.post("/v1/faces/verify", files={"file_a": ("a.png", blank), "file_b": ("b.png", blank)},
+                    headers=auth(keys["read"]))  # fmt: skip
+    body = is_problem(r, 422)
+    assert body["title"] == "No face found" and "a.png" in body["detail"]
+    hog, cnn = watched
+    assert hog.kind == "hog" and cnn.kind == "mmod" and cnn.searched, "the CNN fallback never ran"
+    assert max(cnn.searched) <= CNN_BUDGET, cnn.searched
+
+
+def test_enrol_decodes_one_photo_at_a_time(client, keys, monkeypatch):  # noqa: F811
+    events: list[str] = []
+    real_load, real_enroll = service_deps.load_image, Gallery.enroll
+
+    def load(*args, **kwargs):
+        events.append("decode")
+        return real_load(*args, **kwargs)
+
+    def enroll(self, person, photos, **kwargs):
+        if not isinstance(photos, list) or photos:  # not the thumbnail's metadata-only call
+            events.append("enrol")
+        return real_enroll(self, person, photos, **kwargs)
+
+    monkeypatch.setattr(service_deps, "load_image", load)
+    monkeypatch.setattr(Gallery, "enroll", enroll)
+    photos = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())
+    files = [("file", (p.name, p.read_bytes())) for p in photos] * 2
+    r = client.post("/v1/galleries/g/people", data={"person": "obama"}, files=files, headers=auth(keys["write"]))
+    assert r.status_code == 200 and len(r.json()["added"]) == len(files), r.text
+    assert events == ["decode", "enrol"] * len(files)
+
+
+def test_enrol_refuses_a_bad_upload_before_storing_anything(client, keys):  # noqa: F811
+    good = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())[0]
+    files = [("file", (good.name, good.read_bytes())), ("file", ("notes.txt", b"not an image"))]
+    is_problem(client.post("/v1/galleries/g/people", data={"person": "obama"}, files=files,
+                           headers=auth(keys["write"])), 415)  # fmt: skip
+    is_problem(client.get("/v1/galleries/g/people/obama", headers=auth(keys["read"])), 404)
+
+
+def run_queue(svc: Services, extra_calls: int) -> dict[str, object]:
+    """One blocking call holds the only worker; one more waits; ``extra_calls`` more try to."""
+    started, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def hold() -> str:
+        started.set()
+        release.wait(60)
+        return "ran"
+
+    async def call(name: str, fn) -> None:
+        try:
+            results[name] = await svc.run(fn)
+        except Problem as exc:
+            results[name] = exc
+
+    async def main() -> None:
+        with anyio.fail_after(30):  # the old code let every call wait: this test would hang
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call, "running", hold)
+                while not started.is_set():
+                    await anyio.sleep(0.01)
+                tg.start_soon(call, "queued", lambda: "queued ran")
+                await anyio.wait_all_tasks_blocked()
+                for i in range(extra_calls):
+                    await call(f"extra {i}", lambda: "extra ran")
+                release.set()
+
+    anyio.run(main)
+    return results
+
+
+def test_requests_beyond_the_queue_are_503_with_retry_after(settings, engine):
+    svc = Services(settings, ServiceSettings(workers=1, max_queued=1), engine=engine)
+    try:
+        results = run_queue(svc, extra_calls=2)
+    finally:
+        svc.close()
+    assert results["running"] == "ran" and results["queued"] == "queued ran"
+    for name in ("extra 0", "extra 1"):
+        busy = results[name]
+        assert isinstance(busy, Problem) and busy.status == 503, busy
+        assert int(busy.headers["Retry-After"]) >= 1
+
+
+def test_a_request_waits_for_a_worker_at_most_queue_wait_seconds(settings, engine):
+    svc = Services(settings, ServiceSettings(workers=1, max_queued=5, queue_wait_seconds=0.2), engine=engine)
+    try:
+        results = run_queue(svc, extra_calls=1)
+    finally:
+        svc.close()
+    assert results["running"] == "ran"
+    for name in ("queued", "extra 0"):
+        busy = results[name]
+        assert isinstance(busy, Problem) and busy.status == 503 and "within" in busy.detail, busy
+
+
+def test_enrol_stops_working_after_work_seconds(engine, settings, keys):  # noqa: F811
+    service = ServiceSettings(rate_per_minute=1000, work_seconds=0.001)
+    photos = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())
+    files = [("file", (p.name, p.read_bytes())) for p in photos]
+    with TestClient(create_app(settings, service, engine=engine)) as c:
+        r = c.post("/v1/galleries/g/people", data={"person": "obama"}, files=files, headers=auth(keys["write"]))
+    body = r.json()
+    assert r.status_code == 200 and body["added"] == [photos[0].name] and body["photos"] == 1, r.text
+    assert [x["photo"] for x in body["refused"]] == [p.name for p in photos[1:]]
+    assert all("not processed" in x["reason"] for x in body["refused"])
