@@ -78,3 +78,35 @@ def test_cli_doctor_on_a_healthy_install(settings):
     assert models and all(r["status"] in ("ok", "skipped") for r in models)
     assert any(r["name"].startswith("dlib_resnet_face/") and r["status"] == "ok" for r in models)
     assert all(r["status"] == "ok" for r in rows if r["area"] == "install")
+
+
+def test_a_snapshot_is_judged_by_its_generation_and_content_not_its_count(settings):
+    v = make(settings)
+    folder = settings.data_dir / "collections" / "shop"
+    with Collection.open("shop", settings=settings) as c:
+        generation = c._generation()
+    ids = np.arange(1, 51, dtype=np.int64)  # the store's vector ids (one add of 50)
+    # The right generation and count, other values (say, the vectors of an erased person).
+    FaissVectors.build(ids, np.roll(v, 1, axis=0), 8).save(folder / "vectors.faiss", generation)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and "other values" in detail, detail
+    # The right generation and count, other ids.
+    FaissVectors.build(ids + 1000, v, 8).save(folder / "vectors.faiss", generation)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and "50 missing" in detail, detail
+    # Another generation: it is reported and replaced, whatever it holds.
+    FaissVectors.build(ids, v, 8).save(folder / "vectors.faiss", generation - 1)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and f"stale vector snapshot (of generation {generation - 1}" in detail, detail
+    assert data_checks(settings)["collections/shop"] == ("ok", "50 items, 50 vectors, snapshot current")
+
+
+def test_a_half_created_store_is_a_problem_that_says_how_to_remove_it(settings):
+    make(settings, "good")
+    folder = settings.data_dir / "galleries" / "half"
+    folder.mkdir(parents=True)
+    (folder / "items.sqlite").write_bytes(b"")  # a first write that failed (before atomic creation)
+    checks = data_checks(settings)
+    assert checks["collections/good"][0] == "ok"
+    status, detail = checks["galleries/half"]
+    assert status == "problem" and "ocula galleries drop half" in detail, detail

@@ -629,7 +629,8 @@ class Collection:
         with self._lock:
             self._reload_vectors(use_snapshot=False)
             self._dirty = True
-            self._settle_snapshot(required=True)
+            if not self._settle_snapshot(required=True):
+                raise StoreError(f"{self.name}: the rebuilt vector snapshot could not be written (see the log)")
 
     def checkpoint(self, attempts: int = 5) -> bool:
         """Checkpoint the write-ahead log into the database file and truncate it, retrying a
