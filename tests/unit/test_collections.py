@@ -419,3 +419,16 @@ def test_a_creation_that_cannot_finish_leaves_nothing(faiss_settings):
     assert collection_names(faiss_settings) == []
     assert [p.name for p in folder.parent.iterdir()] == ["blocked"]  # no temporary folder left
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("ivf_min", [10**9, 100])
+def test_index_ids_and_vectors_read_back_from_flat_and_ivf(ivf_min):
+    """What ``ocula doctor`` compares with SQLite: the ids and values the index holds."""
+    from ocula.collections.vectors import FaissVectors
+
+    v = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
+    index = FaissVectors.build(np.arange(5, 3005), v, 8, ivf_min=ivf_min)
+    index.remove(np.array([7, 8]))
+    assert index.is_ivf == (ivf_min == 100)
+    assert np.array_equal(np.sort(index.ids()), np.setdiff1d(np.arange(5, 3005), [7, 8]))
+    assert np.array_equal(index.vectors_of(np.array([5, 3004])), v[[0, 2999]])

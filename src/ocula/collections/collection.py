@@ -330,8 +330,12 @@ class Collection:
         if embedder is not None and stamp.get("embedder") != embedder:
             db.close()
             raise InputError(
-                f"collection {name} was built with {stamp.get('embedder')}, not {embedder}; "
-                f"rebuild it with `ocula reindex --collection {name}`"
+                f"{KINDS[kind]} {name} was built with {stamp.get('embedder')}, not {embedder}; "
+                + (
+                    f"rebuild it with `ocula reindex --collection {name}`"
+                    if kind == "collections"  # a gallery's templates come from photos it does not keep
+                    else f"enrol its people again into a new gallery (`ocula galleries drop {name}` removes this one)"
+                )
             )
         if vectors is not None and stamp.get("vectors", "faiss") != store:
             db.close()
@@ -829,21 +833,27 @@ class Collection:
             with self._reading():
                 if self._generation() != self._generation_seen:
                     return None  # another process is writing: nothing to judge against
-                indexed = np.sort(self._vectors.ids())
-                query = "SELECT vid FROM vectors WHERE embedder = ? ORDER BY vid"
-                stored = np.array([r[0] for r in self._db.execute(query, (self.embedder,))], np.int64)
-                if not np.array_equal(indexed, stored):
-                    missing, extra = np.setdiff1d(stored, indexed).size, np.setdiff1d(indexed, stored).size
-                    return (
-                        f"held {len(indexed)} vectors for SQLite's {len(stored)} "
-                        f"({missing} missing, {extra} not in SQLite)"
-                    )
-                rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ? ORDER BY vid", (self.embedder,))
-                while batch := rows.fetchmany(10_000):
-                    ids = np.array([r[0] for r in batch], np.int64)
-                    if not np.array_equal(self._vectors.vectors_of(ids), np.stack([np.frombuffer(r[1], np.float32) for r in batch])):
-                        rows.fetchall()  # end the statement before the read transaction
-                        return "held other values than SQLite for some vectors"
+                return self._id_differences() or self._value_differences()
+
+    def _id_differences(self) -> str | None:
+        query = "SELECT vid FROM vectors WHERE embedder = ? ORDER BY vid"
+        stored = np.array([r[0] for r in self._db.execute(query, (self.embedder,))], np.int64)
+        indexed = np.sort(self._vectors.ids())
+        if np.array_equal(indexed, stored):
+            return None
+        missing, extra = np.setdiff1d(stored, indexed).size, np.setdiff1d(indexed, stored).size
+        return f"held {len(indexed)} vectors for SQLite's {len(stored)} ({missing} missing, {extra} not in SQLite)"
+
+    def _value_differences(self) -> str | None:
+        rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ? ORDER BY vid", (self.embedder,))
+        try:
+            while batch := rows.fetchmany(10_000):
+                ids = np.array([r[0] for r in batch], np.int64)
+                stored = np.stack([np.frombuffer(r[1], np.float32) for r in batch])
+                if not np.array_equal(self._vectors.vectors_of(ids), stored):
+                    return "held other values than SQLite for some vectors"
+        finally:
+            rows.close()  # ends the statement before the read transaction
         return None
 
     def close(self) -> None:
