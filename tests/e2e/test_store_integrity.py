@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 import textwrap
@@ -25,20 +23,21 @@ N = 3000  # items of 8 dimensions: a snapshot of ~120 kB, over the limit below
 LIMIT = 64 * 1024  # room for SQLite's 32 kB shared-memory file, not for the snapshot
 
 
-def limited(max_file_bytes: int):
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
-
-    return limit
+#: Starts the real command under the limit: an exec keeps both the limit and the ignored signal
+#: (no preexec_fn, which is unsafe in a process with threads).
+LIMITED = (
+    "import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
 
 
 def run_limited(args: list[str], settings: Settings, max_file_bytes: int = LIMIT) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
     env |= {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
-        preexec_fn=limited(max_file_bytes), timeout=300,
+        [sys.executable, "-c", LIMITED, str(max_file_bytes), *args],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300,
     )  # fmt: skip
 
 
