@@ -123,6 +123,9 @@ def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
         return [Check("data", label, "problem", f"cannot be opened ({type(exc).__name__}: {exc})")]
     with coll:
         try:
+            if coll.unfinished_erasures():
+                return [Check("data", label, "problem", "an erasure is not finished on disk: another process kept the "
+                              "write-ahead log from being truncated; run ocula doctor again when the store is idle")]  # fmt: skip
             items, stored = coll.counts()
             if coll.vectors_uri != "faiss":
                 indexed = coll.index_count

@@ -54,6 +54,7 @@ log = logging.getLogger("ocula.collections")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # matched whole (fullmatch): no trailing newline
 SNAPSHOT = "vectors.faiss"  # beside it vectors.json names its generation
 _META_REQUIRED = ("embedder", "dim", "generation")
+BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's write lock
 _ERASING = "erasing:"  # meta keys of erasures begun and not yet finished on disk (see erase())
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -222,7 +223,9 @@ def _connect(path: Path, kind: str) -> tuple[sqlite3.Connection, dict[str, str]]
     drop = f"`ocula {kind} drop {path.name}`"
     _tighten(path)
     try:
-        db = sqlite3.connect(path / "items.sqlite", timeout=30, check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(
+            path / "items.sqlite", timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+        )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {what} at {path} ({exc})") from None
     try:
@@ -281,7 +284,7 @@ class Collection:
             except BaseException:
                 self._vectors.close()  # releases a Milvus Lite file for other processes
                 raise
-        self._finish_interrupted_erasures([k for k in meta if k.startswith(_ERASING)])
+        self._finish_interrupted_erasures()
 
     @property
     def _milvus(self) -> bool:
@@ -602,8 +605,18 @@ class Collection:
             self._db.executemany("DELETE FROM meta WHERE key = ?", [(m,) for m in markers])
         return True
 
-    def _finish_interrupted_erasures(self, markers: list[str]) -> None:
+    def _erasure_markers(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT key FROM meta WHERE key LIKE ?", (f"{_ERASING}%",))]
+
+    def unfinished_erasures(self) -> int:
+        """Erasures committed whose files are not clean yet (a process stopped in between, or
+        another process kept the WAL from being truncated); opening or closing the store
+        finishes them."""
+        return len(self._erasure_markers())
+
+    def _finish_interrupted_erasures(self) -> None:
         """At open: finish the erasures a stopped process committed but did not clean up."""
+        markers = self._erasure_markers()
         if not markers:
             return
         try:
@@ -641,7 +654,13 @@ class Collection:
         few times; False (and a warning in the log) if another connection kept it from finishing."""
         for attempt in range(attempts):
             with self._lock:
-                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                # TRUNCATE waits for readers through the busy handler: 1 s each try, not the 30 s
+                # a write waits for the lock, so a long reader cannot stall an erase for minutes.
+                self._db.execute("PRAGMA busy_timeout = 1000")
+                try:
+                    busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not busy:
                 return True
             time.sleep(0.05 * 2**attempt)
@@ -859,8 +878,10 @@ class Collection:
     def close(self) -> None:
         """Write the snapshot if it changed, then release the store. A snapshot that cannot be
         written is logged, never raised: it is a cache, and an error already on its way (a
-        failed write) must not be replaced by it."""
+        failed write) must not be replaced by it. Erasures left unfinished are finished first."""
         try:
+            if markers := self._erasure_markers():
+                self._finish_erasures(markers, required=False)
             self.flush()
         except (OculaError, sqlite3.Error, OSError) as exc:
             log.warning("%s: the vector snapshot was not written (%s); it is rebuilt on open", self.name, exc)
