@@ -432,3 +432,32 @@ def test_index_ids_and_vectors_read_back_from_flat_and_ivf(ivf_min):
     assert index.is_ivf == (ivf_min == 100)
     assert np.array_equal(np.sort(index.ids()), np.setdiff1d(np.arange(5, 3005), [7, 8]))
     assert np.array_equal(index.vectors_of(np.array([5, 3004])), v[[0, 2999]])
+
+
+def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(faiss_settings, rng):
+    """A connection reading while id3 is erased keeps the database file (which still holds id3;
+    the WAL holds its zeroed page) from being rewritten: the erasure stays noted, and the next
+    process to open the store finishes it (while another connection stays open, so that no
+    last-connection checkpoint does it instead)."""
+    import sqlite3
+
+    c, vecs = make(faiss_settings, rng)
+    c.close()
+    folder = faiss_settings.data_dir / "collections" / "shop"
+    idle = sqlite3.connect(folder / "items.sqlite", isolation_level=None)
+    idle.execute("SELECT 1 FROM meta").fetchall()
+    reader = sqlite3.connect(folder / "items.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 20  # holds a read snapshot
+    with Collection.open("shop", settings=faiss_settings) as c:
+        assert c.erase(["id3"]) == 1
+    reader.execute("COMMIT")
+    reader.close()
+    assert vecs[3].tobytes() in folder_bytes(folder)  # what the reader kept
+    try:
+        with Collection.open("shop", settings=faiss_settings) as again:
+            assert vecs[3].tobytes() not in folder_bytes(folder)
+            assert again.unfinished_erasures() == 0 and len(again) == 19
+            assert any("finished an erasure" in r for r in again.repairs)
+    finally:
+        idle.close()
