@@ -1,5 +1,6 @@
 """``ocula doctor``: installation and model files check out; a missing, damaged or wrong vector
-snapshot is rebuilt from SQLite; a damaged SQLite file is a problem (exit 1)."""
+snapshot (of another generation, or other ids or values at the same count) is rebuilt from
+SQLite; a damaged SQLite file or a half-created store is a problem (exit 1)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ when the index is (re)built from the store. Both delete for real (``remove_ids``
 id selector; FAISS's HNSW cannot delete, so it is not used.
 Snapshots are written to a temporary file and renamed (FAISS files have no journal), tagged with
 the store's generation; a snapshot whose generation differs from the store's is discarded and
-rebuilt, so a crash can cost time, never correctness.
+rebuilt, so a crash can cost time, never correctness. When and from which index a snapshot may
+be written (under the store's write lock, only if current) is the collection's business.
 """
 
 from __future__ import annotations
