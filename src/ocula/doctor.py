@@ -124,8 +124,7 @@ def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
     with coll:
         try:
             if coll.unfinished_erasures():
-                return [Check("data", label, "problem", "an erasure is not finished on disk: another process kept the "
-                              "write-ahead log from being truncated; run ocula doctor again when the store is idle")]  # fmt: skip
+                return [Check("data", label, "problem", UNFINISHED_ERASURE)]
             items, stored = coll.counts()
             if coll.vectors_uri != "faiss":
                 indexed = coll.index_count
@@ -136,7 +135,13 @@ def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
                 return [Check("data", label, status, detail)]
             return _repair(coll, label, items, stored)
         except (OculaError, sqlite3.Error, OSError) as exc:
-            return [Check("data", label, "problem", f"the vector snapshot cannot be rewritten ({exc})")]
+            return [Check("data", label, "problem", f"cannot be checked or repaired ({exc})")]
+
+
+UNFINISHED_ERASURE = (
+    "an erasure is not finished on disk: another process kept the write-ahead log from being "
+    "truncated; run ocula doctor again when the store is idle"
+)
 
 
 def _repair(coll: Collection, label: str, items: int, stored: int) -> list[Check]:

@@ -118,4 +118,5 @@ def test_doctor_reports_a_store_it_cannot_repair_and_goes_on(settings):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     rows = {r["name"]: r for r in map(json.loads, proc.stdout.splitlines()) if r["area"] == "data"}
     assert {rows[n]["status"] for n in ("collections/shop", "collections/other")} == {"problem"}, rows
-    assert "cannot be rewritten" in rows["collections/shop"]["detail"]
+    assert "vector snapshot could not be written" in rows["collections/shop"]["detail"]
+    assert "File too large" in rows["collections/shop"]["detail"]  # the cause, not "see the log"

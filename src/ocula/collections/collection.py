@@ -274,6 +274,7 @@ class Collection:
         self._generation_seen = self._generation()
         self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
         self._dirty = False
+        self._snapshot_error = ""  # why the last snapshot could not be written
         self._vectors: FaissVectors | MilvusVectors
         if self.vectors_uri == "faiss":
             self._reload_vectors()
@@ -444,7 +445,7 @@ class Collection:
                         return True
                     except StoreError as exc:
                         log.warning("%s: %s; removing the old snapshot (rebuilt on open)", self.name, exc)
-                        written = False
+                        self._snapshot_error, written = str(exc), False
                 if FaissVectors.snapshot_generation(snapshot) != generation:
                     for f in self._snapshot_files():
                         f.unlink(missing_ok=True)
@@ -647,7 +648,7 @@ class Collection:
             self._reload_vectors(use_snapshot=False)
             self._dirty = True
             if not self._settle_snapshot(required=True):
-                raise StoreError(f"{self.name}: the rebuilt vector snapshot could not be written (see the log)")
+                raise StoreError(f"{self.name}: the vector snapshot could not be written ({self._snapshot_error})")
 
     def checkpoint(self, attempts: int = 5) -> bool:
         """Checkpoint the write-ahead log into the database file and truncate it, retrying a
@@ -839,7 +840,7 @@ class Collection:
         what it is given itself."""
         with self._lock:
             if self._dirty and not self._settle_snapshot(required=True):
-                raise StoreError(f"{self.name}: the vector snapshot could not be written (see the log)")
+                raise StoreError(f"{self.name}: the vector snapshot could not be written ({self._snapshot_error})")
 
     def index_differences(self) -> str | None:
         """How the FAISS index differs from SQLite's vectors (ids, then values); None if it
