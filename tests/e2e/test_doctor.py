@@ -111,3 +111,24 @@ def test_a_half_created_store_is_a_problem_that_says_how_to_remove_it(settings):
     assert checks["collections/good"][0] == "ok"
     status, detail = checks["galleries/half"]
     assert status == "problem" and "ocula galleries drop half" in detail, detail
+
+
+def test_an_erasure_kept_from_finishing_is_a_problem_until_it_is_finished(settings):
+    import sqlite3
+
+    v = make(settings)
+    db = settings.data_dir / "collections" / "shop" / "items.sqlite"
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM items").fetchone()  # a read snapshot from before the erasure
+    try:
+        with Collection.open("shop", settings=settings) as c:
+            c.erase(["item7"])
+        status, detail = data_checks(settings)["collections/shop"]
+        assert status == "problem" and "erasure is not finished" in detail, detail
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status in ("ok", "repaired") and "erasure is not finished" not in detail, detail
+    assert v[7].tobytes() not in b"".join(p.read_bytes() for p in db.parent.iterdir() if p.is_file())
