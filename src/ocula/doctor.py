@@ -2,9 +2,11 @@
 stores in the data directory consistent? Repairs what can be rebuilt.
 
 SQLite holds the truth of every collection and gallery; the vector index is a cache. So a
-damaged or stale vector snapshot, or an index whose vectors differ from SQLite's, is repaired by
-rebuilding it from SQLite. A SQLite file that fails ``PRAGMA integrity_check`` cannot be
-rebuilt and is reported (restore it from a backup).
+damaged vector snapshot, one of another generation than the store (it may hold erased vectors),
+or one whose ids or values differ from SQLite's vectors, is repaired by rebuilding it from
+SQLite; an erasure a stopped process left half done is finished. A SQLite file that fails
+``PRAGMA integrity_check``, or a store that cannot be opened (half created), cannot be rebuilt
+and is reported.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from .collections import Collection
 from .collections.collection import KINDS, collection_names, collection_path
 from .config import Settings
+from .errors import OculaError
 from .models.files import file_status
 from .models.registry import list_models
 from .models.sources import PackageFile
@@ -113,34 +116,47 @@ def check_store(settings: Settings, kind: str, name: str) -> list[Check]:
     if verdict != "ok":
         return [Check("data", label, "problem", f"items.sqlite is damaged ({verdict}); restore it from a backup")]
     try:
-        coll = Collection.open(name, settings=settings, kind=kind)  # replays Milvus's outbox
-    except Exception as exc:
+        # Opening replays Milvus's outbox, removes a snapshot of another generation and
+        # finishes an interrupted erasure; coll.repairs says which of these it did.
+        coll = Collection.open(name, settings=settings, kind=kind)
+    except (OculaError, sqlite3.Error, OSError) as exc:
         return [Check("data", label, "problem", f"cannot be opened ({type(exc).__name__}: {exc})")]
     with coll:
-        items, stored = coll.counts()
-        indexed = coll.index_count
-        if coll.vectors_uri != "faiss":
-            status = "ok" if indexed == stored else "problem"
-            detail = f"{items} items; {stored} vectors in SQLite, {indexed} in {coll.vectors_uri}"
-            if status == "problem":
-                detail += "; run ocula reindex" if kind == "collections" else ""
-            return [Check("data", label, status, detail)]
         try:
-            return _repair(coll, label, items, stored, indexed)
-        except OSError as exc:
-            return [Check("data", label, "problem", f"the vector snapshot cannot be rewritten ({exc})")]
+            if coll.unfinished_erasures():
+                return [Check("data", label, "problem", UNFINISHED_ERASURE)]
+            items, stored = coll.counts()
+            if coll.vectors_uri != "faiss":
+                indexed = coll.index_count
+                status = "ok" if indexed == stored else "problem"
+                detail = f"{items} items; {stored} vectors in SQLite, {indexed} in {coll.vectors_uri}"
+                if status == "problem":
+                    detail += "; run ocula reindex" if kind == "collections" else ""
+                return [Check("data", label, status, detail)]
+            return _repair(coll, label, items, stored)
+        except (OculaError, sqlite3.Error, OSError) as exc:
+            return [Check("data", label, "problem", f"cannot be checked or repaired ({exc})")]
 
 
-def _repair(coll: Collection, label: str, items: int, stored: int, indexed: int) -> list[Check]:
-    """Rebuild the FAISS snapshot from SQLite where it is wrong or stale."""
-    if indexed != stored:
+UNFINISHED_ERASURE = (
+    "an erasure is not finished on disk: another process kept the write-ahead log from being "
+    "truncated; run ocula doctor again when the store is idle"
+)
+
+
+def _repair(coll: Collection, label: str, items: int, stored: int) -> list[Check]:
+    """Rebuild the FAISS snapshot from SQLite where it is of another generation, or its ids or
+    values are not SQLite's (a count can match while the content does not)."""
+    done = list(coll.repairs)
+    difference = coll.index_differences()
+    if difference is not None:
         coll.rebuild_index()
-        return [
-            Check("data", label, "repaired", f"vector snapshot held {indexed} vectors; rebuilt with SQLite's {stored}")
-        ]
-    if coll.snapshot_stale:  # missing, stale or unreadable: rebuilt in memory at open
+        done.append(f"the vector snapshot {difference}; rebuilt from SQLite")
+    elif coll.snapshot_stale:  # missing, stale or unreadable: rebuilt in memory at open
         coll.flush()
-        return [Check("data", label, "repaired", f"vector snapshot rebuilt from SQLite ({stored} vectors)")]
+        done.append(f"vector snapshot rebuilt from SQLite ({stored} vectors)")
+    if done:
+        return [Check("data", label, "repaired", "; ".join(done))]
     return [Check("data", label, "ok", f"{items} items, {stored} vectors, snapshot current")]
 
 

@@ -22,6 +22,7 @@ non-zero; the service (later) maps the classes to 4xx/5xx problem responses.
     │   ├── DownloadError           an opt-in download failed
     │   └── ConversionError         a weights file could not be read or converted
     └── ConfigError                 invalid settings
+        └── StoreError              a collection or gallery cannot be read or written
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "ModelUnavailable",
     "NoFaceFound",
     "OculaError",
+    "StoreError",
     "UnknownName",
     "VideoError",
 ]
@@ -121,6 +123,11 @@ class ConversionError(ModelError):
 
 class ConfigError(OculaError):
     """Invalid settings."""
+
+
+class StoreError(ConfigError):
+    """A collection or gallery cannot be read or written: a half-created or damaged store, a
+    full disk, a store locked by another process for too long."""
 
 
 class VideoError(InputError):

@@ -1,5 +1,6 @@
 """``ocula doctor``: installation and model files check out; a missing, damaged or wrong vector
-snapshot is rebuilt from SQLite; a damaged SQLite file is a problem (exit 1)."""
+snapshot (of another generation, or other ids or values at the same count) is rebuilt from
+SQLite; a damaged SQLite file or a half-created store is a problem (exit 1)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,56 @@ def test_cli_doctor_on_a_healthy_install(settings):
     assert models and all(r["status"] in ("ok", "skipped") for r in models)
     assert any(r["name"].startswith("dlib_resnet_face/") and r["status"] == "ok" for r in models)
     assert all(r["status"] == "ok" for r in rows if r["area"] == "install")
+
+
+def test_a_snapshot_is_judged_by_its_generation_and_content_not_its_count(settings):
+    v = make(settings)
+    folder = settings.data_dir / "collections" / "shop"
+    with Collection.open("shop", settings=settings) as c:
+        generation = c._generation()
+    ids = np.arange(1, 51, dtype=np.int64)  # the store's vector ids (one add of 50)
+    # The right generation and count, other values (say, the vectors of an erased person).
+    FaissVectors.build(ids, np.roll(v, 1, axis=0), 8).save(folder / "vectors.faiss", generation)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and "other values" in detail, detail
+    # The right generation and count, other ids.
+    FaissVectors.build(ids + 1000, v, 8).save(folder / "vectors.faiss", generation)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and "50 missing" in detail, detail
+    # Another generation: it is reported and replaced, whatever it holds.
+    FaissVectors.build(ids, v, 8).save(folder / "vectors.faiss", generation - 1)
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status == "repaired" and f"stale vector snapshot (of generation {generation - 1}" in detail, detail
+    assert data_checks(settings)["collections/shop"] == ("ok", "50 items, 50 vectors, snapshot current")
+
+
+def test_a_half_created_store_is_a_problem_that_says_how_to_remove_it(settings):
+    make(settings, "good")
+    folder = settings.data_dir / "galleries" / "half"
+    folder.mkdir(parents=True)
+    (folder / "items.sqlite").write_bytes(b"")  # a first write that failed (before atomic creation)
+    checks = data_checks(settings)
+    assert checks["collections/good"][0] == "ok"
+    status, detail = checks["galleries/half"]
+    assert status == "problem" and "ocula galleries drop half" in detail, detail
+
+
+def test_an_erasure_kept_from_finishing_is_a_problem_until_it_is_finished(settings):
+    import sqlite3
+
+    v = make(settings)
+    db = settings.data_dir / "collections" / "shop" / "items.sqlite"
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM items").fetchone()  # a read snapshot from before the erasure
+    try:
+        with Collection.open("shop", settings=settings) as c:
+            c.erase(["item7"])
+        status, detail = data_checks(settings)["collections/shop"]
+        assert status == "problem" and "erasure is not finished" in detail, detail
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    status, detail = data_checks(settings)["collections/shop"]
+    assert status in ("ok", "repaired") and "erasure is not finished" not in detail, detail
+    assert v[7].tobytes() not in b"".join(p.read_bytes() for p in db.parent.iterdir() if p.is_file())

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ocula import ConfigError, InputError, Settings, UnknownName
+from ocula.errors import StoreError
 from ocula.collections import Collection, NewItem, collection_names, drop_collection, parse_filter
 
 STORES = ["faiss", "milvus-lite"]
@@ -331,3 +332,132 @@ def test_update_reads_and_writes_one_item_in_one_transaction(settings, rng):
     assert c.update("id1", append).metadata["n"] == 3 and len(c.vectors("id1")) == 3
     assert c.search(vecs[2], k=1)[0][0].id in ("id1", "id2")
     assert c.update("nobody", lambda item, v, r: None) is None and c.get("nobody") is None
+
+
+def folder_bytes(folder) -> bytes:
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    assert files
+    return b"".join(p.read_bytes() for p in files)
+
+
+def test_a_handle_left_open_never_writes_erased_vectors_back(faiss_settings, rng):
+    """Handle A holds an index with unsaved changes that include id3; handle B erases id3.
+    Closing A must not write its older index (id3 included) over B's snapshot."""
+    a, vecs = make(faiss_settings, rng)
+    with Collection.open("shop", settings=faiss_settings) as b:
+        assert b.erase(["id3"]) == 1
+    a.close()
+    folder = faiss_settings.data_dir / "collections" / "shop"
+    raw = folder_bytes(folder)
+    assert vecs[3].tobytes() not in raw and vecs[4].tobytes() in raw
+    with Collection.open("shop", settings=faiss_settings) as again:
+        assert not again.snapshot_stale and again.index_count == 19  # B's snapshot is current
+        assert again.index_differences() is None
+
+
+def test_a_stale_snapshot_is_removed_on_open_even_when_the_store_is_empty(faiss_settings, rng):
+    c, vecs = make(faiss_settings, rng, n=2)
+    c.close()  # a snapshot holding both vectors
+    folder = faiss_settings.data_dir / "collections" / "shop"
+    c = Collection.open("shop", settings=faiss_settings)
+    c.delete(["id0", "id1"])
+    c._db.close()  # gone without flushing, as a killed process would be
+    assert vecs[0].tobytes() in (folder / "vectors.faiss").read_bytes()
+    with Collection.open("shop", settings=faiss_settings) as again:
+        snapshot = folder / "vectors.faiss"
+        assert not snapshot.exists() or vecs[0].tobytes() not in snapshot.read_bytes()
+        assert len(again) == 0 and any("stale vector snapshot" in r for r in again.repairs)
+
+
+@pytest.mark.parametrize("name", ["c1\n", "shop\n"])
+def test_names_ending_in_a_newline_are_refused(faiss_settings, rng, name):
+    make(faiss_settings, rng)[0].close()
+    with pytest.raises(InputError, match="invalid collection name"):
+        Collection.open(name, settings=faiss_settings, embedder="test@1", dim=8, create=True)
+    with pytest.raises(InputError, match="invalid collection name"):
+        drop_collection(name, faiss_settings)
+    assert collection_names(faiss_settings) == ["shop"]
+
+
+def test_store_folders_and_files_are_the_owners_alone(faiss_settings, rng):
+    c, _ = make(faiss_settings, rng)
+    folder = c.path
+    c.close()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    files = [p for p in folder.iterdir() if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o077 == 0 for p in files), {p.name: oct(p.stat().st_mode) for p in files}
+    # A store made by an earlier version (755/644) is tightened when opened.
+    folder.chmod(0o755)
+    (folder / "items.sqlite").chmod(0o644)
+    with Collection.open("shop", settings=faiss_settings) as again:
+        again.add([NewItem("more", unit(rng, 1))])
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o077 == 0 for p in folder.iterdir() if p.is_file())
+
+
+def test_a_half_created_store_is_refused_with_how_to_remove_it(faiss_settings):
+    """A 0-byte items.sqlite (a first write that failed, before creation was atomic)."""
+    folder = faiss_settings.data_dir / "collections" / "half"
+    folder.mkdir(parents=True)
+    (folder / "items.sqlite").write_bytes(b"")
+    for create in (False, True):
+        with pytest.raises(StoreError, match="collections drop half"):
+            Collection.open("half", settings=faiss_settings, embedder="test@1", dim=8, create=create)
+    assert (folder / "items.sqlite").stat().st_size == 0  # left as found, not half repaired
+    drop_collection("half", faiss_settings)
+    with Collection.open("half", settings=faiss_settings, embedder="test@1", dim=8, create=True) as c:
+        assert len(c) == 0
+
+
+def test_a_creation_that_cannot_finish_leaves_nothing(faiss_settings):
+    """Creating into a folder that is in the way (not empty, no store) fails as a whole."""
+    folder = faiss_settings.data_dir / "collections" / "blocked"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="cannot create collection blocked"):
+        Collection.open("blocked", settings=faiss_settings, embedder="test@1", dim=8, create=True)
+    assert collection_names(faiss_settings) == []
+    assert [p.name for p in folder.parent.iterdir()] == ["blocked"]  # no temporary folder left
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("ivf_min", [10**9, 100])
+def test_index_ids_and_vectors_read_back_from_flat_and_ivf(ivf_min):
+    """What ``ocula doctor`` compares with SQLite: the ids and values the index holds."""
+    from ocula.collections.vectors import FaissVectors
+
+    v = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
+    index = FaissVectors.build(np.arange(5, 3005), v, 8, ivf_min=ivf_min)
+    index.remove(np.array([7, 8]))
+    assert index.is_ivf == (ivf_min == 100)
+    assert np.array_equal(np.sort(index.ids()), np.setdiff1d(np.arange(5, 3005), [7, 8]))
+    assert np.array_equal(index.vectors_of(np.array([5, 3004])), v[[0, 2999]])
+
+
+def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(faiss_settings, rng):
+    """A connection reading while id3 is erased keeps the database file (which still holds id3;
+    the WAL holds its zeroed page) from being rewritten: the erasure stays noted, and the next
+    process to open the store finishes it (while another connection stays open, so that no
+    last-connection checkpoint does it instead)."""
+    import sqlite3
+
+    c, vecs = make(faiss_settings, rng)
+    c.close()
+    folder = faiss_settings.data_dir / "collections" / "shop"
+    idle = sqlite3.connect(folder / "items.sqlite", isolation_level=None)
+    idle.execute("SELECT 1 FROM meta").fetchall()
+    reader = sqlite3.connect(folder / "items.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 20  # holds a read snapshot
+    with Collection.open("shop", settings=faiss_settings) as c:
+        assert c.erase(["id3"]) == 1
+    reader.execute("COMMIT")
+    reader.close()
+    assert vecs[3].tobytes() in folder_bytes(folder)  # what the reader kept
+    try:
+        with Collection.open("shop", settings=faiss_settings) as again:
+            assert vecs[3].tobytes() not in folder_bytes(folder)
+            assert again.unfinished_erasures() == 0 and len(again) == 19
+            assert any("finished an erasure" in r for r in again.repairs)
+    finally:
+        idle.close()

@@ -7,19 +7,26 @@ Layout under ``settings.data_dir / "collections" / <name>``:
   float32 blob). Every change is one transaction, so a process killed at any point leaves the
   items that were committed and nothing half-written.
 - ``vectors.faiss`` + ``vectors.json``: a snapshot of the vector index, valid only for the
-  generation it names; otherwise rebuilt from ``vectors`` on open.
+  generation it names; otherwise rebuilt from ``vectors`` on open, and the old snapshot removed
+  (it may hold vectors erased since). A snapshot is only written under SQLite's write lock and
+  only from an index of the store's current generation, so no process writes back vectors
+  another process has erased.
 - Or, for a collection created with a Milvus store (``meta.vectors``), a Milvus collection kept
   in step through the ``vector_sync`` outbox (see :mod:`ocula.collections.milvus`).
 
 One item can hold several vectors (regions of a product photo, the faces of a person), so the
 same storage serves visual search and face galleries. Search returns each item once, with its
 best-matching vector.
+
+A store is created whole or not at all (built in a hidden folder, renamed into place). Its
+folder is the owner's alone (0700) and its files too (0600): face templates are personal data.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -27,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from ..errors import ConfigError, InputError, UnknownName
+from ..errors import InputError, OculaError, StoreError, UnknownName
 from .filters import parse_filter
 from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
 from .vectors import METRICS, FaissVectors
@@ -43,7 +51,11 @@ __all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collec
 
 log = logging.getLogger("ocula.collections")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # matched whole (fullmatch): no trailing newline
+SNAPSHOT = "vectors.faiss"  # beside it vectors.json names its generation
+_META_REQUIRED = ("embedder", "dim", "generation")
+BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's write lock
+_ERASING = "erasing:"  # meta keys of erasures begun and not yet finished on disk (see erase())
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -119,7 +131,7 @@ def _root(settings: Settings, kind: str = "collections") -> Path:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InputError(f"invalid collection name {name!r}: use letters, digits, '_', '.', '-' (up to 64)")
     return name
 
@@ -128,7 +140,8 @@ def collection_names(settings: Settings | None = None, *, kind: str = "collectio
     root = _root(settings or Settings(), kind)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "items.sqlite").is_file())
+    # Hidden folders are stores being created (see _create_store), not stores.
+    return sorted(p.name for p in root.iterdir() if _NAME.fullmatch(p.name) and (p / "items.sqlite").is_file())
 
 
 def collection_path(name: str, settings: Settings | None = None, *, kind: str = "collections") -> Path:
@@ -159,12 +172,100 @@ def drop_collection(
     shutil.rmtree(path)
 
 
+def _tighten(path: Path) -> None:
+    """Make a store folder the owner's alone: the folder 0700, its files 0600 (SQLite gives the
+    -wal and -shm files the database's mode). Stores made by earlier versions (755/644) are
+    tightened when opened; one that is not ours to change is left as it is."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+        for f in path.iterdir():
+            mode = f.stat().st_mode
+            if f.is_file() and mode & 0o077:
+                f.chmod(mode & 0o700)
+    except OSError:
+        pass
+
+
+def _create_store(path: Path, kind: str, meta: dict[str, str]) -> None:
+    """Create the store at ``path`` whole or not at all: its database (schema and ``meta``) is
+    built in a hidden folder beside it and renamed into place, so a failed or killed creation
+    (a full disk) never leaves a half-made store. If another process created it meanwhile, its
+    store is kept."""
+    what = f"{KINDS[kind]} {path.name}"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.creating-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir(mode=0o700)
+        os.close(os.open(tmp / "items.sqlite", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(tmp / "items.sqlite", isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+        finally:
+            db.close()  # the last connection: the write-ahead log is merged and removed
+        os.rename(tmp, path)  # replaces an empty folder; fails on a non-empty one
+    except (OSError, sqlite3.Error) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if (path / "items.sqlite").is_file():
+            return  # created by another process meanwhile
+        raise StoreError(f"cannot create {what} at {path} ({exc})") from None
+
+
+def _connect(path: Path, kind: str) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """Connect to the existing store at ``path``; (connection, its meta). A database without
+    meta (a creation that never finished, in versions before atomic creation) is refused with
+    a StoreError that says how to remove it, as is one SQLite cannot read."""
+    what = f"{KINDS[kind]} {path.name}"
+    drop = f"`ocula {kind} drop {path.name}`"
+    _tighten(path)
+    try:
+        db = sqlite3.connect(
+            path / "items.sqlite", timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {what} at {path} ({exc})") from None
+    try:
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{what} at {path} is not a usable store ({exc}); if it holds nothing you need, remove it with {drop}"
+            ) from None
+        missing = [k for k in _META_REQUIRED if k not in meta]
+        if missing:
+            raise StoreError(
+                f"{what} at {path} was never fully created (no {', '.join(missing)} recorded); "
+                f"remove it with {drop} and create it again"
+            )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes
+            db.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten with zeros, not left in free pages (erasure, see erase()).
+            db.execute("PRAGMA secure_delete=ON")
+            db.executescript(_SCHEMA)  # tables added since the store was made (vector_sync)
+            if "source" not in {r[1] for r in db.execute("PRAGMA table_info(items)")}:
+                db.execute("ALTER TABLE items ADD COLUMN source TEXT")  # collections made before 0.1.0's catalogs
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {what} at {path} ({exc})") from None
+    except BaseException:
+        db.close()
+        raise
+    return db, meta
+
+
 class Collection:
     """Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
     def __init__(self, name: str, path: Path, db: sqlite3.Connection):
         self.name, self.path, self._db = name, path, db
         self._lock = threading.RLock()
+        #: What opening found wrong on disk and put right (``ocula doctor`` reports it).
+        self.repairs: list[str] = []
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         self.embedder: str = meta["embedder"]
         self.dim = int(meta["dim"])
@@ -173,9 +274,10 @@ class Collection:
         self._generation_seen = self._generation()
         self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
         self._dirty = False
+        self._snapshot_error = ""  # why the last snapshot could not be written
         self._vectors: FaissVectors | MilvusVectors
         if self.vectors_uri == "faiss":
-            self._vectors = self._load_vectors()
+            self._reload_vectors()
         else:
             self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
             try:
@@ -183,6 +285,7 @@ class Collection:
             except BaseException:
                 self._vectors.close()  # releases a Milvus Lite file for other processes
                 raise
+        self._finish_interrupted_erasures()
 
     @property
     def _milvus(self) -> bool:
@@ -217,40 +320,26 @@ class Collection:
             raise InputError(f"unknown metric {metric!r}; expected one of {METRICS}")
         # The default store matters only for a new collection; an existing one keeps its own.
         store = canonical_vectors_uri(vectors if vectors is not None else (settings.vectors if not exists else "faiss"))
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path / "items.sqlite", timeout=30, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes
-            db.execute("PRAGMA foreign_keys=ON")
-            # Deleted rows are overwritten with zeros, not left in free pages (erasure, see erase()).
-            db.execute("PRAGMA secure_delete=ON")
-            db.executescript(_SCHEMA)
-            if "source" not in {r[1] for r in db.execute("PRAGMA table_info(items)")}:
-                db.execute("ALTER TABLE items ADD COLUMN source TEXT")  # collections made before 0.1.0's catalogs
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                if not exists and embedder is not None and dim is not None:
-                    db.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('embedder', ?), ('dim', ?), ('generation', '0'), "
-                        "('created', ?), ('vectors', ?), ('milvus_collection', ?), ('metric', ?)",
-                        (
-                            embedder,
-                            str(dim),
-                            str(time.time()),
-                            store,
-                            milvus_collection_name(name, uuid.uuid4().hex[:8]),
-                            metric,
-                        ),
-                    )
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open collection {name} at {path} ({exc})") from None
-        stamp = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if not exists and embedder is not None and dim is not None:
+            _create_store(path, kind, {
+                "embedder": embedder,
+                "dim": str(dim),
+                "generation": "0",
+                "created": str(time.time()),
+                "vectors": store,
+                "milvus_collection": milvus_collection_name(name, uuid.uuid4().hex[:8]),
+                "metric": metric,
+            })  # fmt: skip
+        db, stamp = _connect(path, kind)
         if embedder is not None and stamp.get("embedder") != embedder:
             db.close()
             raise InputError(
-                f"collection {name} was built with {stamp.get('embedder')}, not {embedder}; "
-                f"rebuild it with `ocula reindex --collection {name}`"
+                f"{KINDS[kind]} {name} was built with {stamp.get('embedder')}, not {embedder}; "
+                + (
+                    f"rebuild it with `ocula reindex --collection {name}`"
+                    if kind == "collections"  # a gallery's templates come from photos it does not keep
+                    else f"enrol its people again into a new gallery (`ocula galleries drop {name}` removes this one)"
+                )
             )
         if vectors is not None and stamp.get("vectors", "faiss") != store:
             db.close()
@@ -264,10 +353,56 @@ class Collection:
     def _generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
 
-    def _load_vectors(self) -> FaissVectors:
-        snapshot = FaissVectors.load(self.path / "vectors.faiss", self.dim, self._generation_seen, self.metric)
-        if snapshot is not None and not snapshot.outgrown():  # a grown exact index is rebuilt as IVF
-            return snapshot
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One read transaction: what is read in it (a generation and the rows it names) belongs
+        to one state of the store, whatever other processes commit meanwhile."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, holding SQLite's write lock on the store (no other process can
+        commit until it ends); SQLite's errors (a full disk, a lock held too long) become StoreError."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.name} at {self.path} ({exc})") from None
+
+    def _reload_vectors(self, *, use_snapshot: bool = True) -> None:
+        """Make the in-memory index the store's as it is now: the snapshot if it is of the current
+        generation, else rebuilt from SQLite. A snapshot of another generation is put right at
+        once (rewritten, or removed if another process commits meanwhile): it may hold vectors
+        erased since it was written, and must not outlive this open."""
+        snapshot_path = self.path / SNAPSHOT
+        with self._reading():
+            generation = self._generation()
+            snapshot = FaissVectors.load(snapshot_path, self.dim, generation, self.metric) if use_snapshot else None
+            if snapshot is None or snapshot.outgrown():  # a grown exact index is rebuilt as IVF
+                rebuilt = self._index_from_sqlite()
+        self._generation_seen = generation
+        if snapshot is not None and not snapshot.outgrown():
+            self._vectors = snapshot
+            return
+        self._vectors = rebuilt
+        self._dirty = len(rebuilt) > 0  # a rebuilt index is worth a snapshot
+        written = FaissVectors.snapshot_generation(snapshot_path)
+        if written != generation and any(p.exists() for p in self._snapshot_files()):
+            self.repairs.append(
+                f"removed a stale vector snapshot (of generation {written}, the store is at {generation}), "
+                "which may hold erased vectors"
+            )
+            self._settle_snapshot(required=False)
+
+    def _index_from_sqlite(self) -> FaissVectors:
         ids: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
         rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ?", (self.embedder,))
@@ -276,8 +411,51 @@ class Collection:
             vectors.append(np.stack([np.frombuffer(r[1], np.float32) for r in batch]))
         if not ids:
             return FaissVectors(self.dim, self.metric)
-        self._dirty = True  # a rebuilt index is worth a snapshot
         return FaissVectors.build(np.concatenate(ids), np.concatenate(vectors), self.dim, metric=self.metric)
+
+    # -- the snapshot on disk ---------------------------------------------------------------
+    def _snapshot_files(self) -> list[Path]:
+        """The snapshot, its generation file, and temporary files a killed writer left behind
+        (every writer holds the write lock, so under it any temporary file is orphaned)."""
+        snapshot = self.path / SNAPSHOT
+        return [snapshot, snapshot.with_suffix(".json"), *self.path.glob(".vectors.*.tmp")]
+
+    def _settle_snapshot(self, *, required: bool) -> bool:
+        """Bring the snapshot on disk in line with the store, under SQLite's write lock so that
+        no other process commits meanwhile (and every snapshot writer holds it): our index is
+        written only if it is of the store's current generation; otherwise a snapshot of another
+        generation is removed, since it may hold vectors erased since. A snapshot that cannot be
+        written is removed as well (a rebuild costs time; a stale file would cost an erasure).
+
+        ``required``: raise StoreError if no stale snapshot could be ruled out; else log it.
+        Returns False if our current index could not be written (the disk is safe, not up to date)."""
+        if not isinstance(self._vectors, FaissVectors):
+            return True
+        snapshot = self.path / SNAPSHOT
+        written = True
+        try:
+            with self._lock, self._writing():
+                for orphan in self._snapshot_files()[2:]:
+                    orphan.unlink(missing_ok=True)
+                generation = self._generation()
+                if generation == self._generation_seen:
+                    try:
+                        self._vectors.save(snapshot, generation)
+                        self._dirty = False
+                        return True
+                    except StoreError as exc:
+                        log.warning("%s: %s; removing the old snapshot (rebuilt on open)", self.name, exc)
+                        self._snapshot_error, written = str(exc), False
+                if FaissVectors.snapshot_generation(snapshot) != generation:
+                    for f in self._snapshot_files():
+                        f.unlink(missing_ok=True)
+        except (StoreError, OSError) as exc:
+            message = f"{self.name}: cannot bring the vector snapshot in {self.path} up to date ({exc})"
+            if required:
+                raise StoreError(message) from None
+            log.warning("%s", message)
+            return False
+        return written
 
     def _sync_outbox(self) -> None:
         """Replay the Milvus changes a killed process committed to SQLite but may not have
@@ -311,8 +489,7 @@ class Collection:
         for item in items:
             self._check(item)
         with self._lock:  # the index changes under the lock too: a search never sees it half-applied
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._writing():
                 current, removed, added_ids, added_vectors = self._write(items)
             self._apply(current, removed, added_ids, added_vectors)
             self._dirty = True
@@ -330,8 +507,7 @@ class Collection:
         return new
 
     def _update_locked(self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]) -> NewItem | None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._writing():
             item = self.get(item_id)
             rows = self._db.execute(
                 "SELECT vector, region FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)
@@ -383,15 +559,20 @@ class Collection:
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete items; their vectors can no longer be returned. Returns how many existed."""
-        ids = list(ids)
+        return self._delete(list(ids))
+
+    def _delete(self, ids: list[str], erasing: str | None = None) -> int:
+        """:meth:`delete`; ``erasing``: a meta key noting, in the same transaction, an erasure
+        that is not finished on disk until :meth:`_finish_erasures` removes it."""
         with self._lock:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._writing():
                 removed = self._remove_vectors(ids)
                 count = 0
                 for item_id in ids:
                     count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
                 self._outbox(removed, [])
+                if erasing is not None:
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (erasing, str(time.time())))
                 current = self._bump()
             self._apply(current, removed, [], [])
             self._dirty = True
@@ -399,16 +580,53 @@ class Collection:
 
     def erase(self, ids: Iterable[str]) -> int:
         """:meth:`delete`, then make the deletion durable on disk: the vector snapshot is
-        rewritten without the vectors and the SQLite write-ahead log is checkpointed and
-        truncated, so neither the rows (zeroed by ``secure_delete``) nor older copies of them
-        remain in this collection's files. Returns how many items existed.
+        rewritten without the vectors (or removed, if another process changed the store
+        meanwhile) and the SQLite write-ahead log is checkpointed and truncated, so neither the
+        rows (zeroed by ``secure_delete``) nor older copies of them remain in this collection's
+        files. Returns how many items existed.
 
-        Another process holding the collection open can keep the WAL from being truncated; the
-        rows are still gone from every query. Milvus keeps its own files (and compacts them)."""
-        count = self.delete(ids)
-        self.flush()
-        self.checkpoint()
+        The erasure is noted in the store in the same transaction as the deletion and the note
+        removed once the files are clean; a process stopped in between leaves the note, and the
+        next process to open the store finishes the erasure. No process writes a snapshot from
+        an index older than the store, so one holding the collection open cannot write the
+        erased vectors back. Another process reading at that moment can keep the WAL from being
+        truncated; the note then stays. Milvus keeps its own files (and compacts them)."""
+        marker = f"{_ERASING}{uuid.uuid4().hex}"
+        count = self._delete(list(ids), erasing=marker)
+        self._finish_erasures([marker], required=True)
         return count
+
+    def _finish_erasures(self, markers: list[str], *, required: bool) -> bool:
+        """Clean the files after erasures (the snapshot, then the WAL) and drop their notes;
+        False if the WAL could not be truncated (the notes stay for the next open)."""
+        self._settle_snapshot(required=required)
+        if not self.checkpoint():
+            return False
+        with self._lock, self._writing():
+            self._db.executemany("DELETE FROM meta WHERE key = ?", [(m,) for m in markers])
+        return True
+
+    def _erasure_markers(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT key FROM meta WHERE key LIKE ?", (f"{_ERASING}%",))]
+
+    def unfinished_erasures(self) -> int:
+        """Erasures committed whose files are not clean yet (a process stopped in between, or
+        another process kept the WAL from being truncated); opening or closing the store
+        finishes them."""
+        return len(self._erasure_markers())
+
+    def _finish_interrupted_erasures(self) -> None:
+        """At open: finish the erasures a stopped process committed but did not clean up."""
+        markers = self._erasure_markers()
+        if not markers:
+            return
+        try:
+            finished = self._finish_erasures(markers, required=True)
+        except StoreError as exc:
+            log.warning("%s: an interrupted erasure could not be finished (%s)", self.name, exc)
+            finished = False
+        if finished:
+            self.repairs.append("finished an erasure a stopped process had left half done (snapshot, write-ahead log)")
 
     @property
     def index_count(self) -> int:
@@ -427,17 +645,23 @@ class Collection:
         if self._milvus:
             raise InputError(f"collection {self.name} keeps its vectors in Milvus: use ocula reindex")
         with self._lock:
-            (self.path / "vectors.faiss").unlink(missing_ok=True)
-            self._vectors = self._load_vectors()
+            self._reload_vectors(use_snapshot=False)
             self._dirty = True
-            self.flush()
+            if not self._settle_snapshot(required=True):
+                raise StoreError(f"{self.name}: the vector snapshot could not be written ({self._snapshot_error})")
 
     def checkpoint(self, attempts: int = 5) -> bool:
         """Checkpoint the write-ahead log into the database file and truncate it, retrying a
         few times; False (and a warning in the log) if another connection kept it from finishing."""
         for attempt in range(attempts):
             with self._lock:
-                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                # TRUNCATE waits for readers through the busy handler: 1 s each try, not the 30 s
+                # a write waits for the lock, so a long reader cannot stall an erase for minutes.
+                self._db.execute("PRAGMA busy_timeout = 1000")
+                try:
+                    busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not busy:
                 return True
             time.sleep(0.05 * 2**attempt)
@@ -481,7 +705,7 @@ class Collection:
                 self._db.executemany("DELETE FROM vector_sync WHERE vid = ?", done)
             return
         if not current:
-            self._vectors = self._load_vectors()
+            self._reload_vectors()
             return
         self._vectors.remove(removed)
         if ids:
@@ -529,8 +753,7 @@ class Collection:
 
     def set_metadata(self, updates: dict[str, dict[str, Any]]) -> int:
         """Replace the metadata of existing items (their vectors stay); returns how many exist."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._writing():
             return sum(
                 self._db.execute(
                     "UPDATE items SET metadata = ? WHERE id = ?", (json.dumps(m, ensure_ascii=False), i)
@@ -562,8 +785,7 @@ class Collection:
         out: list[list[Match]] = []
         with self._lock:
             if not self._milvus and self._generation() != self._generation_seen:  # another process wrote
-                self._generation_seen = self._generation()
-                self._vectors = self._load_vectors()
+                self._reload_vectors()
             # Items with several vectors can take several of the top slots: widen until k items.
             fetch = k
             while True:
@@ -612,16 +834,58 @@ class Collection:
 
     # -- lifetime -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write the vector index snapshot (it is only a cache; skipping it costs a rebuild).
-        Milvus persists what it is given itself."""
+        """Write the vector index snapshot if it changed (it is only a cache; skipping it costs
+        a rebuild), unless another process changed the store since: an older index is never
+        written. StoreError if it could not be written nor the old one removed. Milvus persists
+        what it is given itself."""
         with self._lock:
-            if self._dirty and isinstance(self._vectors, FaissVectors):
-                self._vectors.save(self.path / "vectors.faiss", self._generation_seen)
-                self._dirty = False
+            if self._dirty and not self._settle_snapshot(required=True):
+                raise StoreError(f"{self.name}: the vector snapshot could not be written ({self._snapshot_error})")
+
+    def index_differences(self) -> str | None:
+        """How the FAISS index differs from SQLite's vectors (ids, then values); None if it
+        holds exactly them. ``ocula doctor`` checks the content of a snapshot with it."""
+        if not isinstance(self._vectors, FaissVectors):
+            return None
+        with self._lock:
+            if self._generation() != self._generation_seen:
+                self._reload_vectors()
+            with self._reading():
+                if self._generation() != self._generation_seen:
+                    return None  # another process is writing: nothing to judge against
+                return self._id_differences() or self._value_differences()
+
+    def _id_differences(self) -> str | None:
+        query = "SELECT vid FROM vectors WHERE embedder = ? ORDER BY vid"
+        stored = np.array([r[0] for r in self._db.execute(query, (self.embedder,))], np.int64)
+        indexed = np.sort(self._vectors.ids())
+        if np.array_equal(indexed, stored):
+            return None
+        missing, extra = np.setdiff1d(stored, indexed).size, np.setdiff1d(indexed, stored).size
+        return f"held {len(indexed)} vectors for SQLite's {len(stored)} ({missing} missing, {extra} not in SQLite)"
+
+    def _value_differences(self) -> str | None:
+        rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ? ORDER BY vid", (self.embedder,))
+        try:
+            while batch := rows.fetchmany(10_000):
+                ids = np.array([r[0] for r in batch], np.int64)
+                stored = np.stack([np.frombuffer(r[1], np.float32) for r in batch])
+                if not np.array_equal(self._vectors.vectors_of(ids), stored):
+                    return "held other values than SQLite for some vectors"
+        finally:
+            rows.close()  # ends the statement before the read transaction
+        return None
 
     def close(self) -> None:
+        """Write the snapshot if it changed, then release the store. A snapshot that cannot be
+        written is logged, never raised: it is a cache, and an error already on its way (a
+        failed write) must not be replaced by it. Erasures left unfinished are finished first."""
         try:
+            if markers := self._erasure_markers():
+                self._finish_erasures(markers, required=False)
             self.flush()
+        except (OculaError, sqlite3.Error, OSError) as exc:
+            log.warning("%s: the vector snapshot was not written (%s); it is rebuilt on open", self.name, exc)
         finally:
             if isinstance(self._vectors, MilvusVectors):
                 self._vectors.close()

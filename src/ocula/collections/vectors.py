@@ -9,7 +9,8 @@ when the index is (re)built from the store. Both delete for real (``remove_ids``
 id selector; FAISS's HNSW cannot delete, so it is not used.
 Snapshots are written to a temporary file and renamed (FAISS files have no journal), tagged with
 the store's generation; a snapshot whose generation differs from the store's is discarded and
-rebuilt, so a crash can cost time, never correctness.
+rebuilt, so a crash can cost time, never correctness. When and from which index a snapshot may
+be written (under the store's write lock, only if current) is the collection's business.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 
 __all__ = ["IVF_MIN_VECTORS", "METRICS", "NPROBE", "FaissVectors", "l2_scores"]
 
@@ -116,6 +117,25 @@ class FaissVectors:
             return self._scored(*self.index.search(q, k, params=params))
         return self._scored(*self.index.search(q, k))
 
+    def ids(self) -> np.ndarray:
+        """The ids of every vector in the index (in no particular order)."""
+        ivf = self._faiss.try_extract_index_ivf(self.index)
+        if ivf is None:
+            return self._faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        lists = ivf.invlists
+        parts = [
+            self._faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).astype(np.int64)
+            for i in range(ivf.nlist)
+            if lists.list_size(i)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (each must be in the index), shape (len(ids), dim)."""
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, np.int64))
+
     def _scored(self, raw: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (raw if self.metric == "ip" else l2_scores(raw)), ids
 
@@ -145,9 +165,18 @@ class FaissVectors:
                 path.with_suffix(".json"), {"generation": generation, "dim": self.dim, "metric": self.metric}
             )
         except (OSError, RuntimeError) as exc:
-            raise ConfigError(f"cannot write the vector index {path} ({exc})") from None
+            raise StoreError(f"cannot write the vector index {path} ({exc})") from None
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+    @staticmethod
+    def snapshot_generation(path: Path) -> int | None:
+        """The generation the snapshot at ``path`` was written for; None if missing or unreadable."""
+        try:
+            generation = json.loads(path.with_suffix(".json").read_text(encoding="utf-8")).get("generation")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return generation if isinstance(generation, int) else None
 
     @classmethod
     def load(cls, path: Path, dim: int, generation: int, metric: str = "ip") -> FaissVectors | None:

@@ -1,0 +1,169 @@
+"""Erasure across processes: once a person is forgotten, none of their templates is left in any
+file of the gallery, whatever other process holds the gallery open (a running ``ocula serve``)
+and even if the forgetting process is killed right after its SQL commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from ocula import Settings
+from ocula.collections import Collection
+from ocula.galleries import Gallery
+
+from ..conftest import REPO_ROOT, run_cli, shared
+
+TRAIN = "faces/face-recognition-examples/examples/knn_examples/train"
+
+
+def folder_bytes(folder: Path) -> bytes:
+    """Every file of a store folder, raw (SQLite file, WAL, snapshot, temporary files)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    assert files  # the check sees the store
+    return b"".join(p.read_bytes() for p in files)
+
+
+def found(templates: np.ndarray, raw: bytes) -> list[int]:
+    """Which of the templates appear, as their exact float32 bytes, in ``raw``."""
+    return [i for i, t in enumerate(templates) if t.astype("<f4").tobytes() in raw]
+
+
+def templates_of(settings: Settings, person: str) -> np.ndarray:
+    with Collection.open("g", settings=settings, kind="galleries") as store:
+        templates = store.vectors(person)
+    assert len(templates) > 0
+    return templates
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(base: str, server: subprocess.Popen) -> None:
+    deadline = time.time() + 120  # a hang bound, not a speed goal
+    while time.time() < deadline:
+        assert server.poll() is None, server.stderr.read()
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("ocula serve did not come up")
+
+
+def test_forget_from_the_cli_while_ocula_serve_holds_the_gallery(cache_dir, tmp_path):
+    """The server's in-memory index still holds the victim when the CLI forgets them; stopping
+    the server must not write that index back to disk."""
+    train = shared(TRAIN)
+    data = tmp_path / "data"
+    env = {"OCULA_DATA_DIR": str(data), "OCULA_CACHE_DIR": str(cache_dir)}
+    settings = Settings(data_dir=data, cache_dir=cache_dir)
+    enrolled = run_cli("faces", "enroll", "obama", *map(str, sorted((train / "obama").iterdir())), "-g", "g",
+                       env_extra=env)  # fmt: skip
+    assert enrolled.returncode == 0, enrolled.stderr
+    victim = templates_of(settings, "obama")
+    key = run_cli("keys", "create", "ops", "--scope", "write", env_extra=env).stdout.strip().splitlines()[-1]
+    port = free_port()
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")} | env
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ocula", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=server_env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, server)
+        photo = train / "biden" / "biden.jpg"
+        r = httpx.post(base + "/v1/galleries/g/people", data={"person": "biden"},
+                       files={"file": (photo.name, photo.read_bytes())},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=120)  # fmt: skip
+        assert r.status_code == 200 and r.json()["photos"] == 1, r.text
+        forgot = run_cli("faces", "forget", "obama", "-g", "g", env_extra=env)
+        assert forgot.returncode == 0, forgot.stderr
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=120)
+        assert server.returncode in (0, -signal.SIGTERM), err
+        assert "Application shutdown complete" in err
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=30)
+    folder = data / "galleries" / "g"
+    raw = folder_bytes(folder)
+    assert found(victim, raw) == []
+    assert found(templates_of(settings, "biden"), raw) == [0]  # the check can see templates
+    with Gallery.open("g", settings=settings) as g:
+        assert [p.name for p in g.people()] == ["biden"]
+
+
+KILL_AFTER_COMMIT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from ocula import Settings
+    from ocula.collections import Collection
+    from ocula.galleries import Gallery
+
+    # Die right after forget's SQL commit, before anything else runs: wrap the method that
+    # commits the deletion (the internal one erase uses if there is one).
+    hook = "_delete" if hasattr(Collection, "_delete") else "delete"
+    commit = getattr(Collection, hook)
+
+    def commit_then_die(self, *args, **kwargs):
+        commit(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(Collection, hook, commit_then_die)
+    with Gallery.open("g", settings=Settings(data_dir=sys.argv[1], cache_dir=sys.argv[2])) as g:
+        g.forget(sys.argv[3])
+    """
+)
+
+
+def forget_and_die_after_commit(settings: Settings, person: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_COMMIT, str(settings.data_dir), str(settings.cache_dir), person],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+@pytest.mark.parametrize("next_process", ["open", "doctor"])
+def test_a_forget_killed_right_after_its_commit_leaves_no_template_behind(next_process, engine, settings):
+    """The last person of a gallery is forgotten by a process SIGKILLed right after the SQL
+    commit: the snapshot on disk (and the database file) still hold the templates. The next
+    process to open the store, or ``ocula doctor``, must clear them, and doctor must say so."""
+    train = shared(TRAIN)
+    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+        assert g.enroll("obama", sorted((train / "obama").iterdir())).photos == 2
+        victim, _ = g.templates("obama")
+    folder = settings.data_dir / "galleries" / "g"
+    assert found(victim, folder_bytes(folder)) == [0, 1]  # in the snapshot and the database
+    forget_and_die_after_commit(settings, "obama")
+    assert found(victim, folder_bytes(folder)) != []  # what the dead process left behind
+    if next_process == "open":
+        with Collection.open("g", settings=settings, kind="galleries") as store:
+            assert len(store) == 0
+            assert found(victim, folder_bytes(folder)) == []  # already while it is open
+    else:
+        env = {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
+        proc = run_cli("doctor", "--no-models", "--json", env_extra=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = {r["name"]: r for r in map(json.loads, proc.stdout.splitlines()) if r["area"] == "data"}
+        assert rows["galleries/g"]["status"] == "repaired", rows
+        assert "stale vector snapshot" in rows["galleries/g"]["detail"]
+    assert found(victim, folder_bytes(folder)) == []
+    with Gallery.open("g", settings=settings, engine=engine) as g:
+        assert len(g) == 0 and g.identify(train / "obama" / "obama.jpg")[0].person is None
