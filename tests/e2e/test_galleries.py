@@ -252,11 +252,18 @@ def test_cluster_a_library_then_name_merge_split_and_forget(gallery):
     # Forget Rose after naming a look-alike copy of her cluster's faces: every trace goes.
     rose = by_person["rose_leslie"]
     rose_faces = len(clusters[rose])
-    gallery.split_cluster(rose, [0])
+    split_off = gallery.split_cluster(rose, [0])
     gallery.name_cluster(rose, "rose")  # one face left in the split-off cluster
+    with gallery._cluster_store() as store:
+        traces = [row.tobytes() for row in store.templates(split_off)[0]]
     assert gallery.forget("rose") == 1  # that face is removed from the clusters too
     assert all("rose_leslie" not in f["path"] for _, fs in gallery.cluster_faces() for f in fs)
     assert rose_faces >= 2
+    # ...and from the cluster store's files, durably (snapshot rewritten, WAL truncated).
+    files = [f for f in gallery._coll.path.with_name(f"{gallery.name}.clusters").iterdir() if f.is_file()]
+    assert len(traces) == 1 and files
+    for f in files:
+        assert traces[0] not in f.read_bytes(), f.name
 
 
 def test_cli_cluster_and_name(cache_dir, tmp_path):

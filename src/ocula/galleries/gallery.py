@@ -545,9 +545,8 @@ class Gallery:
                 else:
                     keep = np.flatnonzero(~drop)
                     store._store(cluster.name, d[keep], [r[i] for i in keep], replace=True)
-            if removed:
-                store._coll.flush()
-                store._coll.checkpoint()
+            if removed:  # durable like the person's own erasure: snapshot rewritten, WAL truncated, noted till done
+                store._coll.erase([])
         return removed
 
     # -- lifetime -------------------------------------------------------------------------

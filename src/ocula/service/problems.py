@@ -28,6 +28,7 @@ from ..errors import (
     ModelError,
     NoFaceFound,
     OculaError,
+    StoreError,
     UnknownName,
     VideoError,
 )
@@ -129,6 +130,8 @@ def status_of(exc: OculaError) -> tuple[int, str]:
         return 422, "Invalid input"
     if isinstance(exc, ModelError):
         return 503, "Model unavailable"
+    if isinstance(exc, StoreError):  # a store that cannot be read or written (full disk: 507)
+        return storage_status(exc) or (503, "Storage unavailable")
     return storage_status(exc) or (500, "Internal error")
 
 
