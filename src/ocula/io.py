@@ -97,7 +97,7 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     ``max_bytes + 1`` bytes are read in case the file grows meanwhile."""
     try:
         _check_regular_file(path, os.stat(path), max_bytes)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise ImageNotFound(f"{path}: no such file") from None
     except OSError as exc:
@@ -112,6 +112,10 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
         raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
     return data
 
+
+#: Opening never blocks (a FIFO swapped in after the stat), is not inherited by child processes,
+#: and on Windows reads bytes untranslated.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 _FILE_KINDS = (
     (stat.S_ISDIR, "a directory"),

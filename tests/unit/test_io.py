@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import struct
 import threading
 import zlib
@@ -223,6 +224,14 @@ def test_devices_are_refused_before_reading_a_byte(tmp_path):
         load_within(tmp_path / "zero.png")
     with pytest.raises(ImageNotFound, match="/dev/null: is a character device, not an image file"):
         load_within("/dev/null")
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets on this system")
+def test_a_socket_is_refused_as_such(tmp_path):
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "s.jpg"))
+        with pytest.raises(ImageNotFound, match=r"s\.jpg: is a socket, not an image file"):
+            load_within(tmp_path / "s.jpg")
 
 
 def test_a_file_over_the_byte_limit_is_refused_by_its_size(tmp_path):
