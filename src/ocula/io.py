@@ -12,6 +12,7 @@ from __future__ import annotations
 import io as _io
 import math
 import os
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -87,18 +88,62 @@ def load_image(
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking.
+
+    A FIFO would wait for a writer for ever and ``/dev/zero`` never ends, so what is not a
+    regular file (also through a symlink) is refused before a byte is read. Checked twice:
+    ``stat`` before opening (a device is never opened), then ``fstat`` on what was opened, with
+    ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block the open; at most
+    ``max_bytes + 1`` bytes are read in case the file grows meanwhile."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+        _check_regular_file(path, os.stat(path), max_bytes)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise ImageNotFound(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageNotFound(f"{path}: is a directory, not an image file") from None
     except OSError as exc:
         raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with open(fd, "rb") as fh:
+        _check_regular_file(path, os.fstat(fd), max_bytes)
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(data) > max_bytes:
         raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
     return data
+
+
+#: Opening never blocks (a FIFO swapped in after the stat), is not inherited by child processes,
+#: and on Windows reads bytes untranslated.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> None:
+    """ImageNotFound unless ``info`` (of ``path``) is a regular file; ImageTooLarge if it is
+    over ``max_bytes``."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(info.st_mode)), "not a regular file")
+        raise ImageNotFound(f"{path}: is {kind}{_link_note(path)}, not an image file")
+    if info.st_size > max_bytes:
+        raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+
+
+def _link_note(path: Path) -> str:
+    """`` (a symlink to <target>)`` when ``path`` is a symlink, so the refusal names what it reached."""
+    if not path.is_symlink():
+        return ""
+    try:
+        return f" (a symlink to {path.resolve()})"
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return " (through a symlink)"
 
 
 def _decode(data: bytes, max_pixels: int, min_side: int | None, *, name: str) -> np.ndarray:
@@ -253,7 +298,11 @@ def source_name(source: ImageSource) -> str:
 def iter_image_paths(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
     """Expand inputs into image paths: directories are walked recursively (sorted, hidden
     entries skipped, files with image suffixes only); anything else is yielded as given, so a
-    missing file or an oddly named image still reaches :func:`load_image` and its error."""
+    missing file or an oddly named image still reaches :func:`load_image` and its error.
+
+    Nothing is opened here. A FIFO, device or socket with an image suffix in a folder (or a
+    symlink to one) is yielded too: :func:`load_image` refuses it without blocking, so a batch
+    reports that one file as failed and goes on, rather than skipping it silently."""
     for item in inputs:
         path = Path(item)
         if path.is_dir():

@@ -246,7 +246,8 @@ def test_a_delete_is_real_right_after_it_and_replace_keeps_one_copy(settings, rn
     c, vecs = make(settings, rng)
     for i in range(10):  # Strong consistency: no search may still see what was just deleted
         assert c.delete([f"id{i}", "missing"]) == 1
-        assert all(m.id != f"id{i}" for m in c.search(vecs[i], k=20)[0])
+        (found,) = c.search(vecs[i], k=20)
+        assert len(found) == 19 - i and all(m.id != f"id{i}" for m in found)
         assert len(c._vectors) == 19 - i
     c.add([NewItem("id14", vecs[3:4], metadata={"category": "new"})])  # replace id14's vector (an upsert)
     (matches,) = c.search(vecs[3], k=20)
@@ -264,7 +265,8 @@ def test_another_writer_is_seen_at_once(settings, rng):
         writer.add([NewItem("late", new)])
         assert reader.search(new, k=1)[0][0].id == "late"
         writer.delete(["late"])
-        assert all(m.id != "late" for m in reader.search(new, k=21)[0])
+        (found,) = reader.search(new, k=21)
+        assert len(found) == 20 and all(m.id != "late" for m in found)
 
 
 def test_l2_metric_scores_are_one_minus_half_the_squared_distance(settings, rng):
@@ -291,6 +293,7 @@ def test_collections_survive_a_server_restart(settings, rng, milvus_server):
     with Collection.open("shop", settings=settings) as again:
         assert again._vectors._client.has_collection(name)
         assert len(again._vectors) == 19 and again.search(vecs[5], k=1)[0][0].id == "id5"
-        assert all(m.id != "id7" for m in again.search(vecs[7], k=19)[0])
+        (found,) = again.search(vecs[7], k=19)
+        assert len(found) == 19 and all(m.id != "id7" for m in found)
         again.add([NewItem("new", vecs[7:8])])
         assert again.search(vecs[7], k=1)[0][0].id == "new"

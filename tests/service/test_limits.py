@@ -14,13 +14,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from ocula.galleries import Gallery
+from ocula.pipelines.search_embed import ImageEmbedder
 from ocula.service import create_app
 from ocula.service import deps as service_deps
+from ocula.service import routes_collections
 from ocula.service.deps import Services
 from ocula.service.problems import Problem
 from ocula.service.settings import ServiceSettings
 
-from ..conftest import shared
+from ..conftest import SAMPLES, shared
 from .test_api import auth, is_problem, keys  # noqa: F401 - the keys fixture
 
 EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
@@ -93,6 +95,50 @@ def test_enrol_decodes_one_photo_at_a_time(client, keys, monkeypatch):  # noqa: 
     assert events == ["decode", "enrol"] * len(files)
 
 
+def test_collection_add_and_search_read_decode_and_embed_in_one_worker_slot(client, keys, monkeypatch):  # noqa: F811
+    """A request waiting for a worker holds only its compressed upload: the upload is read, decoded
+    and embedded by the one function that holds the worker slot, not on the event loop before it
+    (nor in several slots, with the decoded photo held in between)."""
+    events: list[str] = []
+    slot = threading.local()  # set while a function run by Services.run is running
+    real_run = Services.run
+
+    async def run(self, fn, *args, **kwargs):
+        def in_slot():
+            slot.inside = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                slot.inside = False
+
+        events.append("slot")
+        return await real_run(self, in_slot)
+
+    def watched(name: str, real):
+        def call(*args, **kwargs):
+            events.append(name if getattr(slot, "inside", False) else f"{name} outside a slot")
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Services, "run", run)
+    read, decode = watched("read", service_deps.upload_bytes), watched("decode", service_deps.load_image)
+    for module in (service_deps, routes_collections):  # the names the routes call
+        monkeypatch.setattr(module, "upload_bytes", read, raising=False)
+        monkeypatch.setattr(module, "load_image", decode)
+    monkeypatch.setattr(ImageEmbedder, "embed", watched("embed", ImageEmbedder.embed))
+    photo = ("cat.jpg", (SAMPLES / "cat-chelsea.jpg").read_bytes())
+
+    r = client.post("/v1/collections/c/items", data={"id": "cat"}, files={"file": photo}, headers=auth(keys["write"]))
+    assert r.status_code == 200, r.text
+    assert events == ["slot", "read", "decode", "embed"]
+    events.clear()
+    r = client.post("/v1/collections/c/search", files={"file": photo}, headers=auth(keys["read"]))
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in r.json()["matches"]] == ["cat"]
+    assert events == ["slot", "read", "decode", "embed"]
+
+
 def test_enrol_refuses_a_bad_upload_before_storing_anything(client, keys):  # noqa: F811
     good = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())[0]
     files = [("file", (good.name, good.read_bytes())), ("file", ("notes.txt", b"not an image"))]
@@ -161,6 +207,7 @@ def test_a_request_waits_for_a_worker_at_most_queue_wait_seconds(settings, engin
 def test_enrol_stops_working_after_work_seconds(engine, settings, keys):  # noqa: F811
     service = ServiceSettings(rate_per_minute=1000, work_seconds=0.001)
     photos = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())
+    assert len(photos) >= 2  # one processed, the others refused
     files = [("file", (p.name, p.read_bytes())) for p in photos]
     with TestClient(create_app(settings, service, engine=engine)) as c:
         r = c.post("/v1/galleries/g/people", data={"person": "obama"}, files=files, headers=auth(keys["write"]))

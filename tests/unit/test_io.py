@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -177,6 +180,76 @@ def test_missing_file_and_directory(tmp_path):
         load_image(tmp_path / "nope.jpg")
     with pytest.raises(ImageNotFound, match="directory"):
         load_image(tmp_path)
+
+
+def load_within(path, timeout: float = 30, **kwargs):
+    """``load_image(path)`` on a daemon thread: its error or result, or a failed test if it is still
+    blocked after ``timeout`` s (the old code waited for a FIFO's writer for ever). A blocked open
+    of a FIFO is released by opening its other end, so the thread does not outlive the test."""
+    outcome: dict[str, object] = {}
+
+    def load() -> None:
+        try:
+            outcome["result"] = load_image(path, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed back to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        target = os.path.realpath(path)
+        os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK))  # a reader is waiting: this releases it
+        pytest.fail(f"load_image({path}) was still blocked after {timeout} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(ImageNotFound, match=r"pipe\.jpg: is a FIFO \(named pipe\), not an image file"):
+        load_within(tmp_path / "pipe.jpg")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "pipe.jpg")
+    with pytest.raises(ImageNotFound, match=r"link\.jpg: is a FIFO .*a symlink to .*pipe\.jpg"):
+        load_within(tmp_path / "link.jpg")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero on this system")
+def test_devices_are_refused_before_reading_a_byte(tmp_path):
+    (tmp_path / "zero.png").symlink_to("/dev/zero")
+    # The old code read max_bytes + 1 zeros (100 MB by default) before refusing it as too large.
+    with pytest.raises(ImageNotFound, match=r"zero\.png: is a character device \(a symlink to /dev/zero\)"):
+        load_within(tmp_path / "zero.png")
+    with pytest.raises(ImageNotFound, match="/dev/null: is a character device, not an image file"):
+        load_within("/dev/null")
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets on this system")
+def test_a_socket_is_refused_as_such(tmp_path):
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "s.jpg"))
+        with pytest.raises(ImageNotFound, match=r"s\.jpg: is a socket, not an image file"):
+            load_within(tmp_path / "s.jpg")
+
+
+def test_a_file_over_the_byte_limit_is_refused_by_its_size(tmp_path):
+    with open(tmp_path / "big.jpg", "wb") as fh:
+        fh.truncate(1001)  # sparse: nothing to read, the size alone refuses it
+    with pytest.raises(ImageTooLarge, match="1,001 bytes, over the limit of 1,000"):
+        load_image(tmp_path / "big.jpg", max_bytes=1000)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_folder_walk_yields_a_fifo_so_its_load_reports_it(tmp_path):
+    os.mkfifo(tmp_path / "b.jpg")
+    Image.fromarray(gradient()).save(tmp_path / "a.png")
+    found = list(iter_image_paths([tmp_path]))
+    assert found == [tmp_path / "a.png", tmp_path / "b.jpg"]
+    assert load_within(found[0]).shape == (48, 64, 3)
+    with pytest.raises(ImageNotFound, match="FIFO"):
+        load_within(found[1])
 
 
 @pytest.mark.parametrize(

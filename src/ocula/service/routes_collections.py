@@ -1,4 +1,11 @@
-"""``/v1/collections/{c}/items[/{id}]`` (add, delete) and ``/v1/collections/{c}/search``."""
+"""``/v1/collections/{c}/items[/{id}]`` (add, delete) and ``/v1/collections/{c}/search``.
+
+Add and search do all their work (reading the upload, decoding it, the model, the store) in one
+worker slot (:meth:`Services.run`), so a request waiting its turn holds only its compressed
+upload. The photo is decoded full size (within the service's pixel limit), not shrunk like
+``/v1/tag``'s: a search ``region`` and each match's ``query_region`` are pixels of the photo, and
+an added item's vector must be the one ``ocula index`` computes for the same file.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
-from ..collections import Collection, NewItem, collection_names
+from ..collections import Collection, Match, NewItem, collection_names
 from ..errors import InputError, UnknownName
 from ..io import load_image
-from .deps import Caller, Services, audited, parse_metadata, read_upload, require, services
+from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import broken_store
 
 router = APIRouter(prefix="/v1", tags=["collections"])
@@ -56,9 +63,9 @@ async def add_item(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     meta = parse_metadata(metadata)
-    data = await read_upload(file, svc.service.max_upload_bytes)
 
     def embed_and_add() -> None:
+        data = upload_bytes(file, svc.service.max_upload_bytes)  # the item's content hash is of these bytes
         image = load_image(data, settings=svc.image_settings)
         embedder = svc.engine.image_embedder()
         vector = embedder.embed([embedder.prepare(image)])
@@ -95,9 +102,12 @@ async def search(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     box = _region(region)
+
+    def search_upload() -> list[Match]:
+        image = decode_upload(file, svc)
+        coll = svc.collection(collection)
+        return svc.engine.search(image, coll, k=k, where=where or None, region=box)
+
     async with audited(svc, caller, "search", collection):
-        data = await read_upload(file, svc.service.max_upload_bytes)
-        image = await svc.run(load_image, data, settings=svc.image_settings)
-        coll = await svc.run(svc.collection, collection)
-        matches = await svc.run(svc.engine.search, image, coll, k=k, where=where or None, region=box)
+        matches = await svc.run(search_upload)
     return {"collection": collection, "region": box, "matches": [m.to_dict() for m in matches]}
