@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +18,7 @@ import numpy as np
 from .collections import Collection, Match, NewItem, collection_path, drop_collection
 from .engine_ray import ray_embed_images
 from .errors import DatasetError, ImageNotFound, ImageTooLarge, InputError, OculaError
-from .io import ImageSource, iter_image_paths, load_image, source_name
+from .io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
 from .models.registry import get_model
 from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from .pipelines.preprocess import crop_region
@@ -98,25 +96,6 @@ class IndexReport:
         }
 
 
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> None:
-    """Refuse what cannot be an image file before reading a byte of it: reading a FIFO waits
-    for a writer for ever, ``/dev/zero`` never ends, a huge file would be hashed in full."""
-    if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
-        raise ImageNotFound(f"{path}: is {kind}, not an image file")
-    if info.st_size > max_bytes:
-        raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
-
-
 def _check_within(path: Path, folder: Path) -> None:
     """Refuse ``path`` unless it (symlinks resolved) lies inside ``folder`` (already resolved)."""
     try:
@@ -131,21 +110,10 @@ def _check_within(path: Path, folder: Path) -> None:
 
 
 def _file_sha256(path: Path, max_bytes: int) -> str:
-    """The sha256 of the regular file ``path`` of at most ``max_bytes`` bytes; ImageError otherwise.
-
-    Checked twice: ``stat`` before opening (a device is never opened), then ``fstat`` on what
-    was opened, with ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block
-    the open; at most ``max_bytes + 1`` bytes are read in case the file grows meanwhile."""
-    try:
-        _check_regular_file(path, os.stat(path), max_bytes)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise ImageNotFound(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    """The sha256 of the regular file ``path`` of at most ``max_bytes`` bytes; ImageError otherwise
+    (a FIFO or device is refused without blocking: see :func:`ocula.io.open_image_file`)."""
     digest, size = hashlib.sha256(), 0
-    with open(fd, "rb") as fh:
-        _check_regular_file(path, os.fstat(fd), max_bytes)
+    with open_image_file(path, max_bytes) as fh:
         try:
             while chunk := fh.read(min(1 << 20, max_bytes + 1 - size)):
                 size += len(chunk)

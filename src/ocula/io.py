@@ -9,6 +9,7 @@ Ghostscript, and no exotic plugins).
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import math
 import os
@@ -16,7 +17,7 @@ import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings
 from .errors import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSource", "check_image", "iter_image_paths", "load_image"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSource", "check_image", "iter_image_paths", "load_image", "open_image_file"]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
@@ -88,13 +89,28 @@ def load_image(
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking.
+    """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking."""
+    with open_image_file(path, max_bytes) as fh:
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
+    return data
+
+
+@contextlib.contextmanager
+def open_image_file(path: Path, max_bytes: int) -> Iterator[BinaryIO]:
+    """Open the regular file ``path`` of at most ``max_bytes`` bytes for reading, without ever
+    blocking; ImageNotFound / ImageTooLarge otherwise. Every reader of photo files (decoding,
+    hashing for ``ocula index``) opens them here.
 
     A FIFO would wait for a writer for ever and ``/dev/zero`` never ends, so what is not a
     regular file (also through a symlink) is refused before a byte is read. Checked twice:
     ``stat`` before opening (a device is never opened), then ``fstat`` on what was opened, with
-    ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block the open; at most
-    ``max_bytes + 1`` bytes are read in case the file grows meanwhile."""
+    ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block the open. Readers
+    read at most ``max_bytes + 1`` bytes in case the file grows meanwhile."""
     try:
         _check_regular_file(path, os.stat(path), max_bytes)
         fd = os.open(path, _READ_FLAGS)
@@ -104,13 +120,7 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
         raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
     with open(fd, "rb") as fh:
         _check_regular_file(path, os.fstat(fd), max_bytes)
-        try:
-            data = fh.read(max_bytes + 1)
-        except OSError as exc:
-            raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
-    return data
+        yield fh
 
 
 #: Opening never blocks (a FIFO swapped in after the stat), is not inherited by child processes,
