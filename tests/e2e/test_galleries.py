@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from ocula import InputError, Settings, UnknownName
+from ocula.errors import StoreError
 from ocula.collections import Collection
 from ocula.galleries import Gallery, gallery_names
 
@@ -149,6 +150,26 @@ def test_forget_leaves_no_copy_in_the_gallery_files(gallery, settings):
     assert not any(t.astype("<f4").tobytes() in after for t in templates)
     assert not any(r["sha256"].encode() in after for r in refs)
     assert all(t.astype("<f4").tobytes() in after for t in keep)  # biden is still there
+
+
+def test_a_failed_forget_leaves_the_person_to_forget_again_with_their_cluster_faces(engine, settings):
+    """Forget cleans the clusters before it erases the person: if the cluster store cannot be
+    used (here: unreadable), the person is still there, and a retry removes both."""
+    v = np.random.default_rng(0).normal(size=(2, 128)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    refs = [{"path": "a.jpg", "sha256": "abc", "box": [1, 2, 3, 4]}, {"path": "b.jpg", "sha256": "def", "box": [1, 2, 3, 4]}]
+    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+        g._store("alice", v, refs)
+        g.save_clusters([[{"descriptor": v[0], **refs[0]}]])
+        clusters_db = g._coll.path.with_name("g.clusters") / "items.sqlite"
+        good = clusters_db.read_bytes()
+        clusters_db.write_bytes(b"not a database" * 512)
+        with pytest.raises(StoreError):
+            g.forget("alice")
+        assert "alice" in g  # still there: the retry can find her faces in the clusters
+        clusters_db.write_bytes(good)
+        assert g.forget("alice") == 1
+        assert "alice" not in g and g.cluster_faces() == []
 
 
 def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):

@@ -274,8 +274,12 @@ class Gallery:
         """Erase ``person``: every template, photo reference and the metadata, and their faces
         in the stored clusters (returns how many of those). Unknown → UnknownName."""
         descriptors, refs = self.templates(person)
+        # The clusters first: their faces are found through the person's templates and photo
+        # references, so if this step fails (a busy or unreadable cluster store, a full disk)
+        # the person must still be there for a retry to find them.
+        removed = self._forget_in_clusters(descriptors, refs)
         self._coll.erase([person])  # durable: no copy left in the store's files (see Collection.erase)
-        return self._forget_in_clusters(descriptors, refs)
+        return removed
 
     # -- enrolment ------------------------------------------------------------------------
     def enroll(
