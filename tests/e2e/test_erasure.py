@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from ocula import Settings
-from ocula.collections import Collection
+from ocula.collections import Collection, NewItem
+from ocula.errors import StoreError, UnknownName
 from ocula.galleries import Gallery
 
 from ..conftest import REPO_ROOT, run_cli, shared
@@ -106,6 +107,46 @@ def test_forget_from_the_cli_while_ocula_serve_holds_the_gallery(cache_dir, tmp_
     assert found(templates_of(settings, "biden"), raw) == [0]  # the check can see templates
     with Gallery.open("g", settings=settings) as g:
         assert [p.name for p in g.people()] == ["biden"]
+
+
+@pytest.mark.parametrize("made_again", [False, True])
+def test_a_gallery_dropped_by_another_process_is_neither_answered_from_nor_written_back(made_again, cache_dir, tmp_path):
+    """A process (a running ``ocula serve``) holds a gallery with unsaved changes when
+    ``ocula galleries drop`` removes it: it must not answer with the dropped people from the
+    deleted file, nor accept changes into it, nor write its index back into a folder made again
+    at close. With ``made_again``, a new gallery of the same name exists meanwhile: it is left
+    alone, and the old handle is still refused."""
+    data = tmp_path / "data"
+    env = {"OCULA_DATA_DIR": str(data), "OCULA_CACHE_DIR": str(cache_dir)}
+    settings = Settings(data_dir=data, cache_dir=cache_dir)
+    victim = np.eye(8, dtype=np.float32)[:2]
+    server = Collection.open("g", settings=settings, embedder="e", dim=8, create=True, kind="galleries")
+    try:
+        server.add([NewItem("alice", victim)])  # not flushed: the snapshot would be written at close
+        dropped = run_cli("galleries", "drop", "g", env_extra=env)
+        assert dropped.returncode == 0, dropped.stderr
+        assert not (data / "galleries" / "g").exists()
+        if made_again:
+            Collection.open("g", settings=settings, embedder="e", dim=8, create=True, kind="galleries").close()
+        gone = StoreError if made_again else UnknownName
+        with pytest.raises(gone):
+            server.get("alice")
+        with pytest.raises(gone):
+            server.search(victim[:1], 1)
+        with pytest.raises(gone):
+            len(server)
+        with pytest.raises(gone):
+            server.add([NewItem("bob", victim[1:])])
+    finally:
+        server.close()
+    if not made_again:
+        assert not (data / "galleries" / "g").exists()  # not made again to hold the snapshot
+    files = [p for p in data.rglob("*") if p.is_file()]
+    raw = b"".join(p.read_bytes() for p in files)
+    assert found(victim, raw) == []
+    if made_again:
+        with Collection.open("g", settings=settings, kind="galleries") as store:
+            assert len(store) == 0
 
 
 KILL_AFTER_COMMIT = textwrap.dedent(

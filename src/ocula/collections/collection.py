@@ -158,18 +158,34 @@ def drop_collection(
             shutil.rmtree(path, ignore_errors=True)
             return
         raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))
+    # The files are removed under the store's write lock: a process holding the store open
+    # writes its snapshot under that lock too, and then finds the store dropped (see
+    # Collection._settle_snapshot) instead of writing into a folder being removed.
+    db = sqlite3.connect(path / "items.sqlite", timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
-        with sqlite3.connect(path / "items.sqlite") as db:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.Error:
-        meta = {}
-    if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False)
         try:
-            store.drop()
-        finally:
-            store.close()
-    shutil.rmtree(path)
+            db.execute("BEGIN IMMEDIATE")
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error:
+            meta = {}  # not a usable store: removed all the same
+        if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
+            store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False)
+            try:
+                store.drop()
+            finally:
+                store.close()
+        shutil.rmtree(path)
+    finally:
+        db.close()
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of ``path``; None if it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _tighten(path: Path) -> None:
@@ -264,6 +280,9 @@ class Collection:
     def __init__(self, name: str, path: Path, db: sqlite3.Connection):
         self.name, self.path, self._db = name, path, db
         self._lock = threading.RLock()
+        # The database file this connection reads (st_dev, st_ino): a store dropped (or dropped
+        # and made again) by another process is told apart from ours by it (see _is_dropped).
+        self._file_id = _file_id(path / "items.sqlite")
         #: What opening found wrong on disk and put right (``ocula doctor`` reports it).
         self.repairs: list[str] = []
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -350,6 +369,21 @@ class Collection:
             db.close()
             raise
 
+    def _is_dropped(self) -> bool:
+        """Our database file is no longer the store's (``ocula galleries drop``, ``ocula collections
+        drop``, maybe followed by a new store of the same name): one stat, a few microseconds."""
+        return _file_id(self.path / "items.sqlite") != self._file_id
+
+    def _check_not_dropped(self) -> None:
+        """Refuse to answer from a store another process dropped: what this connection still
+        reads is a deleted file, and its people or items must not come back from it."""
+        if not self._is_dropped():
+            return
+        what = KINDS.get(self.path.parent.name, "collection")
+        if not (self.path / "items.sqlite").exists():
+            raise UnknownName(what, self.name)
+        raise StoreError(f"{what} {self.name} was dropped and made again since it was opened; open it again")
+
     def _generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
 
@@ -367,12 +401,16 @@ class Collection:
             self._db.execute("COMMIT")
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, *, changes: bool = True) -> Iterator[None]:
         """One write transaction, holding SQLite's write lock on the store (no other process can
-        commit until it ends); SQLite's errors (a full disk, a lock held too long) become StoreError."""
+        commit until it ends); SQLite's errors (a full disk, a lock held too long) become StoreError.
+        ``changes`` (items or vectors): refused on a store another process dropped, whose file
+        nobody would read again."""
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
+                if changes:
+                    self._check_not_dropped()
                 yield
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.name} at {self.path} ({exc})") from None
@@ -434,7 +472,13 @@ class Collection:
         snapshot = self.path / SNAPSHOT
         written = True
         try:
-            with self._lock, self._writing():
+            with self._lock, self._writing(changes=False):
+                if self._is_dropped():
+                    # Dropped by another process (which holds the write lock while it removes the
+                    # files): nothing may be written there, and the index holds dropped vectors.
+                    self._vectors = FaissVectors(self.dim, self.metric)
+                    self._dirty = False
+                    return True
                 for orphan in self._snapshot_files()[2:]:
                     orphan.unlink(missing_ok=True)
                 generation = self._generation()
@@ -602,7 +646,7 @@ class Collection:
         self._settle_snapshot(required=required)
         if not self.checkpoint():
             return False
-        with self._lock, self._writing():
+        with self._lock, self._writing(changes=False):
             self._db.executemany("DELETE FROM meta WHERE key = ?", [(m,) for m in markers])
         return True
 
@@ -718,6 +762,7 @@ class Collection:
     def counts(self) -> tuple[int, int]:
         """(items, vectors), counted again only after a change (COUNT(*) scans: ~10 ms at 1M rows)."""
         with self._lock:
+            self._check_not_dropped()
             generation = self._generation()
             if self._counted is None or self._counted[0] != generation:
                 items = int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
@@ -726,6 +771,7 @@ class Collection:
             return self._counted[1], self._counted[2]
 
     def get(self, item_id: str) -> Item | None:
+        self._check_not_dropped()
         row = self._db.execute(
             "SELECT id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id) "
             "FROM items WHERE id = ?",
@@ -784,6 +830,7 @@ class Collection:
                 raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
         out: list[list[Match]] = []
         with self._lock:
+            self._check_not_dropped()
             if not self._milvus and self._generation() != self._generation_seen:  # another process wrote
                 self._reload_vectors()
             # Items with several vectors can take several of the top slots: widen until k items.
