@@ -461,3 +461,27 @@ def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(fa
             assert any("finished an erasure" in r for r in again.repairs)
     finally:
         idle.close()
+
+
+def test_a_search_after_another_handle_commits_removes_the_stale_snapshot_and_writes_none(faiss_settings, rng):
+    """A search that finds the store changed by another process rebuilds its index in memory and
+    removes the snapshot on disk (stale: it may hold erased vectors), but writes no new one: a
+    read-only search does not rewrite the whole index after every commit of an indexer. Writing
+    is left to flush and close."""
+    writer, vecs = make(faiss_settings, rng)
+    writer.flush()
+    snapshot = faiss_settings.data_dir / "collections" / "shop" / "vectors.faiss"
+    reader = Collection.open("shop", settings=faiss_settings)
+    try:
+        for n in range(3):
+            new = unit(rng, 1)
+            writer.add([NewItem(f"late{n}", new)])  # committed, not flushed
+            assert reader.search(new, k=1)[0][0].id == f"late{n}"
+            assert not snapshot.exists()  # the stale one removed, no new one written by the search
+        assert reader.snapshot_stale
+        writer.close()  # the writer's index is current: it writes the snapshot
+        assert snapshot.exists()
+    finally:
+        reader.close()
+    with Collection.open("shop", settings=faiss_settings) as again:
+        assert not again.snapshot_stale and again.index_count == 23 and again.index_differences() is None

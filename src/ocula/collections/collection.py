@@ -417,9 +417,10 @@ class Collection:
 
     def _reload_vectors(self, *, use_snapshot: bool = True) -> None:
         """Make the in-memory index the store's as it is now: the snapshot if it is of the current
-        generation, else rebuilt from SQLite. A snapshot of another generation is put right at
-        once (rewritten, or removed if another process commits meanwhile): it may hold vectors
-        erased since it was written, and must not outlive this open."""
+        generation, else rebuilt from SQLite. A snapshot of another generation is removed at
+        once: it may hold vectors erased since it was written, and must not outlive this open.
+        Nothing is written here (this runs inside searches, after another process commits): the
+        rebuilt index is written by :meth:`flush` or :meth:`close`."""
         snapshot_path = self.path / SNAPSHOT
         with self._reading():
             generation = self._generation()
@@ -434,11 +435,28 @@ class Collection:
         self._dirty = len(rebuilt) > 0  # a rebuilt index is worth a snapshot
         written = FaissVectors.snapshot_generation(snapshot_path)
         if written != generation and any(p.exists() for p in self._snapshot_files()):
+            self._remove_stale_snapshot()
             self.repairs.append(
                 f"removed a stale vector snapshot (of generation {written}, the store is at {generation}), "
                 "which may hold erased vectors"
             )
-            self._settle_snapshot(required=False)
+
+    def _remove_stale_snapshot(self) -> None:
+        """Remove a snapshot of another generation, without waiting for the write lock: removing
+        is always safe (a writer writes the index before the generation file that names it, so
+        a removal can leave a missing or unnamed snapshot, which is rebuilt, never a stale one
+        named current). Temporary files a killed writer left (they may hold erased vectors too)
+        are removed under the write lock, where no writer is at work; they are rare."""
+        snapshot, generation_file, *orphans = self._snapshot_files()
+        try:
+            snapshot.unlink(missing_ok=True)
+            generation_file.unlink(missing_ok=True)
+            if orphans:
+                with self._lock, self._writing(changes=False):
+                    for orphan in self._snapshot_files()[2:]:
+                        orphan.unlink(missing_ok=True)
+        except (OSError, StoreError) as exc:
+            log.warning("%s: a stale vector snapshot could not be removed from %s (%s)", self.name, self.path, exc)
 
     def _index_from_sqlite(self) -> FaissVectors:
         ids: list[np.ndarray] = []
