@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -147,6 +149,94 @@ def test_a_gallery_dropped_by_another_process_is_neither_answered_from_nor_writt
     if made_again:
         with Collection.open("g", settings=settings, kind="galleries") as store:
             assert len(store) == 0
+
+
+#: Another program reading a store (a backup tool, an ``sqlite3`` shell): it holds a read
+#: transaction until its stdin closes, which keeps SQLite's write-ahead log from being truncated.
+HOLD_A_READ = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN")
+    db.execute("SELECT COUNT(*) FROM items").fetchone()
+    print("reading", flush=True)
+    sys.stdin.read()
+    db.execute("COMMIT")
+    """
+)
+
+
+@contextmanager
+def another_process_reading(database: Path) -> Iterator[None]:
+    reader = subprocess.Popen([sys.executable, "-c", HOLD_A_READ, str(database)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        yield
+    finally:
+        reader.communicate(timeout=60)
+    assert reader.returncode == 0
+
+
+def enrol_two(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """A gallery g of two people (synthetic templates: the erasure is what is tested)."""
+    v = np.random.default_rng(1).normal(size=(2, 128)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    with Gallery.open("g", settings=settings, create=True) as g:
+        g._store("alice", v[:1], [{"path": "a.jpg", "sha256": "aa", "box": None}])
+        g._store("bob", v[1:], [{"path": "b.jpg", "sha256": "bb", "box": None}])
+    return v[:1], v[1:]
+
+
+def test_a_forget_another_process_keeps_from_finishing_says_so_and_exits_3(settings):
+    """``ocula faces forget`` while another process reads the gallery: the person is gone, but
+    the WAL could not be truncated, so the CLI warns on stderr and exits 3; the next open with
+    no reader finishes the erasure."""
+    victim, kept = enrol_two(settings)
+    env = {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
+    folder = settings.data_dir / "galleries" / "g"
+    with another_process_reading(folder / "items.sqlite"):
+        forgot = run_cli("faces", "forget", "alice", "-g", "g", "--json", env_extra=env)
+        assert forgot.returncode == 3, forgot.stdout + forgot.stderr
+        assert json.loads(forgot.stdout) == {"forgotten": "alice", "gallery": "g", "erasure_pending": True}
+        assert "warning:" in forgot.stderr and "may remain in its files" in forgot.stderr
+        with Gallery.open("g", settings=settings) as g:
+            assert "alice" not in g and g._coll.unfinished_erasures() == 1
+    with Gallery.open("g", settings=settings) as g:
+        assert g._coll.unfinished_erasures() == 0 and [p.name for p in g.people()] == ["bob"]
+    raw = folder_bytes(folder)
+    assert found(victim, raw) == [] and found(kept, raw) == [0]
+    forgot = run_cli("faces", "forget", "bob", "-g", "g", env_extra=env)  # nobody reading: done
+    assert forgot.returncode == 0 and forgot.stderr == "", forgot.stderr
+
+
+def test_the_api_says_when_a_forget_is_pending_on_disk(engine, settings):
+    """DELETE /v1/galleries/g/people/P answers 200 with ``erasure_pending`` true when another
+    process keeps the erased rows in the WAL, false otherwise; stopping the service (closing the
+    gallery) with no reader left finishes the erasure."""
+    from fastapi.testclient import TestClient
+
+    from ocula.service import create_app
+    from ocula.service.keys import KeyStore, key_store_path
+    from ocula.service.settings import ServiceSettings
+
+    victim, kept = enrol_two(settings)
+    keys = KeyStore(key_store_path(settings.data_dir))
+    key = keys.create("ops", "write")[1]
+    keys.close()
+    folder = settings.data_dir / "galleries" / "g"
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings, ServiceSettings(), engine=engine)) as client:
+        assert client.get("/v1/galleries/g/people", headers=auth).status_code == 200  # the service holds g
+        with another_process_reading(folder / "items.sqlite"):
+            r = client.delete("/v1/galleries/g/people/alice", headers=auth)
+            assert r.status_code == 200 and r.json()["erasure_pending"] is True, r.text
+        assert found(victim, folder_bytes(folder)) != []  # what the reader kept in the files
+    raw = folder_bytes(folder)
+    assert found(victim, raw) == [] and found(kept, raw) == [0]
+    with TestClient(create_app(settings, ServiceSettings(), engine=engine)) as client:
+        r = client.delete("/v1/galleries/g/people/bob", headers=auth)
+        assert r.status_code == 200 and r.json()["erasure_pending"] is False, r.text
 
 
 KILL_AFTER_COMMIT = textwrap.dedent(

@@ -345,7 +345,7 @@ def test_a_handle_left_open_never_writes_erased_vectors_back(faiss_settings, rng
     Closing A must not write its older index (id3 included) over B's snapshot."""
     a, vecs = make(faiss_settings, rng)
     with Collection.open("shop", settings=faiss_settings) as b:
-        assert b.erase(["id3"]) == 1
+        assert b.erase(["id3"]).items == 1
     a.close()
     folder = faiss_settings.data_dir / "collections" / "shop"
     raw = folder_bytes(folder)
@@ -450,7 +450,7 @@ def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(fa
     reader.execute("BEGIN")
     assert reader.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 20  # holds a read snapshot
     with Collection.open("shop", settings=faiss_settings) as c:
-        assert c.erase(["id3"]) == 1
+        assert c.erase(["id3"]).items == 1
     reader.execute("COMMIT")
     reader.close()
     assert vecs[3].tobytes() in folder_bytes(folder)  # what the reader kept
@@ -485,3 +485,26 @@ def test_a_search_after_another_handle_commits_removes_the_stale_snapshot_and_wr
         reader.close()
     with Collection.open("shop", settings=faiss_settings) as again:
         assert not again.snapshot_stale and again.index_count == 23 and again.index_differences() is None
+
+
+def test_erase_says_whether_the_files_are_clean(faiss_settings, rng):
+    """erase reports an erasure another connection's read keeps from finishing (pending), and
+    a later open or close with no reader finishes it."""
+    import sqlite3
+
+    c, vecs = make(faiss_settings, rng)
+    folder = faiss_settings.data_dir / "collections" / "shop"
+    reader = sqlite3.connect(folder / "items.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM items").fetchone()
+    try:
+        erased = c.erase(["id3"])
+        assert erased.items == 1 and erased.pending and c.unfinished_erasures() == 1
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    erased = c.erase(["id4"])
+    assert erased.items == 1 and not erased.pending and c.unfinished_erasures() == 0
+    c.close()
+    raw = folder_bytes(folder)
+    assert vecs[3].tobytes() not in raw and vecs[4].tobytes() not in raw and vecs[5].tobytes() in raw

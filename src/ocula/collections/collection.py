@@ -47,7 +47,7 @@ from .filters import parse_filter
 from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
 from .vectors import METRICS, FaissVectors
 
-__all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
+__all__ = ["Collection", "Erasure", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
 
 log = logging.getLogger("ocula.collections")
 
@@ -55,6 +55,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # matched whole (fullmat
 SNAPSHOT = "vectors.faiss"  # beside it vectors.json names its generation
 _META_REQUIRED = ("embedder", "dim", "generation")
 BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's write lock
+ERASE_CHECKPOINT_ATTEMPTS = 5  # erase's tries to truncate the WAL past readers (1 s each, ~6.5 s in all)
 _ERASING = "erasing:"  # meta keys of erasures begun and not yet finished on disk (see erase())
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,6 +90,16 @@ class NewItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
     source: str | None = None  # the folder or catalog file it was indexed from
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What :meth:`Collection.erase` did: how many items existed, and whether the erasure is
+    still ``pending`` on disk (another connection kept the write-ahead log from being truncated:
+    the erased rows may remain in the store's files until a later open or close finishes it)."""
+
+    items: int
+    pending: bool
 
 
 @dataclass(frozen=True)
@@ -476,13 +487,15 @@ class Collection:
         snapshot = self.path / SNAPSHOT
         return [snapshot, snapshot.with_suffix(".json"), *self.path.glob(".vectors.*.tmp")]
 
-    def _settle_snapshot(self, *, required: bool) -> bool:
+    def _settle_snapshot(self, *, required: bool, write: bool = True) -> bool:
         """Bring the snapshot on disk in line with the store, under SQLite's write lock so that
         no other process commits meanwhile (and every snapshot writer holds it): our index is
         written only if it is of the store's current generation; otherwise a snapshot of another
         generation is removed, since it may hold vectors erased since. A snapshot that cannot be
         written is removed as well (a rebuild costs time; a stale file would cost an erasure).
 
+        ``write``: False only removes a snapshot of another generation (nothing to write: ours
+        is on disk already, or was never changed).
         ``required``: raise StoreError if no stale snapshot could be ruled out; else log it.
         Returns False if our current index could not be written (the disk is safe, not up to date)."""
         if not isinstance(self._vectors, FaissVectors):
@@ -500,7 +513,7 @@ class Collection:
                 for orphan in self._snapshot_files()[2:]:
                     orphan.unlink(missing_ok=True)
                 generation = self._generation()
-                if generation == self._generation_seen:
+                if write and generation == self._generation_seen:
                     try:
                         self._vectors.save(snapshot, generation)
                         self._dirty = False
@@ -640,29 +653,43 @@ class Collection:
             self._dirty = True
         return count
 
-    def erase(self, ids: Iterable[str]) -> int:
+    def erase(self, ids: Iterable[str]) -> Erasure:
         """:meth:`delete`, then make the deletion durable on disk: the vector snapshot is
         rewritten without the vectors (or removed, if another process changed the store
         meanwhile) and the SQLite write-ahead log is checkpointed and truncated, so neither the
         rows (zeroed by ``secure_delete``) nor older copies of them remain in this collection's
-        files. Returns how many items existed.
+        files. Returns how many items existed and whether the files are clean yet.
 
         The erasure is noted in the store in the same transaction as the deletion and the note
         removed once the files are clean; a process stopped in between leaves the note, and the
-        next process to open the store finishes the erasure. No process writes a snapshot from
-        an index older than the store, so one holding the collection open cannot write the
-        erased vectors back. Another process reading at that moment can keep the WAL from being
-        truncated; the note then stays. Milvus keeps its own files (and compacts them)."""
+        next process to open or close the store finishes the erasure. No process writes a
+        snapshot from an index older than the store, so one holding the collection open cannot
+        write the erased vectors back. Another connection reading at that moment (another
+        process's long read, a backup tool, an ``sqlite3`` shell) keeps the WAL from being
+        truncated: erase retries for a few seconds (:data:`ERASE_CHECKPOINT_ATTEMPTS`), then
+        returns with ``pending`` True, the note kept; the erased rows may then stay in the WAL
+        and the database file until a later open or close finds no reader in the way.
+
+        On a Milvus store, the rows are deleted through the Milvus client; Milvus (and Milvus
+        Lite) may keep the data in its segment files until its own compaction, which ocula
+        does not start nor guarantee."""
         marker = f"{_ERASING}{uuid.uuid4().hex}"
         count = self._delete(list(ids), erasing=marker)
-        self._finish_erasures([marker], required=True)
-        return count
+        # Every noted erasure, not only this one: a clean WAL finishes the ones left pending too.
+        clean = self._finish_erasures(sorted({marker, *self._erasure_markers()}), required=True, patient=True)
+        return Erasure(count, pending=not clean)
 
-    def _finish_erasures(self, markers: list[str], *, required: bool) -> bool:
+    def _finish_erasures(self, markers: list[str], *, required: bool, patient: bool = False) -> bool:
         """Clean the files after erasures (the snapshot, then the WAL) and drop their notes;
-        False if the WAL could not be truncated (the notes stay for the next open)."""
-        self._settle_snapshot(required=required)
-        if not self.checkpoint():
+        False if the WAL could not be truncated (the notes stay for a later open or close).
+        ``patient``: retry the checkpoint for a few seconds (erase); else one attempt that does
+        not wait for readers (open, close), so a reader that stays open does not slow them down."""
+        self._settle_snapshot(required=required, write=self._dirty)
+        if patient:
+            clean = self.checkpoint(attempts=ERASE_CHECKPOINT_ATTEMPTS)
+        else:
+            clean = self.checkpoint(attempts=1, busy_ms=0)
+        if not clean:
             return False
         with self._lock, self._writing(changes=False):
             self._db.executemany("DELETE FROM meta WHERE key = ?", [(m,) for m in markers])
@@ -684,6 +711,8 @@ class Collection:
             return
         try:
             finished = self._finish_erasures(markers, required=True)
+            if not finished:
+                log.warning("%s: an erasure is still pending (another connection reads the store)", self.name)
         except StoreError as exc:
             log.warning("%s: an interrupted erasure could not be finished (%s)", self.name, exc)
             finished = False
@@ -712,21 +741,27 @@ class Collection:
             if not self._settle_snapshot(required=True):
                 raise StoreError(f"{self.name}: the vector snapshot could not be written ({self._snapshot_error})")
 
-    def checkpoint(self, attempts: int = 5) -> bool:
-        """Checkpoint the write-ahead log into the database file and truncate it, retrying a
-        few times; False (and a warning in the log) if another connection kept it from finishing."""
+    def checkpoint(self, attempts: int = ERASE_CHECKPOINT_ATTEMPTS, busy_ms: int = 1000) -> bool:
+        """Checkpoint the write-ahead log into the database file and truncate it, trying
+        ``attempts`` times, each waiting up to ``busy_ms`` for readers; False if another
+        connection kept it from finishing (with a warning in the log after several attempts)."""
         for attempt in range(attempts):
             with self._lock:
-                # TRUNCATE waits for readers through the busy handler: 1 s each try, not the 30 s
-                # a write waits for the lock, so a long reader cannot stall an erase for minutes.
-                self._db.execute("PRAGMA busy_timeout = 1000")
+                # TRUNCATE waits for readers through the busy handler: 1 s each try by default,
+                # not the 30 s a write waits for the lock, so a long reader cannot stall an erase
+                # for minutes (about 6.5 s in all with the default attempts).
+                self._db.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
                 try:
                     busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
                     self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not busy:
                 return True
+            if attempt + 1 == attempts:
+                break
             time.sleep(0.05 * 2**attempt)
+        if attempts == 1:
+            return False
         log.warning("collection %s: the write-ahead log could not be truncated (another reader holds it)", self.name)
         return False
 

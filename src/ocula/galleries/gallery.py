@@ -39,6 +39,7 @@ from .templates import GalleryThreshold, threshold_for_fpir
 __all__ = [
     "Candidate",
     "Enrolment",
+    "Forgotten",
     "Gallery",
     "Identification",
     "Person",
@@ -123,6 +124,18 @@ class Person:
 
     def to_dict(self) -> dict[str, Any]:
         return {"person": self.name, "photos": self.photos, "metadata": self.metadata}
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What :meth:`Gallery.forget` did: the person's faces removed from the stored clusters, and
+    whether the erasure is still pending on disk (another connection, e.g. a long read by
+    another process, kept SQLite's write-ahead log from being truncated: the erased rows may
+    remain in the gallery's files until a later open or close of the gallery finishes it)."""
+
+    person: str
+    cluster_faces: int
+    erasure_pending: bool
 
 
 @dataclass(frozen=True)
@@ -270,16 +283,17 @@ class Gallery:
         if _check_person(person) not in self:
             _check_new_person(person)
 
-    def forget(self, person: str) -> int:
+    def forget(self, person: str) -> Forgotten:
         """Erase ``person``: every template, photo reference and the metadata, and their faces
-        in the stored clusters (returns how many of those). Unknown → UnknownName."""
+        in the stored clusters. Unknown → UnknownName. The result says how many cluster faces
+        went and whether the erasure is still pending on disk (see :class:`Forgotten`)."""
         descriptors, refs = self.templates(person)
         # The clusters first: their faces are found through the person's templates and photo
         # references, so if this step fails (a busy or unreadable cluster store, a full disk)
         # the person must still be there for a retry to find them.
-        removed = self._forget_in_clusters(descriptors, refs)
-        self._coll.erase([person])  # durable: no copy left in the store's files (see Collection.erase)
-        return removed
+        removed, clusters_pending = self._forget_in_clusters(descriptors, refs)
+        erased = self._coll.erase([person])  # no copy left in the store's files (see Collection.erase)
+        return Forgotten(person, removed, erasure_pending=erased.pending or clusters_pending)
 
     # -- enrolment ------------------------------------------------------------------------
     def enroll(
@@ -526,12 +540,13 @@ class Gallery:
             store._store(cluster, descriptors[rest], [refs[i] for i in rest], replace=True)
         return new
 
-    def _forget_in_clusters(self, descriptors: np.ndarray, refs: list[dict]) -> int:
+    def _forget_in_clusters(self, descriptors: np.ndarray, refs: list[dict]) -> tuple[int, bool]:
         """Remove a forgotten person's faces from the stored clusters: faces of the same photo
-        and box, and faces the person's templates identify at FPIR 0.01. Returns how many."""
+        and box, and faces the person's templates identify at FPIR 0.01. Returns how many, and
+        whether their erasure is still pending on disk."""
         store = self._cluster_store()
         if store is None:
-            return 0
+            return 0, False
         removed = 0
         with store:
             limit = threshold_for_fpir(self._calibration(), 0.01, len(descriptors)).threshold
@@ -550,8 +565,8 @@ class Gallery:
                     keep = np.flatnonzero(~drop)
                     store._store(cluster.name, d[keep], [r[i] for i in keep], replace=True)
             if removed:  # durable like the person's own erasure: snapshot rewritten, WAL truncated, noted till done
-                store._coll.erase([])
-        return removed
+                return removed, store._coll.erase([]).pending
+        return removed, False
 
     # -- lifetime -------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
