@@ -86,6 +86,16 @@ LOOK_ALIKE_NAMES = [
     "Ann\u00a0Lee",  # NO-BREAK SPACE: looks like "Ann Lee"
     "Ann\u3000Lee",  # IDEOGRAPHIC SPACE
     "Zoe\u0308",  # "Zoë" decomposed (NFD): looks like the NFC "Zo\u00eb"
+    # Joiners only between letters or marks: not at an end, doubled or beside spaces/punctuation.
+    "\u200c\u0645\u06cc",
+    "\u0645\u06cc\u200c",
+    "\u0645\u06cc\u200d",
+    "\u0645\u06cc\u200c\u200c\u062e\u0648",
+    "\u0645\u06cc \u200c\u062e\u0648",
+    "\u0645\u06cc\u200c \u062e\u0648",
+    "Ann.\u200dLee",
+    "Ann\u200d-Lee",
+    "Ann\u200cLee\u200b",  # a joiner in place does not let a zero-width space through
 ]
 
 
@@ -98,7 +108,15 @@ def test_person_names_with_invisible_or_look_alike_characters_are_refused(engine
 
 
 @pytest.mark.parametrize(
-    "name", ["Zo\u00eb Salda\u00f1a", "\u5c71\u7530 \u592a\u90ce", "O'Brien-Smith", "\u0645\u062d\u0645\u062f"]
+    "name",
+    [
+        "Zo\u00eb Salda\u00f1a",
+        "\u5c71\u7530 \u592a\u90ce",
+        "O'Brien-Smith",
+        "\u0645\u062d\u0645\u062f",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian, with a ZWNJ between letters
+        "\u0915\u094d\u200d\u0937\u093e",  # Devanagari: virama + ZWJ (half form), between a mark and a letter
+    ],
 )
 def test_person_names_in_any_script_are_accepted(engine, settings, name):
     with Gallery.open("names", settings=settings, engine=engine, create=True) as g:

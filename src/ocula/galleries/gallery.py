@@ -64,6 +64,26 @@ def _stamp() -> str:
 # (Cn). They are invisible or drawn differently by each font, so "Ann Lee" and "Ann\u200bLee"
 # would look like one person and be two.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+# ...except the zero-width non-joiner and joiner (Cf), which spell many Persian, Kurdish and
+# Indic names (می‌خواهم; Devanagari half forms): allowed between two letters or marks, where
+# they shape the word, never at an end, doubled, or beside a space or punctuation. Nor beside a
+# Latin, Greek or Cyrillic letter: those scripts have no joining forms, so there a joiner
+# changes nothing on screen and "Ann\u200dLee" would pass for "AnnLee".
+_JOINERS = frozenset({"\u200c", "\u200d"})
+_UNJOINED_SCRIPTS = ("LATIN ", "GREEK ", "CYRILLIC ")
+
+
+def _joins_letters(person: str, i: int) -> bool:
+    """The joiner at ``person[i]`` stands between two letters or combining marks of scripts
+    where it shapes the text."""
+    if i == 0 or i == len(person) - 1:
+        return False
+    for neighbour in (person[i - 1], person[i + 1]):
+        if unicodedata.category(neighbour)[0] not in "LM":
+            return False
+        if neighbour.isascii() or unicodedata.name(neighbour, "").startswith(_UNJOINED_SCRIPTS):
+            return False
+    return True
 
 
 def _check_person(person: str) -> str:
@@ -81,7 +101,9 @@ def _check_new_person(person: str) -> str:
     names look alike. Names are refused, not rewritten, if they are not in Unicode NFC: a
     silently normalised name would not be found again under the spelling its caller used."""
     _check_person(person)
-    for char in person:
+    for i, char in enumerate(person):
+        if char in _JOINERS and _joins_letters(person, i):
+            continue
         category = unicodedata.category(char)
         if category in _INVISIBLE_CATEGORIES or (category == "Zs" and char != " "):
             raise InputError(
