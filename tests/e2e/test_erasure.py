@@ -8,12 +8,13 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from ocula import Settings
 from ocula.collections import Collection, NewItem
 from ocula.errors import StoreError, UnknownName
 from ocula.galleries import Gallery
+from ocula.galleries.gallery import CLUSTERS_SUFFIX
 
 from ..conftest import REPO_ROOT, run_cli, shared
 
@@ -31,9 +33,14 @@ TRAIN = "faces/face-recognition-examples/examples/knn_examples/train"
 
 
 def folder_bytes(folder: Path) -> bytes:
-    """Every file of a store folder, raw (SQLite file, WAL, snapshot, temporary files)."""
+    """Every file of a gallery's store folder, raw (SQLite file, WAL, snapshot, temporary
+    files), and of its cluster store beside it (``NAME.clusters``) if there is one: a forgotten
+    person's faces must not stay there either."""
     files = sorted(p for p in folder.iterdir() if p.is_file())
     assert files  # the check sees the store
+    clusters = folder.with_name(folder.name + CLUSTERS_SUFFIX)
+    if clusters.is_dir():
+        files += sorted(p for p in clusters.iterdir() if p.is_file())
     return b"".join(p.read_bytes() for p in files)
 
 
@@ -243,19 +250,16 @@ KILL_AFTER_COMMIT = textwrap.dedent(
     """
     import os, signal, sys
     from ocula import Settings
-    from ocula.collections import Collection
+    from ocula.collections.vectors import FaissVectors
     from ocula.galleries import Gallery
 
-    # Die right after forget's SQL commit, before anything else runs: wrap the method that
-    # commits the deletion (the internal one erase uses if there is one).
-    hook = "_delete" if hasattr(Collection, "_delete") else "delete"
-    commit = getattr(Collection, hook)
+    # Die right after forget's SQL commit, before the files are cleaned: the first removal
+    # from the in-memory FAISS index (a public method) follows the commit of the deletion.
+    def die(self, ids):
+        if len(ids):
+            os.kill(os.getpid(), signal.SIGKILL)
 
-    def commit_then_die(self, *args, **kwargs):
-        commit(self, *args, **kwargs)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    setattr(Collection, hook, commit_then_die)
+    FaissVectors.remove = die
     with Gallery.open("g", settings=Settings(data_dir=sys.argv[1], cache_dir=sys.argv[2])) as g:
         g.forget(sys.argv[3])
     """
@@ -284,6 +288,10 @@ def test_a_forget_killed_right_after_its_commit_leaves_no_template_behind(next_p
     assert found(victim, folder_bytes(folder)) == [0, 1]  # in the snapshot and the database
     forget_and_die_after_commit(settings, "obama")
     assert found(victim, folder_bytes(folder)) != []  # what the dead process left behind
+    # It died after the commit, not before (read-only: closing does not checkpoint the WAL).
+    with closing(sqlite3.connect(f"file:{folder / 'items.sqlite'}?mode=ro", uri=True)) as db:
+        assert db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
+    assert found(victim, (folder / "items.sqlite-wal").read_bytes() + (folder / "items.sqlite").read_bytes()) != []
     if next_process == "open":
         with Collection.open("g", settings=settings, kind="galleries") as store:
             assert len(store) == 0
