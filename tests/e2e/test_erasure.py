@@ -119,7 +119,9 @@ def test_forget_from_the_cli_while_ocula_serve_holds_the_gallery(cache_dir, tmp_
 
 
 @pytest.mark.parametrize("made_again", [False, True])
-def test_a_gallery_dropped_by_another_process_is_neither_answered_from_nor_written_back(made_again, cache_dir, tmp_path):
+def test_a_gallery_dropped_by_another_process_is_neither_answered_from_nor_written_back(
+    made_again, cache_dir, tmp_path
+):
     """A process (a running ``ocula serve``) holds a gallery with unsaved changes when
     ``ocula galleries drop`` removes it: it must not answer with the dropped people from the
     deleted file, nor accept changes into it, nor write its index back into a folder made again

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageFilter
 
 from ocula import InputError, Settings, UnknownName
-from ocula.errors import StoreError
 from ocula.collections import Collection
+from ocula.errors import StoreError
 from ocula.galleries import Gallery, gallery_names
 
 from ..conftest import SAMPLES, run_cli, shared

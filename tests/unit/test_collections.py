@@ -468,7 +468,7 @@ def test_a_search_after_another_handle_commits_removes_the_stale_snapshot_and_wr
     removes the snapshot on disk (stale: it may hold erased vectors), but writes no new one: a
     read-only search does not rewrite the whole index after every commit of an indexer. Writing
     is left to flush and close."""
-    writer, vecs = make(faiss_settings, rng)
+    writer, _ = make(faiss_settings, rng)
     writer.flush()
     snapshot = faiss_settings.data_dir / "collections" / "shop" / "vectors.faiss"
     reader = Collection.open("shop", settings=faiss_settings)

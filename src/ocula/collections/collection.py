@@ -47,7 +47,16 @@ from .filters import parse_filter
 from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
 from .vectors import METRICS, FaissVectors
 
-__all__ = ["Collection", "Erasure", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
+__all__ = [
+    "Collection",
+    "Erasure",
+    "Item",
+    "Match",
+    "NewItem",
+    "collection_names",
+    "collection_path",
+    "drop_collection",
+]
 
 log = logging.getLogger("ocula.collections")
 
@@ -180,7 +189,9 @@ def drop_collection(
         except sqlite3.Error:
             meta = {}  # not a usable store: removed all the same
         if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-            store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False)
+            store = MilvusVectors(
+                meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False
+            )
             try:
                 store.drop()
             finally:
