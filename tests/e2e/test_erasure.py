@@ -147,6 +147,10 @@ def test_a_gallery_dropped_by_another_process_is_neither_answered_from_nor_writt
         with pytest.raises(gone):
             len(server)
         with pytest.raises(gone):
+            list(server.items())
+        with pytest.raises(gone):
+            server.vectors("alice")
+        with pytest.raises(gone):
             server.add([NewItem("bob", victim[1:])])
     finally:
         server.close()

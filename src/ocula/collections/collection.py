@@ -845,6 +845,7 @@ class Collection:
 
     def vectors(self, item_id: str) -> np.ndarray:
         """The stored vectors of ``item_id``, shape (n, dim); (0, dim) if it has none."""
+        self._check_not_dropped()
         rows = self._db.execute("SELECT vector FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)).fetchall()
         if not rows:
             return np.zeros((0, self.dim), np.float32)
@@ -852,6 +853,7 @@ class Collection:
 
     def items(self) -> Iterator[tuple[str, str | None, dict[str, Any], str | None]]:
         """(id, path, metadata, source) of every item, in id order."""
+        self._check_not_dropped()
         for r in self._db.execute("SELECT id, path, metadata, source FROM items ORDER BY id"):
             yield r[0], r[1], json.loads(r[2]), r[3]
 
