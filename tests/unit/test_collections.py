@@ -345,7 +345,7 @@ def test_a_handle_left_open_never_writes_erased_vectors_back(faiss_settings, rng
     Closing A must not write its older index (id3 included) over B's snapshot."""
     a, vecs = make(faiss_settings, rng)
     with Collection.open("shop", settings=faiss_settings) as b:
-        assert b.erase(["id3"]) == 1
+        assert b.erase(["id3"]).items == 1
     a.close()
     folder = faiss_settings.data_dir / "collections" / "shop"
     raw = folder_bytes(folder)
@@ -450,7 +450,7 @@ def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(fa
     reader.execute("BEGIN")
     assert reader.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 20  # holds a read snapshot
     with Collection.open("shop", settings=faiss_settings) as c:
-        assert c.erase(["id3"]) == 1
+        assert c.erase(["id3"]).items == 1
     reader.execute("COMMIT")
     reader.close()
     assert vecs[3].tobytes() in folder_bytes(folder)  # what the reader kept
@@ -461,3 +461,50 @@ def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(fa
             assert any("finished an erasure" in r for r in again.repairs)
     finally:
         idle.close()
+
+
+def test_a_search_after_another_handle_commits_removes_the_stale_snapshot_and_writes_none(faiss_settings, rng):
+    """A search that finds the store changed by another process rebuilds its index in memory and
+    removes the snapshot on disk (stale: it may hold erased vectors), but writes no new one: a
+    read-only search does not rewrite the whole index after every commit of an indexer. Writing
+    is left to flush and close."""
+    writer, _ = make(faiss_settings, rng)
+    writer.flush()
+    snapshot = faiss_settings.data_dir / "collections" / "shop" / "vectors.faiss"
+    reader = Collection.open("shop", settings=faiss_settings)
+    try:
+        for n in range(3):
+            new = unit(rng, 1)
+            writer.add([NewItem(f"late{n}", new)])  # committed, not flushed
+            assert reader.search(new, k=1)[0][0].id == f"late{n}"
+            assert not snapshot.exists()  # the stale one removed, no new one written by the search
+        assert reader.snapshot_stale
+        writer.close()  # the writer's index is current: it writes the snapshot
+        assert snapshot.exists()
+    finally:
+        reader.close()
+    with Collection.open("shop", settings=faiss_settings) as again:
+        assert not again.snapshot_stale and again.index_count == 23 and again.index_differences() is None
+
+
+def test_erase_says_whether_the_files_are_clean(faiss_settings, rng):
+    """erase reports an erasure another connection's read keeps from finishing (pending), and
+    a later open or close with no reader finishes it."""
+    import sqlite3
+
+    c, vecs = make(faiss_settings, rng)
+    folder = faiss_settings.data_dir / "collections" / "shop"
+    reader = sqlite3.connect(folder / "items.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM items").fetchone()
+    try:
+        erased = c.erase(["id3"])
+        assert erased.items == 1 and erased.pending and c.unfinished_erasures() == 1
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    erased = c.erase(["id4"])
+    assert erased.items == 1 and not erased.pending and c.unfinished_erasures() == 0
+    c.close()
+    raw = folder_bytes(folder)
+    assert vecs[3].tobytes() not in raw and vecs[4].tobytes() not in raw and vecs[5].tobytes() in raw

@@ -25,8 +25,12 @@ from ._common import (
     print_error,
     progress_bar,
     settings_of,
+    stderr,
     stdout,
 )
+
+#: ``ocula faces forget``: forgotten, but the erasure is not finished in the files yet.
+EXIT_ERASURE_PENDING = 3
 
 galleries_app = typer.Typer(help="Face galleries: list, drop.", no_args_is_help=True)
 
@@ -135,10 +139,26 @@ def forget_command(
     gallery: GalleryOption,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Erase a person from a gallery: every template, photo reference and stored field."""
+    """Erase a person from a gallery: every template, photo reference and stored field.
+
+    Exit 0 when done; 3 when the person is gone from the gallery but another program reading
+    its files (a long read by another process, a backup) kept the erased data from being wiped
+    from SQLite's write-ahead log: a warning says so, and the next open or close of the gallery
+    with no such reader finishes it (`ocula doctor` reports it meanwhile).
+    """
     with cli_errors(json_output=as_json), Gallery.open(gallery, settings=settings_of(ctx)) as g:
-        g.forget(person)
-    emit_json({"forgotten": person, "gallery": gallery}) if as_json else stdout.print(Text(f"{person} forgotten"))
+        done = g.forget(person)
+    if as_json:
+        emit_json({"forgotten": person, "gallery": gallery, "erasure_pending": done.erasure_pending})
+    else:
+        stdout.print(Text(f"{person} forgotten"))
+    if done.erasure_pending:
+        warning = (
+            f"{person} is gone from gallery {gallery}, but the erased data may remain in its files until "
+            "another program stops reading them; the next open or close of the gallery finishes the erasure"
+        )
+        stderr.print(Text.assemble(("warning:", "yellow"), " ", warning), highlight=False)
+        raise typer.Exit(EXIT_ERASURE_PENDING)
 
 
 @galleries_app.command("list")

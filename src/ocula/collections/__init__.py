@@ -1,10 +1,11 @@
 """Persistent collections of embedded items: SQLite for the truth, FAISS for the answers."""
 
-from .collection import Collection, Item, Match, NewItem, collection_names, collection_path, drop_collection
+from .collection import Collection, Erasure, Item, Match, NewItem, collection_names, collection_path, drop_collection
 from .filters import Filter, parse_filter
 
 __all__ = [
     "Collection",
+    "Erasure",
     "Filter",
     "Item",
     "Match",

@@ -47,7 +47,16 @@ from .filters import parse_filter
 from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
 from .vectors import METRICS, FaissVectors
 
-__all__ = ["Collection", "Item", "Match", "NewItem", "collection_names", "collection_path", "drop_collection"]
+__all__ = [
+    "Collection",
+    "Erasure",
+    "Item",
+    "Match",
+    "NewItem",
+    "collection_names",
+    "collection_path",
+    "drop_collection",
+]
 
 log = logging.getLogger("ocula.collections")
 
@@ -55,6 +64,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # matched whole (fullmat
 SNAPSHOT = "vectors.faiss"  # beside it vectors.json names its generation
 _META_REQUIRED = ("embedder", "dim", "generation")
 BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's write lock
+ERASE_CHECKPOINT_ATTEMPTS = 5  # erase's tries to truncate the WAL past readers (1 s each, ~6.5 s in all)
 _ERASING = "erasing:"  # meta keys of erasures begun and not yet finished on disk (see erase())
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,6 +99,16 @@ class NewItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
     source: str | None = None  # the folder or catalog file it was indexed from
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What :meth:`Collection.erase` did: how many items existed, and whether the erasure is
+    still ``pending`` on disk (another connection kept the write-ahead log from being truncated:
+    the erased rows may remain in the store's files until a later open or close finishes it)."""
+
+    items: int
+    pending: bool
 
 
 @dataclass(frozen=True)
@@ -158,18 +178,36 @@ def drop_collection(
             shutil.rmtree(path, ignore_errors=True)
             return
         raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))
+    # The files are removed under the store's write lock: a process holding the store open
+    # writes its snapshot under that lock too, and then finds the store dropped (see
+    # Collection._settle_snapshot) instead of writing into a folder being removed.
+    db = sqlite3.connect(path / "items.sqlite", timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
-        with sqlite3.connect(path / "items.sqlite") as db:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.Error:
-        meta = {}
-    if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-        store = MilvusVectors(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False)
         try:
-            store.drop()
-        finally:
-            store.close()
-    shutil.rmtree(path)
+            db.execute("BEGIN IMMEDIATE")
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error:
+            meta = {}  # not a usable store: removed all the same
+        if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
+            store = MilvusVectors(
+                meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False
+            )
+            try:
+                store.drop()
+            finally:
+                store.close()
+        shutil.rmtree(path)
+    finally:
+        db.close()
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of ``path``; None if it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _tighten(path: Path) -> None:
@@ -264,6 +302,9 @@ class Collection:
     def __init__(self, name: str, path: Path, db: sqlite3.Connection):
         self.name, self.path, self._db = name, path, db
         self._lock = threading.RLock()
+        # The database file this connection reads (st_dev, st_ino): a store dropped (or dropped
+        # and made again) by another process is told apart from ours by it (see _is_dropped).
+        self._file_id = _file_id(path / "items.sqlite")
         #: What opening found wrong on disk and put right (``ocula doctor`` reports it).
         self.repairs: list[str] = []
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -350,6 +391,21 @@ class Collection:
             db.close()
             raise
 
+    def _is_dropped(self) -> bool:
+        """Our database file is no longer the store's (``ocula galleries drop``, ``ocula collections
+        drop``, maybe followed by a new store of the same name): one stat, a few microseconds."""
+        return _file_id(self.path / "items.sqlite") != self._file_id
+
+    def _check_not_dropped(self) -> None:
+        """Refuse to answer from a store another process dropped: what this connection still
+        reads is a deleted file, and its people or items must not come back from it."""
+        if not self._is_dropped():
+            return
+        what = KINDS.get(self.path.parent.name, "collection")
+        if not (self.path / "items.sqlite").exists():
+            raise UnknownName(what, self.name)
+        raise StoreError(f"{what} {self.name} was dropped and made again since it was opened; open it again")
+
     def _generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
 
@@ -367,21 +423,26 @@ class Collection:
             self._db.execute("COMMIT")
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, *, changes: bool = True) -> Iterator[None]:
         """One write transaction, holding SQLite's write lock on the store (no other process can
-        commit until it ends); SQLite's errors (a full disk, a lock held too long) become StoreError."""
+        commit until it ends); SQLite's errors (a full disk, a lock held too long) become StoreError.
+        ``changes`` (items or vectors): refused on a store another process dropped, whose file
+        nobody would read again."""
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
+                if changes:
+                    self._check_not_dropped()
                 yield
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.name} at {self.path} ({exc})") from None
 
     def _reload_vectors(self, *, use_snapshot: bool = True) -> None:
         """Make the in-memory index the store's as it is now: the snapshot if it is of the current
-        generation, else rebuilt from SQLite. A snapshot of another generation is put right at
-        once (rewritten, or removed if another process commits meanwhile): it may hold vectors
-        erased since it was written, and must not outlive this open."""
+        generation, else rebuilt from SQLite. A snapshot of another generation is removed at
+        once: it may hold vectors erased since it was written, and must not outlive this open.
+        Nothing is written here (this runs inside searches, after another process commits): the
+        rebuilt index is written by :meth:`flush` or :meth:`close`."""
         snapshot_path = self.path / SNAPSHOT
         with self._reading():
             generation = self._generation()
@@ -396,11 +457,28 @@ class Collection:
         self._dirty = len(rebuilt) > 0  # a rebuilt index is worth a snapshot
         written = FaissVectors.snapshot_generation(snapshot_path)
         if written != generation and any(p.exists() for p in self._snapshot_files()):
+            self._remove_stale_snapshot()
             self.repairs.append(
                 f"removed a stale vector snapshot (of generation {written}, the store is at {generation}), "
                 "which may hold erased vectors"
             )
-            self._settle_snapshot(required=False)
+
+    def _remove_stale_snapshot(self) -> None:
+        """Remove a snapshot of another generation, without waiting for the write lock: removing
+        is always safe (a writer writes the index before the generation file that names it, so
+        a removal can leave a missing or unnamed snapshot, which is rebuilt, never a stale one
+        named current). Temporary files a killed writer left (they may hold erased vectors too)
+        are removed under the write lock, where no writer is at work; they are rare."""
+        snapshot, generation_file, *orphans = self._snapshot_files()
+        try:
+            snapshot.unlink(missing_ok=True)
+            generation_file.unlink(missing_ok=True)
+            if orphans:
+                with self._lock, self._writing(changes=False):
+                    for orphan in self._snapshot_files()[2:]:
+                        orphan.unlink(missing_ok=True)
+        except (OSError, StoreError) as exc:
+            log.warning("%s: a stale vector snapshot could not be removed from %s (%s)", self.name, self.path, exc)
 
     def _index_from_sqlite(self) -> FaissVectors:
         ids: list[np.ndarray] = []
@@ -420,13 +498,15 @@ class Collection:
         snapshot = self.path / SNAPSHOT
         return [snapshot, snapshot.with_suffix(".json"), *self.path.glob(".vectors.*.tmp")]
 
-    def _settle_snapshot(self, *, required: bool) -> bool:
+    def _settle_snapshot(self, *, required: bool, write: bool = True) -> bool:
         """Bring the snapshot on disk in line with the store, under SQLite's write lock so that
         no other process commits meanwhile (and every snapshot writer holds it): our index is
         written only if it is of the store's current generation; otherwise a snapshot of another
         generation is removed, since it may hold vectors erased since. A snapshot that cannot be
         written is removed as well (a rebuild costs time; a stale file would cost an erasure).
 
+        ``write``: False only removes a snapshot of another generation (nothing to write: ours
+        is on disk already, or was never changed).
         ``required``: raise StoreError if no stale snapshot could be ruled out; else log it.
         Returns False if our current index could not be written (the disk is safe, not up to date)."""
         if not isinstance(self._vectors, FaissVectors):
@@ -434,11 +514,17 @@ class Collection:
         snapshot = self.path / SNAPSHOT
         written = True
         try:
-            with self._lock, self._writing():
+            with self._lock, self._writing(changes=False):
+                if self._is_dropped():
+                    # Dropped by another process (which holds the write lock while it removes the
+                    # files): nothing may be written there, and the index holds dropped vectors.
+                    self._vectors = FaissVectors(self.dim, self.metric)
+                    self._dirty = False
+                    return True
                 for orphan in self._snapshot_files()[2:]:
                     orphan.unlink(missing_ok=True)
                 generation = self._generation()
-                if generation == self._generation_seen:
+                if write and generation == self._generation_seen:
                     try:
                         self._vectors.save(snapshot, generation)
                         self._dirty = False
@@ -578,31 +664,45 @@ class Collection:
             self._dirty = True
         return count
 
-    def erase(self, ids: Iterable[str]) -> int:
+    def erase(self, ids: Iterable[str]) -> Erasure:
         """:meth:`delete`, then make the deletion durable on disk: the vector snapshot is
         rewritten without the vectors (or removed, if another process changed the store
         meanwhile) and the SQLite write-ahead log is checkpointed and truncated, so neither the
         rows (zeroed by ``secure_delete``) nor older copies of them remain in this collection's
-        files. Returns how many items existed.
+        files. Returns how many items existed and whether the files are clean yet.
 
         The erasure is noted in the store in the same transaction as the deletion and the note
         removed once the files are clean; a process stopped in between leaves the note, and the
-        next process to open the store finishes the erasure. No process writes a snapshot from
-        an index older than the store, so one holding the collection open cannot write the
-        erased vectors back. Another process reading at that moment can keep the WAL from being
-        truncated; the note then stays. Milvus keeps its own files (and compacts them)."""
+        next process to open or close the store finishes the erasure. No process writes a
+        snapshot from an index older than the store, so one holding the collection open cannot
+        write the erased vectors back. Another connection reading at that moment (another
+        process's long read, a backup tool, an ``sqlite3`` shell) keeps the WAL from being
+        truncated: erase retries for a few seconds (:data:`ERASE_CHECKPOINT_ATTEMPTS`), then
+        returns with ``pending`` True, the note kept; the erased rows may then stay in the WAL
+        and the database file until a later open or close finds no reader in the way.
+
+        On a Milvus store, the rows are deleted through the Milvus client; Milvus (and Milvus
+        Lite) may keep the data in its segment files until its own compaction, which ocula
+        does not start nor guarantee."""
         marker = f"{_ERASING}{uuid.uuid4().hex}"
         count = self._delete(list(ids), erasing=marker)
-        self._finish_erasures([marker], required=True)
-        return count
+        # Every noted erasure, not only this one: a clean WAL finishes the ones left pending too.
+        clean = self._finish_erasures(sorted({marker, *self._erasure_markers()}), required=True, patient=True)
+        return Erasure(count, pending=not clean)
 
-    def _finish_erasures(self, markers: list[str], *, required: bool) -> bool:
+    def _finish_erasures(self, markers: list[str], *, required: bool, patient: bool = False) -> bool:
         """Clean the files after erasures (the snapshot, then the WAL) and drop their notes;
-        False if the WAL could not be truncated (the notes stay for the next open)."""
-        self._settle_snapshot(required=required)
-        if not self.checkpoint():
+        False if the WAL could not be truncated (the notes stay for a later open or close).
+        ``patient``: retry the checkpoint for a few seconds (erase); else one attempt that does
+        not wait for readers (open, close), so a reader that stays open does not slow them down."""
+        self._settle_snapshot(required=required, write=self._dirty)
+        if patient:
+            clean = self.checkpoint(attempts=ERASE_CHECKPOINT_ATTEMPTS)
+        else:
+            clean = self.checkpoint(attempts=1, busy_ms=0)
+        if not clean:
             return False
-        with self._lock, self._writing():
+        with self._lock, self._writing(changes=False):
             self._db.executemany("DELETE FROM meta WHERE key = ?", [(m,) for m in markers])
         return True
 
@@ -622,6 +722,8 @@ class Collection:
             return
         try:
             finished = self._finish_erasures(markers, required=True)
+            if not finished:
+                log.warning("%s: an erasure is still pending (another connection reads the store)", self.name)
         except StoreError as exc:
             log.warning("%s: an interrupted erasure could not be finished (%s)", self.name, exc)
             finished = False
@@ -650,21 +752,27 @@ class Collection:
             if not self._settle_snapshot(required=True):
                 raise StoreError(f"{self.name}: the vector snapshot could not be written ({self._snapshot_error})")
 
-    def checkpoint(self, attempts: int = 5) -> bool:
-        """Checkpoint the write-ahead log into the database file and truncate it, retrying a
-        few times; False (and a warning in the log) if another connection kept it from finishing."""
+    def checkpoint(self, attempts: int = ERASE_CHECKPOINT_ATTEMPTS, busy_ms: int = 1000) -> bool:
+        """Checkpoint the write-ahead log into the database file and truncate it, trying
+        ``attempts`` times, each waiting up to ``busy_ms`` for readers; False if another
+        connection kept it from finishing (with a warning in the log after several attempts)."""
         for attempt in range(attempts):
             with self._lock:
-                # TRUNCATE waits for readers through the busy handler: 1 s each try, not the 30 s
-                # a write waits for the lock, so a long reader cannot stall an erase for minutes.
-                self._db.execute("PRAGMA busy_timeout = 1000")
+                # TRUNCATE waits for readers through the busy handler: 1 s each try by default,
+                # not the 30 s a write waits for the lock, so a long reader cannot stall an erase
+                # for minutes (about 6.5 s in all with the default attempts).
+                self._db.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
                 try:
                     busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
                     self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not busy:
                 return True
+            if attempt + 1 == attempts:
+                break
             time.sleep(0.05 * 2**attempt)
+        if attempts == 1:
+            return False
         log.warning("collection %s: the write-ahead log could not be truncated (another reader holds it)", self.name)
         return False
 
@@ -718,6 +826,7 @@ class Collection:
     def counts(self) -> tuple[int, int]:
         """(items, vectors), counted again only after a change (COUNT(*) scans: ~10 ms at 1M rows)."""
         with self._lock:
+            self._check_not_dropped()
             generation = self._generation()
             if self._counted is None or self._counted[0] != generation:
                 items = int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
@@ -726,6 +835,7 @@ class Collection:
             return self._counted[1], self._counted[2]
 
     def get(self, item_id: str) -> Item | None:
+        self._check_not_dropped()
         row = self._db.execute(
             "SELECT id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id) "
             "FROM items WHERE id = ?",
@@ -735,6 +845,7 @@ class Collection:
 
     def vectors(self, item_id: str) -> np.ndarray:
         """The stored vectors of ``item_id``, shape (n, dim); (0, dim) if it has none."""
+        self._check_not_dropped()
         rows = self._db.execute("SELECT vector FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)).fetchall()
         if not rows:
             return np.zeros((0, self.dim), np.float32)
@@ -742,6 +853,7 @@ class Collection:
 
     def items(self) -> Iterator[tuple[str, str | None, dict[str, Any], str | None]]:
         """(id, path, metadata, source) of every item, in id order."""
+        self._check_not_dropped()
         for r in self._db.execute("SELECT id, path, metadata, source FROM items ORDER BY id"):
             yield r[0], r[1], json.loads(r[2]), r[3]
 
@@ -784,6 +896,7 @@ class Collection:
                 raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
         out: list[list[Match]] = []
         with self._lock:
+            self._check_not_dropped()
             if not self._milvus and self._generation() != self._generation_seen:  # another process wrote
                 self._reload_vectors()
             # Items with several vectors can take several of the top slots: widen until k items.

@@ -153,7 +153,8 @@ class FaissVectors:
 
     # -- snapshots ------------------------------------------------------------------------
     def save(self, path: Path, generation: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the snapshot at ``path`` in its store's folder, which must exist: a folder that is
+        gone was dropped, and must not be made again to hold the vectors."""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:

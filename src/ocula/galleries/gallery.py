@@ -39,6 +39,7 @@ from .templates import GalleryThreshold, threshold_for_fpir
 __all__ = [
     "Candidate",
     "Enrolment",
+    "Forgotten",
     "Gallery",
     "Identification",
     "Person",
@@ -63,6 +64,26 @@ def _stamp() -> str:
 # (Cn). They are invisible or drawn differently by each font, so "Ann Lee" and "Ann\u200bLee"
 # would look like one person and be two.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+# ...except the zero-width non-joiner and joiner (Cf), which spell many Persian, Kurdish and
+# Indic names (می‌خواهم; Devanagari half forms): allowed between two letters or marks, where
+# they shape the word, never at an end, doubled, or beside a space or punctuation. Nor beside a
+# Latin, Greek or Cyrillic letter: those scripts have no joining forms, so there a joiner
+# changes nothing on screen and "Ann\u200dLee" would pass for "AnnLee".
+_JOINERS = frozenset({"\u200c", "\u200d"})
+_UNJOINED_SCRIPTS = ("LATIN ", "GREEK ", "CYRILLIC ")
+
+
+def _joins_letters(person: str, i: int) -> bool:
+    """The joiner at ``person[i]`` stands between two letters or combining marks of scripts
+    where it shapes the text."""
+    if i == 0 or i == len(person) - 1:
+        return False
+    for neighbour in (person[i - 1], person[i + 1]):
+        if unicodedata.category(neighbour)[0] not in "LM":
+            return False
+        if neighbour.isascii() or unicodedata.name(neighbour, "").startswith(_UNJOINED_SCRIPTS):
+            return False
+    return True
 
 
 def _check_person(person: str) -> str:
@@ -80,7 +101,9 @@ def _check_new_person(person: str) -> str:
     names look alike. Names are refused, not rewritten, if they are not in Unicode NFC: a
     silently normalised name would not be found again under the spelling its caller used."""
     _check_person(person)
-    for char in person:
+    for i, char in enumerate(person):
+        if char in _JOINERS and _joins_letters(person, i):
+            continue
         category = unicodedata.category(char)
         if category in _INVISIBLE_CATEGORIES or (category == "Zs" and char != " "):
             raise InputError(
@@ -123,6 +146,18 @@ class Person:
 
     def to_dict(self) -> dict[str, Any]:
         return {"person": self.name, "photos": self.photos, "metadata": self.metadata}
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What :meth:`Gallery.forget` did: the person's faces removed from the stored clusters, and
+    whether the erasure is still pending on disk (another connection, e.g. a long read by
+    another process, kept SQLite's write-ahead log from being truncated: the erased rows may
+    remain in the gallery's files until a later open or close of the gallery finishes it)."""
+
+    person: str
+    cluster_faces: int
+    erasure_pending: bool
 
 
 @dataclass(frozen=True)
@@ -270,12 +305,17 @@ class Gallery:
         if _check_person(person) not in self:
             _check_new_person(person)
 
-    def forget(self, person: str) -> int:
+    def forget(self, person: str) -> Forgotten:
         """Erase ``person``: every template, photo reference and the metadata, and their faces
-        in the stored clusters (returns how many of those). Unknown → UnknownName."""
+        in the stored clusters. Unknown → UnknownName. The result says how many cluster faces
+        went and whether the erasure is still pending on disk (see :class:`Forgotten`)."""
         descriptors, refs = self.templates(person)
-        self._coll.erase([person])  # durable: no copy left in the store's files (see Collection.erase)
-        return self._forget_in_clusters(descriptors, refs)
+        # The clusters first: their faces are found through the person's templates and photo
+        # references, so if this step fails (a busy or unreadable cluster store, a full disk)
+        # the person must still be there for a retry to find them.
+        removed, clusters_pending = self._forget_in_clusters(descriptors, refs)
+        erased = self._coll.erase([person])  # no copy left in the store's files (see Collection.erase)
+        return Forgotten(person, removed, erasure_pending=erased.pending or clusters_pending)
 
     # -- enrolment ------------------------------------------------------------------------
     def enroll(
@@ -522,12 +562,13 @@ class Gallery:
             store._store(cluster, descriptors[rest], [refs[i] for i in rest], replace=True)
         return new
 
-    def _forget_in_clusters(self, descriptors: np.ndarray, refs: list[dict]) -> int:
+    def _forget_in_clusters(self, descriptors: np.ndarray, refs: list[dict]) -> tuple[int, bool]:
         """Remove a forgotten person's faces from the stored clusters: faces of the same photo
-        and box, and faces the person's templates identify at FPIR 0.01. Returns how many."""
+        and box, and faces the person's templates identify at FPIR 0.01. Returns how many, and
+        whether their erasure is still pending on disk."""
         store = self._cluster_store()
         if store is None:
-            return 0
+            return 0, False
         removed = 0
         with store:
             limit = threshold_for_fpir(self._calibration(), 0.01, len(descriptors)).threshold
@@ -546,8 +587,8 @@ class Gallery:
                     keep = np.flatnonzero(~drop)
                     store._store(cluster.name, d[keep], [r[i] for i in keep], replace=True)
             if removed:  # durable like the person's own erasure: snapshot rewritten, WAL truncated, noted till done
-                store._coll.erase([])
-        return removed
+                return removed, store._coll.erase([]).pending
+        return removed, False
 
     # -- lifetime -------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -134,10 +134,23 @@ async def forget(
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    """Erase the person: templates, photo references, metadata and their faces in the stored
+    clusters. Answers 200 once the person is gone; ``erasure_pending`` true means another
+    connection to the gallery's files (a long read by another process) kept the erased rows
+    from being wiped from SQLite's write-ahead log yet: the next open or close of the gallery
+    with no such reader finishes it."""
     async with audited(svc, caller, "forget", f"{gallery}/{person}"):
         g = await svc.run(svc.gallery, gallery)
-        cluster_faces = await svc.run(g.forget, person)
-    return {"gallery": gallery, "person": person, "forgotten": True, "cluster_faces_removed": cluster_faces}
+        done = await svc.run(g.forget, person)
+    # 200 either way: the person is gone. "erasure_pending": another connection kept the erased
+    # rows from being wiped from the gallery's files yet; a later open or close finishes it.
+    return {
+        "gallery": gallery,
+        "person": person,
+        "forgotten": True,
+        "cluster_faces_removed": done.cluster_faces,
+        "erasure_pending": done.erasure_pending,
+    }
 
 
 @router.post("/galleries/{gallery}/identify", summary="Who is each face of a photo (null: unknown)")
