@@ -396,6 +396,12 @@ class Collection:
         drop``, maybe followed by a new store of the same name): one stat, a few microseconds."""
         return _file_id(self.path / "items.sqlite") != self._file_id
 
+    @property
+    def dropped(self) -> bool:
+        """Another process dropped this store since it was opened (maybe making a new one of the
+        same name): this handle answers nothing more; open the name again."""
+        return self._is_dropped()
+
     def _check_not_dropped(self) -> None:
         """Refuse to answer from a store another process dropped: what this connection still
         reads is a deleted file, and its people or items must not come back from it."""

@@ -591,6 +591,11 @@ class Gallery:
         return removed, False
 
     # -- lifetime -------------------------------------------------------------------------
+    @property
+    def dropped(self) -> bool:
+        """Another process dropped this gallery since it was opened: open the name again."""
+        return self._coll.dropped
+
     def info(self) -> dict[str, Any]:
         info = self._coll.info()
         return {
