@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,17 +45,36 @@ def test_same_boxes_as_in_process_and_a_time_limit(engine, isolated):
     np.testing.assert_array_equal(again, expected_boxes)
 
 
+def cpu_ticks(pid: int) -> int:
+    """The CPU time (user + system, in clock ticks) process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def kill_once_busy(pid: int, ticks: int, done: threading.Event) -> None:
+    """SIGKILL ``pid`` once it has used ``ticks`` more clock ticks of CPU: it is then inside the
+    call (an idle child uses none), whatever the machine's load."""
+    start = cpu_ticks(pid)
+    while not done.is_set() and cpu_ticks(pid) - start < ticks:
+        done.wait(0.01)
+    if not done.is_set():
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_a_child_that_dies_mid_call_is_an_image_error_and_is_replaced(isolated):
     blank = np.full((700, 700, 3), 128, np.uint8)  # seconds of CNN work
     isolated.detect(np.full((100, 100, 3), 128, np.uint8), 0)  # the child is up
     child = isolated._child
-    killer = threading.Timer(0.5, lambda: os.kill(child.pid, signal.SIGKILL))
+    done = threading.Event()
+    killer = threading.Thread(target=kill_once_busy, args=(child.pid, 20, done), daemon=True)
     killer.start()
     try:
         with pytest.raises(ImageError, match="failed"):
             isolated.detect(blank, 0)
     finally:
-        killer.cancel()
+        done.set()
+        killer.join(60)
     boxes, _ = isolated.detect(np.full((100, 100, 3), 128, np.uint8), 0)  # a new child
     assert boxes.shape == (0, 4) and isolated._child is not child
 

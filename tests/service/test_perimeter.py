@@ -29,15 +29,23 @@ from ocula.service.settings import ServiceSettings
 from ..conftest import REPO_ROOT, SAMPLES
 
 CAT = (SAMPLES / "cat-chelsea.jpg").read_bytes()
-#: A bound that only a hang exceeds (the server's own timeouts here are 2 s).
+#: A bound that only a hang exceeds.
 PATIENCE = 60.0
+#: The server most tests use: its deadlines are far beyond anything a test waits for, so a
+#: loaded machine can slow a test down but never turn an answer into a 408.
 LIMITS = {
-    "OCULA_SERVICE_HEADER_TIMEOUT": "2",
-    "OCULA_SERVICE_IDLE_TIMEOUT": "2",
-    "OCULA_SERVICE_KEEP_ALIVE": "120",
+    "OCULA_SERVICE_HEADER_TIMEOUT": "600",
+    "OCULA_SERVICE_IDLE_TIMEOUT": "600",
+    "OCULA_SERVICE_BODY_TIMEOUT": "600",
+    "OCULA_SERVICE_KEEP_ALIVE": "300",
     "OCULA_SERVICE_MAX_CONNECTIONS_PER_CLIENT": "6",
     "OCULA_SERVICE_RATE_PER_MINUTE": "10",
     "OCULA_SERVICE_MAX_CONNECTIONS": "20",
+}
+#: The server of the tests of the deadlines themselves: short, and only ever expected to expire.
+DEADLINES = {
+    "OCULA_SERVICE_HEADER_TIMEOUT": "2",
+    "OCULA_SERVICE_IDLE_TIMEOUT": "2",
     "OCULA_SERVICE_BODY_TIMEOUT": "4",
 }
 
@@ -77,16 +85,25 @@ def stop_server(server: subprocess.Popen) -> str:
             server.kill()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def serve_module(tmp_path_factory, limits: dict[str, str]):
     data = tmp_path_factory.mktemp("perimeter") / "data"
     store = KeyStore(key_store_path(data))
     keys = {name: store.create(name, scope)[1] for name, scope in (("read", "read"), ("write", "write"), ("hasty", "read"))}
     store.close()
-    server, port = start_server(data, LIMITS)
+    server, port = start_server(data, limits)
     yield port, keys
     log = stop_server(server)
     assert "Traceback" not in log and "Application shutdown complete" in log, log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    yield from serve_module(tmp_path_factory, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory):
+    yield from serve_module(tmp_path_factory, DEADLINES)
 
 
 def connect(port: int, source: str) -> socket.socket:
@@ -156,8 +173,8 @@ def test_refusals_are_answered_before_the_body_is_sent(served):
         assert got == 429 and b"retry-after" in answer.lower()
 
 
-def test_requests_whose_headers_or_body_do_not_arrive_are_closed(served):
-    port, keys = served
+def test_requests_whose_headers_or_body_do_not_arrive_are_closed(strict):
+    port, keys = strict
     conns = [connect(port, "127.0.0.3") for _ in range(4)]
     try:
         for conn in conns[:2]:  # headers begun, never finished
@@ -174,9 +191,10 @@ def test_requests_whose_headers_or_body_do_not_arrive_are_closed(served):
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
 
-def test_a_body_trickled_past_its_deadline_is_closed(served):
-    """Never idle long enough for the idle timeout, but the whole body is late."""
-    port, keys = served
+def test_a_body_trickled_past_its_deadline_is_closed(strict):
+    """Never idle long enough for the idle timeout, but the whole body is late (should a loaded
+    machine stall the sender for the idle timeout, the answer is the same 408)."""
+    port, keys = strict
     stop = threading.Event()
 
     def trickle(conn: socket.socket) -> None:
@@ -204,8 +222,9 @@ def test_connections_per_client_address_are_bounded(served):
     port, _ = served
     kept = [connect(port, "127.0.0.4") for _ in range(6)]
     try:
-        for conn in kept:  # each one answered (so accepted and counted), then kept alive
+        for conn in kept:  # every request sent before any answer is waited for
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for conn in kept:  # each one answered (so accepted and counted), then kept alive
             assert read_one_answer(conn) == 200
         with connect(port, "127.0.0.4") as extra:
             status, answer = read_answer(extra)
