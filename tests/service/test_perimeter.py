@@ -411,3 +411,48 @@ def test_refusals_from_many_addresses_stay_bounded():
     rows = [row for i in range(1000) for row in refusals.note(401, None, f"10.0.{i // 256}.{i % 256}", "POST /v1/tag")]
     assert [row[4] for row in rows] == ["10.0.0.0", "10.0.0.1", "10.0.0.2", "*"]
     assert sorted(row[2] for row in refusals.flush()) == ["+996 more"]
+
+
+#: Another process writing the key store: takes SQLite's write lock, says so, and holds it until
+#: its stdin closes.
+HOLD_THE_WRITE_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+db.execute("COMMIT")
+"""
+#: Under the key store's own wait for a lock (``keys.LOCK_WAIT``, 30 s): an answer later than
+#: this came only once the server gave up waiting, i.e. it was stuck behind the lock.
+PROMPT = 20.0
+
+
+def test_a_locked_key_store_stops_neither_the_event_loop_nor_key_checks(tmp_path):
+    """While another process holds service.sqlite's write lock, a refusal's audit row waits for
+    it; /healthz and a valid key's request are answered meanwhile."""
+    data = tmp_path / "data"
+    store = KeyStore(key_store_path(data))
+    read, admin = store.create("r", "read")[1], store.create("a", "admin")[1]
+    store.close()
+    server, port = start_server(data, {})
+    base = f"http://127.0.0.1:{port}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(key_store_path(data))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        try:  # a refusal: its audit row now waits for the lock (the answer waits for the row)
+            refused = httpx.get(base + "/v1/galleries", headers=auth("ocula_wrong"), timeout=1).status_code
+        except httpx.ReadTimeout:
+            refused = None
+        assert httpx.get(base + "/v1/galleries", headers=auth(read), timeout=PROMPT).status_code == 200
+        assert httpx.get(base + "/healthz", timeout=PROMPT).status_code == 200
+        assert holder.poll() is None  # all that while the lock was held
+        holder.stdin.close()
+        assert holder.wait(PATIENCE) == 0
+        entries = httpx.get(base + "/v1/audit", headers=auth(admin), timeout=PATIENCE).json()["entries"]
+        assert any(e["action"] == "refused" and e["status"] == 401 for e in entries), (refused, entries)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        stop_server(server)

@@ -226,8 +226,8 @@ class Guard:
             return
         svc = scope["app"].state.services
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            key = vet(svc, headers.get("authorization", ""), need)
+        try:  # off the event loop: the key store is SQLite, and may wait for a lock
+            key = await anyio.to_thread.run_sync(vet, svc, headers.get("authorization", ""), need)
         except Refused as refusal:
             answer = await self._refuse(svc, scope, refusal)
             await answer(scope, receive, send)
