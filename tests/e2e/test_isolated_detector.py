@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ocula import ImageError, load_image
+from ocula import ImageError, ModelError, load_image
 from ocula.models.backends.dlib_isolated import IsolatedDetector
 from ocula.models.files import resolve_files
 from ocula.models.registry import get_model
@@ -90,3 +90,21 @@ def test_a_child_that_died_between_calls_is_an_image_error_and_is_replaced(isola
         isolated.detect(small, 0)
     boxes, _ = isolated.detect(small, 0)
     assert boxes.shape == (0, 4) and isolated._child is not child
+
+
+def test_a_detector_that_cannot_load_is_a_model_error_and_is_not_started_again(engine, tmp_path):
+    weights = tmp_path / "mmod.dat"
+    weights.write_bytes(b"not dlib's weights")
+    broken = IsolatedDetector("mmod", weights, timeout=120)
+    small = np.full((100, 100, 3), 128, np.uint8)
+    try:
+        with pytest.raises(ModelError, match="cannot be loaded") as first:
+            broken.detect(small, 0)
+        assert not isinstance(first.value, ImageError)  # not the photo's fault (the service: 503, not 422)
+        # Good weights now: a new child would load them, but none is started; the failure stands.
+        weights.write_bytes(resolve_files(get_model("dlib_mmod_face"), engine.settings)["weights"].read_bytes())
+        with pytest.raises(ModelError, match="cannot be loaded"):
+            broken.detect(small, 0)
+        assert broken._child is None
+    finally:
+        broken.close()
