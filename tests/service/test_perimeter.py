@@ -456,3 +456,24 @@ def test_a_locked_key_store_stops_neither_the_event_loop_nor_key_checks(tmp_path
         if holder.poll() is None:
             holder.kill()
         stop_server(server)
+
+
+def test_the_guard_names_its_types():
+    """No ``Any`` where a type exists: the service's settings, the services, ASGI's callables."""
+    from typing import get_type_hints
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from ocula.service import guard
+    from ocula.service.deps import Services
+
+    names = {**vars(guard), "Services": Services}
+    assert get_type_hints(guard.body_limit, names)["service"] is ServiceSettings
+    assert get_type_hints(guard.vet, names)["svc"] is Services
+    assert get_type_hints(guard.Guard.__init__, names)["app"] == ASGIApp
+    assert get_type_hints(guard.Guard.__call__, names) == {"scope": Scope, "receive": Receive, "send": Send, "return": type(None)}
+    refusals = guard.RefusalLog(window=3600)
+    refusals.note(401, None, "10.0.0.1", "POST /v1/tag")
+    refusals.note(401, None, "10.0.0.1", "POST /v1/tag")
+    (window,) = refusals._open.values()
+    assert isinstance(window, guard.Window) and window.repeats == 1

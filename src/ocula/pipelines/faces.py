@@ -237,9 +237,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
 
 
-def _detect_within_budget(
-    detector: FaceDetectorModel, image: np.ndarray, budget: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
     """``detector`` at native scale, or on a copy shrunk to ``budget`` pixels (boxes mapped back
     to ``image``): the detector's memory and time stay bounded whatever the photo's size."""
     h, w = image.shape[:2]
