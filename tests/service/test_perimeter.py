@@ -477,3 +477,50 @@ def test_the_guard_names_its_types():
     refusals.note(401, None, "10.0.0.1", "POST /v1/tag")
     (window,) = refusals._open.values()
     assert isinstance(window, guard.Window) and window.repeats == 1
+
+
+def multipart_body(files: int, size: int) -> bytes:
+    part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="p%d.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    body = b'--b\r\nContent-Disposition: form-data; name="person"\r\n\r\nx\r\n'
+    return body + b"".join(part % i + b"\xff" * size + b"\r\n" for i in range(files)) + b"--b--\r\n"
+
+
+def test_a_body_of_more_parts_than_the_route_takes_is_refused_as_it_streams(served):
+    """Starlette keeps each part of up to 1 MB in memory until the whole form is parsed: 150
+    small files took 145 MB before the route could refuse them."""
+    port, keys = served
+    with connect(port, "127.0.0.7") as conn:
+        body = multipart_body(150, 2000)
+        conn.sendall(head_only("POST", "/v1/galleries/g/people", keys["write"], len(body)))
+        for at in range(0, len(body), 4096):
+            try:
+                conn.sendall(body[at : at + 4096])
+            except (BrokenPipeError, ConnectionResetError):  # refused (and closed) before the end
+                break
+        status, answer = read_answer(conn)
+    assert status == 413 and b"more than 36 parts" in answer, answer[-300:]
+    people = httpx.get(f"http://127.0.0.1:{port}/v1/galleries/g/people", headers=auth(keys["read"]), timeout=PATIENCE)
+    assert people.status_code == 404  # nobody enrolled: the route never ran
+
+
+def test_parts_are_counted_across_chunks():
+    from ocula.service.guard import Guard, part_delimiter
+
+    body = multipart_body(5, 10)
+
+    async def run(parts: int) -> None:
+        chunks = [{"type": "http.request", "body": body[i : i + 1], "more_body": True} for i in range(len(body))]
+
+        async def one_byte_at_a_time():
+            return chunks.pop(0) if chunks else {"type": "http.request", "body": b"", "more_body": False}
+
+        receive = Guard._counted(one_byte_at_a_time, 10**9, part_delimiter("multipart/form-data; boundary=b"), parts)
+        while (await receive())["more_body"]:
+            pass
+
+    import anyio
+    from starlette.exceptions import HTTPException
+
+    anyio.run(run, 6)  # the person and 5 files
+    with pytest.raises(HTTPException, match="more than 5 parts"):
+        anyio.run(run, 5)

@@ -22,6 +22,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 from starlette.exceptions import HTTPException
+
+try:  # the form parser's own reading of the Content-Type (python-multipart; older releases: multipart)
+    from python_multipart.multipart import parse_options_header
+except ModuleNotFoundError:  # pragma: no cover
+    from multipart.multipart import parse_options_header
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +57,8 @@ PHOTOS_PER_ROUTE = {
     "/v1/collections/{collection}/items": 1,
     "/v1/collections/{collection}/search": 1,
 }
+#: Form fields (not files) a multipart body may hold besides its files; the routes take 5 at most.
+MAX_FORM_FIELDS = 16
 #: On every response. The web UI is plain files from this server; its face thumbnails are
 #: data: URLs and its photo previews blob: URLs.
 SECURITY_HEADERS = [
@@ -79,6 +86,29 @@ def body_limit(route_path: str, method: str, service: ServiceSettings) -> int:
         return service.max_upload_bytes * MAX_ENROL_PHOTOS + FRAMING
     photos = PHOTOS_PER_ROUTE.get(route_path, 0)
     return photos * service.max_upload_bytes + FRAMING if photos else NO_UPLOAD
+
+
+def max_parts(route_path: str, method: str) -> int:
+    """The most parts a multipart body of the route may have: its files and its form fields.
+    Starlette keeps every part of up to 1 MB in memory until the whole body is parsed, so a body
+    of many small files must be refused while it streams, not after."""
+    from .routes_galleries import MAX_ENROL_PHOTOS
+
+    if method != "POST":
+        return MAX_FORM_FIELDS
+    if route_path == "/v1/galleries/{gallery}/people":
+        return MAX_ENROL_PHOTOS + MAX_FORM_FIELDS
+    if route_path == "/v1/video/jobs":
+        return 1 + MAX_FORM_FIELDS
+    return PHOTOS_PER_ROUTE.get(route_path, 0) + MAX_FORM_FIELDS
+
+
+def part_delimiter(content_type: str) -> bytes | None:
+    """What begins each part of a multipart body of ``content_type`` (None: not multipart),
+    as the form parser reads it."""
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    return b"\n--" + boundary if kind.startswith(b"multipart/") and boundary else None
 
 
 def matched_route(routes: list[BaseRoute], scope: Scope) -> BaseRoute | None:
@@ -262,7 +292,9 @@ class Guard:
                 413, "Upload too large", f"the body is over {limit:,} bytes", scope["path"], {"Connection": "close"}
             )(scope, receive, send)
             return
-        await self.app(scope, self._counted(receive, limit), send)
+        route_path = getattr(route, "path", "")
+        delimiter = part_delimiter(headers.get("content-type", ""))
+        await self.app(scope, self._counted(receive, limit, delimiter, max_parts(route_path, scope["method"])), send)
 
     async def _refuse(self, svc: Services, scope: Scope, refusal: Refused) -> JSONResponse:
         """The refusal's answer (it closes the connection), after noting it in the audit log."""
@@ -274,16 +306,28 @@ class Guard:
         return problem_json(refusal.status, refusal.title, refusal.detail, scope["path"], headers)
 
     @staticmethod
-    def _counted(receive: Receive, limit: int) -> Receive:
-        seen = 0
+    def _counted(receive: Receive, limit: int, delimiter: bytes | None, parts: int) -> Receive:
+        """``receive`` that refuses (413) a body over ``limit`` bytes, or one with more than
+        ``parts`` multipart parts (each begins with ``delimiter``; the last one closes the body)."""
+        seen = delimiters = 0
+        tail = b"\r\n"  # the first delimiter may open the body, without a line break before it
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, delimiters, tail
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:  # raised inside body parsing: FastAPI re-raises HTTPExceptions
-                    raise HTTPException(413, f"the body is over {limit:,} bytes", {"Connection": "close"})
+            if message["type"] != "http.request":
+                return message
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > limit:  # raised inside body parsing: FastAPI re-raises HTTPExceptions
+                raise HTTPException(413, f"the body is over {limit:,} bytes", {"Connection": "close"})
+            if delimiter is not None:  # a delimiter may straddle two chunks: the tail is searched again
+                window = tail + body
+                delimiters += window.count(delimiter)
+                tail = window[-(len(delimiter) - 1) :]
+                if delimiters > parts + 1:
+                    detail = f"the body has more than {parts} parts (files and form fields)"
+                    raise HTTPException(413, detail, {"Connection": "close"})
             return message
 
         return counted
