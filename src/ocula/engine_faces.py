@@ -22,6 +22,7 @@ from .models.files import resolve_files
 from .models.registry import get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
+    DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
     EMBEDDER_MODEL,
     Detector,
@@ -53,6 +54,8 @@ class FaceMethods:
     _dlib_models: dict
     # None: dlib's CNN runs in this process; else seconds a CNN call may take in its child process.
     _cnn_timeout: float | None = None
+    # None: the library's pixel budget of the CNN (pipelines.faces.DETECT_MAX_PIXELS); else this.
+    _cnn_max_pixels: int | None = None
     runner: Callable[[str], Any]
     dlib_model: Callable[[str], Any]
     decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
@@ -71,6 +74,7 @@ class FaceMethods:
                     self.runner(EMBEDDER_MODEL),
                     spec.alignment,
                     landmarks68=self.dlib_model("dlib_landmarks_68") if landmarks68 else None,
+                    cnn_max_pixels=self._cnn_max_pixels,
                 )
             return self._face_analyzers[key]
 
@@ -81,6 +85,22 @@ class FaceMethods:
         with self._lock:
             self._cnn_timeout = timeout
             self._face_analyzers.clear()
+
+    def limit_cnn_pixels(self, max_pixels: int) -> None:
+        """Let dlib's CNN search at most ``max_pixels`` per call from now on, when ocula chooses
+        the upsampling (larger photos are searched on a shrunk copy; see
+        :data:`~ocula.pipelines.faces.DETECT_MAX_PIXELS`). For servers: the CNN takes about
+        1 KB and 10 us per pixel, and the library's default budget is 2.56 MP."""
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise InputError("max_pixels must be a positive integer")
+        with self._lock:
+            self._cnn_max_pixels = max_pixels
+            self._face_analyzers.clear()
+
+    @property
+    def cnn_max_pixels(self) -> int:
+        """The most pixels dlib's CNN searches in one call when ocula chooses the upsampling."""
+        return self._cnn_max_pixels or DETECT_MAX_PIXELS["mmod"]
 
     def _detector_model(self, name: str) -> Any:
         spec = get_model(name)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ocula import ImageError, load_image
+from ocula import ImageError, ModelError, load_image
 from ocula.models.backends.dlib_isolated import IsolatedDetector
 from ocula.models.files import resolve_files
 from ocula.models.registry import get_model
@@ -44,17 +45,36 @@ def test_same_boxes_as_in_process_and_a_time_limit(engine, isolated):
     np.testing.assert_array_equal(again, expected_boxes)
 
 
+def cpu_ticks(pid: int) -> int:
+    """The CPU time (user + system, in clock ticks) process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def kill_once_busy(pid: int, ticks: int, done: threading.Event) -> None:
+    """SIGKILL ``pid`` once it has used ``ticks`` more clock ticks of CPU: it is then inside the
+    call (an idle child uses none), whatever the machine's load."""
+    start = cpu_ticks(pid)
+    while not done.is_set() and cpu_ticks(pid) - start < ticks:
+        done.wait(0.01)
+    if not done.is_set():
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_a_child_that_dies_mid_call_is_an_image_error_and_is_replaced(isolated):
     blank = np.full((700, 700, 3), 128, np.uint8)  # seconds of CNN work
     isolated.detect(np.full((100, 100, 3), 128, np.uint8), 0)  # the child is up
     child = isolated._child
-    killer = threading.Timer(0.5, lambda: os.kill(child.pid, signal.SIGKILL))
+    done = threading.Event()
+    killer = threading.Thread(target=kill_once_busy, args=(child.pid, 20, done), daemon=True)
     killer.start()
     try:
         with pytest.raises(ImageError, match="failed"):
             isolated.detect(blank, 0)
     finally:
-        killer.cancel()
+        done.set()
+        killer.join(60)
     boxes, _ = isolated.detect(np.full((100, 100, 3), 128, np.uint8), 0)  # a new child
     assert boxes.shape == (0, 4) and isolated._child is not child
 
@@ -70,3 +90,21 @@ def test_a_child_that_died_between_calls_is_an_image_error_and_is_replaced(isola
         isolated.detect(small, 0)
     boxes, _ = isolated.detect(small, 0)
     assert boxes.shape == (0, 4) and isolated._child is not child
+
+
+def test_a_detector_that_cannot_load_is_a_model_error_and_is_not_started_again(engine, tmp_path):
+    weights = tmp_path / "mmod.dat"
+    weights.write_bytes(b"not dlib's weights")
+    broken = IsolatedDetector("mmod", weights, timeout=120)
+    small = np.full((100, 100, 3), 128, np.uint8)
+    try:
+        with pytest.raises(ModelError, match="cannot be loaded") as first:
+            broken.detect(small, 0)
+        assert not isinstance(first.value, ImageError)  # not the photo's fault (the service: 503, not 422)
+        # Good weights now: a new child would load them, but none is started; the failure stands.
+        weights.write_bytes(resolve_files(get_model("dlib_mmod_face"), engine.settings)["weights"].read_bytes())
+        with pytest.raises(ModelError, match="cannot be loaded"):
+            broken.detect(small, 0)
+        assert broken._child is None
+    finally:
+        broken.close()

@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from ocula import Engine
 from ocula.galleries import Gallery
+from ocula.pipelines.faces import DETECT_MAX_PIXELS
 from ocula.pipelines.search_embed import ImageEmbedder
 from ocula.service import create_app
 from ocula.service import deps as service_deps
@@ -26,7 +28,7 @@ from ..conftest import SAMPLES, shared
 from .test_api import auth, is_problem, keys  # noqa: F401 - the keys fixture
 
 EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
-CNN_BUDGET = 500_000  # pixels, after upsampling (ocula.pipelines.faces.DETECT_MAX_PIXELS)
+CNN_BUDGET = ServiceSettings().cnn_max_pixels  # pixels, after upsampling: what ocula serve allows
 
 
 def blank_png(width: int, height: int) -> bytes:
@@ -57,10 +59,32 @@ def client(engine, settings, keys):  # noqa: F811
         yield c
 
 
+@pytest.fixture
+def served_engine(engine):
+    """The session's engine with ``ocula serve``'s CNN budget (as ``Services`` sets it on the
+    engine it builds), the library's again afterwards."""
+    engine.limit_cnn_pixels(CNN_BUDGET)
+    yield engine
+    engine.limit_cnn_pixels(DETECT_MAX_PIXELS["mmod"])
+
+
+def test_the_service_limits_the_cnn_of_its_engine(settings):
+    services = Services(settings, ServiceSettings(cnn_max_pixels=123_456))
+    try:
+        assert services.engine.cnn_max_pixels == 123_456
+    finally:
+        services.close()
+    library = Engine(settings)
+    try:
+        assert CNN_BUDGET == 500_000 and library.cnn_max_pixels == DETECT_MAX_PIXELS["mmod"] == 2_560_000
+    finally:
+        library.close()
+
+
 def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_half_a_megapixel(
-    client, engine, keys, monkeypatch  # noqa: F811
+    client, served_engine, keys, monkeypatch  # noqa: F811
 ):
-    analyzer = engine.face_analyzer("hog+cnn")
+    analyzer = served_engine.face_analyzer("hog+cnn")
     watched = tuple(Watched(d) for d in analyzer.detectors)
     monkeypatch.setattr(analyzer, "detectors", watched)
     blank = blank_png(1500, 1500)  # 10 KB

@@ -29,15 +29,23 @@ from ocula.service.settings import ServiceSettings
 from ..conftest import REPO_ROOT, SAMPLES
 
 CAT = (SAMPLES / "cat-chelsea.jpg").read_bytes()
-#: A bound that only a hang exceeds (the server's own timeouts here are 2 s).
+#: A bound that only a hang exceeds.
 PATIENCE = 60.0
+#: The server most tests use: its deadlines are far beyond anything a test waits for, so a
+#: loaded machine can slow a test down but never turn an answer into a 408.
 LIMITS = {
-    "OCULA_SERVICE_HEADER_TIMEOUT": "2",
-    "OCULA_SERVICE_IDLE_TIMEOUT": "2",
-    "OCULA_SERVICE_KEEP_ALIVE": "120",
+    "OCULA_SERVICE_HEADER_TIMEOUT": "600",
+    "OCULA_SERVICE_IDLE_TIMEOUT": "600",
+    "OCULA_SERVICE_BODY_TIMEOUT": "600",
+    "OCULA_SERVICE_KEEP_ALIVE": "300",
     "OCULA_SERVICE_MAX_CONNECTIONS_PER_CLIENT": "6",
     "OCULA_SERVICE_RATE_PER_MINUTE": "10",
     "OCULA_SERVICE_MAX_CONNECTIONS": "20",
+}
+#: The server of the tests of the deadlines themselves: short, and only ever expected to expire.
+DEADLINES = {
+    "OCULA_SERVICE_HEADER_TIMEOUT": "2",
+    "OCULA_SERVICE_IDLE_TIMEOUT": "2",
     "OCULA_SERVICE_BODY_TIMEOUT": "4",
 }
 
@@ -77,16 +85,25 @@ def stop_server(server: subprocess.Popen) -> str:
             server.kill()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def serve_module(tmp_path_factory, limits: dict[str, str]):
     data = tmp_path_factory.mktemp("perimeter") / "data"
     store = KeyStore(key_store_path(data))
     keys = {name: store.create(name, scope)[1] for name, scope in (("read", "read"), ("write", "write"), ("hasty", "read"))}
     store.close()
-    server, port = start_server(data, LIMITS)
+    server, port = start_server(data, limits)
     yield port, keys
     log = stop_server(server)
     assert "Traceback" not in log and "Application shutdown complete" in log, log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    yield from serve_module(tmp_path_factory, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory):
+    yield from serve_module(tmp_path_factory, DEADLINES)
 
 
 def connect(port: int, source: str) -> socket.socket:
@@ -156,8 +173,8 @@ def test_refusals_are_answered_before_the_body_is_sent(served):
         assert got == 429 and b"retry-after" in answer.lower()
 
 
-def test_requests_whose_headers_or_body_do_not_arrive_are_closed(served):
-    port, keys = served
+def test_requests_whose_headers_or_body_do_not_arrive_are_closed(strict):
+    port, keys = strict
     conns = [connect(port, "127.0.0.3") for _ in range(4)]
     try:
         for conn in conns[:2]:  # headers begun, never finished
@@ -174,9 +191,10 @@ def test_requests_whose_headers_or_body_do_not_arrive_are_closed(served):
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
 
-def test_a_body_trickled_past_its_deadline_is_closed(served):
-    """Never idle long enough for the idle timeout, but the whole body is late."""
-    port, keys = served
+def test_a_body_trickled_past_its_deadline_is_closed(strict):
+    """Never idle long enough for the idle timeout, but the whole body is late (should a loaded
+    machine stall the sender for the idle timeout, the answer is the same 408)."""
+    port, keys = strict
     stop = threading.Event()
 
     def trickle(conn: socket.socket) -> None:
@@ -204,8 +222,9 @@ def test_connections_per_client_address_are_bounded(served):
     port, _ = served
     kept = [connect(port, "127.0.0.4") for _ in range(6)]
     try:
-        for conn in kept:  # each one answered (so accepted and counted), then kept alive
+        for conn in kept:  # every request sent before any answer is waited for
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for conn in kept:  # each one answered (so accepted and counted), then kept alive
             assert read_one_answer(conn) == 200
         with connect(port, "127.0.0.4") as extra:
             status, answer = read_answer(extra)
@@ -392,3 +411,116 @@ def test_refusals_from_many_addresses_stay_bounded():
     rows = [row for i in range(1000) for row in refusals.note(401, None, f"10.0.{i // 256}.{i % 256}", "POST /v1/tag")]
     assert [row[4] for row in rows] == ["10.0.0.0", "10.0.0.1", "10.0.0.2", "*"]
     assert sorted(row[2] for row in refusals.flush()) == ["+996 more"]
+
+
+#: Another process writing the key store: takes SQLite's write lock, says so, and holds it until
+#: its stdin closes.
+HOLD_THE_WRITE_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+db.execute("COMMIT")
+"""
+#: Under the key store's own wait for a lock (``keys.LOCK_WAIT``, 30 s): an answer later than
+#: this came only once the server gave up waiting, i.e. it was stuck behind the lock.
+PROMPT = 20.0
+
+
+def test_a_locked_key_store_stops_neither_the_event_loop_nor_key_checks(tmp_path):
+    """While another process holds service.sqlite's write lock, a refusal's audit row waits for
+    it; /healthz and a valid key's request are answered meanwhile."""
+    data = tmp_path / "data"
+    store = KeyStore(key_store_path(data))
+    read, admin = store.create("r", "read")[1], store.create("a", "admin")[1]
+    store.close()
+    server, port = start_server(data, {})
+    base = f"http://127.0.0.1:{port}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(key_store_path(data))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        try:  # a refusal: its audit row now waits for the lock (the answer waits for the row)
+            refused = httpx.get(base + "/v1/galleries", headers=auth("ocula_wrong"), timeout=1).status_code
+        except httpx.ReadTimeout:
+            refused = None
+        assert httpx.get(base + "/v1/galleries", headers=auth(read), timeout=PROMPT).status_code == 200
+        assert httpx.get(base + "/healthz", timeout=PROMPT).status_code == 200
+        assert holder.poll() is None  # all that while the lock was held
+        holder.stdin.close()
+        assert holder.wait(PATIENCE) == 0
+        entries = httpx.get(base + "/v1/audit", headers=auth(admin), timeout=PATIENCE).json()["entries"]
+        assert any(e["action"] == "refused" and e["status"] == 401 for e in entries), (refused, entries)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        stop_server(server)
+
+
+def test_the_guard_names_its_types():
+    """No ``Any`` where a type exists: the service's settings, the services, ASGI's callables."""
+    from typing import get_type_hints
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from ocula.service import guard
+    from ocula.service.deps import Services
+
+    names = {**vars(guard), "Services": Services}
+    assert get_type_hints(guard.body_limit, names)["service"] is ServiceSettings
+    assert get_type_hints(guard.vet, names)["svc"] is Services
+    assert get_type_hints(guard.Guard.__init__, names)["app"] == ASGIApp
+    assert get_type_hints(guard.Guard.__call__, names) == {"scope": Scope, "receive": Receive, "send": Send, "return": type(None)}
+    refusals = guard.RefusalLog(window=3600)
+    refusals.note(401, None, "10.0.0.1", "POST /v1/tag")
+    refusals.note(401, None, "10.0.0.1", "POST /v1/tag")
+    (window,) = refusals._open.values()
+    assert isinstance(window, guard.Window) and window.repeats == 1
+
+
+def multipart_body(files: int, size: int) -> bytes:
+    part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="p%d.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    body = b'--b\r\nContent-Disposition: form-data; name="person"\r\n\r\nx\r\n'
+    return body + b"".join(part % i + b"\xff" * size + b"\r\n" for i in range(files)) + b"--b--\r\n"
+
+
+def test_a_body_of_more_parts_than_the_route_takes_is_refused_as_it_streams(served):
+    """Starlette keeps each part of up to 1 MB in memory until the whole form is parsed: 150
+    small files took 145 MB before the route could refuse them."""
+    port, keys = served
+    with connect(port, "127.0.0.7") as conn:
+        body = multipart_body(150, 2000)
+        conn.sendall(head_only("POST", "/v1/galleries/g/people", keys["write"], len(body)))
+        for at in range(0, len(body), 4096):
+            try:
+                conn.sendall(body[at : at + 4096])
+            except (BrokenPipeError, ConnectionResetError):  # refused (and closed) before the end
+                break
+        status, answer = read_answer(conn)
+    assert status == 413 and b"more than 36 parts" in answer, answer[-300:]
+    people = httpx.get(f"http://127.0.0.1:{port}/v1/galleries/g/people", headers=auth(keys["read"]), timeout=PATIENCE)
+    assert people.status_code == 404  # nobody enrolled: the route never ran
+
+
+def test_parts_are_counted_across_chunks():
+    from ocula.service.guard import Guard, part_delimiter
+
+    body = multipart_body(5, 10)
+
+    async def run(parts: int) -> None:
+        chunks = [{"type": "http.request", "body": body[i : i + 1], "more_body": True} for i in range(len(body))]
+
+        async def one_byte_at_a_time():
+            return chunks.pop(0) if chunks else {"type": "http.request", "body": b"", "more_body": False}
+
+        receive = Guard._counted(one_byte_at_a_time, 10**9, part_delimiter("multipart/form-data; boundary=b"), parts)
+        while (await receive())["more_body"]:
+            pass
+
+    import anyio
+    from starlette.exceptions import HTTPException
+
+    anyio.run(run, 6)  # the person and 5 files
+    with pytest.raises(HTTPException, match="more than 5 parts"):
+        anyio.run(run, 5)

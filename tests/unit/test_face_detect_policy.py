@@ -25,8 +25,13 @@ class FakeDetector:
         return np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes), np.float32)
 
 
-def analyzer(*detectors) -> FaceAnalyzer:
-    return FaceAnalyzer(detectors, landmarks5=None, embedder=None, alignment=None)  # type: ignore[arg-type]
+#: ``ocula serve``'s default budget for the CNN (ServiceSettings.cnn_max_pixels).
+SERVICE_CNN_MAX_PIXELS = 500_000
+
+
+def analyzer(*detectors, cnn_max_pixels: int | None = None) -> FaceAnalyzer:
+    return FaceAnalyzer(detectors, landmarks5=None, embedder=None, alignment=None,  # type: ignore[arg-type]
+                        cnn_max_pixels=cnn_max_pixels)  # fmt: skip
 
 
 def test_all_faces_upsamples_small_photos_once_and_big_ones_never():
@@ -99,13 +104,51 @@ def pixels_searched(det: ShapeRecorder) -> list[int]:
 
 
 @pytest.mark.parametrize("largest_only", [True, False])
-def test_the_cnn_fallback_never_searches_more_than_half_a_megapixel(largest_only):
+@pytest.mark.parametrize("cnn_max_pixels", [None, SERVICE_CNN_MAX_PIXELS])
+def test_the_cnn_fallback_never_searches_more_than_its_budget(largest_only, cnn_max_pixels):
     """A blank 1500x1500 photo once made the CNN search 3000x3000 pixels (7 GB, 6 minutes)."""
+    budget = cnn_max_pixels or 2_560_000
     for h, w in ((1500, 1500), (5000, 7000), (700, 700)):
         hog, cnn = ShapeRecorder("hog"), ShapeRecorder("mmod")
-        analyzer(hog, cnn).detect(np.zeros((h, w, 3), np.uint8), FaceOptions("hog+cnn", largest_only=largest_only))
-        assert max(pixels_searched(cnn)) <= 500_000, cnn.seen
+        analyzer(hog, cnn, cnn_max_pixels=cnn_max_pixels).detect(
+            np.zeros((h, w, 3), np.uint8), FaceOptions("hog+cnn", largest_only=largest_only)
+        )
+        assert max(pixels_searched(cnn)) <= budget, cnn.seen
         assert max(pixels_searched(hog)) <= 16_000_000, hog.seen
+
+
+SIZES = [(640, 480), (800, 600), (1024, 768), (1600, 1200), (6000, 4000)]  # (width, height)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cnn_max_pixels", "expected"),
+    [
+        # The library, as before any budget: upsampled once up to 800 px (CNN) / 1600 px (HOG),
+        # native scale above; only a huge photo is shrunk (to 2.56 MP / 16 MP).
+        ("mmod", None, ["up", "up", "native", "native", "shrunk"]),
+        ("hog", None, ["up", "up", "up", "up", "shrunk"]),
+        # ocula serve: the CNN searches at most 0.5 MP.
+        ("mmod", SERVICE_CNN_MAX_PIXELS, ["native", "native", "shrunk", "shrunk", "shrunk"]),
+        ("hog", SERVICE_CNN_MAX_PIXELS, ["up", "up", "up", "up", "shrunk"]),
+    ],
+)
+def test_the_scale_each_photo_size_is_searched_at(kind, cnn_max_pixels, expected):
+    budget = {"hog": 16_000_000, "mmod": cnn_max_pixels or 2_560_000}[kind]
+    for (w, h), how in zip(SIZES, expected, strict=True):
+        det = ShapeRecorder(kind)
+        analyzer(det, cnn_max_pixels=cnn_max_pixels).detect(np.zeros((h, w, 3), np.uint8), FaceOptions())
+        (seen_h, seen_w, up), = det.seen
+        if how == "up":
+            assert (seen_w, seen_h, up) == (w, h, 1), (w, h, det.seen)
+        elif how == "native":
+            assert (seen_w, seen_h, up) == (w, h, 0), (w, h, det.seen)
+        else:  # a shrunk copy, as big as the budget allows
+            assert up == 0 and seen_w < w and budget * 0.99 <= seen_w * seen_h <= budget, (w, h, det.seen)
+
+
+def test_a_cnn_budget_is_a_positive_number():
+    with pytest.raises(InputError, match="cnn_max_pixels"):
+        analyzer(ShapeRecorder("mmod"), cnn_max_pixels=0)
 
 
 def test_big_photos_are_searched_shrunk_and_boxes_come_back_in_photo_pixels():

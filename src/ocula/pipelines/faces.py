@@ -53,10 +53,14 @@ UPSAMPLE_MAX_SIDE = {"hog": 1600, "mmod": 800}
 # upsampling: it upsamples only when the result fits, and searches photos larger than this on a
 # copy shrunk to fit (boxes mapped back; landmarks and chips still use the full photo). dlib's
 # CNN needs about 1 KB of memory and 10 us of CPU per pixel searched (a 1500x1500 photo
-# upsampled once took 7 GB and 6 minutes), HOG about 10 bytes and 0.2 us. Photos up to 16 MP
-# keep their native scale for HOG, up to 0.5 MP (800x600) for the CNN; celeba and LFW photos
-# (<= 250x250) are upsampled exactly as before.
-DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 500_000}
+# upsampled once took 7 GB and 6 minutes), HOG about 10 bytes and 0.2 us. With these defaults
+# every photo up to 1600 px (HOG) or 800x800 (CNN) is searched exactly as before the budget
+# existed (the CNN's 2.56 MP is an 800x800 photo upsampled once, the most it ever searched for
+# such a photo); photos up to 16 MP keep their native scale for HOG, up to 2.56 MP for the CNN.
+# The CNN's budget is a parameter (``FaceAnalyzer(cnn_max_pixels=...)``,
+# ``Engine.limit_cnn_pixels``): ``ocula serve`` uses a much tighter one (its
+# ``cnn_max_pixels`` setting), so that one request cannot take gigabytes and minutes.
+DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 2_560_000}
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -73,8 +77,9 @@ class FaceOptions:
             only where HOG finds no face).
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each);
             None chooses per photo: once for photos up to 1600 px (HOG) or 800 px (CNN) when
-            the upsampled photo stays within ``DETECT_MAX_PIXELS``, else not at all; photos
-            over that budget are searched on a shrunk copy. An explicit value is used as given.
+            the upsampled photo stays within the detector's pixel budget (``DETECT_MAX_PIXELS``,
+            the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
+            searched on a shrunk copy. An explicit value is used as given.
         largest_only: only the largest face is wanted (verification): the photo is searched at
             native scale first and upsampled only when nothing is found there.
         cropped: the input is already a face crop (e.g. LFW's tight crops); detection is
@@ -108,7 +113,12 @@ class FaceAnalyzer:
         *,
         landmarks68: ShapePredictorModel | None = None,
         flip: bool = True,
+        cnn_max_pixels: int | None = None,
     ):
+        """``cnn_max_pixels``: the CNN's pixel budget (``DETECT_MAX_PIXELS``'s by default)."""
+        if cnn_max_pixels is not None and cnn_max_pixels < 1:
+            raise InputError("cnn_max_pixels must be at least 1")
+        self.max_pixels = {**DETECT_MAX_PIXELS, **({"mmod": cnn_max_pixels} if cnn_max_pixels else {})}
         self.detectors = detectors
         self.landmarks5 = landmarks5
         self.landmarks68 = landmarks68
@@ -139,25 +149,25 @@ class FaceAnalyzer:
             order = order[:1]
         return boxes[order], scores[order]
 
-    @staticmethod
     def _detect_with(
-        detector: FaceDetectorModel, image: np.ndarray, options: FaceOptions
+        self, detector: FaceDetectorModel, image: np.ndarray, options: FaceOptions
     ) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
         max_side = UPSAMPLE_MAX_SIDE[detector.kind]
+        budget = self.max_pixels[detector.kind]
         if options.upsample is not None:
             return detector.detect(image, options.upsample)
-        can_upsample = _fits(detector.kind, w, h, upsample=1)
+        can_upsample = w * h * 4 <= budget
         if options.largest_only:
             # A face big enough to be the largest is found at native scale; upsampling (4x the
             # cost) only runs when nothing is found there.
-            boxes, scores = _detect_within_budget(detector, image)
+            boxes, scores = _detect_within_budget(detector, image, budget)
             if len(boxes) == 0 and max(h, w) <= 2 * max_side and can_upsample:
                 boxes, scores = detector.detect(image, 1)
             return boxes, scores
         if max(h, w) <= max_side and can_upsample:
             return detector.detect(image, 1)
-        return _detect_within_budget(detector, image)
+        return _detect_within_budget(detector, image, budget)
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions()) -> Faces:
         h, w = image.shape[:2]
@@ -227,17 +237,13 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
 
 
-def _fits(kind: str, width: int, height: int, *, upsample: int) -> bool:
-    return width * height * 4**upsample <= DETECT_MAX_PIXELS[kind]
-
-
-def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``detector`` at native scale, or on a copy shrunk to its pixel budget (boxes mapped back
+def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """``detector`` at native scale, or on a copy shrunk to ``budget`` pixels (boxes mapped back
     to ``image``): the detector's memory and time stay bounded whatever the photo's size."""
     h, w = image.shape[:2]
-    if _fits(detector.kind, w, h, upsample=0):
+    if w * h <= budget:
         return detector.detect(image, 0)
-    scale = math.sqrt(DETECT_MAX_PIXELS[detector.kind] / (w * h))
+    scale = math.sqrt(budget / (w * h))
     size = (max(1, int(w * scale)), max(1, int(h * scale)))
     shrunk = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     boxes, scores = detector.detect(shrunk, 0)

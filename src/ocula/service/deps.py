@@ -90,6 +90,7 @@ class Services:
         self.engine = engine or Engine(settings)
         if self._owns_engine:  # dlib's CNN holds the GIL for seconds: off the event loop's process
             self.engine.isolate_cnn(timeout=service.cnn_seconds)
+            self.engine.limit_cnn_pixels(service.cnn_max_pixels)
         self.keys = KeyStore(key_store_path(settings.data_dir))
         self.rate = RateLimiter(service.rate_per_minute)
         # Uploads are decoded with the service's (tighter) limits.

@@ -17,15 +17,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.exceptions import HTTPException
+
+try:  # the form parser's own reading of the Content-Type (python-multipart; older releases: multipart)
+    from python_multipart.multipart import parse_options_header
+except ModuleNotFoundError:  # pragma: no cover
+    from multipart.multipart import parse_options_header
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .keys import ApiKey, scope_allows
 from .problems import MEDIA_TYPE, Problem, classify, server_side_detail
+from .settings import ServiceSettings
+
+if TYPE_CHECKING:  # deps imports this module
+    from .deps import Services
 
 __all__ = ["KEY_STATE", "SECURITY_HEADERS", "Guard", "RefusalLog", "Refused", "body_limit", "needed_scope", "vet"]
 
@@ -46,6 +57,8 @@ PHOTOS_PER_ROUTE = {
     "/v1/collections/{collection}/items": 1,
     "/v1/collections/{collection}/search": 1,
 }
+#: Form fields (not files) a multipart body may hold besides its files; the routes take 5 at most.
+MAX_FORM_FIELDS = 16
 #: On every response. The web UI is plain files from this server; its face thumbnails are
 #: data: URLs and its photo previews blob: URLs.
 SECURITY_HEADERS = [
@@ -60,7 +73,7 @@ SECURITY_HEADERS = [
 ]
 
 
-def body_limit(route_path: str, method: str, service: Any) -> int:
+def body_limit(route_path: str, method: str, service: ServiceSettings) -> int:
     """The largest body the route ``route_path`` (its template) accepts for ``method``; a route
     missing here takes no upload (fail closed: 413)."""
     from .routes_galleries import MAX_ENROL_PHOTOS
@@ -75,7 +88,30 @@ def body_limit(route_path: str, method: str, service: Any) -> int:
     return photos * service.max_upload_bytes + FRAMING if photos else NO_UPLOAD
 
 
-def matched_route(routes: list[BaseRoute], scope: dict) -> BaseRoute | None:
+def max_parts(route_path: str, method: str) -> int:
+    """The most parts a multipart body of the route may have: its files and its form fields.
+    Starlette keeps every part of up to 1 MB in memory until the whole body is parsed, so a body
+    of many small files must be refused while it streams, not after."""
+    from .routes_galleries import MAX_ENROL_PHOTOS
+
+    if method != "POST":
+        return MAX_FORM_FIELDS
+    if route_path == "/v1/galleries/{gallery}/people":
+        return MAX_ENROL_PHOTOS + MAX_FORM_FIELDS
+    if route_path == "/v1/video/jobs":
+        return 1 + MAX_FORM_FIELDS
+    return PHOTOS_PER_ROUTE.get(route_path, 0) + MAX_FORM_FIELDS
+
+
+def part_delimiter(content_type: str) -> bytes | None:
+    """What begins each part of a multipart body of ``content_type`` (None: not multipart),
+    as the form parser reads it."""
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    return b"\n--" + boundary if kind.startswith(b"multipart/") and boundary else None
+
+
+def matched_route(routes: list[BaseRoute], scope: Scope) -> BaseRoute | None:
     """The one of ``routes`` that will answer ``scope`` (None: another route, or a 404 or 405)."""
     for route in routes:
         match, _ = route.matches(scope)
@@ -97,12 +133,14 @@ def needed_scope(route: BaseRoute | None) -> str | None:
 class Refused(Problem):
     """A request refused by the guard; ``key_name`` is the valid key's (403, 429), else None."""
 
-    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None, key_name=None):
+    def __init__(
+        self, status: int, title: str, detail: str, headers: dict[str, str] | None = None, key_name: str | None = None
+    ):
         super().__init__(status, title, detail, headers)
         self.key_name: str | None = key_name
 
 
-def vet(svc: Any, authorization: str, need: str) -> ApiKey:
+def vet(svc: Services, authorization: str, need: str) -> ApiKey:
     """The caller's key if it may call a route needing ``need`` now; else raises ``Refused``."""
     challenge = {"WWW-Authenticate": 'Bearer realm="ocula"'}
     if not authorization:
@@ -122,11 +160,27 @@ def vet(svc: Any, authorization: str, need: str) -> ApiKey:
     return key
 
 
-def problem_json(status: int, title: str, detail: str | None, path: str, headers: dict[str, str] | None = None):
+def problem_json(
+    status: int, title: str, detail: str | None, path: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "instance": path}
     if detail:
         body["detail"] = detail
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+#: A kind of refusal: (status, key name, client address).
+RefusalKind = tuple[int, str | None, str | None]
+#: An audit row: (key name, action, target, status, client address), ``KeyStore.audit``'s arguments.
+AuditRow = tuple[str | None, str, str, int, str | None]
+
+
+@dataclass
+class Window:
+    """A kind of refusal's current window: when it began, and the refusals since the first."""
+
+    start: float
+    repeats: int = 0
 
 
 class RefusalLog:
@@ -141,13 +195,13 @@ class RefusalLog:
 
     def __init__(self, window: float = 60.0, max_kinds: int = 10_000):
         self.window, self.max_kinds = window, max_kinds
-        self._open: dict[tuple[int, str | None, str | None], list] = {}  # kind -> [start, repeats]
+        self._open: dict[RefusalKind, Window] = {}
         self._lock = threading.Lock()
 
-    def note(self, status: int, key_name: str | None, client: str | None, target: str) -> list[tuple]:
+    def note(self, status: int, key_name: str | None, client: str | None, target: str) -> list[AuditRow]:
         """The audit rows (key, action, target, status, client) to write for this refusal."""
         now = time.monotonic()
-        rows: list[tuple] = []
+        rows: list[AuditRow] = []
         with self._lock:
             kind = (status, key_name, client)
             if kind not in self._open and len(self._open) >= self.max_kinds:
@@ -155,43 +209,43 @@ class RefusalLog:
                 if len(self._open) >= self.max_kinds:
                     kind = (status, key_name, "*")
             window = self._open.get(kind)
-            if window is not None and now - window[0] < self.window:
-                window[1] += 1
+            if window is not None and now - window.start < self.window:
+                window.repeats += 1
                 return rows
             if window is not None:
                 rows += self._rows_of(kind, window)
-            self._open[kind] = [now, 0]
+            self._open[kind] = Window(now)
         rows.append((kind[1], "refused", target, status, kind[2]))
         return rows
 
-    def flush(self) -> list[tuple]:
+    def flush(self) -> list[AuditRow]:
         """Every open window's count (at shutdown)."""
         with self._lock:
             return self._close_windows(None)
 
-    def _close_windows(self, now: float | None) -> list[tuple]:
-        rows = []
+    def _close_windows(self, now: float | None) -> list[AuditRow]:
+        rows: list[AuditRow] = []
         for kind, window in list(self._open.items()):
-            if now is None or now - window[0] >= self.window:
+            if now is None or now - window.start >= self.window:
                 rows += self._rows_of(kind, window)
                 del self._open[kind]
         return rows
 
     @staticmethod
-    def _rows_of(kind: tuple, window: list) -> list[tuple]:
+    def _rows_of(kind: RefusalKind, window: Window) -> list[AuditRow]:
         status, key_name, client = kind
-        return [(key_name, "refused", f"+{window[1]} more", status, client)] if window[1] else []
+        return [(key_name, "refused", f"+{window.repeats} more", status, client)] if window.repeats else []
 
 
 class Guard:
     """``routes``: the API routes (``APIRoute``, full paths) whose key scope and body limit the
     guard applies."""
 
-    def __init__(self, app: Any, routes: list[BaseRoute]):
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]):
         self.app, self.routes = app, routes
         self.refusals = RefusalLog()
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.app(scope, self._flush_at_shutdown(scope, receive), send)
             return
@@ -200,7 +254,7 @@ class Guard:
             return
         started = False
 
-        async def send_secured(message: dict) -> None:
+        async def send_secured(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -214,20 +268,18 @@ class Guard:
                 raise
             status, title = classify(exc)
             log.exception("%s %s failed", scope["method"], scope["path"])
-            await problem_json(status, title, server_side_detail(status), scope["path"])(
-                scope, receive, send_secured
-            )
+            await problem_json(status, title, server_side_detail(status), scope["path"])(scope, receive, send_secured)
 
-    async def _guarded(self, scope: dict, receive: Any, send: Any) -> None:
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = matched_route(self.routes, scope) if scope["path"].startswith("/v1/") else None
         need = needed_scope(route)
         if need is None:  # open routes, the UI, and what the router answers 404/405
             await self.app(scope, receive, send)
             return
-        svc = scope["app"].state.services
+        svc: Services = scope["app"].state.services
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            key = vet(svc, headers.get("authorization", ""), need)
+        try:  # off the event loop: the key store is SQLite, and may wait for a lock
+            key = await anyio.to_thread.run_sync(vet, svc, headers.get("authorization", ""), need)
         except Refused as refusal:
             answer = await self._refuse(svc, scope, refusal)
             await answer(scope, receive, send)
@@ -240,9 +292,11 @@ class Guard:
                 413, "Upload too large", f"the body is over {limit:,} bytes", scope["path"], {"Connection": "close"}
             )(scope, receive, send)
             return
-        await self.app(scope, self._counted(receive, limit), send)
+        route_path = getattr(route, "path", "")
+        delimiter = part_delimiter(headers.get("content-type", ""))
+        await self.app(scope, self._counted(receive, limit, delimiter, max_parts(route_path, scope["method"])), send)
 
-    async def _refuse(self, svc: Any, scope: dict, refusal: Refused) -> JSONResponse:
+    async def _refuse(self, svc: Services, scope: Scope, refusal: Refused) -> JSONResponse:
         """The refusal's answer (it closes the connection), after noting it in the audit log."""
         client = scope["client"][0] if scope.get("client") else None
         rows = self.refusals.note(refusal.status, refusal.key_name, client, f"{scope['method']} {scope['path']}")
@@ -252,25 +306,37 @@ class Guard:
         return problem_json(refusal.status, refusal.title, refusal.detail, scope["path"], headers)
 
     @staticmethod
-    def _counted(receive: Any, limit: int) -> Any:
-        seen = 0
+    def _counted(receive: Receive, limit: int, delimiter: bytes | None, parts: int) -> Receive:
+        """``receive`` that refuses (413) a body over ``limit`` bytes, or one with more than
+        ``parts`` multipart parts (each begins with ``delimiter``; the last one closes the body)."""
+        seen = delimiters = 0
+        tail = b"\r\n"  # the first delimiter may open the body, without a line break before it
 
-        async def counted() -> dict:
-            nonlocal seen
+        async def counted() -> Message:
+            nonlocal seen, delimiters, tail
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:  # raised inside body parsing: FastAPI re-raises HTTPExceptions
-                    raise HTTPException(413, f"the body is over {limit:,} bytes", {"Connection": "close"})
+            if message["type"] != "http.request":
+                return message
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > limit:  # raised inside body parsing: FastAPI re-raises HTTPExceptions
+                raise HTTPException(413, f"the body is over {limit:,} bytes", {"Connection": "close"})
+            if delimiter is not None:  # a delimiter may straddle two chunks: the tail is searched again
+                window = tail + body
+                delimiters += window.count(delimiter)
+                tail = window[-(len(delimiter) - 1) :]
+                if delimiters > parts + 1:
+                    detail = f"the body has more than {parts} parts (files and form fields)"
+                    raise HTTPException(413, detail, {"Connection": "close"})
             return message
 
         return counted
 
-    def _flush_at_shutdown(self, scope: dict, receive: Any) -> Any:
+    def _flush_at_shutdown(self, scope: Scope, receive: Receive) -> Receive:
         """``receive`` for the lifespan: the refusal counts are written before the app closes
         its stores."""
 
-        async def flushing() -> dict:
+        async def flushing() -> Message:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
                 svc = getattr(scope["app"].state, "services", None)
@@ -282,6 +348,6 @@ class Guard:
         return flushing
 
 
-def _write_rows(svc: Any, rows: list[tuple]) -> None:
+def _write_rows(svc: Services, rows: list[AuditRow]) -> None:
     for row in rows:
         svc.keys.audit(*row)

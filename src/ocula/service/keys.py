@@ -29,6 +29,8 @@ log = logging.getLogger("ocula.audit")
 SCOPES = ("read", "write", "admin")
 #: Audit entries kept in memory while the log cannot be written (a full disk), retried later.
 MAX_PENDING_AUDIT = 10_000
+#: Seconds a write waits for another process's write to the file to end.
+LOCK_WAIT = 30.0
 KEY_PREFIX = "ocula_"
 MAX_NAME = 64
 
@@ -86,17 +88,29 @@ class ApiKey:
 
 
 class KeyStore:
-    """Keys and audit entries; safe to share between threads."""
+    """Keys and audit entries; safe to share between threads.
+
+    Keys and the audit log have a connection (and a lock) each: an audit insert waits for
+    SQLite's write lock (up to ``LOCK_WAIT`` seconds, while another process writes the file),
+    and a key check must not wait behind it. Key checks only read, and in WAL mode a reader
+    never waits for a writer.
+    """
 
     def __init__(self, path: Path):
         private_file(path)
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db = self._connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         for side in ("-wal", "-shm"):  # SQLite makes these with the file's mode, but they may predate it
             private_file(path.with_name(path.name + side), create=False)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the keys' connection
+        self._audit_db = self._connect(path)
+        self._audit_lock = threading.Lock()  # the audit connection and ``_pending``
         self._pending: list[tuple] = []  # audit rows not written yet (a full disk)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        return sqlite3.connect(path, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
 
     @staticmethod
     def _row(row: tuple) -> ApiKey:
@@ -159,16 +173,16 @@ class KeyStore:
         ``ocula.audit`` log and waits in memory (at most ``MAX_PENDING_AUDIT``) for the next
         write or read of the log: the answer to the request is not turned into a 500."""
         row = (time.time(), key_name, action, target, status, client)
-        with self._lock:
+        with self._audit_lock:
             self._pending.append(row)
             self._write_pending()
 
     def _write_pending(self) -> None:
-        """Write the entries waiting (the lock held)."""
+        """Write the entries waiting (the audit lock held)."""
         if not self._pending:
             return
         try:
-            self._db.executemany(
+            self._audit_db.executemany(
                 "INSERT INTO audit (at, key_name, action, target, status, client) VALUES (?, ?, ?, ?, ?, ?)",
                 self._pending,
             )
@@ -182,9 +196,9 @@ class KeyStore:
         sql, args = "SELECT at, key_name, action, target, status, client FROM audit", []
         if key_name is not None:
             sql, args = sql + " WHERE key_name = ?", [key_name]
-        with self._lock:
+        with self._audit_lock:
             self._write_pending()
-            rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
+            rows = self._audit_db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
         return [
             {
                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
@@ -198,6 +212,8 @@ class KeyStore:
         ]
 
     def close(self) -> None:
+        with self._audit_lock:
+            self._audit_db.close()
         with self._lock:
             self._db.close()
 

@@ -25,6 +25,12 @@ class ServiceSettings(BaseSettings):
         30.0, gt=0, le=3600,
         description="Longest run of dlib's CNN face detector on one photo (it runs in a child process; 422 beyond).",
     )  # fmt: skip
+    cnn_max_pixels: int = Field(
+        500_000, ge=10_000, le=100_000_000,
+        description="Most pixels dlib's CNN face detector searches in one photo (larger photos are searched "
+        "shrunk, smaller ones upsampled only within it): ~1 KB of memory and ~10 us per pixel. The library's "
+        "default is 2.56 MP.",
+    )  # fmt: skip
     work_seconds: float = Field(
         60.0, gt=0, le=3600,
         description="Work an enrolment may do: photos not started by then are refused (the first always runs).",
