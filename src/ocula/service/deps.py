@@ -144,7 +144,8 @@ class Services:
         """The open gallery ``name`` (kept open between requests)."""
         with self._open_lock:
             g = self._open.get(("gallery", name))
-            if g is None:
+            if g is None or g.dropped:  # dropped by another process: its name may hold a new store
+                # (a dropped handle refuses everything; requests still holding it get 404/503)
                 g = Gallery.open(name, settings=self.settings, engine=self.engine, create=create)
                 self._open[("gallery", name)] = g
             return g
@@ -152,7 +153,7 @@ class Services:
     def collection(self, name: str, *, create: bool = False) -> Collection:
         with self._open_lock:
             c = self._open.get(("collection", name))
-            if c is None:
+            if c is None or c.dropped:  # as for galleries
                 embedder = self.engine.image_embedder()
                 c = Collection.open(
                     name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create
