@@ -4,7 +4,9 @@ A real ``ocula serve`` subprocess on loopback, with its own temporary OCULA_DATA
 made by ``ocula keys create``. For ``--seconds``, ``--clients`` clients send blank 40 MP PNGs
 (about 120 KB each) to ``/v1/faces/verify`` (two photos), ``/v1/galleries/abuse/people`` (enrol,
 ``--enrol-photos`` photos a request) and ``/v1/tag``, in turn, while ``--idle`` idle TCP
-connections are held open and ``/healthz`` is probed every 0.2 s. Then it prints the server's
+connections are held open and ``/healthz`` is probed every 0.2 s. Each client, the probe and
+every 20 idle connections use a loopback address of their own (the server limits connections per
+address), and the server is allowed ``--idle`` more connections than its default 1,000 in all. Then it prints the server's
 peak RSS (VmHWM from /proc), the p99 of ``/healthz``, what every abusive request was answered,
 and one PASS/FAIL line per goal:
 
@@ -39,6 +41,17 @@ from pathlib import Path
 
 GB = 2**30
 HOST = "127.0.0.1"
+#: Each abusive client, the /healthz probe and every IDLE_PER_ADDRESS idle connections come from
+#: their own loopback address (all of 127.0.0.0/8 is this machine): ``ocula serve`` limits
+#: connections per client address, and one address for everything would measure that limit
+#: (every client refused at once) instead of what each request costs.
+IDLE_PER_ADDRESS = 20
+
+
+def client_address(group: int, number: int) -> str:
+    """A loopback address of its own: group 1 idle connections, 2 abusive clients, 3 the probe."""
+    return f"127.{group}.{number // 250}.{number % 250 + 1}"
+
 ROUTES = ("verify", "enrol", "tag")
 
 
@@ -58,6 +71,7 @@ class Run:
     healthz_failures: int = 0
     idle_open: int = 0
     idle_still_open: int = 0
+    idle_closed_by_server: list[float] = field(default_factory=list)  # seconds after opening
 
 
 def blank_png(pixels: int) -> bytes:
@@ -198,7 +212,9 @@ async def abusive_requests(base: str, key: str, photo: bytes, args: argparse.Nam
     async def client_loop(number: int) -> None:
         route = args.routes[number % len(args.routes)]
         timeout = httpx.Timeout(args.time_limit, connect=10)
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as client:
+        transport = httpx.AsyncHTTPTransport(local_address=client_address(2, number))
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(headers=headers, timeout=timeout, transport=transport) as client:
             while time.monotonic() < stop:
                 start = time.monotonic()
                 try:
@@ -221,7 +237,8 @@ async def abusive_requests(base: str, key: str, photo: bytes, args: argparse.Nam
 async def probe_healthz(base: str, until: asyncio.Event, run: Run) -> None:
     import httpx
 
-    async with httpx.AsyncClient(timeout=5) as client:
+    transport = httpx.AsyncHTTPTransport(local_address=client_address(3, 0))
+    async with httpx.AsyncClient(timeout=5, transport=transport) as client:
         while not until.is_set():
             start = time.monotonic()
             try:
@@ -236,20 +253,31 @@ async def probe_healthz(base: str, until: asyncio.Event, run: Run) -> None:
 
 
 async def hold_idle_connections(port: int, count: int, until: asyncio.Event, run: Run) -> None:
-    """``count`` TCP connections that send nothing, held until ``until``; counts the ones the
-    server still keeps open at the end (it may close idle connections: that is allowed)."""
-    writers = []
-    for _ in range(count):
+    """``count`` TCP connections that send nothing, held until ``until`` (``IDLE_PER_ADDRESS`` per
+    loopback address); notes when the server closes each (it should: it times out requests whose
+    headers do not arrive) and counts the ones still open at the end."""
+    writers, watchers = [], []
+
+    async def watch(reader: asyncio.StreamReader, opened: float) -> None:
+        while await reader.read(4096):  # the server's 408, then its end of the connection
+            pass
+        run.idle_closed_by_server.append(time.monotonic() - opened)
+
+    for i in range(count):
+        local = (client_address(1, i // IDLE_PER_ADDRESS), 0)
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 5)
-            writers.append(writer)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port, local_addr=local), 5)
         except (OSError, asyncio.TimeoutError):
             break
+        writers.append(writer)
+        watchers.append(asyncio.create_task(watch(reader, time.monotonic())))
     run.idle_open = len(writers)
     await until.wait()
-    run.idle_still_open = sum(1 for w in writers if not w.transport.is_closing() and not w.is_closing())
+    run.idle_still_open = run.idle_open - len(run.idle_closed_by_server)
     for writer in writers:
         writer.close()
+    for watcher in watchers:
+        watcher.cancel()
 
 
 async def abuse(base: str, port: int, key: str, photo: bytes, args: argparse.Namespace) -> Run:
@@ -279,7 +307,10 @@ def report(run: Run, rss: RssSampler, start_kb: int, args: argparse.Namespace) -
     p50, p99 = percentile(run.healthz, 50), percentile(run.healthz, 99)
     print(f"/healthz: {len(run.healthz)} probes, {run.healthz_failures} failed, p50 {p50 * 1000:.0f} ms, "
           f"p99 {p99 * 1000:.0f} ms")  # fmt: skip
-    print(f"idle connections: {run.idle_open} opened, {run.idle_still_open} still open at the end")
+    closed = sorted(run.idle_closed_by_server)
+    when = f" (after {closed[0]:.1f}-{closed[-1]:.1f} s)" if closed else ""
+    print(f"idle connections: {run.idle_open} opened, {len(closed)} closed by the server{when}, "
+          f"{run.idle_still_open} still open at the end")  # fmt: skip
     print(f"{'route':<7} {'requests':>8} {'answers':<40} {'max s':>6} {'bad':>4}")
     for route in args.routes:
         mine = [o for o in run.outcomes if o.route == route]
@@ -333,7 +364,10 @@ def main() -> int:
           f"({len(photo):,} bytes), {args.enrol_photos} per enrol, {args.idle} idle connections")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ocula-abuse-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_SERVICE_")}
-        env.update(OCULA_DATA_DIR=str(Path(tmp) / "data"), OCULA_SERVICE_RATE_PER_MINUTE=str(args.rate))
+        # Room for the idle connections beside the clients: the default cap (1,000 in all) would
+        # otherwise refuse the abusive requests themselves while the idle connections are open.
+        env.update(OCULA_DATA_DIR=str(Path(tmp) / "data"), OCULA_SERVICE_RATE_PER_MINUTE=str(args.rate),
+                   OCULA_SERVICE_MAX_CONNECTIONS=str(max(1000, args.idle + args.clients + 16)))  # fmt: skip
         key = create_key(env)
         port = free_port()
         log = open(Path(tmp) / "server.log", "w+")  # a file, not a pipe: uvicorn logs every request
