@@ -15,6 +15,12 @@ and refuses (closed at once) a connection from an address that has ``max_connect
 open already (429), or any beyond ``max_connections`` (503): a flood of connections holds at most
 that many file descriptors, for at most ``header_timeout`` seconds. Answers the protocol writes itself are minimal
 problem documents with the security headers.
+
+A connection closed while its client may still be sending (a refusal answered before the body, a
+deadline, a bad request) is closed *lingering*, as nginx does: closing a socket with unread bytes
+makes Linux send RST, and a client that writes its whole body before reading (httpx, requests) then
+sees a reset instead of the answer. The server half-closes (FIN after the answer), reads and
+discards what still comes for at most ``LINGER_SECONDS`` and ``LINGER_BYTES``, then closes.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import http
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +43,10 @@ __all__ = ["ConnectionLimits", "PerimeterProtocol", "protocol_class", "run"]
 
 #: Largest request head (request line and headers) h11 buffers (431 above).
 MAX_HEAD_BYTES = 16 * 1024
+#: How long, and how many bytes, a closing connection reads (and drops) of what its client still
+#: sends, so that the client reads the answer before the close (see the module's docstring).
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -62,13 +73,49 @@ def raw_problem(status: int, detail: str) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
+class LingeringTransport:
+    """The transport uvicorn's protocol writes to: the same, but ``close()`` asks ``linger`` whether to
+    close at once. uvicorn closes its transport in a dozen places; this is the one hook for them all.
+    Once lingering, it is closing for uvicorn (writes are dropped, reads are the protocol's to drop)."""
+
+    def __init__(self, transport: asyncio.Transport, linger: Callable[[], bool]):
+        self.raw = transport
+        self._linger = linger
+        self.lingering = False
+
+    def close(self) -> None:
+        if not self.lingering and not self.raw.is_closing():
+            self.lingering = self._linger()
+            if not self.lingering:
+                self.raw.close()
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.raw.is_closing()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.lingering:  # after write_eof the raw transport raises; the answer is out already
+            self.raw.write(data)
+
+    def pause_reading(self) -> None:
+        if not self.lingering:  # lingering reads until the end, whatever the flow control says
+            self.raw.pause_reading()
+
+    def __getattr__(self, name: str) -> Any:  # get_extra_info, resume_reading, set_protocol, ...
+        return getattr(self.raw, name)
+
+
 class PerimeterProtocol(H11Protocol):
-    """uvicorn's h11 protocol with deadlines per request and a connection limit per client."""
+    """uvicorn's h11 protocol with deadlines per request, a connection limit per client, and a
+    lingering close."""
 
     limits: ConnectionLimits  # set by ``protocol_class``
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._lingering_transport = LingeringTransport(transport, self._start_lingering)
+        self._lingered_bytes = 0
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._refused_at_open = False
+        super().connection_made(self._lingering_transport)  # type: ignore[arg-type]  # a transport in all uvicorn uses
         self._timer: asyncio.TimerHandle | None = None
         self._waiting_since = self._body_since = self._last_byte = self.loop.time()
         self._headers_due_in = self.limits.header_timeout
@@ -76,6 +123,7 @@ class PerimeterProtocol(H11Protocol):
         if refusal is not None:
             self.logger.warning("%s: connection refused: %s", self.client and self.client[0], refusal[1])
             self.transport.write(raw_problem(*refusal))
+            self._refused_at_open = True  # its request may be on its way: linger
             self.transport.close()
             return
         self._arm()
@@ -91,12 +139,18 @@ class PerimeterProtocol(H11Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if getattr(self, "_timer", None) is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (getattr(self, "_timer", None), getattr(self, "_linger_timer", None)):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._linger_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering_transport.lingering:  # the answer is out; what the client still sends is dropped
+            self._lingered_bytes += len(data)
+            if self._lingered_bytes > LINGER_BYTES:
+                self._lingering_transport.raw.abort()
+            return
         before = self.conn.their_state
         super().data_received(data)
         now = self.loop.time()
@@ -115,6 +169,24 @@ class PerimeterProtocol(H11Protocol):
         if self.conn.their_state is h11.SEND_BODY:  # a pipelined request, already started
             self._body_since = self._last_byte = now
         self._arm()
+
+    # -- lingering close ---------------------------------------------------------------------
+    def _peer_may_be_sending(self) -> bool:
+        """Whether the client may still be sending: refused before its request was read, in the
+        middle of a body, or of a request h11 has part of (or could not parse)."""
+        state = self.conn.their_state
+        return self._refused_at_open or state in (h11.SEND_BODY, h11.ERROR) or bool(self.conn.trailing_data[0])
+
+    def _start_lingering(self) -> bool:
+        """Half-close after the answer and read on (bounded) instead of closing; False: close now."""
+        raw = self._lingering_transport.raw
+        if not self._peer_may_be_sending() or not raw.can_write_eof():
+            return False
+        raw.write_eof()  # FIN once the answer is written; the client reads it, then closes its side
+        # (its FIN closes the transport: uvicorn's eof_received asks asyncio to)
+        raw.resume_reading()  # flow control may have paused it; the kernel buffer must be drained
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, raw.abort)  # abort: no wait on a full buffer
+        return True
 
     # -- deadlines --------------------------------------------------------------------------
     def _deadline(self) -> float | None:
