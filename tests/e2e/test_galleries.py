@@ -308,6 +308,56 @@ def test_cluster_a_library_then_name_merge_split_and_forget(gallery):
         assert traces[0] not in f.read_bytes(), f.name
 
 
+def _faces(n: int, seed: int = 0) -> list[dict]:
+    """``n`` made-up cluster faces (unit descriptors, distinct photo references)."""
+    v = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return [{"descriptor": v[i], "path": f"p{seed}-{i}.jpg", "sha256": f"{seed:02d}{i:04d}", "box": [1, 2, 3, 4]} for i in range(n)]
+
+
+def test_cluster_ids_are_never_reused(engine, settings):
+    """A split after a name gets a fresh id, not the named cluster's (which was cluster-0003 here);
+    the count survives reopening the gallery, and a new clustering run numbers on."""
+    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+        assert g.save_clusters([_faces(3, 1), _faces(2, 2), _faces(2, 3)]) == ["cluster-0001", "cluster-0002", "cluster-0003"]
+        g.name_cluster("cluster-0003", "carol")
+        assert g.split_cluster("cluster-0001", [0]) == "cluster-0004"
+        g.name_cluster("cluster-0004", "dave")
+    with Gallery.open("g", settings=settings, engine=engine) as g:
+        assert g.split_cluster("cluster-0001", [0]) == "cluster-0005"
+        assert g.save_clusters([_faces(2, 4)]) == ["cluster-0006"]
+        assert [c.name for c in g.clusters()] == ["cluster-0006"]
+
+
+def test_unknown_clusters_are_called_clusters(engine, settings):
+    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+        g.save_clusters([_faces(2, 1), _faces(2, 2)])
+        for call in (
+            lambda: g.merge_clusters("cluster-0001", "cluster-0009"),
+            lambda: g.merge_clusters("cluster-0009", "cluster-0001"),
+            lambda: g.split_cluster("cluster-0009", [0]),
+            lambda: g.name_cluster("cluster-0009", "erin"),
+            lambda: g.name_cluster("carol", "erin"),  # a person's name is no cluster id
+        ):
+            with pytest.raises(UnknownName, match=r"^unknown cluster '(cluster-0009|carol)'"):
+                call()
+        assert [c.name for c in g.clusters()] == ["cluster-0001", "cluster-0002"]  # nothing changed
+
+
+def test_cli_split_after_name_gets_a_new_id_and_errors_name_the_cluster(engine, settings, cache_dir):
+    with Gallery.open("lib", settings=settings, engine=engine, create=True) as g:
+        g.save_clusters([_faces(3, 1), _faces(2, 2)])
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(settings.data_dir)}
+    named = run_cli("faces", "name", "cluster-0002", "bob", "-g", "lib", env_extra=env)
+    assert named.returncode == 0, named.stderr
+    split = run_cli("faces", "split", "cluster-0001", "--faces", "0", "-g", "lib", env_extra=env)
+    assert split.returncode == 0, split.stderr
+    assert "moved to cluster-0003" in split.stdout
+    merge = run_cli("faces", "merge", "cluster-0001", "cluster-0005", "-g", "lib", env_extra=env)
+    assert merge.returncode != 0
+    assert "unknown cluster 'cluster-0005'" in merge.stderr and "person" not in merge.stderr
+
+
 def test_cli_cluster_and_name(cache_dir, tmp_path):
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
     train = shared(EXAMPLES) / "knn_examples" / "train"

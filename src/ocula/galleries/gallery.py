@@ -51,6 +51,10 @@ KIND = "galleries"
 RECIPE = "flip-avg-l2-v1"
 CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
 _PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
+_CLUSTER_ID = re.compile(r"cluster-([0-9]{4,9})")  # matched whole
+# Meta key of a cluster store: how many cluster ids it has issued. Ids are never issued twice,
+# so an id a user noted down (or one named away) cannot come back meaning other faces.
+_CLUSTER_IDS_ISSUED = "cluster_ids_issued"
 
 
 def _stamp() -> str:
@@ -490,17 +494,17 @@ class Gallery:
 
     def save_clusters(self, clusters: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
         """Replace the stored clusters with ``clusters``: lists of faces ``{"descriptor" (128,),
-        "path", "sha256", "box"}``. Returns the new cluster ids, largest cluster first."""
+        "path", "sha256", "box"}``. Returns the new cluster ids, largest cluster first: fresh
+        ones, numbered on from the last id the store ever issued (the first run's start at
+        ``cluster-0001``)."""
         store = self._cluster_store(create=True)
         assert store is not None
         with store:
             store._coll.delete([p.name for p in store.people()])
-            ids = []
-            for n, faces in enumerate(clusters, start=1):
-                cid = f"cluster-{n:04d}"
+            ids = _issue_cluster_ids(store, len(clusters))
+            for cid, faces in zip(ids, clusters, strict=True):
                 refs = [{k: v for k, v in f.items() if k != "descriptor"} for f in faces]
                 store._store(cid, np.stack([f["descriptor"] for f in faces]), refs, replace=True)
-                ids.append(cid)
             return ids
 
     def clusters(self) -> list[Person]:
@@ -531,7 +535,7 @@ class Gallery:
         self._check_name_to_store(person)
         metadata = _check_metadata(metadata)
         with self._open_clusters() as store:
-            descriptors, refs = store.templates(cluster)
+            descriptors, refs = _cluster_templates(store, cluster)
             total = self._store(person, descriptors, refs, metadata)  # first: a crash here loses nothing
             store.forget(cluster)
         return total
@@ -541,8 +545,8 @@ class Gallery:
         if target == other:
             raise InputError("cannot merge a cluster with itself")
         with self._open_clusters() as store:
-            descriptors, refs = store.templates(other)
-            store.templates(target)  # must exist
+            descriptors, refs = _cluster_templates(store, other)
+            _cluster_templates(store, target)  # must exist
             total = store._store(target, descriptors, refs)
             store.forget(other)
         return total
@@ -551,13 +555,12 @@ class Gallery:
         """Move the faces at positions ``faces`` (as listed by ``clusters``) of ``cluster`` into
         a new cluster; returns its id."""
         with self._open_clusters() as store:
-            descriptors, refs = store.templates(cluster)
+            descriptors, refs = _cluster_templates(store, cluster)
             picked = sorted({int(i) for i in faces})
             if not picked or picked[0] < 0 or picked[-1] >= len(refs) or len(picked) == len(refs):
                 raise InputError(f"split needs face positions in 0..{len(refs) - 1}, not all of them")
             rest = [i for i in range(len(refs)) if i not in picked]
-            taken = {p.name for p in store.people()}
-            new = next(f"cluster-{n:04d}" for n in range(1, len(taken) + 2) if f"cluster-{n:04d}" not in taken)
+            (new,) = _issue_cluster_ids(store, 1)
             store._store(new, descriptors[picked], [refs[i] for i in picked], replace=True)
             store._store(cluster, descriptors[rest], [refs[i] for i in rest], replace=True)
         return new
@@ -617,3 +620,24 @@ class Gallery:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _cluster_templates(store: Gallery, cluster: str) -> tuple[np.ndarray, list[dict]]:
+    """A stored cluster's descriptors and photo references; an unknown id is an unknown *cluster*."""
+    if not isinstance(cluster, str) or not _CLUSTER_ID.fullmatch(cluster) or cluster not in store:
+        raise UnknownName("cluster", str(cluster), [c.name for c in store.people()])
+    return store.templates(cluster)
+
+
+def _issue_cluster_ids(store: Gallery, n: int) -> list[str]:
+    """``n`` cluster ids never issued by ``store`` before: the count of ids issued so far is kept
+    in the store's meta table, raised in one write transaction (two processes splitting at once
+    get different ids). A store from before the count starts past the highest id it holds."""
+    coll = store._coll
+    with coll._lock, coll._writing(changes=False):
+        db = coll._db
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (_CLUSTER_IDS_ISSUED,)).fetchone()
+        held = [int(m.group(1)) for r in db.execute("SELECT id FROM items") if (m := _CLUSTER_ID.fullmatch(r[0]))]
+        issued = max([int(row[0]) if row else 0, *held])
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_CLUSTER_IDS_ISSUED, str(issued + n)))
+    return [f"cluster-{i:04d}" for i in range(issued + 1, issued + n + 1)]
