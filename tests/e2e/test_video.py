@@ -144,13 +144,15 @@ def test_people_count_follows_the_hand_count(engine):
     assert wrong == [], f"seconds where the count differs from the hand count: {wrong}"
 
 
-def _still_video(path: Path, images: list[Path], seconds: float, fps: float = 10.0) -> None:
+def _still_video(path: Path, images: list[Path], seconds: float | list[float], fps: float = 10.0) -> None:
+    """Each image shown for ``seconds`` (one number for all, or one per image)."""
     import cv2
 
+    durations = seconds if isinstance(seconds, list) else [seconds] * len(images)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (320, 240))
-    for image in images:
+    for image, shown in zip(images, durations, strict=True):
         frame = cv2.resize(cv2.imread(str(image)), (320, 240))
-        for _ in range(int(seconds * fps)):
+        for _ in range(round(shown * fps)):
             writer.write(frame)
     writer.release()
 
@@ -169,6 +171,33 @@ def test_tag_timeline_reports_concepts(engine, tmp_path):
     assert "feline" in started["cat"].ancestors
     assert any(start >= 4.0 for label, spans in tags.items() for start, _ in spans)  # the coffee
     assert sum(isinstance(e, TagStarted) for e in events) == sum(isinstance(e, TagEnded) for e in events)
+
+
+def test_a_tag_on_one_sampled_frame_lasts_a_step_not_zero_seconds(engine, tmp_path):
+    """The cat is on screen from 2 s to 3 s, where one tagged frame shows it (frames are tagged
+    about every 0.6 s): its interval runs to the next tagged frame, where it used to be [t, t];
+    and no interval of the run has zero length."""
+    clip = tmp_path / "rocket_cat_rocket.mp4"
+    _still_video(clip, [SAMPLES / "rocket.jpg", SAMPLES / "cat-chelsea.jpg", SAMPLES / "rocket.jpg"], [2.0, 1.0, 2.0])
+    run = analyze(clip, engine=engine, tags=True, tag_every=0.5)
+    events = list(run)
+    tags = run.report.tags
+    assert len(tags["cat"]) == 1, tags
+    start, end = tags["cat"][0]
+    assert 2.0 <= start < end <= 3.6, tags
+    spans = [span for spans in tags.values() for span in spans]
+    assert spans and all(end > start for start, end in spans), tags
+    ended = [e for e in events if isinstance(e, TagEnded) and e.tag == "cat"]
+    assert [(e.since, e.t) for e in ended] == [(start, end)]
+
+
+def test_snapshots_folder_is_created_like_annotate_folders(engine, watchlist, tmp_path):
+    clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
+    shots = tmp_path / "new" / "snapshots"
+    run = analyze(clip, gallery=watchlist, engine=engine, snapshots=shots, max_seconds=3.5)
+    appeared = [e for e in run if isinstance(e, PersonAppeared)]
+    assert appeared and all(e.snapshot and Path(e.snapshot).parent == shots for e in appeared)
+    assert all(Path(e.snapshot).stat().st_size > 1000 for e in appeared)
 
 
 class Hook(http.server.BaseHTTPRequestHandler):

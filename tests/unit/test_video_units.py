@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from ocula import InputError, VideoError
+from ocula import InputError, Settings, VideoError
 from ocula.face_types import Faces
-from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoOptions, VideoReport
+from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoOptions, VideoReport, analyze
 from ocula.video.people import PeopleDetector, _merge
 from ocula.video.render import Overlay, redact
 from ocula.video.source import VideoSource, _Reader, open_video
@@ -139,9 +139,35 @@ def test_tag_timeline_smooths_single_frames():
     events += tl.finish()
     assert [type(e) for e in events] == [TagStarted, TagEnded]
     assert events[0].ancestors == ("feline",)
-    assert tl.tags == {"cat": [[0.0, 4.0]]}  # ends at the last frame that showed a cat
+    assert tl.tags == {"cat": [[0.0, 5.0]]}  # ends at the frame after the last one that showed a cat
     tl2 = TagTimeline()
     assert tl2.update(0.0, {"dog": 0.3}, {}) == [] and tl2.finish() == []  # one weak frame: nothing
+
+
+def test_a_tag_seen_on_one_sampled_frame_lasts_until_the_next_one():
+    """A sampled frame stands for the video up to the next sampled frame: one frame showing a
+    tag gives an interval of one step, never [t, t] (the "necktie": [[6.006, 6.006]] of issue 16)."""
+    tl = TagTimeline(start=0.4, stop=0.2, alpha=0.5)
+    events = []
+    for t, s in ((0.0, 0.0), (0.6, 0.95), (1.2, 0.0), (1.8, 0.0), (2.4, 0.0)):
+        events += tl.update(t, {"tie": s} if s else {}, {})
+    assert tl.tags == {"tie": [[0.6, 1.2]]}
+    assert [(type(e), e.t) for e in events] == [(TagStarted, 0.6), (TagEnded, 1.2)]
+    # Still showing on the last sampled frame: the interval runs to the end of the video.
+    tl = TagTimeline(start=0.4, stop=0.2, alpha=0.5)
+    tl.update(3.0, {"tie": 0.95}, {})
+    assert [e.t for e in tl.finish(end=3.1)] == [3.1] and tl.tags == {"tie": [[3.0, 3.1]]}
+
+
+def test_a_snapshot_folder_is_made_but_a_file_in_the_way_is_refused(tmp_path):
+    """Like ``faces detect --annotate``: a missing folder is no error (analyze makes it); a file
+    where the folder should be is."""
+    VideoOptions(snapshots=tmp_path / "not" / "yet")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        VideoOptions(snapshots=tmp_path / "file")
+    with pytest.raises(InputError, match="cannot create"):
+        analyze(tmp_path / "missing.mp4", engine=object(), settings=Settings(data_dir=tmp_path), snapshots=tmp_path / "file" / "below")
 
 
 def test_people_counts_per_second_take_the_most_seen():
@@ -186,7 +212,7 @@ def test_event_and_report_schema():
 @pytest.mark.parametrize(
     "bad",
     [dict(every=-1), dict(every="1"), dict(fpir=0), dict(fpir=True), dict(linger=1e9), dict(annotate="out.gif"),
-     dict(annotate="/no/such/dir/out.mp4"), dict(snapshots="/no/such/dir"), dict(max_seconds=-2),
+     dict(annotate="/no/such/dir/out.mp4"), dict(max_seconds=-2),
      dict(webhook="ftp://host/x"), dict(webhook="localhost:80")],
 )  # fmt: skip
 def test_bad_options_are_input_errors(bad):

@@ -65,7 +65,7 @@ def video_command(
     every: Annotated[float, typer.Option(min=0.0, max=60.0, help="Seconds of video between the frames the face models see.")] = 0.2,
     annotate: Annotated[Optional[Path], typer.Option(help="Write a copy with boxes, names and track ids (.mp4 or .avi).", show_default=False)] = None,
     redact: Annotated[bool, typer.Option("--redact", help="Blur every face that is not an enrolled person (annotated video, snapshots).")] = False,
-    snapshots: Annotated[Optional[Path], typer.Option(help="Save a JPEG of each appearance's face in this folder.", show_default=False)] = None,
+    snapshots: Annotated[Optional[Path], typer.Option(help="Save a JPEG of each appearance's face in this folder (made if missing).", show_default=False)] = None,
     webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local and cloud metadata ones are refused).", show_default=False)] = None,
     webhook_allow_link_local: Annotated[bool, typer.Option("--webhook-allow-link-local", help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,

@@ -54,7 +54,8 @@ class VideoOptions:
         redact: blur every face that is not an enrolled person, in the annotated video and in
             snapshots.
         annotate: write a copy of the video with boxes, names and track ids here.
-        snapshots: save a JPEG of each appearance's face (with its surroundings) in this folder.
+        snapshots: save a JPEG of each appearance's face (with its surroundings) in this folder
+            (made, with its parents, when the analysis is opened).
         webhook: POST every event as JSON to this http(s) URL; ``webhook_allow_link_local``
             lets it be a link-local or cloud metadata address (refused otherwise; see
             :mod:`ocula.video.webhook`).
@@ -100,8 +101,8 @@ class VideoOptions:
             from .webhook import check_webhook_url
 
             check_webhook_url(self.webhook, allow_link_local=self.webhook_allow_link_local)
-        if self.snapshots is not None and not Path(self.snapshots).is_dir():
-            raise InputError(f"{self.snapshots}: no such folder for snapshots")
+        if self.snapshots is not None and Path(self.snapshots).exists() and not Path(self.snapshots).is_dir():
+            raise InputError(f"{self.snapshots}: not a folder, cannot hold snapshots")
 
 
 class VideoAnalysis:
@@ -213,7 +214,7 @@ class VideoAnalysis:
             # The end of the source (or a stop): close every open track, appearance and tag.
             pending += appearances.ended(tracker.finish())
             pending += appearances.finish()
-            pending += tags.finish()
+            pending += tags.finish(end=last_t + self._frame_seconds())  # the last frame lasts too
             pending += counts.finish()
             yield from self._flush(pending, webhook)
             completed = True
@@ -234,6 +235,11 @@ class VideoAnalysis:
             report.counts = counts.counts
             self.report = report
             self.close()
+
+    def _frame_seconds(self) -> float:
+        """How long one frame of the source lasts (1/30 s when its rate is unknown, as the
+        reader then assumes)."""
+        return 1 / self.source.fps if self.source.fps else 1 / 30
 
     @staticmethod
     def _flush(pending: list[Event], webhook: Any) -> Iterator[Event]:
@@ -320,9 +326,20 @@ def analyze(
         if isinstance(gallery, str):
             gallery = Gallery.open(gallery, settings=settings, engine=engine)
             owned.append(gallery)
+        if opts.snapshots is not None:
+            _make_folder(Path(opts.snapshots))
         video = open_video(source, max_pixels=settings.max_image_pixels)
     except BaseException:
         for thing in reversed(owned):
             thing.close()
         raise
     return VideoAnalysis(video, opts, engine=engine, gallery=gallery, owned=tuple(reversed(owned)))
+
+
+def _make_folder(path: Path) -> None:
+    """Create the snapshot folder as ``faces detect --annotate`` creates its own; a clear
+    InputError when it cannot be (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {path} for snapshots ({exc.strerror or exc})") from None

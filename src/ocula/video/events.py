@@ -120,7 +120,9 @@ class VideoReport:
         realtime_factor: video seconds per wall-clock second (2.0 = twice as fast as playback).
         people: enrolled name -> [[t0, t1], ...] appearances.
         unknown_tracks: appearances of faces that matched nobody in the gallery.
-        tags: label -> [[t0, t1], ...] (fine ImageNet labels and their concepts, e.g. "cat").
+        tags: label -> [[t0, t1], ...] (fine ImageNet labels and their concepts, e.g. "cat"):
+            from the first tagged frame showing the label to the tagged frame after the last one
+            that did (or the end of the video), so never zero seconds long.
         counts: one :class:`CountEvent` dict per second (with ``count_people``).
         stopped: the run was interrupted (Ctrl-C, ``stop()``) before the end of the source.
         webhook: delivery counts when events were posted to a webhook.

@@ -92,13 +92,19 @@ def _box(track: Track) -> tuple[float, float, float, float]:
 class TagTimeline:
     """Tag intervals from scores on sampled frames, smoothed so one odd frame neither starts nor
     ends a tag: an exponential moving average (``alpha``) must reach ``start`` to open an
-    interval and fall below ``stop`` to close it (hysteresis)."""
+    interval and fall below ``stop`` to close it (hysteresis).
+
+    A sampled frame stands for the video up to the next sampled one, so an interval runs from
+    the first frame that showed the tag to the sampled frame after the last one that did (or to
+    the ``end`` given to :meth:`finish`): a tag seen on a single frame lasts one sampling step,
+    not zero seconds."""
 
     def __init__(self, start: float = 0.4, stop: float = 0.2, alpha: float = 0.5):
         self.start, self.stop, self.alpha = start, stop, alpha
         self.tags: dict[str, list[list[float]]] = {}
         self._ema: dict[str, float] = {}
-        self._open: dict[str, tuple[float, float]] = {}  # label -> (since, last frame scoring at least stop)
+        # label -> [since, last frame scoring at least stop, the sampled frame after it (None: none yet)]
+        self._open: dict[str, list[float | None]] = {}
         self._ancestors: dict[str, tuple[str, ...]] = {}
 
     def update(self, t: float, scores: dict[str, float], ancestors: dict[str, tuple[str, ...]]) -> list[Event]:
@@ -110,24 +116,31 @@ class TagTimeline:
             ema = self.alpha * raw + (1 - self.alpha) * self._ema.get(label, 0.0)
             self._ema[label] = ema
             if label in self._open:
+                span = self._open[label]
+                if span[2] is None:
+                    span[2] = t  # the first sampled frame after the last one that showed it
                 if ema < self.stop:
                     events.append(self._end(label))
-                elif raw >= self.stop:  # the interval ends at the last frame that showed it, not the lagging average
-                    self._open[label] = (self._open[label][0], t)
+                elif raw >= self.stop:  # the interval ends after the last frame that showed it, not the lagging average
+                    span[1], span[2] = t, None
             elif ema >= self.start:
-                self._open[label] = (t, t)
+                self._open[label] = [t, t, None]
                 events.append(TagStarted(t, label, ema, self._ancestors.get(label, ())))
             if ema < 1e-3 and label not in self._open:
                 del self._ema[label]  # forget labels long gone, so the dict stays small
         return events
 
-    def _end(self, label: str) -> TagEnded:
-        since, last = self._open.pop(label)
-        self.tags.setdefault(label, []).append([since, last])
-        return TagEnded(last, label, since)
+    def _end(self, label: str, end: float | None = None) -> TagEnded:
+        since, last, after = self._open.pop(label)
+        assert since is not None and last is not None
+        until = after if after is not None else max(last, end if end is not None else last)
+        self.tags.setdefault(label, []).append([since, until])
+        return TagEnded(until, label, since)
 
-    def finish(self) -> list[Event]:
-        return [self._end(label) for label in list(self._open)]
+    def finish(self, end: float | None = None) -> list[Event]:
+        """Close every open interval; ``end``: where the video ends (a tag still showing on the
+        last sampled frame lasts until then)."""
+        return [self._end(label, end) for label in list(self._open)]
 
 
 class PeopleCounts:
