@@ -312,14 +312,18 @@ def _faces(n: int, seed: int = 0) -> list[dict]:
     """``n`` made-up cluster faces (unit descriptors, distinct photo references)."""
     v = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return [{"descriptor": v[i], "path": f"p{seed}-{i}.jpg", "sha256": f"{seed:02d}{i:04d}", "box": [1, 2, 3, 4]} for i in range(n)]
+    return [
+        {"descriptor": v[i], "path": f"p{seed}-{i}.jpg", "sha256": f"{seed:02d}{i:04d}", "box": [1, 2, 3, 4]}
+        for i in range(n)
+    ]
 
 
 def test_cluster_ids_are_never_reused(engine, settings):
     """A split after a name gets a fresh id, not the named cluster's (which was cluster-0003 here);
     the count survives reopening the gallery, and a new clustering run numbers on."""
     with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
-        assert g.save_clusters([_faces(3, 1), _faces(2, 2), _faces(2, 3)]) == ["cluster-0001", "cluster-0002", "cluster-0003"]
+        first = g.save_clusters([_faces(3, 1), _faces(2, 2), _faces(2, 3)])
+        assert first == ["cluster-0001", "cluster-0002", "cluster-0003"]
         g.name_cluster("cluster-0003", "carol")
         assert g.split_cluster("cluster-0001", [0]) == "cluster-0004"
         g.name_cluster("cluster-0004", "dave")

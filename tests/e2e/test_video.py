@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,8 @@ def watchlist(engine, settings):
         yield g
 
 
-def check_schema(event: dict) -> None:
+def check_schema(event: dict, source: str | None = None) -> None:
+    """An event's keys and types; with ``source``, its stamp: that source and a wall-clock UTC time."""
     kinds = {
         "person_appeared": {"person", "track", "similarity", "threshold", "box", "snapshot"},
         "person_left": {"person", "track", "since"},
@@ -53,8 +55,11 @@ def check_schema(event: dict) -> None:
         "count": {"people", "bodies", "faces"},
     }
     assert event["type"] in kinds, event
-    assert set(event) == {"type", "t"} | kinds[event["type"]], event
+    assert set(event) == {"type", "t", "source", "time"} | kinds[event["type"]], event
     assert isinstance(event["t"], float) and event["t"] >= 0
+    assert event["time"].endswith("Z") and datetime.fromisoformat(event["time"]).utcoffset() == timedelta(0)
+    if source is not None:
+        assert event["source"] == source, event
     if "person" in event:
         assert event["person"] is None or isinstance(event["person"], str)
         assert isinstance(event["track"], int)
@@ -225,11 +230,18 @@ def test_webhook_gets_every_event_with_retries(engine, watchlist):
     Hook.received, Hook.fail_first = [], 2
     try:
         clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
+        before = datetime.now(UTC)
         run = analyze(clip, gallery=watchlist, engine=engine, webhook=f"http://127.0.0.1:{server.server_port}/hook")
         events = [e.to_dict() for e in run]
+        after = datetime.now(UTC)
     finally:
         server.shutdown()
     assert events and Hook.received == events  # in order, after two 503s were retried
+    # Each event says which video it came from and when it was raised (wall clock, UTC).
+    for event in Hook.received:
+        check_schema(event, source=str(clip))
+    times = [datetime.fromisoformat(e["time"]) for e in Hook.received]
+    assert before - timedelta(seconds=0.001) <= times[0] and times == sorted(times) and times[-1] <= after
     assert run.report.webhook == {"delivered": len(events), "failed": 0, "dropped": 0}
 
 
@@ -242,7 +254,7 @@ def test_cli_json_lines_and_errors(tmp_path):
     events = lines[:-1]
     assert any(e["type"] == "person_appeared" for e in events), events  # at least the close-up from 2.84 s
     for event in events:
-        check_schema(event)
+        check_schema(event, source=str(clip))
     assert lines[-1]["type"] == "report" and lines[-1]["frames"] > 90
     # Bad input: a clear one-line error and exit 1, never a traceback.
     bad = tmp_path / "corrupt.mp4"
@@ -330,7 +342,7 @@ class RangeServer(http.server.BaseHTTPRequestHandler):
     data = b""
 
     def do_GET(self):
-        if self.path != "/clip.mp4":
+        if self.path.partition("?")[0] != "/clip.mp4":
             self.send_error(404)
             return
         start, end = 0, len(self.data) - 1
@@ -360,9 +372,15 @@ def test_http_stream_source(engine, watchlist):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/clip.mp4"
-        run = analyze(url, gallery=watchlist, engine=engine)
-        report = run.run()
-        assert report.source == url and report.frames == 275 and not run.source.live
+        # Credentials and a token in the URL reach the server, never the events or the report.
+        secret_url = f"http://viewer:pw-Xyzzy@127.0.0.1:{server.server_port}/clip.mp4?token=tk-Plugh"
+        run = analyze(secret_url, gallery=watchlist, engine=engine)
+        events = [e.to_dict() for e in run]
+        report = run.report
+        assert report.source == f"{url}?token=***" and report.frames == 275 and not run.source.live
+        assert events and all(e["source"] == report.source for e in events)
+        shown = json.dumps([events, report.to_dict()])
+        assert not any(secret in shown for secret in ("viewer", "Xyzzy", "Plugh")), shown
         assert [round(a, 1) for a, _ in report.people[LIN]] == [0.0, 2.8]  # as from the file
         with pytest.raises(VideoError, match="cannot be opened"):
             analyze(f"http://127.0.0.1:{server.server_port}/missing.mp4", engine=engine)

@@ -255,6 +255,7 @@ def test_video_job(client, keys):
     assert job["status"] == "done" and job["progress"] == 1.0, job
     assert job["report"]["frames"] == 275 and job["events"]
     assert job["report"]["source"] == "clip.mp4"  # as the client named it, not the server's path
+    assert all(e["source"] == "clip.mp4" for e in job["events"])  # the events too
     # Not a video: 415 now, not a failed job later; another key's job is not found.
     is_problem(client.post("/v1/video/jobs", files={"file": ("x.mp4", b"\0" * 5000)}, headers=auth(keys["write"])), 415)
     is_problem(client.post("/v1/video/jobs", files={"file": ("x.mp4", b"")}, headers=auth(keys["write"])), 400)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from ocula.face_types import Faces
 from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoOptions, VideoReport, analyze
 from ocula.video.people import PeopleDetector, _merge
 from ocula.video.render import Overlay, redact
-from ocula.video.source import VideoSource, _Reader, open_video
+from ocula.video.source import VideoSource, _Reader, display_name, open_video
 from ocula.video.timeline import Appearances, PeopleCounts, TagTimeline
 from ocula.video.tracking import FaceTracker, box_iou
 
@@ -167,7 +169,8 @@ def test_a_snapshot_folder_is_made_but_a_file_in_the_way_is_refused(tmp_path):
     with pytest.raises(InputError, match="not a folder"):
         VideoOptions(snapshots=tmp_path / "file")
     with pytest.raises(InputError, match="cannot create"):
-        analyze(tmp_path / "missing.mp4", engine=object(), settings=Settings(data_dir=tmp_path), snapshots=tmp_path / "file" / "below")
+        below_a_file = tmp_path / "file" / "below"
+        analyze(tmp_path / "missing.mp4", engine=object(), settings=Settings(data_dir=tmp_path), snapshots=below_a_file)
 
 
 def test_people_counts_per_second_take_the_most_seen():
@@ -207,6 +210,32 @@ def test_event_and_report_schema():
     r = VideoReport("x.mp4", duration=9.1, frames=10, people={"ann": [[0.0, 1.23456]]}).to_dict()
     assert set(r) >= {"type", "duration", "frames", "realtime_factor", "people", "unknown_tracks", "tags", "counts"}
     assert r["type"] == "report" and r["people"] == {"ann": [[0.0, 1.235]]}
+
+
+def test_events_carry_their_source_and_wall_clock_time_once_stamped():
+    """A receiver of two cameras' events tells them apart by ``source`` and orders them by
+    ``time`` (ISO 8601 UTC); an event nobody stamped has neither key."""
+    left = PersonLeft(14.0, None, 3, 12.0, source="cam1.mp4", time=1_796_157_667.1234)
+    assert left.to_dict() == {
+        "type": "person_left", "t": 14.0, "person": None, "track": 3, "since": 12.0,
+        "source": "cam1.mp4", "time": "2026-12-01T20:41:07.123Z",
+    }  # fmt: skip
+    assert datetime.fromisoformat(left.to_dict()["time"]).utcoffset() == timedelta(0)
+    assert set(PersonLeft(14.0, None, 3, 12.0).to_dict()).isdisjoint({"source", "time"})
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("clips/cam1.mp4", "clips/cam1.mp4"),
+        ("rtsp://admin:hunter2@10.0.0.7:554/Streaming/101", "rtsp://10.0.0.7:554/Streaming/101"),
+        ("https://cams.example/live.m3u8?channel=2&token=s3cr3t&X-Amz-Signature=ab", "https://cams.example/live.m3u8?channel=2&token=***&X-Amz-Signature=***"),
+        ("http://user@[::1]:8080/a?api_key=k#frag", "http://[::1]:8080/a?api_key=***"),
+    ],
+)  # fmt: skip
+def test_a_source_is_named_without_its_credentials_or_secret_query_values(given, shown):
+    assert display_name(given) == shown
+    assert display_name(0) == "0" and display_name(Path("a b.mp4")) == "a b.mp4"
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ class JobQueue:
             job.status = "running"
             try:
                 with self._lock:
-                    run = analyze(job.path, engine=self._engine, settings=self._settings, **job.options)
+                    run = analyze(job.path, engine=self._engine, settings=self._settings, name=job.name, **job.options)
                     self._current = run
                     if self._closing.is_set():
                         run.stop()

@@ -8,6 +8,7 @@ what the CLI calls on Ctrl-C, so the report is still written). Models run on one
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,10 +242,11 @@ class VideoAnalysis:
         reader then assumes)."""
         return 1 / self.source.fps if self.source.fps else 1 / 30
 
-    @staticmethod
-    def _flush(pending: list[Event], webhook: Any) -> Iterator[Event]:
+    def _flush(self, pending: list[Event], webhook: Any) -> Iterator[Event]:
+        """Stamp the pending events with the source and the wall-clock time, post them, yield them."""
         while pending:
-            event = pending.pop(0)
+            # One stamp for both: the webhook's copy and the caller's (the CLI's JSON line) agree.
+            event = dataclasses.replace(pending.pop(0), source=self.source.name, time=time.time())
             if webhook is not None:
                 webhook.send(event.to_dict())
             yield event
@@ -277,9 +279,7 @@ class VideoAnalysis:
         crop = image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
         path = Path(self.options.snapshots) / f"track{event.track:05d}-{frame.t:09.3f}s.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-        return PersonAppeared(
-            event.t, event.person, event.track, event.similarity, event.threshold, event.box, str(path)
-        )
+        return dataclasses.replace(event, snapshot=str(path))
 
     def close(self) -> None:
         self.source.close()
@@ -300,13 +300,17 @@ def analyze(
     gallery: Any = None,
     engine: Any = None,
     settings: Settings | None = None,
+    name: str | None = None,
     **options: Any,
 ) -> VideoAnalysis:
     """Analyse a video file, stream URL or camera index.
 
     ``gallery`` (a name or an open :class:`~ocula.Gallery`) turns on the watchlist; the options
-    are those of :class:`VideoOptions`. Opening is checked now: a missing or undecodable source,
-    an unknown gallery or a bad option raises before any frame is read::
+    are those of :class:`VideoOptions`. ``name``: the source's name in events and the report
+    (default: the source as given, a URL without credentials or secret query values; the
+    service passes the upload's name, not its path on the server). Opening is checked now: a
+    missing or undecodable source, an unknown gallery or a bad option raises before any frame
+    is read::
 
         run = ocula.video.analyze("clip.mp4", gallery="staff", tags=True)
         for event in run:
@@ -329,6 +333,8 @@ def analyze(
         if opts.snapshots is not None:
             _make_folder(Path(opts.snapshots))
         video = open_video(source, max_pixels=settings.max_image_pixels)
+        if name is not None:
+            video.name = name
     except BaseException:
         for thing in reversed(owned):
             thing.close()

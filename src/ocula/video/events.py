@@ -1,12 +1,16 @@
 """What video analysis reports: typed events as they happen, and one :class:`VideoReport` at the end.
 
 Every event has ``type`` (its JSON name) and ``t``, seconds from the start of the video, and turns
-into the JSON object the CLI prints and the webhook posts with :meth:`to_dict`.
+into the JSON object the CLI prints and the webhook posts with :meth:`to_dict`. An analysis also
+stamps each event with its ``source`` (the video as the user named it, without URL credentials or
+secret query values) and ``time``, the wall-clock moment it was raised (ISO 8601, UTC): a receiver
+of several cameras' events can tell them apart and order them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 __all__ = [
@@ -24,13 +28,28 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def wall_clock(seconds: float) -> str:
+    """``seconds`` since the epoch as ISO 8601 UTC to the millisecond: 2026-12-01T20:41:07.123Z."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class Event:
+    """``source`` and ``time`` (seconds since the epoch) are set by the analysis that raised the
+    event; :meth:`to_dict` leaves them out while unset."""
+
     type: ClassVar[str] = "event"
     t: float
+    source: str | None = field(default=None, kw_only=True)
+    time: float | None = field(default=None, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "t": _r(self.t)}
+        out: dict[str, Any] = {"type": self.type, "t": _r(self.t)}
+        if self.source is not None:
+            out["source"] = self.source
+        if self.time is not None:
+            out["time"] = wall_clock(self.time)
+        return out
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ for an annotated copy.
 from __future__ import annotations
 
 import queue
+import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..errors import VideoError
 
-__all__ = ["Frame", "VideoSource", "open_video"]
+__all__ = ["Frame", "VideoSource", "display_name", "open_video"]
 
 #: Frames buffered between the reading thread and the analysis.
 QUEUE_FRAMES = 8
@@ -218,6 +220,27 @@ class VideoSource:
         self.close()
 
 
+#: Query parameters whose values are secrets (access tokens, keys, signatures): never shown.
+_SECRET_PARAMETER = re.compile(r"token|key|pass|pwd|secret|auth|sig|cred|session", re.IGNORECASE)
+
+
+def display_name(source: str | int | Path) -> str:
+    """``source`` as the user named it, safe to show and send on: a URL loses its credentials
+    (``user:password@``), the values of secret-looking query parameters (``token=***``) and its
+    fragment; paths and camera indexes are kept as given."""
+    name = str(source)
+    if not isinstance(source, str) or "://" not in name:
+        return name
+    parts = urllib.parse.urlsplit(name)
+    netloc = parts.netloc.rpartition("@")[2]  # drop user:password@
+    pieces = [p for p in parts.query.split("&") if p]
+    query = "&".join(
+        p.partition("=")[0] + "=***" if _SECRET_PARAMETER.search(urllib.parse.unquote(p.partition("=")[0])) else p
+        for p in pieces
+    )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 def open_video(source: str | int | Path, *, max_pixels: int | None = None) -> VideoSource:
     """Open a video file, an RTSP/HTTP URL or a camera (an index like 0 or "0").
 
@@ -229,7 +252,7 @@ def open_video(source: str | int | Path, *, max_pixels: int | None = None) -> Vi
 
     if isinstance(source, bool) or not isinstance(source, (str, int, Path)):
         raise VideoError(f"a video source is a path, URL or camera index, not {type(source).__name__}")
-    name = str(source)
+    name = display_name(source)  # in messages, reports and events: no URL credentials or tokens
     reader: _Reader | None = None
     if _is_camera(source):
         capture = cv2.VideoCapture(int(source))
