@@ -508,3 +508,15 @@ def test_erase_says_whether_the_files_are_clean(faiss_settings, rng):
     c.close()
     raw = folder_bytes(folder)
     assert vecs[3].tobytes() not in raw and vecs[4].tobytes() not in raw and vecs[5].tobytes() in raw
+
+
+def test_issued_numbers_are_never_issued_again(settings):
+    """Collection.issue: a counter in the store (cluster ids): never the same number twice, across
+    handles, and past what a store from before the counter already holds."""
+    with Collection.open("c", settings=settings, embedder="e", dim=4, create=True) as a:
+        assert list(a.issue("ids", 2)) == [1, 2]
+        with Collection.open("c", settings=settings) as b:
+            assert list(b.issue("ids", 1, after=1)) == [3]
+        assert list(a.issue("ids", 0)) == []
+        assert list(a.issue("ids", 1, after=10)) == [11]
+        assert list(a.issue("other", 1)) == [1]

@@ -649,6 +649,20 @@ class Collection:
         current = self._bump()
         return current, removed, added_ids, added_vectors
 
+    def issue(self, counter: str, n: int, *, after: int = 0) -> range:
+        """``n`` numbers ``counter`` never issued before in this store (cluster ids, say): the count
+        is kept in the store's meta and raised in one write transaction, so two processes never
+        get the same number and a number named away or deleted never comes back. The first is
+        past ``after`` too (what a store from before the count already holds)."""
+        if not isinstance(n, int) or n < 0:
+            raise InputError(f"cannot issue {n!r} numbers")
+        key = f"issued:{counter}"
+        with self._lock, self._writing():
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            issued = max(int(row[0]) if row else 0, after)
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(issued + n)))
+        return range(issued + 1, issued + n + 1)
+
     def delete(self, ids: Iterable[str]) -> int:
         """Delete items; their vectors can no longer be returned. Returns how many existed."""
         return self._delete(list(ids))

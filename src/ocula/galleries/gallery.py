@@ -52,9 +52,6 @@ RECIPE = "flip-avg-l2-v1"
 CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
 _PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
 _CLUSTER_ID = re.compile(r"cluster-([0-9]{4,9})")  # matched whole
-# Meta key of a cluster store: how many cluster ids it has issued. Ids are never issued twice,
-# so an id a user noted down (or one named away) cannot come back meaning other faces.
-_CLUSTER_IDS_ISSUED = "cluster_ids_issued"
 
 
 def _stamp() -> str:
@@ -630,14 +627,7 @@ def _cluster_templates(store: Gallery, cluster: str) -> tuple[np.ndarray, list[d
 
 
 def _issue_cluster_ids(store: Gallery, n: int) -> list[str]:
-    """``n`` cluster ids never issued by ``store`` before: the count of ids issued so far is kept
-    in the store's meta table, raised in one write transaction (two processes splitting at once
-    get different ids). A store from before the count starts past the highest id it holds."""
-    coll = store._coll
-    with coll._lock, coll._writing(changes=False):
-        db = coll._db
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (_CLUSTER_IDS_ISSUED,)).fetchone()
-        held = [int(m.group(1)) for r in db.execute("SELECT id FROM items") if (m := _CLUSTER_ID.fullmatch(r[0]))]
-        issued = max([int(row[0]) if row else 0, *held])
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_CLUSTER_IDS_ISSUED, str(issued + n)))
-    return [f"cluster-{i:04d}" for i in range(issued + 1, issued + n + 1)]
+    """``n`` cluster ids never issued by ``store`` before (see :meth:`Collection.issue`); a store
+    from before the count numbers on past the highest id it holds."""
+    held = [int(m.group(1)) for p in store.people() if (m := _CLUSTER_ID.fullmatch(p.name))]
+    return [f"cluster-{i:04d}" for i in store._coll.issue("cluster ids", n, after=max(held, default=0))]
