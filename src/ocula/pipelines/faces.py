@@ -164,10 +164,33 @@ class FaceAnalyzer:
             boxes, scores = _detect_within_budget(detector, image, budget)
             if len(boxes) == 0 and max(h, w) <= 2 * max_side and can_upsample:
                 boxes, scores = detector.detect(image, 1)
+            elif len(boxes) > 1:
+                boxes, scores = self._largest_as_full_search(detector, image, boxes, scores)
             return boxes, scores
         if max(h, w) <= max_side and can_upsample:
             return detector.detect(image, 1)
         return _detect_within_budget(detector, image, budget)
+
+    def _largest_as_full_search(
+        self, detector: FaceDetectorModel, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Of several faces found at native scale, the one that the full search (``faces
+        detect``'s) lists first, alone: one definition of "the largest face" for every command.
+        Box sizes differ between scales (the same face can be 25% larger upsampled), so the
+        largest native box is not always detect's face 0. The native box is kept (verification
+        and its calibration were measured on native boxes); if no native box overlaps the full
+        search's largest, the full search's box is used."""
+        h, w = image.shape[:2]
+        full_boxes, full_scores = self._detect_with(detector, image, FaceOptions())
+        if len(full_boxes) == 0:
+            return boxes, scores
+        # Ranked as detect() ranks: by the area of the box clipped to the photo, first of equals.
+        largest = int(np.argmax(_areas(np.clip(full_boxes, 0, [w, h, w, h]))))
+        overlap = _iou(boxes, full_boxes[largest])
+        if overlap.max() <= 0:
+            return full_boxes[largest : largest + 1], full_scores[largest : largest + 1]
+        best = int(np.argmax(overlap))
+        return boxes[best : best + 1], scores[best : best + 1]
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions()) -> Faces:
         h, w = image.shape[:2]
@@ -249,6 +272,18 @@ def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray, budget
     boxes, scores = detector.detect(shrunk, 0)
     back = np.array([w / size[0], h / size[1]] * 2, np.float32)
     return boxes * back, scores
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+
+
+def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Intersection over union of each of ``boxes`` with ``box``."""
+    x0, y0 = np.maximum(boxes[:, 0], box[0]), np.maximum(boxes[:, 1], box[1])
+    x1, y1 = np.minimum(boxes[:, 2], box[2]), np.minimum(boxes[:, 3], box[3])
+    inter = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    return inter / (_areas(boxes) + _areas(box[None])[0] - inter)
 
 
 def _with_border(image: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
