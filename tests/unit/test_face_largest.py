@@ -1,5 +1,6 @@
-"""One definition of "the largest face": verification's native-scale-first search picks the face
-that the full search (``faces detect``'s) lists first, on a fake detector."""
+"""One definition of "the largest face": when verification's native-scale-first search finds faces
+too close in size to rank, it picks the one the full search (``faces detect``'s) lists first; on a
+fake detector."""
 
 from __future__ import annotations
 
@@ -50,3 +51,15 @@ def test_one_face_at_native_scale_needs_no_second_search():
     det = OneFace()
     largest, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
     assert largest.tolist() == [[50, 50, 150, 150]] and det.calls == [0]
+
+
+def test_a_clearly_larger_native_face_needs_no_second_search():
+    class BigAndSmall(ScaleDependentDetector):
+        def detect(self, image, upsample):
+            self.calls.append(upsample)
+            boxes = [[300, 50, 400, 150], [50, 50, 200, 200]]  # 100x100 and 150x150: not a tie
+            return np.array(boxes, np.float32), np.ones(2, np.float32)
+
+    det = BigAndSmall()
+    largest, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert largest.tolist() == [[50, 50, 200, 200]] and det.calls == [0]
