@@ -14,6 +14,7 @@ def test_boolean_flags_are_shown_as_flags(command):
     proc = run_cli(*command, "--help")
     assert proc.returncode == 0, proc.stderr
     assert "--help" in proc.stdout and "<bool>" not in proc.stdout, proc.stdout
+    assert "Usage: ocula" in proc.stdout  # the command users type, also under `python -m ocula`
 
 
 def test_piped_tables_are_not_cut_at_80_columns():

@@ -119,7 +119,7 @@ def main() -> None:
     try:
         command = typer.main.get_command(app)
         _flags_without_type(command)
-        command()
+        command(prog_name="ocula")  # also under `python -m ocula`
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
