@@ -166,7 +166,10 @@ class FaceMethods:
         """Are the faces in ``a`` and ``b`` the same person, at false-match rate ``fmr``?
 
         ``a`` and ``b`` are photos (paths, bytes, arrays) or :class:`Faces` with embeddings. The
-        largest face of each is compared unless ``face_a``/``face_b`` pick one by index.
+        largest face of each is compared unless ``face_a``/``face_b`` pick one by index. The
+        largest face is face 0 of :meth:`faces` (the largest box of the full search, as
+        ``ocula faces detect`` lists them); the answer says which face and box of each photo
+        it compared (``index_a``, ``box_a``, ...).
         ``detector`` defaults to ``hog+cnn``: the CNN runs only where HOG finds no face.
         ``calibration`` (a table or its JSON file) replaces the shipped table, e.g. one measured
         on your own photos with ``ocula eval pairs --calibration``.
@@ -184,8 +187,8 @@ class FaceMethods:
         table = calibration or self.calibration()
         face_a, face_b = _face_index(face_a), _face_index(face_b)
         threshold = table.threshold_for(fmr)  # checks fmr before any work
-        fa = self._one_face(a, face_a, detector, cropped)
-        fb = self._one_face(b, face_b, detector, cropped)
+        fa, index_a = self._one_face(a, face_a, detector, cropped)
+        fb, index_b = self._one_face(b, face_b, detector, cropped)
         assert fa.embeddings is not None and fb.embeddings is not None
         score = float(similarity(fa.embeddings[0], fb.embeddings[0]))
         return Verification(
@@ -196,11 +199,14 @@ class FaceMethods:
             fmr_at_similarity=table.fmr_at(score),
             face_a=fa,
             face_b=fb,
+            index_a=index_a,
+            index_b=index_b,
         )
 
     def _one_face(
         self, source: ImageSource | Faces, index: int | None, detector: Detector | str, cropped: bool
-    ) -> Faces:
+    ) -> tuple[Faces, int]:
+        """The face to compare and its index among the photo's faces (largest first)."""
         if isinstance(source, Faces):
             faces, name = source, "<Faces>"
             if faces.embeddings is None:
@@ -213,4 +219,4 @@ class FaceMethods:
         i = 0 if index is None else index
         if not -len(faces) <= i < len(faces):
             raise InputError(f"{name}: face {i} asked for, but {len(faces)} found")
-        return faces[i]
+        return faces[i], i % len(faces)

@@ -9,7 +9,7 @@ face, checked on construction, sliceable with masks and index arrays
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -176,7 +176,11 @@ class Verification:
         fmr: the false-match rate asked for.
         fmr_at_similarity: the calibration's false-match rate at this similarity (how unusual a
             score this high is between different people), clipped to the calibrated range.
-        face_a, face_b: the compared faces (length-1 :class:`Faces`).
+        face_a, face_b: the compared faces (length-1 :class:`Faces`; ``face_a.boxes[0]`` is
+            the box compared in the first photo).
+        index_a, index_b: each face's index in its photo's faces, largest first (0 unless a
+            face was picked by index): the numbering of ``ocula faces detect`` and
+            :func:`ocula.faces`, whose face 0 is the largest box.
         usable: whether each face passes the default :class:`QualityGate`; a decision about a
             face that does not (tiny, blurred, turned away) is much less reliable.
     """
@@ -186,8 +190,27 @@ class Verification:
     threshold: float
     fmr: float
     fmr_at_similarity: float
-    face_a: Faces
-    face_b: Faces
+    face_a: Faces = field(repr=False)
+    face_b: Faces = field(repr=False)
+    index_a: int = 0
+    index_b: int = 0
+
+    def __repr__(self) -> str:
+        # Short: the Faces hold 128-D descriptors, which drown everything else.
+        return (
+            f"Verification(same={self.same}, similarity={self.similarity:.4f}, threshold={self.threshold:.4f}, "
+            f"fmr={self.fmr:g}, face_a={self.index_a}, box_a={self.box_a}, face_b={self.index_b}, box_b={self.box_b})"
+        )
+
+    @property
+    def box_a(self) -> list[float]:
+        """The compared box in the first photo, ``x0, y0, x1, y1`` pixels (one decimal)."""
+        return _rounded_box(self.face_a)
+
+    @property
+    def box_b(self) -> list[float]:
+        """The compared box in the second photo, ``x0, y0, x1, y1`` pixels (one decimal)."""
+        return _rounded_box(self.face_b)
 
     @property
     def usable(self) -> tuple[bool, bool]:
@@ -201,4 +224,12 @@ class Verification:
             "fmr": self.fmr,
             "fmr_at_similarity": float(f"{self.fmr_at_similarity:.3g}"),
             "usable": list(self.usable),
+            "face_a": self.index_a,
+            "box_a": self.box_a,
+            "face_b": self.index_b,
+            "box_b": self.box_b,
         }
+
+
+def _rounded_box(faces: Faces) -> list[float]:
+    return [round(float(v), 1) for v in faces.boxes[0]]

@@ -68,8 +68,11 @@ def test_verify_json_schema_and_exit_codes(env):
     proc = run_cli("faces", "verify", a, b, "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (result,) = lines(proc.stdout)
-    assert set(result) == {"same", "similarity", "threshold", "fmr", "fmr_at_similarity", "usable"}
-    assert result["usable"] == [True, True]
+    assert set(result) == {
+        "same", "similarity", "threshold", "fmr", "fmr_at_similarity", "usable", "face_a", "box_a", "face_b", "box_b"
+    }  # fmt: skip
+    assert result["usable"] == [True, True] and result["face_a"] == 0 and result["face_b"] == 0
+    assert len(result["box_a"]) == 4 and len(result["box_b"]) == 4
     assert result["same"] is True and result["fmr"] == 0.001 and result["similarity"] > result["threshold"]
     different = run_cli(
         "faces", "verify", a, str(shared(f"{GALLERY}/biden/biden.jpg")), "--fmr", "1e-2", "--json", env_extra=env
@@ -77,7 +80,7 @@ def test_verify_json_schema_and_exit_codes(env):
     assert different.returncode == 0 and lines(different.stdout)[0]["same"] is False
     human = run_cli("faces", "verify", a, b, env_extra=env)
     assert human.returncode == 0 and "same person" in human.stdout
-
+    assert f"compared face 0 of {a} (box " in " ".join(human.stdout.split())
     no_face = run_cli("faces", "verify", a, str(SAMPLES / "rocket.jpg"), env_extra=env)
     assert no_face.returncode == 1 and "no face found" in no_face.stderr and "Traceback" not in no_face.stderr
     no_face_json = run_cli("faces", "verify", a, str(SAMPLES / "rocket.jpg"), "--json", env_extra=env)
@@ -90,6 +93,21 @@ def test_verify_json_schema_and_exit_codes(env):
     assert missing.returncode == 1 and "x.jpg" in missing.stderr
     usage = run_cli("faces", "verify", a, b, "--detector", "yolo", env_extra=env)
     assert usage.returncode == 2
+
+
+def test_verify_two_people_against_biden_compares_detects_face_0(env):
+    two = str(shared("faces/face-recognition-examples/examples/two_people.jpg"))
+    biden = str(shared("faces/face-recognition-examples/examples/biden.jpg"))
+    detected = run_cli("faces", "detect", two, "--json", env_extra=env)
+    assert detected.returncode == 0, detected.stderr
+    face0 = lines(detected.stdout)[0]["faces"][0]["box"]
+    proc = run_cli("faces", "verify", two, biden, "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    (result,) = lines(proc.stdout)
+    assert result["same"] is True and result["face_a"] == 0
+    # The compared box (native scale) and detect's face 0 (upsampled) are the same face.
+    x0, y0, x1, y1 = result["box_a"]
+    assert x0 < face0[2] and face0[0] < x1 and y0 < face0[3] and face0[1] < y1
 
 
 def test_eval_pairs_on_lfw_crops_meets_the_bar(env, tmp_path):

@@ -74,7 +74,9 @@ def test_verify_reports_decision_threshold_and_fmr(engine):
     assert not other.same and other.similarity < other.threshold and other.fmr_at_similarity > 1e-3
     # A stricter FMR raises the threshold.
     assert engine.verify(a, b, fmr=1e-5).threshold > engine.verify(a, b, fmr=1e-2).threshold
-    assert set(result.to_dict()) == {"same", "similarity", "threshold", "fmr", "fmr_at_similarity", "usable"}
+    assert set(result.to_dict()) == {
+        "same", "similarity", "threshold", "fmr", "fmr_at_similarity", "usable", "face_a", "box_a", "face_b", "box_b"
+    }  # fmt: skip
     assert result.usable == (True, True)
 
 
@@ -89,6 +91,24 @@ def test_verify_picks_faces_by_index(engine):
     assert not engine.verify(two, obama, face_a=1 - obama_index).same
     with pytest.raises(InputError, match="face 5 asked for, but 2 found"):
         engine.verify(two, obama, face_a=5)
+
+
+def test_verify_compares_the_face_detect_lists_first_and_says_which(engine):
+    two = shared(f"{EXAMPLES}/two_people.jpg")
+    listed = engine.faces(two)  # what `ocula faces detect` shows: face 0 is the largest box
+    assert len(listed) == 2
+    biden = shared(f"{EXAMPLES}/biden.jpg")
+    sims = [float(ocula.face_similarity(listed.embeddings[i], engine.faces(biden).embeddings[0])) for i in range(2)]
+    assert int(np.argmax(sims)) == 0  # in this photo, detect's face 0 is Biden
+    result = engine.verify(two, biden)
+    assert result.same and result.index_a == 0 and result.index_b == 0
+    x0, y0, x1, y1 = result.box_a  # the compared box is detect's face 0 (measured at native scale)
+    lx0, ly0, lx1, ly1 = listed.boxes[0]
+    overlap = max(0, min(x1, lx1) - max(x0, lx0)) * max(0, min(y1, ly1) - max(y0, ly0))
+    assert overlap > 0.5 * (x1 - x0) * (y1 - y0)
+    picked = engine.verify(two, biden, face_a=-1)
+    assert picked.index_a == 1 and not picked.same
+    assert picked.box_a == [round(float(v), 1) for v in listed.boxes[1]]
 
 
 def test_no_face_tiny_and_corrupt_inputs_give_typed_errors(engine, tmp_path):

@@ -123,6 +123,13 @@ def test_tag_detect_verify(client, keys):
         "/v1/faces/verify", files={"file_a": photo(obama[0]), "file_b": photo(obama[1])}, headers=auth(keys["read"])
     ).json()
     assert r["same"] is True and r["similarity"] >= r["threshold"]
+    assert r["face_a"] == 0 and r["face_b"] == 0 and len(r["box_a"]) == 4 and len(r["box_b"]) == 4
+    # Of two people, the one `faces detect` lists first (Biden, the larger box).
+    two, biden = shared(EXAMPLES).parent / "two_people.jpg", shared(EXAMPLES).parent / "biden.jpg"
+    r = client.post(
+        "/v1/faces/verify", files={"file_a": photo(two), "file_b": photo(biden)}, headers=auth(keys["read"])
+    ).json()
+    assert r["same"] is True and r["box_a"][0] > 500, r  # Biden stands on the right of the photo
 
 
 def test_gallery_round_trip_and_audit(client, keys):

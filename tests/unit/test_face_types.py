@@ -106,3 +106,18 @@ def test_sharpness_drops_with_blur():
     ).astype(np.uint8)
     s = chip_sharpness(np.concatenate([sharp, blurred, flat]))
     assert s[0] > s[1] > s[2] == 0
+
+
+def test_verification_repr_is_short_and_names_the_compared_boxes():
+    from ocula import Verification
+
+    faces = make_faces()
+    result = Verification(True, 0.91234, 0.849, 1e-3, 1e-5, faces[0], faces[1], index_a=0, index_b=1)
+    text = repr(result)
+    assert len(text) < 300 and "array" not in text, text  # no 128-D descriptors
+    for part in ("same=True", "similarity=0.9123", "threshold=0.8490", "fmr=0.001", "box_a=[0.0, 0.0, 50.0, 60.0]"):
+        assert part in text, text
+    record = result.to_dict()
+    assert record["face_a"] == 0 and record["face_b"] == 1
+    assert record["box_a"] == [0.0, 0.0, 50.0, 60.0] and record["box_b"] == [10.0, 0.0, 50.0, 60.0]
+    json.dumps(record)

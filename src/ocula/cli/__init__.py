@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
+import typer.main
 from pydantic import ValidationError
 
 from .._version import __version__
@@ -34,13 +36,15 @@ from .service import audit_command, keys_app, keys_create_command, keys_list_com
 from .tag import tag_command
 from .video import video_command
 
+HELP_OPTION_NAMES = ["-h", "--help"]
+
 app = typer.Typer(
     name="ocula",
     help="Self-hosted visual recognition, offline: photo tags, faces, visual search, video, a REST service.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 
@@ -98,10 +102,24 @@ faces_app.command("split", no_args_is_help=True)(split_command)
 app.add_typer(galleries_app, name="galleries")
 
 
+def _flags_without_type(command: click.Command) -> None:
+    """Boolean flags take no value: show them as flags in help, not with Typer's ``<bool>``."""
+    # The help option is made on first use and kept by the command: make it now to reach it.
+    help_option = command.get_help_option(click.Context(command, help_option_names=HELP_OPTION_NAMES))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    # Typer's groups are not click.Group subclasses; they keep their subcommands alike.
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_type(sub)
+
+
 def main() -> None:
     """Entry point: no traceback for users unless OCULA_DEBUG=1."""
     try:
-        app()
+        command = typer.main.get_command(app)
+        _flags_without_type(command)
+        command(prog_name="ocula")  # also under `python -m ocula`
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)

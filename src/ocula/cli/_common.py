@@ -34,7 +34,11 @@ VectorsOption = Annotated[
     ),
 ]
 
-stdout = Console(highlight=False, soft_wrap=True)
+#: Columns of stdout when it is not a terminal (a pipe, a file): wide enough that tables are not
+#: cut or folded at Rich's default of 80 columns; a table still takes only the width it needs.
+PIPED_WIDTH = 1000
+
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -151,7 +151,7 @@ def verify_command(
     face_a: Annotated[
         Optional[int],
         typer.Option(
-            min=0, help="Face index in A, 0 = largest (default: the largest, found faster).", show_default=False
+            min=0, help="Face index in A as `ocula faces detect` numbers them, 0 = largest (default: the largest, found faster).", show_default=False
         ),
     ] = None,
     face_b: Annotated[
@@ -189,3 +189,13 @@ def verify_command(
             f"(FMR {result.fmr:g}); share of impostor pairs this similar: {bound}{rate:.2g}",
         )
     )
+    stdout.print(
+        Text(
+            f"compared face {result.index_a} of {a} (box {_box_text(result.box_a)}) "
+            f"with face {result.index_b} of {b} (box {_box_text(result.box_b)})"
+        )
+    )
+
+
+def _box_text(box: list[float]) -> str:
+    return ",".join(f"{v:.0f}" for v in box)

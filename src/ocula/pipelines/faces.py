@@ -61,6 +61,13 @@ UPSAMPLE_MAX_SIDE = {"hog": 1600, "mmod": 800}
 # ``Engine.limit_cnn_pixels``): ``ocula serve`` uses a much tighter one (its
 # ``cnn_max_pixels`` setting), so that one request cannot take gigabytes and minutes.
 DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 2_560_000}
+# Boxes of one face differ in size between scales (HOG's window pyramid): in two_people.jpg one
+# face's box is 25% wider upsampled than at native scale. When verification's native-scale search
+# finds two faces whose areas are within this factor, which one is the largest is decided by the
+# full search (``faces detect``'s), so "the largest face" means the same everywhere. A clearly
+# larger native face is kept without the extra search (its cost, and the measured figures of
+# verification, stay as they were: celeba-80 has no photo within this factor).
+NEAR_TIE = 1.25
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -164,10 +171,33 @@ class FaceAnalyzer:
             boxes, scores = _detect_within_budget(detector, image, budget)
             if len(boxes) == 0 and max(h, w) <= 2 * max_side and can_upsample:
                 boxes, scores = detector.detect(image, 1)
+            elif _near_tie(boxes):
+                boxes, scores = self._largest_as_full_search(detector, image, boxes, scores)
             return boxes, scores
         if max(h, w) <= max_side and can_upsample:
             return detector.detect(image, 1)
         return _detect_within_budget(detector, image, budget)
+
+    def _largest_as_full_search(
+        self, detector: FaceDetectorModel, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Of several faces found at native scale, the one that the full search (``faces
+        detect``'s) lists first, alone: one definition of "the largest face" for every command.
+        Box sizes differ between scales (the same face can be 25% larger upsampled), so the
+        largest native box is not always detect's face 0. The native box is kept (verification
+        and its calibration were measured on native boxes); if no native box overlaps the full
+        search's largest, the full search's box is used."""
+        h, w = image.shape[:2]
+        full_boxes, full_scores = self._detect_with(detector, image, FaceOptions())
+        if len(full_boxes) == 0:
+            return boxes, scores
+        # Ranked as detect() ranks: by the area of the box clipped to the photo, first of equals.
+        largest = int(np.argmax(_areas(np.clip(full_boxes, 0, [w, h, w, h]))))
+        overlap = _iou(boxes, full_boxes[largest])
+        if overlap.max() <= 0:
+            return full_boxes[largest : largest + 1], full_scores[largest : largest + 1]
+        best = int(np.argmax(overlap))
+        return boxes[best : best + 1], scores[best : best + 1]
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions()) -> Faces:
         h, w = image.shape[:2]
@@ -249,6 +279,27 @@ def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray, budget
     boxes, scores = detector.detect(shrunk, 0)
     back = np.array([w / size[0], h / size[1]] * 2, np.float32)
     return boxes * back, scores
+
+
+def _near_tie(boxes: np.ndarray) -> bool:
+    """Whether the two largest of these boxes are too close in area to tell which face is the
+    larger at this one scale (within ``NEAR_TIE``), so the full search must decide."""
+    if len(boxes) < 2:
+        return False
+    second, first = np.sort(_areas(boxes))[-2:]
+    return bool(second * NEAR_TIE >= first)
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+
+
+def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Intersection over union of each of ``boxes`` with ``box``."""
+    x0, y0 = np.maximum(boxes[:, 0], box[0]), np.maximum(boxes[:, 1], box[1])
+    x1, y1 = np.minimum(boxes[:, 2], box[2]), np.minimum(boxes[:, 3], box[3])
+    inter = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    return inter / (_areas(boxes) + _areas(box[None])[0] - inter)
 
 
 def _with_border(image: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:

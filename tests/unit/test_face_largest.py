@@ -1,0 +1,65 @@
+"""One definition of "the largest face": when verification's native-scale-first search finds faces
+too close in size to rank, it picks the one the full search (``faces detect``'s) lists first; on a
+fake detector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ocula.pipelines.faces import FaceAnalyzer, FaceOptions
+
+
+class ScaleDependentDetector:
+    """Two faces; at native scale the left box is the larger, upsampled the right one is (HOG's
+    box sizes depend on the scale, as in two_people.jpg)."""
+
+    kind = "hog"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def detect(self, image, upsample):
+        self.calls.append(upsample)
+        if upsample == 0:
+            boxes = [[240, 60, 395, 212], [792, 95, 942, 245]]  # left 155x152, right 150x150
+        else:
+            boxes = [[253, 47, 409, 203], [778, 57, 965, 243]]  # left 156x156, right 187x186
+        return np.array(boxes, np.float32), np.ones(2, np.float32)
+
+
+def analyzer(detector) -> FaceAnalyzer:
+    return FaceAnalyzer((detector,), landmarks5=None, embedder=None, alignment=None)  # type: ignore[arg-type]
+
+
+def test_largest_only_picks_the_face_the_full_search_lists_first():
+    image = np.zeros((661, 1126, 3), np.uint8)
+    full, _ = analyzer(ScaleDependentDetector()).detect(image, FaceOptions())
+    assert full[0].tolist() == [778, 57, 965, 243]  # detect's face 0: the right one
+    det = ScaleDependentDetector()
+    largest, _ = analyzer(det).detect(image, FaceOptions(largest_only=True))
+    # The same face, with its native-scale box (verification's calibration was measured on those).
+    assert largest.tolist() == [[792, 95, 942, 245]]
+    assert det.calls == [0, 1]
+
+
+def test_one_face_at_native_scale_needs_no_second_search():
+    class OneFace(ScaleDependentDetector):
+        def detect(self, image, upsample):
+            self.calls.append(upsample)
+            return np.array([[50, 50, 150, 150]], np.float32), np.ones(1, np.float32)
+
+    det = OneFace()
+    largest, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert largest.tolist() == [[50, 50, 150, 150]] and det.calls == [0]
+
+
+def test_a_clearly_larger_native_face_needs_no_second_search():
+    class BigAndSmall(ScaleDependentDetector):
+        def detect(self, image, upsample):
+            self.calls.append(upsample)
+            boxes = [[300, 50, 400, 150], [50, 50, 200, 200]]  # 100x100 and 150x150: not a tie
+            return np.array(boxes, np.float32), np.ones(2, np.float32)
+
+    det = BigAndSmall()
+    largest, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
+    assert largest.tolist() == [[50, 50, 200, 200]] and det.calls == [0]
