@@ -98,7 +98,8 @@ def test_every_route_needs_a_key_with_its_scope(client, keys, method, url, scope
     is_problem(send(url, headers={"Authorization": f"Basic {keys['admin']}"}, **kwargs), 401)
     is_problem(send(url, headers=auth(keys["revoked"]), **kwargs), 401)
     for lower in ("read", "write")[: ("read", "write", "admin").index(scope)]:
-        is_problem(send(url, headers=auth(keys[lower]), **kwargs), 403)
+        refused = is_problem(send(url, headers=auth(keys[lower]), **kwargs), 403)
+        assert f"needs {'an' if scope == 'admin' else 'a'} {scope} key" in refused["detail"]
     # With the right scope the request gets past auth (whatever the route then answers).
     assert send(url, headers=auth(keys[scope]), **kwargs).status_code not in (401, 403)
 

@@ -150,7 +150,8 @@ def vet(svc: Services, authorization: str, need: str) -> ApiKey:
     if key is None:
         raise Refused(401, "Invalid API key", "the key is unknown or revoked", challenge)
     if not scope_allows(key.scope, need):
-        detail = f"this needs a {need} key; {key.name!r} is {key.scope}"
+        article = "an" if need[0] in "aeiou" else "a"
+        detail = f"this needs {article} {need} key; {key.name!r} is {key.scope}"
         raise Refused(403, "Insufficient scope", detail, key_name=key.name)
     wait = svc.rate.take(key.id)
     if wait > 0:
