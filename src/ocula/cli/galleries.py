@@ -68,12 +68,17 @@ def enroll_command(
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
         metadata = _parse_meta(meta)
+        new_gallery = gallery not in gallery_names(settings)
         with Engine(settings) as engine, Gallery.open(gallery, engine=engine, create=True, vectors=vectors) as g:
             result = g.enroll(person, photos, metadata=metadata, face=face, detector=detector)
+            left_empty = new_gallery and len(g) == 0
+        if left_empty:  # every photo refused: the gallery this command made is not left behind
+            drop_gallery(gallery, settings)
     if as_json:
         emit_json(result.to_dict())
     else:
-        stdout.print(Text(f"{person}: {len(result.added)} photo(s) added, {result.photos} enrolled in {gallery}"))
+        if result.photos:  # nobody enrolled: the refusals below are the whole answer
+            stdout.print(Text(f"{person}: {len(result.added)} photo(s) added, {result.photos} enrolled in {gallery}"))
         for photo, reason in result.refused:
             print_error(f"{photo}: refused: {reason}")
     if result.refused:
