@@ -442,3 +442,12 @@ def test_cli_enrolment_refusing_every_photo_leaves_no_gallery_and_says_why(cache
     assert again.returncode == 1 and again.stdout == ""
     people = lines(run_cli("faces", "people", "-g", "pets", "--json", env_extra=env).stdout)
     assert [p["person"] for p in people] == ["obama"]
+
+
+def test_cli_verify_announces_the_slow_cnn_fallback_on_stderr_only(cache_dir, tmp_path):
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    cat, obama = SAMPLES / "cat-chelsea.jpg", shared(EXAMPLES) / "obama.jpg"
+    proc = run_cli("faces", "verify", str(cat), str(obama), "--json", env_extra=env)
+    assert proc.returncode != 0  # no face in the cat photo
+    assert f"note: no face found by HOG in {cat}; trying the slower CNN detector..." in proc.stderr
+    assert "note:" not in proc.stdout and "trying" not in proc.stdout
