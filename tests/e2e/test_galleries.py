@@ -451,3 +451,13 @@ def test_cli_verify_announces_the_slow_cnn_fallback_on_stderr_only(cache_dir, tm
     assert proc.returncode != 0  # no face in the cat photo
     assert f"note: no face found by HOG in {cat}; trying the slower CNN detector..." in proc.stderr
     assert "note:" not in proc.stdout and "trying" not in proc.stdout
+
+
+def test_dropping_a_gallery_only_if_empty_keeps_one_with_people(gallery, engine, settings):
+    from ocula.galleries import drop_gallery
+
+    assert drop_gallery("watch", settings, only_if_empty=True) is False  # obama and biden: kept
+    assert "watch" in gallery_names(settings) and "obama" in gallery
+    Gallery.open("empty", settings=settings, engine=engine, create=True).close()
+    assert drop_gallery("empty", settings, only_if_empty=True) is True
+    assert "empty" not in gallery_names(settings)

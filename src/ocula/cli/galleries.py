@@ -71,9 +71,8 @@ def enroll_command(
         new_gallery = gallery not in gallery_names(settings)
         with Engine(settings) as engine, Gallery.open(gallery, engine=engine, create=True, vectors=vectors) as g:
             result = g.enroll(person, photos, metadata=metadata, face=face, detector=detector)
-            left_empty = new_gallery and len(g) == 0
-        if left_empty:  # every photo refused: the gallery this command made is not left behind
-            drop_gallery(gallery, settings)
+        if new_gallery and not result.added:  # every photo refused: the gallery made here is not
+            drop_gallery(gallery, settings, only_if_empty=True)  # left behind (unless another enrolled)
     if as_json:
         emit_json(result.to_dict())
     else:

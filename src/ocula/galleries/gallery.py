@@ -141,10 +141,14 @@ def _photo_names(photos: Sequence[ImageSource | Faces], names: Sequence[str] | N
     return list(names)
 
 
-def drop_gallery(name: str, settings: Settings | None = None) -> None:
+def drop_gallery(name: str, settings: Settings | None = None, *, only_if_empty: bool = False) -> bool:
+    """Delete the gallery ``name`` and its stored clusters; with ``only_if_empty``, only when
+    nobody is enrolled (checked under its write lock). Returns whether it was dropped."""
     _check_gallery_name(name)
-    drop_collection(name, settings, kind=KIND)
+    if not drop_collection(name, settings, kind=KIND, only_if_empty=only_if_empty):
+        return False
     drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
+    return True
 
 
 @dataclass(frozen=True)
