@@ -8,13 +8,12 @@ from ..conftest import SAMPLES, shared
 from .test_api import CAT, EXAMPLES, auth, client, is_problem, keys, photo  # noqa: F401 (fixtures)
 
 
-
-def _audited(client, keys) -> list[tuple[str, str, int]]:
+def _audited(client, keys) -> list[tuple[str, str, int]]:  # noqa: F811
     entries = client.get("/v1/audit", headers=auth(keys["admin"])).json()["entries"]
     return [(e["action"], e["target"], e["status"]) for e in entries]
 
 
-def test_only_faceless_uploads_are_a_422_naming_each_upload(client, keys):
+def test_only_faceless_uploads_are_a_422_naming_each_upload(client, keys):  # noqa: F811
     coffee = (SAMPLES / "coffee.jpg").read_bytes()
     files = [("file", ("my cat.jpg", CAT)), ("file", ("coffee.jpg", coffee))]
     r = client.post("/v1/galleries/g/people", data={"person": "kitty"}, files=files, headers=auth(keys["write"]))
@@ -30,7 +29,7 @@ def test_only_faceless_uploads_are_a_422_naming_each_upload(client, keys):
     assert people.status_code in (200, 404) and "kitty" not in people.text
 
 
-def test_a_partial_enrolment_is_a_200_listing_both_by_filename(client, keys):
+def test_a_partial_enrolment_is_a_200_listing_both_by_filename(client, keys):  # noqa: F811
     obama = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())[0]
     files = [("file", photo(obama)), ("file", ("cat.jpg", CAT))]
     r = client.post("/v1/galleries/g/people", data={"person": "obama"}, files=files, headers=auth(keys["write"]))
