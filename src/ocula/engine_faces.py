@@ -121,7 +121,7 @@ class FaceMethods:
         """
         opts = FaceOptions(**options)
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68)
-        return analyzer.analyze(load_image(image, settings=self.settings), opts)
+        return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
 
     def faces_many(self, sources: Iterable[ImageSource], **options: Any) -> Iterator[FaceResult]:
         """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input

@@ -177,6 +177,24 @@ def test_enrol_and_forget_through_the_ui(server, browser):
     assert "biden forgotten" in css(browser, "#message")[0].text
 
 
+def test_a_refused_enrolment_names_each_photo_and_reason_on_the_page(server, browser):
+    base, key = server
+    browser.get(base + "/")
+    browser.execute_script(f"localStorage.setItem('ocula-key', '{key}')")
+    browser.get(base + "/")
+    css(browser, "nav button[data-page=galleries]")[0].click()
+    css(browser, "#gallery-name")[0].send_keys("watch")
+    css(browser, "#gallery-open")[0].click()
+    wait_for(browser, lambda d: people(d) == ["obama"])
+    css(browser, "#enroll-name")[0].send_keys("kitty")
+    css(browser, "#enroll-photos")[0].send_keys(str(SAMPLES / "cat-chelsea.jpg"))
+    css(browser, "#enroll button[type=submit]")[0].click()
+    wait_for(browser, lambda d: "Nothing enrolled" in css(d, "#message")[0].text)
+    message = css(browser, "#message")[0].text
+    assert "cat-chelsea.jpg: no face found" in message and "<ndarray>" not in message, message
+    assert people(browser) == ["obama"]  # nobody added
+
+
 def test_a_bad_key_is_reported_on_the_page(server, browser):
     base, _ = server
     browser.get(base + "/")

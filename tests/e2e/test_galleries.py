@@ -474,3 +474,44 @@ def test_bad_gallery_names_and_reserved_metadata_are_refused(gallery, settings):
     from ocula import load_image
 
     assert gallery.enroll("obama", load_image(photo)).photos == 3
+
+
+def test_cli_enrolment_refusing_every_photo_leaves_no_gallery_and_says_why(cache_dir, tmp_path):
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    cat, coffee = SAMPLES / "cat-chelsea.jpg", SAMPLES / "coffee.jpg"
+    proc = run_cli("faces", "enroll", "kitty", str(cat), str(coffee), "-g", "pets", env_extra=env)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""  # nobody enrolled: no "0 photo(s) added" line
+    refusals = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert refusals == [f"error: {cat}: refused: no face found", f"error: {coffee}: refused: no face found"]
+    # The slow CNN fallback is announced on stderr, per photo, before it runs.
+    for photo in (cat, coffee):
+        assert f"note: no face found by HOG in {photo}; trying the slower CNN detector..." in proc.stderr
+    listed = run_cli("galleries", "list", "--json", env_extra=env)
+    assert listed.returncode == 0 and "pets" not in listed.stdout, listed.stdout
+    # A gallery that existed is kept, and a new person with no accepted photo is not created.
+    obama = sorted((shared(EXAMPLES) / "knn_examples" / "train" / "obama").iterdir())[0]
+    assert run_cli("faces", "enroll", "obama", str(obama), "-g", "pets", env_extra=env).returncode == 0
+    again = run_cli("faces", "enroll", "kitty", str(cat), "-g", "pets", env_extra=env)
+    assert again.returncode == 1 and again.stdout == ""
+    people = lines(run_cli("faces", "people", "-g", "pets", "--json", env_extra=env).stdout)
+    assert [p["person"] for p in people] == ["obama"]
+
+
+def test_cli_verify_announces_the_slow_cnn_fallback_on_stderr_only(cache_dir, tmp_path):
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    cat, obama = SAMPLES / "cat-chelsea.jpg", shared(EXAMPLES) / "obama.jpg"
+    proc = run_cli("faces", "verify", str(cat), str(obama), "--json", env_extra=env)
+    assert proc.returncode != 0  # no face in the cat photo
+    assert f"note: no face found by HOG in {cat}; trying the slower CNN detector..." in proc.stderr
+    assert "note:" not in proc.stdout and "trying" not in proc.stdout
+
+
+def test_dropping_a_gallery_only_if_empty_keeps_one_with_people(gallery, engine, settings):
+    from ocula.galleries import drop_gallery
+
+    assert drop_gallery("watch", settings, only_if_empty=True) is False  # obama and biden: kept
+    assert "watch" in gallery_names(settings) and "obama" in gallery
+    Gallery.open("empty", settings=settings, engine=engine, create=True).close()
+    assert drop_gallery("empty", settings, only_if_empty=True) is True
+    assert "empty" not in gallery_names(settings)

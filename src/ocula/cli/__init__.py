@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from .._version import __version__
 from ..config import Settings
-from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error
+from ._common import EXIT_FAILED, EXIT_USAGE, State, print_error, show_progress_notes
 from .doctor import doctor_command
 from .eval import eval_app
 from .faces import faces_app
@@ -70,6 +70,8 @@ def root(
         first = exc.errors()[0]
         print_error(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
         raise typer.Exit(EXIT_USAGE) from None
+    if ctx.invoked_subcommand != "serve":  # a server logs as its operator configures, not here
+        show_progress_notes()
 
 
 app.command("tag", no_args_is_help=True)(tag_command)

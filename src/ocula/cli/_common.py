@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,6 +72,23 @@ def image_paths_or_exit(inputs: list[Path]) -> list[Path]:
         print_error("no images found in the given folders")
         raise typer.Exit(EXIT_FAILED)
     return paths
+
+
+class _NoteHandler(logging.Handler):
+    """Writes a library's progress note (e.g. the slow CNN fallback starting) as one line on
+    stderr: stdout stays the answer, which scripts parse."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stderr.print(Text(f"note: {record.getMessage()}"), highlight=False)
+
+
+def show_progress_notes() -> None:
+    """Show ocula's progress notes on stderr for this CLI process (once, however often called:
+    in-process runners call the root command again)."""
+    logger = logging.getLogger("ocula.faces")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler(logging.INFO))
+    logger.setLevel(logging.INFO)
 
 
 def print_error(message: str) -> None:

@@ -68,12 +68,16 @@ def enroll_command(
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
         metadata = _parse_meta(meta)
+        new_gallery = gallery not in gallery_names(settings)
         with Engine(settings) as engine, Gallery.open(gallery, engine=engine, create=True, vectors=vectors) as g:
             result = g.enroll(person, photos, metadata=metadata, face=face, detector=detector)
+        if new_gallery and not result.added:  # every photo refused: the gallery made here is not
+            drop_gallery(gallery, settings, only_if_empty=True)  # left behind (unless another enrolled)
     if as_json:
         emit_json(result.to_dict())
     else:
-        stdout.print(Text(f"{person}: {len(result.added)} photo(s) added, {result.photos} enrolled in {gallery}"))
+        if result.photos:  # nobody enrolled: the refusals below are the whole answer
+            stdout.print(Text(f"{person}: {len(result.added)} photo(s) added, {result.photos} enrolled in {gallery}"))
         for photo, reason in result.refused:
             print_error(f"{photo}: refused: {reason}")
     if result.refused:

@@ -169,14 +169,21 @@ def collection_path(name: str, settings: Settings | None = None, *, kind: str = 
 
 
 def drop_collection(
-    name: str, settings: Settings | None = None, *, missing_ok: bool = False, kind: str = "collections"
-) -> None:
-    """Delete the collection ``name``: its files and, for a Milvus store, its Milvus collection."""
+    name: str,
+    settings: Settings | None = None,
+    *,
+    missing_ok: bool = False,
+    kind: str = "collections",
+    only_if_empty: bool = False,
+) -> bool:
+    """Delete the collection ``name``: its files and, for a Milvus store, its Milvus collection.
+    With ``only_if_empty``, only when it holds no item, checked under the store's write lock (so
+    an item another process stores meanwhile is never dropped). Returns whether it was dropped."""
     path = _root(settings or Settings(), kind) / _check_name(name)
     if not (path / "items.sqlite").is_file():
         if missing_ok:
             shutil.rmtree(path, ignore_errors=True)
-            return
+            return True
         raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))
     # The files are removed under the store's write lock: a process holding the store open
     # writes its snapshot under that lock too, and then finds the store dropped (see
@@ -186,7 +193,11 @@ def drop_collection(
         try:
             db.execute("BEGIN IMMEDIATE")
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if only_if_empty and db.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]:
+                return False
         except sqlite3.Error:
+            if only_if_empty:
+                return False  # not a store this can tell is empty: kept
             meta = {}  # not a usable store: removed all the same
         if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
             store = MilvusVectors(
@@ -197,6 +208,7 @@ def drop_collection(
             finally:
                 store.close()
         shutil.rmtree(path)
+        return True
     finally:
         db.close()
 

@@ -133,10 +133,23 @@ def _check_gallery_name(name: str) -> str:
     return name
 
 
-def drop_gallery(name: str, settings: Settings | None = None) -> None:
+def _photo_names(photos: Sequence[ImageSource | Faces], names: Sequence[str] | None) -> list[str]:
+    """How each photo is named in an enrolment's answer: as given, else its path or ``<type>``."""
+    if names is None:
+        return ["<Faces>" if isinstance(p, Faces) else source_name(p) for p in photos]
+    if isinstance(names, str) or len(names) != len(photos) or not all(isinstance(n, str) for n in names):
+        raise InputError(f"names must be {len(photos)} string(s), one per photo")
+    return list(names)
+
+
+def drop_gallery(name: str, settings: Settings | None = None, *, only_if_empty: bool = False) -> bool:
+    """Delete the gallery ``name`` and its stored clusters; with ``only_if_empty``, only when
+    nobody is enrolled (checked under its write lock). Returns whether it was dropped."""
     _check_gallery_name(name)
-    drop_collection(name, settings, kind=KIND)
+    if not drop_collection(name, settings, kind=KIND, only_if_empty=only_if_empty):
+        return False
     drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
+    return True
 
 
 @dataclass(frozen=True)
@@ -328,22 +341,26 @@ class Gallery:
         face: int | None = None,
         detector: Detector | str = Detector.HOG_CNN,
         gate: QualityGate = QualityGate(),
+        names: Sequence[str] | None = None,
     ) -> Enrolment:
-        """Add ``photos`` of ``person`` (created if new). Each photo must show exactly one face
-        that passes ``gate``, or ``face`` picks one by index (largest first). Refused photos are
-        listed with the reason; the accepted ones are stored in one transaction."""
+        """Add ``photos`` of ``person`` (created if new; not when no photo is accepted). Each
+        photo must show exactly one face that passes ``gate``, or ``face`` picks one by index
+        (largest first). Refused photos are listed with the reason; the accepted ones are stored
+        in one transaction. ``names`` (one per photo) is how the photos are named in the answer
+        and the stored references, e.g. an upload's filename for decoded pixels; by default a
+        photo's path, or ``<ndarray>``-style for data."""
         self._check_name_to_store(person)
         if not isinstance(photos, (list, tuple)):
             photos = [photos]  # one photo: a path, bytes, an array, a PIL image or Faces
         metadata = _check_metadata(metadata)
+        names = _photo_names(photos, names)
         added, refused, templates, refs = [], [], [], []
-        for photo in photos:
-            name = "<Faces>" if isinstance(photo, Faces) else source_name(photo)
+        for photo, name in zip(photos, names):
             try:
                 faces = self._faces(photo, detector)
                 i = self._choose(faces, face, gate, name)
-            except OculaError as exc:
-                refused.append((name, str(exc)))
+            except OculaError as exc:  # the answer names the photo: its reason need not repeat it
+                refused.append((name, str(exc).removeprefix(f"{name}: ")))
                 continue
             reason = _gate_reason(faces, i, gate)
             if reason is not None:

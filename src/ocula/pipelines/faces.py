@@ -8,6 +8,7 @@ landmarks run on dlib.
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from dataclasses import dataclass
 
@@ -22,6 +23,12 @@ from ..models.registry import FaceAlignment
 from .face_quality import chip_sharpness, eye_distance, frontal_score
 
 __all__ = ["DETECTOR_MODELS", "EMBEDDER_MODEL", "Detector", "FaceAnalyzer", "FaceOptions", "as_detector", "similarity"]
+
+
+#: Progress of the detection (the slow CNN fallback starting), for a CLI to show.
+log = logging.getLogger("ocula.faces")
+#: How a detector kind is named in messages.
+_SHOWN = {"hog": "HOG", "mmod": "CNN"}
 
 
 class Detector(str, enum.Enum):
@@ -134,8 +141,10 @@ class FaceAnalyzer:
         self.flip = flip
 
     # -- steps ----------------------------------------------------------------------------
-    def detect(self, image: np.ndarray, options: FaceOptions) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (n, 4) and scores (n,), largest first."""
+    def detect(
+        self, image: np.ndarray, options: FaceOptions, *, name: str = "the photo"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (n, 4) and scores (n,), largest first. ``name``: the photo, in log messages."""
         h, w = image.shape[:2]
         if options.cropped:
             if min(h, w) < MIN_CROPPED_SIDE:
@@ -143,7 +152,14 @@ class FaceAnalyzer:
             return np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32)
         if not self.detectors:
             raise RuntimeError("this FaceAnalyzer has no detector")
-        for detector in self.detectors:  # the next detector runs only if this one found nothing
+        for n, detector in enumerate(self.detectors):  # the next detector runs only if this one found nothing
+            if n:  # the fallback can take 10-30 s: say so (the CLI shows this on stderr)
+                log.info(
+                    "no face found by %s in %s; trying the slower %s detector...",
+                    _SHOWN.get(self.detectors[n - 1].kind, self.detectors[n - 1].kind),
+                    name,
+                    _SHOWN.get(detector.kind, detector.kind),
+                )
             boxes, scores = self._detect_with(detector, image, options)
             if len(boxes):
                 break
@@ -199,9 +215,9 @@ class FaceAnalyzer:
         best = int(np.argmax(overlap))
         return boxes[best : best + 1], scores[best : best + 1]
 
-    def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions()) -> Faces:
+    def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions(), *, name: str = "the photo") -> Faces:
         h, w = image.shape[:2]
-        boxes, scores = self.detect(image, options)
+        boxes, scores = self.detect(image, options, name=name)
         dim = self.embedding_dim if options.embed else None
         if len(boxes) == 0:
             return Faces.empty((w, h), embedding_dim=dim)

@@ -50,9 +50,18 @@ MEDIA_TYPE = "application/problem+json"
 class Problem(Exception):
     """Raise to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
+        """``extra``: more members of the problem document (RFC 7807 extensions)."""
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
+        self.extra = extra or {}
 
 
 def problem_response(
@@ -146,7 +155,7 @@ def broken_store(kind: str, name: str, exc: Exception) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.title, exc.detail, exc.headers)
+        return problem_response(request, exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(OculaError)
     async def _ocula(request: Request, exc: OculaError) -> JSONResponse:

@@ -15,7 +15,7 @@ from ..errors import ImageError, InputError, UnknownName
 from ..galleries import gallery_names
 from ..io import check_image
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
-from .problems import broken_store
+from .problems import Problem, broken_store
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
 
@@ -76,17 +76,31 @@ async def enroll(
             except ImageError as exc:  # a header that checked out but pixels that do not decode
                 refused.append({"photo": name, "reason": str(exc)})
                 continue
-            result = g.enroll(person, image, metadata=meta)  # one call per photo: refusals name the upload
+            result = g.enroll(person, [image], metadata=meta, names=[name])  # one call per photo
             if result.added:
                 if not added:  # the newest reference is this photo's: its box is on this image
                     _keep_thumbnail(g, person, image)
                 added.append(name)
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
+        if not added:  # a refusal is not a success: 422, and the audit log records it
+            raise _nothing_enrolled(gallery, person, refused)
         return {"gallery": gallery, "person": person, "added": added, "refused": refused, "photos": photos}
 
     async with audited(svc, caller, "enroll", f"{gallery}/{person}"):
         return await svc.run(enroll_uploads)
+
+
+def _nothing_enrolled(gallery: str, person: str, refused: list[dict[str, str]]) -> Problem:
+    """The 422 of an enrolment that stored no photo: the detail and ``refused`` name each
+    upload (by its filename) with the reason."""
+    reasons = "; ".join(f"{r['photo']}: {r['reason']}" for r in refused)
+    return Problem(
+        422,
+        "Nothing enrolled",
+        f"no photo of {person!r} was enrolled: {reasons}",
+        extra={"gallery": gallery, "person": person, "added": [], "refused": refused},
+    )
 
 
 THUMBNAIL = "thumbnail"
