@@ -12,7 +12,6 @@ import logging
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ..errors import InputError, UnknownName
@@ -291,6 +290,8 @@ def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray, budget
         return detector.detect(image, 0)
     scale = math.sqrt(budget / (w * h))
     size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    import cv2  # here, not at import: `import ocula` stays light
+
     shrunk = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     boxes, scores = detector.detect(shrunk, 0)
     back = np.array([w / size[0], h / size[1]] * 2, np.float32)
