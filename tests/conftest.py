@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +34,69 @@ def _no_ocula_environment(monkeypatch):
     for name in list(os.environ):
         if name.startswith("OCULA_"):
             monkeypatch.delenv(name)
+
+
+# Ctrl-C must stop a test run at once: no library may leave its own SIGINT/SIGTERM handler in the
+# pytest process (issue 16: Ray's driver did; two Ctrl-C were ignored). Checked at both levels:
+# Python's (signal.getsignal) and the process's (sigaction), as C extensions install them there.
+GUARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGACTION_SIZE = 256  # bytes, more than any platform's struct sigaction; the handler comes first
+
+
+def _os_handler(signum: int) -> bytes | None:
+    """The raw ``struct sigaction`` the process holds for ``signum`` (None where there is no sigaction)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "sigaction"):
+        return None
+    raw = ctypes.create_string_buffer(_SIGACTION_SIZE)
+    if libc.sigaction(signum, None, raw) != 0:
+        return None
+    return raw.raw
+
+
+def _handler_address(raw: bytes | None) -> int | None:
+    return None if raw is None else int.from_bytes(raw[: ctypes.sizeof(ctypes.c_void_p)], sys.byteorder)
+
+
+def _signal_handlers() -> dict[int, tuple[object, bytes | None]]:
+    return {signum: (signal.getsignal(signum), _os_handler(signum)) for signum in GUARDED_SIGNALS}
+
+
+def _changed_handlers(before: dict, after: dict) -> list[str]:
+    changes = []
+    for signum, (python_before, os_before) in before.items():
+        python_after, os_after = after[signum]
+        if python_after != python_before:
+            changes.append(f"{signal.Signals(signum).name}: Python handler {python_before!r} -> {python_after!r}")
+        elif _handler_address(os_after) != _handler_address(os_before):
+            changes.append(f"{signal.Signals(signum).name}: process (sigaction) handler replaced by a C extension")
+    return changes
+
+
+def _restore_handlers(saved: dict) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for signum, (python_handler, os_raw) in saved.items():
+        if os_raw is not None:
+            libc.sigaction(signum, ctypes.create_string_buffer(os_raw, _SIGACTION_SIZE), None)
+        if python_handler is not None:  # None: set from C before Python started; the raw one is back
+            signal.signal(signum, python_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_signal_handlers() -> dict:
+    """The SIGINT/SIGTERM handlers pytest started with (before any session fixture ran)."""
+    return _signal_handlers()
+
+
+@pytest.fixture(autouse=True)
+def _no_signal_handler_left_behind(_session_signal_handlers):
+    """Fails the test (and puts pytest's handlers back) if it, or a fixture it set up, left a
+    SIGINT/SIGTERM handler in this process."""
+    yield
+    changes = _changed_handlers(_session_signal_handlers, _signal_handlers())
+    if changes:
+        _restore_handlers(_session_signal_handlers)
+        pytest.fail("a signal handler was left in the pytest process: " + "; ".join(changes), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,10 @@ actor asks for half a CPU and runs inference on one thread.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,23 @@ class _EmbedActor:
         return {"path": np.array(paths), "vector": vectors, "error": np.array(errors)}
 
 
+@contextmanager
+def _caller_signal_handlers() -> Iterator[None]:
+    """Puts the caller's SIGINT/SIGTERM handlers back after the block: ``ray.init`` installs its
+    own SIGTERM handler (``sys.exit``) in the driver process and ``ray.shutdown`` leaves it, and a
+    library must not change how its host process answers Ctrl-C or SIGTERM (issue 16)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread, so Ray sets none here either
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:  # None: a handler set outside Python, which Ray did not replace
+                signal.signal(signum, handler)
+
+
 def _connect(address: str, settings: Settings) -> bool:
     """Join the Ray cluster at ``address`` (``local``: start one on this machine). Returns
     whether this call started Ray (and so should shut it down)."""
@@ -64,13 +84,15 @@ def _connect(address: str, settings: Settings) -> bool:
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     for attempt in (1, 2):
         try:
-            if address == "local":
-                ray.init(num_cpus=settings.effective_threads, **options)
-            else:
-                ray.init(address=address, **options)
+            with _caller_signal_handlers():
+                if address == "local":
+                    ray.init(num_cpus=settings.effective_threads, **options)
+                else:
+                    ray.init(address=address, **options)
             return True
         except Exception as exc:  # ray.init raises bare Exception, e.g. "node timed out during startup"
-            ray.shutdown()
+            with _caller_signal_handlers():
+                ray.shutdown()
             # A local Ray on a busy 2-core machine has been seen to time out starting once.
             if attempt == 2 or address != "local":
                 raise ConfigError(f"cannot start or join Ray at {address} ({exc})") from None
@@ -113,4 +135,5 @@ def ray_embed_images(
                     yield str(path), np.asarray(vector, np.float32), None
     finally:
         if started:
-            ray.shutdown()
+            with _caller_signal_handlers():
+                ray.shutdown()

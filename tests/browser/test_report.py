@@ -4,25 +4,13 @@ README states, and the HTML renders in headless Chromium with every plot loaded.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-
-from ..conftest import SHARED_DATA, run_cli, shared
-from .test_ui import CHROMIUM, DRIVER, browser  # noqa: F401  (the fixture)
+from ..conftest import shared
+from .conftest import needs_chromium
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory, cache_dir):
-    shared("imagenet/sample-334")
-    out = tmp_path_factory.mktemp("report")
-    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(out / "data")}
-    proc = run_cli("eval", "report", "--data", str(SHARED_DATA), "--out", str(out / "r"), env_extra=env, timeout=1200)
-    assert proc.returncode == 0, proc.stderr
-    return out / "r"
-
-
-def test_report_holds_every_evaluation(report):
+def test_report_holds_every_evaluation(eval_report):
+    report = eval_report
     doc = json.loads((report / "report.json").read_text())
     titles = [s["title"] for s in doc["sections"]]
     assert len(titles) == 7 and titles[0].startswith("ImageNet") and titles[-1] == "Speed per stage"
@@ -46,11 +34,9 @@ def test_report_holds_every_evaluation(report):
         assert (report / name).stat().st_size > 10_000, name
 
 
-@pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-    reason="needs Chromium and its driver: apt-get install chromium chromium-driver (.ci/run installs them)",
-)
-def test_report_renders_in_chromium(report, browser, tmp_path):  # noqa: F811
+@needs_chromium
+def test_report_renders_in_chromium(eval_report, browser, tmp_path):
+    report = eval_report
     browser.get((report / "index.html").as_uri())
     assert browser.title == "ocula evaluation report"
     widths = browser.execute_script("return [...document.images].map(i => i.complete ? i.naturalWidth : 0)")

@@ -12,7 +12,6 @@ import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +20,11 @@ from ocula.service.keys import KeyStore, key_store_path
 from ocula.service.settings import ServiceSettings
 
 from ..conftest import SAMPLES, shared
+from .conftest import needs_chromium
 
-CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
 EXAMPLES = "faces/face-recognition-examples/examples/knn_examples"
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-    reason="needs Chromium and its driver: apt-get install chromium chromium-driver (.ci/run installs them)",
-)
+pytestmark = needs_chromium  # judged before the server and engine fixtures are built
 
 
 def free_port() -> int:
@@ -69,23 +65,6 @@ def server(engine, settings):
     yield f"http://127.0.0.1:{port}", key
     srv.should_exit = True
     thread.join(timeout=30)
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see CSP violations
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def wait_for(driver, condition, timeout: float = 60):
