@@ -123,8 +123,8 @@ def people(driver) -> list[str]:
     return driver.execute_script("return [...document.querySelectorAll('#people li')].map(li => li.dataset.person)")
 
 
-def test_enrol_and_forget_through_the_ui(server, browser):
-    base, key = server
+def open_watch_gallery(browser, base: str, key: str) -> None:
+    """The galleries page with the key set and the "watch" gallery (obama enrolled) open."""
     browser.get(base + "/")
     browser.execute_script(f"localStorage.setItem('ocula-key', '{key}')")
     browser.get(base + "/")
@@ -132,6 +132,10 @@ def test_enrol_and_forget_through_the_ui(server, browser):
     css(browser, "#gallery-name")[0].send_keys("watch")
     css(browser, "#gallery-open")[0].click()
     wait_for(browser, lambda d: people(d) == ["obama"])
+
+
+def test_enrol_and_forget_through_the_ui(server, browser):
+    open_watch_gallery(browser, *server)
     biden = sorted((shared(EXAMPLES) / "train" / "biden").iterdir())
     css(browser, "#enroll-name")[0].send_keys("biden")
     css(browser, "#enroll-photos")[0].send_keys("\n".join(str(p) for p in biden))
@@ -157,14 +161,7 @@ def test_enrol_and_forget_through_the_ui(server, browser):
 
 
 def test_a_refused_enrolment_names_each_photo_and_reason_on_the_page(server, browser):
-    base, key = server
-    browser.get(base + "/")
-    browser.execute_script(f"localStorage.setItem('ocula-key', '{key}')")
-    browser.get(base + "/")
-    css(browser, "nav button[data-page=galleries]")[0].click()
-    css(browser, "#gallery-name")[0].send_keys("watch")
-    css(browser, "#gallery-open")[0].click()
-    wait_for(browser, lambda d: people(d) == ["obama"])
+    open_watch_gallery(browser, *server)
     css(browser, "#enroll-name")[0].send_keys("kitty")
     css(browser, "#enroll-photos")[0].send_keys(str(SAMPLES / "cat-chelsea.jpg"))
     css(browser, "#enroll button[type=submit]")[0].click()

@@ -47,7 +47,6 @@ __all__ = [
     "audited",
     "decode_upload",
     "parse_metadata",
-    "read_upload",
     "require",
     "upload_bytes",
     "services",
@@ -215,11 +214,6 @@ def parse_metadata(text: str | None, max_depth: int = 32) -> dict[str, Any]:
         if depth > max_depth:
             raise InputError(f"metadata is nested deeper than {max_depth} levels")
     return meta
-
-
-async def read_upload(upload: UploadFile, limit: int) -> bytes:
-    """An upload's bytes, read on the event loop (413 over ``limit``, 400 empty)."""
-    return _checked(await upload.read(limit + 1), upload.filename, limit)
 
 
 def upload_bytes(upload: UploadFile, limit: int) -> bytes:
