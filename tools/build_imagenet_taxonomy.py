@@ -33,7 +33,7 @@ def parse_data_noun(path: Path) -> dict[str, dict]:
                 continue
             data, _, gloss = line.partition(" | ")
             fields = data.split()
-            offset, _lexfile, pos, w_cnt = fields[0], fields[1], fields[2], int(fields[3], 16)
+            offset, _lexfile, _pos, w_cnt = fields[0], fields[1], fields[2], int(fields[3], 16)
             words = [fields[4 + 2 * i] for i in range(w_cnt)]
             i = 4 + 2 * w_cnt
             p_cnt = int(fields[i])
@@ -65,30 +65,42 @@ def closure(wnids: list[str], synsets: dict[str, dict]) -> set[str]:
 
 
 def display_names(wnids: set[str], synsets: dict[str, dict]) -> dict[str, str]:
-    """First lemma; where synsets share it, add a qualifier in brackets until names are unique.
+    """First lemma; where synsets share it, add a readable qualifier in brackets until names are unique.
 
     Qualifiers, in order: the first parent's lemma ("crane (wading bird)"), the synset's second
-    lemma, and as a last resort the wnid.
+    lemma, then up to two of its children in ``wnids`` ("table (desk, pool table)" against
+    "table (dining table)"). Never the wnid: a user reads these names, and the wnid is its own
+    field. A clash none of these resolves stops the build.
     """
+    children: dict[str, list[str]] = collections.defaultdict(list)
+    for w in sorted(wnids):
+        for p in synsets[w]["parents"]:
+            children[p].append(w)
 
-    def qualified(w: str, level: int) -> str:
+    def qualifiers(w: str) -> list[str]:
         s = synsets[w]
-        name = s["lemmas"][0]
-        if level == 0:
-            return name
-        if level == 1:
-            return f"{name} ({synsets[s['parents'][0]]['lemmas'][0]})" if s["parents"] else name
-        if level == 2 and len(s["lemmas"]) > 1:
-            return f"{name} ({s['lemmas'][1]})"
-        return f"{name} ({w})"
+        options = [synsets[s["parents"][0]]["lemmas"][0]] if s["parents"] else []
+        options += s["lemmas"][1:2]
+        kinds = sorted(synsets[c]["lemmas"][0] for c in children[w])
+        options += [", ".join(kinds[:2])] if kinds else []
+        return list(dict.fromkeys(q for q in options if q != s["lemmas"][0]))
 
+    options = {w: qualifiers(w) for w in wnids}
     level = {w: 0 for w in wnids}
+
+    def qualified(w: str) -> str:
+        name = synsets[w]["lemmas"][0]
+        return name if level[w] == 0 else f"{name} ({options[w][level[w] - 1]})"
+
     while True:
-        names = {w: qualified(w, level[w]) for w in wnids}
+        names = {w: qualified(w) for w in wnids}
         counts = collections.Counter(names.values())
-        clashing = [w for w, n in names.items() if counts[n] > 1]
+        clashing = sorted(w for w, n in names.items() if counts[n] > 1)
         if not clashing:
             return names
+        stuck = [w for w in clashing if level[w] >= len(options[w])]
+        if stuck:
+            raise SystemExit(f"no readable qualifier tells these apart: {[(w, names[w]) for w in stuck]}")
         for w in clashing:
             level[w] += 1
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -54,3 +55,33 @@ def test_agrees_with_shared_imagenet_labels():
     assert len(rows) == 334
     for row in rows:
         assert tax.classes[int(row["class_index"])] == row["wnid"]
+
+
+def _build_tool():
+    """tools/build_imagenet_taxonomy.py, imported from the repository (it is not package code)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "build_imagenet_taxonomy.py"
+    spec = importlib.util.spec_from_file_location("build_imagenet_taxonomy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_names_are_readable_never_wnids():
+    tax = imagenet_taxonomy()
+    with_ids = [n for n in tax.names.values() if re.search(r"n\d{8}", n)]
+    assert not with_ids, with_ids
+    tables = sorted(tax.names[w] for w in tax.names if tax.lemmas[w][0] == "table")
+    assert tables == ["table (desk, pool table)", "table (dining table)"]
+    assert tax.ancestors(tax.resolve("dining table"))[0] == "table (dining table)"
+    assert tax.resolve("table (desk, pool table)") == "n04379243"  # the wnid stays its own field
+
+
+def test_build_tool_names_the_shipped_synsets_exactly():
+    # The shipped file carries each synset's lemmas and parents, which is all the naming rule reads.
+    tax = imagenet_taxonomy()
+    synsets = {w: {"lemmas": list(tax.lemmas[w]), "parents": list(tax.parents[w])} for w in tax.names}
+    assert _build_tool().display_names(set(synsets), synsets) == tax.names

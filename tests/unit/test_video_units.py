@@ -311,3 +311,17 @@ def test_a_file_source_waits_for_the_consumer_and_stops_early():
     assert src.dropped == 0 and [f.index for f in got] == list(range(50))
     assert sum(f.analyse for f in got) == len({int(f.t / 0.1 + 1e-6) for f in got})
     assert not any(t.name == "ocula-video" and t.is_alive() for t in threading.enumerate())
+
+
+def test_every_sense_of_an_abstract_word_is_too_general_for_a_frame_tag():
+    from types import SimpleNamespace
+
+    from ocula.taxonomy import imagenet_taxonomy
+    from ocula.video.tagging import FrameTagger
+
+    tax = imagenet_taxonomy()
+    frames = FrameTagger(SimpleNamespace(taxonomy=tax))  # only the taxonomy is read here
+    senses = [name for w, name in tax.names.items() if tax.lemmas[w][0] == "substance"]
+    assert len(senses) == 2
+    assert all(frames._mask(name) is None for name in senses)
+    assert frames._mask("dog") is not None

@@ -38,7 +38,10 @@ class FrameTagger:
     def _mask(self, name: str) -> np.ndarray | None:
         if name not in self._masks:
             mask = self._tax.descendants_mask(self._tax.resolve(name))
-            self._masks[name] = mask if mask.sum() <= MAX_CONCEPT_CLASSES and name not in ABSTRACT else None
+            # A name may carry a qualifier telling two senses apart ("substance (agent, food)"):
+            # both senses of an abstract word are abstract.
+            abstract = name.split(" (")[0] in ABSTRACT
+            self._masks[name] = mask if mask.sum() <= MAX_CONCEPT_CLASSES and not abstract else None
         return self._masks[name]
 
     def scores(self, rgb: np.ndarray) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
