@@ -4,6 +4,10 @@ records the status the client got."""
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
+
 from ..conftest import SAMPLES, shared
 from .test_api import CAT, EXAMPLES, auth, client, is_problem, keys, photo  # noqa: F401 (fixtures)
 
@@ -24,9 +28,22 @@ def test_only_faceless_uploads_are_a_422_naming_each_upload(client, keys):  # no
     assert "my cat.jpg: no face found" in body["detail"] and "coffee.jpg: no face found" in body["detail"]
     assert "<ndarray>" not in r.text
     assert ("enroll", "g/kitty", 422) in _audited(client, keys)
-    # Nobody was created by the refused enrolment.
-    people = client.get("/v1/galleries/g/people", headers=auth(keys["read"]))
-    assert people.status_code in (200, 404) and "kitty" not in people.text
+    # Nobody was created by the refused enrolment, nor the gallery it would have made.
+    is_problem(client.get("/v1/galleries/g/people", headers=auth(keys["read"])), 404)
+    listed = client.get("/v1/galleries", headers=auth(keys["read"])).json()["galleries"]
+    assert "g" not in [x["name"] for x in listed]
+
+
+def test_a_refused_enrolment_into_an_existing_empty_gallery_keeps_it(client, keys, settings):  # noqa: F811
+    from ocula.galleries import Gallery
+
+    Gallery.open("empty", settings=settings, create=True).close()  # made on purpose, e.g. by the CLI
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 64), "grey").save(blank, "PNG")  # faceless and small: refused in a blink
+    r = client.post("/v1/galleries/empty/people", data={"person": "kitty"},
+                    files=[("file", ("blank.png", blank.getvalue()))], headers=auth(keys["write"]))  # fmt: skip
+    is_problem(r, 422)
+    assert client.get("/v1/galleries/empty/people", headers=auth(keys["read"])).json()["people"] == []
 
 
 def test_a_partial_enrolment_is_a_200_listing_both_by_filename(client, keys):  # noqa: F811

@@ -32,7 +32,7 @@ from ..collections import Collection
 from ..config import Settings
 from ..engine import Engine
 from ..errors import InputError
-from ..galleries import Gallery
+from ..galleries import Gallery, drop_gallery
 from ..io import load_image
 from .jobs import JobQueue
 from .keys import ApiKey, KeyStore, key_store_path, scope_allows
@@ -148,6 +148,17 @@ class Services:
                 g = Gallery.open(name, settings=self.settings, engine=self.engine, create=create)
                 self._open[("gallery", name)] = g
             return g
+
+    def drop_gallery_if_empty(self, name: str) -> bool:
+        """Drop the gallery ``name`` if nobody is enrolled in it (checked under its write lock),
+        e.g. one an enrolment made and then stored nothing in. Its kept handle is forgotten, not
+        closed: a request still holding it finds the gallery dropped (404), and the handle's
+        connection is released with it. Returns whether it was dropped."""
+        with self._open_lock:
+            if not drop_gallery(name, self.settings, only_if_empty=True):
+                return False
+            self._open.pop(("gallery", name), None)
+            return True
 
     def collection(self, name: str, *, create: bool = False) -> Collection:
         with self._open_lock:

@@ -62,6 +62,7 @@ async def enroll(
     def enroll_uploads() -> dict[str, Any]:
         for upload in file:  # a bad upload is a 4xx before anything is stored (headers only)
             check_image(upload_bytes(upload, svc.service.max_upload_bytes), settings=svc.image_settings)
+        new_gallery = gallery not in gallery_names(svc.settings)
         g = svc.gallery(gallery, create=True)
         added, refused, photos = [], [], 0
         deadline = time.monotonic() + svc.service.work_seconds
@@ -84,6 +85,8 @@ async def enroll(
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
         if not added:  # a refusal is not a success: 422, and the audit log records it
+            if new_gallery:  # the gallery made here is not left behind (unless another enrolled)
+                svc.drop_gallery_if_empty(gallery)
             raise _nothing_enrolled(gallery, person, refused)
         return {"gallery": gallery, "person": person, "added": added, "refused": refused, "photos": photos}
 
