@@ -31,6 +31,7 @@ def tag(
     levels: Sequence[str] = (),
     within: str | None = None,
     min_score: float = 0.0,
+    recognised_at: float | None = None,
     engine: Engine | None = None,
     settings: Settings | None = None,
 ) -> Tags | list[Tags]:
@@ -42,8 +43,11 @@ def tag(
         preset: ``"fast"`` (one model) or ``"accurate"`` (an ensemble with test-time augmentation).
         levels: coarse concepts to score instead of fine tags, e.g. ``["dog", "cat"]``; a
             concept's score sums the probabilities of all classes below it.
-        within: only fine tags below this concept, e.g. ``"dog"`` for breeds.
+        within: only fine tags below this concept, e.g. ``"dog"`` for breeds, scored
+            p(class | concept); ``Tags.within`` holds the concept's own probability.
         min_score: drop tags scoring below this.
+        recognised_at: confidence floor: ``Tags.recognised`` is False when no tag (with
+            ``within``: the concept) scores this much. None: the preset's measured default.
         engine: an Engine to reuse (its loaded models are kept); a temporary one otherwise.
 
     Returns:
@@ -53,7 +57,9 @@ def tag(
         ImageError: an input cannot be read; UnknownName: unknown preset or concept;
         ModelUnavailable: the model packages are not installed.
     """
-    options = dict(top_k=top_k, preset=preset, levels=levels, within=within, min_score=min_score)
+    options = dict(
+        top_k=top_k, preset=preset, levels=levels, within=within, min_score=min_score, recognised_at=recognised_at
+    )
     if engine is not None:
         return engine.tag(images, **options)
     with Engine(settings) as temporary:

@@ -96,6 +96,7 @@ class Engine(FaceMethods, SearchMethods):
         levels: Sequence[str] = (),
         within: str | None = None,
         min_score: float = 0.0,
+        recognised_at: float | None = None,
     ) -> Tags | list[Tags]:
         """Tag one image (returns :class:`Tags`) or a list of images (returns a list).
 
@@ -104,9 +105,8 @@ class Engine(FaceMethods, SearchMethods):
         """
         single = not isinstance(images, (list, tuple))
         batch = [images] if single else list(images)
-        results = list(
-            self.tag_many(batch, top_k=top_k, preset=preset, levels=levels, within=within, min_score=min_score)
-        )
+        options = dict(levels=levels, within=within, min_score=min_score, recognised_at=recognised_at)
+        results = list(self.tag_many(batch, top_k=top_k, preset=preset, **options))
         for r in results:
             if r.error is not None:
                 raise r.error
@@ -122,12 +122,16 @@ class Engine(FaceMethods, SearchMethods):
         levels: Sequence[str] = (),
         within: str | None = None,
         min_score: float = 0.0,
+        recognised_at: float | None = None,
     ) -> Iterator[TagResult]:
         """Tag a stream of images in batches, yielding one :class:`TagResult` per input, in order.
 
         Images are decoded on worker threads while the previous batch runs; a bad input becomes
-        a result with ``error`` set and never stops the stream.
+        a result with ``error`` set and never stops the stream. ``recognised_at`` is the
+        confidence floor of ``Tags.recognised`` (None: the preset's, chosen by measurement).
         """
+        if recognised_at is not None and not 0.0 <= recognised_at <= 1.0:
+            raise InputError(f"recognised_at must be within 0..1, not {recognised_at}")
         # Checked now, not on the first next(): an unknown preset or concept fails before any work.
         if isinstance(levels, str):
             levels = (levels,)
@@ -136,7 +140,9 @@ class Engine(FaceMethods, SearchMethods):
         tagger = self.tagger(preset)
         for concept in (*levels, *([within] if within else [])):
             tagger.taxonomy.resolve(concept)
-        options = dict(top_k=top_k, levels=tuple(levels), within=within, min_score=min_score)
+        options = dict(
+            top_k=top_k, levels=tuple(levels), within=within, min_score=min_score, recognised_at=recognised_at
+        )
         return (
             TagResult(name, error=error) if error is not None else TagResult(name, tags=tagger.to_tags(probs, **options))
             for name, probs, error in self._probability_stream(tagger, iter(sources))

@@ -9,12 +9,12 @@ Drawing and printing live elsewhere (the CLI), not on the data.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Tag", "TagResult", "Tags", "error_record", "object_array"]
+__all__ = ["Tag", "TagResult", "Tags", "Within", "error_record", "object_array"]
 
 
 def object_array(items: Sequence[Any]) -> np.ndarray:
@@ -49,6 +49,19 @@ class Tag:
         }
 
 
+@dataclass(frozen=True)
+class Within:
+    """The concept tags were asked within ("which dog?"): its name, wnid and probability
+    p(concept), the summed probability of every class below it."""
+
+    concept: str
+    wnid: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"concept": self.concept, "wnid": self.wnid, "score": round(self.score, 6)}
+
+
 @dataclass(frozen=True, eq=False)
 class Tags:
     """Tags of one image, best first.
@@ -58,8 +71,14 @@ class Tags:
         wnid: (n,) str, WordNet 3.0 noun synset ids ("n02099601").
         class_index: (n,) int64, ImageNet-1k index in sorted-wnid order; -1 for a coarse concept
             (e.g. "dog", whose score sums every breed's probability).
-        score: (n,) float32 probabilities in [0, 1].
+        score: (n,) float32 probabilities in [0, 1]: p(tag), or p(tag | concept) when
+            ``within`` is set (so the breeds of a dog photo sum to 1 over all breeds).
         ancestors: (n,) tuples of hypernym names, nearest first ("retriever", ..., "dog", ...).
+        recognised: False when no tag reached the tagger's confidence floor (``recognised_at``;
+            with ``within``, when the concept itself did not): the tags are then best guesses,
+            not answers (a blank image still has a "best" class).
+        within: the concept the scores are conditioned on, with its own probability; None when
+            scores are plain probabilities.
     """
 
     label: np.ndarray
@@ -67,6 +86,8 @@ class Tags:
     class_index: np.ndarray
     score: np.ndarray
     ancestors: np.ndarray
+    recognised: bool = True
+    within: Within | None = None
 
     def __post_init__(self) -> None:
         n = len(self.score)
@@ -97,8 +118,10 @@ class Tags:
         )
 
     @classmethod
-    def from_records(cls, records: Sequence[Tag]) -> Tags:
+    def from_records(cls, records: Sequence[Tag], *, recognised: bool = True, within: Within | None = None) -> Tags:
         return cls(
+            recognised=recognised,
+            within=within,
             label=object_array([r.label for r in records]),
             wnid=object_array([r.wnid for r in records]),
             class_index=np.array([-1 if r.class_index is None else r.class_index for r in records], np.int64),
@@ -125,7 +148,8 @@ class Tags:
             )
         if isinstance(index, np.ndarray) and index.dtype == bool and index.shape != self.score.shape:
             raise IndexError(f"boolean mask of shape {index.shape} for {len(self)} tags")
-        return Tags(
+        return replace(  # recognised and within describe the image, not the rows kept
+            self,
             label=self.label[index],
             wnid=self.wnid[index],
             class_index=self.class_index[index],
@@ -136,7 +160,9 @@ class Tags:
     def __repr__(self) -> str:
         shown = ", ".join(f"{t.label}={t.score:.3f}" for t in list(self)[:5])
         more = f", … {len(self) - 5} more" if len(self) > 5 else ""
-        return f"Tags([{shown}{more}])"
+        within = f"within {self.within.concept}={self.within.score:.3f}: " if self.within else ""
+        guesses = "" if self.recognised else "nothing recognised, best guesses: "
+        return f"Tags({guesses}{within}[{shown}{more}])"
 
     @property
     def top(self) -> Tag | None:
@@ -156,7 +182,19 @@ class Tags:
         return np.array([name == lab or name in anc for lab, anc in zip(self.label, self.ancestors)], bool)
 
     def to_list(self) -> list[dict[str, Any]]:
-        return [t.to_dict() for t in self]
+        """One dict per tag; within a concept, ``score`` is p(tag | concept) and
+        ``probability`` is p(tag)."""
+        if self.within is None:
+            return [t.to_dict() for t in self]
+        p_concept = self.within.score
+        return [{**t.to_dict(), "probability": round(t.score * p_concept, 6)} for t in self]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``recognised``, ``tags`` and, within a concept, ``within`` (concept, wnid, p(concept))."""
+        out: dict[str, Any] = {"recognised": self.recognised, "tags": self.to_list()}
+        if self.within is not None:
+            out["within"] = self.within.to_dict()
+        return out
 
 
 def error_record(source: str, error: Exception) -> dict[str, Any]:
@@ -180,4 +218,4 @@ class TagResult:
         if self.error is not None:
             return error_record(self.source, self.error)
         assert self.tags is not None
-        return {"path": self.source, "tags": self.tags.to_list()}
+        return {"path": self.source, **self.tags.to_dict()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -30,22 +31,31 @@ def test_tag_json_schema_and_exit_code_with_bad_inputs(env, tmp_path):
     assert len(out) == 7  # 4 samples + 3 bad inputs, one object each, in order
     good, bad = out[:4], out[4:]
     for obj in good:
-        assert set(obj) == {"path", "tags"} and len(obj["tags"]) == 3
+        assert set(obj) == {"path", "recognised", "tags"} and len(obj["tags"]) == 3
         for t in obj["tags"]:
             assert set(t) == {"label", "class_index", "wnid", "score", "ancestors"}
             assert isinstance(t["class_index"], int) and 0 <= t["score"] <= 1 and t["wnid"].startswith("n")
     coffee = next(o for o in good if o["path"].endswith("coffee.jpg"))
     assert coffee["tags"][0]["label"] == "espresso" and "beverage" in coffee["tags"][0]["ancestors"]
+    assert coffee["recognised"] is True
     for obj in bad:
         assert set(obj) == {"path", "error", "error_type"} and obj["error"]
     assert [o["error_type"] for o in bad] == ["ImageDecodeError", "ImageDecodeError", "ImageNotFound"]
     assert "Traceback" not in proc.stderr
 
 
-def test_tag_table_for_people(env):
-    proc = run_cli("tag", str(SAMPLES / "coffee.jpg"), env_extra=env)
+def test_tag_table_for_people_within_a_concept_and_when_nothing_is_recognised(env, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (320, 240), "grey").save(tmp_path / "blank.png")
+    proc = run_cli("tag", "--within", "cat", "-k", "2", str(SAMPLES / "cat-chelsea.jpg"), str(tmp_path / "blank.png"),
+                   env_extra=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "espresso" in proc.stdout and "coffee.jpg" in proc.stdout
+    cat, blank = proc.stdout.split("blank.png")
+    assert re.search(r"cat: 0\.9\d\d — scores below are within cat, p\(tag \| cat\)", cat), cat
+    assert "recognised" not in cat and "guess" not in cat
+    assert re.search(r"cat: 0\.0\d\d — scores below are within cat", blank), blank
+    assert re.search(r"no cat recognised \(best guess: [\w ]+ \d\.\d\d\d\)", blank), blank
 
 
 def test_tag_levels(env):

@@ -26,6 +26,19 @@ def test_dog_photo_gets_a_breed_that_is_a_dog(engine):
     assert dog.label == "dog" and dog.score > 0.9
     breeds = engine.tag(photo, within="dog", top_k=3)
     assert len(breeds) == 3 and all("dog" in t.ancestors for t in breeds)
+    # Within "dog" a breed's score is p(breed | dog), and the dog's own probability is kept.
+    assert breeds.within is not None and abs(breeds.within.score - dog.score) < 1e-5
+    assert abs(breeds.score[0] - tags.score[0] / dog.score) < 1e-5 and breeds.recognised
+
+
+def test_a_blank_or_noise_image_is_nothing_recognised_a_photo_is(engine):
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    for image in (blank, noise):
+        guesses = engine.tag(image)
+        assert not guesses.recognised and len(guesses) == 5  # the guesses stay visible
+        assert guesses.score[0] < engine.tagger().preset.recognised_at
+    assert engine.tag(SAMPLES / "coffee.jpg").recognised
 
 
 def test_bundled_samples(engine):

@@ -5,12 +5,14 @@ the audit log, video jobs, and names that try to escape the data directory."""
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 import zlib
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from ocula.service import create_app
 from ocula.service.keys import KeyStore, key_store_path
@@ -116,6 +118,11 @@ def test_tag_detect_verify(client, keys):
     tags = r.json()["tags"]
     assert r.status_code == 200 and len(tags) == 3 and "cat" in tags[0]["ancestors"]
     assert set(tags[0]) == {"label", "class_index", "wnid", "score", "ancestors"}
+    assert r.json()["recognised"] is True
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 64), "grey").save(blank, "PNG")
+    guesses = client.post("/v1/tag", files={"file": ("blank.png", blank.getvalue())}, headers=auth(keys["read"])).json()
+    assert guesses["recognised"] is False and len(guesses["tags"]) == 5  # guesses, and said to be
     both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
     r = client.post("/v1/faces/detect", files={"file": photo(both)}, headers=auth(keys["read"])).json()
     assert len(r["faces"]) == 3 and r["width"] > 0 and {"box", "landmarks", "quality", "usable"} <= set(r["faces"][0])

@@ -129,3 +129,53 @@ def test_accurate_averages_every_model_and_view(fake_engine):
 def test_softmax_is_stable():
     p = softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
     np.testing.assert_allclose(p, [[1.0, 0.0], [0.5, 0.5]])
+
+
+def test_below_the_floor_nothing_is_recognised_but_the_guesses_stay(fake_engine):
+    tagger = fake_engine.tagger("fast")
+    flat = np.full(1000, 1 / 1000, np.float32)
+    flat[GOLDEN_RETRIEVER] += 0.02  # the best guess, far below any floor
+    guesses = tagger.to_tags(flat / flat.sum(), top_k=3)
+    assert not guesses.recognised and len(guesses) == 3 and guesses[0].label == "golden retriever"
+    assert guesses.to_dict()["recognised"] is False and "nothing recognised" in repr(guesses)
+    assert not guesses[:1].recognised  # slicing keeps what the image was judged
+    sure = tagger.to_tags(softmax(logits_for(np.ones((1, 3, 8, 8), np.float32)).astype(np.float64))[0])
+    assert sure.recognised and sure.to_dict()["recognised"] is True
+    # The floor is the preset's unless given; levels are judged by the best concept.
+    assert tagger.to_tags(flat / flat.sum(), recognised_at=0.01).recognised
+    assert not tagger.to_tags(flat / flat.sum(), levels=["cat"]).recognised
+    assert 0 < PRESETS["fast"].recognised_at < 1 and 0 < PRESETS["accurate"].recognised_at < 1
+
+
+def test_within_a_concept_scores_are_conditional_and_the_concept_keeps_its_own(fake_engine):
+    tagger = fake_engine.tagger("fast")
+    probs = np.full(1000, 0.9 / 882, np.float64)  # the 882 classes that are not dogs share 0.9
+    probs[151:269] = 0.0  # ImageNet's 118 dog breeds share the other 0.1, the golden most
+    probs[GOLDEN_RETRIEVER], probs[LABRADOR] = 0.06, 0.04
+    tags = tagger.to_tags(probs, top_k=118, within="dog")
+    assert tags.within is not None and tags.within.concept == "dog" and abs(tags.within.score - 0.1) < 1e-6
+    assert [t.label for t in tags[:2]] == ["golden retriever", "Labrador retriever"]
+    assert abs(tags.score[0] - 0.6) < 1e-5 and abs(tags.score[1] - 0.4) < 1e-5
+    assert abs(tags.score.sum() - 1) < 1e-5  # p(breed | dog) over every breed
+    doc = tags[:1].to_dict()
+    assert doc["within"] == {"concept": "dog", "wnid": "n02084071", "score": 0.1}
+    assert doc["tags"][0]["score"] == 0.6 and doc["tags"][0]["probability"] == 0.06
+    assert not tags.recognised  # the photo is 0.1 dog: below the floor, the breeds are guesses
+    assert tagger.to_tags(probs, within="dog", recognised_at=0.05).recognised
+
+
+def test_a_bad_floor_is_an_input_error(fake_engine):
+    from ocula import InputError
+
+    with pytest.raises(InputError, match="recognised_at"):
+        fake_engine.tag(bright()[0], recognised_at=1.5)
+
+
+def test_the_cli_headline_says_what_the_scores_mean(fake_engine):
+    from ocula.cli.tag import _headline
+
+    tagger = fake_engine.tagger("fast")
+    assert _headline(tagger.to_tags(softmax(logits_for(np.ones((1, 3, 8, 8), np.float32)).astype(np.float64))[0])) is None
+    flat = np.full(1000, 1 / 1000)
+    flat[GOLDEN_RETRIEVER] = 0.038
+    assert _headline(tagger.to_tags(flat / flat.sum())) == "nothing recognised (best guess: golden retriever 0.037)"

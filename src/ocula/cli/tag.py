@@ -11,19 +11,37 @@ from rich.text import Text
 
 from ..engine import Engine
 from ..pipelines.tag import PresetName
-from ..types import TagResult
+from ..types import TagResult, Tags
 from ._common import EXIT_FAILED, cli_errors, emit_json, image_paths_or_exit, print_error, progress_bar, settings_of
 
 
+def _headline(tags: Tags) -> str | None:
+    """What the scores mean, when that is not plain "p(tag)": within a concept, and when nothing
+    reached the confidence floor (the tags are then guesses)."""
+    lines = []
+    if tags.within is not None:
+        c = tags.within
+        lines.append(f"{c.concept}: {c.score:.3f} — scores below are within {c.concept}, p(tag | {c.concept})")
+    if not tags.recognised:
+        best = f"best guess: {tags[0].label} {tags[0].score:.3f}" if len(tags) else "no guess above --min-score"
+        what = f"no {tags.within.concept}" if tags.within is not None else "nothing"
+        lines.append(f"{what} recognised ({best})")
+    return "\n".join(lines) or None
+
+
 def _table(result: TagResult, show_ancestors: int) -> Table:
-    assert result.tags is not None
-    table = Table(title=Text(result.source), title_justify="left", show_edge=False, pad_edge=False)
+    tags = result.tags
+    assert tags is not None
+    title = Text(result.source)
+    if (headline := _headline(tags)) is not None:
+        title.append("\n" + headline, style="bold" if tags.recognised else "yellow")
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("score", justify="right")
-    table.add_column("tag")
+    table.add_column("tag" if tags.recognised else "guess")
     table.add_column("is a", style="dim")
-    for t in result.tags:
+    for t in tags:
         table.add_row(f"{t.score:.3f}", Text(t.label), Text(", ".join(t.ancestors[:show_ancestors])))
-    if not len(result.tags):
+    if not len(tags):
         table.add_row("", "(no tag above --min-score)", "")
     return table
 
@@ -37,8 +55,24 @@ def tag_command(
         Optional[list[str]],
         typer.Option("--level", help="Score coarse concepts instead of classes, e.g. --level dog --level cat.", show_default=False),
     ] = None,
-    within: Annotated[Optional[str], typer.Option(help="Only tags below this concept, e.g. --within dog for breeds.", show_default=False)] = None,
+    within: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Only tags below this concept, e.g. --within dog for breeds, scored within it: p(breed | dog).",
+            show_default=False,
+        ),
+    ] = None,
     min_score: Annotated[float, typer.Option(min=0.0, max=1.0, help="Hide tags scoring below this.")] = 0.0,
+    recognised_at: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Confidence floor: below it the answer is 'nothing recognised' and the tags are best guesses "
+            "[default: the preset's, 0.3, measured on ImageNet photos and blank images].",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line.")] = False,
 ) -> None:
     """Tag photos with ImageNet classes and their WordNet ancestors ("golden retriever" is a "dog")."""
@@ -49,8 +83,9 @@ def tag_command(
     failed = 0
     with cli_errors(), Engine(settings) as engine:
         results = engine.tag_many(
-            paths, top_k=top_k, preset=preset.value, levels=level or (), within=within, min_score=min_score
-        )
+            paths, top_k=top_k, preset=preset.value, levels=level or (), within=within, min_score=min_score,
+            recognised_at=recognised_at,
+        )  # fmt: skip
         with progress_bar(len(paths), label="tagging", json_output=as_json) as bar:
             task = bar.add_task("tag", total=len(paths))
             for result in results:

@@ -19,10 +19,14 @@ import numpy as np
 from ..models.backends.base import Runner
 from ..models.registry import ModelSpec, Preprocess
 from ..taxonomy import Taxonomy
-from ..types import Tag, Tags
+from ..types import Tag, Tags, Within
 from .preprocess import resize_center_crop, to_tensor
 
 __all__ = ["PRESETS", "Preset", "PresetName", "Tagger", "View"]
+
+#: Confidence floors of the presets (see PRESETS).
+FAST_FLOOR = 0.3
+ACCURATE_FLOOR = 0.3
 
 
 class PresetName(str, enum.Enum):
@@ -50,9 +54,13 @@ class Member:
 
 @dataclass(frozen=True)
 class Preset:
+    """A set of models and views; ``recognised_at`` is its confidence floor: an image whose best
+    tag scores below it is answered "nothing recognised" (its tags are best guesses)."""
+
     name: str
     members: tuple[Member, ...]
     description: str
+    recognised_at: float
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -64,8 +72,14 @@ def _multiscale_flip(up_size: int) -> tuple[View, ...]:
     return (View(), View(flip=True), View(input_size=up_size), View(input_size=up_size, flip=True))
 
 
+# The confidence floors were chosen with benchmarks/choose_recognised_floor.py on one half of
+# imagenet/sample-334 and of a set of blank, gradient and noise images (the rule, fixed before
+# looking: the highest floor losing at most 5% of the correct top-1 answers); numbers for both
+# halves are in the README.
 PRESETS: Mapping[str, Preset] = {
-    "fast": Preset("fast", (Member("efficientnet_lite0"),), "EfficientNet-Lite0, 224 px centre crop"),
+    "fast": Preset(
+        "fast", (Member("efficientnet_lite0"),), "EfficientNet-Lite0, 224 px centre crop", recognised_at=FAST_FLOOR
+    ),
     # Chosen with benchmarks/choose_accurate_preset.py on imagenet/sample-334: among Lite0+1+2
     # ensembles with test-time augmentation, the lowest top-5 then top-1 error (1.2% / 7.2%
     # against fast's 2.1% / 10.5%; no image lost from fast's top-5). Costs ~22x fast's FLOPs.
@@ -77,6 +91,7 @@ PRESETS: Mapping[str, Preset] = {
             Member("efficientnet_lite2", _multiscale_flip(296)),
         ),
         "EfficientNet-Lite0+1+2 ensemble at native and 1.14x resolution, each also mirrored",
+        recognised_at=ACCURATE_FLOOR,
     ),
 }
 
@@ -155,6 +170,7 @@ class Tagger:
         levels: Sequence[str] = (),
         within: str | None = None,
         min_score: float = 0.0,
+        recognised_at: float | None = None,
     ) -> Tags:
         """Tags of one image from its (1000,) probabilities.
 
@@ -163,28 +179,45 @@ class Tagger:
             levels: coarse concepts ("dog", "cat", "vehicle"); when given, the result holds one tag
                 per concept instead of fine tags, scored by the summed probability of every class
                 below it.
-            within: keep only fine tags below this concept ("which dog breed?").
-            min_score: drop tags scoring below this.
+            within: only fine tags below this concept ("which dog breed?"), scored p(class |
+                concept) = p(class) / p(concept); ``Tags.within`` holds p(concept).
+            min_score: drop tags scoring below this (after conditioning on ``within``).
+            recognised_at: the confidence floor (None: the preset's ``recognised_at``). The image
+                is recognised when its best tag (or, with ``within``, the concept) scores at least
+                this; ``Tags.recognised`` says so.
         """
-        tax = self.taxonomy
+        floor = self.preset.recognised_at if recognised_at is None else recognised_at
         if levels:
-            records = []
-            for wnid in dict.fromkeys(tax.resolve(c) for c in levels):  # synonyms count once
-                mask = tax.descendants_mask(wnid)
-                score = float(min(1.0, probs[mask].sum()))
-                index = tax.classes.index(wnid) if wnid in tax.classes else None
-                records.append(Tag(tax.names[wnid], wnid, index, score, tax.ancestors(wnid)))
-            records.sort(key=lambda t: -t.score)
-            tags = Tags.from_records(records)
+            tags = self._concept_tags(probs, levels, floor)
         else:
-            candidates = np.arange(len(probs))
-            if within is not None:
-                candidates = np.flatnonzero(tax.descendants_mask(tax.resolve(within)))
-            order = candidates[np.argsort(-probs[candidates], kind="stable")][: max(0, top_k)]
-            tags = Tags.from_records(
-                [
-                    Tag(tax.labels[i], tax.classes[i], int(i), float(probs[i]), tax.class_ancestors[i])
-                    for i in order
-                ]
-            )
+            tags = self._class_tags(probs, top_k, within, floor)
         return tags[tags.score >= min_score] if min_score > 0 else tags
+
+    def _concept_tags(self, probs: np.ndarray, levels: Sequence[str], floor: float) -> Tags:
+        tax = self.taxonomy
+        records = []
+        for wnid in dict.fromkeys(tax.resolve(c) for c in levels):  # synonyms count once
+            score = float(min(1.0, probs[tax.descendants_mask(wnid)].sum()))
+            index = tax.classes.index(wnid) if wnid in tax.classes else None
+            records.append(Tag(tax.names[wnid], wnid, index, score, tax.ancestors(wnid)))
+        records.sort(key=lambda t: -t.score)
+        return Tags.from_records(records, recognised=bool(records) and records[0].score >= floor)
+
+    def _class_tags(self, probs: np.ndarray, top_k: int, within: str | None, floor: float) -> Tags:
+        tax = self.taxonomy
+        candidates = np.arange(len(probs))
+        scores = probs.astype(np.float64)
+        concept = None
+        if within is not None:
+            wnid = tax.resolve(within)
+            candidates = np.flatnonzero(tax.descendants_mask(wnid))
+            p_concept = float(min(1.0, probs[candidates].sum()))
+            concept = Within(tax.names[wnid], wnid, p_concept)
+            # p(class | concept): a breed at 0.027 of a photo that is 0.03 dog is 0.9 of its dog
+            scores = np.minimum(1.0, scores / p_concept) if p_concept > 0 else np.zeros_like(scores)
+        order = candidates[np.argsort(-probs[candidates], kind="stable")][: max(0, top_k)]
+        records = [
+            Tag(tax.labels[i], tax.classes[i], int(i), float(scores[i]), tax.class_ancestors[i]) for i in order
+        ]
+        best = concept.score if concept is not None else float(probs.max(initial=0.0))
+        return Tags.from_records(records, recognised=best >= floor, within=concept)

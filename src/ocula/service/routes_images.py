@@ -23,15 +23,24 @@ async def tag(
     file: Annotated[UploadFile, File(description="The photo.")],
     top_k: Annotated[int, Form(ge=1, le=100)] = 5,
     min_score: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
+    recognised_at: Annotated[
+        float | None,
+        Form(ge=0.0, le=1.0, description="Confidence floor of `recognised` (default: the preset's, measured)."),
+    ] = None,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    def tag_upload() -> list[dict[str, Any]]:
+    """``tags`` best first and ``recognised``: false when no tag reached the confidence floor,
+    so the tags are best guesses (a blank photo still has a best class)."""
+
+    def tag_upload() -> dict[str, Any]:
         # Decoded no larger than the preset needs (a 40 MP photo becomes a few hundred pixels).
         image = decode_upload(file, svc, min_side=svc.engine.tagger().decode_min_side)
-        return [t.to_dict() for t in svc.engine.tag(image, top_k=top_k, min_score=min_score)]
+        tags = svc.engine.tag(image, top_k=top_k, min_score=min_score, recognised_at=recognised_at)
+        assert not isinstance(tags, list)
+        return tags.to_dict()
 
-    return {"tags": await svc.run(tag_upload)}
+    return await svc.run(tag_upload)
 
 
 @router.post("/faces/detect", summary="Faces with boxes, landmarks and quality")

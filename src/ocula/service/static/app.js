@@ -120,7 +120,15 @@ async function look(file) {
 }
 
 function showTags(result) {
+  // Below the confidence floor the tags are guesses, and the page says so (a blank photo
+  // still has a "best" class).
+  const best = result.tags[0];
+  const nothing = result.recognised
+    ? []
+    : [el("li", { class: "tag nothing" }, "Nothing recognised",
+        best ? ` (best guess: ${best.label} ${best.score.toFixed(2)})` : "")];
   $("tags").replaceChildren(
+    ...nothing,
     ...result.tags.map((t) =>
       el("li", { class: "tag" }, el("span", { class: "label" }, t.label), " ", el("span", { class: "score" }, t.score.toFixed(3)),
         el("div", { class: "score" }, t.ancestors.slice(0, 4).join(" › ")))
