@@ -10,9 +10,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine import Engine
-from ..pipelines.tag import PresetName
+from ..pipelines.tag import PRESETS, PresetName
 from ..types import TagResult, Tags
 from ._common import EXIT_FAILED, cli_errors, emit_json, image_paths_or_exit, print_error, progress_bar, settings_of
+
+FLOORS = ", ".join(f"{name} {preset.recognised_at:g}" for name, preset in PRESETS.items())
 
 
 def _headline(tags: Tags) -> str | None:
@@ -68,9 +70,9 @@ def tag_command(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="Confidence floor: below it the answer is 'nothing recognised' and the tags are best guesses "
-            "[default: the preset's, 0.3, measured on ImageNet photos and blank images].",
-            show_default=False,
+            help="Confidence floor: when no tag scores this much, the answer is 'nothing recognised' and the "
+            "tags are best guesses.",
+            show_default=f"the preset's, measured: {FLOORS}",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line.")] = False,
