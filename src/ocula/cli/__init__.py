@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -116,12 +117,38 @@ def _flags_without_type(command: click.Command) -> None:
         _flags_without_type(sub)
 
 
+def _unwrapped(text: str) -> str:
+    """Docstring paragraphs on one line each: the terminal wraps them, not the source file.
+
+    Typer re-flows a command's own help page, but lists commands with the docstring's line
+    breaks kept, so a group's help came out ragged. Paragraphs stay apart; one marked ``\\b``
+    (click's "keep my line breaks") is kept as written."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def _help_unwrapped(command: click.Command) -> None:
+    if command.help:
+        command.help = _unwrapped(command.help)
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = _unwrapped(param.help)  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _help_unwrapped(sub)
+
+
+def cli_command() -> click.Command:
+    """The ``ocula`` command as users run it: Typer's, with the help polished."""
+    command = typer.main.get_command(app)
+    _flags_without_type(command)
+    _help_unwrapped(command)
+    return command
+
+
 def main() -> None:
     """Entry point: no traceback for users unless OCULA_DEBUG=1."""
     try:
-        command = typer.main.get_command(app)
-        _flags_without_type(command)
-        command(prog_name="ocula")  # also under `python -m ocula`
+        cli_command()(prog_name="ocula")  # also under `python -m ocula`
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
