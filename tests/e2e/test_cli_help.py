@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ..conftest import run_cli
@@ -32,7 +34,7 @@ def _ragged(text: str) -> list[str]:
     are the lines of a prose paragraph, or lines in a help panel's text column (indented)."""
     found = []
     lines = text.splitlines()
-    for a, b in zip(lines, lines[1:]):
+    for a, b in itertools.pairwise(lines):
         if a.startswith("│") and b.startswith("│"):  # inside a panel: compare the bodies
             a, b = a[1:-1], b[1:-1]
             indent = len(b) - len(b.lstrip())
