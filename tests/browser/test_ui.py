@@ -116,6 +116,14 @@ def test_upload_shows_tags_faces_and_similar_items(server, browser, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("SAVE_UI_SCREENSHOT"):
         shutil.copy(shot, os.environ["SAVE_UI_SCREENSHOT"])
+    # A blank photo: the page says nothing was recognised, and still lists the guesses.
+    from PIL import Image
+
+    Image.new("RGB", (96, 64), "grey").save(tmp_path / "blank.png")
+    css(browser, "#photo")[0].send_keys(str(tmp_path / "blank.png"))
+    wait_for(browser, lambda d: css(d, "#message")[0].text == "Done." and css(d, "#tags .nothing"))
+    assert css(browser, "#tags .nothing")[0].text.startswith("Nothing recognised (best guess: ")
+    assert len(css(browser, "#tags .label")) == 5
 
 
 def people(driver) -> list[str]:
