@@ -33,7 +33,6 @@ __all__ = ["SCORE_THRESHOLD", "YuNetDetector", "YuNetFaces", "letterbox_scale", 
 SCORE_THRESHOLD = 0.6
 NMS_THRESHOLD = 0.3
 TOP_K = 5000
-_STRIDES = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,8 @@ class YuNetDetector:
             raise ValueError(f"model {spec.name} does not declare a letterbox input")
         self.runner = runner
         self.preprocess = pre
+        # The heads' strides: outputs cls_8 ... kps_32 hold one row per cell of each grid.
+        self.strides = tuple(int(s) for s in str(spec.architecture["strides"]).split(","))
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
@@ -104,7 +105,7 @@ class YuNetDetector:
 
     def _decode(self, outputs: dict[str, np.ndarray], size: int) -> YuNetFaces:
         rows = []
-        for stride in _STRIDES:
+        for stride in self.strides:
             cols = size // stride
             cls = np.clip(outputs[f"cls_{stride}"].reshape(-1), 0.0, 1.0)
             obj = np.clip(outputs[f"obj_{stride}"].reshape(-1), 0.0, 1.0)
