@@ -14,7 +14,7 @@
    Note: not identity-disjoint and not cleaned of mixed CelebA identities; for comparing models
    on the same photos, not for choosing thresholds.
 
-    python benchmarks/faces_v2_models.py            # about 8 minutes on a loaded 2-core machine
+    python benchmarks/faces_v2_models.py            # about 11 minutes on a loaded 2-core machine
     python benchmarks/faces_v2_models.py --limit 200
 """
 
