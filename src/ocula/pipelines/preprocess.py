@@ -35,7 +35,7 @@ def resize_center_crop(image: np.ndarray, input_size: int, crop_fraction: float,
 
 def to_tensor(crops: np.ndarray, pre: Preprocess) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB -> normalised float32 in the declared channel order and layout."""
-    x = crops.astype(np.float32) * (1.0 / 255.0)
+    x = crops.astype(np.float32) * np.float32(pre.pixel_scale)
     if pre.channel_order == "BGR":
         x = x[..., ::-1]
         mean, std = np.array(pre.mean[::-1], np.float32), np.array(pre.std[::-1], np.float32)

@@ -1,0 +1,167 @@
+"""The YuNet face detector on ONNX Runtime: boxes, five landmarks and scores.
+
+The graph (``yunet_face``, folded to fp32 by ``models.convert.onnx_dequantize``) has a fixed
+640x640 input. OpenCV's ``FaceDetectorYN`` runs the same network at the photo's own size
+(padded with zeros at the right and bottom to a multiple of 32); here the photo is scaled to fit
+the square (shrunk with area averaging; enlarged, bilinear, only when ``upsample`` asks) and
+padded with zeros at the right and bottom the same way, so a photo that fits unscaled sees
+exactly the input ``FaceDetectorYN`` would see, with more zero padding.
+
+Decoding follows OpenCV's ``modules/objdetect/src/face_detect.cpp`` (``postProcess``): for each
+stride s in (8, 16, 32) and grid cell (row r, column c), score = sqrt(clip(cls) * clip(obj)),
+box centre = (c + dx, r + dy) * s, size = exp(dw, dh) * s, landmark k = (c + kx, r + ky) * s;
+then ``cv::dnn::NMSBoxes`` on the boxes truncated to integers. The five landmarks are, in image
+terms: the eye on the left of the photo (the subject's right), the other eye, the nose tip, and
+the mouth corners in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models.backends.base import Runner
+from ..models.registry import ModelSpec, Resize
+from .preprocess import to_tensor
+
+__all__ = ["SCORE_THRESHOLD", "YuNetDetector", "YuNetFaces", "letterbox_scale", "nms_boxes"]
+
+# OpenCV Zoo's defaults for YuNet (models/face_detection_yunet/demo.py): keep scores from 0.6,
+# suppress boxes overlapping a better one by more than 0.3 IoU, consider the best 5000.
+SCORE_THRESHOLD = 0.6
+NMS_THRESHOLD = 0.3
+TOP_K = 5000
+
+
+@dataclass(frozen=True)
+class YuNetFaces:
+    """Detections in the photo's pixel coordinates, best score first (NMS order).
+
+    ``boxes`` (n, 4) xyxy float32, ``landmarks`` (n, 5, 2) float32, ``scores`` (n,) float32."""
+
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls) -> YuNetFaces:
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32), np.zeros((0,), np.float32))
+
+
+class YuNetDetector:
+    """YuNet on a Runner. ``detect`` has the dlib detectors' signature; ``detect_faces`` also
+    returns the landmarks."""
+
+    kind = "yunet"
+
+    def __init__(
+        self,
+        runner: Runner,
+        spec: ModelSpec,
+        *,
+        score_threshold: float = SCORE_THRESHOLD,
+        nms_threshold: float = NMS_THRESHOLD,
+        top_k: int = TOP_K,
+    ):
+        pre = spec.preprocess
+        if pre is None or pre.resize is not Resize.LETTERBOX:
+            raise ValueError(f"model {spec.name} does not declare a letterbox input")
+        self.runner = runner
+        self.preprocess = pre
+        # The heads' strides: outputs cls_8 ... kps_32 hold one row per cell of each grid.
+        self.strides = tuple(int(s) for s in str(spec.architecture["strides"]).split(","))
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.top_k = top_k
+
+    def detect(self, image: np.ndarray, upsample: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (n, 4) xyxy and scores (n,), as ``FaceDetectorModel.detect`` returns them."""
+        faces = self.detect_faces(image, upsample)
+        return faces.boxes, faces.scores
+
+    def detect_faces(self, image: np.ndarray, upsample: int = 0) -> YuNetFaces:
+        """Faces in an RGB uint8 photo. The photo is shrunk to fit the network's square, or
+        enlarged up to ``2 ** upsample`` times when it is smaller (finds smaller faces)."""
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError("YuNet needs an RGB uint8 array of shape (H, W, 3)")
+        h, w = image.shape[:2]
+        size = self.preprocess.input_size
+        scale = letterbox_scale(w, h, size, upsample)
+        fitted = _resize(image, max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale))))
+        square = np.zeros((size, size, 3), np.uint8)
+        square[: fitted.shape[0], : fitted.shape[1]] = fitted
+        outputs = self.runner.run({self.runner.input_names[0]: to_tensor(square[None], self.preprocess)})
+        faces = self._decode(outputs, size)
+        if len(faces) == 0:
+            return faces
+        # Back to the photo's pixels: each axis by the scale it was actually resized with.
+        back = np.array([w / fitted.shape[1], h / fitted.shape[0]], np.float32)
+        return YuNetFaces(faces.boxes * np.tile(back, 2), faces.landmarks * back, faces.scores)
+
+    def _decode(self, outputs: dict[str, np.ndarray], size: int) -> YuNetFaces:
+        rows = []
+        for stride in self.strides:
+            cols = size // stride
+            cls = np.clip(outputs[f"cls_{stride}"].reshape(-1), 0.0, 1.0)
+            obj = np.clip(outputs[f"obj_{stride}"].reshape(-1), 0.0, 1.0)
+            score = np.sqrt(cls * obj)
+            idx = np.flatnonzero(score >= self.score_threshold)
+            if len(idx) == 0:
+                continue
+            cell = np.stack([idx % cols, idx // cols], axis=1).astype(np.float32)  # (c, r)
+            bbox = outputs[f"bbox_{stride}"].reshape(-1, 4)[idx]
+            kps = outputs[f"kps_{stride}"].reshape(-1, 5, 2)[idx]
+            centre = (cell + bbox[:, :2]) * stride
+            wh = np.exp(bbox[:, 2:]) * stride
+            landmarks = (kps + cell[:, None, :]) * stride
+            rows.append((np.concatenate([centre - wh / 2, wh], axis=1), landmarks, score[idx]))
+        if not rows:
+            return YuNetFaces.empty()
+        xywh = np.concatenate([r[0] for r in rows]).astype(np.float32)
+        landmarks = np.concatenate([r[1] for r in rows]).astype(np.float32)
+        scores = np.concatenate([r[2] for r in rows]).astype(np.float32)
+        keep = nms_boxes(xywh, scores, self.score_threshold, self.nms_threshold, self.top_k) if len(scores) > 1 else [0]
+        boxes = np.concatenate([xywh[keep, :2], xywh[keep, :2] + xywh[keep, 2:]], axis=1)
+        return YuNetFaces(boxes.astype(np.float32), landmarks[keep], scores[keep])
+
+
+def nms_boxes(xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int) -> list[int]:
+    """``cv::dnn::NMSBoxes`` for ``Rect2i`` boxes: boxes truncated to integers, candidates over
+    the threshold by descending score (ties in input order), at most ``top_k`` of them, each
+    kept unless it overlaps a kept box by more than ``nms_threshold`` (IoU of the integer
+    rectangles)."""
+    rects = np.trunc(xywh).astype(np.int64)
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > score_threshold][:top_k]
+    kept: list[int] = []
+    for i in order:
+        if all(_rect_iou(rects[i], rects[j]) <= nms_threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+def _rect_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """OpenCV's ``rectOverlap`` of two integer (x, y, w, h) rectangles."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(x1 - x0, 0) * max(y1 - y0, 0) if x1 > x0 and y1 > y0 else 0
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    if (width, height) == (image.shape[1], image.shape[0]):
+        return image
+    import cv2  # here, not at import: `import ocula` stays light (cv2 resizes; no OpenCV DNN)
+
+    shrinking = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def letterbox_scale(width: int, height: int, size: int, upsample: int) -> float:
+    """The factor a ``width`` x ``height`` photo is resized by to fit a ``size`` square."""
+    return min(size / width, size / height, math.pow(2.0, upsample))
