@@ -18,6 +18,7 @@ photo pair, as in the calibration, and the measured FPIR stays below the asked o
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from ..io import ImageSource, source_name
 from ..models.registry import get_model
 from ..pipelines.faces import EMBEDDER_MODEL, Detector, similarity
 from .templates import GalleryThreshold, threshold_for_fpir
+from .thumbnails import reference_thumbnail, stored_thumbnail
 
 __all__ = [
     "Candidate",
@@ -243,6 +245,14 @@ def _sha256(source: ImageSource) -> str | None:
     return None
 
 
+def _photo_file(source: ImageSource | Faces) -> dict[str, str]:
+    """``{"file": absolute path}`` for a photo given as a path (what a face thumbnail is made
+    from later, see :mod:`.thumbnails`); nothing for data."""
+    if isinstance(source, (str, os.PathLike)):
+        return {"file": os.path.abspath(os.fspath(source))}
+    return {}
+
+
 def _check_metadata(metadata: Any) -> dict[str, Any]:
     if metadata is None:
         return {}
@@ -368,7 +378,8 @@ class Gallery:
                 continue
             assert faces.embeddings is not None
             templates.append(faces.embeddings[i])
-            refs.append({"path": name, "sha256": _sha256(photo), "box": [round(float(v), 1) for v in faces.boxes[i]]})
+            box = [round(float(v), 1) for v in faces.boxes[i]]
+            refs.append({"path": name, "sha256": _sha256(photo), "box": box} | _photo_file(photo))
             added.append(name)
         if templates:
             total = self._store(person, np.stack(templates), refs, metadata)
@@ -536,6 +547,26 @@ class Gallery:
             return []
         with store:
             return [(c.name, store.templates(c.name)[1]) for c in store.people()]
+
+    def person_thumbnail(self, person: str) -> bytes | None:
+        """A JPEG of ``person``'s face: the crop stored at enrolment through the service, else
+        one made from the first enrolled photo still on disk unchanged (None: neither)."""
+        item = self._coll.get(_check_person(person))
+        if item is None:
+            raise UnknownName("person", person, [p.name for p in self.people()])
+        stored = stored_thumbnail(item.metadata)
+        if stored is not None:
+            return stored
+        refs = item.metadata.get("photos", [])
+        return next((t for ref in refs if (t := reference_thumbnail(ref, self.settings)) is not None), None)
+
+    def cluster_thumbnail(self, cluster: str, position: int) -> bytes | None:
+        """A JPEG of the face at ``position`` of ``cluster`` (None: its photo is gone or changed)."""
+        with self._open_clusters() as store:
+            _, refs = _cluster_templates(store, cluster)
+        if not isinstance(position, int) or not 0 <= position < len(refs):
+            raise InputError(f"{cluster} has faces 0..{len(refs) - 1}, not {position}")
+        return reference_thumbnail(refs[position], self.settings)
 
     def _open_clusters(self) -> Gallery:
         store = self._cluster_store()

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-import io
 import time
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
-from PIL import Image
 
 from ..errors import ImageError, InputError, UnknownName
-from ..galleries import gallery_names
+from ..galleries import Gallery, gallery_names
+from ..galleries.thumbnails import THUMBNAIL_KEY as THUMBNAIL
+from ..galleries.thumbnails import face_crop_jpeg
 from ..io import check_image
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import Problem, broken_store
@@ -103,28 +103,17 @@ def _nothing_enrolled(gallery: str, person: str, refused: list[dict[str, str]]) 
     )
 
 
-THUMBNAIL = "thumbnail"
-
-
-def _keep_thumbnail(g: Any, person: str, image: np.ndarray) -> None:
-    """Store a small face crop in the person's metadata (a data: URL), once: the web UI shows it,
+def _keep_thumbnail(g: Gallery, person: str, image: np.ndarray) -> None:
+    """Store a small face crop in the person's metadata (a data: URL), once: an uploaded photo
+    is not kept on the server, so it is the person's thumbnail (``Gallery.person_thumbnail``),
     and forgetting the person erases it with everything else."""
     existing = next((p for p in g.people() if p.name == person), None)
     if existing is None or THUMBNAIL in existing.metadata:
         return
     _, refs = g.templates(person)
-    x0, y0, x1, y1 = refs[-1]["box"]
-    mx, my = (x1 - x0) * 0.3, (y1 - y0) * 0.3
-    h, w = image.shape[:2]
-    pixels = image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
-    if pixels.size == 0:
-        return
-    crop = Image.fromarray(pixels)
-    crop.thumbnail((96, 96))
-    buffer = io.BytesIO()
-    crop.save(buffer, "JPEG", quality=80)
-    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    g.enroll(person, [], metadata={THUMBNAIL: url})
+    jpeg = face_crop_jpeg(image, refs[-1]["box"], size=96)
+    if jpeg is not None:
+        g.enroll(person, [], metadata={THUMBNAIL: "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")})
 
 
 @router.get("/galleries/{gallery}/people/{person}", summary="One person: photos enrolled and metadata")
