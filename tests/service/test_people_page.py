@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,17 +34,19 @@ def keys(settings):
 
 
 @pytest.fixture
-def family(engine, settings, tmp_path):
-    """Gallery "fam": obama enrolled from a photo path (as ``ocula faces enroll`` does, so no
-    thumbnail is stored) and two clusters of two faces (kit, rose) from ``cluster_library``."""
+def family(engine, settings, tmp_path, monkeypatch):
+    """Gallery "fam": obama enrolled from a relative photo path (as ``ocula faces enroll
+    photos/obama.jpg`` does: no thumbnail is stored) and two clusters of two faces (kit, rose)
+    from ``cluster_library``."""
     train = shared(EXAMPLES) / "train"
     obama = tmp_path / "photos" / "obama.jpg"  # a copy: one test replaces it
     obama.parent.mkdir()
     shutil.copy(train / "obama" / "obama.jpg", obama)
     photos = [train / "kit_harington" / "john1.jpeg", train / "kit_harington" / "john2.jpeg",
               train / "rose_leslie" / "img1.jpg", train / "rose_leslie" / "img2.jpg"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # the CLI is run from the photos' parent folder
     with Gallery.open("fam", settings=settings, engine=engine, create=True) as g:
-        assert g.enroll("obama", [obama]).added == [str(obama)]
+        assert g.enroll("obama", [Path("photos/obama.jpg")]).added == ["photos/obama.jpg"]
         assert "thumbnail" not in g.people()[0].metadata
         assert cluster_library(engine, photos, gallery=g).ids == ["cluster-0001", "cluster-0002"]
     return obama
