@@ -6,6 +6,7 @@ recorded photos, for people enrolled outside the service too, and gone with a fo
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def test_a_person_enrolled_from_a_photo_path_has_a_thumbnail_until_the_photo_cha
     body = is_problem(client.get(f"{G}/people/obama/thumbnail", headers=auth(keys["read"])), 404)
     assert body["title"] == "No thumbnail" and str(family) not in body["detail"]
     is_problem(client.get(f"{G}/people/nobody/thumbnail", headers=auth(keys["read"])), 404)
+    family.unlink()
+    os.mkfifo(family)  # a FIFO where the photo was: refused without blocking a worker
+    is_problem(client.get(f"{G}/people/obama/thumbnail", headers=auth(keys["read"])), 404)
 
 
 def test_name_merge_split_then_forget_takes_the_thumbnails_too(client, keys):

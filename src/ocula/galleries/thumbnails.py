@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..config import Settings
 from ..errors import OculaError
-from ..io import load_image
+from ..io import load_image, open_image_file
 
 __all__ = ["THUMBNAIL_KEY", "THUMBNAIL_PX", "face_crop_jpeg", "photo_file", "reference_thumbnail", "stored_thumbnail"]
 
@@ -72,15 +72,13 @@ def reference_thumbnail(ref: Mapping[str, Any], settings: Settings) -> bytes | N
     path, box = photo_file(ref), ref.get("box")
     if path is None or not isinstance(box, list) or len(box) != 4:
         return None
-    try:
-        data = path.read_bytes() if path.stat().st_size <= settings.max_image_bytes else b""
-    except OSError:
-        return None
-    if not data or hashlib.sha256(data).hexdigest() != ref["sha256"]:
-        return None
-    try:
+    try:  # a regular file of bounded size only: a FIFO or device put there must not block a worker
+        with open_image_file(path, settings.max_image_bytes) as fh:
+            data = fh.read(settings.max_image_bytes + 1)
+        if hashlib.sha256(data).hexdigest() != ref["sha256"]:
+            return None
         image = load_image(data, settings=settings)
-    except OculaError:
+    except (OculaError, OSError):
         return None
     return face_crop_jpeg(image, box)
 
