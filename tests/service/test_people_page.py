@@ -49,6 +49,8 @@ def family(engine, settings, tmp_path, monkeypatch):
     with Gallery.open("fam", settings=settings, engine=engine, create=True) as g:
         assert g.enroll("obama", [Path("photos/obama.jpg")]).added == ["photos/obama.jpg"]
         assert "thumbnail" not in g.people()[0].metadata
+        biden = (train / "biden" / "biden.jpg").read_bytes()  # data, not a file: a crop is kept
+        assert g.enroll("biden", [biden]).photos == 1
         assert cluster_library(engine, photos, gallery=g).ids == ["cluster-0001", "cluster-0002"]
     return obama
 
@@ -89,9 +91,16 @@ def test_clusters_are_listed_with_face_thumbnails_and_no_server_paths(client, ke
 
 
 def test_a_person_enrolled_from_a_photo_path_has_a_thumbnail_until_the_photo_changes(client, keys, family):
-    """No thumbnail is stored for a CLI / Python enrolment: it is made from the recorded photo,
-    and only while that file is the one enrolled (same SHA-256)."""
+    """No thumbnail is stored for a CLI / Python enrolment from a file: it is made from the
+    recorded photo, and only while that file is the one enrolled (same SHA-256). One enrolled
+    from bytes has a crop stored instead, erased with them."""
     jpeg(client.get(f"{G}/people/obama/thumbnail", headers=auth(keys["read"])))
+    people = {p["person"]: p for p in client.get(f"{G}/people", headers=auth(keys["read"])).json()["people"]}
+    assert "thumbnail" not in people["obama"]["metadata"]
+    assert people["biden"]["metadata"]["thumbnail"].startswith("data:image/jpeg;base64,")
+    jpeg(client.get(f"{G}/people/biden/thumbnail", headers=auth(keys["read"])))
+    assert client.delete(f"{G}/people/biden", headers=auth(keys["write"])).status_code == 200
+    is_problem(client.get(f"{G}/people/biden/thumbnail", headers=auth(keys["read"])), 404)
     shutil.copy(shared(EXAMPLES) / "train" / "biden" / "biden.jpg", family)  # another photo, same path
     body = is_problem(client.get(f"{G}/people/obama/thumbnail", headers=auth(keys["read"])), 404)
     assert body["title"] == "No thumbnail" and str(family) not in body["detail"]
@@ -119,7 +128,7 @@ def test_name_merge_split_then_forget_takes_the_thumbnails_too(client, keys):
     assert kit == ["john1.jpeg", "john2.jpeg"] or kit == ["img1.jpg", "img2.jpg"]
     assert list(clusters(client, keys)) == ["cluster-0002"]
     people = client.get(f"{G}/people", headers=auth(keys["read"])).json()["people"]
-    assert sorted(p["person"] for p in people) == ["kit", "obama"]
+    assert sorted(p["person"] for p in people) == ["biden", "kit", "obama"]
     jpeg(client.get(f"{G}/people/kit/thumbnail", headers=auth(keys["read"])))  # from the cluster's photos
     is_problem(client.post(f"{G}/clusters/cluster-0001/name", data={"person": "again"}, headers=w), 404)
     r = client.delete(f"{G}/people/kit", headers=w)

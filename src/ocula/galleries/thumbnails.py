@@ -6,9 +6,10 @@ SHA-256 recorded at enrolment or clustering (a file replaced since, or a name th
 like a path, such as an upload's filename, gives no thumbnail). Nothing is cached, so a
 forgotten person's thumbnails are gone with the photo references the erasure removes.
 
-A person enrolled through the web UI has no photo file on the server: the service stores a
-crop at enrolment in the person's metadata (``thumbnail``, a ``data:`` URL), erased with the
-person too; :func:`stored_thumbnail` reads it back.
+A person enrolled from data rather than a file (an upload to the service, bytes or an array
+given to the Python API) leaves no photo file to read later: the gallery stores a small crop
+at enrolment in the person's metadata (``thumbnail``, a ``data:`` URL), erased with the person
+too; :func:`stored_thumbnail` reads it back.
 """
 
 from __future__ import annotations
@@ -29,9 +30,19 @@ from ..config import Settings
 from ..errors import OculaError
 from ..io import load_image, open_image_file
 
-__all__ = ["THUMBNAIL_KEY", "THUMBNAIL_PX", "face_crop_jpeg", "photo_file", "reference_thumbnail", "stored_thumbnail"]
+__all__ = [
+    "STORED_THUMBNAIL_PX",
+    "THUMBNAIL_KEY",
+    "THUMBNAIL_PX",
+    "data_url",
+    "face_crop_jpeg",
+    "photo_file",
+    "reference_thumbnail",
+    "stored_thumbnail",
+]
 
 THUMBNAIL_PX = 128  # the longer side: sharp at the UI's 96 CSS px tiles on a 1.3x screen
+STORED_THUMBNAIL_PX = 96  # a crop kept in the metadata: small, it is read with every listing
 THUMBNAIL_KEY = "thumbnail"  # the metadata key of a crop stored at enrolment (a data: URL)
 _DATA_URL = "data:image/jpeg;base64,"
 _MARGIN = 0.3  # of the box's size on each side: the whole head, not just the landmarks
@@ -81,6 +92,11 @@ def reference_thumbnail(ref: Mapping[str, Any], settings: Settings) -> bytes | N
     except (OculaError, OSError):
         return None
     return face_crop_jpeg(image, box)
+
+
+def data_url(jpeg: bytes) -> str:
+    """How a crop is stored in a person's metadata (and shown by the web UI as it is)."""
+    return _DATA_URL + base64.b64encode(jpeg).decode("ascii")
 
 
 def stored_thumbnail(metadata: Mapping[str, Any]) -> bytes | None:

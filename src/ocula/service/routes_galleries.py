@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
 from ..errors import ImageError, InputError, UnknownName
-from ..galleries import Gallery, gallery_names
+from ..galleries import gallery_names
 from ..galleries.thumbnails import THUMBNAIL_KEY as THUMBNAIL
-from ..galleries.thumbnails import face_crop_jpeg
 from ..io import check_image
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import Problem, broken_store
@@ -76,10 +73,10 @@ async def enroll(
             except ImageError as exc:  # a header that checked out but pixels that do not decode
                 refused.append({"photo": name, "reason": str(exc)})
                 continue
-            result = g.enroll(person, [image], metadata=meta, names=[name])  # one call per photo
+            # One call per photo. The pixels are not kept: the gallery keeps a face crop of the
+            # first as the person's thumbnail (Gallery.person_thumbnail).
+            result = g.enroll(person, [image], metadata=meta, names=[name])
             if result.added:
-                if not added:  # the newest reference is this photo's: its box is on this image
-                    _keep_thumbnail(g, person, image)
                 added.append(name)
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
@@ -101,19 +98,6 @@ def _nothing_enrolled(gallery: str, person: str, refused: list[dict[str, str]]) 
         f"no photo of {person!r} was enrolled: {reasons}",
         extra={"gallery": gallery, "person": person, "added": [], "refused": refused},
     )
-
-
-def _keep_thumbnail(g: Gallery, person: str, image: np.ndarray) -> None:
-    """Store a small face crop in the person's metadata (a data: URL), once: an uploaded photo
-    is not kept on the server, so it is the person's thumbnail (``Gallery.person_thumbnail``),
-    and forgetting the person erases it with everything else."""
-    existing = next((p for p in g.people() if p.name == person), None)
-    if existing is None or THUMBNAIL in existing.metadata:
-        return
-    _, refs = g.templates(person)
-    jpeg = face_crop_jpeg(image, refs[-1]["box"], size=96)
-    if jpeg is not None:
-        g.enroll(person, [], metadata={THUMBNAIL: "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")})
 
 
 @router.get("/galleries/{gallery}/people/{person}", summary="One person: photos enrolled and metadata")
