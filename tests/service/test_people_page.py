@@ -16,6 +16,7 @@ from PIL import Image
 
 from ocula.galleries import Gallery
 from ocula.galleries.library import cluster_library
+from ocula.galleries.thumbnails import photo_file
 from ocula.service import create_app
 from ocula.service.keys import KeyStore, key_store_path
 from ocula.service.settings import ServiceSettings
@@ -136,3 +137,16 @@ def test_name_merge_split_then_forget_takes_the_thumbnails_too(client, keys):
     is_problem(client.get(f"{G}/people/kit/thumbnail", headers=auth(keys["read"])), 404)
     # A read key lists and looks; it cannot change.
     is_problem(client.post(f"{G}/clusters/cluster-0002/name", data={"person": "x"}, headers=auth(keys["read"])), 403)
+
+
+def test_an_upload_named_like_a_server_path_never_leads_the_service_to_that_file(client, keys, engine, settings):
+    """An upload's filename is only a name: the reference it leaves has no file and no SHA-256
+    of a file, so no thumbnail is ever read from a path a client chose."""
+    obama = shared(EXAMPLES) / "train" / "obama" / "obama.jpg"
+    r = client.post(f"{G}/people", data={"person": "named"}, files=[("file", (str(obama), obama.read_bytes()))],
+                    headers=auth(keys["write"]))  # fmt: skip
+    assert r.status_code == 200, r.text
+    with Gallery.open("fam", settings=settings, engine=engine) as g:
+        (ref,) = g.templates("named")[1]
+    assert ref["path"] == str(obama) and ref["sha256"] is None and "file" not in ref
+    assert photo_file(ref) is None
