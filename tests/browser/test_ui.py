@@ -325,12 +325,21 @@ def test_people_page_shows_clusters_as_faces_and_names_merges_splits_and_forgets
     card.find_element("css selector", "button.merge").click()
     settled(browser, ["obama"], {"cluster-0001": 2, "cluster-0002": 2})
     assert "merged into cluster-0001" in page_state(browser)["status"]
-    # Name cluster-0001: it becomes a person with a face thumbnail.
+    # Split one face out again (a fresh id), name the rest: a person with a face thumbnail...
+    cluster_card(browser, "cluster-0001").find_element("css selector", ".face input[value='1']").click()
+    cluster_card(browser, "cluster-0001").find_element("css selector", "button.split").click()
+    settled(browser, ["obama"], {"cluster-0001": 1, "cluster-0002": 2, "cluster-0004": 1})
     card = cluster_card(browser, "cluster-0001")
     card.find_element("css selector", "input.cluster-name").send_keys("kit")
     card.find_element("css selector", ".name-form button").click()
+    settled(browser, ["obama", "kit"], {"cluster-0002": 2, "cluster-0004": 1})
+    assert "cluster-0001 named kit (1 photo(s))" in page_state(browser)["status"]
+    # ...then merge the other face into the person: their photos grow.
+    card = cluster_card(browser, "cluster-0004")
+    Select(card.find_element("css selector", "select.merge-target")).select_by_value("person:kit")
+    card.find_element("css selector", "button.merge").click()
     settled(browser, ["obama", "kit"], {"cluster-0002": 2})
-    assert "cluster-0001 named kit (2 photos)" in page_state(browser)["status"]
+    assert "cluster-0004 merged into kit (2 photo(s))" in page_state(browser)["status"]
     save_screenshot(browser, tmp_path / "ui-people-named.png")
     # Forget kit while another process reads the gallery: the page says the erasure is pending.
     forget = next(f for f in css(browser, "#named .person") if f.get_attribute("data-person") == "kit")

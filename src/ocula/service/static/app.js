@@ -360,7 +360,7 @@ function clusterCard(c, targets) {
     e.preventDefault();
     act(async () => {
       const r = await api("POST", `${base}/name`, fields({ person: name.value.trim() }));
-      return `${c.cluster} named ${r.person} (${r.photos} photos).`;
+      return `${c.cluster} named ${r.person} (${r.photos} photo(s)).`;
     });
   });
   merge.addEventListener("click", () => act(async () => {
@@ -368,7 +368,7 @@ function clusterCard(c, targets) {
     if (!kind) throw new Error("Choose a cluster or person to merge into.");
     if (kind === "person") {  // a cluster merged into a person: its faces become their photos
       const r = await api("POST", `${base}/name`, fields({ person: value }));
-      return `${c.cluster} merged into ${r.person} (${r.photos} photos).`;
+      return `${c.cluster} merged into ${r.person} (${r.photos} photo(s)).`;
     }
     const r = await api("POST", `/v1/galleries/${peopleGallery()}/clusters/${encodeURIComponent(value)}/merge`,
       fields({ other: c.cluster }));
