@@ -18,6 +18,7 @@ photo pair, as in the calibration, and the measured FPIR stays below the asked o
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -31,10 +32,18 @@ from ..collections import Collection, NewItem, collection_names, drop_collection
 from ..config import Settings
 from ..errors import InputError, NoFaceFound, OculaError, UnknownName
 from ..face_types import Faces, QualityGate
-from ..io import ImageSource, source_name
+from ..io import ImageSource, load_image, source_name
 from ..models.registry import get_model
 from ..pipelines.faces import EMBEDDER_MODEL, Detector, similarity
 from .templates import GalleryThreshold, threshold_for_fpir
+from .thumbnails import (
+    STORED_THUMBNAIL_PX,
+    THUMBNAIL_KEY,
+    data_url,
+    face_crop_jpeg,
+    reference_thumbnail,
+    stored_thumbnail,
+)
 
 __all__ = [
     "Candidate",
@@ -243,6 +252,14 @@ def _sha256(source: ImageSource) -> str | None:
     return None
 
 
+def _photo_file(source: ImageSource | Faces) -> dict[str, str]:
+    """``{"file": absolute path}`` for a photo given as a path (what a face thumbnail is made
+    from later, see :mod:`.thumbnails`); nothing for data."""
+    if isinstance(source, (str, os.PathLike)):
+        return {"file": os.path.abspath(os.fspath(source))}
+    return {}
+
+
 def _check_metadata(metadata: Any) -> dict[str, Any]:
     if metadata is None:
         return {}
@@ -355,6 +372,7 @@ class Gallery:
         metadata = _check_metadata(metadata)
         names = _photo_names(photos, names)
         added, refused, templates, refs = [], [], [], []
+        pixels = None  # the first accepted photo given as data (no file), with its face box
         for photo, name in zip(photos, names):
             try:
                 faces = self._faces(photo, detector)
@@ -368,10 +386,15 @@ class Gallery:
                 continue
             assert faces.embeddings is not None
             templates.append(faces.embeddings[i])
-            refs.append({"path": name, "sha256": _sha256(photo), "box": [round(float(v), 1) for v in faces.boxes[i]]})
+            box = [round(float(v), 1) for v in faces.boxes[i]]
+            refs.append({"path": name, "sha256": _sha256(photo), "box": box} | _photo_file(photo))
             added.append(name)
+            if pixels is None and not isinstance(photo, Faces) and not _photo_file(photo):
+                pixels = (photo, box)
         if templates:
             total = self._store(person, np.stack(templates), refs, metadata)
+            if pixels is not None:
+                self._keep_thumbnail(person, *pixels)
         else:
             # Metadata only: merged in one write transaction, so a concurrent enrolment's photo
             # references are not overwritten.
@@ -404,6 +427,25 @@ class Gallery:
         stored = self._coll.update(person, change)  # one transaction: concurrent enrolments add up
         assert stored is not None
         return len(stored.metadata["photos"])
+
+    def _keep_thumbnail(self, person: str, photo: ImageSource, box: list[float]) -> None:
+        """A photo given as data (an upload's pixels, bytes, an array) leaves no file to make the
+        person's thumbnail from later (:meth:`person_thumbnail`): keep a small face crop in their
+        metadata instead, once. Forgetting the person erases it with the rest."""
+        item = self._coll.get(person)
+        if item is None or THUMBNAIL_KEY in item.metadata:
+            return
+        jpeg = face_crop_jpeg(load_image(photo, settings=self.settings), box, size=STORED_THUMBNAIL_PX)
+        if jpeg is None:
+            return
+        url = data_url(jpeg)
+
+        def add(existing: Any, old: np.ndarray, regions: list[Any]) -> NewItem | None:
+            if existing is None or THUMBNAIL_KEY in existing.metadata:  # a concurrent enrolment kept one
+                return None
+            return NewItem(person, old, metadata=existing.metadata | {THUMBNAIL_KEY: url}, regions=regions)
+
+        self._coll.update(person, add)
 
     def templates(self, person: str) -> tuple[np.ndarray, list[dict]]:
         """``person``'s enrolled descriptors (n, 128) and photo references (path, sha256, box)."""
@@ -536,6 +578,26 @@ class Gallery:
             return []
         with store:
             return [(c.name, store.templates(c.name)[1]) for c in store.people()]
+
+    def person_thumbnail(self, person: str) -> bytes | None:
+        """A JPEG of ``person``'s face: the crop stored at enrolment through the service, else
+        one made from the first enrolled photo still on disk unchanged (None: neither)."""
+        item = self._coll.get(_check_person(person))
+        if item is None:
+            raise UnknownName("person", person, [p.name for p in self.people()])
+        stored = stored_thumbnail(item.metadata)
+        if stored is not None:
+            return stored
+        refs = item.metadata.get("photos", [])
+        return next((t for ref in refs if (t := reference_thumbnail(ref, self.settings)) is not None), None)
+
+    def cluster_thumbnail(self, cluster: str, position: int) -> bytes | None:
+        """A JPEG of the face at ``position`` of ``cluster`` (None: its photo is gone or changed)."""
+        with self._open_clusters() as store:
+            _, refs = _cluster_templates(store, cluster)
+        if not isinstance(position, int) or not 0 <= position < len(refs):
+            raise InputError(f"{cluster} has faces 0..{len(refs) - 1}, not {position}")
+        return reference_thumbnail(refs[position], self.settings)
 
     def _open_clusters(self) -> Gallery:
         store = self._cluster_store()

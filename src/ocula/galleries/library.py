@@ -18,7 +18,7 @@ import numpy as np
 from ..face_types import QualityGate
 from ..io import ImageSource
 from .clustering import DEFAULT_CLUSTER_THRESHOLD, cluster_faces
-from .gallery import Gallery, _sha256
+from .gallery import Gallery, _photo_file, _sha256
 
 __all__ = ["LibraryClusters", "cluster_library"]
 
@@ -101,6 +101,7 @@ def cluster_library(
                     "box": [round(float(v), 1) for v in found.boxes[i]],
                     "descriptor": found.embeddings[i],
                 }
+                | _photo_file(photos[n - 1])
             )
     if faces:
         labels = cluster_faces(

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from .._version import __version__
 from ..config import Settings
 from ..engine import Engine
-from . import routes_collections, routes_galleries, routes_images, routes_video
+from . import routes_clusters, routes_collections, routes_galleries, routes_images, routes_video
 from .deps import Caller, Services, require, services
 from .guard import Guard
 from .problems import install_problem_handlers
@@ -70,7 +70,13 @@ def create_app(
         entries = await anyio.to_thread.run_sync(lambda: svc.keys.audit_entries(limit=limit, key_name=key))
         return {"entries": entries}
 
-    routers = (routes_images.router, routes_galleries.router, routes_collections.router, routes_video.router)
+    routers = (
+        routes_images.router,
+        routes_galleries.router,
+        routes_clusters.router,
+        routes_collections.router,
+        routes_video.router,
+    )
     for router in routers:
         app.include_router(router)
     # The guard applies each API route's key scope and body limit before the body is read.

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import time
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
-from PIL import Image
 
 from ..errors import ImageError, InputError, UnknownName
 from ..galleries import gallery_names
+from ..galleries.thumbnails import THUMBNAIL_KEY as THUMBNAIL
 from ..io import check_image
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import Problem, broken_store
@@ -77,10 +74,10 @@ async def enroll(
             except ImageError as exc:  # a header that checked out but pixels that do not decode
                 refused.append({"photo": name, "reason": str(exc)})
                 continue
-            result = g.enroll(person, [image], metadata=meta, names=[name])  # one call per photo
+            # One call per photo. The pixels are not kept: the gallery keeps a face crop of the
+            # first as the person's thumbnail (Gallery.person_thumbnail).
+            result = g.enroll(person, [image], metadata=meta, names=[name])
             if result.added:
-                if not added:  # the newest reference is this photo's: its box is on this image
-                    _keep_thumbnail(g, person, image)
                 added.append(name)
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
             photos = result.photos
@@ -104,30 +101,6 @@ def _nothing_enrolled(gallery: str, person: str, refused: list[dict[str, str]]) 
         f"no photo of {person!r} was enrolled: {reasons}",
         extra={"gallery": gallery, "person": person, "added": [], "refused": refused},
     )
-
-
-THUMBNAIL = "thumbnail"
-
-
-def _keep_thumbnail(g: Any, person: str, image: np.ndarray) -> None:
-    """Store a small face crop in the person's metadata (a data: URL), once: the web UI shows it,
-    and forgetting the person erases it with everything else."""
-    existing = next((p for p in g.people() if p.name == person), None)
-    if existing is None or THUMBNAIL in existing.metadata:
-        return
-    _, refs = g.templates(person)
-    x0, y0, x1, y1 = refs[-1]["box"]
-    mx, my = (x1 - x0) * 0.3, (y1 - y0) * 0.3
-    h, w = image.shape[:2]
-    pixels = image[max(0, int(y0 - my)) : min(h, int(y1 + my)), max(0, int(x0 - mx)) : min(w, int(x1 + mx))]
-    if pixels.size == 0:
-        return
-    crop = Image.fromarray(pixels)
-    crop.thumbnail((96, 96))
-    buffer = io.BytesIO()
-    crop.save(buffer, "JPEG", quality=80)
-    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    g.enroll(person, [], metadata={THUMBNAIL: url})
 
 
 @router.get("/galleries/{gallery}/people/{person}", summary="One person: photos enrolled and metadata")
