@@ -132,3 +132,34 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | Non
         cwd=cwd or REPO_ROOT,
         timeout=timeout,
     )
+
+
+#: ``ocula eval report`` on all of ../shared/data takes minutes; this bounds a hang, not the speed.
+REPORT_TIMEOUT_S = 1200
+
+
+def _tail(text: str | bytes | None, lines: int = 40) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join((text or "").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def eval_report(tmp_path_factory, cache_dir) -> Path:
+    """The folder of one full ``ocula eval report --data ../shared/data`` run (all of it: every
+    evaluation the README states), built once for the session and read by every test that checks
+    a README figure on the full data (the CLI tests of each ``ocula eval`` command run it on a few
+    photos instead: the work is done once). A failure says why: the exit code or the timeout, with
+    the end of what the command printed."""
+    shared("imagenet/sample-334")
+    out = tmp_path_factory.mktemp("report")
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(out / "data")}
+    command = ("eval", "report", "--data", str(SHARED_DATA), "--out", str(out / "r"))
+    try:
+        proc = run_cli(*command, env_extra=env, timeout=REPORT_TIMEOUT_S)
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"ocula {' '.join(command)} did not finish in {REPORT_TIMEOUT_S} s; it printed:\n"
+                    f"{_tail(timeout.stderr)}", pytrace=False)  # fmt: skip
+    if proc.returncode != 0:
+        pytest.fail(f"ocula {' '.join(command)} exited {proc.returncode}:\n{_tail(proc.stderr)}", pytrace=False)
+    return out / "r"

@@ -25,7 +25,7 @@ from .crash_worker import descriptor
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 #: Seconds of kill-and-check cycles per store kind (longer runs: set CRASH_SECONDS).
-SECONDS = float(os.environ.get("CRASH_SECONDS", "40"))
+SECONDS = float(os.environ.get("CRASH_SECONDS", "12"))
 
 
 def run_and_kill(data_dir: Path, kind: str, seed: int, rng: np.random.Generator) -> list[dict]:

@@ -240,18 +240,26 @@ def test_cli_enroll_identify_people_forget_and_drop(cache_dir, tmp_path):
     assert run_cli("galleries", "list", "--json", env_extra=env).stdout.strip() == ""
 
 
-def test_eval_identify_on_celeba_80_meets_the_targets(cache_dir, tmp_path):
+def test_eval_identify_cli_on_a_few_celeba_identities(cache_dir, tmp_path):
+    """The command's output and plot, on 8 identities: the full celeba-80 figures (the README's
+    table: rank-1, FNIR, ocula's own FPIR) are checked on the session's report, which runs the
+    same command on all of it (tests/browser/test_report.py)."""
     root = shared("faces/celeba-80")
+    rows = (root / "identities.csv").read_text().splitlines()
+    keep = sorted({line.split(",")[1] for line in rows[1:]})[:8]
+    subset = tmp_path / "identities.csv"
+    subset.write_text("\n".join([rows[0], *(line for line in rows[1:] if line.split(",")[1] in keep)]) + "\n")
+    n_photos = len(subset.read_text().splitlines()) - 1
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
     plot = tmp_path / "cmc.png"
-    proc = run_cli("eval", "identify", str(root / "identities.csv"), "--root", str(root), "--plot", str(plot),
-                   "--json", env_extra=env, timeout=1200)  # fmt: skip
+    proc = run_cli("eval", "identify", str(subset), "--root", str(root), "--plot", str(plot), "--json",
+                   env_extra=env, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     r = lines(proc.stdout)[0]
-    assert r["gallery_people"] == 40 and r["mated_probes"] + r["nonmated_probes"] + 120 == 1057
-    assert r["rank1"] >= 0.95 and r["fnir_at_fpir"]["0.01"] <= 0.10
-    assert r["calibrated"]["0.01"]["fpir"] <= 0.02  # ocula's own threshold keeps its promise here
-    assert np.all(np.diff(r["cmc"]) >= 0) and plot.stat().st_size > 10_000
+    # Half the identities are enrolled (3 photos each), the other half are non-mated probes.
+    assert r["gallery_people"] == 4 and r["mated_probes"] + r["nonmated_probes"] + 4 * 3 == n_photos
+    assert 0.5 <= r["rank1"] <= 1 and set(r["fnir_at_fpir"]) == set(r["calibrated"]) == {"0.01", "0.1"}
+    assert len(r["cmc"]) == 10 and np.all(np.diff(r["cmc"]) >= 0) and plot.stat().st_size > 10_000
 
 
 def test_cluster_a_library_then_name_merge_split_and_forget(gallery):

@@ -114,18 +114,24 @@ def test_killed_indexer_keeps_what_it_committed_and_resumes(env, tmp_path):
     assert summary["unchanged"] == kept and summary["added"] == 334 - kept and summary["failed"] == 0
 
 
-def test_eval_retrieval_builtin_edits_and_groups(env):
-    proc = run_cli("eval", "retrieval", str(shared("imagenet/sample-334/images")), "--json", env_extra=env)
+def test_eval_retrieval_builtin_edits_and_groups(env, tmp_path):
+    """The command on 8 photos (each edit as a query; scenes need more than 12 photos); the
+    figures on all 334 (the README's, scenes included) are checked on the session's report, which
+    runs the same command on all of them (tests/browser/test_report.py)."""
+    photos = sorted(shared("imagenet/sample-334/images").glob("*.JPEG"))[::41]
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    for photo in photos:
+        (folder / photo.name).symlink_to(photo)
+    proc = run_cli("eval", "retrieval", str(folder), "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
-    assert report["n_catalog"] == 334 and report["n_queries"] == 8 * 100 and report["failed"] == 0
+    assert report["n_catalog"] == len(photos) == 9 and report["n_queries"] == 7 * 9 and report["failed"] == 0
     by_kind = report["recall_at_1_by_transform"]
-    edits = {"crop", "scale", "rotate", "flip", "colour", "jpeg", "text"}
-    assert set(by_kind) == edits | {"scene-photo", "scene-blurred", "scene-mosaic"}
-    assert all(by_kind[t] >= 0.95 for t in edits)  # the issue's bar (measured: 1.0 each)
-    # Pasted small into a scene, found by the windows (measured: 0.76; blurred background 1.0).
-    assert report["recall_at_k_scenes"]["1"] >= 0.65 and by_kind["scene-blurred"] >= 0.9
-    assert report["recall_at_k_scenes"]["5"] >= 0.95 and report["recall_at_k"]["20"] >= 0.99
+    assert set(by_kind) == {"crop", "scale", "rotate", "flip", "colour", "jpeg", "text"}
+    assert all(recall == 1.0 for recall in by_kind.values())  # 9 photos: every edited copy is found first
+    assert set(report["recall_at_k"]) == {"1", "2", "5", "10", "20"} and report["recall_at_k"]["20"] == 1.0
+    assert report["recall_at_k_scenes"] is None
     root = shared(DUPS)
     proc = run_cli("eval", "retrieval", str(root), "--groups", str(root / "groundtruth.csv"), "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr

@@ -15,7 +15,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 #: Seconds of fuzzing per target in the test suite (longer runs: set FUZZ_SECONDS).
-SECONDS = int(os.environ.get("FUZZ_SECONDS", "45"))
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "15"))
 
 atheris = pytest.importorskip("atheris", reason="atheris (the test extra) is not installed")
 

@@ -54,3 +54,16 @@ def test_cross_validation_uses_the_folds_given():
     assert folds == 2 and acc == 1.0
     with pytest.raises(ValueError):
         cross_validated_accuracy(scores, same, np.ones(6))
+
+
+def test_roc_det_plot_of_a_small_perfectly_separated_set(tmp_path):
+    """`ocula eval pairs --plot` on a few pairs with no error at any threshold: nothing to draw on
+    the DET's log-log axes, and still a plot (it used to fail: "Data cannot be log-scaled")."""
+    from PIL import Image
+
+    from ocula.eval.plots import plot_roc_det
+
+    scores = np.array([0.9, 0.95, 0.97, 0.1, 0.2, 0.3, 0.25])
+    same = np.array([True, True, True, False, False, False, False])
+    path = plot_roc_det({"dlib": (scores, same)}, tmp_path / "roc.png")
+    assert Image.open(path).format == "PNG"

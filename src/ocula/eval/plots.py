@@ -25,10 +25,11 @@ def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *
     import matplotlib.pyplot as plt
 
     fig, (ax_roc, ax_det) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
-    floor = 1.0
+    floor = fnmr_floor = 1.0
     for label, (scores, same) in curves.items():
         c = roc(scores, same)
         floor = min(floor, 1.0 / c.n_impostor)
+        fnmr_floor = min(fnmr_floor, 1.0 / c.n_genuine)
         ok = c.far > 0
         ax_roc.plot(c.far[ok], c.tar[ok], label=f"{label} (AUC {c.auc:.4f})")
         fnmr = 1 - c.tar
@@ -46,6 +47,8 @@ def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *
         xscale="log",
         yscale="log",
         xlim=(floor, 1),
+        # Set, not autoscaled: a small, perfectly separated set has no point on log-log axes.
+        ylim=(fnmr_floor / 2, 1),
         xlabel="false match rate (FMR)",
         ylabel="false non-match rate (FNMR)",
         title="DET",
