@@ -36,6 +36,7 @@ from ocula.eval.calibrate import (
     halves,
     load_or_describe,
     mixed_identities,
+    passing_band,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "celeba-80"
@@ -54,8 +55,8 @@ def main() -> None:
         print("   " + i + ": " + ", ".join(f"{d} mean {mixed.mean_genuine[d][i]:.3f} z {mixed.z[d][i]:.1f}" for d in DESCRIPTORS))
     first, second = halves(ids, mixed.flagged)
     rows = []
-    head = (f"{'descriptor':<12}{'rule':<8}{'calib->test':<12}{'FMR@1e-3':>9}{'FMR@1e-4':>9}{'FPIR@.01':>9}"
-            f"{'FNIR':>7}{'FNIR emp':>9}{'ratio':>6}  verdict")
+    head = (f"{'descriptor':<18}{'rule':<8}{'calib->test':<12}{'FMR@1e-3':>9}{'FMR@1e-4':>9}{'FPIR@.01':>9}"
+            f"{'FNIR':>7}{'FNIR emp':>9}{'ratio':>6}{'FNMR@1e-3':>10}  verdict")
     print(head)
     for descriptor in DESCRIPTORS:
         for rule in ("point", "margin"):
@@ -64,12 +65,24 @@ def main() -> None:
                 row.update(descriptor=descriptor, rule=rule, fold=name)
                 rows.append(row)
                 verdict = "PASS" if row["pass"] else "FAIL"
-                print(f"{descriptor:<12}{rule:<8}{name:<12}{row['fmr_achieved']['0.001']:>9.5f}"
+                print(f"{descriptor:<18}{rule:<8}{name:<12}{row['fmr_achieved']['0.001']:>9.5f}"
                       f"{row['fmr_achieved']['0.0001']:>9.5f}{row['fpir_achieved']:>9.4f}{row['fnir']:>7.3f}"
-                      f"{row['fnir_empirical']:>9.3f}{row['fnir_ratio']:>6.2f}  {verdict}")
+                      f"{row['fnir_empirical']:>9.3f}{row['fnir_ratio']:>6.2f}{row['fnmr']['0.001']:>10.3f}  {verdict}")
     print(f"bounds: {CHECK_BOUNDS}")
+    bands = []
+    print("thresholds that pass on each test half (any rule must give these from the other half):")
+    print(f"{'descriptor':<18}{'tested on':<11}{'FMR1e-3 thr >=':>15}{'FPIR thr in':>22}{'its own empirical':>19}"
+          f"{'point / margin FPIR thr':>26}")
+    for descriptor in DESCRIPTORS:
+        for name, test in (("2nd half", second), ("1st half", first)):
+            band = passing_band(cached[descriptor], ids, cached["paths"], test)
+            fold = "1st->2nd" if name == "2nd half" else "2nd->1st"
+            given = [r["threshold_fpir_0.01"] for r in rows if r["descriptor"] == descriptor and r["fold"] == fold]
+            print(f"{descriptor:<18}{name:<11}{band['fmr_from']:>15.4f}   [{band['fpir_from']:.4f}, "
+                  f"{band['fnir_up_to']:.4f}]{band['empirical']:>19.4f}{' / '.join(f'{t:.4f}' for t in given):>26}")
+            bands.append({"descriptor": descriptor, "tested_on": name, **band})
     if args.json:
-        args.json.write_text(json.dumps({"mixed": mixed.to_dict(), "rows": rows}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"mixed": mixed.to_dict(), "rows": rows, "bands": bands}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
