@@ -282,9 +282,14 @@ CHECK_FPIR = 0.01
 CHECK_BOUNDS = {"fmr_at_1e-3": 1.5e-3, "fpir_at_0.01": 0.015, "fnir_ratio": 2.0}
 
 
-def halves(ids: Sequence[str], left_out: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """The identities (minus ``left_out``) in order of first appearance, split in two halves."""
+def halves(
+    ids: Sequence[str], left_out: Sequence[str] = (), *, alternate: bool = False
+) -> tuple[list[str], list[str]]:
+    """The identities (minus ``left_out``) in order of first appearance, split in two halves:
+    the first and the second half, or (``alternate``) the 1st, 3rd, ... and the 2nd, 4th, ..."""
     order = [i for i in dict.fromkeys(np.asarray(ids).tolist()) if i not in set(left_out)]
+    if alternate:
+        return order[0::2], order[1::2]
     middle = (len(order) + 1) // 2
     return order[:middle], order[middle:]
 
