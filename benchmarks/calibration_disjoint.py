@@ -54,6 +54,10 @@ from ocula.eval.calibrate import (
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "celeba-80"
 
 
+def _fmt(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"  # -: rate beyond the table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="descriptors .npz (written if missing)")
@@ -79,9 +83,11 @@ def main() -> None:
                 row.update(descriptor=descriptor, rule=rule, fold=name)
                 rows.append(row)
                 verdict = "PASS" if row["pass"] else "FAIL"
-                print(f"{descriptor:<18}{rule:<8}{name:<12}{row['fmr_achieved']['0.001']:>9.5f}"
-                      f"{row['fmr_achieved']['0.0001']:>9.5f}{row['fpir_achieved']:>9.4f}{row['fnir']:>7.3f}"
-                      f"{row['fnir_empirical']:>9.3f}{row['fnir_ratio']:>6.2f}{row['fnmr']['0.001']:>10.3f}  {verdict}")
+                fmr3, fmr4, fnmr3 = (_fmt(row[k][f], w, d) for k, f, w, d in
+                                     (("fmr_achieved", "0.001", 9, 5), ("fmr_achieved", "0.0001", 9, 5),
+                                      ("fnmr", "0.001", 10, 3)))  # fmt: skip
+                print(f"{descriptor:<18}{rule:<8}{name:<12}{fmr3}{fmr4}{row['fpir_achieved']:>9.4f}{row['fnir']:>7.3f}"
+                      f"{row['fnir_empirical']:>9.3f}{row['fnir_ratio']:>6.2f}{fnmr3}  {verdict}")
     print(f"bounds: {CHECK_BOUNDS}")
     bands = []
     print("thresholds that pass on each test half (any rule must give these from the other half):")

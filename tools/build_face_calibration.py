@@ -72,7 +72,7 @@ def _rounded(row: dict[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
     for k in keep:
         v = row[k]
-        out[k] = {a: round(b, 6) for a, b in v.items()} if isinstance(v, dict) else round(v, 4) if isinstance(v, float) else v
+        out[k] = {a: None if b is None else round(b, 6) for a, b in v.items()} if isinstance(v, dict) else round(v, 4) if isinstance(v, float) else v
     return out
 
 

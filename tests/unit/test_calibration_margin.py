@@ -11,9 +11,11 @@ import pytest
 from ocula.eval.calibrate import (
     bootstrap_thresholds,
     build_table,
+    check_fold,
     halves,
     impostor_pairs,
     mixed_identities,
+    passing_band,
 )
 from ocula.galleries.templates import threshold_for_fpir
 from ocula.pipelines.calibration import CalibrationTable
@@ -93,3 +95,21 @@ def test_templates_count_as_fewer_comparisons_only_when_the_table_says_so():
     assert limit.comparisons == 30
     # One template per person: the exponent changes nothing.
     assert threshold_for_fpir(measured, 0.01, 10, people=10).effective_comparisons == pytest.approx(10)
+
+
+def test_the_identity_disjoint_check_measures_what_it_reports():
+    rng = np.random.default_rng(3)
+    desc, ids = _people(rng, 40, 6, spread=0.5)
+    labels = np.array(ids)
+    paths = np.array([f"{i}/{n}.jpg" for n, i in enumerate(ids)])
+    first, second = halves(labels)
+    row = check_fold(desc, labels, paths, first, second, rule="margin")
+    test = np.isin(labels, second)
+    held_out, _, _ = impostor_pairs(desc[test], labels[test])
+    assert row["impostor_pairs"] == len(held_out) > 0
+    assert row["fmr_achieved"]["0.001"] == np.mean(held_out >= row["threshold_fmr_1e-3"])
+    assert row["nonmated_probes"] == 10 * 6 and row["mated_probes"] == 10 * 3  # 10 strangers, 10 enrolled
+    assert row["fnir_ratio"] >= 0 and isinstance(row["pass"], bool)
+    band = passing_band(desc, labels, paths, second)
+    assert band["fpir_from"] <= band["empirical"] + 1e-6 <= band["fnir_up_to"] + 2e-6
+    assert band["fmr_from"] <= row["threshold_fmr_1e-3"] or row["fmr_achieved"]["0.001"] > 1.5e-3
