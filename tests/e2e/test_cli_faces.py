@@ -152,6 +152,7 @@ def test_eval_pairs_cli_on_lfw_crops(env, tmp_path):
         "tar_at_far",
         "pairs_per_second",
         "images_per_second",
+        "calibrated",
     }
     assert report["n_pairs"] == len(chosen) and report["folds"] == 2 and report["failures_to_enrol"] == 0
     assert report["accuracy"] >= 0.9 and report["n_impostor"] >= 100 and report["n_genuine"] >= 100
@@ -169,6 +170,9 @@ def test_eval_pairs_identities_subset_and_bad_files(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
     assert report["n_images"] == 60 and report["n_pairs"] == 60 * 59 // 2 and report["folds"] == 2
+    # ocula's own thresholds: the FMR achieved on these pairs next to the one asked for
+    assert {v["fmr_asked"] for v in report["calibrated"].values()} == {1e-4, 1e-3, 1e-2}
+    assert all(0 <= v["fmr"] <= 1 for v in report["calibrated"].values())
     same_only = run_cli("eval", "pairs", str(root / "pairs.csv"), "--root", str(root), env_extra=env)
     assert same_only.returncode == 1 and "different-person" in same_only.stderr
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")

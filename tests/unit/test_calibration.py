@@ -80,3 +80,20 @@ def test_fmr_types():
     for bad in ("0.01", True, None):
         with pytest.raises(InputError, match="fmr must be a number"):
             table.threshold_for(bad)
+
+
+def test_shipped_sface_table_states_its_data_mixed_identities_and_disjoint_check():
+    table = shipped_calibration("sface_face")
+    assert np.all(np.diff(table.fmr) < 0) and np.all(np.diff(table.threshold) >= 0)
+    assert table.fmr_range[1] == 0.1 and table.fmr_range[0] <= 2e-5
+    assert table.meta["n_impostor"] > 500_000 and table.meta["n_genuine"] > 7_000
+    assert "celeba-80" in table.meta["data"] and table.meta["command"] and table.meta["margin"]
+    assert set(table.meta["mixed_identities"]["flagged"]) == {"7202", "7208", "7214", "7219"}
+    check = table.meta["identity_disjoint_check"]
+    assert len(check["folds"]) == 2 and all(fold["pass"] for fold in check["folds"])
+    for fold in check["folds"]:  # the bounds of issue 17, held on people the table was not built on
+        assert fold["fmr_achieved"]["0.001"] <= 1.5e-3 and fold["fpir_achieved"] <= 0.015 and fold["fnir_ratio"] <= 2
+    assert 0 < table.meta["templates_exponent"] < 1
+    # Every threshold is at least the point estimate (the margin never loosens one).
+    for fmr, threshold in zip(table.fmr, table.threshold):
+        assert threshold >= table.meta["point_thresholds"][f"{fmr:g}"]

@@ -108,6 +108,9 @@ def pairs_command(
                   str(result["failures_to_enrol"]), f"{result['accuracy']:.2%} ({result['folds']} folds)",
                   f"{result['auc']:.4f}", f"{result['eer']:.2%}", *tar, f"{result['pairs_per_second']:.0f}")
     stdout.print(table)
+    for point in result["calibrated"].values():
+        stdout.print(Text(f"ocula's threshold for FMR {point['fmr_asked']:g}: {point['threshold']:.3f} -> achieved FMR "
+                          f"{point['fmr']:.5f} (asked {point['fmr_asked']:g}), FNMR {point['fnmr']:.4f}"))
     if plot is not None:
         stderr.print(Text(f"plot: {plot}"))
     if calibration is not None:
@@ -152,8 +155,8 @@ def identify_command(
                   f"{result['fnir_at_fpir']['0.01']:.4f}", f"{result['fnir_at_fpir']['0.1']:.4f}")
     stdout.print(table)
     for fpir, point in result["calibrated"].items():
-        stdout.print(Text(f"ocula's threshold for FPIR {fpir}: {point['threshold']:.3f} -> measured FPIR "
-                          f"{point['fpir']:.4f}, FNIR {point['fnir']:.4f}"))
+        stdout.print(Text(f"ocula's threshold for FPIR {fpir}: {point['threshold']:.3f} -> achieved FPIR "
+                          f"{point['fpir']:.4f} (asked {point['fpir_asked']:g}), FNIR {point['fnir']:.4f}"))
     if plot is not None:
         stderr.print(Text(f"plot: {plot}"))
 

@@ -13,7 +13,9 @@ Measures (largest face per probe):
   candidate at or above it. A probe without a found face is a miss when mated and a correct
   "unknown" when non-mated.
 - The calibrated operating point: the threshold ocula itself would use for the gallery's size
-  (:meth:`Gallery.threshold`), with the FPIR and FNIR measured at it.
+  (:meth:`Gallery.threshold`), with the FPIR achieved at it next to the one asked for (and the
+  one the calibration expects, larger when the threshold is capped at the table's end), and
+  the FNIR at it.
 """
 
 from __future__ import annotations
@@ -173,7 +175,9 @@ def evaluate_identify(
             nonmated_found = search(nonmated)
             calibrated = {}
             for fpir in FPIRS:
-                calibrated[str(fpir)] = {"threshold": gallery.threshold(fpir).threshold}
+                limit = gallery.threshold(fpir)
+                calibrated[str(fpir)] = {"threshold": limit.threshold, "fpir_asked": fpir,
+                                         "fpir_expected": limit.fpir_expected}
             people = len(gallery)
     ranks = np.array(
         [next((r for r, c in enumerate(cands) if c.person == mate), MAX_RANK) for cands, (_, mate) in zip(mated_found, mated)]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
+from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import similarity
 from .verification import cross_validated_accuracy, roc, tar_at_far
 
@@ -149,6 +150,8 @@ class PairsReport:
     scores: np.ndarray = field(repr=False)
     same: np.ndarray = field(repr=False)
     failed_images: list[str] = field(default_factory=list, repr=False)
+    # asked FMR -> {threshold, fmr_asked, fmr (achieved), fnmr} at ocula's calibrated thresholds
+    calibrated: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         r4 = lambda v: None if v is None else round(float(v), 6)
@@ -166,6 +169,7 @@ class PairsReport:
             "tar_at_far": {k: r4(v) for k, v in self.tar_at_far.items()},
             "pairs_per_second": round(self.pairs_per_second, 1),
             "images_per_second": round(self.images_per_second, 2),
+            "calibrated": {k: {m: r4(x) for m, x in v.items()} for k, v in self.calibrated.items()},
         }
 
 
@@ -181,7 +185,32 @@ def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:
     return scores
 
 
-def report_from_scores(pairs: PairSet, scores: np.ndarray, *, failed: list[str], seconds: float) -> PairsReport:
+def at_calibrated_thresholds(
+    table: CalibrationTable, scores: np.ndarray, same: np.ndarray, fmrs: tuple[float, ...] = FARS
+) -> dict[str, dict[str, float]]:
+    """For each asked FMR the table calibrates: ocula's threshold, and the FMR and FNMR those
+    pairs achieve at it (impostor pairs with a failure to enrol score -inf: no false match)."""
+    low, high = table.fmr_range
+    impostor, genuine = scores[~same], scores[same]
+    out = {}
+    for fmr in fmrs:
+        if not low <= fmr <= high or not len(impostor):
+            continue
+        t = table.threshold_for(fmr)
+        fnmr = float(np.mean(~(genuine >= t))) if len(genuine) else math.nan
+        out[f"{fmr:g}"] = {"threshold": t, "fmr_asked": fmr, "fmr": float(np.mean(impostor >= t)), "fnmr": fnmr}
+    return out
+
+
+def report_from_scores(
+    pairs: PairSet,
+    scores: np.ndarray,
+    *,
+    failed: list[str],
+    seconds: float,
+    calibration: CalibrationTable | None = None,
+) -> PairsReport:
+    """The report of scored pairs; with ``calibration`` also the FMR achieved at its thresholds."""
     curve = roc(scores, pairs.same)
     acc, std, nfolds = cross_validated_accuracy(scores, pairs.same, pairs.folds)
     seconds = max(seconds, 1e-9)
@@ -203,6 +232,7 @@ def report_from_scores(pairs: PairSet, scores: np.ndarray, *, failed: list[str],
         scores=scores,
         same=pairs.same,
         failed_images=failed,
+        calibrated={} if calibration is None else at_calibrated_thresholds(calibration, scores, pairs.same),
     )
 
 
@@ -214,7 +244,8 @@ def evaluate_pairs(
     detector: str = "hog+cnn",
     progress: Callable[[int], None] | None = None,
 ) -> PairsReport:
-    """Embed each image once (largest face) with ``engine`` and score every pair."""
+    """Embed each image once (largest face) with ``engine`` and score every pair; the FMR
+    achieved at the engine's calibrated thresholds is reported next to the one asked for."""
     start = time.perf_counter()
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
@@ -227,4 +258,5 @@ def evaluate_pairs(
         if progress:
             progress(1)
     scores = pair_scores(pairs, embeddings)
-    return report_from_scores(pairs, scores, failed=failed, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return report_from_scores(pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration())

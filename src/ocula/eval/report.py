@@ -157,6 +157,8 @@ def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
                ("accuracy", f"{_pct(report.accuracy)} ± {_pct(report.accuracy_std)} ({report.folds} folds)"),
                ("AUC", f"{report.auc:.4f}"), ("EER", _pct(report.eer)),
                *[(f"TAR at FAR {k}", _pct(v)) for k, v in report.tar_at_far.items()],
+               *[(f"ocula's FMR {k} threshold: achieved FMR / FNMR", f"{v['fmr']:.5f} / {_pct(v['fnmr'])}")
+                 for k, v in report.calibrated.items()],
                ("failures to enrol", str(report.failures_to_enrol)), ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
     s.plots.append(plot_roc_det({name: (report.scores, report.same)}, out / f"roc_{name}.png",
                                 title=f"{name}: ROC and DET").name)  # fmt: skip

@@ -479,7 +479,8 @@ class Gallery:
     # -- identification -------------------------------------------------------------------
     def threshold(self, fpir: float = 0.01) -> GalleryThreshold:
         """The similarity threshold that keeps FPIR at ``fpir`` for this gallery's size."""
-        return threshold_for_fpir(self._calibration(), fpir, self._coll.counts()[1])
+        people, templates = self._coll.counts()
+        return threshold_for_fpir(self._calibration(), fpir, templates, people=people)
 
     def _calibration(self):
         if self._table is None:
@@ -650,7 +651,7 @@ class Gallery:
             return 0, False
         removed = 0
         with store:
-            limit = threshold_for_fpir(self._calibration(), 0.01, len(descriptors)).threshold
+            limit = threshold_for_fpir(self._calibration(), 0.01, len(descriptors), people=1).threshold
             own = {(r.get("sha256"), tuple(r.get("box") or ())) for r in refs}
             for cluster in store.people():
                 d, r = store.templates(cluster.name)
