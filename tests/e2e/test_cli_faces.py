@@ -112,9 +112,8 @@ def test_verify_two_people_against_biden_compares_detects_face_0(env):
 
 def test_eval_pairs_cli_on_lfw_crops(env, tmp_path):
     """The command's output, plot and calibration table, on every 4th LFW pair (enough impostor
-    pairs to calibrate);
-    the figures on all 1,115 (the README's) are checked on the session's report, which runs the
-    same command on all of them (tests/browser/test_report.py)."""
+    pairs to calibrate); the figures on all 1,115 (the README's) are checked on the session's
+    report, which runs the same command on all of them (tests/browser/test_report.py)."""
     root = shared("faces/lfw-folds-1-2")
     header, *rows = (root / "pairs.csv").read_text().splitlines()
     fold = header.split(",").index("fold")
