@@ -26,6 +26,23 @@ def shared(relative: str) -> Path:
     return path
 
 
+#: Folders whose tests are end-to-end (real weights, ../shared/data, browsers, fuzzers).
+E2E_FOLDERS = ("e2e", "browser", "fuzz")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tiers, from where a test lives and how it is marked: every test under tests/e2e,
+    browser or fuzz is ``e2e``; ``quick`` (``python -m pytest -m quick``, the development loop) is
+    every unit and service test not marked ``slow``, plus the e2e tests marked ``quick``."""
+    tests_root = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(item.path).resolve().relative_to(tests_root).parts[0]
+        if folder in E2E_FOLDERS:
+            item.add_marker(pytest.mark.e2e)
+        elif item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.quick)
+
+
 @pytest.fixture(autouse=True)
 def _no_ocula_environment(monkeypatch):
     """Tests must not depend on the developer's OCULA_* variables (e.g. OCULA_OFFLINE=0)."""

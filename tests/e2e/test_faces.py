@@ -16,6 +16,8 @@ from ocula.models.registry import get_model
 
 from ..conftest import SAMPLES, shared
 
+pytestmark = pytest.mark.quick  # seconds on the shared engine: in the quick tier
+
 EXAMPLES = "faces/face-recognition-examples/examples"
 TEST_IMAGES = "faces/face-recognition-examples/tests/test_images"
 GALLERY = f"{EXAMPLES}/knn_examples/train"

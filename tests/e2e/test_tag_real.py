@@ -14,7 +14,7 @@ from ocula import Engine, Settings
 
 from ..conftest import SAMPLES, shared
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.quick]  # seconds on the shared engine: in the quick tier
 
 
 def test_dog_photo_gets_a_breed_that_is_a_dog(engine):

@@ -146,6 +146,7 @@ def test_tag_detect_verify(client, keys):
     assert r["same"] is True and r["box_a"][0] > 500, r  # Biden stands on the right of the photo
 
 
+@pytest.mark.slow
 def test_gallery_round_trip_and_audit(client, keys):
     train = shared(EXAMPLES) / "train"
     for person in ("obama", "biden"):
@@ -262,6 +263,7 @@ def test_rate_limit(engine, settings, keys):
         assert c.get("/v1/galleries/g/people", headers=auth(keys["write"])).status_code == 404  # per key
 
 
+@pytest.mark.slow
 def test_video_job(client, keys):
     clip = shared("video/face_recognition_hamilton") / "short_hamilton_clip.mp4"
     r = client.post("/v1/video/jobs", files={"file": ("clip.mp4", clip.read_bytes())},

@@ -11,8 +11,11 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from ..conftest import REPO_ROOT, SAMPLES, run_cli
+
+pytestmark = pytest.mark.slow  # real servers or CLI processes: left out of the quick tier
 
 
 def test_keys_create_list_revoke_and_audit(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from ..conftest import SAMPLES, shared
@@ -17,6 +18,7 @@ def _audited(client, keys) -> list[tuple[str, str, int]]:  # noqa: F811
     return [(e["action"], e["target"], e["status"]) for e in entries]
 
 
+@pytest.mark.slow
 def test_only_faceless_uploads_are_a_422_naming_each_upload(client, keys):  # noqa: F811
     coffee = (SAMPLES / "coffee.jpg").read_bytes()
     files = [("file", ("my cat.jpg", CAT)), ("file", ("coffee.jpg", coffee))]
@@ -46,6 +48,7 @@ def test_a_refused_enrolment_into_an_existing_empty_gallery_keeps_it(client, key
     assert client.get("/v1/galleries/empty/people", headers=auth(keys["read"])).json()["people"] == []
 
 
+@pytest.mark.slow
 def test_a_partial_enrolment_is_a_200_listing_both_by_filename(client, keys):  # noqa: F811
     obama = sorted((shared(EXAMPLES) / "train" / "obama").iterdir())[0]
     files = [("file", photo(obama)), ("file", ("cat.jpg", CAT))]

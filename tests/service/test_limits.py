@@ -81,6 +81,7 @@ def test_the_service_limits_the_cnn_of_its_engine(settings):
         library.close()
 
 
+@pytest.mark.slow
 def test_verify_of_a_blank_photo_is_no_face_and_the_cnn_sees_at_most_half_a_megapixel(
     client, served_engine, keys, monkeypatch  # noqa: F811
 ):

@@ -17,6 +17,8 @@ import pytest
 
 from .test_perimeter import LIMITS, PATIENCE, connect, head_only, multipart_body, serve_module
 
+pytestmark = pytest.mark.slow  # real servers or CLI processes: left out of the quick tier
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):

@@ -24,6 +24,8 @@ from ocula.service.settings import ServiceSettings
 from ..conftest import shared
 from .test_api import EXAMPLES, auth, is_problem
 
+pytestmark = pytest.mark.slow  # real servers or CLI processes: left out of the quick tier
+
 G = "/v1/galleries/fam"
 
 

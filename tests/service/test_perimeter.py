@@ -28,6 +28,8 @@ from ocula.service.settings import ServiceSettings
 
 from ..conftest import REPO_ROOT, SAMPLES
 
+pytestmark = pytest.mark.slow  # real servers or CLI processes: left out of the quick tier
+
 CAT = (SAMPLES / "cat-chelsea.jpg").read_bytes()
 #: A bound that only a hang exceeds.
 PATIENCE = 60.0

@@ -35,6 +35,7 @@ def setup(engine, settings, tmp_path):
         yield c, keys, settings
 
 
+@pytest.mark.slow
 def test_name_fields_never_leave_the_data_directory(setup, tmp_path):
     client, keys, settings = setup
     photo = shared("faces/face-recognition-examples/examples/knn_examples/train/obama")

@@ -434,6 +434,7 @@ def test_index_ids_and_vectors_read_back_from_flat_and_ivf(ivf_min):
     assert np.array_equal(index.vectors_of(np.array([5, 3004])), v[[0, 2999]])
 
 
+@pytest.mark.slow
 def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(faiss_settings, rng):
     """A connection reading while id3 is erased keeps the database file (which still holds id3;
     the WAL holds its zeroed page) from being rewritten: the erasure stays noted, and the next
@@ -487,6 +488,7 @@ def test_a_search_after_another_handle_commits_removes_the_stale_snapshot_and_wr
         assert not again.snapshot_stale and again.index_count == 23 and again.index_differences() is None
 
 
+@pytest.mark.slow
 def test_erase_says_whether_the_files_are_clean(faiss_settings, rng):
     """erase reports an erasure another connection's read keeps from finishing (pending), and
     a later open or close with no reader finishes it."""

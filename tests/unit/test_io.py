@@ -95,6 +95,7 @@ def test_unsupported_format_is_refused_not_delegated(tmp_path):
         load_image(tmp_path / "doc.eps")
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     bomb = png_bomb(20_000, 20_000)
     assert len(bomb) < 2_000_000  # small file, 400 megapixels
