@@ -44,7 +44,7 @@ def test_detect_json_and_annotations(env, tmp_path):
     two, broken, rocket = lines(proc.stdout)
     assert set(two) == {"path", "width", "height", "faces", "annotated"} and len(two["faces"]) == 2
     face = two["faces"][0]
-    assert set(face) == {"box", "score", "landmarks", "quality"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "landmarks", "landmark_layout", "quality"} and len(face["box"]) == 4
     assert set(face["quality"]) == {"size", "sharpness", "frontal"}
     assert broken["error_type"] == "ImageDecodeError" and "broken.jpg" in broken["path"]
     assert rocket["faces"] == []

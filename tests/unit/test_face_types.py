@@ -78,7 +78,7 @@ def test_quality_gate():
 def test_json_records():
     faces = make_faces(2)
     records = faces.to_dicts()
-    assert set(records[0]) == {"box", "score", "landmarks", "quality"}
+    assert set(records[0]) == {"box", "score", "landmarks", "landmark_layout", "quality"}
     assert set(records[0]["quality"]) == {"size", "sharpness", "frontal"} and len(records[0]["landmarks"]) == 5
     ok = FaceResult("a.jpg", faces=faces).to_dict()
     assert ok["width"] == 200 and ok["height"] == 100 and len(ok["faces"]) == 2

@@ -332,7 +332,7 @@ class Gallery:
             )
         return gallery
 
-    def _check_descriptor(self, descriptor: Descriptor | str | None) -> None:
+    def check_descriptor(self, descriptor: Descriptor | str | None) -> None:
         """Refuse a descriptor other than the gallery's (its templates could not be compared)."""
         if descriptor is not None and as_descriptor(descriptor) is not self.descriptor:
             raise DescriptorMismatch(
@@ -394,7 +394,7 @@ class Gallery:
         photo's path, or ``<ndarray>``-style for data. Faces are described by the gallery's
         descriptor (``descriptor``, if given, must be it: DescriptorMismatch otherwise) and found
         by ``detector`` (default: that descriptor's, ``DEFAULT_DETECTORS``)."""
-        self._check_descriptor(descriptor)
+        self.check_descriptor(descriptor)
         self._check_name_to_store(person)
         if not isinstance(photos, (list, tuple)):
             photos = [photos]  # one photo: a path, bytes, an array, a PIL image or Faces
@@ -507,7 +507,7 @@ class Gallery:
     ) -> list[Identification]:
         """Who is each face in ``photo``? One :class:`Identification` per face, largest first.
         Faces are described by the gallery's descriptor (see :meth:`enroll`)."""
-        self._check_descriptor(descriptor)
+        self.check_descriptor(descriptor)
         faces = self._faces(photo, detector)
         return self.identify_faces(faces, fpir=fpir, k=k)
 
