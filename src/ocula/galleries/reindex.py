@@ -25,6 +25,7 @@ import numpy as np
 
 from ..collections import drop_collection
 from ..collections.collection import collection_path
+from ..config import Settings
 from ..errors import InputError, OculaError, StoreError
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
 from .gallery import CLUSTERS_SUFFIX, KIND, Gallery, _check_gallery_name, _sha256
@@ -72,18 +73,20 @@ def reindex_gallery(
     detector: Detector | str | None = None,
     drop_missing: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    settings: Settings | None = None,
 ) -> GalleryReindex:
     """Rebuild gallery ``name`` with ``descriptor`` from its enrolled photos' files.
 
     A template whose photo is gone, changed since enrolment (sha256) or no longer shows a face
     at the stored box makes the reindex fail with an InputError listing it, and the gallery is
     left unchanged, unless ``drop_missing``: then such templates are dropped (and a person left
-    without any, too) and listed in the report. People keep their names and metadata."""
+    without any, too) and listed in the report. People keep their names and metadata.
+    ``settings``: where the gallery lives (default the engine's)."""
     _check_gallery_name(name)
     descriptor = as_descriptor(descriptor)
     chosen = as_detector(detector) if detector is not None else DEFAULT_DETECTORS[descriptor]
-    settings = engine.settings
-    with Gallery.open(name, engine=engine) as old:
+    settings = settings or engine.settings
+    with Gallery.open(name, settings=settings, engine=engine) as old:
         store, generation = old._coll.vectors_uri, old._coll._generation()
         people = [(p.name, old.templates(p.name)[1], p.metadata) for p in old.people()]
         clusters = len(old.clusters())
@@ -91,7 +94,7 @@ def reindex_gallery(
     building = f"{name}.reindex"
     drop_collection(building, settings, kind=KIND, missing_ok=True)  # a reindex that was interrupted
     try:
-        _build(engine, building, store, descriptor, chosen, people, report, progress)
+        _build(engine, settings, building, store, descriptor, chosen, people, report, progress)
         if report.failed and not drop_missing:
             person, photo, reason = report.failed[0]
             raise InputError(
@@ -108,6 +111,7 @@ def reindex_gallery(
 
 def _build(
     engine: Any,
+    settings: Settings,
     building: str,
     store: str,
     descriptor: Descriptor,
@@ -117,7 +121,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     total, done = sum(len(refs) for _, refs, _ in people), 0
-    with Gallery.open(building, engine=engine, create=True, vectors=store, descriptor=descriptor) as new:
+    with Gallery.open(building, settings=settings, engine=engine, create=True, vectors=store, descriptor=descriptor) as new:
         for person, refs, metadata in people:
             vectors, kept = [], []
             for ref in refs:
@@ -179,7 +183,7 @@ def _same_face(boxes: np.ndarray, stored: Any) -> int:
     return int(candidates[int(np.argmax(overlap))])
 
 
-def _swap(name: str, building: str, generation: int, settings: Any) -> None:
+def _swap(name: str, building: str, generation: int, settings: Settings) -> None:
     """Put the rebuilt gallery in the old one's place, unless the old one changed meanwhile."""
     from ..collections import Collection
 
