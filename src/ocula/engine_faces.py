@@ -22,6 +22,7 @@ from .models.files import resolve_files
 from .models.registry import Backend, get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
+    DEFAULT_DESCRIPTOR,
     DEFAULT_DETECTORS,
     DESCRIPTOR_MODELS,
     DETECT_MAX_PIXELS,
@@ -85,7 +86,7 @@ class FaceMethods:
         detector: Detector | str = Detector.HOG,
         *,
         landmarks68: bool = False,
-        descriptor: Descriptor | str = Descriptor.DLIB,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
     ) -> FaceAnalyzer:
         """The face pipeline for ``detector`` and ``descriptor`` (models loaded on first use,
         kept by the Engine). Only the models the pair needs are loaded: YuNet with SFace uses
@@ -201,7 +202,7 @@ class FaceMethods:
         """The aligned (n, 150, 150, 3) RGB chips the descriptor sees, one per face."""
         return self.face_analyzer().chips(load_image(image, settings=self.settings), faces, cropped=cropped)
 
-    def calibration(self, descriptor: Descriptor | str = Descriptor.DLIB) -> CalibrationTable:
+    def calibration(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> CalibrationTable:
         """The shipped FMR → threshold table of the face ``descriptor``
         (:class:`~ocula.errors.NotCalibrated` when none ships for it)."""
         return shipped_calibration(DESCRIPTOR_MODELS[as_descriptor(descriptor)])
@@ -217,7 +218,7 @@ class FaceMethods:
         detector: Detector | str | None = None,
         cropped: bool = False,
         calibration: CalibrationTable | str | os.PathLike | None = None,
-        descriptor: Descriptor | str = Descriptor.DLIB,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
     ) -> Verification:
         """Are the faces in ``a`` and ``b`` the same person, at false-match rate ``fmr``?
 

@@ -15,7 +15,7 @@ from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
 from ..io import load_image
 from ..pipelines.calibration import CalibrationTable, shipped_calibration
-from ..pipelines.faces import DESCRIPTOR_MODELS, Descriptor, Detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor, Detector
 from ._common import (
     EXIT_FAILED,
     cli_errors,
@@ -80,7 +80,7 @@ def detect_command(
     ] = Detector.HOG,
     descriptor: Annotated[
         Descriptor, typer.Option(help="Face descriptor for --embeddings: dlib or sface (faces v2).")
-    ] = Descriptor.DLIB,
+    ] = DEFAULT_DESCRIPTOR,
     upsample: Annotated[
         Optional[int],
         typer.Option(
@@ -180,7 +180,7 @@ def verify_command(
     descriptor: Annotated[
         Descriptor,
         typer.Option(help="Face descriptor: dlib or sface (faces v2); the threshold comes from its calibration."),
-    ] = Descriptor.DLIB,
+    ] = DEFAULT_DESCRIPTOR,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
     calibration: Annotated[
         Optional[Path],

@@ -33,7 +33,7 @@ from ..errors import DescriptorMismatch, InputError, NoFaceFound, OculaError, Un
 from ..face_types import Faces, QualityGate
 from ..io import ImageSource, source_name
 from ..models.registry import get_model
-from ..pipelines.faces import DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, similarity
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, similarity
 from .templates import GalleryThreshold, threshold_for_fpir
 
 __all__ = [
@@ -702,7 +702,7 @@ def _open_store(
     except UnknownName:
         if not create:
             raise
-    chosen = descriptor or Descriptor.DLIB
+    chosen = descriptor or DEFAULT_DESCRIPTOR
     dim = int(get_model(DESCRIPTOR_MODELS[chosen]).architecture["dim"])
     return Collection.open(
         name, settings=settings, embedder=_stamp(chosen), dim=dim, create=True, vectors=vectors, kind=KIND, metric="l2"

@@ -34,6 +34,7 @@ from .sface import SFaceDescriptor
 from .yunet import YuNetDetector
 
 __all__ = [
+    "DEFAULT_DESCRIPTOR",
     "DEFAULT_DETECTORS",
     "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
@@ -96,6 +97,10 @@ DESCRIPTOR_MODELS = {Descriptor.DLIB: "dlib_resnet_face", Descriptor.SFACE: "sfa
 #: The detector verification and galleries use with each descriptor unless told otherwise: the
 #: one its calibration was measured with.
 DEFAULT_DETECTORS = {Descriptor.DLIB: Detector.HOG_CNN, Descriptor.SFACE: Detector.YUNET}
+#: The descriptor used when none is named (faces, verify, new galleries, video without a
+#: gallery). Flipping it to SFace needs SFace's calibration table (see ``NotCalibrated``);
+#: existing galleries keep the descriptor they were built with either way.
+DEFAULT_DESCRIPTOR = Descriptor.DLIB
 
 # Face models by the names users give them (``Engine.face_detector``, ``Engine.face_descriptor``).
 FACE_DETECTORS = {"hog": "dlib_hog_face", "cnn": "dlib_mmod_face", "yunet": "yunet_face"}
@@ -171,7 +176,7 @@ class FaceOptions:
     """
 
     detector: Detector = Detector.HOG
-    descriptor: Descriptor = Descriptor.DLIB
+    descriptor: Descriptor = DEFAULT_DESCRIPTOR
     upsample: int | None = None
     largest_only: bool = False
     cropped: bool = False

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from ..errors import NoFaceFound
 from ..face_types import Faces
-from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, Descriptor, Detector
 from .deps import Caller, Services, decode_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["photos"])
@@ -74,7 +74,7 @@ async def verify(
     ] = None,
     descriptor: Annotated[
         Descriptor, Form(description="Face descriptor: dlib or sface (faces v2); the threshold is its calibration's.")
-    ] = Descriptor.DLIB,
+    ] = DEFAULT_DESCRIPTOR,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:

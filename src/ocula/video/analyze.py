@@ -21,7 +21,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import InputError
 from ..face_types import Faces
-from ..pipelines.faces import Descriptor, Detector, FaceOptions, as_detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceOptions, as_detector
 from .events import Event, PersonAppeared, VideoReport
 from .people import PeopleDetector
 from .render import Overlay, VideoWriter, draw, redact
@@ -165,7 +165,7 @@ class VideoAnalysis:
     def _events(self) -> Iterator[Event]:
         opts = self.options
         report = VideoReport(self.source.name)
-        descriptor = self._gallery.descriptor if self._gallery is not None else Descriptor.DLIB
+        descriptor = self._gallery.descriptor if self._gallery is not None else DEFAULT_DESCRIPTOR
         analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
         face_options = FaceOptions(detector=opts.detector, descriptor=descriptor)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
