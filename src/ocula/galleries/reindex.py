@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..collections import drop_collection
+from ..collections import Collection, drop_collection
 from ..collections.collection import collection_path
 from ..config import Settings
-from ..errors import InputError, OculaError, StoreError
+from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
 from .gallery import CLUSTERS_SUFFIX, KIND, Gallery, _check_gallery_name, _sha256
 
@@ -86,10 +86,12 @@ def reindex_gallery(
     descriptor = as_descriptor(descriptor)
     chosen = as_detector(detector) if detector is not None else DEFAULT_DETECTORS[descriptor]
     settings = settings or engine.settings
-    with Gallery.open(name, settings=settings, engine=engine) as old:
-        store, generation = old._coll.vectors_uri, old._coll._generation()
-        people = [(p.name, old.templates(p.name)[1], p.metadata) for p in old.people()]
-        clusters = len(old.clusters())
+    # Read as a plain store, not a Gallery: a gallery whose stamp this ocula no longer computes
+    # (older weights) cannot be opened as a Gallery, and is exactly what a reindex is for.
+    with Collection.open(name, settings=settings, kind=KIND, metric="l2") as old:
+        store, generation = old.vectors_uri, old._generation()
+        people = [(person, list(meta.get("photos", [])), _without_photos(meta)) for person, _, meta, _ in old.items()]
+    clusters = _cluster_count(name, settings)
     report = GalleryReindex(name, descriptor.value, clusters_dropped=clusters)
     building = f"{name}.reindex"
     drop_collection(building, settings, kind=KIND, missing_ok=True)  # a reindex that was interrupted
@@ -107,6 +109,18 @@ def reindex_gallery(
     finally:
         drop_collection(building, settings, kind=KIND, missing_ok=True)
     return report
+
+
+def _without_photos(metadata: dict) -> dict:
+    return {k: v for k, v in metadata.items() if k != "photos"}
+
+
+def _cluster_count(name: str, settings: Settings) -> int:
+    try:
+        with Collection.open(f"{name}{CLUSTERS_SUFFIX}", settings=settings, kind=KIND, metric="l2") as clusters:
+            return len(clusters)
+    except UnknownName:
+        return 0
 
 
 def _build(
@@ -185,8 +199,6 @@ def _same_face(boxes: np.ndarray, stored: Any) -> int:
 
 def _swap(name: str, building: str, generation: int, settings: Settings) -> None:
     """Put the rebuilt gallery in the old one's place, unless the old one changed meanwhile."""
-    from ..collections import Collection
-
     with Collection.open(name, settings=settings, kind=KIND, metric="l2") as old:
         if old._generation() != generation:
             raise StoreError(
