@@ -74,6 +74,7 @@ def faces(
     landmarks68: bool = False,
     embed: bool = True,
     cropped: bool = False,
+    descriptor: str | None = None,
     engine: Engine | None = None,
     settings: Settings | None = None,
 ) -> Faces:
@@ -82,19 +83,23 @@ def faces(
 
     Args:
         image: a path, bytes, PIL image or array (EXIF orientation, gray and RGBA are handled).
-        detector: ``"hog"`` (fast) or ``"cnn"`` (dlib's MMOD CNN: more recall, much slower).
+        detector: ``"hog"`` (fast), ``"cnn"`` (dlib's MMOD CNN: more recall, much slower) or
+            ``"yunet"`` (faces v2: fast at any size, turned heads too; its own 5 landmarks).
         upsample: times to double the photo to find small faces; None chooses per photo.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (skip for detection only).
         cropped: the image is already a tight face crop; detection is skipped.
+        descriptor: ``"dlib"`` or ``"sface"`` (faces v2); default ocula's default descriptor.
 
     Raises:
-        ImageError: the photo cannot be read; UnknownName: unknown detector;
+        ImageError: the photo cannot be read; UnknownName: unknown detector or descriptor;
         ModelUnavailable: dlib or the model package is not installed.
     """
     options: dict[str, Any] = dict(
         detector=detector, upsample=upsample, landmarks68=landmarks68, embed=embed, cropped=cropped
     )
+    if descriptor is not None:
+        options["descriptor"] = descriptor
     if engine is not None:
         return engine.faces(image, **options)
     with Engine(settings) as temporary:
@@ -108,29 +113,35 @@ def verify(
     fmr: float = 1e-3,
     face_a: int | None = None,
     face_b: int | None = None,
-    detector: str = "hog+cnn",
+    detector: str | None = None,
     cropped: bool = False,
     calibration: Any = None,
+    descriptor: str | None = None,
     engine: Engine | None = None,
     settings: Settings | None = None,
 ) -> Verification:
     """Are ``a`` and ``b`` the same person? Decided at false-match rate ``fmr`` with the
     threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
 
-    The largest face of each photo is compared unless ``face_a``/``face_b`` pick one. The
-    default ``detector="hog+cnn"`` runs the CNN only on a photo where HOG finds no face: on
-    celeba-80 that finds a face in all 1,057 photos instead of 1,029, and a photo without any
-    face then takes a few seconds to be refused.
+    The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
+    ``descriptor``: ``"dlib"`` or ``"sface"`` (faces v2; default ocula's default descriptor);
+    the threshold is read from that descriptor's table. ``detector`` defaults to the
+    descriptor's: for dlib ``"hog+cnn"``, which runs the CNN only on a photo where HOG finds no
+    face (on celeba-80 a face in all 1,057 photos instead of 1,029; a photo without any face
+    then takes a few seconds to be refused); for SFace ``"yunet"``.
     ``calibration``: a :class:`~ocula.pipelines.calibration.CalibrationTable` or the path of
     one written by ``ocula eval pairs --calibration`` (default: the shipped table).
 
     Raises:
         NoFaceFound: a photo shows no face; InputError: ``fmr`` outside the calibrated range
-        (1e-5..0.1) or a bad face index; ImageError: a photo cannot be read.
+        (1e-5..0.1) or a bad face index; ImageError: a photo cannot be read; NotCalibrated: no
+        table ships for ``descriptor`` and none was given.
     """
     options: dict[str, Any] = dict(
         fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped, calibration=calibration
     )
+    if descriptor is not None:
+        options["descriptor"] = descriptor
     if engine is not None:
         return engine.verify(a, b, **options)
     with Engine(settings) as temporary:

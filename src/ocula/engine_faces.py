@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, InputError, NoFaceFound, OculaError, UnknownName
+from .errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from .face_types import FaceResult, Faces, Verification
 from .io import ImageSource, load_image, source_name
 from .models.backends.dlib_isolated import IsolatedDetector
@@ -22,15 +22,19 @@ from .models.files import resolve_files
 from .models.registry import Backend, get_model
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
+    DEFAULT_DESCRIPTOR,
+    DEFAULT_DETECTORS,
+    DESCRIPTOR_MODELS,
     DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
-    EMBEDDER_MODEL,
     FACE_DESCRIPTORS,
     FACE_DETECTORS,
+    Descriptor,
     Detector,
     FaceAnalyzer,
     FaceDetector,
     FaceOptions,
+    as_descriptor,
     as_detector,
     similarity,
 )
@@ -49,6 +53,11 @@ def _face_index(index: Any) -> int | None:
         return operator.index(index)
     except TypeError:
         raise InputError(f"a face index must be an integer, not {type(index).__name__}") from None
+
+
+def _descriptor_name(model: str) -> str:
+    """The user's name of a descriptor model ("dlib", "sface"), or the model's own name."""
+    return next((d.value for d, m in DESCRIPTOR_MODELS.items() if m == model), model)
 
 
 def _named(models: dict[str, str], name: str, what: str) -> str:
@@ -72,23 +81,40 @@ class FaceMethods:
     dlib_model: Callable[[str], Any]
     decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
 
-    def face_analyzer(self, detector: Detector | str = Detector.HOG, *, landmarks68: bool = False) -> FaceAnalyzer:
-        """The face pipeline for ``detector`` (models loaded on first use, kept by the Engine)."""
-        detector = as_detector(detector)
-        key = (detector, landmarks68)
+    def face_analyzer(
+        self,
+        detector: Detector | str = Detector.HOG,
+        *,
+        landmarks68: bool = False,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+    ) -> FaceAnalyzer:
+        """The face pipeline for ``detector`` and ``descriptor`` (models loaded on first use,
+        kept by the Engine). Only the models the pair needs are loaded: YuNet with SFace uses
+        no dlib model at all."""
+        detector, descriptor = as_detector(detector), as_descriptor(descriptor)
+        key = (detector, landmarks68, descriptor)
         with self._lock:
             if key not in self._face_analyzers:
-                spec = get_model(EMBEDDER_MODEL)
-                assert spec.alignment is not None
-                self._face_analyzers[key] = FaceAnalyzer(
-                    tuple(self._detector_model(name) for name in DETECTOR_MODELS[detector]),
-                    self.dlib_model(spec.alignment.landmarks),
-                    self.runner(EMBEDDER_MODEL),
-                    spec.alignment,
-                    landmarks68=self.dlib_model("dlib_landmarks_68") if landmarks68 else None,
-                    cnn_max_pixels=self._cnn_max_pixels,
-                )
+                self._face_analyzers[key] = self._build_analyzer(detector, descriptor, landmarks68)
             return self._face_analyzers[key]
+
+    def _build_analyzer(self, detector: Detector, descriptor: Descriptor, landmarks68: bool) -> FaceAnalyzer:
+        dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
+        assert dlib_spec.alignment is not None
+        yunet, sface = detector is Detector.YUNET, descriptor is Descriptor.SFACE
+        # dlib's 5 points: for dlib's detectors (the Faces' landmarks) and dlib's chips.
+        landmarks5 = None if (yunet and sface) else self.dlib_model(dlib_spec.alignment.landmarks)
+        # dlib's 68 points: asked for, or SFace's five points on a dlib detector's faces.
+        wants68 = landmarks68 or (sface and not yunet)
+        return FaceAnalyzer(
+            tuple(self.face_detector("yunet") if yunet else self._detector_model(n) for n in DETECTOR_MODELS[detector]),
+            landmarks5,
+            None if sface else self.runner(dlib_spec.name),
+            dlib_spec.alignment,
+            landmarks68=self.dlib_model("dlib_landmarks_68") if wants68 else None,
+            cnn_max_pixels=self._cnn_max_pixels,
+            sface=self.face_descriptor("sface") if sface else None,
+        )
 
     def face_detector(self, name: str) -> FaceDetector:
         """A face detector by name (``FACE_DETECTORS``: "hog", "cnn", "yunet"), loaded on first
@@ -144,18 +170,19 @@ class FaceMethods:
     def faces(self, image: ImageSource, **options: Any) -> Faces:
         """Find, measure and describe the faces in one photo, largest first.
 
-        Options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector`` ("hog" or
-        "cnn"), ``upsample``, ``largest_only``, ``cropped``, ``landmarks68``, ``embed``.
+        Options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector`` ("hog",
+        "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
+        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``.
         """
         opts = FaceOptions(**options)
-        analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68)
+        analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
 
     def faces_many(self, sources: Iterable[ImageSource], **options: Any) -> Iterator[FaceResult]:
         """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input
         becomes a result with ``error`` and never stops the stream."""
         opts = FaceOptions(**options)
-        analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68)
+        analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
 
         def run() -> Iterator[FaceResult]:
             for name, image, error in self.decoded(sources):
@@ -175,9 +202,10 @@ class FaceMethods:
         """The aligned (n, 150, 150, 3) RGB chips the descriptor sees, one per face."""
         return self.face_analyzer().chips(load_image(image, settings=self.settings), faces, cropped=cropped)
 
-    def calibration(self) -> CalibrationTable:
-        """The shipped FMR → threshold table of the face descriptor."""
-        return shipped_calibration(EMBEDDER_MODEL)
+    def calibration(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> CalibrationTable:
+        """The shipped FMR → threshold table of the face ``descriptor``
+        (:class:`~ocula.errors.NotCalibrated` when none ships for it)."""
+        return shipped_calibration(DESCRIPTOR_MODELS[as_descriptor(descriptor)])
 
     def verify(
         self,
@@ -187,9 +215,10 @@ class FaceMethods:
         fmr: float = 1e-3,
         face_a: int | None = None,
         face_b: int | None = None,
-        detector: Detector | str = Detector.HOG_CNN,
+        detector: Detector | str | None = None,
         cropped: bool = False,
         calibration: CalibrationTable | str | os.PathLike | None = None,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
     ) -> Verification:
         """Are the faces in ``a`` and ``b`` the same person, at false-match rate ``fmr``?
 
@@ -198,7 +227,10 @@ class FaceMethods:
         largest face is face 0 of :meth:`faces` (the largest box of the full search, as
         ``ocula faces detect`` lists them); the answer says which face and box of each photo
         it compared (``index_a``, ``box_a``, ...).
-        ``detector`` defaults to ``hog+cnn``: the CNN runs only where HOG finds no face.
+        ``descriptor``: ``dlib`` (default) or ``sface`` (faces v2); the threshold comes from
+        that descriptor's shipped table. ``detector`` defaults to the descriptor's own
+        (``DEFAULT_DETECTORS``): ``hog+cnn`` for dlib (the CNN only where HOG finds no face),
+        ``yunet`` for SFace.
         ``calibration`` (a table or its JSON file) replaces the shipped table, e.g. one measured
         on your own photos with ``ocula eval pairs --calibration``.
 
@@ -208,15 +240,19 @@ class FaceMethods:
 
         Raises:
             NoFaceFound: a photo shows no face; InputError: ``fmr`` outside the calibrated range
-            or a face index out of range; ImageError: a photo cannot be read.
+            or a face index out of range; ImageError: a photo cannot be read; NotCalibrated: no
+            table ships for ``descriptor`` and none was given; DescriptorMismatch: given
+            :class:`Faces` were described by another model.
         """
+        descriptor = as_descriptor(descriptor)
+        detector = as_detector(detector) if detector is not None else DEFAULT_DETECTORS[descriptor]
         if isinstance(calibration, (str, os.PathLike)):
             calibration = CalibrationTable.load(Path(calibration))
-        table = calibration or self.calibration()
+        table = calibration or self.calibration(descriptor)
         face_a, face_b = _face_index(face_a), _face_index(face_b)
         threshold = table.threshold_for(fmr)  # checks fmr before any work
-        fa, index_a = self._one_face(a, face_a, detector, cropped)
-        fb, index_b = self._one_face(b, face_b, detector, cropped)
+        fa, index_a = self._one_face(a, face_a, detector, cropped, descriptor)
+        fb, index_b = self._one_face(b, face_b, detector, cropped, descriptor)
         assert fa.embeddings is not None and fb.embeddings is not None
         score = float(similarity(fa.embeddings[0], fb.embeddings[0]))
         return Verification(
@@ -232,16 +268,24 @@ class FaceMethods:
         )
 
     def _one_face(
-        self, source: ImageSource | Faces, index: int | None, detector: Detector | str, cropped: bool
+        self, source: ImageSource | Faces, index: int | None, detector: Detector, cropped: bool, descriptor: Descriptor
     ) -> tuple[Faces, int]:
         """The face to compare and its index among the photo's faces (largest first)."""
         if isinstance(source, Faces):
             faces, name = source, "<Faces>"
             if faces.embeddings is None:
                 raise InputError("Faces passed to verify need embeddings (computed with embed=True)")
+            wanted = DESCRIPTOR_MODELS[descriptor]
+            if faces.descriptor is not None and faces.descriptor != wanted:
+                raise DescriptorMismatch(
+                    f"Faces passed to verify were described by {faces.descriptor}, not {wanted}: "
+                    f"pass descriptor={_descriptor_name(faces.descriptor)!r}"
+                )
         else:
             name = source_name(source)
-            faces = self.faces(source, detector=detector, cropped=cropped, largest_only=index is None)
+            faces = self.faces(
+                source, detector=detector, descriptor=descriptor, cropped=cropped, largest_only=index is None
+            )
         if len(faces) == 0:
             raise NoFaceFound(name)
         i = 0 if index is None else index

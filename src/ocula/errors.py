@@ -15,6 +15,8 @@ non-zero; the service (later) maps the classes to 4xx/5xx problem responses.
     │   ├── NoFaceFound             a photo that must show a face shows none
     │   ├── DatasetError            an evaluation data set (CSV, folder) is malformed
     │   ├── UnknownName             a name that is not known: model, preset, concept
+    │   ├── NotCalibrated           no shipped FMR table for the chosen face descriptor (also a ConfigError)
+    │   ├── DescriptorMismatch      a gallery built with another face descriptor (reindex it)
     │   └── VideoError              a video source that cannot be opened or decoded
     ├── ModelError                  a model cannot be provided (maps to 5xx / setup problem)
     │   ├── ModelUnavailable        not installed, or needs a download while offline
@@ -31,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "DatasetError",
+    "DescriptorMismatch",
     "DownloadError",
     "ImageDecodeError",
     "ImageError",
@@ -41,6 +44,7 @@ __all__ = [
     "ModelError",
     "ModelUnavailable",
     "NoFaceFound",
+    "NotCalibrated",
     "OculaError",
     "StoreError",
     "UnknownName",
@@ -101,6 +105,10 @@ class UnknownName(InputError, LookupError):
         return str(self.args[0])
 
 
+class DescriptorMismatch(InputError):
+    """Descriptors of one face model were to be compared with (or stored beside) another's."""
+
+
 class ModelError(OculaError):
     """A model cannot be provided."""
 
@@ -128,6 +136,20 @@ class ConfigError(OculaError):
 class StoreError(ConfigError):
     """A collection or gallery cannot be read or written: a half-created or damaged store, a
     full disk, a store locked by another process for too long."""
+
+
+class NotCalibrated(InputError, ConfigError):
+    """A decision at a false-match rate was asked of a face descriptor that ships no
+    calibration table (pass one measured with ``ocula eval pairs --calibration``). Also a
+    ConfigError, which a missing shipped table raised before faces v2."""
+
+    def __init__(self, model: str, table: str):
+        self.model, self.table = model, table
+        super().__init__(
+            f"no calibration table ships for face descriptor {model} ({table} is missing): a decision "
+            "at a false-match rate cannot be made with it; measure one with `ocula eval pairs "
+            "--calibration` and pass it, or use the dlib descriptor"
+        )
 
 
 class VideoError(InputError):

@@ -54,6 +54,11 @@ class Faces:
             information (see there).
         landmarks68: (n, 68, 2) float32 iBUG-300W landmarks, or None if not asked for.
         image_size: (width, height) of the photo.
+        landmark_layout: what the five ``landmarks`` are: ``dlib5`` (dlib's shape predictor: two
+            corners of each eye, the base of the nose) or ``yunet5`` (YuNet's: the eye centres,
+            the nose tip, the mouth corners; first the eye on the photo's left).
+        descriptor: the registry model that computed ``embeddings`` (None when not computed):
+            descriptors of different models cannot be compared.
     """
 
     boxes: np.ndarray
@@ -65,6 +70,8 @@ class Faces:
     embeddings: np.ndarray | None = None
     landmarks68: np.ndarray | None = None
     image_size: tuple[int, int] = (0, 0)
+    landmark_layout: str = "dlib5"
+    descriptor: str | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -90,10 +97,20 @@ class Faces:
                 raise ValueError(f"Faces.{name} must be float32 with one row per face")
 
     @classmethod
-    def empty(cls, image_size: tuple[int, int] = (0, 0), *, embedding_dim: int | None = None) -> Faces:
+    def empty(
+        cls,
+        image_size: tuple[int, int] = (0, 0),
+        *,
+        embedding_dim: int | None = None,
+        landmark_layout: str = "dlib5",
+        descriptor: str | None = None,
+    ) -> Faces:
         z = np.zeros((0,), np.float32)
         emb = np.zeros((0, embedding_dim), np.float32) if embedding_dim else None
-        return cls(np.zeros((0, 4), np.float32), z, np.zeros((0, 5, 2), np.float32), z, z, z, emb, None, image_size)
+        return cls(
+            np.zeros((0, 4), np.float32), z, np.zeros((0, 5, 2), np.float32), z, z, z, emb, None, image_size,
+            landmark_layout, descriptor if emb is not None else None,
+        )
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -132,6 +149,7 @@ class Faces:
                 "box": [round(float(v), 1) for v in self.boxes[i]],
                 "score": None if math.isnan(score) else round(score, 4),
                 "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]],
+                "landmark_layout": self.landmark_layout,
                 "quality": {
                     "size": round(float(self.size[i]), 1),
                     "sharpness": round(float(self.sharpness[i]), 5),

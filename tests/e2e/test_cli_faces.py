@@ -44,7 +44,7 @@ def test_detect_json_and_annotations(env, tmp_path):
     two, broken, rocket = lines(proc.stdout)
     assert set(two) == {"path", "width", "height", "faces", "annotated"} and len(two["faces"]) == 2
     face = two["faces"][0]
-    assert set(face) == {"box", "score", "landmarks", "quality"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "landmarks", "landmark_layout", "quality"} and len(face["box"]) == 4
     assert set(face["quality"]) == {"size", "sharpness", "frontal"}
     assert broken["error_type"] == "ImageDecodeError" and "broken.jpg" in broken["path"]
     assert rocket["faces"] == []
@@ -190,3 +190,21 @@ def test_verify_with_a_users_calibration_table(env, tmp_path):
     (tmp_path / "broken.json").write_text("{}")
     broken = run_cli("faces", "verify", a, b, "--calibration", str(tmp_path / "broken.json"), env_extra=env)
     assert broken.returncode == 1 and "calibration" in broken.stderr
+
+
+def test_faces_v2_options(env):
+    """``--detector yunet`` and ``--descriptor`` as a user types them; a missing SFace table
+    and a reindex naming both a collection and a gallery are one-line errors."""
+    two = str(shared(f"{EXAMPLES}/two_people.jpg"))
+    proc = run_cli("faces", "detect", two, "--detector", "yunet", "--descriptor", "sface", "--embeddings", "--json",
+                   env_extra=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (record,) = lines(proc.stdout)
+    assert len(record["faces"]) == 2 and {f["landmark_layout"] for f in record["faces"]} == {"yunet5"}
+    assert all(abs(np.linalg.norm(f["embedding"]) - 1) < 1e-3 for f in record["faces"])  # SFace's unit vectors
+    if not (SAMPLES.parent / "calibration_sface_face.json").is_file():
+        proc = run_cli("faces", "verify", two, two, "--descriptor", "sface", env_extra=env)
+        assert proc.returncode == 1 and "calibration_sface_face.json is missing" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    both = run_cli("reindex", "--collection", "c", "--gallery", "g", env_extra=env)
+    assert both.returncode == 1 and "one of --collection or --gallery" in both.stderr

@@ -388,3 +388,32 @@ def test_http_stream_source(engine, watchlist):
             analyze(f"http://127.0.0.1:{server.server_port}/missing.mp4", engine=engine)
     finally:
         server.shutdown()
+
+
+def test_yunet_follows_and_blurs_the_turned_audience_faces(engine, tmp_path):
+    """Issue 17: with dlib's HOG, --redact left audience faces (turned heads) findable; YuNet
+    follows them, so the redacted output shows (almost) none where the original shows several."""
+    import cv2
+
+    clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
+    out = tmp_path / "redacted.mp4"
+    run = analyze(clip, engine=engine, detector="yunet", redact=True, annotate=out)
+    list(run)
+    assert run.report.unknown_tracks >= 5  # the audience, each face its own track
+    yunet = engine.face_detector("yunet")
+    before, after = [], []
+    original, redacted = cv2.VideoCapture(str(clip)), cv2.VideoCapture(str(out))
+    index = 0
+    while True:
+        ok_a, a = original.read()
+        ok_b, b = redacted.read()
+        if not (ok_a and ok_b):
+            break
+        if index >= round(AUDIENCE_FROM * 29.97) and index % 3 == 0:
+            before.append(len(yunet.detect_faces(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))))
+            after.append(len(yunet.detect_faces(cv2.cvtColor(b, cv2.COLOR_BGR2RGB))))
+        index += 1
+    original.release()
+    redacted.release()
+    assert len(before) >= 10 and min(before) >= 5, before  # several audience faces in every checked frame
+    assert max(after) <= 1 and sum(after) <= 2, after  # blurred past finding (a frame between analyses may show one)

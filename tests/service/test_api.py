@@ -9,6 +9,7 @@ import io
 import struct
 import time
 import zlib
+from importlib import resources
 
 import pytest
 from fastapi.testclient import TestClient
@@ -306,3 +307,23 @@ def test_uploads_are_refused_before_their_body_is_read(client, keys):
 
     is_problem(client.post("/v1/tag", content=stream(), headers={**form, **auth(keys["read"])}), 413)
     assert client.post("/v1/tag", files={"file": ("c.jpg", CAT)}, headers=auth(keys["read"])).status_code == 200
+
+
+def test_faces_v2_form_fields(client, keys):
+    """``detector`` and ``descriptor`` on the face routes: YuNet's landmarks, a typo refused
+    like any bad field, and SFace without a shipped table refused with the table named."""
+    both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
+    r = client.post("/v1/faces/detect", data={"detector": "yunet"}, files={"file": photo(both)}, headers=auth(keys["read"]))
+    assert r.status_code == 200, r.text
+    assert len(r.json()["faces"]) >= 2 and {f["landmark_layout"] for f in r.json()["faces"]} == {"yunet5"}
+    bad = client.post("/v1/faces/detect", data={"detector": "yunett"}, files={"file": photo(both)}, headers=auth(keys["read"]))
+    is_problem(bad, 422)
+    blank = io.BytesIO()
+    Image.new("RGB", (1500, 1500), "white").save(blank, "PNG")
+    files = {"file_a": ("a.png", blank.getvalue()), "file_b": ("b.png", blank.getvalue())}
+    none = client.post("/v1/faces/verify", data={"detector": "yunet"}, files=files, headers=auth(keys["read"]))
+    assert "no face found" in is_problem(none, 422)["detail"]
+    sface = client.post("/v1/faces/verify", data={"descriptor": "sface"}, files=files, headers=auth(keys["read"]))
+    detail = is_problem(sface, 422)["detail"]
+    shipped = resources.files("ocula").joinpath("data", "calibration_sface_face.json").is_file()
+    assert ("no face found" if shipped else "calibration_sface_face.json is missing") in detail

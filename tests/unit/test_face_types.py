@@ -78,7 +78,7 @@ def test_quality_gate():
 def test_json_records():
     faces = make_faces(2)
     records = faces.to_dicts()
-    assert set(records[0]) == {"box", "score", "landmarks", "quality"}
+    assert set(records[0]) == {"box", "score", "landmarks", "landmark_layout", "quality"}
     assert set(records[0]["quality"]) == {"size", "sharpness", "frontal"} and len(records[0]["landmarks"]) == 5
     ok = FaceResult("a.jpg", faces=faces).to_dict()
     assert ok["width"] == 200 and ok["height"] == 100 and len(ok["faces"]) == 2
@@ -121,3 +121,16 @@ def test_verification_repr_is_short_and_names_the_compared_boxes():
     assert record["face_a"] == 0 and record["face_b"] == 1
     assert record["box_a"] == [0.0, 0.0, 50.0, 60.0] and record["box_b"] == [10.0, 0.0, 50.0, 60.0]
     json.dumps(record)
+
+
+def test_quality_reads_yunets_landmark_layout():
+    from ocula.pipelines.face_quality import eye_distance, frontal_score
+
+    # YuNet: eye centres, nose tip, mouth corners. A frontal face, then the nose over one eye.
+    frontal = np.array([[[40, 50], [80, 50], [60, 70], [45, 90], [75, 90]]], np.float32)
+    turned = frontal.copy()
+    turned[0, 2] = [80, 70]
+    assert eye_distance(frontal, "yunet5")[0] == 40 and frontal_score(frontal, "yunet5")[0] == 1
+    assert frontal_score(turned, "yunet5")[0] == 0
+    with pytest.raises(ValueError, match="layout"):
+        eye_distance(frontal, "dlib68")

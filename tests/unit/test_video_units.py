@@ -325,3 +325,12 @@ def test_every_sense_of_an_abstract_word_is_too_general_for_a_frame_tag():
     assert len(senses) == 2
     assert all(frames._mask(name) is None for name in senses)
     assert frames._mask("dog") is not None
+
+
+def test_video_options_take_a_face_detector_by_name():
+    from ocula.errors import UnknownName
+    from ocula.video import VideoOptions
+
+    assert VideoOptions(detector="yunet").detector.value == "yunet"
+    with pytest.raises(UnknownName, match="did you mean yunet"):
+        VideoOptions(detector="yunett")

@@ -15,7 +15,7 @@ from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
 from ..io import load_image
 from ..pipelines.calibration import CalibrationTable, shipped_calibration
-from ..pipelines.faces import EMBEDDER_MODEL, Detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor, Detector
 from ._common import (
     EXIT_FAILED,
     cli_errors,
@@ -72,8 +72,15 @@ def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     detector: Annotated[
-        Detector, typer.Option(help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG finds no face.")
+        Detector,
+        typer.Option(
+            help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG "
+            "finds no face; yunet: faces v2, fast at any photo size, finds turned heads (its own 5 landmarks)."
+        ),
     ] = Detector.HOG,
+    descriptor: Annotated[
+        Descriptor, typer.Option(help="Face descriptor for --embeddings: dlib or sface (faces v2).")
+    ] = DEFAULT_DESCRIPTOR,
     upsample: Annotated[
         Optional[int],
         typer.Option(
@@ -104,7 +111,12 @@ def detect_command(
     failed, used = 0, set()
     with cli_errors(), Engine(settings) as engine:
         results = engine.faces_many(
-            paths, detector=detector, upsample=upsample, landmarks68=landmarks68, embed=embeddings and as_json
+            paths,
+            detector=detector,
+            descriptor=descriptor,
+            upsample=upsample,
+            landmarks68=landmarks68,
+            embed=embeddings and as_json,
         )
         with progress_bar(len(paths), label="finding faces", json_output=as_json) as bar:
             task = bar.add_task("faces", total=len(paths))
@@ -157,7 +169,18 @@ def verify_command(
     face_b: Annotated[
         Optional[int], typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
     ] = None,
-    detector: Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds no face).")] = Detector.HOG_CNN,
+    detector: Annotated[
+        Optional[Detector],
+        typer.Option(
+            help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
+            "(default: the descriptor's: hog+cnn for dlib, yunet for sface).",
+            show_default=False,
+        ),
+    ] = None,
+    descriptor: Annotated[
+        Descriptor,
+        typer.Option(help="Face descriptor: dlib or sface (faces v2); the threshold comes from its calibration."),
+    ] = DEFAULT_DESCRIPTOR,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
     calibration: Annotated[
         Optional[Path],
@@ -173,13 +196,21 @@ def verify_command(
     with cli_errors(json_output=as_json), Engine(settings) as engine:
         table = CalibrationTable.load(calibration) if calibration is not None else None
         result = engine.verify(
-            a, b, fmr=fmr, face_a=face_a, face_b=face_b, detector=detector, cropped=cropped, calibration=table
+            a,
+            b,
+            fmr=fmr,
+            face_a=face_a,
+            face_b=face_b,
+            detector=detector,
+            cropped=cropped,
+            calibration=table,
+            descriptor=descriptor,
         )
     if as_json:
         emit_json(result.to_dict())
         return
     verdict = Text("same person", style="green") if result.same else Text("different people", style="yellow")
-    low, high = (table or shipped_calibration(EMBEDDER_MODEL)).fmr_range
+    low, high = (table or shipped_calibration(DESCRIPTOR_MODELS[descriptor])).fmr_range
     rate = result.fmr_at_similarity
     bound = "<= " if rate <= low else (">= " if rate >= high else "")
     stdout.print(

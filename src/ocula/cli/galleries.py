@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..galleries import Gallery, drop_gallery, gallery_names
 from ..galleries.clustering import DEFAULT_CLUSTER_THRESHOLD
 from ..galleries.library import cluster_library
-from ..pipelines.faces import Detector
+from ..pipelines.faces import Descriptor, Detector
 from ._common import (
     EXIT_FAILED,
     VectorsOption,
@@ -36,6 +36,22 @@ galleries_app = typer.Typer(help="Face galleries: list, drop.", no_args_is_help=
 
 GalleryOption = Annotated[str, typer.Option("--gallery", "-g", help="Gallery name.", show_default=False)]
 DetectorOption = Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds no face).")]
+GalleryDetectorOption = Annotated[
+    Optional[Detector],
+    typer.Option(
+        help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
+        "(default: the gallery descriptor's: hog+cnn for dlib, yunet for sface).",
+        show_default=False,
+    ),
+]
+DescriptorOption = Annotated[
+    Optional[Descriptor],
+    typer.Option(
+        help="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); "
+        "an existing one keeps its own, and naming another is refused (see `ocula reindex --gallery`).",
+        show_default=False,
+    ),
+]
 
 
 def _parse_meta(pairs: list[str] | None) -> dict[str, str]:
@@ -59,7 +75,8 @@ def enroll_command(
     face: Annotated[
         Optional[int], typer.Option(min=0, help="Use this face (0 = largest) of every photo.", show_default=False)
     ] = None,
-    detector: DetectorOption = Detector.HOG_CNN,
+    detector: GalleryDetectorOption = None,
+    descriptor: DescriptorOption = None,
     vectors: VectorsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -69,7 +86,10 @@ def enroll_command(
     with cli_errors(json_output=as_json):
         metadata = _parse_meta(meta)
         new_gallery = gallery not in gallery_names(settings)
-        with Engine(settings) as engine, Gallery.open(gallery, engine=engine, create=True, vectors=vectors) as g:
+        with (
+            Engine(settings) as engine,
+            Gallery.open(gallery, engine=engine, create=True, vectors=vectors, descriptor=descriptor) as g,
+        ):
             result = g.enroll(person, photos, metadata=metadata, face=face, detector=detector)
         if new_gallery and not result.added:  # every photo refused: the gallery made here is not
             drop_gallery(gallery, settings, only_if_empty=True)  # left behind (unless another enrolled)
@@ -92,13 +112,18 @@ def identify_command(
         float, typer.Option(help="False-positive identification rate: share of strangers named (calibrated).")
     ] = 0.01,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Candidates per face.")] = 5,
-    detector: DetectorOption = Detector.HOG_CNN,
+    detector: GalleryDetectorOption = None,
+    descriptor: DescriptorOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Who is in a photo: per face the enrolled person, or unknown (null) below the threshold
     that keeps strangers named at the chosen FPIR for this gallery's size."""
     settings = settings_of(ctx)
-    with cli_errors(json_output=as_json), Engine(settings) as engine, Gallery.open(gallery, engine=engine) as g:
+    with (
+        cli_errors(json_output=as_json),
+        Engine(settings) as engine,
+        Gallery.open(gallery, engine=engine, descriptor=descriptor) as g,
+    ):
         limit = g.threshold(fpir)
         found = g.identify(photo, fpir=fpir, k=k, detector=detector)
     if as_json:

@@ -10,9 +10,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..collections import Collection, collection_names, drop_collection
+from ..config import Settings
 from ..engine import Engine
 from ..errors import InputError
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector
 from ._common import (
     EXIT_FAILED,
     VectorsOption,
@@ -160,14 +162,48 @@ def parse_region(text: str) -> list[float]:
 
 def reindex_command(
     ctx: typer.Context,
-    collection: CollectionOption,
+    collection: Annotated[
+        Optional[str], typer.Option("--collection", "-c", help="Collection name.", show_default=False)
+    ] = None,
+    gallery: Annotated[
+        Optional[str],
+        typer.Option("--gallery", "-g", help="Gallery name (instead of a collection).", show_default=False),
+    ] = None,
+    descriptor: Annotated[
+        Optional[Descriptor],
+        typer.Option(
+            help="With --gallery: the face descriptor to describe its photos with, dlib or sface (default: ocula's default descriptor).",
+            show_default=False,
+        ),
+    ] = None,
+    detector: Annotated[
+        Optional[Detector],
+        typer.Option(
+            help="With --gallery: the face detector (default: the descriptor's, hog+cnn for dlib, yunet for sface).",
+            show_default=False,
+        ),
+    ] = None,
     drop_missing: Annotated[
-        bool, typer.Option("--drop-missing", help="Rebuild even if some items' files are gone (they are dropped).")
+        bool,
+        typer.Option(
+            "--drop-missing",
+            help="Rebuild even if some items' (a gallery's templates') files are gone or changed: they are dropped.",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary object.")] = False,
 ) -> None:
-    """Rebuild a collection with the current embedder (after an upgrade changed it)."""
+    """Rebuild a collection with the current embedder (after an upgrade changed it), or a face
+    gallery with another face descriptor, from the files of its enrolled photos."""
     settings = settings_of(ctx)
+    with cli_errors(json_output=as_json):
+        if (collection is None) == (gallery is None):
+            raise InputError("name one of --collection or --gallery")
+        if collection is not None and (descriptor is not None or detector is not None):
+            raise InputError("--descriptor and --detector apply to --gallery only")
+    if gallery is not None:
+        _reindex_gallery(settings, gallery, descriptor or DEFAULT_DESCRIPTOR, detector, drop_missing, as_json)
+        return
+    assert collection is not None
     with cli_errors(json_output=as_json), Engine(settings) as engine:
         with progress_bar(None, label=f"reindexing {collection}", json_output=as_json) as bar:
             task = bar.add_task("reindex", total=None)
@@ -181,6 +217,37 @@ def reindex_command(
         emit_json(summary)
     else:
         stdout.print(Text(f"{collection}: {summary['items']} items re-embedded, {summary['dropped']} dropped"))
+
+
+def _reindex_gallery(
+    settings: Settings, gallery: str, descriptor: Descriptor, detector: Detector | None, drop_missing: bool, as_json: bool
+) -> None:
+    from ..galleries import reindex_gallery  # galleries sit above the Engine
+
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        with progress_bar(None, label=f"reindexing gallery {gallery}", json_output=as_json) as bar:
+            task = bar.add_task("reindex", total=None)
+            report = reindex_gallery(
+                gallery,
+                engine=engine,
+                descriptor=descriptor,
+                detector=detector,
+                drop_missing=drop_missing,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    stdout.print(
+        Text(
+            f"{gallery}: {report.templates} template(s) of {report.people} people described again with "
+            f"{report.descriptor}; {len(report.failed)} dropped, {report.clusters_dropped} stored cluster(s) removed"
+        )
+    )
+    for person, photo, reason in report.failed:
+        print_error(f"{person}: {photo}: dropped: {reason}")
+    for person in report.dropped_people:
+        print_error(f"{person}: dropped (no template could be described again)")
 
 
 def dedupe_command(

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine import Engine
+from ..pipelines.faces import Detector
 from ..video import analyze
 from ..video.events import CountEvent, Event, PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoReport
 from ._common import cli_errors, emit_json, progress_bar, settings_of, stdout
@@ -69,6 +70,7 @@ def video_command(
     webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local and cloud metadata ones are refused).", show_default=False)] = None,
     webhook_allow_link_local: Annotated[bool, typer.Option("--webhook-allow-link-local", help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,
+    detector: Annotated[Detector, typer.Option(help="Face detector: hog, or yunet (faces v2: turned heads too, fixed cost per frame); cnn and hog+cnn are slow.")] = Detector.HOG,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")] = False,
 ) -> None:
     """Analyse a video: who appears when (with --gallery), tags, people counts; optionally an
@@ -78,7 +80,7 @@ def video_command(
         run = analyze(
             source, gallery=gallery, engine=engine, fpir=fpir, tags=tags, count_people=count_people, every=every,
             annotate=annotate, redact=redact, snapshots=snapshots, webhook=webhook,
-            webhook_allow_link_local=webhook_allow_link_local, max_seconds=max_seconds,
+            webhook_allow_link_local=webhook_allow_link_local, max_seconds=max_seconds, detector=detector,
         )  # fmt: skip
         interrupted = []
 

@@ -30,11 +30,11 @@ import numpy as np
 
 from ..collections import Collection, NewItem, collection_names, drop_collection
 from ..config import Settings
-from ..errors import InputError, NoFaceFound, OculaError, UnknownName
+from ..errors import DescriptorMismatch, InputError, NoFaceFound, OculaError, UnknownName
 from ..face_types import Faces, QualityGate
 from ..io import ImageSource, load_image, source_name
 from ..models.registry import get_model
-from ..pipelines.faces import EMBEDDER_MODEL, Detector, similarity
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, similarity
 from .templates import GalleryThreshold, threshold_for_fpir
 from .thumbnails import (
     STORED_THUMBNAIL_PX,
@@ -57,15 +57,29 @@ __all__ = [
 ]
 
 KIND = "galleries"
-RECIPE = "flip-avg-l2-v1"
+# How each descriptor's templates are made and compared: part of the gallery's stamp, so a
+# gallery's templates are only ever compared with faces described the same way.
+RECIPES = {Descriptor.DLIB: "flip-avg-l2-v1", Descriptor.SFACE: "flip-unit-cos-v1"}
+RECIPE = RECIPES[Descriptor.DLIB]
 CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
 _PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
 _CLUSTER_ID = re.compile(r"cluster-([0-9]{4,9})")  # matched whole
 
 
-def _stamp() -> str:
-    spec = get_model(EMBEDDER_MODEL)
-    return f"{spec.name}@{spec.version}/{RECIPE}"
+def _stamp(descriptor: Descriptor = Descriptor.DLIB) -> str:
+    """The stamp a gallery of ``descriptor`` carries: model name, weights version, recipe."""
+    spec = get_model(DESCRIPTOR_MODELS[descriptor])
+    return f"{spec.name}@{spec.version}/{RECIPES[descriptor]}"
+
+
+def _descriptor_of(stamp: str) -> Descriptor | None:
+    """The descriptor whose current stamp is ``stamp`` (None: another model, weights version
+    or recipe than ocula's: the gallery must be reindexed)."""
+    return next((d for d in Descriptor if _stamp(d) == stamp), None)
+
+
+def _reindex_hint(name: str, descriptor: Descriptor) -> str:
+    return f"run `ocula reindex --gallery {name} --descriptor {descriptor.value}` to describe its photos again"
 
 
 # Characters a new person name may not hold, by Unicode category: controls (Cc), format
@@ -292,6 +306,16 @@ class Gallery:
         self.name, self.settings = collection.name, settings
         self._table = None  # the calibration, read once
         self._holds_clusters = False  # this is some gallery's NAME.clusters store
+        found = _descriptor_of(collection.embedder)
+        if found is None:
+            collection.close()
+            raise DescriptorMismatch(
+                f"gallery {collection.name} was built with {collection.embedder}, which this version of ocula "
+                f"does not compute; {_reindex_hint(collection.name, Descriptor.DLIB)}"
+            )
+        #: The face descriptor of this gallery's templates: every face compared with them is
+        #: described by it, whatever the default.
+        self.descriptor: Descriptor = found
 
     @classmethod
     def open(
@@ -302,18 +326,36 @@ class Gallery:
         engine: Any = None,
         create: bool = False,
         vectors: str | None = None,
+        descriptor: Descriptor | str | None = None,
     ) -> Gallery:
-        """Open the gallery ``name`` (``create``: make it if missing, its vectors in ``vectors``)."""
+        """Open the gallery ``name`` (``create``: make it if missing, its vectors in ``vectors``).
+
+        ``descriptor``: the face descriptor a new gallery is built with (default ``dlib``). An
+        existing gallery keeps the one it was built with (its stamp), and is refused with
+        :class:`~ocula.errors.DescriptorMismatch` when another is named: ``ocula reindex
+        --gallery`` describes its photos again."""
         from ..engine import Engine  # the gallery sits above the Engine; imported here, not at load
 
         _check_gallery_name(name)
         settings = settings or (engine.settings if engine is not None else Settings())
-        dim = int(get_model(EMBEDDER_MODEL).architecture["dim"])
-        coll = Collection.open(
-            name, settings=settings, embedder=_stamp(), dim=dim, create=create, vectors=vectors, kind=KIND, metric="l2"
-        )
-        owns = engine is None
-        return cls(coll, engine if engine is not None else Engine(settings), owns, settings)
+        wanted = None if descriptor is None else as_descriptor(descriptor)
+        coll = _open_store(name, settings, wanted, create=create, vectors=vectors)
+        gallery = cls(coll, engine if engine is not None else Engine(settings), engine is None, settings)
+        if wanted is not None and gallery.descriptor is not wanted:
+            gallery.close()
+            raise DescriptorMismatch(
+                f"gallery {name} holds {gallery.descriptor.value} descriptors ({coll.embedder}), not "
+                f"{wanted.value}; {_reindex_hint(name, wanted)}"
+            )
+        return gallery
+
+    def check_descriptor(self, descriptor: Descriptor | str | None) -> None:
+        """Refuse a descriptor other than the gallery's (its templates could not be compared)."""
+        if descriptor is not None and as_descriptor(descriptor) is not self.descriptor:
+            raise DescriptorMismatch(
+                f"gallery {self.name} holds {self.descriptor.value} descriptors, not {as_descriptor(descriptor).value}; "
+                f"{_reindex_hint(self.name, as_descriptor(descriptor))}"
+            )
 
     # -- people ---------------------------------------------------------------------------
     def people(self) -> list[Person]:
@@ -356,16 +398,20 @@ class Gallery:
         *,
         metadata: dict[str, Any] | None = None,
         face: int | None = None,
-        detector: Detector | str = Detector.HOG_CNN,
+        detector: Detector | str | None = None,
         gate: QualityGate = QualityGate(),
         names: Sequence[str] | None = None,
+        descriptor: Descriptor | str | None = None,
     ) -> Enrolment:
         """Add ``photos`` of ``person`` (created if new; not when no photo is accepted). Each
         photo must show exactly one face that passes ``gate``, or ``face`` picks one by index
         (largest first). Refused photos are listed with the reason; the accepted ones are stored
         in one transaction. ``names`` (one per photo) is how the photos are named in the answer
         and the stored references, e.g. an upload's filename for decoded pixels; by default a
-        photo's path, or ``<ndarray>``-style for data."""
+        photo's path, or ``<ndarray>``-style for data. Faces are described by the gallery's
+        descriptor (``descriptor``, if given, must be it: DescriptorMismatch otherwise) and found
+        by ``detector`` (default: that descriptor's, ``DEFAULT_DETECTORS``)."""
+        self.check_descriptor(descriptor)
         self._check_name_to_store(person)
         if not isinstance(photos, (list, tuple)):
             photos = [photos]  # one photo: a path, bytes, an array, a PIL image or Faces
@@ -454,12 +500,18 @@ class Gallery:
             raise UnknownName("person", person, [p.name for p in self.people()])
         return self._coll.vectors(person), list(item.metadata.get("photos", []))
 
-    def _faces(self, photo: ImageSource | Faces, detector: Detector | str) -> Faces:
+    def _faces(self, photo: ImageSource | Faces, detector: Detector | str | None) -> Faces:
         if isinstance(photo, Faces):
             if photo.embeddings is None:
                 raise InputError("Faces given to a gallery need embeddings")
+            if photo.descriptor is not None and photo.descriptor != DESCRIPTOR_MODELS[self.descriptor]:
+                raise DescriptorMismatch(
+                    f"these Faces were described by {photo.descriptor}; gallery {self.name} holds "
+                    f"{self.descriptor.value} descriptors"
+                )
             return photo
-        return self._engine.faces(photo, detector=detector)
+        chosen = DEFAULT_DETECTORS[self.descriptor] if detector is None else detector
+        return self._engine.faces(photo, detector=chosen, descriptor=self.descriptor)
 
     @staticmethod
     def _choose(faces: Faces, face: int | None, gate: QualityGate, name: str) -> int:
@@ -484,7 +536,7 @@ class Gallery:
 
     def _calibration(self):
         if self._table is None:
-            self._table = self._engine.calibration()
+            self._table = self._engine.calibration(self.descriptor)
         return self._table
 
     def identify(
@@ -493,9 +545,12 @@ class Gallery:
         *,
         fpir: float = 0.01,
         k: int = 5,
-        detector: Detector | str = Detector.HOG_CNN,
+        detector: Detector | str | None = None,
+        descriptor: Descriptor | str | None = None,
     ) -> list[Identification]:
-        """Who is each face in ``photo``? One :class:`Identification` per face, largest first."""
+        """Who is each face in ``photo``? One :class:`Identification` per face, largest first.
+        Faces are described by the gallery's descriptor (see :meth:`enroll`)."""
+        self.check_descriptor(descriptor)
         faces = self._faces(photo, detector)
         return self.identify_faces(faces, fpir=fpir, k=k)
 
@@ -505,6 +560,7 @@ class Gallery:
         limit = self.threshold(fpir)
         if len(faces) == 0:
             return []
+        self._faces(faces, None)  # described by this gallery's descriptor
         assert faces.embeddings is not None
         usable = faces.usable()
         found = self._coll.search(faces.embeddings, k) if len(self._coll) else [[] for _ in range(len(faces))]
@@ -697,6 +753,23 @@ class Gallery:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _open_store(
+    name: str, settings: Settings, descriptor: Descriptor | None, *, create: bool, vectors: str | None
+) -> Collection:
+    """The gallery's store: an existing one as it is (its stamp says its descriptor), a new
+    one stamped with ``descriptor`` (default dlib's)."""
+    try:
+        return Collection.open(name, settings=settings, vectors=vectors, kind=KIND, metric="l2")
+    except UnknownName:
+        if not create:
+            raise
+    chosen = descriptor or DEFAULT_DESCRIPTOR
+    dim = int(get_model(DESCRIPTOR_MODELS[chosen]).architecture["dim"])
+    return Collection.open(
+        name, settings=settings, embedder=_stamp(chosen), dim=dim, create=True, vectors=vectors, kind=KIND, metric="l2"
+    )
 
 
 def _cluster_templates(store: Gallery, cluster: str) -> tuple[np.ndarray, list[dict]]:

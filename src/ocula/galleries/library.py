@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DescriptorMismatch
 from ..face_types import QualityGate
 from ..io import ImageSource
+from ..pipelines.faces import Descriptor
 from .clustering import DEFAULT_CLUSTER_THRESHOLD, cluster_faces
 from .gallery import Gallery, _photo_file, _sha256
 
@@ -69,6 +71,11 @@ def cluster_library(
     gate: QualityGate = QualityGate(),
     progress: Callable[[int, int], None] | None = None,
 ) -> LibraryClusters:
+    if gallery is not None and gallery.descriptor is not Descriptor.DLIB:
+        # The clustering threshold was chosen on dlib's descriptors (benchmarks/face_clustering.py).
+        raise DescriptorMismatch(
+            f"clustering is tuned for dlib descriptors; gallery {gallery.name} holds {gallery.descriptor.value} ones"
+        )
     out = LibraryClusters(photos=len(photos))
     faces: list[dict[str, Any]] = []
     for n, result in enumerate(engine.faces_many(photos, detector=detector), start=1):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, NotCalibrated
 
 __all__ = ["DEFAULT_FMRS", "CalibrationTable", "shipped_calibration"]
 
@@ -144,10 +144,11 @@ class CalibrationTable:
 
 
 def shipped_calibration(model: str) -> CalibrationTable:
-    """The table shipped in ``ocula/data`` for the face-embedding ``model``."""
+    """The table shipped in ``ocula/data`` for the face-embedding ``model``;
+    :class:`~ocula.errors.NotCalibrated` (naming the missing file) when none ships."""
     name = f"calibration_{model}.json"
     try:
         text = resources.files("ocula").joinpath("data", name).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
-        raise ConfigError(f"no shipped calibration for {model}") from None
+        raise NotCalibrated(model, f"ocula/data/{name}") from None
     return CalibrationTable.from_json(json.loads(text))

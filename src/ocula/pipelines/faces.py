@@ -1,8 +1,17 @@
 """The face pipeline: detect → 5-point landmarks → aligned chip → quality → descriptor.
 
-One :class:`FaceAnalyzer` holds the loaded models of one configuration (detector kind, whether
-68-point landmarks are wanted). The descriptor network runs on ONNX Runtime; detection and
-landmarks run on dlib.
+One :class:`FaceAnalyzer` holds the loaded models of one configuration (detector, descriptor,
+whether 68-point landmarks are wanted). Two generations of models can be chosen by name:
+
+- dlib's (the default): HOG and/or the MMOD CNN, dlib's 5-point shape predictor, the ResNet
+  descriptor on 150 px chips (ONNX Runtime), compared by ``1 - |a-b|^2/2``;
+- faces v2 (issue 17): the YuNet detector (ONNX Runtime, fixed 640x640 cost; its own five
+  landmarks), and the SFace descriptor on ArcFace-aligned 112 px chips with a mirror pass
+  (unit vectors: ``similarity`` is their cosine).
+
+Any detector goes with any descriptor: YuNet's boxes get dlib's 5 points when dlib describes
+them, and dlib's detectors give SFace its five points from the 68-point model (eye centres,
+nose tip, mouth corners).
 """
 
 from __future__ import annotations
@@ -21,16 +30,23 @@ from ..models.backends.base import Runner
 from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
 from ..models.registry import FaceAlignment
 from .face_quality import chip_sharpness, eye_distance, frontal_score
+from .sface import SFaceDescriptor
+from .yunet import YuNetDetector
 
 __all__ = [
+    "DEFAULT_DESCRIPTOR",
+    "DEFAULT_DETECTORS",
+    "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
     "EMBEDDER_MODEL",
     "FACE_DESCRIPTORS",
     "FACE_DETECTORS",
+    "Descriptor",
     "Detector",
     "FaceAnalyzer",
     "FaceDetector",
     "FaceOptions",
+    "as_descriptor",
     "as_detector",
     "similarity",
 ]
@@ -46,6 +62,12 @@ class Detector(str, enum.Enum):
     HOG = "hog"  # fast default
     CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~50x slower
     HOG_CNN = "hog+cnn"  # HOG, and the CNN only for photos where HOG finds no face
+    YUNET = "yunet"  # faces v2: YuNet (ONNX), five landmarks of its own, a fixed cost per photo
+
+
+class Descriptor(str, enum.Enum):
+    DLIB = "dlib"  # dlib's ResNet (the default), 150 px chips from dlib's 5 points
+    SFACE = "sface"  # faces v2: SFace with a mirror pass, ArcFace-aligned 112 px chips
 
 
 def as_detector(value: Detector | str) -> Detector:
@@ -55,19 +77,40 @@ def as_detector(value: Detector | str) -> Detector:
         raise UnknownName("detector", str(value), [d.value for d in Detector]) from None
 
 
+def as_descriptor(value: Descriptor | str) -> Descriptor:
+    try:
+        return Descriptor(getattr(value, "value", value))
+    except ValueError:
+        raise UnknownName("face descriptor", str(value), [d.value for d in Descriptor]) from None
+
+
 # The registry models each choice runs, in order: the next runs only if the previous found nothing.
 DETECTOR_MODELS = {
     Detector.HOG: ("dlib_hog_face",),
     Detector.CNN: ("dlib_mmod_face",),
     Detector.HOG_CNN: ("dlib_hog_face", "dlib_mmod_face"),
+    Detector.YUNET: ("yunet_face",),
 }
+#: The default descriptor's model (galleries made without naming one use it).
 EMBEDDER_MODEL = "dlib_resnet_face"
+DESCRIPTOR_MODELS = {Descriptor.DLIB: "dlib_resnet_face", Descriptor.SFACE: "sface_face"}
+#: The detector verification and galleries use with each descriptor unless told otherwise: the
+#: one its calibration was measured with.
+DEFAULT_DETECTORS = {Descriptor.DLIB: Detector.HOG_CNN, Descriptor.SFACE: Detector.YUNET}
+#: The descriptor used when none is named (faces, verify, new galleries, video without a
+#: gallery). Flipping it to SFace needs SFace's calibration table (see ``NotCalibrated``);
+#: existing galleries keep the descriptor they were built with either way.
+DEFAULT_DESCRIPTOR = Descriptor.DLIB
 
-# Face models by the names users give them. Faces v2 (issue 17): YuNet and SFace are available
-# by these names (``Engine.face_detector``, ``Engine.face_descriptor``); ``FaceOptions`` and
-# ``FaceAnalyzer`` still run dlib's detectors and descriptor, the default.
+# Face models by the names users give them (``Engine.face_detector``, ``Engine.face_descriptor``).
 FACE_DETECTORS = {"hog": "dlib_hog_face", "cnn": "dlib_mmod_face", "yunet": "yunet_face"}
 FACE_DESCRIPTORS = {"sface": "sface_face"}
+# iBUG-300W indices giving SFace's five points from dlib's 68: the eye on the photo's left
+# (mean of its six points), the other eye, the nose tip, the mouth corners (photo's left first).
+_LEFT_EYE_68, _RIGHT_EYE_68, _NOSE_TIP_68, _MOUTH_68 = slice(36, 42), slice(42, 48), 30, (48, 54)
+# Sharpness is measured on a chip of this size whatever the descriptor's (the quality gate's
+# ``min_sharpness`` was chosen on dlib's 150 px chips; the Laplacian's variance depends on scale).
+SHARPNESS_CHIP = 150
 
 
 class FaceDetector(Protocol):
@@ -113,10 +156,14 @@ class FaceOptions:
     """How to find faces in a photo.
 
     Attributes:
-        detector: ``hog`` (fast), ``cnn`` (more recall, much slower), or ``hog+cnn`` (the CNN
-            only where HOG finds no face).
-        upsample: times the detector doubles the photo (finds smaller faces, 4x cost each);
-            None chooses per photo: once for photos up to 1600 px (HOG) or 800 px (CNN) when
+        detector: ``hog`` (fast), ``cnn`` (more recall, much slower), ``hog+cnn`` (the CNN
+            only where HOG finds no face), or ``yunet`` (faces v2: fast, finds turned heads;
+            the photo is fitted into 640x640 at a fixed cost, so no CNN and no pixel budget).
+        descriptor: ``dlib`` (the default) or ``sface`` (faces v2). Descriptors of different
+            models cannot be compared with each other.
+        upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
+            YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
+            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px (HOG) or 800 px (CNN) when
             the upsampled photo stays within the detector's pixel budget (``DETECT_MAX_PIXELS``,
             the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
             searched on a shrunk copy. An explicit value is used as given.
@@ -129,6 +176,7 @@ class FaceOptions:
     """
 
     detector: Detector = Detector.HOG
+    descriptor: Descriptor = DEFAULT_DESCRIPTOR
     upsample: int | None = None
     largest_only: bool = False
     cropped: bool = False
@@ -137,6 +185,10 @@ class FaceOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detector", as_detector(self.detector))
+        object.__setattr__(self, "descriptor", as_descriptor(self.descriptor))
+        if self.cropped and self.detector is Detector.YUNET:
+            # A crop skips detection, and YuNet's landmarks come with its detections.
+            raise InputError("cropped inputs skip detection and take dlib's landmarks: use detector hog, not yunet")
         if self.upsample is not None and (not isinstance(self.upsample, int) or not 0 <= self.upsample <= 3):
             raise InputError("upsample must be an integer from 0 to 3")
 
@@ -146,16 +198,20 @@ class FaceAnalyzer:
 
     def __init__(
         self,
-        detectors: tuple[FaceDetectorModel, ...],
-        landmarks5: ShapePredictorModel,
+        detectors: tuple[FaceDetectorModel | YuNetDetector, ...],
+        landmarks5: ShapePredictorModel | None,
         embedder: Runner | None,
         alignment: FaceAlignment,
         *,
         landmarks68: ShapePredictorModel | None = None,
         flip: bool = True,
         cnn_max_pixels: int | None = None,
+        sface: SFaceDescriptor | None = None,
     ):
-        """``cnn_max_pixels``: the CNN's pixel budget (``DETECT_MAX_PIXELS``'s by default)."""
+        """``cnn_max_pixels``: the CNN's pixel budget (``DETECT_MAX_PIXELS``'s by default).
+        ``sface``: describe faces with SFace instead of ``embedder`` (dlib's); with dlib's
+        detectors its five points come from ``landmarks68``. ``landmarks5`` may be None only
+        when YuNet detects and SFace describes."""
         if cnn_max_pixels is not None and cnn_max_pixels < 1:
             raise InputError("cnn_max_pixels must be at least 1")
         self.max_pixels = {**DETECT_MAX_PIXELS, **({"mmod": cnn_max_pixels} if cnn_max_pixels else {})}
@@ -165,17 +221,31 @@ class FaceAnalyzer:
         self.embedder = embedder
         self.alignment = alignment
         self.flip = flip
+        self.sface = sface
+
+    @property
+    def descriptor_model(self) -> str:
+        """The registry name of the model whose descriptors this analyzer computes."""
+        return DESCRIPTOR_MODELS[Descriptor.SFACE if self.sface is not None else Descriptor.DLIB]
 
     # -- steps ----------------------------------------------------------------------------
     def detect(
         self, image: np.ndarray, options: FaceOptions, *, name: str = "the photo"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (n, 4) and scores (n,), largest first. ``name``: the photo, in log messages."""
+        boxes, scores, _ = self._find(image, options, name=name)
+        return boxes, scores
+
+    def _find(
+        self, image: np.ndarray, options: FaceOptions, *, name: str = "the photo"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Boxes, scores and, from YuNet, its five landmarks (n, 5, 2) (None from dlib's
+        detectors), largest first."""
         h, w = image.shape[:2]
         if options.cropped:
             if min(h, w) < MIN_CROPPED_SIDE:
                 raise InputError(f"a {w}x{h} crop is too small to be a face (at least {MIN_CROPPED_SIDE} px a side)")
-            return np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32)
+            return np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32), None
         if not self.detectors:
             raise RuntimeError("this FaceAnalyzer has no detector")
         for n, detector in enumerate(self.detectors):  # the next detector runs only if this one found nothing
@@ -186,7 +256,14 @@ class FaceAnalyzer:
                     name,
                     _SHOWN.get(detector.kind, detector.kind),
                 )
-            boxes, scores = self._detect_with(detector, image, options)
+            points = None
+            if isinstance(detector, YuNetDetector):
+                # A fixed 640x640 search whatever the photo's size: no upsampling policy or
+                # pixel budget; enlarged only when ``upsample`` asks.
+                found = detector.detect_faces(image, options.upsample or 0)
+                boxes, scores, points = found.boxes, found.scores, found.landmarks
+            else:
+                boxes, scores = self._detect_with(detector, image, options)
             if len(boxes):
                 break
         boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
@@ -196,7 +273,7 @@ class FaceAnalyzer:
         order = np.argsort(-area[keep], kind="stable")
         if options.largest_only:
             order = order[:1]
-        return boxes[order], scores[order]
+        return boxes[order], scores[order], None if points is None else points[keep][order]
 
     def _detect_with(
         self, detector: FaceDetectorModel, image: np.ndarray, options: FaceOptions
@@ -243,37 +320,61 @@ class FaceAnalyzer:
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions(), *, name: str = "the photo") -> Faces:
         h, w = image.shape[:2]
-        boxes, scores = self.detect(image, options, name=name)
+        boxes, scores, points = self._find(image, options, name=name)
+        layout = "dlib5" if points is None else "yunet5"
         dim = self.embedding_dim if options.embed else None
         if len(boxes) == 0:
-            return Faces.empty((w, h), embedding_dim=dim)
+            return Faces.empty((w, h), embedding_dim=dim, landmark_layout=layout, descriptor=self.descriptor_model)
         work, offset = image, np.zeros(2, np.float32)
         if options.cropped:
             work, offset = _with_border(image, CROPPED_BORDER)
-        landmarks, shapes = self.landmarks5.predict(work, boxes + np.tile(offset, 2))
-        chips = face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
-        landmarks -= offset
+        at = boxes + np.tile(offset, 2)  # the boxes in ``work``
+        shapes = None  # dlib's 5-point shapes: its chips are cut from them
+        if points is None or self.sface is None:
+            dlib_points, shapes = self._landmarks5().predict(work, at)
+            landmarks = points if points is not None else dlib_points - offset
+        else:
+            landmarks = points
         lm68 = None
-        if options.landmarks68:
+        if options.landmarks68 or (self.sface is not None and points is None):
             if self.landmarks68 is None:
                 raise RuntimeError("this FaceAnalyzer was built without the 68-point model")
-            lm68 = self.landmarks68.predict(work, boxes + np.tile(offset, 2))[0] - offset
+            lm68 = self.landmarks68.predict(work, at)[0] - offset
+        if self.sface is not None:
+            five = (points if points is not None else _five_from_68(lm68)) + offset
+            chips = self.sface.chips(work, five)
+            sharpness = chip_sharpness(self.sface.chips(work, five, SHARPNESS_CHIP))
+        else:
+            chips = face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
+            sharpness = chip_sharpness(chips)
         return Faces(
             boxes=boxes,
             scores=scores,
             landmarks=landmarks.astype(np.float32),
-            size=eye_distance(landmarks),
-            sharpness=chip_sharpness(chips),
-            frontal=frontal_score(landmarks),
+            size=eye_distance(landmarks, layout),
+            sharpness=sharpness,
+            frontal=frontal_score(landmarks, layout),
             embeddings=self.embed(chips) if options.embed else None,
-            landmarks68=None if lm68 is None else lm68.astype(np.float32),
+            landmarks68=None if lm68 is None or not options.landmarks68 else lm68.astype(np.float32),
             image_size=(w, h),
+            landmark_layout=layout,
+            descriptor=self.descriptor_model if options.embed else None,
         )
 
+    def _landmarks5(self) -> ShapePredictorModel:
+        if self.landmarks5 is None:
+            raise RuntimeError("this FaceAnalyzer was built without dlib's 5-point model")
+        return self.landmarks5
+
     def chips(self, image: np.ndarray, faces: Faces, *, cropped: bool = False) -> np.ndarray:
-        """Aligned chips (n, size, size, 3) uint8 of ``faces`` in ``image``."""
+        """Aligned chips (n, size, size, 3) uint8 of ``faces`` in ``image``, as this analyzer's
+        descriptor sees them (SFace: from YuNet's landmarks)."""
+        if self.sface is not None:
+            if faces.landmark_layout != "yunet5":
+                raise InputError("SFace chips are cut from YuNet's landmarks: find the faces with detector yunet")
+            return self.sface.chips(image, faces.landmarks)
         work, offset = _with_border(image, CROPPED_BORDER) if cropped else (image, np.zeros(2, np.float32))
-        _, shapes = self.landmarks5.predict(work, faces.boxes + np.tile(offset, 2))
+        _, shapes = self._landmarks5().predict(work, faces.boxes + np.tile(offset, 2))
         return face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
 
     @property
@@ -282,7 +383,10 @@ class FaceAnalyzer:
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """Descriptors of aligned chips; with ``flip`` the mean of the chip's and its mirror
-        image's descriptors (test-time augmentation). Not L2-normalised: see :func:`similarity`."""
+        image's descriptors (test-time augmentation). dlib's are not L2-normalised (see
+        :func:`similarity`); SFace's are."""
+        if self.sface is not None:
+            return self.sface.embed(chips)
         if self.embedder is None:
             raise RuntimeError("this FaceAnalyzer has no embedder")
         if len(chips) == 0:
@@ -307,6 +411,20 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def _five_from_68(lm68: np.ndarray) -> np.ndarray:
+    """SFace's five points (n, 5, 2) in YuNet's layout from dlib's 68 (n, 68, 2)."""
+    return np.stack(
+        [
+            lm68[:, _LEFT_EYE_68].mean(axis=1),
+            lm68[:, _RIGHT_EYE_68].mean(axis=1),
+            lm68[:, _NOSE_TIP_68],
+            lm68[:, _MOUTH_68[0]],
+            lm68[:, _MOUTH_68[1]],
+        ],
+        axis=1,
+    )
 
 
 def _detect_within_budget(detector: FaceDetectorModel, image: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:

@@ -66,11 +66,12 @@ class SFaceDescriptor:
         self.dim = int(spec.architecture["dim"])
         self.flip = flip
 
-    def chips(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """Aligned (n, 112, 112, 3) uint8 chips of an RGB photo, one per (5, 2) landmark set."""
+    def chips(self, image: np.ndarray, landmarks: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Aligned (n, 112, 112, 3) uint8 chips of an RGB photo, one per (5, 2) landmark set
+        (``size``: the same alignment at another chip size)."""
         import cv2  # here, not at import: `import ocula` stays light (an affine warp; no OpenCV DNN)
 
-        size = self.alignment.chip_size
+        size = size or self.alignment.chip_size
         out = np.zeros((len(landmarks), size, size, 3), np.uint8)
         for n, points in enumerate(landmarks):
             out[n] = cv2.warpAffine(

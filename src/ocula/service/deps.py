@@ -34,6 +34,7 @@ from ..engine import Engine
 from ..errors import InputError
 from ..galleries import Gallery, drop_gallery
 from ..io import load_image
+from ..pipelines.faces import Descriptor
 from .jobs import JobQueue
 from .keys import ApiKey, KeyStore, key_store_path, scope_allows
 from .guard import KEY_STATE
@@ -139,14 +140,16 @@ class Services:
         return Problem(503, "Server busy", f"{detail}; try again later",
                        {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})  # fmt: skip
 
-    def gallery(self, name: str, *, create: bool = False) -> Gallery:
-        """The open gallery ``name`` (kept open between requests)."""
+    def gallery(self, name: str, *, create: bool = False, descriptor: Descriptor | None = None) -> Gallery:
+        """The open gallery ``name`` (kept open between requests). ``descriptor``: a new
+        gallery's; an existing gallery built with another is refused (DescriptorMismatch)."""
         with self._open_lock:
             g = self._open.get(("gallery", name))
             if g is None or g.dropped:  # dropped by another process: its name may hold a new store
                 # (a dropped handle refuses everything; requests still holding it get 404/503)
-                g = Gallery.open(name, settings=self.settings, engine=self.engine, create=create)
+                g = Gallery.open(name, settings=self.settings, engine=self.engine, create=create, descriptor=descriptor)
                 self._open[("gallery", name)] = g
+            g.check_descriptor(descriptor)
             return g
 
     def drop_gallery_if_empty(self, name: str) -> bool:

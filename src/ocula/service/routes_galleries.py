@@ -11,6 +11,7 @@ from ..errors import ImageError, InputError, UnknownName
 from ..galleries import gallery_names
 from ..galleries.thumbnails import THUMBNAIL_KEY as THUMBNAIL
 from ..io import check_image
+from ..pipelines.faces import Descriptor, Detector
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import Problem, broken_store
 
@@ -48,6 +49,15 @@ async def enroll(
     person: Annotated[str, Form(min_length=1, max_length=200, description="The person's name.")],
     file: Annotated[list[UploadFile], File(description="Photos of the person, one face each (repeat the field).")],
     metadata: Annotated[str | None, Form(description="A JSON object stored with the person.")] = None,
+    detector: Annotated[
+        Detector | None,
+        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
+    ] = None,
+    descriptor: Annotated[
+        Descriptor | None,
+        Form(description="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); "
+             "naming another than an existing gallery's is refused."),
+    ] = None,
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -60,7 +70,7 @@ async def enroll(
         for upload in file:  # a bad upload is a 4xx before anything is stored (headers only)
             check_image(upload_bytes(upload, svc.service.max_upload_bytes), settings=svc.image_settings)
         new_gallery = gallery not in gallery_names(svc.settings)
-        g = svc.gallery(gallery, create=True)
+        g = svc.gallery(gallery, create=True, descriptor=descriptor)
         added, refused, photos = [], [], 0
         deadline = time.monotonic() + svc.service.work_seconds
         for number, upload in enumerate(file, 1):  # decoded one at a time: one photo's pixels in memory
@@ -76,7 +86,7 @@ async def enroll(
                 continue
             # One call per photo. The pixels are not kept: the gallery keeps a face crop of the
             # first as the person's thumbnail (Gallery.person_thumbnail).
-            result = g.enroll(person, [image], metadata=meta, names=[name])
+            result = g.enroll(person, [image], metadata=meta, names=[name], detector=detector)
             if result.added:
                 added.append(name)
             refused += [{"photo": name, "reason": reason} for _, reason in result.refused]
@@ -149,13 +159,22 @@ async def identify(
     file: Annotated[UploadFile, File(description="The photo.")],
     fpir: Annotated[float, Form(gt=0, lt=1)] = 0.01,
     k: Annotated[int, Form(ge=1, le=50)] = 5,
+    detector: Annotated[
+        Detector | None,
+        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
+    ] = None,
+    descriptor: Annotated[
+        Descriptor | None,
+        Form(description="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); "
+             "naming another than an existing gallery's is refused."),
+    ] = None,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     def identify_upload() -> dict[str, Any]:
-        g = svc.gallery(gallery)  # an unknown gallery is a 404 before any decoding
+        g = svc.gallery(gallery, descriptor=descriptor)  # an unknown gallery is a 404 before any decoding
         image = decode_upload(file, svc)
-        found = g.identify(image, fpir=fpir, k=k)
+        found = g.identify(image, fpir=fpir, k=k, detector=detector)
         h, w = image.shape[:2]
         return {"gallery": gallery, "width": w, "height": h, "faces": [f.to_dict() for f in found]}
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from ..errors import NoFaceFound
 from ..face_types import Faces
-from ..pipelines.faces import Detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, Descriptor, Detector
 from .deps import Caller, Services, decode_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["photos"])
@@ -46,12 +46,15 @@ async def tag(
 @router.post("/faces/detect", summary="Faces with boxes, landmarks and quality")
 async def detect(
     file: Annotated[UploadFile, File(description="The photo.")],
+    detector: Annotated[
+        Detector, Form(description="Face detector: hog, cnn, hog+cnn or yunet (faces v2: turned heads, fixed cost).")
+    ] = Detector.HOG,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     def detect_upload() -> tuple[Faces, tuple[int, int]]:
         image = decode_upload(file, svc)
-        return svc.engine.faces(image, embed=False), (image.shape[1], image.shape[0])
+        return svc.engine.faces(image, detector=detector, embed=False), (image.shape[1], image.shape[0])
 
     faces, (w, h) = await svc.run(detect_upload)
     dicts = faces.to_dicts()
@@ -65,19 +68,30 @@ async def verify(
     file_a: Annotated[UploadFile, File(description="The first photo.")],
     file_b: Annotated[UploadFile, File(description="The second photo.")],
     fmr: Annotated[float, Form(gt=0, lt=1)] = 1e-3,
+    detector: Annotated[
+        Detector | None,
+        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
+    ] = None,
+    descriptor: Annotated[
+        Descriptor, Form(description="Face descriptor: dlib or sface (faces v2); the threshold is its calibration's.")
+    ] = DEFAULT_DESCRIPTOR,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    chosen = detector or DEFAULT_DETECTORS[descriptor]
+
     def largest_face(upload: UploadFile) -> Faces:
         # Photo by photo: the first one's pixels are gone before the second is decoded.
-        faces = svc.engine.faces(decode_upload(upload, svc), detector=Detector.HOG_CNN, largest_only=True)
+        faces = svc.engine.faces(
+            decode_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True
+        )
         if len(faces) == 0:
             raise NoFaceFound(upload.filename or "the photo")
         return faces
 
     def verify_uploads() -> dict[str, Any]:
-        svc.engine.calibration().threshold_for(fmr)  # an uncalibrated fmr is refused before any work
+        svc.engine.calibration(descriptor).threshold_for(fmr)  # an uncalibrated fmr is refused before any work
         a, b = largest_face(file_a), largest_face(file_b)
-        return svc.engine.verify(a, b, fmr=fmr).to_dict()
+        return svc.engine.verify(a, b, fmr=fmr, descriptor=descriptor).to_dict()
 
     return await svc.run(verify_uploads)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 
+from ..pipelines.faces import Detector
 from ..video import VideoOptions
 from .deps import Caller, Services, audited, require, services
 from .jobs import JobQueueFull
@@ -27,10 +28,15 @@ async def submit(
     tags: Annotated[bool, Form()] = False,
     count_people: Annotated[bool, Form()] = False,
     every: Annotated[float, Form(ge=0, le=60)] = 0.2,
+    detector: Annotated[
+        Detector, Form(description="Face detector: hog, or yunet (faces v2: turned heads too); cnn and hog+cnn are slow.")
+    ] = Detector.HOG,
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    options: dict[str, Any] = {"fpir": fpir, "tags": tags, "count_people": count_people, "every": every}
+    options: dict[str, Any] = {
+        "fpir": fpir, "tags": tags, "count_people": count_people, "every": every, "detector": detector.value
+    }
     VideoOptions(**options)  # 422 now rather than a failed job later
     if gallery:
         await svc.run(svc.gallery, gallery)  # 404 now for an unknown gallery

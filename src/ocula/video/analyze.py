@@ -21,14 +21,14 @@ import numpy as np
 from ..config import Settings
 from ..errors import InputError
 from ..face_types import Faces
-from ..pipelines.faces import Detector, FaceOptions
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceOptions, as_detector
 from .events import Event, PersonAppeared, VideoReport
 from .people import PeopleDetector
 from .render import Overlay, VideoWriter, draw, redact
 from .source import Frame, VideoSource, open_video
 from .tagging import FrameTagger
 from .timeline import Appearances, PeopleCounts, TagTimeline
-from .tracking import FaceTracker, Track
+from .tracking import FaceTracker, Track, tracking_similarities
 
 __all__ = ["VideoAnalysis", "VideoOptions", "analyze"]
 
@@ -61,6 +61,10 @@ class VideoOptions:
             lets it be a link-local or cloud metadata address (refused otherwise; see
             :mod:`ocula.video.webhook`).
         max_seconds: stop after this much video (live sources never end by themselves).
+        detector: the face detector, ``hog`` (default) or ``yunet`` (faces v2: finds turned
+            heads too, so more faces are followed and blurred; a fixed cost per frame), or
+            ``cnn``/``hog+cnn`` (slow). Faces are described by the watchlist gallery's
+            descriptor (dlib's without a gallery).
     """
 
     every: float = 0.2
@@ -78,8 +82,10 @@ class VideoOptions:
     webhook: str | None = None
     webhook_allow_link_local: bool = False
     max_seconds: float | None = None
+    detector: Detector = Detector.HOG
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "detector", as_detector(self.detector))
         _seconds("every", self.every, 0.0, 60.0)
         _seconds("tag_every", self.tag_every, 0.0, 3600.0)
         _seconds("count_every", self.count_every, 0.0, 3600.0)
@@ -148,13 +154,22 @@ class VideoAnalysis:
         return self._events()
 
     # -- the pipeline -------------------------------------------------------------------------
+    def _tracker(self, descriptor: Descriptor) -> FaceTracker:
+        """dlib's descriptors keep the tracker's measured similarities; another descriptor's
+        are read off its calibration at the same false-match rates."""
+        if descriptor is Descriptor.DLIB:
+            return FaceTracker(timeout=self.options.linger)
+        near, far = tracking_similarities(self._engine.calibration(descriptor))
+        return FaceTracker(timeout=self.options.linger, near=near, far=far)
+
     def _events(self) -> Iterator[Event]:
         opts = self.options
         report = VideoReport(self.source.name)
-        analyzer = self._engine.face_analyzer(Detector.HOG)
-        face_options = FaceOptions(detector=Detector.HOG)
+        descriptor = self._gallery.descriptor if self._gallery is not None else DEFAULT_DESCRIPTOR
+        analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
+        face_options = FaceOptions(detector=opts.detector, descriptor=descriptor)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
-        tracker = FaceTracker(timeout=opts.linger)
+        tracker = self._tracker(descriptor)
         appearances = Appearances(opts.linger, threshold)
         tagger = FrameTagger(self._engine.tagger(opts.tag_preset)) if opts.tags else None
         tags = TagTimeline()

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..face_types import Faces
+from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import similarity
 
-__all__ = ["FaceTracker", "Observation", "Track", "box_iou"]
+__all__ = ["FaceTracker", "Observation", "Track", "box_iou", "tracking_similarities"]
 
 #: A track is decided (named or unknown) once it has this many observations.
 MIN_OBSERVATIONS = 2
@@ -31,6 +32,9 @@ MIN_IOU, MIN_SIMILARITY_NEAR = 0.2, 0.8
 #: The same face on successive analysed frames (0.2 s apart) of the Hamilton clip scored 0.90-0.98;
 #: with 0.6 a shot cut continued a named track onto an audience face at the same place.
 MIN_SIMILARITY_FAR = 0.88
+#: The false-match rates those two similarities have in dlib's shipped calibration (0.809 at
+#: 1e-2, 0.878 at 1e-4): another descriptor's tracker uses its own thresholds at these rates.
+TRACK_NEAR_FMR, TRACK_FAR_FMR = 1e-2, 1e-4
 #: A named track whose new face is this far below the decision threshold (for its person) is
 #: not continued: the face belongs to someone else.
 NAMED_DROP = 0.1
@@ -94,11 +98,15 @@ class Track:
 class FaceTracker:
     """Tracks of the faces of successive analysed frames.
 
-    ``timeout``: seconds a track may go unseen and still be continued.
+    ``timeout``: seconds a track may go unseen and still be continued. ``near`` and ``far``:
+    the similarities that continue a track nearby and anywhere (default: dlib's descriptor's
+    ``MIN_SIMILARITY_NEAR`` and ``MIN_SIMILARITY_FAR``; another descriptor's come from its
+    calibration, see :func:`tracking_similarities`).
     """
 
-    def __init__(self, timeout: float = 1.0):
+    def __init__(self, timeout: float = 1.0, *, near: float = MIN_SIMILARITY_NEAR, far: float = MIN_SIMILARITY_FAR):
         self.timeout = timeout
+        self.near, self.far = near, far
         self.tracks: list[Track] = []  # live tracks
         self._next_id = 1
 
@@ -116,7 +124,7 @@ class FaceTracker:
             assert faces.embeddings is not None
             iou = box_iou(faces.boxes, np.stack([tr.box for tr in self.tracks]))
             sim = similarity(faces.embeddings[:, None, :], np.stack([tr.embedding for tr in self.tracks])[None, :, :])
-            allowed = ((iou >= MIN_IOU) & (sim >= MIN_SIMILARITY_NEAR)) | (sim >= MIN_SIMILARITY_FAR)
+            allowed = ((iou >= MIN_IOU) & (sim >= self.near)) | (sim >= self.far)
             if threshold is not None:
                 for j, tr in enumerate(self.tracks):
                     if tr.person is not None:
@@ -150,3 +158,9 @@ class FaceTracker:
         """End every live track (the source ended)."""
         ended, self.tracks = self.tracks, []
         return ended
+
+
+def tracking_similarities(table: CalibrationTable) -> tuple[float, float]:
+    """(near, far) track-continuation similarities of a descriptor from its calibration table:
+    its thresholds at ``TRACK_NEAR_FMR`` and ``TRACK_FAR_FMR``."""
+    return table.threshold_for(TRACK_NEAR_FMR), table.threshold_for(TRACK_FAR_FMR)

@@ -1,0 +1,127 @@
+"""Faces v2 (issue 17) in the face pipeline, on real weights and a few celeba-80 photos: YuNet
+as a detector (its own landmarks, no CNN), SFace as a descriptor, calibration per descriptor,
+galleries that know their descriptor and ``reindex_gallery``."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from ocula.errors import DescriptorMismatch, InputError, NoFaceFound, NotCalibrated
+from ocula.galleries import Gallery, reindex_gallery
+from ocula.pipelines.calibration import CalibrationTable
+from ocula.pipelines.faces import similarity
+
+from ..conftest import shared
+
+CELEBA = "faces/celeba-80"
+
+
+def _photos(n_people: int, per_person: int) -> dict[str, list]:
+    """The first ``per_person`` photos of the first ``n_people`` identities of celeba-80."""
+    root = shared(CELEBA)
+    with open(root / "identities.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out: dict[str, list] = {}
+    for row in rows:
+        photos = out.setdefault(row["identity"], [])
+        if len(photos) < per_person:
+            photos.append(root / row["image_path"])
+        if len(out) > n_people:
+            break
+    return {k: v for k, v in list(out.items())[:n_people]}
+
+
+def _sface_table_ships() -> bool:
+    return resources.files("ocula").joinpath("data", "calibration_sface_face.json").is_file()
+
+
+def test_yunet_finds_faces_with_its_own_landmarks_and_sface_describes_them(engine):
+    (a1, a2), (b1, _) = _photos(2, 2).values()
+    faces = engine.faces(a1, detector="yunet", descriptor="sface")
+    assert len(faces) >= 1 and faces.landmark_layout == "yunet5" and faces.descriptor == "sface_face"
+    assert faces.to_dicts()[0]["landmark_layout"] == "yunet5"
+    # Eye centres are YuNet's points 0 and 1: the size is their distance.
+    lm = faces.landmarks[0]
+    assert faces.size[0] == pytest.approx(np.linalg.norm(lm[0] - lm[1]), rel=1e-5)
+    assert 0.5 < faces.frontal[0] <= 1 and faces.sharpness[0] > 0
+    assert np.allclose(np.linalg.norm(faces.embeddings, axis=1), 1, atol=1e-5)  # unit: similarity is the cosine
+    same = similarity(faces.embeddings[0], engine.faces(a2, detector="yunet", descriptor="sface").embeddings[0])
+    other = similarity(faces.embeddings[0], engine.faces(b1, detector="yunet", descriptor="sface").embeddings[0])
+    assert same > other
+    # dlib's detector with SFace: five points from the 68-point model, nearly the same descriptor.
+    hog = engine.faces(a1, detector="hog", descriptor="sface")
+    assert hog.landmark_layout == "dlib5" and hog.descriptor == "sface_face"
+    assert similarity(hog.embeddings[0], faces.embeddings[0]) > 0.9
+    # YuNet's boxes with dlib's descriptor: dlib's chips, YuNet's landmarks in the result.
+    mixed = engine.faces(a1, detector="yunet")
+    default = engine.faces(a1)
+    assert mixed.landmark_layout == "yunet5" and mixed.descriptor == default.descriptor == "dlib_resnet_face"
+    assert similarity(mixed.embeddings[0], default.embeddings[0]) > 0.9
+
+
+def test_a_blank_photo_with_yunet_is_no_face_and_never_runs_dlibs_cnn(engine):
+    analyzer = engine.face_analyzer("yunet", descriptor="sface")
+    assert [d.kind for d in analyzer.detectors] == ["yunet"] and analyzer.landmarks5 is None
+    blank = np.full((5000, 8000, 3), 255, np.uint8)
+    assert len(engine.faces(blank, detector="yunet", descriptor="sface")) == 0
+    with pytest.raises(NoFaceFound):
+        engine.verify(blank, blank, detector="yunet")  # dlib's descriptor, YuNet's detector: no CNN
+    with pytest.raises(InputError, match="yunet"):
+        engine.faces(blank[:100, :100], detector="yunet", cropped=True)
+
+
+def test_verify_uses_the_table_of_the_descriptor_it_used(engine):
+    (a1, a2), _ = _photos(2, 2).values()
+    if not _sface_table_ships():
+        with pytest.raises(NotCalibrated, match="calibration_sface_face.json"):
+            engine.verify(a1, a2, descriptor="sface")
+    # A table given for SFace is used as given; dlib's shipped one is not.
+    scores = np.linspace(-0.2, 0.5, 2000)
+    table = CalibrationTable.from_scores(scores, fmrs=(0.1, 0.01))
+    result = engine.verify(a1, a2, descriptor="sface", calibration=table, fmr=0.01)
+    assert result.threshold == pytest.approx(table.threshold_for(0.01))
+    assert result.face_a.descriptor == "sface_face" and result.face_a.landmark_layout == "yunet5"
+    with pytest.raises(DescriptorMismatch, match="sface"):
+        engine.verify(result.face_a, result.face_b, calibration=table, fmr=0.01)  # dlib asked, SFace given
+
+
+def test_reindex_moves_a_gallery_to_another_descriptor_from_its_photos(engine, settings, tmp_path):
+    people = _photos(3, 2)
+    (ann, bob, cyd) = people
+    moved = tmp_path / "cyd.jpg"
+    shutil.copy(people[cyd][0], moved)
+    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+        assert g.descriptor.value == "dlib"
+        assert g.enroll(ann, people[ann], metadata={"team": "a"}, detector="hog").photos == 2
+        assert g.enroll(bob, people[bob], detector="hog").photos >= 1
+        assert g.enroll(cyd, [moved], detector="hog").photos == 1
+        with pytest.raises(DescriptorMismatch, match="ocula reindex --gallery g --descriptor sface"):
+            g.enroll(ann, people[ann][:1], descriptor="sface")
+        g.forget(bob)
+    with pytest.raises(DescriptorMismatch, match="reindex"):
+        Gallery.open("g", settings=settings, engine=engine, descriptor="sface")
+    moved.unlink()  # one template's photo is gone: the reindex is refused, the gallery unchanged
+    with pytest.raises(InputError, match=r"cyd\.jpg.*gone.*g is unchanged"):
+        reindex_gallery("g", engine=engine, settings=settings, descriptor="sface")
+    with Gallery.open("g", settings=settings, engine=engine) as g:
+        assert g.descriptor.value == "dlib" and sorted(p.name for p in g.people()) == sorted([ann, cyd])
+
+    report = reindex_gallery("g", engine=engine, settings=settings, descriptor="sface", drop_missing=True)
+    assert (report.people, report.templates, report.dropped_people) == (1, 2, [cyd])
+    assert [(p, f) for p, f, _ in report.failed] == [(cyd, str(moved))]
+    with Gallery.open("g", settings=settings, engine=engine) as g:
+        assert g.descriptor.value == "sface"
+        assert [(p.name, p.photos, p.metadata) for p in g.people()] == [(ann, 2, {"team": "a"})]  # bob stays forgotten
+        templates, refs = g.templates(ann)
+        fresh = engine.faces(people[ann][0], detector="yunet", descriptor="sface")
+        assert similarity(templates[0], fresh.embeddings[0]) > 0.999 and refs[0]["path"] == str(people[ann][0])
+        assert g.enroll(ann, people[ann][:1]).photos == 3  # the gallery's descriptor, by default
+        if not _sface_table_ships():
+            with pytest.raises(NotCalibrated):
+                g.identify(people[ann][1])
+
