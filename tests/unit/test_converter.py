@@ -58,3 +58,28 @@ def test_missing_extra_and_misshapen_tensors_are_refused():
         build_efficientnet_lite(extra, width=1.0, depth=1.0)
     with pytest.raises(ConversionError, match="shape"):
         build_efficientnet_lite(state, width=1.1, depth=1.2)  # Lite2's shapes, Lite0's weights
+
+
+def test_every_converter_has_a_version_and_a_build_and_finding_a_graph_imports_none():
+    """A cached graph is found by its name (model, weights sha256, converter version) without
+    importing the converter: converters import onnx, which took 1.7 s of every CLI run."""
+    import subprocess
+    import sys
+
+    from ocula.models.convert import CONVERTER_VERSIONS
+    from ocula.models.loading import _BUILDERS
+    from ocula.models.registry import list_models
+
+    converters = {m.converter for m in list_models() if m.converter}
+    assert converters and converters <= set(CONVERTER_VERSIONS) == set(_BUILDERS)
+    probe = (
+        "import sys\n"
+        "from ocula import Settings, get_model\n"
+        "from ocula.models.loading import converted_graph_path\n"
+        "for name in ('efficientnet_lite0', 'dlib_resnet_face', 'sface_face'):\n"
+        "    converted_graph_path(get_model(name), Settings())\n"
+        "print(sorted(m for m in sys.modules if m == 'onnx' or m.startswith('ocula.models.convert.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import ConfigError, ConversionError, ModelUnavailable
 from .backends.base import Runner
+from .convert import CONVERTER_VERSIONS
 from .files import resolve_files
 from .registry import Backend, ModelSpec
 
@@ -27,15 +29,10 @@ __all__ = ["converted_graph_path", "load_dlib_model", "load_runner"]
 
 
 def _converter_version(spec: ModelSpec) -> int:
-    if spec.converter == "efficientnet_lite":
-        from .convert.efficientnet_lite import CONVERTER_VERSION
-    elif spec.converter == "dlib_face_resnet":
-        from .convert.dlib_face_resnet import CONVERTER_VERSION
-    elif spec.converter == "onnx_dequantize":
-        from .convert.onnx_dequantize import CONVERTER_VERSION
-    else:
-        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}")
-    return CONVERTER_VERSION
+    try:
+        return CONVERTER_VERSIONS[spec.converter or ""]
+    except KeyError:
+        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}") from None
 
 
 def converted_graph_path(spec: ModelSpec, settings: Settings) -> Path:
@@ -43,16 +40,7 @@ def converted_graph_path(spec: ModelSpec, settings: Settings) -> Path:
     return settings.cache_dir / "onnx" / f"{spec.name}-{sha[:16]}-c{_converter_version(spec)}.onnx"
 
 
-def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
-    _converter_version(spec)  # rejects unknown converters
-    if spec.converter == "dlib_face_resnet":
-        from .convert.dlib_face_resnet import build_dlib_face_resnet
-
-        return build_dlib_face_resnet(_read(spec, weights), name=spec.name)
-    if spec.converter == "onnx_dequantize":
-        from .convert.onnx_dequantize import fold_dequantized_weights
-
-        return fold_dequantized_weights(_read(spec, weights), name=spec.name)
+def _efficientnet_lite(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     from .convert.efficientnet_lite import build_efficientnet_lite
     from .convert.torch_checkpoint import load_state_dict
 
@@ -60,6 +48,32 @@ def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     return build_efficientnet_lite(
         load_state_dict(weights), width=float(arch["width"]), depth=float(arch["depth"]), name=spec.name
     )
+
+
+def _dlib_face_resnet(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    from .convert.dlib_face_resnet import build_dlib_face_resnet
+
+    return build_dlib_face_resnet(_read(spec, weights), name=spec.name)
+
+
+def _onnx_dequantize(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    from .convert.onnx_dequantize import fold_dequantized_weights
+
+    return fold_dequantized_weights(_read(spec, weights), name=spec.name)
+
+
+#: Each converter's build (its version is in ``CONVERTER_VERSIONS``); a build imports its module
+#: only when a graph has to be made.
+_BUILDERS: dict[str, Callable[[ModelSpec, Path], onnx.ModelProto]] = {
+    "efficientnet_lite": _efficientnet_lite,
+    "dlib_face_resnet": _dlib_face_resnet,
+    "onnx_dequantize": _onnx_dequantize,
+}
+
+
+def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    _converter_version(spec)  # rejects unknown converters
+    return _BUILDERS[spec.converter or ""](spec, weights)
 
 
 def _read(spec: ModelSpec, weights: Path) -> bytes:

@@ -21,12 +21,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import ConversionError
+from . import CONVERTER_VERSIONS
 from .dlib_dnn import DlibLayer, DlibNet, read_dlib_net
 
 __all__ = ["CONVERTER_VERSION", "build_dlib_face_resnet"]
 
 #: Bump when the graph this module builds changes, so cached graphs are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = CONVERTER_VERSIONS["dlib_face_resnet"]
 OPSET = 17
 IR_VERSION = 8
 

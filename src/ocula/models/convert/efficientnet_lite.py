@@ -25,11 +25,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import ConversionError
+from . import CONVERTER_VERSIONS
 
 __all__ = ["CONVERTER_VERSION", "Block", "build_efficientnet_lite", "lite_blocks"]
 
 #: Bump when the graph this module builds changes, so cached graphs are rebuilt.
-CONVERTER_VERSION = 2  # 2: the head's feature map is an output too (GeM pooling for search)
+CONVERTER_VERSION = CONVERTER_VERSIONS["efficientnet_lite"]
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime >= 1.10
 BN_EPS = 1e-3

@@ -23,11 +23,12 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from ...errors import ConversionError
+from . import CONVERTER_VERSIONS
 
 __all__ = ["CONVERTER_VERSION", "dequantize_block", "fold_dequantized_weights"]
 
 #: Bump when the graph this module builds changes, so cached graphs are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = CONVERTER_VERSIONS["onnx_dequantize"]
 
 
 def dequantize_block(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, *, axis: int, block_size: int) -> np.ndarray:
