@@ -33,6 +33,8 @@ def _converter_version(spec: ModelSpec) -> int:
         from .convert.dlib_face_resnet import CONVERTER_VERSION
     elif spec.converter == "onnx_dequantize":
         from .convert.onnx_dequantize import CONVERTER_VERSION
+    elif spec.converter == "tflite_blazeface":
+        from .convert.tflite_blazeface import CONVERTER_VERSION
     else:
         raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}")
     return CONVERTER_VERSION
@@ -53,6 +55,10 @@ def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
         from .convert.onnx_dequantize import fold_dequantized_weights
 
         return fold_dequantized_weights(_read(spec, weights), name=spec.name)
+    if spec.converter == "tflite_blazeface":
+        from .convert.tflite_blazeface import build_blazeface
+
+        return build_blazeface(_read(spec, weights), name=spec.name)
     from .convert.efficientnet_lite import build_efficientnet_lite
     from .convert.torch_checkpoint import load_state_dict
 
