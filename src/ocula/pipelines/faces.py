@@ -103,7 +103,13 @@ DEFAULT_DETECTORS = {Descriptor.DLIB: Detector.HOG_CNN, Descriptor.SFACE: Detect
 DEFAULT_DESCRIPTOR = Descriptor.DLIB
 
 # Face models by the names users give them (``Engine.face_detector``, ``Engine.face_descriptor``).
-FACE_DETECTORS = {"hog": "dlib_hog_face", "cnn": "dlib_mmod_face", "yunet": "yunet_face"}
+FACE_DETECTORS = {
+    "hog": "dlib_hog_face",
+    "cnn": "dlib_mmod_face",
+    "yunet": "yunet_face",
+    "blazeface": "blazeface_face",  # MediaPipe full-range
+    "blazeface-short": "blazeface_short_face",
+}
 FACE_DESCRIPTORS = {"sface": "sface_face"}
 # iBUG-300W indices giving SFace's five points from dlib's 68: the eye on the photo's left
 # (mean of its six points), the other eye, the nose tip, the mouth corners (photo's left first).

@@ -11,4 +11,5 @@ CONVERTER_VERSIONS: dict[str, int] = {
     "efficientnet_lite": 2,  # 2: the head's feature map is an output too (GeM pooling for search)
     "dlib_face_resnet": 1,
     "onnx_dequantize": 1,
+    "tflite_blazeface": 1,
 }
