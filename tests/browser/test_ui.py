@@ -128,7 +128,7 @@ def test_upload_shows_tags_faces_and_similar_items(server, browser, tmp_path):
 
     Image.new("RGB", (96, 64), "grey").save(tmp_path / "blank.png")
     css(browser, "#photo")[0].send_keys(str(tmp_path / "blank.png"))
-    wait_for(browser, lambda d: css(d, "#message")[0].text == "Done." and css(d, "#tags .nothing"))
+    wait_for(browser, lambda d: css(d, "#look .status")[0].text == "Done." and css(d, "#tags .nothing"))
     assert css(browser, "#tags .nothing")[0].text.startswith("Nothing recognised (best guess: ")
     assert len(css(browser, "#tags .label")) == 5
 

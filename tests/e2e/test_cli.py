@@ -115,7 +115,7 @@ def test_models_list_and_verify(env):
     assert [m["name"] for m in models] == [
         "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
         "dlib_hog_face", "dlib_mmod_face", "dlib_landmarks_5", "dlib_landmarks_68", "dlib_resnet_face",
-        "yunet_face", "sface_face",
+        "yunet_face", "sface_face", "blazeface_face", "blazeface_short_face",
     ]
     for m in models:
         assert {"name", "task", "backend", "source", "installed", "license"} <= set(m) and m["installed"] is True
