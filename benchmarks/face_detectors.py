@@ -34,7 +34,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ LISTS = Path(__file__).resolve().parent / "data"
 HAMILTON = "video/face_recognition_hamilton/short_hamilton_clip.mp4"
 # A line of a photo list naming a video frame: ``path/to/clip.mp4#frame=N``.
 FRAME_MARK = "#frame="
+SETS = ("celeba", "lfw", "hamilton", "face-free", "face-like")
 # ImageNet-1k's class indices 0-397 are animals (sorted-wnid order).
 LAST_ANIMAL_CLASS = 397
 
@@ -219,7 +220,7 @@ def photos(entries: list[str], limit: int | None) -> Iterator[tuple[str, np.ndar
 def run(entries_by_set: dict[str, list[str]], detectors: list[DetectorEntry], limit: int | None):
     from ocula import Engine
 
-    tallies = {(d.name, s): Tally() for d in detectors for s in entries_by_set}
+    tallies = {(d.name, s): Tally() for d in detectors for s in SETS}
     with Engine() as engine:
         built = [(d, d.build(engine)) for d in detectors]
         for set_name, entries in entries_by_set.items():
@@ -235,6 +236,17 @@ def run(entries_by_set: dict[str, list[str]], detectors: list[DetectorEntry], li
                     tallies[(entry_.name, set_name)].add(entry, boxes, scores, (time.perf_counter() - t) * 1000)
             print(f"  {set_name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return tallies
+
+
+def per_frame(tallies: dict, detectors: list[DetectorEntry], frames: list[str]) -> str:
+    """Faces each detector found on each Hamilton frame ("." where it did not run)."""
+    counts = {d.name: {e: n for e, n, _, _ in tallies[(d.name, "hamilton")].found} for d in detectors}
+    ran = {d.name: set(frames[:: d.every]) for d in detectors}
+    rows = ["| frame | " + " | ".join(d.name for d in detectors) + " |", "|" + "---|" * (len(detectors) + 1)]
+    for frame in frames:
+        cells = [str(counts[d.name].get(frame, 0)) if frame in ran[d.name] else "." for d in detectors]
+        rows.append(f"| {frame.split(FRAME_MARK)[1]} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def on_animals(tally: Tally, animals: set[str]) -> str:
@@ -266,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hamilton-stride", type=int, default=10, help="use every n-th clip frame (default 10)")
     parser.add_argument("--quick", action="store_true", help="at most 4 photos per set (a smoke run)")
     parser.add_argument("--only", nargs="*", metavar="DETECTOR", help="run only these detectors (names as printed)")
+    parser.add_argument("--sets", nargs="*", choices=SETS, help="run only these photo sets (default: all)")
+    parser.add_argument("--no-skip", action="store_true", help="slow detectors see every photo too (much longer)")
     args = parser.parse_args(argv)
     # One inference thread, set before ocula (and ONNX Runtime, dlib's BLAS) load.
     os.environ["OCULA_THREADS"] = "1"
@@ -275,12 +289,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"shared data not found at {DATA}")
     detectors = [d for d in DETECTORS if d.available() and (not args.only or d.name in args.only)]
     skipped = [d.name for d in DETECTORS if not d.available()]
-    entries = photo_sets(args)
+    if args.no_skip:
+        detectors = [replace(d, every=1) for d in detectors]
+    entries = {name: listed for name, listed in photo_sets(args).items() if not args.sets or name in args.sets}
     limit = 4 if args.quick else None
     print(
         f"sets: celeba-80 every {args.celeba_stride}th photo, LFW every {args.lfw_stride}th crop, Hamilton every "
-        f"{args.hamilton_stride}th frame, {len(entries['face-free'])} face-free and "
-        f"{len(entries['face-like'])} face-like photos; 1 thread",
+        f"{args.hamilton_stride}th frame, {len(entries.get('face-free', []))} face-free and "
+        f"{len(entries.get('face-like', []))} face-like photos; 1 thread",
         flush=True,
     )
     for d in detectors:
@@ -290,9 +306,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"not available here: {', '.join(skipped)}")
     tallies = run(entries, detectors, limit)
     animals = animal_photos()
-    in_set = sum(entry in animals for entry in entries["face-free"][:limit])
+    in_set = sum(entry in animals for entry in entries.get("face-free", [])[:limit])
     print(f"face-free photos of animals: {in_set}")
     print(table(tallies, detectors, animals))
+    if entries.get("hamilton"):
+        print("\nfaces found per Hamilton frame (frames 20-80 and 220-270 show turned heads):")
+        print(per_frame(tallies, detectors, entries["hamilton"][:limit]))
     print("\nfaces found on face-free photos (check each by eye):")
     for d in detectors:
         for entry, n, boxes, scores in tallies[(d.name, "face-free")].found:
