@@ -86,10 +86,14 @@ def _as_ocula(detector: str) -> Callable[[object], Detect]:
     return build
 
 
-def _blazeface_build(engine) -> Detect:
-    # Added by another branch; its engine entry point is assumed to follow YuNet's.
-    detector = engine.face_detector("blazeface")
-    return lambda image: detector.detect(image, 0)
+def _blazeface(name: str) -> Callable[[object], Detect]:
+    """BlazeFace (``Engine.face_detector("blazeface" | "blazeface-short")``), where it exists."""
+
+    def build(engine) -> Detect:
+        detector = engine.face_detector(name)
+        return lambda image: detector.detect(image, 0)
+
+    return build
 
 
 def _has_blazeface() -> bool:
@@ -102,7 +106,8 @@ DETECTORS = (
     DetectorEntry("hog+cnn (ocula's default)", _as_ocula("hog+cnn"), every=10),
     DetectorEntry("cnn (ocula's policy)", _as_ocula("cnn"), every=25),
     DetectorEntry("yunet", _as_ocula("yunet")),
-    DetectorEntry("blazeface", _blazeface_build, available=_has_blazeface),
+    DetectorEntry("blazeface (full-range)", _blazeface("blazeface"), available=_has_blazeface),
+    DetectorEntry("blazeface-short", _blazeface("blazeface-short"), available=_has_blazeface),
 )
 
 
