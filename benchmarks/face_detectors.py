@@ -299,14 +299,14 @@ def main(argv: list[str] | None = None) -> None:
     entries = {name: listed for name, listed in photo_sets(args).items() if not args.sets or name in args.sets}
     limit = 4 if args.quick else None
     print(
-        f"sets: celeba-80 every {args.celeba_stride}th photo, LFW every {args.lfw_stride}th crop, Hamilton every "
-        f"{args.hamilton_stride}th frame, {len(entries.get('face-free', []))} face-free and "
+        f"sets: celeba-80 1 photo in {args.celeba_stride}, LFW 1 crop in {args.lfw_stride}, Hamilton 1 frame in "
+        f"{args.hamilton_stride}, {len(entries.get('face-free', []))} face-free and "
         f"{len(entries.get('face-like', []))} face-like photos; 1 thread",
         flush=True,
     )
     for d in detectors:
         if d.every > 1:
-            print(f"{d.name}: every {d.every}th photo of each set (slow)")
+            print(f"{d.name}: 1 photo in {d.every} of each set (slow)")
     if skipped:
         print(f"not available here: {', '.join(skipped)}")
     tallies = run(entries, detectors, limit)
