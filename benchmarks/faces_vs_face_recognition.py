@@ -10,12 +10,21 @@ time, and the speed ratio.
   one jitter); similarity = minus the Euclidean distance, as its ``compare_faces`` uses.
 - ocula: ``ocula.eval.pairs.evaluate_pairs`` - the code behind ``ocula eval pairs`` - with its
   default detector (HOG, and the CNN on photos where HOG finds no face) and with HOG only.
+- ocula faces v2: ``Engine.faces_many(..., descriptor="sface")`` with SFace's own detector
+  (YuNet, its five landmarks align the chip) and the mirror pass, largest face of each photo,
+  scored as ``evaluate_pairs`` scores (cosine of the unit descriptors). With ``--cropped`` there
+  is no detection (YuNet cannot take a crop): the whole crop, with the 25% edge-replicated border
+  ocula gives every crop, is aligned on dlib's 68-point landmarks (eye centres, nose tip, mouth
+  corners), as ``ocula faces ... --cropped --descriptor sface`` does.
+
+``--threads N`` runs every side on N threads (ONNX Runtime's, and OpenMP/BLAS for dlib-bin and
+NumPy); the default uses all CPUs, as ocula does.
 
 Models are loaded before the clocks start on both sides. face_recognition is not a dependency
 of ocula; install it without its source-built dlib (dlib-bin provides the module):
 
     pip install --no-deps face_recognition
-    python benchmarks/faces_vs_face_recognition.py ../shared/data/faces/celeba-80/identities.csv
+    python benchmarks/faces_vs_face_recognition.py ../shared/data/faces/celeba-80/identities.csv --threads 1
 """
 
 from __future__ import annotations
@@ -23,13 +32,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ocula import Engine
-from ocula.eval.pairs import PairSet, evaluate_pairs, read_pairs, report_from_scores
+from ocula import Engine, Settings
+from ocula.eval.pairs import PairSet, PairsReport, evaluate_pairs, pair_scores, read_pairs, report_from_scores
+
+#: The rows of faces v2 (photos; crops), and its descriptor.
+V2_ROW, V2_CROPPED_ROW = "ocula v2 (yunet+sface)", "ocula v2 (sface, crop)"
+V2_DESCRIPTOR = "sface"
 
 
 def run_face_recognition(pairs: PairSet, cropped: bool):
@@ -56,14 +70,45 @@ def run_face_recognition(pairs: PairSet, cropped: bool):
     return report_from_scores(pairs, scores, failed=failed, seconds=time.perf_counter() - start)
 
 
+def run_ocula_v2(engine: Engine, pairs: PairSet, cropped: bool) -> PairsReport:
+    """Faces v2 through the public API: the largest face of each photo described by SFace (its
+    mirror pass included), every pair scored; FTE rejects the pairs, as for the other rows."""
+    start = time.perf_counter()
+    detection = {"cropped": True} if cropped else {"detector": "yunet"}
+    embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
+    failed: list[str] = []
+    stream = engine.faces_many(pairs.images, largest_only=True, descriptor=V2_DESCRIPTOR, **detection)
+    for i, result in enumerate(stream):
+        if result.ok and len(result.faces):
+            embeddings[i] = result.faces.embeddings[0]
+        else:
+            failed.append(result.source)
+    scores = pair_scores(pairs, embeddings)
+    seconds = time.perf_counter() - start
+    return report_from_scores(
+        pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration(V2_DESCRIPTOR)
+    )
+
+
+def limit_threads(threads: int) -> Settings:
+    """ocula's settings for ``threads`` (0: all CPUs); also caps OpenMP/BLAS threads, which
+    dlib-bin and NumPy read when first loaded (so before face_recognition is imported)."""
+    if threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    return Settings(threads=threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pairs", type=Path, help="pairs CSV (image_a,image_b,same[,fold]) or identities CSV")
     parser.add_argument("--root", type=Path, help="image folder (default: the CSV's folder)")
     parser.add_argument("--cropped", action="store_true", help="images are tight face crops")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N identities rows (quick runs)")
+    parser.add_argument("--threads", type=int, default=0, help="threads for every side (default: all CPUs)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    settings = limit_threads(args.threads)
     pairs = read_pairs(args.pairs, args.root or args.pairs.parent)
     if args.limit:
         keep = (pairs.index_a < args.limit) & (pairs.index_b < args.limit)
@@ -78,19 +123,23 @@ def main() -> None:
 
     import face_recognition  # noqa: F401  (loads its models now, outside the clock)
 
-    with Engine() as engine:
+    with Engine(settings) as engine:
         engine.face_analyzer("hog+cnn")  # load (and on first use convert) the models outside the clock
+        engine.face_analyzer("hog" if args.cropped else "yunet", descriptor=V2_DESCRIPTOR)
         ours = evaluate_pairs(engine, pairs, cropped=args.cropped)  # default: hog+cnn
         hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog")
+        v2 = run_ocula_v2(engine, pairs, args.cropped)
     theirs = run_face_recognition(pairs, args.cropped)
 
-    reports = {"ocula": ours, "ocula --detector hog": hog_only, "face_recognition": theirs}
+    v2_row = V2_CROPPED_ROW if args.cropped else V2_ROW
+    reports = {"ocula": ours, "ocula --detector hog": hog_only, v2_row: v2, "face_recognition": theirs}
     if args.cropped:  # no detection: the two ocula rows are the same computation
         del reports["ocula --detector hog"]
     rows = {name: r.to_dict() for name, r in reports.items()}
     ratio = theirs.seconds / ours.seconds
+    v2_ratio = theirs.seconds / v2.seconds
     if args.json:
-        print(json.dumps({**rows, "speed_ratio": round(ratio, 2)}))
+        print(json.dumps({**rows, "speed_ratio": round(ratio, 2), "speed_ratio_v2": round(v2_ratio, 2)}))
         return
     print(
         f"{len(pairs):,} pairs ({ours.n_genuine:,} genuine, {ours.n_impostor:,} impostor), {len(pairs.images)} images"
@@ -109,8 +158,10 @@ def main() -> None:
         )
     print(
         f"speed ratio (face_recognition time / ocula time): {ratio:.2f}x default, "
-        f"{theirs.seconds / hog_only.seconds:.2f}x with --detector hog"
+        f"{theirs.seconds / hog_only.seconds:.2f}x with --detector hog, {v2_ratio:.2f}x faces v2"
     )
+    if v2.failed_images:
+        print(f"{v2_row}: no face in " + ", ".join(Path(p).name for p in v2.failed_images))
 
 
 if __name__ == "__main__":
