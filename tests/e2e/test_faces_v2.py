@@ -125,3 +125,35 @@ def test_reindex_moves_a_gallery_to_another_descriptor_from_its_photos(engine, s
             with pytest.raises(NotCalibrated):
                 g.identify(people[ann][1])
 
+
+
+def test_reindex_never_opens_an_uploads_name_and_its_build_is_no_gallery(engine, settings, tmp_path):
+    """Review findings on reindex: an upload's name is a name a client chose (here a server
+    path), never a file the reindex opens; the names a reindex builds under cannot be made or
+    listed as galleries; a forget drops a build an interrupted reindex left (it holds a copy)."""
+    from ocula.galleries import gallery_names
+    from ocula.galleries.gallery import REINDEX_SUFFIX
+    from ocula.io import load_image
+
+    secret = tmp_path / "server-secret.jpg"  # a face photo on the server a client names
+    (person, photos), *_ = _photos(1, 1).items()
+    shutil.copy(photos[0], secret)
+    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+        assert g.enroll(person, [load_image(photos[0])], names=[str(secret)], detector="hog").photos == 1
+    report = reindex_gallery("g", engine=engine, settings=settings, descriptor="sface", drop_missing=True)
+    assert report.dropped_people == [person] and "no photo file was kept" in report.failed[0][2]
+    for name in ("g.reindex", "g.retired", "g.clusters"):
+        with pytest.raises(InputError, match="invalid gallery name"):
+            Gallery.open(name, settings=settings, engine=engine, create=True)
+    with Gallery.open("h", settings=settings, engine=engine, create=True) as h:
+        h.enroll(person, photos, detector="hog")
+    left = Gallery._open_store_named(f"h{REINDEX_SUFFIX}", settings=settings, engine=engine, create=True,
+                                     vectors=None, descriptor=None)  # fmt: skip
+    with left:  # what an interrupted reindex leaves: a copy of the person
+        left.enroll(person, photos, detector="hog")
+    assert sorted(gallery_names(settings)) == ["g", "h"]  # the build is not listed
+    with Gallery.open("h", settings=settings, engine=engine) as h:
+        h.forget(person)
+    from ocula.collections import collection_names
+
+    assert [n for n in collection_names(settings, kind="galleries") if n.startswith("h")] == ["h"]

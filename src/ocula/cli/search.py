@@ -14,7 +14,7 @@ from ..config import Settings
 from ..engine import Engine
 from ..errors import InputError
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector
+from ..pipelines.faces import Descriptor, Detector
 from ._common import (
     EXIT_FAILED,
     VectorsOption,
@@ -172,7 +172,7 @@ def reindex_command(
     descriptor: Annotated[
         Optional[Descriptor],
         typer.Option(
-            help="With --gallery: the face descriptor to describe its photos with, dlib or sface (default: ocula's default descriptor).",
+            help="With --gallery (required there): the face descriptor to describe its photos with, dlib or sface.",
             show_default=False,
         ),
     ] = None,
@@ -201,7 +201,9 @@ def reindex_command(
         if collection is not None and (descriptor is not None or detector is not None):
             raise InputError("--descriptor and --detector apply to --gallery only")
     if gallery is not None:
-        _reindex_gallery(settings, gallery, descriptor or DEFAULT_DESCRIPTOR, detector, drop_missing, as_json)
+        if descriptor is None:  # never a silent change of descriptor (e.g. back to the default)
+            raise InputError("--gallery needs --descriptor: the descriptor to describe the photos with (dlib or sface)")
+        _reindex_gallery(settings, gallery, descriptor, detector, drop_missing, as_json)
         return
     assert collection is not None
     with cli_errors(json_output=as_json), Engine(settings) as engine:

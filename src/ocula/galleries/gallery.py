@@ -62,6 +62,10 @@ KIND = "galleries"
 RECIPES = {Descriptor.DLIB: "flip-avg-l2-v1", Descriptor.SFACE: "flip-unit-cos-v1"}
 RECIPE = RECIPES[Descriptor.DLIB]
 CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
+#: The store a reindex builds beside a gallery, and the old one while the new is swapped in.
+REINDEX_SUFFIX, RETIRED_SUFFIX = ".reindex", ".retired"
+#: Names of stores that belong to a gallery: never a gallery's own name, never listed.
+RESERVED_SUFFIXES = (CLUSTERS_SUFFIX, REINDEX_SUFFIX, RETIRED_SUFFIX)
 _PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
 _CLUSTER_ID = re.compile(r"cluster-([0-9]{4,9})")  # matched whole
 
@@ -143,15 +147,17 @@ def _check_new_person(person: str) -> str:
 
 
 def gallery_names(settings: Settings | None = None) -> list[str]:
-    return [n for n in collection_names(settings, kind=KIND) if not n.endswith(CLUSTERS_SUFFIX)]
+    return [n for n in collection_names(settings, kind=KIND) if not n.endswith(RESERVED_SUFFIXES)]
 
 
 def _check_gallery_name(name: str) -> str:
-    """Gallery names leave room for the ``.clusters`` store beside them and cannot be one."""
-    if not isinstance(name, str) or name.endswith(CLUSTERS_SUFFIX) or len(name) > 64 - len(CLUSTERS_SUFFIX):
+    """Gallery names leave room for the stores beside them (``.clusters``, and a reindex's
+    ``.reindex`` / ``.retired``) and cannot be one: a client could otherwise make a store a
+    reindex would drop, or one it would swap in."""
+    if not isinstance(name, str) or name.endswith(RESERVED_SUFFIXES) or len(name) > 64 - len(CLUSTERS_SUFFIX):
         raise InputError(
             f"invalid gallery name {name!r}: up to {64 - len(CLUSTERS_SUFFIX)} characters, "
-            f"not ending in {CLUSTERS_SUFFIX!r}"
+            f"not ending in {' or '.join(repr(x) for x in RESERVED_SUFFIXES)}"
         )
     return name
 
@@ -334,9 +340,24 @@ class Gallery:
         existing gallery keeps the one it was built with (its stamp), and is refused with
         :class:`~ocula.errors.DescriptorMismatch` when another is named: ``ocula reindex
         --gallery`` describes its photos again."""
+        _check_gallery_name(name)
+        return cls._open_store_named(name, settings=settings, engine=engine, create=create, vectors=vectors,
+                                     descriptor=descriptor)  # fmt: skip
+
+    @classmethod
+    def _open_store_named(
+        cls,
+        name: str,
+        *,
+        settings: Settings | None,
+        engine: Any,
+        create: bool,
+        vectors: str | None,
+        descriptor: Descriptor | str | None,
+    ) -> Gallery:
+        """:meth:`open` without the name check: for the store a reindex builds (``G.reindex``)."""
         from ..engine import Engine  # the gallery sits above the Engine; imported here, not at load
 
-        _check_gallery_name(name)
         settings = settings or (engine.settings if engine is not None else Settings())
         wanted = None if descriptor is None else as_descriptor(descriptor)
         coll = _open_store(name, settings, wanted, create=create, vectors=vectors)
@@ -387,6 +408,9 @@ class Gallery:
         # references, so if this step fails (a busy or unreadable cluster store, a full disk)
         # the person must still be there for a retry to find them.
         removed, clusters_pending = self._forget_in_clusters(descriptors, refs)
+        # A reindex's build copies the person; one left by an interrupted reindex is dropped (a
+        # running reindex then fails, and its swap would be refused anyway: the gallery changed).
+        drop_collection(f"{self.name}{REINDEX_SUFFIX}", self.settings, kind=KIND, missing_ok=True)
         erased = self._coll.erase([person])  # no copy left in the store's files (see Collection.erase)
         return Forgotten(person, removed, erasure_pending=erased.pending or clusters_pending)
 

@@ -16,6 +16,8 @@ hold old-descriptor faces: they are dropped (``ocula faces cluster`` makes them 
 
 from __future__ import annotations
 
+import sqlite3
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from ..collections.collection import collection_path
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
-from .gallery import CLUSTERS_SUFFIX, KIND, Gallery, _check_gallery_name, _sha256
+from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, RETIRED_SUFFIX, Gallery, _check_gallery_name, _sha256
 
 __all__ = ["GalleryReindex", "reindex_gallery"]
 
@@ -93,7 +95,7 @@ def reindex_gallery(
         people = [(person, list(meta.get("photos", [])), _without_photos(meta)) for person, _, meta, _ in old.items()]
     clusters = _cluster_count(name, settings)
     report = GalleryReindex(name, descriptor.value, clusters_dropped=clusters)
-    building = f"{name}.reindex"
+    building = f"{name}{REINDEX_SUFFIX}"
     drop_collection(building, settings, kind=KIND, missing_ok=True)  # a reindex that was interrupted
     try:
         _build(engine, settings, building, store, descriptor, chosen, people, report, progress)
@@ -104,8 +106,10 @@ def reindex_gallery(
                 f"{photo}: {reason}); {name} is unchanged. Restore the photos, or pass --drop-missing to rebuild "
                 "without those templates (a person left with none is dropped)"
             )
-        _swap(name, building, generation, settings)
+        # The stored clusters hold the old descriptor's faces: dropped first, so a crash after the
+        # swap cannot leave a cluster store the new gallery's forget would refuse.
         drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
+        _swap(name, building, generation, settings)
     finally:
         drop_collection(building, settings, kind=KIND, missing_ok=True)
     return report
@@ -135,7 +139,8 @@ def _build(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     total, done = sum(len(refs) for _, refs, _ in people), 0
-    with Gallery.open(building, settings=settings, engine=engine, create=True, vectors=store, descriptor=descriptor) as new:
+    with Gallery._open_store_named(building, settings=settings, engine=engine, create=True, vectors=store,
+                                   descriptor=descriptor) as new:  # fmt: skip
         for person, refs, metadata in people:
             vectors, kept = [], []
             for ref in refs:
@@ -159,12 +164,15 @@ def _build(
 
 
 def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
-    """The descriptor and box of the face a template was made from, found again in its photo."""
-    path = ref.get("path")
-    if not isinstance(path, str) or not Path(path).is_file():
+    """The descriptor and box of the face a template was made from, found again in its photo:
+    only a file a local enrolment recorded (its absolute path, ``file``) and only while it has the
+    sha256 recorded then. An upload's ``path`` is a name a client chose, never opened."""
+    path, digest = ref.get("file"), ref.get("sha256")
+    if not isinstance(path, str) or not isinstance(digest, str):
+        raise InputError("no photo file was kept for it (enrolled from an upload or from pixels): enrol it again")
+    if not Path(path).is_file():
         raise InputError(f"the photo file is gone (no file {path!r})")
-    digest = ref.get("sha256")
-    if digest and _sha256(path) != digest:
+    if _sha256(path) != digest:
         raise InputError("the photo file changed since it was enrolled (its sha256 differs)")
     faces = engine.faces(path, detector=detector, descriptor=descriptor)
     i = _same_face(faces.boxes, ref.get("box"))
@@ -198,20 +206,31 @@ def _same_face(boxes: np.ndarray, stored: Any) -> int:
 
 
 def _swap(name: str, building: str, generation: int, settings: Settings) -> None:
-    """Put the rebuilt gallery in the old one's place, unless the old one changed meanwhile."""
-    with Collection.open(name, settings=settings, kind=KIND, metric="l2") as old:
-        if old._generation() != generation:
+    """Put the rebuilt gallery in the old one's place, unless the old one changed meanwhile. The
+    old store's SQLite write lock is held from the check to the renames: an enrolment or forget
+    either commits before (the swap is refused) or waits and then finds its store replaced
+    (StoreError: it is never lost silently, nor a forgotten person brought back)."""
+    target, temporary = collection_path(name, settings, kind=KIND), collection_path(building, settings, kind=KIND)
+    retired = target.with_name(f"{name}{RETIRED_SUFFIX}")
+    drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
+    db = sqlite3.connect(target / "items.sqlite", timeout=30, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        (current,) = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        if int(current) != generation:
             raise StoreError(
                 f"gallery {name} changed while it was being reindexed (an enrolment or erasure); it is "
                 "unchanged: run the reindex again"
             )
-    target, temporary = collection_path(name, settings, kind=KIND), collection_path(building, settings, kind=KIND)
-    retired = target.with_name(f"{name}.retired")
-    drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
-    target.rename(retired)
-    try:
-        temporary.rename(target)
-    except OSError:
-        retired.rename(target)  # put the old gallery back
-        raise
+        target.rename(retired)
+        try:
+            temporary.rename(target)
+        except OSError:
+            retired.rename(target)  # put the old gallery back
+            raise
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot lock gallery {name} to swap in its reindexed copy ({exc})") from None
+    finally:
+        db.close()
     drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
