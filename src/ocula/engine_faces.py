@@ -253,6 +253,12 @@ class FaceMethods:
         if isinstance(calibration, (str, os.PathLike)):
             calibration = CalibrationTable.load(Path(calibration))
         table = calibration or self.calibration(descriptor)
+        made_for = table.meta.get("model")  # a table measured on another descriptor's scores
+        if made_for is not None and made_for != DESCRIPTOR_MODELS[descriptor]:
+            raise DescriptorMismatch(
+                f"the calibration table was measured for {made_for}, not {DESCRIPTOR_MODELS[descriptor]} "
+                f"(descriptor {descriptor.value}): its thresholds mean nothing for these similarities"
+            )
         face_a, face_b = _face_index(face_a), _face_index(face_b)
         threshold = table.threshold_for(fmr)  # checks fmr before any work
         fa, index_a = self._one_face(a, face_a, detector, cropped, descriptor)

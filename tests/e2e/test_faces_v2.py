@@ -157,3 +157,13 @@ def test_reindex_never_opens_an_uploads_name_and_its_build_is_no_gallery(engine,
     from ocula.collections import collection_names
 
     assert [n for n in collection_names(settings, kind="galleries") if n.startswith("h")] == ["h"]
+
+
+def test_verify_refuses_a_calibration_table_of_another_descriptor(engine):
+    """A table states the descriptor it was measured on: dlib's thresholds (about 0.8) read on
+    SFace's cosines (about 0.3 at the same FMR) would call most same-person pairs different."""
+    from ocula.pipelines.calibration import shipped_calibration
+
+    (person, (a1, a2)), *_ = _photos(1, 2).items()
+    with pytest.raises(DescriptorMismatch, match="measured for dlib_resnet_face, not sface_face"):
+        engine.verify(a1, a2, descriptor="sface", calibration=shipped_calibration("dlib_resnet_face"))
