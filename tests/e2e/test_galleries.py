@@ -476,6 +476,8 @@ def test_bad_gallery_names_and_reserved_metadata_are_refused(gallery, settings):
     photo = shared(EXAMPLES) / "obama.jpg"
     with pytest.raises(InputError, match="reserved"):
         gallery.enroll("obama", [photo], metadata={"photos": "x"})
+    with pytest.raises(InputError, match="'thumbnail' is reserved"):  # else any data: URL is a face
+        gallery.enroll("obama", [photo], metadata={"thumbnail": "data:image/jpeg;base64,/9j/AA=="})
     with pytest.raises(InputError, match="dict"):
         gallery.enroll("obama", [photo], metadata="team=usa")
     # One photo given bare (an array here) is one photo, not a list of rows.

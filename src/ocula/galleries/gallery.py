@@ -285,8 +285,9 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
         raise InputError("metadata must be a dict with string keys")
-    if "photos" in metadata:
-        raise InputError("'photos' is reserved: ocula keeps the enrolled photos there")
+    for key, holds in (("photos", "the enrolled photos"), (THUMBNAIL_KEY, "the face crop kept at enrolment")):
+        if key in metadata:
+            raise InputError(f"{key!r} is reserved: ocula keeps {holds} there")
     return dict(metadata)
 
 
