@@ -164,6 +164,6 @@ def test_verify_refuses_a_calibration_table_of_another_descriptor(engine):
     SFace's cosines (about 0.3 at the same FMR) would call most same-person pairs different."""
     from ocula.pipelines.calibration import shipped_calibration
 
-    (person, (a1, a2)), *_ = _photos(1, 2).items()
+    (_, (a1, a2)), *_ = _photos(1, 2).items()
     with pytest.raises(DescriptorMismatch, match="measured for dlib_resnet_face, not sface_face"):
         engine.verify(a1, a2, descriptor="sface", calibration=shipped_calibration("dlib_resnet_face"))

@@ -80,6 +80,6 @@ def test_every_converter_has_a_version_and_a_build_and_finding_a_graph_imports_n
         "    converted_graph_path(get_model(name), Settings())\n"
         "print(sorted(m for m in sys.modules if m == 'onnx' or m.startswith('ocula.models.convert.')))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -17,7 +17,6 @@ hold old-descriptor faces: they are dropped (``ocula faces cluster`` makes them 
 from __future__ import annotations
 
 import sqlite3
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
