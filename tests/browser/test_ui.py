@@ -73,9 +73,14 @@ def server(engine, settings):
 
 
 def wait_for(driver, condition, timeout: float = 60):
+    """Wait until ``condition(driver)`` holds. An element the page re-rendered between being
+    found and being read (stale) means "not yet", as a missing one does: the page renders lists
+    anew when an answer arrives, so reading one while it does is a race, not a failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    return wait.until(lambda d: condition(d))
 
 
 def csp_violations(driver) -> list[str]:
