@@ -22,16 +22,14 @@ eye), as for YuNet; tests check this on a real photo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..models.backends.base import Runner
 from ..models.registry import ModelSpec, Resize
 from .preprocess import to_tensor
-from .yunet import _resize, letterbox_scale
+from .yunet import DetectedFaces, _resize, letterbox_scale
 
-__all__ = ["MIN_SCORE", "BlazeFaceDetector", "BlazeFaces", "ssd_anchors", "weighted_nms"]
+__all__ = ["MIN_SCORE", "BlazeFaceDetector", "ssd_anchors", "weighted_nms"]
 
 # MediaPipe's face_detection_{short,full}_range_common.pbtxt: min_score_thresh 0.5 (short) or
 # 0.6 (full; the registry's ``min_score``), min_suppression_threshold 0.3; the raw score clip of
@@ -40,24 +38,6 @@ MIN_SCORE = 0.5
 NMS_THRESHOLD = 0.3
 _LOGIT_CLIP = 80.0
 POINTS = 6
-
-
-@dataclass(frozen=True)
-class BlazeFaces:
-    """Detections in the photo's pixel coordinates, best score first.
-
-    ``boxes`` (n, 4) xyxy float32, ``landmarks`` (n, 6, 2) float32, ``scores`` (n,) float32."""
-
-    boxes: np.ndarray
-    landmarks: np.ndarray
-    scores: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    @classmethod
-    def empty(cls) -> BlazeFaces:
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0, POINTS, 2), np.float32), np.zeros((0,), np.float32))
 
 
 def ssd_anchors(size: int, strides: str) -> np.ndarray:
@@ -96,7 +76,7 @@ class BlazeFaceDetector:
         faces = self.detect_faces(image, upsample)
         return faces.boxes, faces.scores
 
-    def detect_faces(self, image: np.ndarray, upsample: int = 0) -> BlazeFaces:
+    def detect_faces(self, image: np.ndarray, upsample: int = 0) -> DetectedFaces:
         """Faces in an RGB uint8 photo. The photo is shrunk to fit the network's square, or
         enlarged up to ``2 ** upsample`` times when it is smaller."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -112,17 +92,17 @@ class BlazeFaceDetector:
             return faces
         # From units of the square to the photo's pixels, each axis by its own resize factor.
         back = np.array([size * w / fitted.shape[1], size * h / fitted.shape[0]], np.float32)
-        return BlazeFaces(faces.boxes * np.tile(back, 2), faces.landmarks * back, faces.scores)
+        return DetectedFaces(faces.boxes * np.tile(back, 2), faces.landmarks * back, faces.scores)
 
     def _run(self, square: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         outputs = self.runner.run({self.runner.input_names[0]: to_tensor(square[None], self.preprocess)})
         return outputs["boxes"][0], outputs["scores"][0, :, 0]
 
-    def _decode(self, raw_boxes: np.ndarray, raw_scores: np.ndarray) -> BlazeFaces:
+    def _decode(self, raw_boxes: np.ndarray, raw_scores: np.ndarray) -> DetectedFaces:
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -_LOGIT_CLIP, _LOGIT_CLIP)))
         keep = np.flatnonzero((scores > self.min_score) & (raw_boxes[:, 2] > 0) & (raw_boxes[:, 3] > 0))
         if len(keep) == 0:
-            return BlazeFaces.empty()
+            return DetectedFaces.empty(POINTS)
         size = float(self.preprocess.input_size)
         raw = raw_boxes[keep].reshape(len(keep), 2 + POINTS, 2) / size
         anchors = self.anchors[keep][:, None, :]
@@ -130,7 +110,7 @@ class BlazeFaceDetector:
         boxes = np.concatenate([centre - half, centre + half], axis=1)
         landmarks = raw[:, 2:] + anchors
         boxes, landmarks, kept_scores = weighted_nms(boxes, landmarks, scores[keep], self.nms_threshold)
-        return BlazeFaces(boxes.astype(np.float32), landmarks.astype(np.float32), kept_scores.astype(np.float32))
+        return DetectedFaces(boxes.astype(np.float32), landmarks.astype(np.float32), kept_scores.astype(np.float32))
 
 
 def weighted_nms(boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -26,20 +26,23 @@ from ..models.backends.base import Runner
 from ..models.registry import ModelSpec, Resize
 from .preprocess import to_tensor
 
-__all__ = ["SCORE_THRESHOLD", "YuNetDetector", "YuNetFaces", "letterbox_scale", "nms_boxes"]
+__all__ = ["SCORE_THRESHOLD", "DetectedFaces", "YuNetDetector", "letterbox_scale", "nms_boxes"]
 
 # OpenCV Zoo's defaults for YuNet (models/face_detection_yunet/demo.py): keep scores from 0.6,
 # suppress boxes overlapping a better one by more than 0.3 IoU, consider the best 5000.
 SCORE_THRESHOLD = 0.6
 NMS_THRESHOLD = 0.3
 TOP_K = 5000
+POINTS = 5  # eye centres, nose tip, mouth corners
 
 
 @dataclass(frozen=True)
-class YuNetFaces:
-    """Detections in the photo's pixel coordinates, best score first (NMS order).
+class DetectedFaces:
+    """What a landmark detector (YuNet, BlazeFace) found, in the photo's pixel coordinates, best
+    score first.
 
-    ``boxes`` (n, 4) xyxy float32, ``landmarks`` (n, 5, 2) float32, ``scores`` (n,) float32."""
+    ``boxes`` (n, 4) xyxy float32, ``landmarks`` (n, points, 2) float32 (YuNet 5, BlazeFace 6),
+    ``scores`` (n,) float32."""
 
     boxes: np.ndarray
     landmarks: np.ndarray
@@ -49,8 +52,8 @@ class YuNetFaces:
         return len(self.scores)
 
     @classmethod
-    def empty(cls) -> YuNetFaces:
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32), np.zeros((0,), np.float32))
+    def empty(cls, points: int) -> DetectedFaces:
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0, points, 2), np.float32), np.zeros((0,), np.float32))
 
 
 class YuNetDetector:
@@ -84,7 +87,7 @@ class YuNetDetector:
         faces = self.detect_faces(image, upsample)
         return faces.boxes, faces.scores
 
-    def detect_faces(self, image: np.ndarray, upsample: int = 0) -> YuNetFaces:
+    def detect_faces(self, image: np.ndarray, upsample: int = 0) -> DetectedFaces:
         """Faces in an RGB uint8 photo. The photo is shrunk to fit the network's square, or
         enlarged up to ``2 ** upsample`` times when it is smaller (finds smaller faces)."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -101,9 +104,9 @@ class YuNetDetector:
             return faces
         # Back to the photo's pixels: each axis by the scale it was actually resized with.
         back = np.array([w / fitted.shape[1], h / fitted.shape[0]], np.float32)
-        return YuNetFaces(faces.boxes * np.tile(back, 2), faces.landmarks * back, faces.scores)
+        return DetectedFaces(faces.boxes * np.tile(back, 2), faces.landmarks * back, faces.scores)
 
-    def _decode(self, outputs: dict[str, np.ndarray], size: int) -> YuNetFaces:
+    def _decode(self, outputs: dict[str, np.ndarray], size: int) -> DetectedFaces:
         rows = []
         for stride in self.strides:
             cols = size // stride
@@ -121,13 +124,13 @@ class YuNetDetector:
             landmarks = (kps + cell[:, None, :]) * stride
             rows.append((np.concatenate([centre - wh / 2, wh], axis=1), landmarks, score[idx]))
         if not rows:
-            return YuNetFaces.empty()
+            return DetectedFaces.empty(POINTS)
         xywh = np.concatenate([r[0] for r in rows]).astype(np.float32)
         landmarks = np.concatenate([r[1] for r in rows]).astype(np.float32)
         scores = np.concatenate([r[2] for r in rows]).astype(np.float32)
         keep = nms_boxes(xywh, scores, self.score_threshold, self.nms_threshold, self.top_k) if len(scores) > 1 else [0]
         boxes = np.concatenate([xywh[keep, :2], xywh[keep, :2] + xywh[keep, 2:]], axis=1)
-        return YuNetFaces(boxes.astype(np.float32), landmarks[keep], scores[keep])
+        return DetectedFaces(boxes.astype(np.float32), landmarks[keep], scores[keep])
 
 
 def nms_boxes(xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int) -> list[int]:

@@ -43,21 +43,27 @@ async def people(
     return {"gallery": gallery, "people": [p.to_dict() for p in await svc.run(g.people)]}
 
 
+#: The face-model fields of enrolment and identification.
+DetectorField = Annotated[
+    Detector | None,
+    Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, "
+         "yunet for sface)."),
+]
+DescriptorField = Annotated[
+    Descriptor | None,
+    Form(description="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); naming "
+         "another than an existing gallery's is refused."),
+]
+
+
 @router.post("/galleries/{gallery}/people", summary="Enrol a person from one or more photos")
 async def enroll(
     gallery: GalleryName,
     person: Annotated[str, Form(min_length=1, max_length=200, description="The person's name.")],
     file: Annotated[list[UploadFile], File(description="Photos of the person, one face each (repeat the field).")],
     metadata: Annotated[str | None, Form(description="A JSON object stored with the person.")] = None,
-    detector: Annotated[
-        Detector | None,
-        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
-    ] = None,
-    descriptor: Annotated[
-        Descriptor | None,
-        Form(description="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); "
-             "naming another than an existing gallery's is refused."),
-    ] = None,
+    detector: DetectorField = None,
+    descriptor: DescriptorField = None,
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -159,15 +165,8 @@ async def identify(
     file: Annotated[UploadFile, File(description="The photo.")],
     fpir: Annotated[float, Form(gt=0, lt=1)] = 0.01,
     k: Annotated[int, Form(ge=1, le=50)] = 5,
-    detector: Annotated[
-        Detector | None,
-        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
-    ] = None,
-    descriptor: Annotated[
-        Descriptor | None,
-        Form(description="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); "
-             "naming another than an existing gallery's is refused."),
-    ] = None,
+    detector: DetectorField = None,
+    descriptor: DescriptorField = None,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
