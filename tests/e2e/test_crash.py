@@ -28,6 +28,20 @@ WORKER = Path(__file__).with_name("crash_worker.py")
 SECONDS = float(os.environ.get("CRASH_SECONDS", "12"))
 
 
+def _first_line(fd: int) -> str:
+    """The first line on ``fd``, read a byte at a time. Not ``proc.stdout.readline()``: that
+    buffers whatever else the worker already wrote (its first reports), and ``communicate()``
+    reads the descriptor itself, so those reports were lost and their changes showed up in the
+    store as "never added" (the crash test's rare failure)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
+
+
 def run_and_kill(data_dir: Path, kind: str, seed: int, rng: np.random.Generator) -> list[dict]:
     """Start the worker, let it work for a random time, SIGKILL it; return what it reported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
@@ -35,7 +49,7 @@ def run_and_kill(data_dir: Path, kind: str, seed: int, rng: np.random.Generator)
         [sys.executable, str(WORKER), str(data_dir), kind, str(seed)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
-    ready = proc.stdout.readline()
+    ready = _first_line(proc.stdout.fileno())
     assert ready.strip() == '{"op": "ready"}', proc.stderr.read()
     time.sleep(float(rng.uniform(0.01, 0.6)))
     proc.send_signal(signal.SIGKILL)
