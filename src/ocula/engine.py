@@ -8,6 +8,7 @@ threads; models load once under a lock.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -204,8 +205,19 @@ class Engine(FaceMethods, SearchMethods):
     def decoded(self, sources: Iterable[ImageSource]) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
         """Per input, in order: ``(name, RGB image, None)`` or ``(name, None, error)``, decoded
         two ahead on worker threads while the caller works on the current one."""
+        for name, _, image, error in self.decoded_sources(sources):
+            yield name, image, error
+
+    def decoded_sources(
+        self, sources: Iterable[ImageSource], decode: Callable[[ImageSource], Any] | None = None
+    ) -> Iterator[tuple[str, ImageSource, Any, OculaError | None]]:
+        """:meth:`decoded` with each input itself in the tuples, ``(name, source, decoded,
+        error)``, and ``decode`` (default: :func:`~ocula.io.load_image` with the Engine's
+        settings) run on the worker threads."""
+        if decode is None:
+            decode = functools.partial(load_image, settings=self.settings)
         it = iter(sources)
-        pending: deque[tuple[str, Future]] = deque()
+        pending: deque[tuple[str, ImageSource, Future]] = deque()
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocula-decode") as pool:
 
             def refill() -> None:
@@ -214,18 +226,18 @@ class Engine(FaceMethods, SearchMethods):
                         source = next(it)
                     except StopIteration:
                         return
-                    pending.append((source_name(source), pool.submit(load_image, source, settings=self.settings)))
+                    pending.append((source_name(source), source, pool.submit(decode, source)))
 
             refill()
             while pending:
-                name, future = pending.popleft()
+                name, source, future = pending.popleft()
                 refill()
                 try:
-                    yield name, future.result(), None
+                    yield name, source, future.result(), None
                 except OculaError as exc:
-                    yield name, None, exc
+                    yield name, source, None, exc
                 except MemoryError:
-                    yield name, None, ImageError(f"{name}: out of memory while decoding")
+                    yield name, source, None, ImageError(f"{name}: out of memory while decoding")
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:

@@ -6,6 +6,7 @@ thing; it relies on the Engine's model loading (``runner``, ``dlib_model``), loc
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,7 @@ import numpy as np
 
 from .errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from .face_types import FaceResult, Faces, Verification
-from .io import ImageSource, load_image, source_name
+from .io import ImageSource, Reduced, load_image, load_reduced, source_name
 from .models.backends.dlib_isolated import IsolatedDetector
 from .models.files import resolve_files
 from .models.registry import Backend, get_model
@@ -81,6 +82,7 @@ class FaceMethods:
     runner: Callable[[str], Any]
     dlib_model: Callable[[str], Any]
     decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
+    decoded_sources: Callable[..., Iterator[tuple[str, Any, Any, OculaError | None]]]
 
     def face_analyzer(
         self,
@@ -180,21 +182,54 @@ class FaceMethods:
         """
         opts = FaceOptions(**options)
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
-        return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
+        side = analyzer.detection_side
+        if side is None:
+            return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
+        return self._faces_at_detection_size(analyzer, image, load_reduced(image, longer_side=side, settings=self.settings), opts)
+
+    def _faces_at_detection_size(
+        self, analyzer: FaceAnalyzer, source: ImageSource, reduced: Reduced, opts: FaceOptions
+    ) -> Faces:
+        """Faces found on ``reduced`` (``source`` decoded at the size the detector looks at), and
+        described on ``source`` at full resolution, decoded only when there is a face to describe:
+        a faceless 40 MP photo costs one reduced decode, and the chips the descriptor sees are
+        cut from the full-resolution pixels as they always were."""
+        name = source_name(source)
+        found = analyzer.find(reduced.pixels, opts, name=name)
+        if reduced.factor == 1:
+            return analyzer.describe(reduced.pixels, found, opts)
+        if len(found) == 0:
+            return Faces.empty(
+                reduced.full_size,
+                embedding_dim=analyzer.embedding_dim if opts.embed else None,
+                landmark_layout="yunet5",
+                descriptor=analyzer.descriptor_model,
+            )
+        image = load_image(source, settings=self.settings)
+        return analyzer.describe(image, analyzer.refine(image, found.scaled(reduced.factor, reduced.full_size)), opts)
 
     def faces_many(self, sources: Iterable[ImageSource], **options: Any) -> Iterator[FaceResult]:
         """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input
         becomes a result with ``error`` and never stops the stream."""
         opts = FaceOptions(**options)
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
+        side = analyzer.detection_side
+        # With YuNet, photos are decoded (ahead, on worker threads) at the size it looks at, and
+        # again at full resolution only when a face is found (see _faces_at_detection_size).
+        decode = None if side is None else functools.partial(load_reduced, longer_side=side, settings=self.settings)
+
+        def analyzed(source: ImageSource, image: np.ndarray | Reduced, name: str) -> Faces:
+            if isinstance(image, Reduced):
+                return self._faces_at_detection_size(analyzer, source, image, opts)
+            return analyzer.analyze(image, opts, name=name)
 
         def run() -> Iterator[FaceResult]:
-            for name, image, error in self.decoded(sources):
+            for name, source, image, error in self.decoded_sources(sources, decode):
                 if error is not None:
                     yield FaceResult(name, error=error)
                     continue
                 try:
-                    yield FaceResult(name, faces=analyzer.analyze(image, opts))
+                    yield FaceResult(name, faces=analyzed(source, image, name))
                 except OculaError as exc:
                     yield FaceResult(name, error=exc)
                 except MemoryError:

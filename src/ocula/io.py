@@ -16,6 +16,7 @@ import os
 import stat
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -25,7 +26,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings
 from .errors import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSource", "check_image", "iter_image_paths", "load_image", "open_image_file"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageSource",
+    "Reduced",
+    "check_image",
+    "iter_image_paths",
+    "load_image",
+    "load_reduced",
+    "open_image_file",
+]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
@@ -88,11 +98,122 @@ def load_image(
     raise ImageError(f"cannot load an image from {type(source).__name__}; pass a path, bytes, PIL image or array")
 
 
+@dataclass(frozen=True)
+class Reduced:
+    """A photo decoded at a reduced scale (:func:`load_reduced`).
+
+    ``pixels``: upright ``(h, w, 3)`` uint8 RGB; ``factor``: full-resolution pixels per pixel of
+    ``pixels`` along each axis (1: the photo as :func:`load_image` decodes it); ``full_size``:
+    the upright ``(width, height)`` of the full-resolution photo."""
+
+    pixels: np.ndarray
+    factor: int
+    full_size: tuple[int, int]
+
+
+def load_reduced(
+    source: ImageSource, *, longer_side: int, settings: Settings | None = None
+) -> Reduced:
+    """``source`` decoded no larger than needed to keep its longer side at least
+    ``longer_side`` pixels long, for a detector that looks at the photo at that size anyway.
+
+    A JPEG is decoded by DCT scaling (1/2, 1/4, 1/8); then any photo is reduced by the largest
+    whole factor that keeps its longer side at least ``longer_side`` (a box filter), so a
+    40 MP PNG costs one decode into PIL (4 bytes a pixel) and never becomes a full-size RGB
+    array. The limits and errors are :func:`load_image`'s, checked before any pixel is
+    decoded. Photos already that small come back exactly as :func:`load_image` gives them
+    (``factor`` 1)."""
+    settings = settings or Settings()
+    if longer_side < 1:
+        raise ValueError("longer_side must be at least 1")
+    if isinstance(source, (np.ndarray, Image.Image)):
+        return _reduced_array(load_image(source, settings=settings), longer_side)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if len(data) > settings.max_image_bytes:
+            raise ImageTooLarge(f"image data is {len(data):,} bytes, over the limit of {settings.max_image_bytes:,}")
+        name = "image data"
+    elif isinstance(source, (str, os.PathLike)):
+        data, name = _read_file(Path(source), settings.max_image_bytes), os.fspath(source)
+    else:
+        return _reduced_array(load_image(source, settings=settings), longer_side)  # its error
+    with _opened(data, name) as image:
+        return _reduced_pil(image, settings.max_image_pixels, longer_side, name)
+
+
+def _reduced_array(pixels: np.ndarray, longer_side: int) -> Reduced:
+    """An already decoded photo reduced like :func:`load_reduced` reduces a decoded PNG."""
+    h, w = pixels.shape[:2]
+    factor = max(w, h) // longer_side
+    if factor < 2:
+        return Reduced(pixels, 1, (w, h))
+    return Reduced(_rgb_array(Image.fromarray(pixels).reduce(factor)), factor, (w, h))
+
+
+def _reduced_pil(image: Image.Image, max_pixels: int, longer_side: int, name: str) -> Reduced:
+    _check_pixels(image.width, image.height, max_pixels, name)
+    width, height = image.size
+    dct = 1  # the JPEG's DCT scaling denominator
+    try:
+        if image.format == "JPEG" and max(width, height) >= 2 * longer_side:
+            scale = longer_side / max(width, height)
+            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+            dct = _draft_denominator(image, width)
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from None
+    whole = max(image.size) // longer_side
+    reduced = _reduced_by(image, whole) if whole >= 2 else None
+    if reduced is None:
+        whole = 1
+    else:
+        image = reduced
+    image, turned = _upright(image)
+    try:
+        pixels = _to_rgb(image)
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: cannot convert {image.mode} image to RGB ({exc})") from None
+    return Reduced(pixels, dct * whole, (height, width) if turned else (width, height))
+
+
+def _draft_denominator(image: Image.Image, width: int) -> int:
+    """How many stored pixels a pixel of a drafted JPEG stands for (1, 2, 4 or 8)."""
+    return max(1, round(width / image.width))
+
+
+def _reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
+    """``image`` reduced by ``factor`` (a box filter), or None when PIL cannot reduce its mode."""
+    try:
+        if image.mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
+            image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
+        return image.reduce(factor)
+    except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce
+        return None
+
+
+def _upright(image: Image.Image) -> tuple[Image.Image, bool]:
+    """``image`` turned upright by its EXIF orientation, and whether that swapped its width and
+    height (a broken EXIF block leaves the picture as stored)."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the picture
+        return image, False
+    return upright, orientation in (5, 6, 7, 8)
+
+
 def _read_file(path: Path, max_bytes: int) -> bytes:
     """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking."""
     with open_image_file(path, max_bytes) as fh:
         try:
-            data = fh.read(max_bytes + 1)
+            # Read what the file holds (one byte more shows growth), not max_bytes: read(n)
+            # reserves n bytes first, 100 MB of address space for every photo by default.
+            size = min(os.fstat(fh.fileno()).st_size, max_bytes)
+            data = fh.read(size + 1)
+            if len(data) > size:  # it grew since: read on, to the limit
+                data += fh.read(max_bytes + 1 - len(data))
         except OSError as exc:
             raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(data) > max_bytes:
@@ -233,12 +354,7 @@ def _shrunk(image: Image.Image, min_side: int) -> Image.Image:
     factor = min(image.size) // min_side
     if factor < 2:
         return image
-    try:
-        if image.mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
-            image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
-        return image.reduce(factor)
-    except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce: keep the full image
-        return image
+    return _reduced_by(image, factor) or image  # a mode PIL cannot reduce: the full image
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

@@ -327,3 +327,18 @@ def test_faces_v2_form_fields(client, keys):
     detail = is_problem(sface, 422)["detail"]
     shipped = resources.files("ocula").joinpath("data", "calibration_sface_face.json").is_file()
     assert ("no face found" if shipped else "calibration_sface_face.json is missing") in detail
+
+
+def test_huge_blank_photo_is_no_face_through_the_service(client, keys):
+    """A blank 8000x5000 PNG (40 MP, the service's pixel limit): ``/v1/faces/verify`` with SFace
+    (YuNet) refuses it as no face (422), and ``/v1/faces/detect`` with YuNet reports its full
+    size though it was only decoded at the size YuNet searches."""
+    blank = io.BytesIO()
+    Image.new("RGB", (8000, 5000), "white").save(blank, "PNG")
+    files = {"file_a": ("a.png", blank.getvalue()), "file_b": ("b.png", blank.getvalue())}
+    r = client.post("/v1/faces/verify", data={"descriptor": "sface"}, files=files, headers=auth(keys["read"]))
+    assert "no face found" in is_problem(r, 422)["detail"]
+    r = client.post(
+        "/v1/faces/detect", data={"detector": "yunet"}, files={"file": ("a.png", blank.getvalue())}, headers=auth(keys["read"])
+    )
+    assert r.status_code == 200 and r.json() == {"width": 8000, "height": 5000, "faces": []}, r.text

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ocula import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge, load_image
-from ocula.io import iter_image_paths
+from ocula.io import iter_image_paths, load_reduced
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -316,3 +316,33 @@ def test_shrinking_keeps_the_exif_orientation():
     data = encode(Image.fromarray(gradient(3000, 2000)), "PNG", exif=exif)
     assert load_image(data).shape == (3000, 2000, 3)
     assert load_image(data, min_side=300).shape == (500, 334, 3)
+
+
+def test_load_reduced_decodes_no_larger_than_the_detector_needs():
+    """``load_reduced``: the largest whole reduction keeping the longer side >= the asked one,
+    the full photo's size and the factor to map back; a PNG and the same pixels as an array
+    reduce alike; small photos come back as ``load_image`` gives them."""
+    rgb = gradient(2000, 1300)
+    png = encode(Image.fromarray(rgb), "PNG")
+    reduced = load_reduced(png, longer_side=640)
+    assert (reduced.factor, reduced.full_size, reduced.pixels.shape) == (3, (2000, 1300), (434, 667, 3))
+    np.testing.assert_array_equal(load_reduced(rgb, longer_side=640).pixels, reduced.pixels)
+    jpeg = load_reduced(encode(Image.fromarray(rgb), "JPEG", quality=90), longer_side=640)
+    assert jpeg.factor == 2 and jpeg.full_size == (2000, 1300) and jpeg.pixels.shape == (650, 1000, 3)  # DCT 1/2
+    small = encode(Image.fromarray(gradient(1000, 700)), "PNG")
+    same = load_reduced(small, longer_side=640)
+    assert same.factor == 1 and same.full_size == (1000, 700)
+    np.testing.assert_array_equal(same.pixels, load_image(small))
+
+
+def test_load_reduced_maps_exif_rotation_and_keeps_the_limits():
+    image = Image.fromarray(gradient(3000, 1000))
+    exif = image.getexif()
+    exif[0x0112] = 6  # displayed rotated by 90 degrees: portrait
+    reduced = load_reduced(encode(image, "JPEG", exif=exif.tobytes(), quality=90), longer_side=640)
+    assert reduced.full_size == (1000, 3000) and reduced.pixels.shape[0] > reduced.pixels.shape[1]
+    assert reduced.pixels.shape[0] * reduced.factor <= 3000 < (reduced.pixels.shape[0] + 1) * reduced.factor
+    with pytest.raises(ImageTooLarge, match="12000x12000"):
+        load_reduced(png_bomb(12_000, 12_000), longer_side=640)
+    with pytest.raises(ImageDecodeError):
+        load_reduced(b"not an image", longer_side=640)

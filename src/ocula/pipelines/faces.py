@@ -46,6 +46,7 @@ __all__ = [
     "FaceAnalyzer",
     "FaceDetector",
     "FaceOptions",
+    "Found",
     "as_descriptor",
     "as_detector",
     "similarity",
@@ -150,6 +151,11 @@ DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 2_560_000}
 # larger native face is kept without the extra search (its cost, and the measured figures of
 # verification, stay as they were: celeba-80 has no photo within this factor).
 NEAR_TIE = 1.25
+# A face YuNet found on a reduced photo is searched again in a full-resolution crop of its box
+# grown by this fraction of its longer side on each side (room for the face's box to differ),
+# and the face found there replaces it when their boxes overlap by at least REFINE_MIN_IOU.
+REFINE_MARGIN = 0.5
+REFINE_MIN_IOU = 0.3
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -199,6 +205,28 @@ class FaceOptions:
             raise InputError("upsample must be an integer from 0 to 3")
 
 
+@dataclass(frozen=True)
+class Found:
+    """What :meth:`FaceAnalyzer.find` found in a photo, largest first: ``boxes`` (n, 4) xyxy
+    float32, ``scores`` (n,) and, from YuNet, its five ``landmarks`` (n, 5, 2) (None from
+    dlib's detectors, whose landmarks come later from dlib's shape predictor)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def scaled(self, factor: float, size: tuple[int, int]) -> Found:
+        """These faces in a photo ``factor`` times larger, of ``size`` (width, height): found
+        on a reduced copy, described on the full-resolution photo."""
+        w, h = size
+        boxes = np.clip(self.boxes * factor, 0, [w, h, w, h]).astype(np.float32)
+        points = None if self.landmarks is None else (self.landmarks * factor).astype(np.float32)
+        return Found(boxes, self.scores, points)
+
+
 class FaceAnalyzer:
     """Loaded face models plus the steps that use them."""
 
@@ -239,19 +267,25 @@ class FaceAnalyzer:
         self, image: np.ndarray, options: FaceOptions, *, name: str = "the photo"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (n, 4) and scores (n,), largest first. ``name``: the photo, in log messages."""
-        boxes, scores, _ = self._find(image, options, name=name)
-        return boxes, scores
+        found = self.find(image, options, name=name)
+        return found.boxes, found.scores
 
-    def _find(
-        self, image: np.ndarray, options: FaceOptions, *, name: str = "the photo"
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Boxes, scores and, from YuNet, its five landmarks (n, 5, 2) (None from dlib's
-        detectors), largest first."""
+    @property
+    def detection_side(self) -> int | None:
+        """The longer side a photo needs to be decoded at for this analyzer's detector to see
+        all it can: YuNet's fixed input (it fits the photo into that square anyway), None for
+        dlib's detectors (their search scale depends on the photo's own size)."""
+        if len(self.detectors) == 1 and isinstance(self.detectors[0], YuNetDetector):
+            return self.detectors[0].preprocess.input_size
+        return None
+
+    def find(self, image: np.ndarray, options: FaceOptions, *, name: str = "the photo") -> Found:
+        """The faces' boxes, scores and, from YuNet, its five landmarks, largest first."""
         h, w = image.shape[:2]
         if options.cropped:
             if min(h, w) < MIN_CROPPED_SIDE:
                 raise InputError(f"a {w}x{h} crop is too small to be a face (at least {MIN_CROPPED_SIDE} px a side)")
-            return np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32), None
+            return Found(np.array([[0, 0, w, h]], np.float32), np.array([np.nan], np.float32), None)
         if not self.detectors:
             raise RuntimeError("this FaceAnalyzer has no detector")
         for n, detector in enumerate(self.detectors):  # the next detector runs only if this one found nothing
@@ -279,7 +313,35 @@ class FaceAnalyzer:
         order = np.argsort(-area[keep], kind="stable")
         if options.largest_only:
             order = order[:1]
-        return boxes[order], scores[order], None if points is None else points[keep][order]
+        return Found(boxes[order], scores[order], None if points is None else points[keep][order])
+
+    def refine(self, image: np.ndarray, found: Found) -> Found:
+        """``found`` (by YuNet on a reduced copy, scaled back to ``image``'s pixels) with each
+        face's box, landmarks and score from YuNet run again on a full-resolution crop around
+        it: landmarks found on a face a few pixels wide would misalign its chip (an 8000 px photo
+        is searched at 1/12 scale). A face not found again in its crop keeps what was found."""
+        if found.landmarks is None or len(found) == 0:
+            return found
+        detector = self.detectors[0]
+        assert isinstance(detector, YuNetDetector)
+        h, w = image.shape[:2]
+        boxes, points, scores = found.boxes.copy(), found.landmarks.copy(), found.scores.copy()
+        for n, box in enumerate(found.boxes):
+            margin = REFINE_MARGIN * max(box[2] - box[0], box[3] - box[1])
+            x0, y0 = int(max(0, box[0] - margin)), int(max(0, box[1] - margin))
+            x1, y1 = int(min(w, box[2] + margin + 1)), int(min(h, box[3] + margin + 1))
+            again = detector.detect_faces(np.ascontiguousarray(image[y0:y1, x0:x1]), 0)
+            if len(again) == 0:
+                continue
+            offset = np.array([x0, y0], np.float32)
+            overlap = _iou(again.boxes + np.tile(offset, 2), box)
+            best = int(np.argmax(overlap))
+            if overlap[best] < REFINE_MIN_IOU:
+                continue
+            boxes[n] = np.clip(again.boxes[best] + np.tile(offset, 2), 0, [w, h, w, h])
+            points[n] = again.landmarks[best] + offset
+            scores[n] = again.scores[best]
+        return Found(boxes, scores, points)
 
     def _detect_with(
         self, detector: FaceDetectorModel, image: np.ndarray, options: FaceOptions
@@ -325,8 +387,14 @@ class FaceAnalyzer:
         return boxes[best : best + 1], scores[best : best + 1]
 
     def analyze(self, image: np.ndarray, options: FaceOptions = FaceOptions(), *, name: str = "the photo") -> Faces:
+        """Find the faces in ``image`` and measure and describe them."""
+        return self.describe(image, self.find(image, options, name=name), options)
+
+    def describe(self, image: np.ndarray, found: Found, options: FaceOptions = FaceOptions()) -> Faces:
+        """Landmarks, quality and descriptors of the faces ``found`` in ``image`` (by
+        :meth:`find`, on this photo or a reduced copy of it, scaled back to its pixels)."""
         h, w = image.shape[:2]
-        boxes, scores, points = self._find(image, options, name=name)
+        boxes, scores, points = found.boxes, found.scores, found.landmarks
         layout = "dlib5" if points is None else "yunet5"
         dim = self.embedding_dim if options.embed else None
         if len(boxes) == 0:

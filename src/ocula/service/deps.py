@@ -33,7 +33,7 @@ from ..config import Settings
 from ..engine import Engine
 from ..errors import InputError
 from ..galleries import Gallery, drop_gallery
-from ..io import load_image
+from ..io import check_image, load_image
 from ..pipelines.faces import Descriptor
 from .jobs import JobQueue
 from .keys import ApiKey, KeyStore, key_store_path, scope_allows
@@ -253,6 +253,15 @@ def decode_upload(upload: UploadFile, svc: Services, *, min_side: int | None = N
     worker slot and only ``workers`` decoded photos exist at once."""
     data = upload_bytes(upload, svc.service.max_upload_bytes)
     return load_image(data, min_side=min_side, settings=svc.image_settings)
+
+
+def checked_upload(upload: UploadFile, svc: Services) -> bytes:
+    """An upload's bytes, refused as :func:`decode_upload` refuses it (413, 400, 415) from its
+    header alone, for the Engine to decode at the size it needs (a faceless 40 MP photo is never
+    decoded to a full-size array for YuNet). Blocking, like :func:`decode_upload`."""
+    data = upload_bytes(upload, svc.service.max_upload_bytes)
+    check_image(data, settings=svc.image_settings)
+    return data
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from ..errors import NoFaceFound
 from ..face_types import Faces
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, Descriptor, Detector
-from .deps import Caller, Services, decode_upload, require, services
+from .deps import Caller, Services, checked_upload, decode_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["photos"])
 
@@ -52,11 +52,11 @@ async def detect(
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    def detect_upload() -> tuple[Faces, tuple[int, int]]:
-        image = decode_upload(file, svc)
-        return svc.engine.faces(image, detector=detector, embed=False), (image.shape[1], image.shape[0])
+    def detect_upload() -> Faces:
+        return svc.engine.faces(checked_upload(file, svc), detector=detector, embed=False)
 
-    faces, (w, h) = await svc.run(detect_upload)
+    faces = await svc.run(detect_upload)
+    w, h = faces.image_size
     dicts = faces.to_dicts()
     for d, ok in zip(dicts, faces.usable()):
         d["usable"] = bool(ok)
@@ -81,9 +81,10 @@ async def verify(
     chosen = detector or DEFAULT_DETECTORS[descriptor]
 
     def largest_face(upload: UploadFile) -> Faces:
-        # Photo by photo: the first one's pixels are gone before the second is decoded.
+        # Photo by photo: the first one's pixels are gone before the second is decoded. The
+        # Engine decodes the bytes: with YuNet at the size it searches, full size only for a face.
         faces = svc.engine.faces(
-            decode_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True
+            checked_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True
         )
         if len(faces) == 0:
             raise NoFaceFound(upload.filename or "the photo")
