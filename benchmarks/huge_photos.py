@@ -1,0 +1,215 @@
+"""Faceless photos of any allowed size are refused fast and small (issue 17): a blank 1500x1500
+and a blank 8000x5000 photo through ``ocula faces verify`` and ``POST /v1/faces/verify`` with
+SFace (and so YuNet), time and peak memory, against a blank 640x480 photo as the peer.
+
+Three measurements, each honest about what it covers:
+
+- **in-process**: a fresh Python process per photo builds an Engine and calls
+  ``engine.verify(photo, photo, descriptor="sface")``; ``cold`` is the first call (YuNet and
+  SFace loaded then), ``warm`` the median of three more; ``peak MB`` is the process's peak RSS
+  (``ru_maxrss``), start-up and models included.
+- **CLI**: the wall time and peak RSS of ``python -m ocula faces verify PHOTO PHOTO --descriptor
+  sface`` (start-up, imports and model loading included: most of it on a small photo).
+- **service**: a real ``ocula serve`` on 127.0.0.1 (killed at the end), warmed with the peer;
+  per photo the request's wall time and the server's peak RSS while serving it (VmHWM after
+  resetting it through /proc/PID/clear_refs; the peak since start where that is refused).
+
+    python benchmarks/huge_photos.py            # about a minute
+    python benchmarks/huge_photos.py --dlib     # also the dlib path (hog+cnn) on the 1500x1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from ocula.service.keys import KeyStore, key_store_path
+
+PEER = "blank 640x480 png"
+PHOTOS = {
+    PEER: ((640, 480), "png"),
+    "blank 1500x1500 png": ((1500, 1500), "png"),
+    "blank 8000x5000 png": ((8000, 5000), "png"),
+    "blank 8000x5000 jpg": ((8000, 5000), "jpg"),
+}
+
+IN_PROCESS = r"""
+import json, resource, statistics, sys, time
+start = time.perf_counter()
+from ocula import Engine
+from ocula.errors import NoFaceFound
+engine = Engine()
+ready = time.perf_counter()
+def once(descriptor):
+    t = time.perf_counter()
+    try:
+        engine.verify(sys.argv[1], sys.argv[1], descriptor=descriptor)
+        raise SystemExit("a face was found in a blank photo")
+    except NoFaceFound:
+        return time.perf_counter() - t
+cold = once(sys.argv[2])
+warm = statistics.median(once(sys.argv[2]) for _ in range(3))
+print(json.dumps({"startup": ready - start, "cold": cold, "warm": warm,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def make_photos(folder: Path) -> dict[str, Path]:
+    paths = {}
+    for name, (size, fmt) in PHOTOS.items():
+        path = folder / f"{size[0]}x{size[1]}.{fmt}"
+        Image.new("RGB", size, "white").save(path, **({"quality": 90} if fmt == "jpg" else {}))
+        paths[name] = path
+    return paths
+
+
+def child_with_rusage(args: list[str], timeout: float) -> tuple[float, float, int, str]:
+    """Wall seconds, the child's own peak RSS in MB (os.wait4), its exit code and stdout."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                return float("inf"), usage.ru_maxrss / 1024, -9, ""
+            time.sleep(0.01)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        return wall, usage.ru_maxrss / 1024, proc.returncode, out.read()
+
+
+def in_process(paths: dict[str, Path], descriptor: str) -> dict[str, dict]:
+    rows = {}
+    for name, path in paths.items():
+        _, _, code, out = child_with_rusage([sys.executable, "-c", IN_PROCESS, str(path), descriptor], 600)
+        rows[name] = json.loads(out) if code == 0 else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+    return rows
+
+
+def cli(paths: dict[str, Path], descriptor: str, timeout: float) -> dict[str, tuple[float, float, int]]:
+    rows = {}
+    for name, path in paths.items():
+        args = [sys.executable, "-m", "ocula", "faces", "verify", str(path), str(path), "--descriptor", descriptor]
+        wall, peak, code, _ = child_with_rusage(args, timeout)
+        rows[name] = (wall, peak, code)
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int, reset: bool) -> float:
+    """The process's peak RSS (VmHWM) in MB, reset first when asked (and allowed)."""
+    if reset:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def service(paths: dict[str, Path], descriptor: str, data: Path) -> dict[str, tuple[float, float, int]]:
+    store = KeyStore(key_store_path(data))
+    key = store.create("bench", "read")[1]
+    store.close()
+    port = free_port()
+    env = {**os.environ, "OCULA_DATA_DIR": str(data), "OCULA_SERVICE_RATE_PER_MINUTE": "1000000"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ocula", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    rows = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {key}"}
+
+        def post(path: Path) -> tuple[float, int]:
+            body = path.read_bytes()
+            files = {"file_a": (path.name, body), "file_b": (path.name, body)}
+            start = time.perf_counter()
+            r = httpx.post(base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600)
+            return time.perf_counter() - start, r.status_code
+
+        post(paths[PEER])  # models loaded
+        for name, path in paths.items():
+            peak_rss_mb(server.pid, reset=True)
+            times, status = [], 0
+            for _ in range(3):
+                seconds, status = post(path)
+                times.append(seconds)
+            rows[name] = (statistics.median(times), peak_rss_mb(server.pid, reset=False), status)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--descriptor", default="sface", help="sface (YuNet) or dlib (hog+cnn)")
+    parser.add_argument("--dlib", action="store_true", help="also time the dlib path's CLI on the 1500x1500 (bounded)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_photos(Path(tmp))
+        data = Path(tmp) / "data"
+        print(f"descriptor {args.descriptor}; peer: {PEER}; ratios are photo / peer")
+        rows = in_process(paths, args.descriptor)
+        print(f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6}")
+        for name, r in rows.items():
+            peer = rows[PEER]
+            print(
+                f"{name:<25} {r['startup']:10.2f} {r['cold']:7.2f} {r['warm']:7.3f} {r['warm'] / peer['warm']:6.1f} "
+                f"{r['peak_mb']:8.0f} {r['peak_mb'] / peer['peak_mb']:6.2f}"
+            )
+        rows_cli = cli(paths, args.descriptor, 600)
+        print(f"\nCLI faces verify          {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} {'exit':>5}")
+        for name, (wall, peak, code) in rows_cli.items():
+            pw, pp, _ = rows_cli[PEER]
+            print(f"{name:<25} {wall:7.2f} {wall / pw:6.2f} {peak:8.0f} {peak / pp:6.2f} {code:5d}")
+        rows_svc = service(paths, args.descriptor, data)
+        print(f"\nPOST /v1/faces/verify     {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} {'status':>6}")
+        for name, (wall, peak, status) in rows_svc.items():
+            pw, pp, _ = rows_svc[PEER]
+            print(f"{name:<25} {wall:7.3f} {wall / pw:6.1f} {peak:8.0f} {peak / pp:6.2f} {status:6d}")
+        if args.dlib:
+            name = "blank 1500x1500 png"
+            wall, peak, code = cli({name: paths[name]}, "dlib", 300)[name]
+            print(f"\ndlib path (hog+cnn), CLI, {name}: {wall:.1f} s, {peak:.0f} MB peak, exit {code}")
+
+
+if __name__ == "__main__":
+    main()
