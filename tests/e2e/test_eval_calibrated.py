@@ -4,6 +4,7 @@ calibrated thresholds next to the one asked for (issue 17), on a few real celeba
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -69,3 +70,25 @@ def test_the_cli_prints_asked_and_achieved(cache_dir, tmp_path):
     identify = run_cli("eval", "identify", str(two), "--root", str(ROOT), "--enroll", "2", env_extra=env)
     assert identify.returncode == 0, identify.stderr
     assert "achieved FPIR" in identify.stdout and "(asked 0.01)" in identify.stdout
+
+
+def test_eval_with_the_sface_descriptor_records_it_and_its_thresholds(engine, few_people, cache_dir, tmp_path):
+    """``descriptor="sface"``: faces found by its own detector (YuNet), SFace's shipped table as
+    the calibrated thresholds, and both named in the report (and in the CLI's JSON)."""
+    report = evaluate_pairs(engine, read_pairs(few_people, ROOT), descriptor="sface")
+    assert (report.descriptor, report.detector, report.failures_to_enrol) == ("sface", "yunet", 0)
+    genuine, impostor = report.scores[report.same], report.scores[~report.same]
+    assert len(genuine) and np.all(np.abs(report.scores) <= 1.0 + 1e-6)  # cosines of unit vectors
+    table = engine.calibration("sface")
+    assert report.calibrated["0.001"]["threshold"] == pytest.approx(table.threshold_for(1e-3))
+    assert report.to_dict()["descriptor"] == "sface" and report.to_dict()["detector"] == "yunet"
+    assert genuine.mean() > impostor.mean()
+    identify = evaluate_identify(engine, few_people, ROOT, enroll=2, descriptor="sface")
+    assert identify.to_dict()["descriptor"] == "sface" and identify.detector == "yunet"
+    assert identify.mated_probes == 4 and identify.rank1 == 1.0
+    env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
+    cli = run_cli("eval", "pairs", str(few_people), "--root", str(ROOT), "--descriptor", "sface", "--json", env_extra=env)
+    assert cli.returncode == 0, cli.stderr
+    out = json.loads(cli.stdout)
+    assert (out["descriptor"], out["detector"]) == ("sface", "yunet")
+    assert out["calibrated"]["0.001"]["threshold"] == pytest.approx(table.threshold_for(1e-3), abs=1e-6)

@@ -110,9 +110,13 @@ class IdentifyReport:
     mated_hit: np.ndarray
     mated_score: np.ndarray
     nonmated_score: np.ndarray
+    descriptor: str = "dlib"  # the face descriptor the gallery and probes were described with
+    detector: str = "hog+cnn"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "descriptor": self.descriptor,
+            "detector": self.detector,
             "gallery_people": self.gallery_people,
             "gallery_templates": self.gallery_templates,
             "mated_probes": self.mated_probes,
@@ -134,11 +138,17 @@ def evaluate_identify(
     root: Path,
     *,
     enroll: int = 3,
-    detector: str = "hog+cnn",
+    detector: str | None = None,
+    descriptor: str = "dlib",
     progress: Callable[[int, int], None] | None = None,
 ) -> IdentifyReport:
-    """Run the protocol above with ``engine``; the gallery lives in a temporary data dir."""
+    """Run the protocol above with ``engine``; the gallery lives in a temporary data dir and is
+    built with ``descriptor``; ``detector`` defaults to the descriptor's own."""
     from ..galleries import Gallery
+    from ..pipelines.faces import DEFAULT_DETECTORS, as_descriptor, as_detector
+
+    chosen = as_descriptor(descriptor)
+    detector = (as_detector(detector) if detector is not None else DEFAULT_DETECTORS[chosen]).value
 
     start = time.perf_counter()
     images, ids = read_identities(csv_path, root)
@@ -149,14 +159,14 @@ def evaluate_identify(
             f"enrolled identities need more than {enroll} photos (--enroll) and there must be at least two identities"
         )
     faces: list[Any] = [None] * len(images)
-    for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector)):
+    for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector, descriptor=chosen.value)):
         if result.ok and len(result.faces):
             faces[i] = result.faces[:1]
         if progress:
             progress(i + 1, len(images))
     with tempfile.TemporaryDirectory(prefix="ocula-eval-identify-") as tmp:
         settings = engine.settings.model_copy(update={"data_dir": Path(tmp), "vectors": "faiss"})
-        with Gallery.open("eval", settings=settings, engine=engine, create=True) as gallery:
+        with Gallery.open("eval", settings=settings, engine=engine, create=True, descriptor=chosen) as gallery:
             fte = 0
             for identity, members in gallery_ix.items():
                 photos = [faces[i] for i in members if faces[i] is not None]
@@ -209,4 +219,6 @@ def evaluate_identify(
         mated_hit=hit,
         mated_score=top,
         nonmated_score=nonmated_top,
+        descriptor=chosen.value,
+        detector=detector,
     )

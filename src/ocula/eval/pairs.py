@@ -152,10 +152,14 @@ class PairsReport:
     failed_images: list[str] = field(default_factory=list, repr=False)
     # asked FMR -> {threshold, fmr_asked, fmr (achieved), fnmr} at ocula's calibrated thresholds
     calibrated: dict[str, dict[str, float]] = field(default_factory=dict)
+    descriptor: str = "dlib"  # the face descriptor the scores are similarities of
+    detector: str = "hog+cnn"  # the face detector ("given (cropped)" for crops)
 
     def to_dict(self) -> dict[str, Any]:
         r4 = lambda v: None if v is None else round(float(v), 6)
         return {
+            "descriptor": self.descriptor,
+            "detector": self.detector,
             "n_pairs": self.n_pairs,
             "n_genuine": self.n_genuine,
             "n_impostor": self.n_impostor,
@@ -241,15 +245,27 @@ def evaluate_pairs(
     pairs: PairSet,
     *,
     cropped: bool = False,
-    detector: str = "hog+cnn",
+    detector: str | None = None,
+    descriptor: str = "dlib",
     progress: Callable[[int], None] | None = None,
 ) -> PairsReport:
     """Embed each image once (largest face) with ``engine`` and score every pair; the FMR
-    achieved at the engine's calibrated thresholds is reported next to the one asked for."""
+    achieved at the engine's calibrated thresholds for ``descriptor`` is reported next to the
+    one asked for (when a table ships for it). ``detector``: default the descriptor's own
+    (``DEFAULT_DETECTORS``)."""
+    from ..errors import NotCalibrated
+    from ..pipelines.faces import DEFAULT_DETECTORS, as_descriptor, as_detector
+
+    chosen = as_descriptor(descriptor)
+    if detector is None:  # crops skip detection, and take dlib's landmarks (not YuNet's)
+        detector = "hog" if cropped else DEFAULT_DETECTORS[chosen].value
+    detector = as_detector(detector).value
     start = time.perf_counter()
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
-    stream = engine.faces_many(pairs.images, largest_only=True, cropped=cropped, detector=detector)
+    stream = engine.faces_many(
+        pairs.images, largest_only=True, cropped=cropped, detector=detector, descriptor=chosen.value
+    )
     for i, result in enumerate(stream):
         if result.ok and len(result.faces):
             embeddings[i] = result.faces.embeddings[0]
@@ -259,4 +275,10 @@ def evaluate_pairs(
             progress(1)
     scores = pair_scores(pairs, embeddings)
     seconds = time.perf_counter() - start
-    return report_from_scores(pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration())
+    try:
+        table = engine.calibration(chosen.value)
+    except NotCalibrated:
+        table = None
+    report = report_from_scores(pairs, scores, failed=failed, seconds=seconds, calibration=table)
+    report.descriptor, report.detector = chosen.value, "given (cropped)" if cropped else detector
+    return report
