@@ -13,9 +13,9 @@ from ..collections import Collection
 from ..engine import Engine
 from ..errors import InputError
 from ..galleries import Gallery, drop_gallery, gallery_names
-from ..galleries.clustering import DEFAULT_CLUSTER_THRESHOLD
+from ..galleries.clustering import DEFAULT_CLUSTER_THRESHOLD, cluster_threshold
 from ..galleries.library import cluster_library
-from ..pipelines.faces import Descriptor, Detector
+from ..pipelines.faces import DESCRIPTOR_MODELS, Descriptor, Detector
 from ._common import (
     EXIT_FAILED,
     VectorsOption,
@@ -35,7 +35,6 @@ EXIT_ERASURE_PENDING = 3
 galleries_app = typer.Typer(help="Face galleries: list, drop.", no_args_is_help=True)
 
 GalleryOption = Annotated[str, typer.Option("--gallery", "-g", help="Gallery name.", show_default=False)]
-DetectorOption = Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds no face).")]
 GalleryDetectorOption = Annotated[
     Optional[Detector],
     typer.Option(
@@ -214,10 +213,16 @@ def cluster_command(
         ),
     ] = None,
     threshold: Annotated[
-        float, typer.Option(min=-1.0, max=1.0, help="Average similarity at which two groups are one person.")
-    ] = DEFAULT_CLUSTER_THRESHOLD,
+        Optional[float],
+        typer.Option(
+            min=-1.0, max=1.0, show_default=False,
+            help=f"Average similarity at which two groups are one person (default: the descriptor's: "
+            f"{DEFAULT_CLUSTER_THRESHOLD} for dlib, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.SFACE])} for sface).",
+        ),
+    ] = None,
     fpir: Annotated[float, typer.Option(help="FPIR for recognising the gallery's people.")] = 0.01,
-    detector: DetectorOption = Detector.HOG_CNN,
+    detector: GalleryDetectorOption = None,
+    descriptor: DescriptorOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cluster, then a summary.")] = False,
 ) -> None:
     """Group the faces of unknown people across a photo library; two faces of one photo never
@@ -231,7 +236,7 @@ def cluster_command(
             with Collection.open(source, settings=settings) as coll:
                 photos = [Path(path) for _, path, _, _ in coll.items() if path]
         with Engine(settings) as engine:
-            g = Gallery.open(gallery, engine=engine, create=True) if gallery else None
+            g = Gallery.open(gallery, engine=engine, create=True, descriptor=descriptor) if gallery else None
             try:
                 with progress_bar(len(photos), label="finding faces", json_output=as_json) as bar:
                     task = bar.add_task("faces", total=len(photos))
@@ -241,7 +246,8 @@ def cluster_command(
                         gallery=g,
                         threshold=threshold,
                         fpir=fpir,
-                        detector=detector.value,
+                        detector=detector and detector.value,
+                        descriptor=descriptor,
                         progress=lambda done, total: bar.update(task, completed=done),
                     )
             finally:

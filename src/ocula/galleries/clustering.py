@@ -17,13 +17,26 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..pipelines.faces import similarity
+from ..models.registry import get_model
+from ..pipelines.faces import DESCRIPTOR_MODELS, Descriptor, similarity
 
-__all__ = ["DEFAULT_CLUSTER_THRESHOLD", "bcubed", "cluster_faces"]
+__all__ = ["DEFAULT_CLUSTER_THRESHOLD", "bcubed", "cluster_faces", "cluster_threshold"]
 
-# Average similarity at which two groups are one person (benchmarks/face_clustering.py: on
-# celeba-80, BCubed F is flat within 0.01 from 0.80 to 0.84 and peaks near 0.82).
-DEFAULT_CLUSTER_THRESHOLD = 0.82
+
+def cluster_threshold(descriptor_model: str) -> float:
+    """The average similarity at which two groups of faces described by ``descriptor_model``
+    (a registry name: ``dlib_resnet_face``, ``sface_face``) are one person: the registry
+    entry's ``cluster_threshold``, chosen by ``benchmarks/face_clustering.py --split``. Each
+    descriptor needs its own: dlib's similarity of two strangers is about 0.6, SFace's cosine
+    about 0."""
+    threshold = get_model(descriptor_model).cluster_threshold
+    if threshold is None:
+        raise InputError(f"{descriptor_model} has no clustering threshold: pass one")
+    return threshold
+
+
+# dlib's threshold (the default descriptor's before faces v2; kept as a name for callers).
+DEFAULT_CLUSTER_THRESHOLD = cluster_threshold(DESCRIPTOR_MODELS[Descriptor.DLIB])
 MAX_FACES = 20_000  # the similarity matrix is n^2 float32: 1.6 GB at this size
 
 

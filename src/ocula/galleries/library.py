@@ -18,8 +18,8 @@ import numpy as np
 from ..errors import DescriptorMismatch
 from ..face_types import QualityGate
 from ..io import ImageSource
-from ..pipelines.faces import Descriptor
-from .clustering import DEFAULT_CLUSTER_THRESHOLD, cluster_faces
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, as_descriptor
+from .clustering import cluster_faces, cluster_threshold
 from .gallery import Gallery, _photo_file, _sha256
 
 __all__ = ["LibraryClusters", "cluster_library"]
@@ -65,20 +65,25 @@ def cluster_library(
     photos: Sequence[ImageSource],
     *,
     gallery: Gallery | None = None,
-    threshold: float = DEFAULT_CLUSTER_THRESHOLD,
+    threshold: float | None = None,
     fpir: float = 0.01,
-    detector: str = "hog+cnn",
+    detector: str | None = None,
+    descriptor: Descriptor | str | None = None,
     gate: QualityGate = QualityGate(),
     progress: Callable[[int, int], None] | None = None,
 ) -> LibraryClusters:
-    if gallery is not None and gallery.descriptor is not Descriptor.DLIB:
-        # The clustering threshold was chosen on dlib's descriptors (benchmarks/face_clustering.py).
-        raise DescriptorMismatch(
-            f"clustering is tuned for dlib descriptors; gallery {gallery.name} holds {gallery.descriptor.value} ones"
-        )
+    """Find, describe and cluster the faces of ``photos``.
+
+    ``descriptor``: the gallery's (naming another is refused), else ``DEFAULT_DESCRIPTOR``;
+    ``detector``: the descriptor's own by default; ``threshold``: the descriptor's clustering
+    threshold by default (its registry entry's, :func:`~ocula.galleries.clustering.cluster_threshold`)."""
+    chosen = _descriptor(gallery, descriptor)
+    if threshold is None:
+        threshold = cluster_threshold(DESCRIPTOR_MODELS[chosen])
+    detector = detector or DEFAULT_DETECTORS[chosen].value
     out = LibraryClusters(photos=len(photos))
     faces: list[dict[str, Any]] = []
-    for n, result in enumerate(engine.faces_many(photos, detector=detector), start=1):
+    for n, result in enumerate(engine.faces_many(photos, detector=detector, descriptor=chosen.value), start=1):
         if progress:
             progress(n, len(photos))
         if not result.ok:
@@ -123,3 +128,16 @@ def cluster_library(
     if gallery is not None:
         out.ids = gallery.save_clusters(out.clusters)
     return out
+
+
+def _descriptor(gallery: Gallery | None, asked: Descriptor | str | None) -> Descriptor:
+    """The descriptor a library is clustered with: the gallery's, when there is one."""
+    wanted = None if asked is None else as_descriptor(asked)
+    if gallery is None:
+        return wanted or DEFAULT_DESCRIPTOR
+    if wanted is not None and wanted is not gallery.descriptor:
+        raise DescriptorMismatch(
+            f"gallery {gallery.name} holds {gallery.descriptor.value} descriptors, not {wanted.value}: "
+            "its people and clusters are compared with the library's faces"
+        )
+    return gallery.descriptor
