@@ -46,6 +46,7 @@ __all__ = [
     "RateLimiter",
     "Services",
     "audited",
+    "checked_upload",
     "decode_upload",
     "parse_metadata",
     "require",
