@@ -138,6 +138,8 @@ def test_eval_pairs_cli_on_lfw_crops(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
     assert set(report) == {
+        "descriptor",
+        "detector",
         "n_pairs",
         "n_genuine",
         "n_impostor",
@@ -154,6 +156,7 @@ def test_eval_pairs_cli_on_lfw_crops(env, tmp_path):
         "calibrated",
     }
     assert report["n_pairs"] == len(chosen) and report["folds"] == 2 and report["failures_to_enrol"] == 0
+    assert report["detector"] == "given (cropped)" and report["descriptor"] in ("dlib", "sface")
     assert report["accuracy"] >= 0.9 and report["n_impostor"] >= 100 and report["n_genuine"] >= 100
     assert set(report["tar_at_far"]) == {"0.0001", "0.001", "0.01"} and report["tar_at_far"]["0.001"] is None
     assert Image.open(plot).format == "PNG"

@@ -139,15 +139,15 @@ def evaluate_identify(
     *,
     enroll: int = 3,
     detector: str | None = None,
-    descriptor: str = "dlib",
+    descriptor: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IdentifyReport:
     """Run the protocol above with ``engine``; the gallery lives in a temporary data dir and is
     built with ``descriptor``; ``detector`` defaults to the descriptor's own."""
     from ..galleries import Gallery
-    from ..pipelines.faces import DEFAULT_DETECTORS, as_descriptor, as_detector
+    from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, as_descriptor, as_detector
 
-    chosen = as_descriptor(descriptor)
+    chosen = as_descriptor(descriptor) if descriptor is not None else DEFAULT_DESCRIPTOR
     detector = (as_detector(detector) if detector is not None else DEFAULT_DETECTORS[chosen]).value
 
     start = time.perf_counter()

@@ -246,17 +246,17 @@ def evaluate_pairs(
     *,
     cropped: bool = False,
     detector: str | None = None,
-    descriptor: str = "dlib",
+    descriptor: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PairsReport:
     """Embed each image once (largest face) with ``engine`` and score every pair; the FMR
     achieved at the engine's calibrated thresholds for ``descriptor`` is reported next to the
-    one asked for (when a table ships for it). ``detector``: default the descriptor's own
-    (``DEFAULT_DETECTORS``)."""
+    one asked for (when a table ships for it); ``descriptor`` defaults to ``DEFAULT_DESCRIPTOR``,
+    ``detector`` to the descriptor's own (``DEFAULT_DETECTORS``)."""
     from ..errors import NotCalibrated
-    from ..pipelines.faces import DEFAULT_DETECTORS, as_descriptor, as_detector
+    from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, as_descriptor, as_detector
 
-    chosen = as_descriptor(descriptor)
+    chosen = as_descriptor(descriptor) if descriptor is not None else DEFAULT_DESCRIPTOR
     if detector is None:  # crops skip detection, and take dlib's landmarks (not YuNet's)
         detector = "hog" if cropped else DEFAULT_DETECTORS[chosen].value
     detector = as_detector(detector).value
