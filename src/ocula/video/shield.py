@@ -27,10 +27,10 @@ BORDER = 1 / 16
 
 class FaceShield:
     """Boxes (n, 4) xyxy of the faces to blur in an RGB frame. ``detector``: a YuNet detector
-    of its own (its score threshold is lowered to ``SCORE``)."""
+    of its own (its score threshold is set to ``score``)."""
 
-    def __init__(self, detector: YuNetDetector):
-        detector.score_threshold = SCORE
+    def __init__(self, detector: YuNetDetector, score: float = SCORE):
+        detector.score_threshold = score
         self.detector = detector
 
     def boxes(self, rgb: np.ndarray) -> np.ndarray:
