@@ -36,6 +36,10 @@ def l2_scores(squared_distances: np.ndarray) -> np.ndarray:
 IVF_MIN_VECTORS = 50_000  # below this an exact scan is fast enough (benchmarks/vector_index.py)
 NPROBE = 64  # 1M x 128: recall@10 0.996 at ~2,500 queries/s (nprobe 32: 0.977; benchmarks/vector_index.py)
 EXACT_FILTER_MAX = 100_000  # filtered searches over at most this many ids are exact (correct k)
+#: Exact indexes up to this many vectors are scanned with numpy, not faiss: faiss's OpenMP
+#: threads cost more than such a scan (a 1-query search of 2 vectors took 15 ms with 2 threads on
+#: a loaded 2-core machine, 8 us with 1), and video asks the watchlist once per analysed frame.
+NUMPY_SCAN_MAX = 4096
 _TRAIN_SAMPLE = 100_000
 
 
@@ -102,6 +106,10 @@ class FaissVectors:
         """(scores, ids) of shape (q, k); ids are -1 where fewer than k vectors qualify."""
         q = np.ascontiguousarray(queries, np.float32)
         k = max(1, min(k, len(self))) if len(self) else 1
+        if 0 < len(self) <= NUMPY_SCAN_MAX and self._faiss.try_extract_index_ivf(self.index) is None:
+            among = self.ids() if allowed is None else np.intersect1d(self.ids(), np.asarray(allowed, np.int64))
+            if len(among):
+                return self._exact_among(q, k, among)
         if allowed is not None:
             if len(allowed) == 0:
                 return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
