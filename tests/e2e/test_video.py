@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from ocula import VideoError
+from ocula.cli.video import _process_start
 from ocula.galleries import Gallery
 from ocula.pipelines.faces import Detector, FaceOptions, similarity
 from ocula.pipelines.yunet import SCORE_THRESHOLD
@@ -28,6 +30,9 @@ from ocula.video.shield import FaceShield
 from ocula.video.tracking import NAMED_DROP, box_iou
 
 from ..conftest import REPO_ROOT, SAMPLES, run_cli, shared
+
+#: When this module was imported, on the perf_counter clock (the process started before).
+IMPORTED = time.perf_counter()
 
 HAMILTON = "video/face_recognition_hamilton"
 LIN = "Lin-Manuel Miranda"
@@ -132,6 +137,18 @@ def test_hamilton_watchlist_one_alert_per_appearance_and_redaction(engine, watch
     cap.release()
     assert index == 275 and checked > 20  # the enrolled faces are found and left clear
     assert unblurred == []
+
+
+def test_the_realtime_factor_counts_start_up(engine):
+    """Issue 17: the realtime factor includes start-up, from ``started`` (the CLI: its process's
+    start), and the report says how long start-up took."""
+    clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
+    began = time.perf_counter() - 4.0  # as if start-up had already taken 4 s
+    report = analyze(clip, engine=engine, max_seconds=0.5, started=began).run()
+    assert report.startup >= 4.0 and report.to_dict()["startup_seconds"] >= 4.0
+    assert 0 < report.realtime_factor <= report.duration / 4.0
+    # The CLI counts from the process's start: before this test module was even imported.
+    assert _process_start() <= IMPORTED
 
 
 def test_an_unnamed_run_tracks_faces_anonymously(engine):
@@ -269,6 +286,7 @@ def test_cli_json_lines_and_errors(tmp_path):
     for event in events:
         check_schema(event, source=str(clip))
     assert lines[-1]["type"] == "report" and lines[-1]["frames"] > 90
+    assert lines[-1]["startup_seconds"] > 0
     # Bad input: a clear one-line error and exit 1, never a traceback.
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(os.urandom(4096))
