@@ -109,7 +109,7 @@ class FaissVectors:
         if 0 < len(self) <= NUMPY_SCAN_MAX and self._faiss.try_extract_index_ivf(self.index) is None:
             among = self.ids() if allowed is None else np.intersect1d(self.ids(), np.asarray(allowed, np.int64))
             if len(among):
-                return self._exact_among(q, k, among)
+                return self._padded(*self._exact_among(q, k, among), k)
         if allowed is not None:
             if len(allowed) == 0:
                 return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
@@ -146,6 +146,18 @@ class FaissVectors:
 
     def _scored(self, raw: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (raw if self.metric == "ip" else l2_scores(raw)), ids
+
+    def _padded(self, scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` columns, as faiss answers when fewer than ``k`` vectors qualify: id -1 and the
+        score of faiss's empty slot (its worst distance, converted as its scores are)."""
+        missing = k - ids.shape[1]
+        if missing <= 0:
+            return scores, ids
+        worst = np.finfo(np.float32).max * (-1 if self.metric == "ip" else 1)
+        empty, _ = self._scored(np.full((len(ids), missing), worst, np.float32), ids[:, :0])
+        return np.concatenate([scores, empty], axis=1).astype(np.float32), np.concatenate(
+            [ids, np.full((len(ids), missing), -1, np.int64)], axis=1
+        )
 
     def _exact_among(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k among ``allowed`` ids: an IVF index probes only some lists, which may hold
