@@ -184,8 +184,10 @@ class VideoAnalysis:
         writer = webhook = None
         next_tag = next_count = 0.0
         overlay = Overlay.empty()
-        shield = self._shield() if opts.redact else None
+        # Redaction's own search for faces, when something redacted is written.
+        shield = self._shield() if opts.redact and (opts.annotate or opts.snapshots is not None) else None
         first_frame_at: float | None = None
+        shielded: np.ndarray | None = None
         last_t = 0.0
         pending: list[Event] = []
         completed = False
@@ -204,9 +206,9 @@ class VideoAnalysis:
                 last_t = frame.t
                 if first_frame_at is None:
                     first_frame_at = time.perf_counter()
-                # The faces to blur on this frame, when it is written or snapshotted.
-                wanted = writer is not None or (frame.analyse and opts.snapshots is not None)
-                shielded = shield.boxes(frame.rgb) if shield is not None and wanted and frame.rgb is not None else None
+                # The faces to blur: found on each analysed frame, kept for the frames up to the next.
+                if shield is not None and frame.analyse and frame.rgb is not None:
+                    shielded = shield.boxes(frame.rgb)
                 if self.on_frame is not None:
                     self.on_frame(frame)
                 if frame.analyse:
