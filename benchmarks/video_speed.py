@@ -86,7 +86,7 @@ def cli_table(tries: int = 3) -> None:
             report = best["report"]
             duration = report["duration"]
             print(
-                f"{name:<28} {best['wall']:7.2f} {min(r['cpu'] for r in runs):6.2f} {report['startup_seconds']:9.2f}"
+                f"{name:<28} {best['wall']:7.2f} {min(r['cpu'] for r in runs):6.2f} {report.get('startup_seconds', float('nan')):9.2f}"
                 f" {report['realtime_factor']:17.2f} {duration / best['wall']:16.2f}"
             )
         print(f"{'playback (peer)':<28} {duration:7.2f} {'':>6} {'':>9} {1.0:17.2f} {1.0:16.2f}")
