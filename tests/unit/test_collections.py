@@ -522,3 +522,26 @@ def test_issued_numbers_are_never_issued_again(settings):
         assert list(a.issue("ids", 0)) == []
         assert list(a.issue("ids", 1, after=10)) == [11]
         assert list(a.issue("other", 1)) == [1]
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_small_exact_indexes_scanned_with_numpy_answer_as_faiss_does(metric, monkeypatch):
+    """Small exact indexes are scanned with numpy (faiss's threads cost more than the scan):
+    the same scores and ids as faiss's own search, filters, removals and short lists included."""
+    from ocula.collections import vectors as vectors_module
+    from ocula.collections.vectors import FaissVectors
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(40, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    index = FaissVectors.build(np.arange(100, 140), v, 16, metric=metric)
+    index.remove(np.array([105, 106]))
+    queries = rng.normal(size=(3, 16)).astype(np.float32)
+    cases = [(5, None), (50, None), (4, np.array([101, 105, 120, 139, 999])), (2, np.array([120, 130, 131]))]
+    answers = {}
+    for scanner, scan_max in (("numpy", vectors_module.NUMPY_SCAN_MAX), ("faiss", 0)):
+        monkeypatch.setattr(vectors_module, "NUMPY_SCAN_MAX", scan_max)
+        answers[scanner] = [index.search(queries, k, allowed) for k, allowed in cases]
+    for (numpy_scores, numpy_ids), (faiss_scores, faiss_ids) in zip(answers["numpy"], answers["faiss"]):
+        assert numpy_ids.shape == faiss_ids.shape and (numpy_ids == faiss_ids).all()
+        np.testing.assert_allclose(numpy_scores, faiss_scores, rtol=1e-5, atol=1e-5)

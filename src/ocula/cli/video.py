@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,6 +58,22 @@ def _summary(report: VideoReport) -> Table:
     return table
 
 
+def _process_start() -> float:
+    """When this process started, on the ``time.perf_counter`` clock, so that the report's
+    realtime factor counts the interpreter's start and the imports too. Linux reads it from
+    /proc; elsewhere (or if that fails) it is now, the command's own start."""
+    now = time.perf_counter()
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            # Field 22 (after the parenthesised name, which may hold spaces): start, in clock ticks since boot.
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            since_boot = float(uptime.read().split()[0])
+        age = since_boot - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - age if 0 <= age < 3600 else now
+
+
 def video_command(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A video file, an rtsp:// or http(s):// URL, or a camera index (0).", show_default=False)],
@@ -70,7 +88,7 @@ def video_command(
     webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local and cloud metadata ones are refused).", show_default=False)] = None,
     webhook_allow_link_local: Annotated[bool, typer.Option("--webhook-allow-link-local", help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,
-    detector: Annotated[Detector, typer.Option(help="Face detector: hog, or yunet (faces v2: turned heads too, fixed cost per frame); cnn and hog+cnn are slow.")] = Detector.HOG,
+    detector: Annotated[Detector, typer.Option(help="Face detector the tracks follow: yunet (faces v2: turned heads too, fixed cost per frame) or hog (dlib, frontal faces); cnn and hog+cnn are slow. --redact blurs what YuNet finds on each frame either way.")] = Detector.YUNET,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")] = False,
 ) -> None:
     """Analyse a video: who appears when (with --gallery), tags, people counts; optionally an
@@ -81,6 +99,7 @@ def video_command(
             source, gallery=gallery, engine=engine, fpir=fpir, tags=tags, count_people=count_people, every=every,
             annotate=annotate, redact=redact, snapshots=snapshots, webhook=webhook,
             webhook_allow_link_local=webhook_allow_link_local, max_seconds=max_seconds, detector=detector,
+            started=_process_start(),
         )  # fmt: skip
         interrupted = []
 

@@ -36,6 +36,10 @@ def l2_scores(squared_distances: np.ndarray) -> np.ndarray:
 IVF_MIN_VECTORS = 50_000  # below this an exact scan is fast enough (benchmarks/vector_index.py)
 NPROBE = 64  # 1M x 128: recall@10 0.996 at ~2,500 queries/s (nprobe 32: 0.977; benchmarks/vector_index.py)
 EXACT_FILTER_MAX = 100_000  # filtered searches over at most this many ids are exact (correct k)
+#: Exact indexes up to this many vectors are scanned with numpy, not faiss: faiss's OpenMP
+#: threads cost more than such a scan (a 1-query search of 2 vectors took 15 ms with 2 threads on
+#: a loaded 2-core machine, 8 us with 1), and video asks the watchlist once per analysed frame.
+NUMPY_SCAN_MAX = 4096
 _TRAIN_SAMPLE = 100_000
 
 
@@ -102,6 +106,10 @@ class FaissVectors:
         """(scores, ids) of shape (q, k); ids are -1 where fewer than k vectors qualify."""
         q = np.ascontiguousarray(queries, np.float32)
         k = max(1, min(k, len(self))) if len(self) else 1
+        if 0 < len(self) <= NUMPY_SCAN_MAX and self._faiss.try_extract_index_ivf(self.index) is None:
+            among = self.ids() if allowed is None else np.intersect1d(self.ids(), np.asarray(allowed, np.int64))
+            if len(among):
+                return self._padded(*self._exact_among(q, k, among), k)
         if allowed is not None:
             if len(allowed) == 0:
                 return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
@@ -138,6 +146,18 @@ class FaissVectors:
 
     def _scored(self, raw: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (raw if self.metric == "ip" else l2_scores(raw)), ids
+
+    def _padded(self, scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` columns, as faiss answers when fewer than ``k`` vectors qualify: id -1 and the
+        score of faiss's empty slot (its worst distance, converted as its scores are)."""
+        missing = k - ids.shape[1]
+        if missing <= 0:
+            return scores, ids
+        worst = np.finfo(np.float32).max * (-1 if self.metric == "ip" else 1)
+        empty, _ = self._scored(np.full((len(ids), missing), worst, np.float32), ids[:, :0])
+        return np.concatenate([scores, empty], axis=1).astype(np.float32), np.concatenate(
+            [ids, np.full((len(ids), missing), -1, np.int64)], axis=1
+        )
 
     def _exact_among(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k among ``allowed`` ids: an IVF index probes only some lists, which may hold

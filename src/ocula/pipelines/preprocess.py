@@ -34,17 +34,27 @@ def resize_center_crop(image: np.ndarray, input_size: int, crop_fraction: float,
 
 
 def to_tensor(crops: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """(N, H, W, 3) uint8 RGB -> normalised float32 in the declared channel order and layout."""
-    x = crops.astype(np.float32) * np.float32(pre.pixel_scale)
+    """(N, H, W, 3) uint8 RGB -> normalised float32 in the declared channel order and layout.
+
+    The channels are reordered and laid out on the uint8 pixels (a quarter of the bytes), then
+    converted to float once, in place; scale, mean and std are skipped when they change nothing
+    (OpenCV Zoo's models take raw 0..255). The values are those of ``(x * scale - mean) / std``
+    computed in float32, bit for bit."""
+    x = crops[..., ::-1] if pre.channel_order == "BGR" else crops
+    mean, std = np.array(pre.mean, np.float32), np.array(pre.std, np.float32)
     if pre.channel_order == "BGR":
-        x = x[..., ::-1]
-        mean, std = np.array(pre.mean[::-1], np.float32), np.array(pre.std[::-1], np.float32)
-    else:
-        mean, std = np.array(pre.mean, np.float32), np.array(pre.std, np.float32)
-    x = (x - mean) / std
+        mean, std = mean[::-1], std[::-1]
     if pre.layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x, dtype=np.float32)
+        mean, std = mean[:, None, None], std[:, None, None]
+    out = np.ascontiguousarray(x, dtype=np.float32)
+    if pre.pixel_scale != 1.0:
+        out *= np.float32(pre.pixel_scale)
+    if mean.any():
+        out -= mean
+    if (std != 1).any():
+        out /= std
+    return out
 
 
 def crop_region(image: np.ndarray, region) -> tuple[np.ndarray, tuple[int, int, int, int]]:

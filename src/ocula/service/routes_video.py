@@ -29,8 +29,9 @@ async def submit(
     count_people: Annotated[bool, Form()] = False,
     every: Annotated[float, Form(ge=0, le=60)] = 0.2,
     detector: Annotated[
-        Detector, Form(description="Face detector: hog, or yunet (faces v2: turned heads too); cnn and hog+cnn are slow.")
-    ] = Detector.HOG,
+        Detector,
+        Form(description="Face detector: yunet (faces v2: turned heads too) or hog (dlib, frontal); cnn and hog+cnn are slow."),
+    ] = Detector.YUNET,
     caller: Caller = require("write"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:

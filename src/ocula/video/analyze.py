@@ -25,6 +25,7 @@ from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceOpti
 from .events import Event, PersonAppeared, VideoReport
 from .people import PeopleDetector
 from .render import Overlay, VideoWriter, draw, redact
+from .shield import FaceShield
 from .source import Frame, VideoSource, open_video
 from .tagging import FrameTagger
 from .timeline import Appearances, PeopleCounts, TagTimeline
@@ -61,10 +62,11 @@ class VideoOptions:
             lets it be a link-local or cloud metadata address (refused otherwise; see
             :mod:`ocula.video.webhook`).
         max_seconds: stop after this much video (live sources never end by themselves).
-        detector: the face detector, ``hog`` (default) or ``yunet`` (faces v2: finds turned
-            heads too, so more faces are followed and blurred; a fixed cost per frame), or
+        detector: the face detector the tracks follow: ``yunet`` (default, faces v2: finds
+            turned heads too; a fixed cost per frame), ``hog`` (dlib's, frontal faces), or
             ``cnn``/``hog+cnn`` (slow). Faces are described by the watchlist gallery's
-            descriptor (dlib's without a gallery).
+            descriptor (dlib's without a gallery). Whatever the detector, ``redact`` also
+            blurs the faces the redaction shield finds on each frame (:mod:`.shield`).
     """
 
     every: float = 0.2
@@ -82,7 +84,7 @@ class VideoOptions:
     webhook: str | None = None
     webhook_allow_link_local: bool = False
     max_seconds: float | None = None
-    detector: Detector = Detector.HOG
+    detector: Detector = Detector.YUNET
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detector", as_detector(self.detector))
@@ -124,7 +126,10 @@ class VideoAnalysis:
         engine: Any,
         gallery: Any = None,
         owned: tuple[Any, ...] = (),
+        started: float | None = None,
     ):
+        """``started``: when start-up began on the ``time.perf_counter`` clock (the report's
+        ``realtime_factor`` counts from it; default: now)."""
         self.source = source
         self.options = options
         self.report: VideoReport | None = None
@@ -133,6 +138,7 @@ class VideoAnalysis:
         self._owned = owned
         self._stop = threading.Event()
         self._started = False
+        self._start_time = time.perf_counter() if started is None else started
         #: Called with each frame read (progress bars); must be quick.
         self.on_frame: Callable[[Frame], None] | None = None
 
@@ -178,7 +184,10 @@ class VideoAnalysis:
         writer = webhook = None
         next_tag = next_count = 0.0
         overlay = Overlay.empty()
-        started = time.perf_counter()
+        # Redaction's own search for faces, when something redacted is written.
+        shield = self._shield() if opts.redact and (opts.annotate or opts.snapshots is not None) else None
+        first_frame_at: float | None = None
+        shielded: np.ndarray | None = None
         last_t = 0.0
         pending: list[Event] = []
         completed = False
@@ -195,6 +204,11 @@ class VideoAnalysis:
                     break
                 report.frames += 1
                 last_t = frame.t
+                if first_frame_at is None:
+                    first_frame_at = time.perf_counter()
+                # The faces to blur: found on each analysed frame, kept for the frames up to the next.
+                if shield is not None and frame.analyse and frame.rgb is not None:
+                    shielded = shield.boxes(frame.rgb)
                 if self.on_frame is not None:
                     self.on_frame(frame)
                 if frame.analyse:
@@ -218,11 +232,11 @@ class VideoAnalysis:
                         pending += counts.update(frame.t, n_bodies, n_faces)
                     overlay = self._overlay(seen, tracker.tracks, bodies)
                     if opts.snapshots is not None:
-                        appeared = [self._snapshot(e, frame, overlay) for e in appeared]
+                        appeared = [self._snapshot(e, frame, overlay, shielded) for e in appeared]
                     pending += appeared
                 if writer is not None:
                     assert frame.rgb is not None
-                    image = redact(frame.rgb, overlay) if opts.redact else frame.rgb
+                    image = redact(frame.rgb, overlay, shielded) if opts.redact else frame.rgb
                     writer.write(draw(image, overlay))
                 yield from self._flush(pending, webhook)
             else:
@@ -242,7 +256,9 @@ class VideoAnalysis:
                 report.annotated = str(opts.annotate)
             if webhook is not None:
                 report.webhook = webhook.close().to_dict()
-            elapsed = time.perf_counter() - started
+            ended_at = time.perf_counter()
+            elapsed = ended_at - self._start_time  # start-up included
+            report.startup = (first_frame_at if first_frame_at is not None else ended_at) - self._start_time
             report.duration = last_t + (1 / self.source.fps if self.source.fps and report.frames else 0.0)
             report.realtime_factor = report.duration / elapsed if elapsed > 0 else 0.0
             report.people = appearances.people
@@ -283,11 +299,20 @@ class VideoAnalysis:
         drawn = (True,) * len(seen) + (False,) * len(lost)
         return Overlay(boxes, labels, tuple(tr.person is not None for tr in shown), bodies, drawn)
 
-    def _snapshot(self, event: PersonAppeared, frame: Frame, overlay: Overlay) -> PersonAppeared:
+    def _shield(self) -> FaceShield:
+        from ..pipelines.yunet import YuNetDetector
+
+        detector = self._engine.face_detector("yunet")
+        assert isinstance(detector, YuNetDetector)
+        return FaceShield(detector)
+
+    def _snapshot(
+        self, event: PersonAppeared, frame: Frame, overlay: Overlay, shielded: np.ndarray | None
+    ) -> PersonAppeared:
         import cv2
 
         assert frame.rgb is not None and event.box is not None and self.options.snapshots is not None
-        image = redact(frame.rgb, overlay) if self.options.redact else frame.rgb
+        image = redact(frame.rgb, overlay, shielded) if self.options.redact else frame.rgb
         h, w = image.shape[:2]
         x0, y0, x1, y1 = event.box
         mx, my = (x1 - x0) * 0.6, (y1 - y0) * 0.6
@@ -316,6 +341,7 @@ def analyze(
     engine: Any = None,
     settings: Settings | None = None,
     name: str | None = None,
+    started: float | None = None,
     **options: Any,
 ) -> VideoAnalysis:
     """Analyse a video file, stream URL or camera index.
@@ -325,7 +351,9 @@ def analyze(
     (default: the source as given, a URL without credentials or secret query values; the
     service passes the upload's name, not its path on the server). Opening is checked now: a
     missing or undecodable source, an unknown gallery or a bad option raises before any frame
-    is read::
+    is read. ``started``: when start-up began, on the ``time.perf_counter`` clock (the CLI passes
+    its process's start); the report's ``realtime_factor`` counts from it (default: this call,
+    so opening the source and loading the models count)::
 
         run = ocula.video.analyze("clip.mp4", gallery="staff", tags=True)
         for event in run:
@@ -335,6 +363,7 @@ def analyze(
     from ..engine import Engine
     from ..galleries import Gallery
 
+    started = time.perf_counter() if started is None else started
     opts = VideoOptions(**options)
     owned: list[Any] = []
     if engine is None:
@@ -354,7 +383,7 @@ def analyze(
         for thing in reversed(owned):
             thing.close()
         raise
-    return VideoAnalysis(video, opts, engine=engine, gallery=gallery, owned=tuple(reversed(owned)))
+    return VideoAnalysis(video, opts, engine=engine, gallery=gallery, owned=tuple(reversed(owned)), started=started)
 
 
 def _make_folder(path: Path) -> None:

@@ -136,7 +136,10 @@ class VideoReport:
         source: what was analysed (a path, URL or camera index).
         duration: seconds of video analysed (to the last frame read).
         frames: frames read; ``analysed_frames``: those the models ran on.
-        realtime_factor: video seconds per wall-clock second (2.0 = twice as fast as playback).
+        realtime_factor: video seconds per wall-clock second (2.0 = twice as fast as playback),
+            start-up included: from the ``analyze()`` call (the CLI: from the process's start),
+            so imports, model loading and opening the source count.
+        startup: of those seconds, the ones before the first frame was read.
         people: enrolled name -> [[t0, t1], ...] appearances.
         unknown_tracks: appearances of faces that matched nobody in the gallery.
         tags: label -> [[t0, t1], ...] (fine ImageNet labels and their concepts, e.g. "cat"):
@@ -152,6 +155,7 @@ class VideoReport:
     frames: int = 0
     analysed_frames: int = 0
     realtime_factor: float = 0.0
+    startup: float = 0.0
     people: dict[str, list[list[float]]] = field(default_factory=dict)
     unknown_tracks: int = 0
     tags: dict[str, list[list[float]]] = field(default_factory=dict)
@@ -171,6 +175,7 @@ class VideoReport:
             "frames": self.frames,
             "analysed_frames": self.analysed_frames,
             "realtime_factor": round(self.realtime_factor, 2),
+            "startup_seconds": round(self.startup, 2),
             "people": spans(self.people),
             "unknown_tracks": self.unknown_tracks,
             "tags": spans(self.tags),
