@@ -51,9 +51,14 @@ def _ragged(text: str) -> list[str]:
 
 
 def _every_command(command, path=()):
+    """The path of every command under ``command``, built as help builds them (ocula's groups
+    build a command when it is first asked for: see cli/_lazy.py)."""
+    import click
+
     yield path
-    for name, sub in sorted(getattr(command, "commands", {}).items()):
-        yield from _every_command(sub, (*path, name))
+    ctx = click.Context(command)
+    for name in sorted(getattr(command, "list_commands", lambda ctx: [])(ctx)):
+        yield from _every_command(command.get_command(ctx, name), (*path, name))
 
 
 def test_help_paragraphs_wrap_cleanly_at_80_and_120_columns():
