@@ -33,7 +33,7 @@ def test_all_is_pinned():
 #: Libraries neither ``import ocula`` nor ``import ocula.cli`` may import: they cost start-up
 #: time (numpy and pydantic_settings together about 0.4 s of CPU) or load native runtimes.
 HEAVY = ("numpy", "pydantic", "pydantic_settings", "PIL", "rich", "onnxruntime", "onnx", "torch", "dlib",
-         "matplotlib", "faiss", "cv2", "av", "ray", "fastapi", "uvicorn", "httpx", "pymilvus")
+         "matplotlib", "faiss", "cv2", "av", "ray", "fastapi", "uvicorn", "httpx", "pymilvus", "ssl")
 
 
 def _imported_after(code: str) -> list[str]:
@@ -62,7 +62,7 @@ def test_a_command_imports_its_own_module_only():
     assert "ocula.cli.faces" in modules and "numpy" in modules  # the command and what it needs
     unneeded = ("ocula.video", "ocula.eval", "ocula.service", "ocula.galleries", "ocula.cli.galleries",
                 "ocula.cli.search", "ocula.cli.video", "ocula.cli.eval", "ocula.cli.service", "onnxruntime",
-                "pydantic_settings")
+                "pydantic_settings", "ssl", "PIL.ImageFont", "rich.progress")  # downloads, --annotate, bars
     assert not [m for m in modules if m.startswith(unneeded)], modules
 
 
