@@ -6,6 +6,7 @@ Importing ocula loads no model and touches no file or network; work starts on th
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING
 
 from ._version import __version__
@@ -71,8 +72,10 @@ def __getattr__(name: str) -> object:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value  # the next lookup is a plain module attribute
         return value
-    if name == "video":  # ocula.video.analyze without `import ocula.video`, as before
-        return importlib.import_module(".video", __name__)
+    # A submodule (ocula.video.analyze, ocula.io.load_reduced, ...) without importing it first,
+    # as when this module imported them all.
+    if not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import ocula
 from ocula import errors
 
@@ -27,7 +29,10 @@ def test_all_is_pinned():
     for name in ocula.__all__:
         assert hasattr(ocula, name), name
     assert set(ocula.__all__) <= set(dir(ocula))
-    assert callable(ocula.video.analyze)  # ocula.video without importing it, as before
+    # Submodules without importing them, as when `import ocula` imported them all.
+    assert callable(ocula.video.analyze) and callable(ocula.io.load_reduced) and ocula.engine.Engine is ocula.Engine
+    with pytest.raises(AttributeError):
+        ocula.no_such_name  # noqa: B018
 
 
 #: Libraries neither ``import ocula`` nor ``import ocula.cli`` may import: they cost start-up
