@@ -84,3 +84,14 @@ def test_the_entry_point_help_is_unwrapped_too():
     assert proc.returncode == 0, proc.stderr
     assert "index" in proc.stdout and "serve" in proc.stdout
     assert not _ragged(proc.stdout), _ragged(proc.stdout)
+
+
+def test_a_mistyped_command_gets_a_suggestion():
+    # In process: ocula's groups build their commands lazily, and still suggest among all of them.
+    from click.testing import CliRunner
+
+    from ocula.cli import cli_command
+
+    for args, suggestion in ((["tagg"], "Did you mean 'tag'?"), (["faces", "verfy"], "Did you mean 'verify'?")):
+        result = CliRunner().invoke(cli_command(), args, prog_name="ocula")
+        assert result.exit_code == 2 and suggestion in result.output, result.output

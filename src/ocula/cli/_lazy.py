@@ -10,6 +10,7 @@ too). Every built command gets the help polish of :func:`polish`.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 import click
 import typer
 import typer.main
+from typer._click.exceptions import UsageError  # Typer's own click, which its groups raise
 from typer.core import TyperGroup
 from typer.models import CommandInfo
 
@@ -100,6 +102,16 @@ class LazyGroup(TyperGroup):
             polish(command)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as error:
+            # Typer suggests among the commands built so far (none, here): suggest among all.
+            matches = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if self.suggest_commands and matches and "Did you mean" not in error.message:
+                error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+            raise
 
 
 def polish(command: click.Command) -> None:
