@@ -163,10 +163,9 @@ def test_a_photo_without_a_face_loads_no_descriptor(settings):
     with Engine(settings, runner_factory=recording_loader) as engine:
         with pytest.raises(NoFaceFound):
             engine.verify(np.full((480, 640, 3), 255, np.uint8), np.zeros((8, 8, 3), np.uint8), descriptor="sface")
-        assert loaded == ["yunet_face"]  # the detector answered; SFace had nothing to describe
-        faces = engine.faces(SAMPLE, descriptor="sface")
-        assert len(faces) >= 1 and faces.embeddings is not None
-        assert loaded == ["yunet_face", "sface_face"]  # loaded on the first face, once
+        # The detector answered; SFace, with nothing to describe, was never loaded (that it is
+        # loaded on the first face is what every SFace test here and in tests/e2e relies on).
+        assert loaded == ["yunet_face"]
 
 
 def test_face_models_by_name(engine):
