@@ -18,6 +18,7 @@ import numpy as np
 from .errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from .face_types import FaceResult, Faces, Verification
 from .io import ImageSource, Reduced, load_image, load_reduced, source_name
+from .models.backends.base import LazyRunner
 from .models.backends.dlib_isolated import IsolatedDetector
 from .models.files import resolve_files
 from .models.registry import Backend, get_model
@@ -134,9 +135,10 @@ class FaceMethods:
 
     def face_descriptor(self, name: str, *, flip: bool = True) -> SFaceDescriptor:
         """A face descriptor of faces v2 by name (``FACE_DESCRIPTORS``: "sface"); its graph is
-        loaded on first use. With ``flip`` each face is described with its mirror image too."""
+        loaded when it first describes a face (a photo without one never loads it). With
+        ``flip`` each face is described with its mirror image too."""
         model = _named(FACE_DESCRIPTORS, name, "face descriptor")
-        return SFaceDescriptor(self.runner(model), get_model(model), flip=flip)
+        return SFaceDescriptor(LazyRunner(model, functools.partial(self.runner, model)), get_model(model), flip=flip)
 
     def isolate_cnn(self, *, timeout: float) -> None:
         """Run dlib's CNN face detector in a child process from now on, each call ended (an

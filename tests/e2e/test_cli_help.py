@@ -51,9 +51,14 @@ def _ragged(text: str) -> list[str]:
 
 
 def _every_command(command, path=()):
+    """The path of every command under ``command``, built as help builds them (ocula's groups
+    build a command when it is first asked for: see cli/_lazy.py)."""
+    import click
+
     yield path
-    for name, sub in sorted(getattr(command, "commands", {}).items()):
-        yield from _every_command(sub, (*path, name))
+    ctx = click.Context(command)
+    for name in sorted(getattr(command, "list_commands", lambda ctx: [])(ctx)):
+        yield from _every_command(command.get_command(ctx, name), (*path, name))
 
 
 def test_help_paragraphs_wrap_cleanly_at_80_and_120_columns():
@@ -79,3 +84,14 @@ def test_the_entry_point_help_is_unwrapped_too():
     assert proc.returncode == 0, proc.stderr
     assert "index" in proc.stdout and "serve" in proc.stdout
     assert not _ragged(proc.stdout), _ragged(proc.stdout)
+
+
+def test_a_mistyped_command_gets_a_suggestion():
+    # In process: ocula's groups build their commands lazily, and still suggest among all of them.
+    from click.testing import CliRunner
+
+    from ocula.cli import cli_command
+
+    for args, suggestion in ((["tagg"], "Did you mean 'tag'?"), (["faces", "verfy"], "Did you mean 'verify'?")):
+        result = CliRunner().invoke(cli_command(), args, prog_name="ocula")
+        assert result.exit_code == 2 and suggestion in result.output, result.output

@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from ocula import UnknownName
+from ocula import Engine, NoFaceFound, UnknownName
 from ocula.errors import ConversionError
 from ocula.io import load_image
 from ocula.models.backends.onnx import OnnxRunner
 from ocula.models.convert.onnx_dequantize import dequantize_block, fold_dequantized_weights
 from ocula.models.files import resolve_files
-from ocula.models.loading import converted_graph_path, onnx_graph
+from ocula.models.loading import converted_graph_path, load_runner, onnx_graph
 from ocula.models.registry import get_model
 from ocula.pipelines.faces import similarity
 
@@ -151,6 +151,21 @@ def test_a_blank_photo_has_no_face_quickly(engine):
     for blank in (np.full((1500, 1500, 3), 255, np.uint8), np.zeros((3, 5000, 3), np.uint8)):
         assert len(detector.detect_faces(blank)) == 0
     assert time.perf_counter() - started < 10  # a hang guard: both take well under a second
+
+
+def test_a_photo_without_a_face_loads_no_descriptor(settings):
+    loaded = []
+
+    def recording_loader(spec, settings):  # the real loader; it notes which models it loads
+        loaded.append(spec.name)
+        return load_runner(spec, settings)
+
+    with Engine(settings, runner_factory=recording_loader) as engine:
+        with pytest.raises(NoFaceFound):
+            engine.verify(np.full((480, 640, 3), 255, np.uint8), np.zeros((8, 8, 3), np.uint8), descriptor="sface")
+        # The detector answered; SFace, with nothing to describe, was never loaded (that it is
+        # loaded on the first face is what every SFace test here and in tests/e2e relies on).
+        assert loaded == ["yunet_face"]
 
 
 def test_face_models_by_name(engine):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import ocula
 from ocula import errors
 
@@ -26,6 +28,47 @@ def test_all_is_pinned():
     ])
     for name in ocula.__all__:
         assert hasattr(ocula, name), name
+    assert set(ocula.__all__) <= set(dir(ocula))
+    # Submodules without importing them, as when `import ocula` imported them all.
+    assert callable(ocula.video.analyze) and callable(ocula.io.load_reduced) and ocula.engine.Engine is ocula.Engine
+    with pytest.raises(AttributeError):
+        ocula.no_such_name  # noqa: B018
+
+
+#: Libraries neither ``import ocula`` nor ``import ocula.cli`` may import: they cost start-up
+#: time (numpy and pydantic_settings together about 0.4 s of CPU) or load native runtimes.
+HEAVY = ("numpy", "pydantic", "pydantic_settings", "PIL", "rich", "onnxruntime", "onnx", "torch", "dlib",
+         "matplotlib", "faiss", "cv2", "av", "ray", "fastapi", "uvicorn", "httpx", "pymilvus", "ssl")
+
+
+def _imported_after(code: str) -> list[str]:
+    """Top-level libraries and ocula's own modules in sys.modules after running ``code``."""
+    probe = (
+        f"{code}\nimport sys\nheavy = {HEAVY!r}\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith('ocula.'))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_import_ocula_and_its_cli_import_no_library():
+    assert _imported_after("import ocula") == ["ocula._version", "ocula.errors"]
+    assert _imported_after("import ocula.cli") == ["ocula._version", "ocula.cli", "ocula.cli._lazy", "ocula.errors"]
+
+
+def test_a_command_imports_its_own_module_only():
+    modules = _imported_after(
+        "import click\nfrom ocula.cli import cli_command\n"
+        "root = cli_command(); ctx = click.Context(root); faces = root.get_command(ctx, 'faces')\n"
+        "assert faces.get_command(click.Context(faces, parent=ctx), 'verify').name == 'verify'\n"
+        "from ocula import Settings\nSettings()"  # as the root callback builds them
+    )
+    assert "ocula.cli.faces" in modules and "numpy" in modules  # the command and what it needs
+    unneeded = ("ocula.video", "ocula.eval", "ocula.service", "ocula.galleries", "ocula.cli.galleries",
+                "ocula.cli.search", "ocula.cli.video", "ocula.cli.eval", "ocula.cli.service", "onnxruntime",
+                "pydantic_settings", "ssl", "PIL.ImageFont", "rich.progress")  # downloads, --annotate, bars
+    assert not [m for m in modules if m.startswith(unneeded)], modules
 
 
 def test_every_error_is_an_ocula_error():

@@ -9,17 +9,19 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from ..config import Settings
 from ..errors import InputError, OculaError, UnknownName
 from ..io import iter_image_paths
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 #: Exit codes: 0 ok, 1 some input or the run failed, 2 usage (bad option, unknown name).
 EXIT_FAILED = 1
@@ -119,6 +121,8 @@ def progress_bar(total: int | None, *, label: str, json_output: bool = False) ->
     so Rich keeps them above the bar. JSON: the bar goes to stderr, and only when stdout is not
     the same terminal (``ocula tag --json dir > out.jsonl``); stdout carries nothing but JSON.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     if json_output:
         show = stderr.is_terminal and not stdout.is_terminal
         console = stderr

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..annotate import draw_faces
 from ..engine import Engine
 from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
@@ -100,6 +99,8 @@ def detect_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per photo per line.")] = False,
 ) -> None:
     """Find faces: boxes, detector scores, 5-point landmarks and quality (size, sharpness, pose)."""
+    from ..annotate import draw_faces  # here, not at import: PIL's fonts cost `faces verify` start-up time
+
     settings = settings_of(ctx)
     paths = image_paths_or_exit(inputs)
     if annotate is not None:

@@ -122,3 +122,8 @@ def audit_command(
             e["at"], Text(str(e["key"])), e["action"], Text(str(e["target"])), str(e["status"]), str(e["client"])
         )
     stdout.print(table)
+
+
+keys_app.command("create", no_args_is_help=True)(keys_create_command)
+keys_app.command("list")(keys_list_command)
+keys_app.command("revoke", no_args_is_help=True)(keys_revoke_command)

@@ -17,12 +17,9 @@ Every resolved file is checked against the registry's sha256 before use.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import importlib.util
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +141,11 @@ def download_file(
         DownloadError: network failure, HTTP error, or more bytes than ``expected_size``.
         IntegrityError: the content's sha256 is not ``sha256``; nothing is left behind.
     """
+    # Here, not at import: ssl and http cost every command start-up time and only downloads use them.
+    import http.client
+    import urllib.error
+    import urllib.request
+
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)

@@ -6,11 +6,12 @@ a pipeline can be unit-tested with :class:`~ocula.models.backends.fake.FakeRunne
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Runner"]
+__all__ = ["LazyRunner", "Runner"]
 
 
 @runtime_checkable
@@ -26,3 +27,28 @@ class Runner(Protocol):
     def close(self) -> None:
         """Release the backend's resources; the runner must not be used afterwards."""
         ...
+
+
+class LazyRunner:
+    """A Runner loaded on its first use, by ``load`` (e.g. ``Engine.runner`` of a model, which
+    loads it once and keeps it): a pipeline can hold a model it may not need, such as a face
+    descriptor on a photo where no face is found, without loading it. ``load`` owns what it
+    returns, so :meth:`close` leaves the loaded runner alone."""
+
+    def __init__(self, name: str, load: Callable[[], Runner]):
+        self.name = name
+        self._load = load
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self._load().input_names
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self._load().output_names
+
+    def run(self, inputs: Mapping[str, np.ndarray], outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        return self._load().run(inputs, outputs)
+
+    def close(self) -> None:
+        """Nothing to release: the runner belongs to whoever ``load`` got it from."""
