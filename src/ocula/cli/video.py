@@ -88,7 +88,7 @@ def video_command(
     webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local and cloud metadata ones are refused).", show_default=False)] = None,
     webhook_allow_link_local: Annotated[bool, typer.Option("--webhook-allow-link-local", help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,
-    detector: Annotated[Detector, typer.Option(help="Face detector the tracks follow: yunet (faces v2: turned heads too, fixed cost per frame) or hog (dlib, frontal faces); cnn and hog+cnn are slow. --redact blurs what YuNet finds on each frame either way.")] = Detector.YUNET,
+    detector: Annotated[Detector, typer.Option(metavar="DETECTOR", help="Face detector the tracks follow: yunet (faces v2: turned heads too, fixed cost per frame) or hog (dlib, frontal faces); cnn and hog+cnn are slow. --redact blurs what YuNet finds on each frame either way.")] = Detector.YUNET,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")] = False,
 ) -> None:
     """Analyse a video: who appears when (with --gallery), tags, people counts; optionally an
