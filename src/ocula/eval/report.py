@@ -34,7 +34,7 @@ from .metrics import topk_correct
 from .pairs import read_pairs
 from .verification import roc, tar_at_far
 
-__all__ = ["Section", "build_report", "find_datasets"]
+__all__ = ["Section", "build_report", "find_datasets", "pairs_by_group"]
 
 #: ImageNet classes are grouped by the first of these WordNet concepts above them.
 IMAGENET_GROUPS = ("animal", "artifact", "food", "natural object", "person")
@@ -162,22 +162,30 @@ def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
                ("failures to enrol", str(report.failures_to_enrol)), ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
     s.plots.append(plot_roc_det({name: (report.scores, report.same)}, out / f"roc_{name}.png",
                                 title=f"{name}: ROC and DET").name)  # fmt: skip
-    s.numbers = report.to_dict()
+    # Every pair's score, in the CSV's order: any other threshold, curve or grouping of the pairs
+    # can be computed from report.json without embedding the faces again.
+    s.numbers = report.to_dict() | {"scores": report.scores.tolist(), "same": report.same.tolist()}
     groups = _pair_groups(csv_path, len(pairs))
     if groups is not None:
-        table, gap = [], []
-        for g in sorted(set(groups)):
-            m = groups == g
-            finite = np.isfinite(report.scores) & m
-            curve = roc(report.scores[finite], report.same[finite])
-            t = tar_at_far(curve, 1e-2)
-            table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(report.scores[finite], report.same[finite]))])
-            gap.append(t if t is not None else np.nan)
-        spread = float(np.nanmax(gap) - np.nanmin(gap)) if len(gap) > 1 else 0.0
+        table, spread = pairs_by_group(report.scores, report.same, groups)
         s.tables.append((f"By group (column 'group'): TAR at FAR 1e-2 gap {_pct(spread)}",
                          ["group", "pairs", "TAR at FAR 1e-2", "EER"], table))  # fmt: skip
         s.numbers["group_tar_gap"] = spread
     return s
+
+
+def pairs_by_group(scores: np.ndarray, same: np.ndarray, groups: np.ndarray) -> tuple[list[list[str]], float]:
+    """Each group's TAR at FAR 1e-2 and EER (rows: group, pairs, TAR, EER) and the gap between
+    the highest and lowest TAR. ``scores`` may hold -inf (a failure to enrol): left out."""
+    table, tars = [], []
+    for g in sorted(set(groups)):
+        m = groups == g
+        finite = np.isfinite(scores) & m
+        t = tar_at_far(roc(scores[finite], same[finite]), 1e-2)
+        table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(scores[finite], same[finite]))])
+        tars.append(t if t is not None else np.nan)
+    spread = float(np.nanmax(tars) - np.nanmin(tars)) if len(tars) > 1 else 0.0
+    return table, spread
 
 
 def _image_root(csv_path: Path, column: str) -> Path:
