@@ -12,10 +12,21 @@ from ..conftest import shared
 pytestmark = pytest.mark.e2e
 
 
+#: The accurate preset (12 passes of three networks) is compared with fast on the sample's first
+#: photos: 0.3 s of CPU a photo, and the whole sample's figure (README) is `ocula eval imagenet
+#: --preset accurate`. On these 150: top-5 misses 1 (accurate) against 3 (fast).
+COMPARED = 150
+
+
 @pytest.fixture(scope="module")
 def results(engine):
     root = shared("imagenet/sample-334")
-    return {p: evaluate_imagenet(root, root / "labels.csv", preset=p, engine=engine) for p in ("fast", "accurate")}
+    labels = root / "labels.csv"
+    return {
+        "fast": evaluate_imagenet(root, labels, preset="fast", engine=engine),
+        "fast-compared": evaluate_imagenet(root, labels, preset="fast", engine=engine, limit=COMPARED),
+        "accurate-compared": evaluate_imagenet(root, labels, preset="accurate", engine=engine, limit=COMPARED),
+    }
 
 
 def test_fast_top1_in_published_range(results):
@@ -29,8 +40,10 @@ def test_fast_top1_in_published_range(results):
 
 
 def test_accurate_beats_fast_on_top5(results):
-    assert results["accurate"].top5_error < results["fast"].top5_error
-    assert results["accurate"].models == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    accurate, fast = results["accurate-compared"], results["fast-compared"]
+    assert accurate.n == fast.n == COMPARED
+    assert accurate.top5_error < fast.top5_error
+    assert accurate.models == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 
 
 def test_malformed_labels(engine, tmp_path):

@@ -19,7 +19,7 @@ import html
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from .metrics import topk_correct
 from .pairs import read_pairs
 from .verification import roc, tar_at_far
 
-__all__ = ["Section", "build_report", "find_datasets"]
+__all__ = ["CatalogVectors", "Section", "build_report", "find_datasets", "pairs_by_group"]
 
 #: ImageNet classes are grouped by the first of these WordNet concepts above them.
 IMAGENET_GROUPS = ("animal", "artifact", "food", "natural object", "person")
@@ -51,6 +51,32 @@ class Section:
     plots: list[str] = field(default_factory=list)  # file names in the report folder
     numbers: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+class CatalogVectors:
+    """The search vectors of the photos one report run embeds, for that run only: build_report
+    makes one and hands it to the sections that embed a catalog (the retrieval evaluation of the
+    ImageNet sample and the speed section's collection are the same 334 photos, embedded once).
+    :meth:`embed_all` answers as :meth:`Engine.embed_all`; a photo's vector does not depend on
+    the batch it was embedded in."""
+
+    def __init__(self, engine: Any):
+        self._engine = engine
+        self._vectors: dict[str, np.ndarray] = {}
+        self._failures: dict[str, tuple[str, Any]] = {}  # path -> (name, error), as embed_all gives them
+
+    def embed_all(self, sources: Iterable[Path]) -> tuple[list[int], np.ndarray, list[tuple[str, Any]]]:
+        paths = [str(p) for p in sources]
+        missing = [p for p in dict.fromkeys(paths) if p not in self._vectors and p not in self._failures]
+        if missing:
+            kept, vectors, failed = self._engine.embed_all([Path(p) for p in missing])
+            self._vectors |= {missing[i]: vectors[j] for j, i in enumerate(kept)}
+            embedded = set(kept)
+            refused = [p for i, p in enumerate(missing) if i not in embedded]
+            self._failures |= dict(zip(refused, failed, strict=True))
+        kept = [i for i, p in enumerate(paths) if p in self._vectors]
+        vectors = np.stack([self._vectors[paths[i]] for i in kept]) if kept else np.zeros((0, 1280), np.float32)
+        return kept, vectors, [self._failures[p] for p in paths if p in self._failures]
 
 
 def data_hash(paths: list[Path], root: Path) -> str:
@@ -162,22 +188,30 @@ def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
                ("failures to enrol", str(report.failures_to_enrol)), ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
     s.plots.append(plot_roc_det({name: (report.scores, report.same)}, out / f"roc_{name}.png",
                                 title=f"{name}: ROC and DET").name)  # fmt: skip
-    s.numbers = report.to_dict()
+    # Every pair's score, in the CSV's order: any other threshold, curve or grouping of the pairs
+    # can be computed from report.json without embedding the faces again.
+    s.numbers = report.to_dict() | {"scores": report.scores.tolist(), "same": report.same.tolist()}
     groups = _pair_groups(csv_path, len(pairs))
     if groups is not None:
-        table, gap = [], []
-        for g in sorted(set(groups)):
-            m = groups == g
-            finite = np.isfinite(report.scores) & m
-            curve = roc(report.scores[finite], report.same[finite])
-            t = tar_at_far(curve, 1e-2)
-            table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(report.scores[finite], report.same[finite]))])
-            gap.append(t if t is not None else np.nan)
-        spread = float(np.nanmax(gap) - np.nanmin(gap)) if len(gap) > 1 else 0.0
+        table, spread = pairs_by_group(report.scores, report.same, groups)
         s.tables.append((f"By group (column 'group'): TAR at FAR 1e-2 gap {_pct(spread)}",
                          ["group", "pairs", "TAR at FAR 1e-2", "EER"], table))  # fmt: skip
         s.numbers["group_tar_gap"] = spread
     return s
+
+
+def pairs_by_group(scores: np.ndarray, same: np.ndarray, groups: np.ndarray) -> tuple[list[list[str]], float]:
+    """Each group's TAR at FAR 1e-2 and EER (rows: group, pairs, TAR, EER) and the gap between
+    the highest and lowest TAR. ``scores`` may hold -inf (a failure to enrol): left out."""
+    table, tars = [], []
+    for g in sorted(set(groups)):
+        m = groups == g
+        finite = np.isfinite(scores) & m
+        t = tar_at_far(roc(scores[finite], same[finite]), 1e-2)
+        table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(scores[finite], same[finite]))])
+        tars.append(t if t is not None else np.nan)
+    spread = float(np.nanmax(tars) - np.nanmin(tars)) if len(tars) > 1 else 0.0
+    return table, spread
 
 
 def _image_root(csv_path: Path, column: str) -> Path:
@@ -268,14 +302,14 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
     s.numbers["group_fnir_gap"] = gap
 
 
-def retrieval_section(engine: Any, source: Path, out: Path) -> Section:
+def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .plots import plot_recall_at_k
     from .retrieval import REPORTED_KS, TRANSFORMS, evaluate_retrieval
 
     groups = source if source.suffix == ".csv" else None
     folder = source.parent if groups else source
     start = time.perf_counter()
-    report = evaluate_retrieval(engine, folder, groups=groups)
+    report = evaluate_retrieval(engine, folder, groups=groups, embed_all=catalog.embed_all if catalog else None)
     seconds = time.perf_counter() - start
     cmd = f"ocula eval retrieval {folder}" + (f" --groups {groups}" if groups else "")
     what = "near-duplicate groups" if groups else "edits and scenes" if report.has_scenes else "edits"
@@ -333,7 +367,7 @@ def _spread(items: list[Path], n: int) -> list[Path]:
     return [items[round(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
-def speed_section(engine: Any, root: Path, out: Path) -> Section:
+def speed_section(engine: Any, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .identify import read_identities
     from .plots import plot_stage_times
     from .stages import time_face_stages, time_search_stages, time_tagging_stages
@@ -346,7 +380,7 @@ def speed_section(engine: Any, root: Path, out: Path) -> Section:
         photos = [r[0] for r in read_labels(labels[0], folder)]
         sample = _spread(photos, SPEED_SAMPLE)
         tagging = time_tagging_stages(engine, sample)
-        search = time_search_stages(engine, sample, photos)
+        search = time_search_stages(engine, sample, photos, embed_all=catalog.embed_all if catalog else None)
         used.append(folder)
     identities = sorted(root.glob("faces/*/identities.csv"))
     if identities:
@@ -369,7 +403,7 @@ def speed_section(engine: Any, root: Path, out: Path) -> Section:
     return s
 
 
-SECTIONS: dict[str, Callable[[Any, Path, Path], Section]] = {
+SECTIONS: dict[str, Callable[..., Section]] = {
     "imagenet": imagenet_section,
     "pairs": pairs_section,
     "identify": identify_section,
@@ -396,14 +430,16 @@ def build_report(
         raise DatasetError(f"{root}: not a directory")
     out.mkdir(parents=True, exist_ok=True)
     found = find_datasets(root)
+    catalog = CatalogVectors(engine)  # this run's, shared by the sections that embed a catalog
     sections = []
     for kind, sources in found.items():
         if only and kind not in only:
             continue
+        shared = {"catalog": catalog} if kind in ("retrieval", "speed") else {}
         for source in sources:
             if progress:
                 progress(f"{kind}: {source}")
-            sections.append(SECTIONS[kind](engine, source, out))
+            sections.append(SECTIONS[kind](engine, source, out, **shared))
     if not sections:
         raise DatasetError(f"{root}: no evaluation data found (see `ocula eval report --help`)")
     models = _models()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,10 @@ def paste_into_scene(
     box = (left / cw, top / ch, (left + pw) / cw, (top + ph) / ch)
     return np.asarray(_jpeg(canvas, 75)), box
 
+
+#: Embeds a catalog: (positions of the readable photos, their vectors, [(name, error)] of the
+#: others), as :meth:`Engine.embed_all`.
+EmbedAll = Callable[[Iterable[Path]], tuple[list[int], np.ndarray, list[tuple[str, Any]]]]
 
 #: The ks of ``recall_at_k`` in :meth:`RetrievalReport.to_dict`.
 REPORTED_KS = (1, 2, 5, 10, 20)
@@ -251,15 +255,18 @@ def evaluate_retrieval(
     groups: Path | None = None,
     windows: bool = True,
     progress: Callable[[int], None] | None = None,
+    embed_all: EmbedAll | None = None,
 ) -> RetrievalReport:
     """Search ``folder`` with edited copies and scenes of its photos (or, with ``groups``, with
     its photos that have duplicates). ``progress(1)`` is called per catalog photo embedded, then
-    per photo whose queries were searched."""
+    per photo whose queries were searched. ``embed_all`` embeds the catalog (default
+    ``engine.embed_all``; ``ocula eval report`` passes its run's, which embeds a photo once)."""
     folder = Path(folder)
+    embed_all = embed_all or engine.embed_all
     if groups is not None:
-        return _evaluate_groups(engine, folder, Path(groups), windows, progress)
+        return _evaluate_groups(engine, folder, Path(groups), windows, progress, embed_all)
     paths = sorted(iter_image_paths([folder]))
-    kept, catalog, failures = engine.embed_all(_counted(paths, progress))
+    kept, catalog, failures = embed_all(_counted(paths, progress))
     names = [str(paths[i]) for i in kept]
     failed = [name for name, _ in failures]
     if len(names) < 2:
@@ -299,7 +306,7 @@ def evaluate_retrieval(
 
 
 def _evaluate_groups(
-    engine: Any, folder: Path, groups: Path, windows: bool, progress: Callable[[int], None] | None
+    engine: Any, folder: Path, groups: Path, windows: bool, progress: Callable[[int], None] | None, embed_all: EmbedAll
 ) -> RetrievalReport:
     try:
         with open(groups, newline="", encoding="utf-8-sig") as fh:
@@ -312,7 +319,7 @@ def _evaluate_groups(
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise DatasetError(f"{len(missing)} images of {groups} are missing under {folder}: {', '.join(missing[:3])}")
-    kept, catalog, failures = engine.embed_all(_counted(paths, progress))
+    kept, catalog, failures = embed_all(_counted(paths, progress))
     names = [str(paths[i]) for i in kept]
     failed = [name for name, _ in failures]
     labels_arr = np.array([rows[i]["duplicate_group"] for i in kept])
@@ -320,7 +327,7 @@ def _evaluate_groups(
     first, aps = [], []
     for i in range(len(names)):
         others = np.arange(len(names)) != i
-        relevant = np.flatnonzero((labels_arr[others] == labels_arr[i]))
+        relevant = np.flatnonzero(labels_arr[others] == labels_arr[i])
         if len(relevant) == 0:
             continue  # a photo without duplicates is catalog only
         scores = search.scores(load_image(names[i], settings=engine.settings))[others]  # not itself

@@ -112,10 +112,13 @@ def time_face_stages(engine: Any, photos: Sequence[Path]) -> list[StageTime]:
     ]
 
 
-def time_search_stages(engine: Any, queries: Sequence[Path], catalog: Sequence[Path]) -> list[StageTime]:
+def time_search_stages(
+    engine: Any, queries: Sequence[Path], catalog: Sequence[Path], *, embed_all: Callable[..., Any] | None = None
+) -> list[StageTime]:
     """One search per query photo as ``Engine.search`` does it: decode, resize and crop the
     whole photo and its 3 x 3 subject windows, embed the 10 parts, and rank them in a real
-    collection (FAISS) holding ``catalog``."""
+    collection (FAISS) holding ``catalog`` (embedded, untimed, by ``embed_all``: default
+    ``engine.embed_all``; the report passes its run's, which has embedded them already)."""
     from ..collections.collection import Collection, NewItem
     from ..config import Settings
     from ..io import load_image
@@ -123,7 +126,7 @@ def time_search_stages(engine: Any, queries: Sequence[Path], catalog: Sequence[P
 
     _check(queries)
     embedder = engine.image_embedder()
-    kept, vectors, _ = engine.embed_all(catalog)
+    kept, vectors, _ = (embed_all or engine.embed_all)(catalog)
     n = len(queries)
 
     def parts_of(image: np.ndarray) -> list[np.ndarray]:
