@@ -152,6 +152,8 @@ class PairsReport:
     failed_images: list[str] = field(default_factory=list, repr=False)
     # asked FMR -> {threshold, fmr_asked, fmr (achieved), fnmr} at ocula's calibrated thresholds
     calibrated: dict[str, dict[str, float]] = field(default_factory=dict)
+    # (n_images, d) descriptor of each image's face (NaN rows: failures to enrol), when kept
+    embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         r4 = lambda v: None if v is None else round(float(v), 6)
@@ -209,8 +211,10 @@ def report_from_scores(
     failed: list[str],
     seconds: float,
     calibration: CalibrationTable | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> PairsReport:
-    """The report of scored pairs; with ``calibration`` also the FMR achieved at its thresholds."""
+    """The report of scored pairs; with ``calibration`` also the FMR achieved at its thresholds
+    (``embeddings``: the images' descriptors, kept on the report)."""
     curve = roc(scores, pairs.same)
     acc, std, nfolds = cross_validated_accuracy(scores, pairs.same, pairs.folds)
     seconds = max(seconds, 1e-9)
@@ -233,6 +237,7 @@ def report_from_scores(
         same=pairs.same,
         failed_images=failed,
         calibrated={} if calibration is None else at_calibrated_thresholds(calibration, scores, pairs.same),
+        embeddings=embeddings,
     )
 
 
@@ -259,4 +264,6 @@ def evaluate_pairs(
             progress(1)
     scores = pair_scores(pairs, embeddings)
     seconds = time.perf_counter() - start
-    return report_from_scores(pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration())
+    return report_from_scores(
+        pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration(), embeddings=embeddings
+    )
