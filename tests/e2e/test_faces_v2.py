@@ -13,6 +13,7 @@ import pytest
 
 from ocula.errors import DescriptorMismatch, InputError, NoFaceFound, NotCalibrated
 from ocula.galleries import Gallery, reindex_gallery
+from ocula.io import load_image
 from ocula.pipelines.calibration import CalibrationTable
 from ocula.pipelines.faces import similarity
 
@@ -167,3 +168,38 @@ def test_verify_refuses_a_calibration_table_of_another_descriptor(engine):
     (_, (a1, a2)), *_ = _photos(1, 2).items()
     with pytest.raises(DescriptorMismatch, match="measured for dlib_resnet_face, not sface_face"):
         engine.verify(a1, a2, descriptor="sface", calibration=shipped_calibration("dlib_resnet_face"))
+
+
+def test_a_face_yunet_misses_upright_is_found_turned_with_its_box_and_points_on_the_photo(engine):
+    # celeba-80's one YuNet miss upright: a woman lying on a beach, her head tilted steeply
+    # (small, ~70 px, low left of a 400x320 photo), eyes one above the other, nose to their
+    # right (looked at by eye). Found a quarter turn clockwise.
+    photo = shared(CELEBA) / "images" / "7245" / "185156.jpg"
+    assert len(engine.faces(photo, detector="yunet", descriptor="sface", turned=False)) == 0
+    faces = engine.faces(photo, detector="yunet", descriptor="sface")
+    assert len(faces) == 1 and faces.descriptor == "sface_face"
+    x0, y0, x1, y1 = faces.boxes[0]
+    assert 0 <= x0 < x1 < 200 and 120 < y0 < y1 <= 320  # low left
+    eye_a, eye_b, nose = faces.landmarks[0][:3]
+    assert (eye_a <= faces.boxes[0][2:]).all() and (eye_a >= faces.boxes[0][:2]).all()
+    assert abs(eye_a[1] - eye_b[1]) > 2 * abs(eye_a[0] - eye_b[0])  # one above the other
+    assert nose[0] > max(eye_a[0], eye_b[0])
+    # The chip is the one the upright search cuts from the photo turned by hand.
+    turned = engine.faces(np.ascontiguousarray(np.rot90(load_image(photo), 3)), detector="yunet", descriptor="sface")
+    assert len(turned) == 1
+    assert similarity(faces.embeddings[0], turned.embeddings[0]) > 0.98
+
+
+def test_yunets_face_0_is_the_person_not_the_bigger_poster_behind_her(engine):
+    # 7203/032709: an actress in front of a poster whose cut-off face (left) is the larger box
+    # (179 vs 172 px) but a weak detection (0.71 vs 0.94). Face 0 is hers in detect's list,
+    # in verify's fast search and in what verify compares.
+    photo = shared(CELEBA) / "images" / "7203" / "032709.jpg"
+    listed = engine.faces(photo, detector="yunet", descriptor="sface")
+    assert len(listed) == 2 and listed.scores[0] > 0.9 > listed.scores[1]
+    assert listed.boxes[0][0] > 200  # hers, right of the poster
+    fast = engine.faces(photo, detector="yunet", descriptor="sface", largest_only=True)
+    assert np.allclose(fast.boxes, listed.boxes[:1])
+    mate = shared(CELEBA) / "images" / "7203" / "049668.jpg"
+    result = engine.verify(photo, mate, detector="yunet", descriptor="sface")
+    assert result.index_a == 0 and np.allclose(result.face_a.boxes, listed.boxes[:1]) and result.same

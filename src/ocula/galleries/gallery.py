@@ -550,7 +550,7 @@ class Gallery:
         if len(faces) == 1 or len(usable) == 0:
             return 0  # one face, or none usable: the gate gives the reason
         if len(usable) > 1:
-            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = largest)")
+            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = the face `ocula faces detect` lists first)")
         return int(usable[0])
 
     # -- identification -------------------------------------------------------------------

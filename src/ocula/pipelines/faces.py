@@ -39,6 +39,7 @@ __all__ = [
     "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
     "EMBEDDER_MODEL",
+    "FACE0_SCORE_MARGIN",
     "FACE_DESCRIPTORS",
     "FACE_DETECTORS",
     "Descriptor",
@@ -48,6 +49,7 @@ __all__ = [
     "FaceOptions",
     "as_descriptor",
     "as_detector",
+    "face_order",
     "similarity",
 ]
 
@@ -150,6 +152,17 @@ DETECT_MAX_PIXELS = {"hog": 16_000_000, "mmod": 2_560_000}
 # larger native face is kept without the extra search (its cost, and the measured figures of
 # verification, stay as they were: celeba-80 has no photo within this factor).
 NEAR_TIE = 1.25
+# YuNet's face 0 (the face verify compares, enrolment takes, identify and detect list first):
+# the largest of the faces whose detector score is within this margin of the photo's best.
+# The largest box alone picks a poster, a crowd face half out of focus or a false face on a
+# shoulder where the photo's subject is smaller (5 of celeba-80's 47 photos with several faces);
+# the most confident alone picks a small face over a big one where both are certain. Chosen on
+# half of celeba-80's identities (benchmarks/yunet_face0.py, TAR at FAR 1e-4 then 1e-3): each
+# half, tuned alone, is best for every margin from 0.01 to 0.08; 0.05 is that band's middle.
+# On the other half (first -> second): TAR 0.9146 / 0.9463 at FAR 1e-4 / 1e-3, against 0.9122
+# / 0.9434 for the largest box. dlib's detectors keep the largest box (their scores are not
+# probabilities, and their calibration was measured that way).
+FACE0_SCORE_MARGIN = 0.05
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -179,6 +192,9 @@ class FaceOptions:
             skipped and the whole image is the face box.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (False: detection, landmarks and quality only).
+        turned: YuNet only: when the upright photo has no face, search it turned a quarter
+            either way and upside down (``yunet.TURNS``; up to 3 more searches, only on photos
+            with no upright face). Video frames may pass False to keep faceless frames cheap.
     """
 
     detector: Detector = Detector.HOG
@@ -188,6 +204,7 @@ class FaceOptions:
     cropped: bool = False
     landmarks68: bool = False
     embed: bool = True
+    turned: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detector", as_detector(self.detector))
@@ -266,7 +283,8 @@ class FaceAnalyzer:
             if isinstance(detector, YuNetDetector):
                 # A fixed 640x640 search whatever the photo's size: no upsampling policy or
                 # pixel budget; enlarged only when ``upsample`` asks.
-                found = detector.detect_faces(image, options.upsample or 0)
+                search = detector.detect_faces_turned if options.turned else detector.detect_faces
+                found = search(image, options.upsample or 0)
                 boxes, scores, points = found.boxes, found.scores, found.landmarks
             else:
                 boxes, scores = self._detect_with(detector, image, options)
@@ -276,7 +294,7 @@ class FaceAnalyzer:
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep = area > 0
         boxes, scores = boxes[keep], scores[keep]
-        order = np.argsort(-area[keep], kind="stable")
+        order = face_order(area[keep], scores, score_aware=points is not None)
         if options.largest_only:
             order = order[:1]
         return boxes[order], scores[order], None if points is None else points[keep][order]
@@ -417,6 +435,18 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def face_order(areas: np.ndarray, scores: np.ndarray, *, score_aware: bool) -> np.ndarray:
+    """The order faces are listed in: face 0 first, then the others largest first (ties in
+    the detector's order). Face 0 is the largest face; ``score_aware`` (YuNet, whose scores are
+    probabilities): the largest of those scoring within ``FACE0_SCORE_MARGIN`` of the best."""
+    order = np.argsort(-areas, kind="stable")
+    if not score_aware or len(order) < 2:
+        return order
+    confident = scores[order] >= scores.max() - FACE0_SCORE_MARGIN
+    first = order[int(np.argmax(confident))]  # the first confident face, largest first
+    return np.r_[first, order[order != first]]
 
 
 def _five_from_68(lm68: np.ndarray) -> np.ndarray:
