@@ -8,8 +8,8 @@ time, and the speed ratio.
 - face_recognition (1.3.0): ``face_locations`` (HOG, one upsampling, its default), the largest
   box, then ``face_encodings`` for that box (5-point landmarks, dlib's descriptor in dlib-bin,
   one jitter); similarity = minus the Euclidean distance, as its ``compare_faces`` uses.
-- ocula: ``ocula.eval.pairs.evaluate_pairs`` - the code behind ``ocula eval pairs`` - with its
-  default detector (HOG, and the CNN on photos where HOG finds no face) and with HOG only.
+- ocula (dlib): ``ocula.eval.pairs.evaluate_pairs`` - the code behind ``ocula eval pairs`` - with
+  ``--descriptor dlib``: its detector (HOG, and the CNN on photos where HOG finds no face) and HOG only.
 - ocula faces v2: ``Engine.faces_many(..., descriptor="sface")`` with SFace's own detector
   (YuNet, its five landmarks align the chip) and the mirror pass, largest face of each photo,
   scored as ``evaluate_pairs`` scores (cosine of the unit descriptors). With ``--cropped`` there
@@ -178,10 +178,10 @@ def main() -> None:
     import face_recognition  # noqa: F401  (loads its models now, outside the clock)
 
     with Engine(settings) as engine:
-        engine.face_analyzer("hog+cnn")  # load (and on first use convert) the models outside the clock
+        engine.face_analyzer("hog+cnn", descriptor="dlib")  # load (and on first use convert) the models outside the clock
         engine.face_analyzer("hog" if args.cropped else "yunet", descriptor=V2_DESCRIPTOR)
-        ours = evaluate_pairs(engine, pairs, cropped=args.cropped)  # default: hog+cnn
-        hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog")
+        ours = evaluate_pairs(engine, pairs, cropped=args.cropped, descriptor="dlib")  # its detector: hog+cnn
+        hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog", descriptor="dlib")
         v2 = run_ocula_v2(engine, pairs, args.cropped)
         tables = {"ocula": engine.calibration("dlib"), "v2": engine.calibration(V2_DESCRIPTOR)}
     theirs = run_face_recognition(pairs, args.cropped)

@@ -14,7 +14,7 @@ from ..eval.imagenet import evaluate_imagenet
 from ..eval.pairs import evaluate_pairs, read_pairs
 from ..eval.retrieval import evaluate_retrieval
 from ..pipelines.calibration import CalibrationTable
-from ..pipelines.faces import EMBEDDER_MODEL, Detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector
 from ..pipelines.tag import PresetName
 from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stderr, stdout
 
@@ -61,7 +61,8 @@ def pairs_command(
     pairs_csv: Annotated[Path, typer.Argument(help="CSV: image_a,image_b,same[,fold] or image_path,identity (all pairs).", show_default=False)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     cropped: Annotated[bool, typer.Option("--cropped", help="Images are tight face crops: no detection.")] = False,
-    detector: Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds none); ignored with --cropped.")] = Detector.HOG_CNN,
+    detector: Annotated[Optional[Detector], typer.Option(help="yunet, hog, cnn, or hog+cnn (the CNN only where HOG finds none); default: the descriptor's (yunet for sface, hog+cnn for dlib); ignored with --cropped.", show_default=False)] = None,
+    descriptor: Annotated[Descriptor, typer.Option(help="Face descriptor: sface (faces v2) or dlib; its calibration is checked.")] = DEFAULT_DESCRIPTOR,
     plot: Annotated[Optional[Path], typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
     calibration: Annotated[Optional[Path], typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
@@ -76,18 +77,19 @@ def pairs_command(
         pairs = read_pairs(pairs_csv, root)
         with progress_bar(len(pairs.images), label="embedding faces", json_output=as_json) as bar:
             task = bar.add_task("faces", total=len(pairs.images))
-            report = evaluate_pairs(engine, pairs, cropped=cropped, detector=detector.value,
+            report = evaluate_pairs(engine, pairs, cropped=cropped, detector=detector, descriptor=descriptor,
                                     progress=lambda n: bar.advance(task, n))
         if plot is not None:
             from ..eval.plots import plot_roc_det
 
-            plot_roc_det({f"ocula {EMBEDDER_MODEL}": (report.scores, report.same)}, plot,
+            plot_roc_det({f"ocula {DESCRIPTOR_MODELS[descriptor]}": (report.scores, report.same)}, plot,
                          title=f"{pairs_csv.name}: {report.n_genuine:,} genuine / {report.n_impostor:,} impostor pairs")
         if calibration is not None:
             table = CalibrationTable.from_scores(
                 report.scores[~report.same], report.scores[report.same],
-                meta={"model": EMBEDDER_MODEL, "data": str(pairs_csv), "kind": pairs.kind, "cropped": cropped,
-                      "detector": "given (cropped)" if cropped else detector.value,
+                meta={"model": DESCRIPTOR_MODELS[descriptor], "data": str(pairs_csv), "kind": pairs.kind,
+                      "cropped": cropped,
+                      "detector": "given (cropped)" if cropped else (detector or DEFAULT_DETECTORS[descriptor]).value,
                       "failures_to_enrol": report.failures_to_enrol, "images": len(pairs.images)},
             )
             try:
@@ -123,7 +125,8 @@ def identify_command(
     identities_csv: Annotated[Path, typer.Argument(help="CSV: image_path,identity.", show_default=False)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     enroll: Annotated[int, typer.Option(min=1, help="Gallery photos per enrolled identity (first by path).")] = 3,
-    detector: Annotated[Detector, typer.Option(help="hog, cnn, or hog+cnn (the CNN only where HOG finds none).")] = Detector.HOG_CNN,
+    detector: Annotated[Optional[Detector], typer.Option(help="yunet, hog, cnn, or hog+cnn (the CNN only where HOG finds none); default: the descriptor's (yunet for sface, hog+cnn for dlib).", show_default=False)] = None,
+    descriptor: Annotated[Descriptor, typer.Option(help="Face descriptor: sface (faces v2) or dlib.")] = DEFAULT_DESCRIPTOR,
     plot: Annotated[Optional[Path], typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
@@ -135,7 +138,8 @@ def identify_command(
     with cli_errors(), Engine(settings) as engine:
         with progress_bar(None, label="finding faces", json_output=as_json) as bar:
             task = bar.add_task("faces", total=None)
-            report = evaluate_identify(engine, identities_csv, root, enroll=enroll, detector=detector.value,
+            report = evaluate_identify(engine, identities_csv, root, enroll=enroll, detector=detector,
+                                       descriptor=descriptor,
                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
         if plot is not None:
             from ..eval.plots import plot_cmc_det

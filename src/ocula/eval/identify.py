@@ -134,10 +134,14 @@ def evaluate_identify(
     root: Path,
     *,
     enroll: int = 3,
-    detector: str = "hog+cnn",
+    detector: str | None = None,
+    descriptor: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IdentifyReport:
-    """Run the protocol above with ``engine``; the gallery lives in a temporary data dir."""
+    """Run the protocol above with ``engine``; the gallery lives in a temporary data dir.
+    ``descriptor``: default ocula's; ``detector``: default the descriptor's
+    (``DEFAULT_DETECTORS``, as galleries use)."""
+    from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, as_descriptor
     from ..galleries import Gallery
 
     start = time.perf_counter()
@@ -149,14 +153,17 @@ def evaluate_identify(
             f"enrolled identities need more than {enroll} photos (--enroll) and there must be at least two identities"
         )
     faces: list[Any] = [None] * len(images)
-    for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector)):
+    described_by = as_descriptor(descriptor or DEFAULT_DESCRIPTOR)
+    found_by = detector or DEFAULT_DETECTORS[described_by]
+    stream = engine.faces_many(images, largest_only=True, detector=found_by, descriptor=described_by)
+    for i, result in enumerate(stream):
         if result.ok and len(result.faces):
             faces[i] = result.faces[:1]
         if progress:
             progress(i + 1, len(images))
     with tempfile.TemporaryDirectory(prefix="ocula-eval-identify-") as tmp:
         settings = engine.settings.model_copy(update={"data_dir": Path(tmp), "vectors": "faiss"})
-        with Gallery.open("eval", settings=settings, engine=engine, create=True) as gallery:
+        with Gallery.open("eval", settings=settings, engine=engine, create=True, descriptor=described_by) as gallery:
             fte = 0
             for identity, members in gallery_ix.items():
                 photos = [faces[i] for i in members if faces[i] is not None]

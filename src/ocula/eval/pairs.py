@@ -246,15 +246,24 @@ def evaluate_pairs(
     pairs: PairSet,
     *,
     cropped: bool = False,
-    detector: str = "hog+cnn",
+    detector: str | None = None,
+    descriptor: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PairsReport:
-    """Embed each image once (largest face) with ``engine`` and score every pair; the FMR
-    achieved at the engine's calibrated thresholds is reported next to the one asked for."""
+    """Embed each image once (face 0) with ``engine`` and score every pair; the FMR achieved
+    at the engine's calibrated thresholds is reported next to the one asked for.
+    ``descriptor``: default ocula's; ``detector``: default the descriptor's
+    (``DEFAULT_DETECTORS``, as verify uses; ignored with ``cropped``)."""
+    from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, Detector, as_descriptor
+
+    described_by = as_descriptor(descriptor or DEFAULT_DESCRIPTOR)
+    found_by = Detector.HOG if cropped else (detector or DEFAULT_DETECTORS[described_by])
     start = time.perf_counter()
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
-    stream = engine.faces_many(pairs.images, largest_only=True, cropped=cropped, detector=detector)
+    stream = engine.faces_many(
+        pairs.images, largest_only=True, cropped=cropped, detector=found_by, descriptor=described_by
+    )
     for i, result in enumerate(stream):
         if result.ok and len(result.faces):
             embeddings[i] = result.faces.embeddings[0]
@@ -265,5 +274,5 @@ def evaluate_pairs(
     scores = pair_scores(pairs, embeddings)
     seconds = time.perf_counter() - start
     return report_from_scores(
-        pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration(), embeddings=embeddings
+        pairs, scores, failed=failed, seconds=seconds, calibration=engine.calibration(described_by), embeddings=embeddings
     )

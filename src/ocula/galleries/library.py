@@ -78,7 +78,8 @@ def cluster_library(
         )
     out = LibraryClusters(photos=len(photos))
     faces: list[dict[str, Any]] = []
-    for n, result in enumerate(engine.faces_many(photos, detector=detector), start=1):
+    # dlib's descriptors whatever ocula's default: the clustering threshold was chosen on them.
+    for n, result in enumerate(engine.faces_many(photos, detector=detector, descriptor="dlib"), start=1):
         if progress:
             progress(n, len(photos))
         if not result.ok:
