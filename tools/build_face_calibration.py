@@ -49,9 +49,8 @@ PIPELINES = {
     ),
     "sface_face": (
         "cosine of unit SFace descriptors (mean of the chip's and its mirror's, renormalised)",
-        ("YuNet detector (photo fitted into 640x640; turned a quarter either way, then half, when no face is found "
-         "upright), face 0 (the largest of the faces scoring within 0.05 of the best), its 5 landmarks aligned to "
-         "the ArcFace 112x112 template (pipelines/sface.py), RGB, mirror pass"),
+        ("YuNet detector (photo fitted into 640x640), face 0 (the largest of the faces scoring within 0.05 of the "
+         "best), its 5 landmarks aligned to the ArcFace 112x112 template (pipelines/sface.py), RGB, mirror pass"),
     ),
 }
 

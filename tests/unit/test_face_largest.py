@@ -78,3 +78,12 @@ def test_yunets_face_0_is_the_largest_of_the_confident_faces():
     assert face_order(areas, close, score_aware=True).tolist() == [1, 3, 0, 2]
     assert face_order(areas, scores, score_aware=False).tolist() == [1, 3, 0, 2]
     assert face_order(areas[:1], scores[:1], score_aware=True).tolist() == [0]
+
+
+def test_contenders_for_face_0_are_the_faces_nearly_as_certain_as_the_best():
+    from ocula.pipelines.faces import FACE0_SCORE_MARGIN, contenders
+
+    scores = np.array([0.94, 0.63, 0.69, 0.94 - FACE0_SCORE_MARGIN])
+    assert contenders(scores, score_aware=True).tolist() == [True, False, False, True]
+    assert contenders(scores, score_aware=False).all()  # dlib's scores: every face
+    assert contenders(np.zeros(0), score_aware=True).tolist() == []

@@ -231,7 +231,8 @@ def cluster_command(
             with Collection.open(source, settings=settings) as coll:
                 photos = [Path(path) for _, path, _, _ in coll.items() if path]
         with Engine(settings) as engine:
-            g = Gallery.open(gallery, engine=engine, create=True) if gallery else None
+            # Clustering is tuned on dlib's descriptors: a new gallery for it holds dlib's.
+            g = Gallery.open(gallery, engine=engine, create=True, descriptor="dlib") if gallery else None
             try:
                 with progress_bar(len(photos), label="finding faces", json_output=as_json) as bar:
                     task = bar.add_task("faces", total=len(photos))

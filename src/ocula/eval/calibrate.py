@@ -384,8 +384,8 @@ DESCRIPTORS = ("dlib_resnet_face", "sface_face")
 def describe_photos(engine: Engine, images: Sequence[Path]) -> dict[str, np.ndarray]:
     """Both descriptors of each photo's face 0 (NaN rows where none was found), as ``ocula
     verify`` computes them: dlib_resnet_face (HOG, the CNN where HOG finds none, flip TTA) and
-    sface_face + mirror on YuNet's face 0 (the largest of the confident faces, the photo
-    turned when none is found upright; ArcFace alignment)."""
+    sface_face + mirror on YuNet's face 0 (the largest of the confident faces; ArcFace
+    alignment)."""
     out = {name: np.full((len(images), 128), np.nan, np.float32) for name in DESCRIPTORS}
     for i, path in enumerate(images):
         image = load_image(path)

@@ -49,6 +49,7 @@ __all__ = [
     "FaceOptions",
     "as_descriptor",
     "as_detector",
+    "contenders",
     "face_order",
     "similarity",
 ]
@@ -192,9 +193,12 @@ class FaceOptions:
             skipped and the whole image is the face box.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (False: detection, landmarks and quality only).
-        turned: YuNet only: when the upright photo has no face, search it turned a quarter
-            either way and upside down (``yunet.TURNS``; up to 3 more searches, only on photos
-            with no upright face). Video frames may pass False to keep faceless frames cheap.
+        turned: YuNet only, off by default: when the upright photo has no face, search it
+            turned a quarter either way and upside down (``yunet.TURNS``; up to 3 more
+            searches, only on photos with no upright face). It finds steeply tilted or lying
+            heads (celeba-80's one YuNet miss) but also false faces: on the 277 ImageNet
+            sample photos with no upright face, 28 got one (dogs, a dumbbell, a pizza), so it
+            is for photos known to hold a face (enrolment from an ID photo set, a dataset).
     """
 
     detector: Detector = Detector.HOG
@@ -204,7 +208,7 @@ class FaceOptions:
     cropped: bool = False
     landmarks68: bool = False
     embed: bool = True
-    turned: bool = True
+    turned: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detector", as_detector(self.detector))
@@ -437,15 +441,24 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
 
 
+def contenders(scores: np.ndarray, *, score_aware: bool) -> np.ndarray:
+    """Which faces could be face 0 (bool per face): every face, or with ``score_aware``
+    (YuNet, whose scores are probabilities) those scoring within ``FACE0_SCORE_MARGIN`` of the
+    best. Enrolment asks for a face index only when several usable contenders remain."""
+    scores = np.asarray(scores, np.float64)
+    if not score_aware or len(scores) == 0:
+        return np.ones(len(scores), bool)
+    return scores >= scores.max() - FACE0_SCORE_MARGIN
+
+
 def face_order(areas: np.ndarray, scores: np.ndarray, *, score_aware: bool) -> np.ndarray:
     """The order faces are listed in: face 0 first, then the others largest first (ties in
-    the detector's order). Face 0 is the largest face; ``score_aware`` (YuNet, whose scores are
-    probabilities): the largest of those scoring within ``FACE0_SCORE_MARGIN`` of the best."""
+    the detector's order). Face 0 is the largest of the :func:`contenders`: the largest face,
+    or (``score_aware``) the largest of those scoring within ``FACE0_SCORE_MARGIN`` of the best."""
     order = np.argsort(-areas, kind="stable")
-    if not score_aware or len(order) < 2:
+    if len(order) < 2:
         return order
-    confident = scores[order] >= scores.max() - FACE0_SCORE_MARGIN
-    first = order[int(np.argmax(confident))]  # the first confident face, largest first
+    first = order[int(np.argmax(contenders(scores, score_aware=score_aware)[order]))]
     return np.r_[first, order[order != first]]
 
 
