@@ -15,7 +15,9 @@ time, and the speed ratio.
   scored as ``evaluate_pairs`` scores (cosine of the unit descriptors). With ``--cropped`` there
   is no detection (YuNet cannot take a crop): the whole crop, with the 25% edge-replicated border
   ocula gives every crop, is aligned on dlib's 68-point landmarks (eye centres, nose tip, mouth
-  corners), as ``ocula faces ... --cropped --descriptor sface`` does.
+  corners), as ``ocula faces ... --cropped --descriptor sface`` does. ``ocula v2 --turned``: the
+  same with ``turned=True`` (a photo with no face upright is searched turned a quarter either way
+  and upside down; off by default: it finds false faces on face-free photos too).
 
 ``--threads N`` runs every side on N threads (ONNX Runtime's, and OpenMP/BLAS for dlib-bin and
 NumPy); the default uses all CPUs, as ocula does.
@@ -50,8 +52,8 @@ from ocula.eval.identify import read_identities
 from ocula.eval.pairs import PairSet, PairsReport, evaluate_pairs, pair_scores, read_pairs, report_from_scores
 from ocula.pipelines.calibration import CalibrationTable
 
-#: The rows of faces v2 (photos; crops), and its descriptor.
-V2_ROW, V2_CROPPED_ROW = "ocula v2 (yunet+sface)", "ocula v2 (sface, crop)"
+#: The rows of faces v2 (photos; crops; photos, turned when no face is found upright), and its descriptor.
+V2_ROW, V2_CROPPED_ROW, V2_TURNED_ROW = "ocula v2 (yunet+sface)", "ocula v2 (sface, crop)", "ocula v2 --turned"
 V2_DESCRIPTOR = "sface"
 
 
@@ -79,11 +81,11 @@ def run_face_recognition(pairs: PairSet, cropped: bool):
     return report_from_scores(pairs, scores, failed=failed, seconds=time.perf_counter() - start)
 
 
-def run_ocula_v2(engine: Engine, pairs: PairSet, cropped: bool) -> PairsReport:
-    """Faces v2 through the public API: the largest face of each photo described by SFace (its
-    mirror pass included), every pair scored; FTE rejects the pairs, as for the other rows."""
+def run_ocula_v2(engine: Engine, pairs: PairSet, cropped: bool, turned: bool = False) -> PairsReport:
+    """Faces v2 through the public API: face 0 of each photo described by SFace (its mirror
+    pass included), every pair scored; FTE rejects the pairs, as for the other rows."""
     start = time.perf_counter()
-    detection = {"cropped": True} if cropped else {"detector": "yunet"}
+    detection = {"cropped": True} if cropped else {"detector": "yunet", "turned": turned}
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
     stream = engine.faces_many(pairs.images, largest_only=True, descriptor=V2_DESCRIPTOR, **detection)
@@ -183,6 +185,7 @@ def main() -> None:
         ours = evaluate_pairs(engine, pairs, cropped=args.cropped, descriptor="dlib")  # its detector: hog+cnn
         hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog", descriptor="dlib")
         v2 = run_ocula_v2(engine, pairs, args.cropped)
+        v2_turned = None if args.cropped else run_ocula_v2(engine, pairs, False, turned=True)
         tables = {"ocula": engine.calibration("dlib"), "v2": engine.calibration(V2_DESCRIPTOR)}
     theirs = run_face_recognition(pairs, args.cropped)
 
@@ -190,7 +193,10 @@ def main() -> None:
     everyone = {"ocula": ours, "ocula --detector hog": hog_only, v2_row: v2, "face_recognition": theirs}
     if args.cropped:  # no detection: the two ocula rows are the same computation
         del everyone["ocula --detector hog"]
-    calibration_of = {"ocula": tables["ocula"], "ocula --detector hog": tables["ocula"], v2_row: tables["v2"]}
+    else:
+        everyone = {**dict(list(everyone.items())[:3]), V2_TURNED_ROW: v2_turned, "face_recognition": theirs}
+    calibration_of = {"ocula": tables["ocula"], "ocula --detector hog": tables["ocula"], v2_row: tables["v2"],
+                      V2_TURNED_ROW: tables["v2"]}
     ids = identities_of(args.pairs, args.root or args.pairs.parent, pairs)
     mixed = [] if ids is None else find_mixed({"ocula": ours, v2_row: v2}, ids)
     left_out = np.zeros(len(pairs.images), bool) if ids is None else np.isin(ids, mixed)
