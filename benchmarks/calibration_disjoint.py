@@ -23,11 +23,11 @@ FNIR at ocula's threshold <= 2x the empirical one.
     python benchmarks/calibration_disjoint.py --cache /tmp/i17-calib/celeba80.npz --alternate
     (the cache is written on the first run: ~6 min on a loaded 2-core machine, then ~20 s)
 
-Measured 2026-12-01 (mixed left out: 7202, 7208, 7214, 7219; ~245 non-mated, ~215 mated probes
-and ~130,000 impostor pairs per test half):
-- SFace, margin rule: PASS on both folds of both splits (FMR at asked 1e-3: 0.00025 / 0.00068,
-  alternate split 0.00021 / 0.00103; FPIR at asked 0.01: 0 / 0, 0 / 0.0036; FNIR ratio 1.00 /
-  1.08, 1.00 / 1.00). The point rule fails the alternate split (FMR 0.00201 at asked 1e-3).
+Measured 2026-12-02 (YuNet's face 0 = the largest of the confident faces; mixed left out: 7202,
+7208, 7214, 7219; ~245 non-mated, ~215 mated probes and ~130,000 impostor pairs per test half):
+- SFace, margin rule: PASS on both folds of both splits (FMR at asked 1e-3: 0.00027 / 0.00065,
+  alternate split 0.00022 / 0.00101; FPIR at asked 0.01: 0 / 0, 0 / 0.0036; FNIR ratio 1.00 /
+  1.09, 1.00 / 1.00). The point rule fails the alternate split (FMR 0.00199 at asked 1e-3).
 - dlib: FAIL on both rules and splits. The passing-threshold bands show why no rule of the form
   "the calibration half's threshold plus a margin" can pass: half 1 holds a cluster of
   look-alike South Asian actresses (7203, 7222, 7223, 7227) whose dlib impostor scores are high,

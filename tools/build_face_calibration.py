@@ -2,8 +2,8 @@
 
 Every photo of ../shared/data/faces/celeba-80/identities.csv is described by both descriptors
 (``ocula.eval.calibrate.describe_photos``: dlib_resnet_face as ``ocula verify`` computes it,
-HOG with the CNN where HOG finds no face, flip TTA; sface_face + mirror on YuNet's largest
-face, ArcFace-aligned). Then:
+HOG with the CNN where HOG finds no face, flip TTA; sface_face + mirror on YuNet's face 0,
+ArcFace-aligned). Then:
 
 1. mixed identities (low mean genuine similarity under both descriptors, robust z < -3) are
    listed and left out;
@@ -49,8 +49,8 @@ PIPELINES = {
     ),
     "sface_face": (
         "cosine of unit SFace descriptors (mean of the chip's and its mirror's, renormalised)",
-        ("YuNet detector (photo fitted into 640x640), largest face, its 5 landmarks aligned to the ArcFace 112x112 "
-         "template (pipelines/sface.py), RGB, mirror pass"),
+        ("YuNet detector (photo fitted into 640x640), face 0 (the largest of the faces scoring within 0.05 of the "
+         "best), its 5 landmarks aligned to the ArcFace 112x112 template (pipelines/sface.py), RGB, mirror pass"),
     ),
 }
 

@@ -168,13 +168,13 @@ def test_onnx_descriptor_equals_dlibs_on_the_same_chips(engine, settings):
 
     path = shared(f"{EXAMPLES}/two_people.jpg")
     image = ocula.load_image(path)
-    faces = engine.faces(image)
+    faces = engine.faces(image, descriptor="dlib")
     chips = engine.face_chips(image, faces)
     assert chips.shape == (2, 150, 150, 3) and chips.dtype == np.uint8
     weights = resolve_files(get_model("dlib_resnet_face"), settings)["weights"]
     net = dlib.face_recognition_model_v1(str(weights))
     theirs = np.array(net.compute_face_descriptor(list(chips)))
-    ours = engine.face_analyzer().embedder.run({"chips": chips.astype(np.float32)})["descriptor"]
+    ours = engine.face_analyzer(descriptor="dlib").embedder.run({"chips": chips.astype(np.float32)})["descriptor"]
     assert np.abs(ours - theirs).max() < 1e-5
 
 

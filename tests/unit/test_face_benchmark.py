@@ -35,14 +35,22 @@ def test_face_benchmark_v2_row_scores_photos(engine, tmp_path):
     root = shared("faces/celeba-80")
     with open(root / "identities.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    two_people = [r for r in rows if r["identity"] == rows[0]["identity"]][:2] + [rows[-1]]  # 1 genuine, 2 impostor
+    # 2 photos of one person, 1 of another (1 genuine, 2 impostor pairs), 1 of a third person
+    photos = [r for r in rows if r["identity"] == rows[0]["identity"]][:2] + [rows[-1], rows[-20]]
+    assert len({r["identity"] for r in photos}) == 3
     subset = tmp_path / "identities.csv"
     with open(subset, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["image_path", "identity"])
         writer.writeheader()
-        writer.writerows(two_people)
+        writer.writerows(photos)
     pairs = read_pairs(subset, root)
-    report = bench.run_ocula_v2(engine, pairs, cropped=False)
+    everyone = bench.run_ocula_v2(engine, pairs, cropped=False)
+    assert (everyone.n_genuine, everyone.n_impostor, everyone.failures_to_enrol) == (1, 5, 0)
+    assert everyone.embeddings is not None and everyone.embeddings.shape == (4, 128)
+    # The third person left out (as a mixed identity would be): every pair with their photo goes.
+    ids = bench.identities_of(subset, root, pairs)
+    assert ids.tolist() == [r["identity"] for r in photos]
+    report = bench.without_photos(pairs, everyone, ids == photos[-1]["identity"], None)
     assert (report.n_genuine, report.n_impostor, report.failures_to_enrol) == (1, 2, 0)
     genuine, impostors = report.scores[report.same], report.scores[~report.same]
     assert np.all(np.isfinite(report.scores))

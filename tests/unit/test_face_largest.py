@@ -63,3 +63,27 @@ def test_a_clearly_larger_native_face_needs_no_second_search():
     det = BigAndSmall()
     largest, _ = analyzer(det).detect(np.zeros((400, 600, 3), np.uint8), FaceOptions(largest_only=True))
     assert largest.tolist() == [[50, 50, 200, 200]] and det.calls == [0]
+
+
+def test_yunets_face_0_is_the_largest_of_the_confident_faces():
+    from ocula.pipelines.faces import FACE0_SCORE_MARGIN, face_order
+
+    areas = np.array([100.0, 400.0, 50.0, 300.0])
+    # A big weak face (a poster, a false face) does not beat a smaller confident one; the others
+    # follow, largest first.
+    scores = np.array([0.95, 0.70, 0.90, 0.80])
+    assert face_order(areas, scores, score_aware=True).tolist() == [0, 1, 3, 2]
+    # Faces all about as confident: the largest, as for dlib's detectors.
+    close = np.array([0.93, 0.93 - FACE0_SCORE_MARGIN, 0.92, 0.91])
+    assert face_order(areas, close, score_aware=True).tolist() == [1, 3, 0, 2]
+    assert face_order(areas, scores, score_aware=False).tolist() == [1, 3, 0, 2]
+    assert face_order(areas[:1], scores[:1], score_aware=True).tolist() == [0]
+
+
+def test_contenders_for_face_0_are_the_faces_nearly_as_certain_as_the_best():
+    from ocula.pipelines.faces import FACE0_SCORE_MARGIN, contenders
+
+    scores = np.array([0.94, 0.63, 0.69, 0.94 - FACE0_SCORE_MARGIN])
+    assert contenders(scores, score_aware=True).tolist() == [True, False, False, True]
+    assert contenders(scores, score_aware=False).all()  # dlib's scores: every face
+    assert contenders(np.zeros(0), score_aware=True).tolist() == []

@@ -164,7 +164,7 @@ def verify_command(
     face_a: Annotated[
         Optional[int],
         typer.Option(
-            min=0, help="Face index in A as `ocula faces detect` numbers them, 0 = largest (default: the largest, found faster).", show_default=False
+            min=0, help="Face index in A as `ocula faces detect` numbers them, 0 = the one it lists first: the largest; with yunet the largest of the confident ones (default: face 0, found faster).", show_default=False
         ),
     ] = None,
     face_b: Annotated[

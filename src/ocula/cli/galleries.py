@@ -72,7 +72,7 @@ def enroll_command(
         Optional[list[str]], typer.Option("--meta", help="key=value to store with the person (repeatable).")
     ] = None,
     face: Annotated[
-        Optional[int], typer.Option(min=0, help="Use this face (0 = largest) of every photo.", show_default=False)
+        Optional[int], typer.Option(min=0, help="Use this face of every photo (0 = the face `ocula faces detect` lists first).", show_default=False)
     ] = None,
     detector: GalleryDetectorOption = None,
     descriptor: DescriptorOption = None,

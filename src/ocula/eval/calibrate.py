@@ -382,20 +382,17 @@ DESCRIPTORS = ("dlib_resnet_face", "sface_face")
 
 
 def describe_photos(engine: Engine, images: Sequence[Path]) -> dict[str, np.ndarray]:
-    """Both descriptors of each photo's largest face (NaN rows where none was found):
-    dlib_resnet_face as ``ocula verify`` computes it (HOG, the CNN where HOG finds none, flip
-    TTA), sface_face + mirror on YuNet's largest face (ArcFace alignment)."""
-    yunet, sface = engine.face_detector("yunet"), engine.face_descriptor("sface", flip=True)
+    """Both descriptors of each photo's face 0 (NaN rows where none was found), as ``ocula
+    verify`` computes them: dlib_resnet_face (HOG, the CNN where HOG finds none, flip TTA) and
+    sface_face + mirror on YuNet's face 0 (the largest of the confident faces; ArcFace
+    alignment)."""
     out = {name: np.full((len(images), 128), np.nan, np.float32) for name in DESCRIPTORS}
     for i, path in enumerate(images):
         image = load_image(path)
-        faces = engine.faces(image, detector="hog+cnn", largest_only=True)
-        if len(faces):
-            out["dlib_resnet_face"][i] = faces.embeddings[0]
-        found = yunet.detect_faces(image, 0)
-        if len(found):
-            largest = int(np.argmax((found.boxes[:, 2] - found.boxes[:, 0]) * (found.boxes[:, 3] - found.boxes[:, 1])))
-            out["sface_face"][i] = sface.embed(sface.chips(image, found.landmarks[largest][None]))[0]
+        for name, detector, descriptor in (("dlib_resnet_face", "hog+cnn", "dlib"), ("sface_face", "yunet", "sface")):
+            faces = engine.faces(image, detector=detector, descriptor=descriptor, largest_only=True)
+            if len(faces):
+                out[name][i] = faces.embeddings[0]
     return out
 
 

@@ -154,6 +154,8 @@ class PairsReport:
     calibrated: dict[str, dict[str, float]] = field(default_factory=dict)
     descriptor: str = "dlib"  # the face descriptor the scores are similarities of
     detector: str = "hog+cnn"  # the face detector ("given (cropped)" for crops)
+    # (n_images, d) descriptor of each image's face (NaN rows: failures to enrol), when kept
+    embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         r4 = lambda v: None if v is None else round(float(v), 6)
@@ -213,8 +215,10 @@ def report_from_scores(
     failed: list[str],
     seconds: float,
     calibration: CalibrationTable | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> PairsReport:
-    """The report of scored pairs; with ``calibration`` also the FMR achieved at its thresholds."""
+    """The report of scored pairs; with ``calibration`` also the FMR achieved at its thresholds
+    (``embeddings``: the images' descriptors, kept on the report)."""
     curve = roc(scores, pairs.same)
     acc, std, nfolds = cross_validated_accuracy(scores, pairs.same, pairs.folds)
     seconds = max(seconds, 1e-9)
@@ -237,6 +241,7 @@ def report_from_scores(
         same=pairs.same,
         failed_images=failed,
         calibrated={} if calibration is None else at_calibrated_thresholds(calibration, scores, pairs.same),
+        embeddings=embeddings,
     )
 
 
@@ -279,6 +284,6 @@ def evaluate_pairs(
         table = engine.calibration(chosen.value)
     except NotCalibrated:
         table = None
-    report = report_from_scores(pairs, scores, failed=failed, seconds=seconds, calibration=table)
+    report = report_from_scores(pairs, scores, failed=failed, seconds=seconds, calibration=table, embeddings=embeddings)
     report.descriptor, report.detector = chosen.value, "given (cropped)" if cropped else detector
     return report

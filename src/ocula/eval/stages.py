@@ -85,13 +85,13 @@ def time_face_stages(engine: Any, photos: Sequence[Path]) -> list[StageTime]:
     from ..pipelines.faces import FaceOptions
 
     _check(photos)
-    analyzer = engine.face_analyzer()
+    analyzer = engine.face_analyzer("hog", descriptor="dlib")  # this stage times dlib's pipeline
     align = analyzer.alignment
     images, decode = _timed(lambda p: load_image(p, settings=engine.settings), photos)
-    found, detect = _timed(lambda im: analyzer.detect(im, FaceOptions()), images)
+    found, detect = _timed(lambda im: analyzer.detect(im, FaceOptions(detector="hog", descriptor="dlib")), images)
     # Galleries (enrol, identify) use HOG and, on a photo where it finds no face, the CNN.
-    both = engine.face_analyzer("hog+cnn")
-    _, detect_both = _timed(lambda im: both.detect(im, FaceOptions(detector="hog+cnn")), images)
+    both = engine.face_analyzer("hog+cnn", descriptor="dlib")
+    _, detect_both = _timed(lambda im: both.detect(im, FaceOptions(detector="hog+cnn", descriptor="dlib")), images)
     work = [(im, boxes) for im, (boxes, _) in zip(images, found) if len(boxes)]
 
     def chips_of(item: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

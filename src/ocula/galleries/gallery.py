@@ -34,7 +34,7 @@ from ..errors import DescriptorMismatch, InputError, NoFaceFound, OculaError, Un
 from ..face_types import Faces, QualityGate
 from ..io import ImageSource, load_image, source_name
 from ..models.registry import get_model
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, similarity
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, contenders, similarity
 from .templates import GalleryThreshold, threshold_for_fpir
 from .thumbnails import (
     STORED_THUMBNAIL_PX,
@@ -546,11 +546,14 @@ class Gallery:
             if not -len(faces) <= face < len(faces):
                 raise InputError(f"face {face} asked for, but {len(faces)} found")
             return face % len(faces)
-        usable = np.flatnonzero(faces.usable(gate))
+        # A face far less certain than face 0 (YuNet: a face in a painting behind the person)
+        # is no rival for it: the same rule as face 0's (pipelines.faces.contenders).
+        rivals = contenders(faces.scores, score_aware=faces.landmark_layout == "yunet5")
+        usable = np.flatnonzero(faces.usable(gate) & rivals)
         if len(faces) == 1 or len(usable) == 0:
             return 0  # one face, or none usable: the gate gives the reason
         if len(usable) > 1:
-            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = largest)")
+            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = the face `ocula faces detect` lists first)")
         return int(usable[0])
 
     # -- identification -------------------------------------------------------------------

@@ -39,6 +39,7 @@ __all__ = [
     "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
     "EMBEDDER_MODEL",
+    "FACE0_SCORE_MARGIN",
     "FACE_DESCRIPTORS",
     "FACE_DETECTORS",
     "Descriptor",
@@ -49,6 +50,8 @@ __all__ = [
     "Found",
     "as_descriptor",
     "as_detector",
+    "contenders",
+    "face_order",
     "similarity",
 ]
 
@@ -156,6 +159,17 @@ NEAR_TIE = 1.25
 # and the face found there replaces it when their boxes overlap by at least REFINE_MIN_IOU.
 REFINE_MARGIN = 0.5
 REFINE_MIN_IOU = 0.3
+# YuNet's face 0 (the face verify compares, enrolment takes, identify and detect list first):
+# the largest of the faces whose detector score is within this margin of the photo's best.
+# The largest box alone picks a poster, a crowd face half out of focus or a false face on a
+# shoulder where the photo's subject is smaller (5 of celeba-80's 47 photos with several faces);
+# the most confident alone picks a small face over a big one where both are certain. Chosen on
+# half of celeba-80's identities (benchmarks/yunet_face0.py, TAR at FAR 1e-4 then 1e-3): each
+# half, tuned alone, is best for every margin from 0.01 to 0.08; 0.05 is that band's middle.
+# On the other half (first -> second): TAR 0.9146 / 0.9463 at FAR 1e-4 / 1e-3, against 0.9122
+# / 0.9434 for the largest box. dlib's detectors keep the largest box (their scores are not
+# probabilities, and their calibration was measured that way).
+FACE0_SCORE_MARGIN = 0.05
 # Cropped inputs (a face already cut out tightly) get this much edge-replicated border on each
 # side, as a fraction of the crop, so the aligned chip's context is not black.
 CROPPED_BORDER = 0.25
@@ -185,6 +199,12 @@ class FaceOptions:
             skipped and the whole image is the face box.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (False: detection, landmarks and quality only).
+        turned: YuNet only, off by default: when the upright photo has no face, search it
+            turned a quarter either way and upside down (``yunet.TURNS``; up to 3 more
+            searches, only on photos with no upright face). It finds steeply tilted or lying
+            heads (celeba-80's one YuNet miss) but also false faces: on the 277 ImageNet
+            sample photos with no upright face, 28 got one (dogs, a dumbbell, a pizza), so it
+            is for photos known to hold a face (enrolment from an ID photo set, a dataset).
     """
 
     detector: Detector = Detector.HOG
@@ -194,6 +214,7 @@ class FaceOptions:
     cropped: bool = False
     landmarks68: bool = False
     embed: bool = True
+    turned: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detector", as_detector(self.detector))
@@ -300,7 +321,8 @@ class FaceAnalyzer:
             if isinstance(detector, YuNetDetector):
                 # A fixed 640x640 search whatever the photo's size: no upsampling policy or
                 # pixel budget; enlarged only when ``upsample`` asks.
-                found = detector.detect_faces(image, options.upsample or 0)
+                search = detector.detect_faces_turned if options.turned else detector.detect_faces
+                found = search(image, options.upsample or 0)
                 boxes, scores, points = found.boxes, found.scores, found.landmarks
             else:
                 boxes, scores = self._detect_with(detector, image, options)
@@ -310,7 +332,7 @@ class FaceAnalyzer:
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep = area > 0
         boxes, scores = boxes[keep], scores[keep]
-        order = np.argsort(-area[keep], kind="stable")
+        order = face_order(area[keep], scores, score_aware=points is not None)
         if options.largest_only:
             order = order[:1]
         return Found(boxes[order], scores[order], None if points is None else points[keep][order])
@@ -485,6 +507,27 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def contenders(scores: np.ndarray, *, score_aware: bool) -> np.ndarray:
+    """Which faces could be face 0 (bool per face): every face, or with ``score_aware``
+    (YuNet, whose scores are probabilities) those scoring within ``FACE0_SCORE_MARGIN`` of the
+    best. Enrolment asks for a face index only when several usable contenders remain."""
+    scores = np.asarray(scores, np.float64)
+    if not score_aware or len(scores) == 0:
+        return np.ones(len(scores), bool)
+    return scores >= scores.max() - FACE0_SCORE_MARGIN
+
+
+def face_order(areas: np.ndarray, scores: np.ndarray, *, score_aware: bool) -> np.ndarray:
+    """The order faces are listed in: face 0 first, then the others largest first (ties in
+    the detector's order). Face 0 is the largest of the :func:`contenders`: the largest face,
+    or (``score_aware``) the largest of those scoring within ``FACE0_SCORE_MARGIN`` of the best."""
+    order = np.argsort(-areas, kind="stable")
+    if len(order) < 2:
+        return order
+    first = order[int(np.argmax(contenders(scores, score_aware=score_aware)[order]))]
+    return np.r_[first, order[order != first]]
 
 
 def _five_from_68(lm68: np.ndarray) -> np.ndarray:
