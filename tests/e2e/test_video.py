@@ -179,6 +179,22 @@ def test_an_sface_watchlist_names_lin_once_per_appearance_describing_few_faces(s
     assert 0 < passes <= 80, passes
 
 
+def test_sface_s_mirror_pass_alone_completes_a_one_pass_descriptor(engine):
+    """The video describes a face in one pass and adds the mirror pass only on a close call: the
+    two together are the descriptor a gallery's faces have (the chip's and its mirror's)."""
+    import cv2
+
+    analyzer = engine.face_analyzer("yunet", descriptor="sface")
+    image = cv2.cvtColor(cv2.imread(str(shared(HAMILTON) / "lin-manuel-miranda.png")), cv2.COLOR_BGR2RGB)
+    faces = analyzer.analyze(image, FaceOptions(detector="yunet", descriptor="sface", embed=False))
+    assert len(faces) >= 1
+    chips = analyzer.chips(image, faces[:1])
+    one = analyzer.sface.embed(chips, flip=False)
+    both = analyzer.sface.embed(chips, flip=True)
+    assert np.allclose(analyzer.sface.mirrored(one, chips), both, atol=1e-6)
+    assert not np.allclose(one, both, atol=1e-3)  # the mirror moves it
+
+
 def test_the_realtime_factor_counts_start_up(engine):
     """Issue 17: the realtime factor includes start-up, from ``started`` (the CLI: its process's
     start), and the report says how long start-up took."""
