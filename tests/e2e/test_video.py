@@ -88,7 +88,9 @@ def test_hamilton_watchlist_one_alert_per_appearance_and_redaction(engine, watch
     # Lin is found, with time intervals, once per appearance (the two shots he is in); YuNet
     # (the default) also follows Lacamoire's profile at the piano, and he is named there.
     assert {e.person for e in named} == {LIN, ALEX}
-    assert all(a >= 0.5 and b <= 2.9 for a, b in report.people[ALEX]), report.people
+    # He is at the piano from the start (small); dlib's descriptor names him from his profile
+    # (0.67 s on), SFace's already there: either way, not after his shot ends (2.8 s).
+    assert all(b <= 2.9 for _, b in report.people[ALEX]), report.people
     spans = report.people[LIN]
     lin_named = [e for e in named if e.person == LIN]
     assert len(lin_named) == len(spans) == len([e for e in events if isinstance(e, PersonLeft) and e.person == LIN])
