@@ -334,3 +334,74 @@ def test_video_options_take_a_face_detector_by_name():
     assert VideoOptions(detector="yunet").detector.value == "yunet"
     with pytest.raises(UnknownName, match="did you mean yunet"):
         VideoOptions(detector="yunett")
+
+
+def _frame(tracker, t, f, reuse=True, cut=False):
+    """One analysed frame as the pipeline runs it: faces that may reuse their track's description
+    are not described (their similarities are the track's); returns (tracks, described mask)."""
+    reused = tracker.reusable(t, f.boxes) if reuse and not cut else [None] * len(f)
+    similarities = [tr.similarities if tr is not None else s for tr, s in zip(reused, sims(f))]
+    seen, _ = tracker.update(t, f, similarities, 0.8, reused, cut=cut)
+    for s in seen:
+        s.decide(0.8)
+    return seen, [r is None for r in reused]
+
+
+def test_a_named_track_in_place_is_described_again_only_every_refresh():
+    from ocula.video.tracking import REFRESH
+
+    tr = FaceTracker(timeout=1.0)
+    described = []
+    times = [round(0.2 * k, 1) for k in range(16)]  # 3 s of ann, steady, at every=0.2
+    for t in times:
+        (track,), mask = _frame(tr, t, faces(("ann", BOX_A)))
+        described += [t] * mask[0]
+    assert track.person == "ann" and track.seen == len(described)
+    # Described until decided (two frames), then once per REFRESH seconds, not on every frame.
+    assert described[:2] == [0.0, 0.2]
+    assert len(described) < len(times) / 2
+    assert all(b - a <= REFRESH + 1e-6 for a, b in zip(described, described[1:] + [times[-1]]))
+    assert track.last_t == times[-1] and track.box.tolist() == list(BOX_A)  # followed all along
+
+
+def test_an_undecided_moved_or_crowded_face_is_described():
+    tr = FaceTracker(timeout=1.0)
+    (track,), mask = _frame(tr, 0.0, faces(("ann", BOX_A)))
+    assert mask == [True]
+    (track,), mask = _frame(tr, 0.2, faces(("ann", BOX_A)))
+    assert mask == [True] and track.decided  # the second observation decides it
+    moved = (130, 100, 190, 160)  # IoU 1/3 with BOX_A: same track, but described
+    (again,), mask = _frame(tr, 0.4, faces(("ann", moved)))
+    assert again is track and mask == [True]
+    near = (160, 100, 220, 160)  # someone else overlapping ann's box: neither reuses
+    _, mask = _frame(tr, 0.6, faces(("ann", moved), ("bob", near)))
+    assert mask == [True, True]
+
+
+def test_after_a_cut_a_face_in_the_same_place_is_described_and_continues_only_by_descriptor():
+    runs = []
+    for cut in (False, True):
+        tr = FaceTracker(timeout=1.0, near=0.8, far=0.999)
+        for t in (0.0, 0.2):
+            (ann,), _ = _frame(tr, t, faces(("ann", BOX_A)))
+        assert ann.person == "ann"
+        # ann's face again at the same place, her descriptor 0.997 similar to the track's (above
+        # ``near``, below ``far``), in the same shot or after a cut
+        (after,), mask = _frame(tr, 0.4, faces(("ann", BOX_A)), cut=cut)
+        runs.append((after is ann, mask))
+    assert runs == [(True, [False]), (False, [True])]  # the same shot: reused; a cut: described, a new track
+
+
+def test_shot_cuts_see_a_new_shot_not_a_moving_one():
+    from ocula.video.tracking import ShotCuts
+
+    rng = np.random.default_rng(3)
+    stage = rng.integers(0, 60, (360, 640, 3), np.uint8)
+    stage[..., 0] += 150  # a red stage
+    audience = rng.integers(0, 60, (360, 640, 3), np.uint8)
+    audience[..., 2] += 120  # a blue hall
+    cuts = ShotCuts()
+    assert cuts.cut(stage)  # the first frame starts a shot
+    assert not cuts.cut(np.roll(stage, 40, axis=1))  # the camera pans
+    assert cuts.cut(audience)
+    assert not cuts.cut(audience)

@@ -54,6 +54,10 @@ def arcface_transform(landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     return matrix
 
 
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True).clip(min=1e-12)
+
+
 class SFaceDescriptor:
     """SFace on a Runner: ``chips`` aligns faces, ``embed`` describes chips."""
 
@@ -75,22 +79,33 @@ class SFaceDescriptor:
         out = np.zeros((len(landmarks), size, size, 3), np.uint8)
         for n, points in enumerate(landmarks):
             out[n] = cv2.warpAffine(
-                image, arcface_transform(points, size), (size, size),
-                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+                image,
+                arcface_transform(points, size),
+                (size, size),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
             )
         return out
 
-    def embed(self, chips: np.ndarray) -> np.ndarray:
-        """Unit-length descriptors (n, 128) of aligned RGB chips."""
+    def embed(self, chips: np.ndarray, *, flip: bool | None = None) -> np.ndarray:
+        """Unit-length descriptors (n, 128) of aligned RGB chips (``flip``: with the mirror
+        pass; default: this descriptor's ``flip``)."""
+        flip = self.flip if flip is None else flip
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
-        batch = np.concatenate([chips, chips[:, :, ::-1]]) if self.flip else chips
-        raw = self._run(batch)
-        unit = raw / np.linalg.norm(raw, axis=1, keepdims=True).clip(min=1e-12)
-        if self.flip:
-            unit = unit[: len(chips)] + unit[len(chips) :]
-            unit /= np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
+        batch = np.concatenate([chips, chips[:, :, ::-1]]) if flip else chips
+        unit = _unit(self._run(batch))
+        if flip:
+            unit = _unit(unit[: len(chips)] + unit[len(chips) :])
         return unit.astype(np.float32)
+
+    def mirrored(self, single: np.ndarray, chips: np.ndarray) -> np.ndarray:
+        """The descriptors ``embed(chips, flip=True)`` gives, from the chips' single-pass
+        descriptors ``single`` (``embed(chips, flip=False)``): only the mirror pass runs."""
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return _unit(single + _unit(self._run(np.ascontiguousarray(chips[:, :, ::-1])))).astype(np.float32)
 
     def raw(self, chips: np.ndarray) -> np.ndarray:
         """The network's own output (n, 128) for chips, unnormalised and without the mirror."""

@@ -21,7 +21,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import InputError
 from ..face_types import Faces
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceOptions, as_detector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceAnalyzer, FaceOptions, as_detector
 from .events import Event, PersonAppeared, VideoReport
 from .people import PeopleDetector
 from .render import Overlay, VideoWriter, draw, redact
@@ -29,9 +29,18 @@ from .shield import FaceShield
 from .source import Frame, VideoSource, open_video
 from .tagging import FrameTagger
 from .timeline import Appearances, PeopleCounts, TagTimeline
-from .tracking import FaceTracker, Track, tracking_similarities
+from .tracking import FaceTracker, ShotCuts, Track, tracking_similarities
 
-__all__ = ["VideoAnalysis", "VideoOptions", "analyze"]
+__all__ = ["CONFIRM_MARGIN", "VideoAnalysis", "VideoOptions", "analyze"]
+
+#: SFace describes a video's faces in one pass; a face whose one-pass similarity to someone in
+#: the gallery lies within this of the decision threshold (either side) is described with the
+#: mirror pass too, as the gallery's faces and its calibration were, and decided on that. Read
+#: off the Hamilton clip (126 analysed faces x 2 people: the mirror moved a similarity by 0.078
+#: at most), checked on celeba-80 (``benchmarks/video_speed.py --mirror-margin``: a one-pass
+#: probe against mirror templates, 556,674 ordered pairs of each half's largest faces): at most
+#: 0.080 either half, so at any threshold the rule decides every pair as the mirror would.
+CONFIRM_MARGIN = 0.1
 
 
 def _seconds(name: str, value: Any, low: float, high: float) -> float:
@@ -173,9 +182,14 @@ class VideoAnalysis:
         report = VideoReport(self.source.name)
         descriptor = self._gallery.descriptor if self._gallery is not None else DEFAULT_DESCRIPTOR
         analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
-        face_options = FaceOptions(detector=opts.detector, descriptor=descriptor)
+        # Faces are found and measured by the analyzer, described by _describe where their
+        # tracks need it; SFace's chips are cut from YuNet's landmarks, so with SFace and
+        # dlib's detectors the analyzer describes every face.
+        lazy = descriptor is not Descriptor.SFACE or opts.detector is Detector.YUNET
+        face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
         tracker = self._tracker(descriptor)
+        cuts = ShotCuts()
         appearances = Appearances(opts.linger, threshold)
         tagger = FrameTagger(self._engine.tagger(opts.tag_preset)) if opts.tags else None
         tags = TagTimeline()
@@ -215,7 +229,13 @@ class VideoAnalysis:
                     assert frame.rgb is not None
                     report.analysed_frames += 1
                     faces = analyzer.analyze(frame.rgb, face_options)
-                    seen, ended = tracker.update(frame.t, faces, self._similarities(faces), threshold)
+                    cut = cuts.cut(frame.rgb)
+                    if face_options.embed:  # every face described, as a photo's are
+                        reused, similarities = None, self._similarities(faces)
+                    else:
+                        reused = [None] * len(faces) if cut else tracker.reusable(frame.t, faces.boxes)
+                        faces, similarities = self._describe(analyzer, frame.rgb, faces, reused, threshold)
+                    seen, ended = tracker.update(frame.t, faces, similarities, threshold, reused, cut=cut)
                     for track in seen:
                         track.decide(threshold)
                     pending += appearances.ended(ended)
@@ -281,6 +301,60 @@ class VideoAnalysis:
             if webhook is not None:
                 webhook.send(event.to_dict())
             yield event
+
+    def _describe(
+        self,
+        analyzer: FaceAnalyzer,
+        rgb: np.ndarray,
+        faces: Faces,
+        reused: list[Track | None],
+        threshold: float | None,
+    ) -> tuple[Faces, list[dict[str, float]]]:
+        """``faces`` with descriptors, and their gallery similarities: a face that reuses a
+        track's description (``reused``) gets the track's; the others are described."""
+        todo = [i for i, tr in enumerate(reused) if tr is None]
+        embeddings = np.zeros((len(faces), analyzer.embedding_dim), np.float32)
+        similarities: list[dict[str, float]] = [{} for _ in range(len(faces))]
+        for i, tr in enumerate(reused):
+            if tr is not None:
+                embeddings[i] = tr.embedding
+                similarities[i] = tr.similarities
+        if todo:
+            new = faces[todo]
+            embeddings[todo], found = self._embed(analyzer, rgb, new, threshold)
+            for i, s in zip(todo, found):
+                similarities[i] = s
+        described = dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
+        return described, similarities
+
+    def _embed(
+        self, analyzer: FaceAnalyzer, rgb: np.ndarray, faces: Faces, threshold: float | None
+    ) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Descriptors of ``faces`` and their gallery similarities. SFace describes each face in
+        one pass; the mirror pass (the gallery's descriptors and calibration are mirror means)
+        runs only for the faces whose similarity lies within ``CONFIRM_MARGIN`` of the threshold,
+        and theirs is then the mirror mean's: a close call is decided on the calibrated descriptor."""
+        chips = analyzer.chips(rgb, faces)
+        if analyzer.sface is None:
+            embeddings = analyzer.embed(chips)
+            return embeddings, self._similarities(
+                dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
+            )
+        embeddings = analyzer.sface.embed(chips, flip=False)
+        similarities = self._similarities(
+            dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
+        )
+        if not analyzer.sface.flip or threshold is None:  # no gallery: nobody to name
+            return embeddings, similarities
+        near = [i for i, s in enumerate(similarities) if any(abs(v - threshold) < CONFIRM_MARGIN for v in s.values())]
+        if near:
+            embeddings[near] = analyzer.sface.mirrored(embeddings[near], chips[near])
+            again = self._similarities(
+                dataclasses.replace(faces[near], embeddings=embeddings[near], descriptor=analyzer.descriptor_model)
+            )
+            for i, s in zip(near, again):
+                similarities[i] = s
+        return embeddings, similarities
 
     def _similarities(self, faces: Faces) -> list[dict[str, float]]:
         if self._gallery is None or len(faces) == 0 or len(self._gallery) == 0:
