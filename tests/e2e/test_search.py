@@ -125,10 +125,11 @@ def test_killed_indexer_keeps_what_it_committed_and_resumes(env, tmp_path):
 
 
 def test_eval_retrieval_builtin_edits_and_groups(env, tmp_path):
-    """The command on 8 photos (each edit as a query; scenes need more than 12 photos); the
-    figures on all 334 (the README's, scenes included) are checked on the session's report, which
-    runs the same command on all of them (tests/browser/test_report.py)."""
-    photos = sorted(shared("imagenet/sample-334/images").glob("*.JPEG"))[::41]
+    """The command on 5 photos (each edit as a query, windows and all; scenes need more than 12
+    photos, so there are none); the figures on all 334 (the README's, scenes included) are checked
+    on the session's report, which runs the same command on all of them
+    (tests/browser/test_report.py)."""
+    photos = sorted(shared("imagenet/sample-334/images").glob("*.JPEG"))[::67]
     folder = tmp_path / "catalog"
     folder.mkdir()
     for photo in photos:
@@ -136,10 +137,11 @@ def test_eval_retrieval_builtin_edits_and_groups(env, tmp_path):
     proc = run_cli("eval", "retrieval", str(folder), "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
-    assert report["n_catalog"] == len(photos) == 9 and report["n_queries"] == 7 * 9 and report["failed"] == 0
+    assert report["n_catalog"] == len(photos) == 5 and report["n_queries"] == 7 * 5 and report["failed"] == 0
+    assert report["queries_per_second"] > 0
     by_kind = report["recall_at_1_by_transform"]
     assert set(by_kind) == {"crop", "scale", "rotate", "flip", "colour", "jpeg", "text"}
-    assert all(recall == 1.0 for recall in by_kind.values())  # 9 photos: every edited copy is found first
+    assert all(recall == 1.0 for recall in by_kind.values())  # 5 photos: every edited copy is found first
     assert set(report["recall_at_k"]) == {"1", "2", "5", "10", "20"} and report["recall_at_k"]["20"] == 1.0
     assert report["recall_at_k_scenes"] is None
     root = shared(DUPS)
@@ -351,16 +353,17 @@ def test_search_by_region_finds_the_item_inside_a_scene(env, tmp_path):
         assert proc.returncode == 1 and "region" in lines(proc.stdout)[-1]["error"], bad
 
 
-@pytest.mark.parametrize("windows", [True, False])
-def test_eval_retrieval_small_folder_has_no_scene_queries(engine, tmp_path, windows):
-    """Fewer than 13 photos cannot make a scene of 12 others: only the seven edits are queries."""
+def test_eval_retrieval_small_folder_has_no_scene_queries(engine, tmp_path):
+    """Fewer than 13 photos cannot make a scene of 12 others: only the seven edits are queries.
+    Searching with the whole photo only here; with its windows too (the default) the same folder
+    is checked through the CLI (test_eval_retrieval_builtin_edits_and_groups)."""
     import shutil
 
     from ocula.eval.retrieval import evaluate_retrieval
 
     for path in sorted(shared("imagenet/sample-334/images").glob("*.JPEG"))[:5]:
         shutil.copy(path, tmp_path)
-    report = evaluate_retrieval(engine, tmp_path, windows=windows)
+    report = evaluate_retrieval(engine, tmp_path, windows=False)
     assert report.n_catalog == 5 and report.n_queries == 35 and not report.has_scenes
     assert report.recall_at_1 == 1.0 and report.queries_per_second > 0
 
