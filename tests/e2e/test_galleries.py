@@ -4,6 +4,7 @@ photos, forget for real; the CLI; the identification evaluation on celeba-80."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_bad_enrolment_photos_are_refused_with_the_reason(gallery, tmp_path):
         "someone",
         [
             examples / "two_people.jpg",
-            SAMPLES / "cat-chelsea.jpg",
+            _faceless(tmp_path / "grey.png", "grey"),  # not a photo: no CNN search of a full-size one
             tmp_path / "blurred.jpg",
             tmp_path / "tiny.jpg",
             tmp_path / "missing.jpg",
@@ -62,7 +63,7 @@ def test_bad_enrolment_photos_are_refused_with_the_reason(gallery, tmp_path):
     reasons = dict(result.refused)
     assert result.added == [] and len(reasons) == 5
     assert "2 usable faces" in reasons[str(examples / "two_people.jpg")]
-    assert "no face" in reasons[str(SAMPLES / "cat-chelsea.jpg")]
+    assert "no face" in reasons[str(tmp_path / "grey.png")]
     assert "blurred" in reasons[str(tmp_path / "blurred.jpg")]
     assert "too small" in reasons[str(tmp_path / "tiny.jpg")]
     assert "someone" not in gallery  # nothing accepted: no person made
@@ -486,9 +487,16 @@ def test_bad_gallery_names_and_reserved_metadata_are_refused(gallery, settings):
     assert gallery.enroll("obama", load_image(photo)).photos == 3
 
 
+def _faceless(path: Path, colour: str) -> Path:
+    Image.new("RGB", (160, 120), colour).save(path)
+    return path
+
+
 def test_cli_enrolment_refusing_every_photo_leaves_no_gallery_and_says_why(cache_dir, tmp_path):
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
-    cat, coffee = SAMPLES / "cat-chelsea.jpg", SAMPLES / "coffee.jpg"
+    # Two small faceless images: refused like faceless photos, without dlib's CNN fallback
+    # searching full-size photos (~10 s of CPU each).
+    cat, coffee = _faceless(tmp_path / "grey.png", "grey"), _faceless(tmp_path / "white.png", "white")
     proc = run_cli("faces", "enroll", "kitty", str(cat), str(coffee), "-g", "pets", env_extra=env)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""  # nobody enrolled: no "0 photo(s) added" line
@@ -510,7 +518,7 @@ def test_cli_enrolment_refusing_every_photo_leaves_no_gallery_and_says_why(cache
 
 def test_cli_verify_announces_the_slow_cnn_fallback_on_stderr_only(cache_dir, tmp_path):
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
-    cat, obama = SAMPLES / "cat-chelsea.jpg", shared(EXAMPLES) / "obama.jpg"
+    cat, obama = _faceless(tmp_path / "grey.png", "grey"), shared(EXAMPLES) / "obama.jpg"
     proc = run_cli("faces", "verify", str(cat), str(obama), "--json", env_extra=env)
     assert proc.returncode != 0  # no face in the cat photo
     assert f"note: no face found by HOG in {cat}; trying the slower CNN detector..." in proc.stderr
