@@ -69,7 +69,7 @@ def tag(
 def faces(
     image: ImageSource,
     *,
-    detector: str = "hog",
+    detector: str | None = None,
     upsample: int | None = None,
     landmarks68: bool = False,
     embed: bool = True,
@@ -83,13 +83,14 @@ def faces(
 
     Args:
         image: a path, bytes, PIL image or array (EXIF orientation, gray and RGBA are handled).
-        detector: ``"hog"`` (fast), ``"cnn"`` (dlib's MMOD CNN: more recall, much slower) or
-            ``"yunet"`` (faces v2: fast at any size, turned heads too; its own 5 landmarks).
+        detector: ``"yunet"`` (faces v2: fast at any size, turned heads too; its own 5
+            landmarks), ``"hog"`` (fast), ``"cnn"`` (dlib's MMOD CNN: more recall, much slower);
+            default: the descriptor's (yunet for sface, hog for dlib).
         upsample: times to double the photo to find small faces; None chooses per photo.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (skip for detection only).
         cropped: the image is already a tight face crop; detection is skipped.
-        descriptor: ``"dlib"`` or ``"sface"`` (faces v2); default ocula's default descriptor.
+        descriptor: ``"sface"`` (faces v2, the default) or ``"dlib"``.
 
     Raises:
         ImageError: the photo cannot be read; UnknownName: unknown detector or descriptor;
