@@ -125,7 +125,7 @@ def verify(
     threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
 
     The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
-    ``descriptor``: ``"dlib"`` or ``"sface"`` (faces v2; default ocula's default descriptor);
+    ``descriptor``: ``"sface"`` (faces v2, the default) or ``"dlib"``;
     the threshold is read from that descriptor's table. ``detector`` defaults to the
     descriptor's: for dlib ``"hog+cnn"``, which runs the CNN only on a photo where HOG finds no
     face (on celeba-80 a face in all 1,057 photos instead of 1,029; a photo without any face
