@@ -13,6 +13,7 @@ from ocula import InputError, Settings, UnknownName
 from ocula.collections import Collection
 from ocula.errors import StoreError
 from ocula.galleries import Gallery, gallery_names
+from ocula.pipelines.faces import Descriptor
 
 from ..conftest import SAMPLES, run_cli, shared
 
@@ -200,6 +201,25 @@ def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):
     people = {p.name: p for p in gallery.people()}
     assert people["obama"].metadata == {"team": "usa", "role": "president"}
     assert gallery.info()["templates"] == 5
+
+
+def test_new_galleries_take_sface_and_a_dlib_gallery_made_before_keeps_dlib(engine, settings):
+    """Faces v2 is the default for new galleries; a gallery built with dlib before the flip
+    still enrols and identifies with dlib's descriptor when none is named (its stamp wins)."""
+    train, test = shared(EXAMPLES) / "knn_examples" / "train", shared(EXAMPLES) / "knn_examples" / "test"
+    obama, biden = (sorted((train / p).iterdir())[0] for p in ("obama", "biden"))
+    with Gallery.open("fresh", settings=settings, engine=engine, create=True) as g:
+        assert g.descriptor is Descriptor.SFACE
+    with Gallery.open("old", settings=settings, engine=engine, create=True, descriptor="dlib") as g:
+        assert g.enroll("obama", [obama]).photos == 1
+    with Gallery.open("old", settings=settings, engine=engine) as g:  # nothing named, as after an upgrade
+        assert g.descriptor is Descriptor.DLIB
+        assert g.enroll("biden", [biden]).photos == 1
+        stored = g.templates("biden")[0][0]
+        dlib = engine.faces(biden, descriptor="dlib", detector="hog", largest_only=True).embeddings[0]
+        np.testing.assert_allclose(stored, dlib, atol=1e-5)  # described by dlib, not by the default
+        found = g.identify(test / "obama_and_biden.jpg")
+        assert [f.person for f in found[:2]] == ["obama", "biden"]
 
 
 def lines(text: str) -> list[dict]:
@@ -511,8 +531,8 @@ def test_cli_enrolment_refusing_every_photo_leaves_no_gallery_and_says_why(cache
 def test_cli_verify_announces_the_slow_cnn_fallback_on_stderr_only(cache_dir, tmp_path):
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
     cat, obama = SAMPLES / "cat-chelsea.jpg", shared(EXAMPLES) / "obama.jpg"
-    proc = run_cli("faces", "verify", str(cat), str(obama), "--json", env_extra=env)
-    assert proc.returncode != 0  # no face in the cat photo
+    proc = run_cli("faces", "verify", str(cat), str(obama), "--json", "--descriptor", "dlib", env_extra=env)
+    assert proc.returncode != 0  # no face in the cat photo (dlib's hog+cnn: SFace's YuNet has no fallback)
     assert f"note: no face found by HOG in {cat}; trying the slower CNN detector..." in proc.stderr
     assert "note:" not in proc.stdout and "trying" not in proc.stdout
 
