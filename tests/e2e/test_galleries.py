@@ -208,7 +208,7 @@ def test_new_galleries_take_sface_and_a_dlib_gallery_made_before_keeps_dlib(engi
     """Faces v2 is the default for new galleries; a gallery built with dlib before the flip
     still enrols and identifies with dlib's descriptor when none is named (its stamp wins)."""
     train, test = shared(EXAMPLES) / "knn_examples" / "train", shared(EXAMPLES) / "knn_examples" / "test"
-    obama, biden = (sorted((train / p).iterdir())[0] for p in ("obama", "biden"))
+    obama, biden = (min((train / p).iterdir()) for p in ("obama", "biden"))
     with Gallery.open("fresh", settings=settings, engine=engine, create=True) as g:
         assert g.descriptor is Descriptor.SFACE
     with Gallery.open("old", settings=settings, engine=engine, create=True, descriptor="dlib") as g:
