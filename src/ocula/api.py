@@ -69,7 +69,7 @@ def tag(
 def faces(
     image: ImageSource,
     *,
-    detector: str = "hog",
+    detector: str | None = None,
     upsample: int | None = None,
     landmarks68: bool = False,
     embed: bool = True,
@@ -83,13 +83,14 @@ def faces(
 
     Args:
         image: a path, bytes, PIL image or array (EXIF orientation, gray and RGBA are handled).
-        detector: ``"hog"`` (fast), ``"cnn"`` (dlib's MMOD CNN: more recall, much slower) or
-            ``"yunet"`` (faces v2: fast at any size, turned heads too; its own 5 landmarks).
+        detector: ``"yunet"`` (faces v2: fast at any size, turned heads too; its own 5
+            landmarks), ``"hog"`` (fast), ``"cnn"`` (dlib's MMOD CNN: more recall, much slower);
+            default: the descriptor's (yunet for sface, hog for dlib).
         upsample: times to double the photo to find small faces; None chooses per photo.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (skip for detection only).
         cropped: the image is already a tight face crop; detection is skipped.
-        descriptor: ``"dlib"`` or ``"sface"`` (faces v2); default ocula's default descriptor.
+        descriptor: ``"sface"`` (faces v2, the default) or ``"dlib"``.
 
     Raises:
         ImageError: the photo cannot be read; UnknownName: unknown detector or descriptor;
@@ -124,7 +125,7 @@ def verify(
     threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
 
     The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
-    ``descriptor``: ``"dlib"`` or ``"sface"`` (faces v2; default ocula's default descriptor);
+    ``descriptor``: ``"sface"`` (faces v2, the default) or ``"dlib"``;
     the threshold is read from that descriptor's table. ``detector`` defaults to the
     descriptor's: for dlib ``"hog+cnn"``, which runs the CNN only on a photo where HOG finds no
     face (on celeba-80 a face in all 1,057 photos instead of 1,029; a photo without any face

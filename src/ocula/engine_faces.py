@@ -27,6 +27,7 @@ from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
     DEFAULT_DESCRIPTOR,
     DEFAULT_DETECTORS,
+    DETECT_DETECTORS,
     DESCRIPTOR_MODELS,
     DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
@@ -87,7 +88,7 @@ class FaceMethods:
 
     def face_analyzer(
         self,
-        detector: Detector | str = Detector.HOG,
+        detector: Detector | str | None = None,
         *,
         landmarks68: bool = False,
         descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
@@ -95,7 +96,8 @@ class FaceMethods:
         """The face pipeline for ``detector`` and ``descriptor`` (models loaded on first use,
         kept by the Engine). Only the models the pair needs are loaded: YuNet with SFace uses
         no dlib model at all."""
-        detector, descriptor = as_detector(detector), as_descriptor(descriptor)
+        descriptor = as_descriptor(descriptor)
+        detector = as_detector(DETECT_DETECTORS[descriptor] if detector is None else detector)
         key = (detector, landmarks68, descriptor)
         with self._lock:
             if key not in self._face_analyzers:
@@ -240,8 +242,11 @@ class FaceMethods:
         return run()
 
     def face_chips(self, image: ImageSource, faces: Faces, *, cropped: bool = False) -> np.ndarray:
-        """The aligned (n, 150, 150, 3) RGB chips the descriptor sees, one per face."""
-        return self.face_analyzer().chips(load_image(image, settings=self.settings), faces, cropped=cropped)
+        """The aligned RGB chips the descriptor of ``faces`` sees, one per face (dlib: 150 px,
+        SFace: 112 px; faces without descriptors: dlib's chips)."""
+        sface = faces.descriptor == DESCRIPTOR_MODELS[Descriptor.SFACE]
+        analyzer = self.face_analyzer(Detector.HOG, descriptor=Descriptor.SFACE if sface else Descriptor.DLIB)
+        return analyzer.chips(load_image(image, settings=self.settings), faces, cropped=cropped)
 
     def calibration(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> CalibrationTable:
         """The shipped FMR → threshold table of the face ``descriptor``
@@ -268,7 +273,7 @@ class FaceMethods:
         largest face is face 0 of :meth:`faces` (the largest box of the full search, as
         ``ocula faces detect`` lists them); the answer says which face and box of each photo
         it compared (``index_a``, ``box_a``, ...).
-        ``descriptor``: ``dlib`` (default) or ``sface`` (faces v2); the threshold comes from
+        ``descriptor``: ``sface`` (faces v2, the default) or ``dlib``; the threshold comes from
         that descriptor's shipped table. ``detector`` defaults to the descriptor's own
         (``DEFAULT_DETECTORS``): ``hog+cnn`` for dlib (the CNN only where HOG finds no face),
         ``yunet`` for SFace.
@@ -286,7 +291,9 @@ class FaceMethods:
             :class:`Faces` were described by another model.
         """
         descriptor = as_descriptor(descriptor)
-        detector = as_detector(detector) if detector is not None else DEFAULT_DETECTORS[descriptor]
+        if detector is None:  # a crop skips detection: any detector but YuNet (whose points come with it)
+            detector = Detector.HOG if cropped else DEFAULT_DETECTORS[descriptor]
+        detector = as_detector(detector)
         if isinstance(calibration, (str, os.PathLike)):
             calibration = CalibrationTable.load(Path(calibration))
         table = calibration or self.calibration(descriptor)

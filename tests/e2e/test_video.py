@@ -85,11 +85,11 @@ def test_hamilton_watchlist_one_alert_per_appearance_and_redaction(engine, watch
     for e in events:
         check_schema(e.to_dict())
     named = [e for e in events if isinstance(e, PersonAppeared) and e.person]
-    # Lin is found, with time intervals, once per appearance (the two shots he is in); YuNet
-    # (the default) also follows Lacamoire's profile at the piano, and he is named there.
+    # Lin is found, with time intervals, once per appearance (the two shots he is in); Lacamoire
+    # is named in the shots he is in, before Lin's close-up: with SFace (the default since faces
+    # v2) small at the piano in the first shot (0-0.6 s; his profile at 0.8 s scores 0.31, below
+    # the threshold 0.34), with dlib in profile (0.5-2.9 s).
     assert {e.person for e in named} == {LIN, ALEX}
-    # He is at the piano from the start (small); dlib's descriptor names him from his profile
-    # (0.67 s on), SFace's already there: either way, not after his shot ends (2.8 s).
     assert all(b <= 2.9 for _, b in report.people[ALEX]), report.people
     spans = report.people[LIN]
     lin_named = [e for e in named if e.person == LIN]

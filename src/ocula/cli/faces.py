@@ -71,14 +71,16 @@ def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     detector: Annotated[
-        Detector,
+        Optional[Detector],
         typer.Option(
-            help="hog: fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG "
-            "finds no face; yunet: faces v2, fast at any photo size, finds turned heads (its own 5 landmarks)."
+            help="yunet: faces v2, fast at any photo size, finds turned heads (its own 5 landmarks); hog: dlib's, "
+            "fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG finds no face "
+            "(default: the descriptor's: yunet for sface, hog for dlib).",
+            show_default=False,
         ),
-    ] = Detector.HOG,
+    ] = None,
     descriptor: Annotated[
-        Descriptor, typer.Option(help="Face descriptor for --embeddings: dlib or sface (faces v2).")
+        Descriptor, typer.Option(help="Face descriptor for --embeddings: sface (faces v2) or dlib.")
     ] = DEFAULT_DESCRIPTOR,
     upsample: Annotated[
         Optional[int],

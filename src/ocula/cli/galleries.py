@@ -46,7 +46,7 @@ GalleryDetectorOption = Annotated[
 DescriptorOption = Annotated[
     Optional[Descriptor],
     typer.Option(
-        help="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); "
+        help="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); "
         "an existing one keeps its own, and naming another is refused (see `ocula reindex --gallery`).",
         show_default=False,
     ),

@@ -36,6 +36,7 @@ from .yunet import YuNetDetector
 __all__ = [
     "DEFAULT_DESCRIPTOR",
     "DEFAULT_DETECTORS",
+    "DETECT_DETECTORS",
     "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
     "EMBEDDER_MODEL",
@@ -101,10 +102,13 @@ DESCRIPTOR_MODELS = {Descriptor.DLIB: "dlib_resnet_face", Descriptor.SFACE: "sfa
 #: The detector verification and galleries use with each descriptor unless told otherwise: the
 #: one its calibration was measured with.
 DEFAULT_DETECTORS = {Descriptor.DLIB: Detector.HOG_CNN, Descriptor.SFACE: Detector.YUNET}
-#: The descriptor used when none is named (faces, verify, new galleries, video without a
-#: gallery). Flipping it to SFace needs SFace's calibration table (see ``NotCalibrated``);
-#: existing galleries keep the descriptor they were built with either way.
-DEFAULT_DESCRIPTOR = Descriptor.DLIB
+#: The detector ``faces detect`` (``Engine.faces``) uses with each descriptor unless told
+#: otherwise: dlib's fast HOG alone (its CNN only when asked), YuNet for SFace.
+DETECT_DETECTORS = {Descriptor.DLIB: Detector.HOG, Descriptor.SFACE: Detector.YUNET}
+#: The descriptor used when none is named (faces, verify, new galleries, eval); existing
+#: galleries keep the descriptor they were built with (their stamp), and ``descriptor="dlib"``
+#: / ``--descriptor dlib`` stays.
+DEFAULT_DESCRIPTOR = Descriptor.SFACE
 
 # Face models by the names users give them (``Engine.face_detector``, ``Engine.face_descriptor``).
 FACE_DETECTORS = {
@@ -185,7 +189,9 @@ class FaceOptions:
         detector: ``hog`` (fast), ``cnn`` (more recall, much slower), ``hog+cnn`` (the CNN
             only where HOG finds no face), or ``yunet`` (faces v2: fast, finds turned heads;
             the photo is fitted into 640x640 at a fixed cost, so no CNN and no pixel budget).
-        descriptor: ``dlib`` (the default) or ``sface`` (faces v2). Descriptors of different
+            None (the default): the descriptor's (``DETECT_DETECTORS``: yunet for sface, hog
+            for dlib); hog for a cropped input (no detection runs).
+        descriptor: ``sface`` (faces v2, the default) or ``dlib``. Descriptors of different
             models cannot be compared with each other.
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
             YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
@@ -207,7 +213,7 @@ class FaceOptions:
             is for photos known to hold a face (enrolment from an ID photo set, a dataset).
     """
 
-    detector: Detector = Detector.HOG
+    detector: Detector | None = None
     descriptor: Descriptor = DEFAULT_DESCRIPTOR
     upsample: int | None = None
     largest_only: bool = False
@@ -217,8 +223,11 @@ class FaceOptions:
     turned: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "detector", as_detector(self.detector))
         object.__setattr__(self, "descriptor", as_descriptor(self.descriptor))
+        detector = self.detector
+        if detector is None:
+            detector = Detector.HOG if self.cropped else DETECT_DETECTORS[self.descriptor]
+        object.__setattr__(self, "detector", as_detector(detector))
         if self.cropped and self.detector is Detector.YUNET:
             # A crop skips detection, and YuNet's landmarks come with its detections.
             raise InputError("cropped inputs skip detection and take dlib's landmarks: use detector hog, not yunet")

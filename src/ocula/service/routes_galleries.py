@@ -51,7 +51,7 @@ DetectorField = Annotated[
 ]
 DescriptorField = Annotated[
     Descriptor | None,
-    Form(description="Face descriptor: dlib or sface (faces v2). A new gallery is built with it (default dlib); naming "
+    Form(description="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); naming "
          "another than an existing gallery's is refused."),
 ]
 

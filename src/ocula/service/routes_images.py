@@ -47,8 +47,9 @@ async def tag(
 async def detect(
     file: Annotated[UploadFile, File(description="The photo.")],
     detector: Annotated[
-        Detector, Form(description="Face detector: hog, cnn, hog+cnn or yunet (faces v2: turned heads, fixed cost).")
-    ] = Detector.HOG,
+        Detector | None,
+        Form(description="Face detector: yunet (faces v2: turned heads, fixed cost; the default), hog, cnn or hog+cnn."),
+    ] = None,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
