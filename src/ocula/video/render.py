@@ -71,7 +71,12 @@ def redact(rgb: np.ndarray, overlay: Overlay, faces: np.ndarray | None = None) -
 
 
 def _to_blur(overlay: Overlay, faces: np.ndarray | None) -> list[np.ndarray]:
-    named = [box for box, is_named in zip(overlay.boxes, overlay.named) if is_named]
+    """Every box that is not a named track, and every face the shield found except those centred
+    in a named face seen on this very frame: a named track's old box (lost for a moment, kept
+    while the track lingers, maybe across a shot cut) exempts nothing, or a stranger found there
+    by the shield would stay unblurred."""
+    seen = overlay.drawn or (True,) * len(overlay.labels)
+    named = [box for box, is_named, shown in zip(overlay.boxes, overlay.named, seen) if is_named and shown]
     boxes = [box for box, is_named in zip(overlay.boxes, overlay.named) if not is_named]
     for box in faces if faces is not None else ():
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
