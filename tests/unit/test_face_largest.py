@@ -5,7 +5,9 @@ fake detector."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from ocula.errors import InputError
 from ocula.pipelines.faces import FaceAnalyzer, FaceOptions
 
 
@@ -87,3 +89,24 @@ def test_contenders_for_face_0_are_the_faces_nearly_as_certain_as_the_best():
     assert contenders(scores, score_aware=True).tolist() == [True, False, False, True]
     assert contenders(scores, score_aware=False).all()  # dlib's scores: every face
     assert contenders(np.zeros(0), score_aware=True).tolist() == []
+
+
+def test_enrolment_refuses_when_a_larger_face_scores_lower_than_face_0():
+    """Review of issue 17: with YuNet, face 0 is the largest of the confident faces, so a smaller
+    frontal bystander (0.93) comes before a large, turned subject (0.86). Enrolment must not take
+    the bystander under the subject's name: a face at least as large as face 0 stays a rival.
+    A smaller, much less certain face (a face in a painting behind) is still no rival."""
+    from ocula.face_types import Faces, QualityGate
+    from ocula.galleries.gallery import Gallery
+
+    def faces(boxes, scores):
+        n = len(boxes)
+        return Faces(np.array(boxes, np.float32), np.array(scores, np.float32), np.zeros((n, 5, 2), np.float32),
+                     np.full(n, 60, np.float32), np.full(n, 0.01, np.float32), np.full(n, 0.9, np.float32),
+                     landmark_layout="yunet5")  # fmt: skip
+
+    bystander_first = faces([[0, 0, 60, 60], [100, 0, 400, 300]], [0.93, 0.86])
+    with pytest.raises(InputError, match="2 usable faces"):
+        Gallery._choose(bystander_first, None, QualityGate(), "photo.jpg")
+    painting_behind = faces([[100, 0, 400, 300], [0, 0, 60, 60]], [0.94, 0.66])
+    assert Gallery._choose(painting_behind, None, QualityGate(), "photo.jpg") == 0

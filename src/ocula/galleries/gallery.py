@@ -548,7 +548,11 @@ class Gallery:
             return face % len(faces)
         # A face far less certain than face 0 (YuNet: a face in a painting behind the person)
         # is no rival for it: the same rule as face 0's (pipelines.faces.contenders).
-        rivals = contenders(faces.scores, score_aware=faces.landmark_layout == "yunet5")
+        # A face at least as large as face 0 stays a rival however it scores: a turned subject
+        # (lower score) behind a smaller frontal bystander must make the enrolment ambiguous,
+        # not enrol the bystander under the subject's name.
+        area = (faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])
+        rivals = contenders(faces.scores, score_aware=faces.landmark_layout == "yunet5") | (area >= area[0])
         usable = np.flatnonzero(faces.usable(gate) & rivals)
         if len(faces) == 1 or len(usable) == 0:
             return 0  # one face, or none usable: the gate gives the reason
