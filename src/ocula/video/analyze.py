@@ -74,7 +74,7 @@ class VideoOptions:
         detector: the face detector the tracks follow: ``yunet`` (default, faces v2: finds
             turned heads too; a fixed cost per frame), ``hog`` (dlib's, frontal faces), or
             ``cnn``/``hog+cnn`` (slow). Faces are described by the watchlist gallery's
-            descriptor (dlib's without a gallery). Whatever the detector, ``redact`` also
+            descriptor (ocula's default descriptor without a gallery). Whatever the detector, ``redact`` also
             blurs the faces the redaction shield finds on each frame (:mod:`.shield`).
     """
 
