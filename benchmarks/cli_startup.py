@@ -26,8 +26,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 
 PHOTOS = {
     "blank 640x480 png": ((640, 480), "png"),
@@ -57,34 +58,16 @@ def make_photos(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def run_once(args: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, float, int]:
-    """Wall seconds, user+sys CPU seconds, peak RSS in MB and the exit code of one run."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            return float("inf"), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, -9
-        time.sleep(0.002)
-    wall = time.perf_counter() - start
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
-
-
 def measure(args: list[str], env: dict[str, str], repeat: int, timeout: float) -> dict[str, float]:
-    runs = [run_once(args, env, timeout) for _ in range(repeat)]
-    best = min(runs)
+    runs = [run_child(args, env=env, timeout=timeout) for _ in range(repeat)]
+    best = min(runs, key=lambda r: r.wall)
     return {
-        "wall_best": best[0],
-        "wall_median": statistics.median(r[0] for r in runs),
-        "cpu_of_best": best[1],
-        "cpu_median": statistics.median(r[1] for r in runs),
-        "peak_mb": max(r[2] for r in runs),
-        "exit": best[3],
+        "wall_best": best.wall,
+        "wall_median": statistics.median(r.wall for r in runs),
+        "cpu_of_best": best.cpu,
+        "cpu_median": statistics.median(r.cpu for r in runs),
+        "peak_mb": max(r.peak_mb for r in runs),
+        "exit": best.code,
     }
 
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 
 from ocula.service.keys import KeyStore, key_store_path
 
@@ -84,32 +85,11 @@ def make_photos(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def child_with_rusage(args: list[str], timeout: float) -> tuple[float, float, int, str]:
-    """Wall seconds, the child's own peak RSS in MB (os.wait4), its exit code and stdout."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL, text=True)
-        deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                return float("inf"), usage.ru_maxrss / 1024, -9, ""
-            time.sleep(0.01)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        return wall, usage.ru_maxrss / 1024, proc.returncode, out.read()
-
-
 def in_process(paths: dict[str, Path], descriptor: str) -> dict[str, dict]:
     rows = {}
     for name, path in paths.items():
-        _, _, code, out = child_with_rusage([sys.executable, "-c", IN_PROCESS, str(path), descriptor], 600)
-        rows[name] = json.loads(out) if code == 0 else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        run = run_child([sys.executable, "-c", IN_PROCESS, str(path), descriptor], timeout=600)
+        rows[name] = json.loads(run.stdout) if run.code == 0 else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
     return rows
 
 
@@ -117,8 +97,8 @@ def cli(paths: dict[str, Path], descriptor: str, timeout: float) -> dict[str, tu
     rows = {}
     for name, path in paths.items():
         args = [sys.executable, "-m", "ocula", "faces", "verify", str(path), str(path), "--descriptor", descriptor]
-        wall, peak, code, _ = child_with_rusage(args, timeout)
-        rows[name] = (wall, peak, code)
+        run = run_child(args, timeout=timeout)
+        rows[name] = (run.wall, run.peak_mb, run.code)
     return rows
 
 
