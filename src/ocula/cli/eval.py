@@ -55,6 +55,44 @@ def imagenet_command(
     stdout.print(f"models: {', '.join(result.models)}")
 
 
+@eval_app.command("text-search", no_args_is_help=True)
+def text_search_command(
+    ctx: typer.Context,
+    root: Annotated[Path, typer.Argument(help="Folder the labels' filenames are relative to.", show_default=False)],
+    labels: Annotated[Path, typer.Option(help="CSV with columns filename, class_index (0-999).", show_default=False)],
+    preset: Annotated[PresetName, typer.Option(help="Tagging preset that scores the photos.")] = PresetName.FAST,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Search by words: mAP of querying every WordNet concept that covers 3 or more labelled
+    photos by its first lemma, against label-only search (top-1 class or an ancestor)."""
+    from ..eval.text_search import evaluate_text_search
+
+    settings = settings_of(ctx)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        with progress_bar(None, label=f"eval text-search ({preset.value})", json_output=as_json) as bar:
+            task = bar.add_task("photos", total=None)
+            result = evaluate_text_search(
+                root, labels, engine=engine, preset=preset.value, limit=limit,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    table = Table(title=Text(f"Search by words: {root}"), title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("WordNet depth", "queries", "mAP", "label-only mAP"):
+        table.add_column(col, justify="right")
+    for depth, row in result.by_depth.items():
+        table.add_row(str(depth), str(row["n_queries"]), f"{row['map']:.4f}", f"{row['baseline_map']:.4f}")
+    table.add_row("all", str(result.n_queries), f"{result.map:.4f}", f"{result.baseline_map:.4f}", style="bold")
+    stdout.print(table)
+    stdout.print(Text(
+        f"{result.n_items} photos ({result.failures} unreadable), precision@10 {result.precision_at_10:.4f} "
+        f"(label-only {result.baseline_precision_at_10:.4f}), {result.bytes_per_item:.0f} bytes of concept "
+        f"scores per photo (floor {result.floor:g})"
+    ))  # fmt: skip
+
+
 @eval_app.command("pairs", no_args_is_help=True)
 def pairs_command(
     ctx: typer.Context,
