@@ -51,7 +51,7 @@ _SUFFIX_RULES = (
     ("a", "um"),  # bacteria
 )
 
-_OR = re.compile(r"\s*\|\s*|\s+OR\s+")
+_OR_WORD = re.compile(r"(?<!\S)OR(?!\S)")  # OR standing alone, in capitals ("or" may be a word)
 _SPLIT = re.compile(r"[\s,;]+")
 
 
@@ -159,7 +159,7 @@ def parse_query(text: str, vocab: Vocabulary | None = None) -> Query:
     UnknownName (with ``suggestions``) for a word no concept is named by."""
     vocab = vocab or vocabulary()
     alternatives = []
-    for part in _OR.split(text.strip()):
+    for part in _OR_WORD.sub("|", text).split("|"):
         words = [w for w in _SPLIT.split(part) if w]
         if words:
             alternatives.append(_terms(words, vocab))
