@@ -33,7 +33,7 @@ from ..text_query import Query, Term
 __all__ = ["COMPACT_FRACTION", "ConceptIndex", "Hits"]
 
 #: The delta is folded into the main block when it holds more than this fraction of the items.
-COMPACT_FRACTION = 0.05
+COMPACT_FRACTION = 0.01
 _MIN_DELTA = 1000  # ... and more than this many items (small indexes are cheap to query twice)
 _FORMAT = 1
 
