@@ -120,12 +120,18 @@ class ConceptSpace:
         gathered = probs[:, self.member_classes]  # (N, nnz), grouped by concept
         return np.add.reduceat(gathered, self.members[:-1], axis=1)
 
-    def compact(self, scores: np.ndarray, floor: float = DEFAULT_FLOOR) -> list[CompactScores]:
-        """Each row of (N, C) concept scores reduced to its concepts scoring at least ``floor``."""
+    def compact(
+        self, scores: np.ndarray, floor: float = DEFAULT_FLOOR, *, top_k: int | None = None
+    ) -> list[CompactScores]:
+        """Each row of (N, C) concept scores reduced to its concepts scoring at least ``floor``
+        (and only its ``top_k`` best of those, when given: the alternative the floor was
+        measured against)."""
         out = []
         for row in np.asarray(scores):
             stored = row.astype(_SCORE)
             ids = np.flatnonzero((row >= floor) & (stored > 0))  # 0 is "not shown": never stored
+            if top_k is not None and len(ids) > top_k:
+                ids = np.sort(ids[np.argsort(-row[ids], kind="stable")[:top_k]])
             out.append(CompactScores(ids.astype(_ID), stored[ids]))
         return out
 

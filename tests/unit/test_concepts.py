@@ -81,3 +81,12 @@ def test_depths_count_steps_from_the_root():
 def test_fingerprint_names_the_numbering():
     space = concept_space()
     assert len(space.fingerprint) == 16 and space.fingerprint == concept_space().fingerprint
+
+
+def test_compact_top_k_keeps_the_best_k():
+    space = concept_space()
+    probs = np.random.default_rng(1).dirichlet(np.full(1000, 0.05), size=3).astype(np.float32)
+    full = space.scores(probs)
+    for row, kept in zip(full, space.compact(full, floor=0.0, top_k=5), strict=True):
+        assert len(kept) == 5 and np.array_equal(kept.ids, np.sort(kept.ids))
+        assert np.all(row[kept.ids] >= np.sort(row)[-5])

@@ -94,14 +94,16 @@ def score_text_search(
     label_classes: np.ndarray,
     *,
     floor: float = DEFAULT_FLOOR,
+    top_k: int | None = None,
     space: ConceptSpace | None = None,
     vocab: Vocabulary | None = None,
 ) -> TextSearchResult:
-    """The evaluation on given (N, 1000) class probabilities and (N,) label class indices."""
+    """The evaluation on given (N, 1000) class probabilities and (N,) label class indices, each
+    photo storing its concept scores at or above ``floor`` (at most ``top_k`` of them if given)."""
     space, vocab = space or concept_space(), vocab or vocabulary()
     probabilities = np.asarray(probabilities, np.float32)
     label_classes = np.asarray(label_classes, np.int64)
-    compact = space.compact(space.scores(probabilities), floor)
+    compact = space.compact(space.scores(probabilities), floor, top_k=top_k)
     index = ConceptIndex.build(np.arange(len(compact)), compact, len(space))
     per_query = []
     for concept in _queried_concepts(space, label_classes):
