@@ -129,9 +129,14 @@ class Vocabulary:
         return None
 
     def suggestions(self, word: str, n: int = 3) -> list[str]:
+        """Known lemmas closest to ``word`` or to one of its singular forms ("puppies": "puppy"
+        is not a concept, but it is what to compare)."""
         import difflib
 
-        return difflib.get_close_matches(_normal(word), self.lemmas, n=n, cutoff=0.7)
+        found: dict[str, None] = {}
+        for form in (_normal(word), *singular_forms(_normal(word))):
+            found.update(dict.fromkeys(difflib.get_close_matches(form, self.lemmas, n=n, cutoff=0.7)))
+        return list(found)[:n]
 
 
 def _normal(text: str) -> str:

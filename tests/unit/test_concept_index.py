@@ -91,6 +91,13 @@ def test_updates_and_removals_stay_exact_before_and_after_compaction():
     assert_same(index, truth, rng)
 
 
+def test_rebuilt_from_stored_rows():
+    rng = np.random.default_rng(5)
+    items = random_items(rng, 80)
+    index = ConceptIndex.from_rows(((i * 3, item.to_bytes()) for i, item in enumerate(items)), N_CONCEPTS)
+    assert_same(index, {i * 3: item for i, item in enumerate(items)}, rng, queries=20)
+
+
 def test_save_and_load_round_trip(tmp_path):
     rng = np.random.default_rng(3)
     items = random_items(rng, 100)

@@ -59,6 +59,9 @@ def test_unknown_word_raises_with_suggestions():
     assert info.value.name == "retreiver" and "retriever" in info.value.suggestions
     assert "did you mean" in str(info.value) and "retriever" in str(info.value)
     with pytest.raises(UnknownName) as info:
+        parse_query("retreivers")  # compared in the singular too
+    assert "retriever" in info.value.suggestions
+    with pytest.raises(UnknownName) as info:
         parse_query("qwxzy")
     assert info.value.suggestions == () and "did you mean" not in str(info.value)
 

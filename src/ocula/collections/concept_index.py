@@ -20,7 +20,7 @@ and tombstones, folded into the main block by :meth:`compact` when the delta out
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,16 @@ class ConceptIndex:
         concepts = np.concatenate([c.ids for c in items]) if items else np.zeros(0, np.uint16)
         scores = np.concatenate([c.scores for c in items]) if items else np.zeros(0, np.float16)
         return cls.from_flat(np.asarray(item_ids, np.int64), counts, concepts, scores, n_concepts)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[int, bytes]], n_concepts: int) -> ConceptIndex:
+        """Rebuild from a store's rows: (item id, compact scores as stored by
+        :meth:`CompactScores.to_bytes`), in the order the items were added."""
+        ids, items = [], []
+        for item_id, blob in rows:
+            ids.append(item_id)
+            items.append(CompactScores.from_bytes(blob))
+        return cls.build(ids, items, n_concepts)
 
     @classmethod
     def from_flat(
