@@ -124,6 +124,11 @@ def test_load_refuses_another_numbering_or_a_damaged_file(tmp_path):
         ConceptIndex.load(tmp_path / "missing.npz", fingerprint="abc")
 
 
+def test_build_refuses_repeated_ids():
+    with pytest.raises(ValueError, match="unique"):
+        ConceptIndex.build([4, 4], random_items(np.random.default_rng(6), 2), N_CONCEPTS)
+
+
 def test_empty_index_answers_nothing():
     index = ConceptIndex.build([], [], N_CONCEPTS)
     assert len(index) == 0 and len(index.search(Query("q", ((Term("t", (1,)), Term("u", (2,))),)), k=None)) == 0

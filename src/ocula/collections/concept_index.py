@@ -91,6 +91,8 @@ class ConceptIndex:
         consecutive (concept, score) pairs."""
         if len(item_ids) != len(counts) or len(concepts) != len(scores) or counts.sum() != len(concepts):
             raise ValueError("item_ids/counts and concepts/scores disagree in length")
+        if len(np.unique(item_ids)) != len(item_ids):
+            raise ValueError("item ids must be unique")
         if len(concepts) and int(concepts.max()) >= n_concepts:
             raise ValueError(f"concept id {int(concepts.max())} out of range for {n_concepts} concepts")
         rows = np.repeat(np.arange(len(item_ids), dtype=np.uint64), counts)
@@ -146,8 +148,7 @@ class ConceptIndex:
         """Fold the delta and the tombstones into the main block."""
         if not self._delta and not self._n_dead:
             return
-        live = np.flatnonzero(~self._dead)
-        counts, concepts, scores = self._pairs_by_row(live)
+        live, counts, concepts, scores = self._live_pairs()
         delta_ids = np.fromiter(self._delta, np.int64, count=len(self._delta))
         delta = list(self._delta.values())
         merged = ConceptIndex.from_flat(
@@ -157,15 +158,17 @@ class ConceptIndex:
             np.concatenate([scores, *(c.scores for c in delta)]),
             self.n_concepts,
         )
-        self.__dict__.update(merged.__dict__)
+        self.__dict__.update(merged.__dict__)  # become the merged index (callers hold this object)
 
-    def _pairs_by_row(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per row of ``rows`` (ascending) its pair count, then its (concept, score) pairs, row by row."""
+    def _live_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows not removed (ascending), their pair counts, and their (concept, score) pairs
+        laid end to end, row by row: the input :meth:`from_flat` takes."""
+        live = np.flatnonzero(~self._dead)
         concept_of_pair = np.repeat(np.arange(self.n_concepts, dtype=np.uint16), np.diff(self.indptr))
         order = np.argsort(self.rows, kind="stable")  # by row, then concept
         keep = ~self._dead[self.rows[order]]
-        counts = np.bincount(self.rows, minlength=len(self.item_ids))[rows]
-        return counts, concept_of_pair[order][keep], self.scores[order][keep]
+        counts = np.bincount(self.rows, minlength=len(self.item_ids))[live]
+        return live, counts, concept_of_pair[order][keep], self.scores[order][keep]
 
     # -- querying -----------------------------------------------------------------------------
     def search(self, query: Query, k: int | None = 10) -> Hits:
