@@ -140,7 +140,9 @@ class Vocabulary:
 
 
 def _normal(text: str) -> str:
-    return " ".join(text.lower().replace("_", " ").split())
+    """Lower case, words separated by one space; commas and semicolons separate query words, so
+    they go from names too ("table (desk, pool table)")."""
+    return " ".join(re.sub(r"[_,;]", " ", text.lower()).split())
 
 
 def _terms(words: list[str], vocab: Vocabulary) -> tuple[Term, ...]:

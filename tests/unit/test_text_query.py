@@ -8,7 +8,7 @@ import pytest
 from ocula.concepts import concept_space
 from ocula.errors import InputError, UnknownName
 from ocula.taxonomy import imagenet_taxonomy
-from ocula.text_query import Query, Term, parse_query, singular_forms
+from ocula.text_query import Query, Term, parse_query, singular_forms, vocabulary
 
 
 def concept(name: str) -> int:
@@ -37,6 +37,17 @@ def test_singular_forms(plural, singular):
 )  # fmt: skip
 def test_one_word_names_its_concept(text, name):
     assert terms(text) == [[(concept(name),)]]
+
+
+def test_every_lemma_and_display_name_reads_as_one_term():
+    vocab = vocabulary()
+    tax = imagenet_taxonomy()
+    names = {*vocab.lemmas, *tax.names.values()}
+    assert len(names) > 3000
+    for name in names:
+        (alternative,) = parse_query(name, vocab).alternatives
+        assert len(alternative) == 1, name
+    assert terms("table (desk, pool table)") == [[(concept("table (desk, pool table)"),)]]
 
 
 def test_a_lemma_of_several_concepts_names_them_all_and_a_display_name_one():
