@@ -15,9 +15,12 @@ time, and the speed ratio.
   scored as ``evaluate_pairs`` scores (cosine of the unit descriptors). With ``--cropped`` there
   is no detection (YuNet cannot take a crop): the whole crop, with the 25% edge-replicated border
   ocula gives every crop, is aligned on dlib's 68-point landmarks (eye centres, nose tip, mouth
-  corners), as ``ocula faces ... --cropped --descriptor sface`` does. ``ocula v2 --turned``: the
-  same with ``turned=True`` (a photo with no face upright is searched turned a quarter either way
-  and upside down; off by default: it finds false faces on face-free photos too).
+  corners), as ``ocula faces ... --cropped --descriptor sface`` does. Like ``ocula faces verify``
+  and ``ocula eval pairs``, it takes every photo to show a face (``face_expected``): a photo with
+  no face upright is searched a quarter turn either way, and a face found turned is kept when
+  ``yunet.EXPECTED_TURNED_FACE`` accepts it (score >= 0.8, landmarks in a face's order).
+  ``ocula v2 --turned``: the same with ``turned=True`` (every turn, upside down too, every face
+  found turned; off by default: it finds false faces on face-free photos too).
 
 ``--threads N`` runs every side on N threads (ONNX Runtime's, and OpenMP/BLAS for dlib-bin and
 NumPy); the default uses all CPUs, as ocula does.
@@ -91,7 +94,10 @@ def run_ocula_v2(engine: Engine, pairs: PairSet, cropped: bool, turned: bool = F
     """Faces v2 through the public API: face 0 of each photo described by SFace (its mirror
     pass included), every pair scored; FTE rejects the pairs, as for the other rows."""
     start = time.perf_counter()
-    detection = {"cropped": True} if cropped else {"detector": "yunet", "turned": turned}
+    # face_expected: every photo of a pairs set shows a face, as ``ocula verify`` and
+    # ``ocula eval pairs`` take it (a photo with no upright face is searched a quarter turn either
+    # way under yunet.EXPECTED_TURNED_FACE's rule); turned: every turn, every face found turned.
+    detection = {"cropped": True} if cropped else {"detector": "yunet", "turned": turned, "face_expected": True}
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
     stream = engine.faces_many(pairs.images, largest_only=True, descriptor=V2_DESCRIPTOR, **detection)

@@ -182,7 +182,7 @@ class FaceMethods:
 
         Options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector`` ("hog",
         "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
-        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``.
+        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``, ``turned``, ``face_expected``.
         """
         opts = FaceOptions(**options)
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
@@ -338,7 +338,12 @@ class FaceMethods:
         else:
             name = source_name(source)
             faces = self.faces(
-                source, detector=detector, descriptor=descriptor, cropped=cropped, largest_only=index is None
+                source,
+                detector=detector,
+                descriptor=descriptor,
+                cropped=cropped,
+                largest_only=index is None,
+                face_expected=True,  # a photo to verify shows a face: search it turned too if need be
             )
         if len(faces) == 0:
             raise NoFaceFound(name)

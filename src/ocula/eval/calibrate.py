@@ -390,7 +390,7 @@ def describe_photos(engine: Engine, images: Sequence[Path]) -> dict[str, np.ndar
     for i, path in enumerate(images):
         image = load_image(path)
         for name, detector, descriptor in (("dlib_resnet_face", "hog+cnn", "dlib"), ("sface_face", "yunet", "sface")):
-            faces = engine.faces(image, detector=detector, descriptor=descriptor, largest_only=True)
+            faces = engine.faces(image, detector=detector, descriptor=descriptor, largest_only=True, face_expected=True)
             if len(faces):
                 out[name][i] = faces.embeddings[0]
     return out

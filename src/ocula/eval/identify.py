@@ -159,7 +159,7 @@ def evaluate_identify(
             f"enrolled identities need more than {enroll} photos (--enroll) and there must be at least two identities"
         )
     faces: list[Any] = [None] * len(images)
-    for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector, descriptor=chosen.value)):
+    for i, result in enumerate(engine.faces_many(images, largest_only=True, face_expected=True, detector=detector, descriptor=chosen.value)):
         if result.ok and len(result.faces):
             faces[i] = result.faces[:1]
         if progress:

@@ -269,7 +269,7 @@ def evaluate_pairs(
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
     stream = engine.faces_many(
-        pairs.images, largest_only=True, cropped=cropped, detector=detector, descriptor=chosen.value
+        pairs.images, largest_only=True, face_expected=True, cropped=cropped, detector=detector, descriptor=chosen.value
     )
     for i, result in enumerate(stream):
         if result.ok and len(result.faces):

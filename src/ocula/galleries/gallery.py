@@ -536,7 +536,9 @@ class Gallery:
                 )
             return photo
         chosen = DEFAULT_DETECTORS[self.descriptor] if detector is None else detector
-        return self._engine.faces(photo, detector=chosen, descriptor=self.descriptor)
+        # Enrolment photos and identify's probes are meant to show a face: a head rolled too far
+        # for the upright search is searched turned (FaceOptions.face_expected).
+        return self._engine.faces(photo, detector=chosen, descriptor=self.descriptor, face_expected=True)
 
     @staticmethod
     def _choose(faces: Faces, face: int | None, gate: QualityGate, name: str) -> int:

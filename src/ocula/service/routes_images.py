@@ -85,7 +85,7 @@ async def verify(
         # Photo by photo: the first one's pixels are gone before the second is decoded. The
         # Engine decodes the bytes: with YuNet at the size it searches, full size only for a face.
         faces = svc.engine.faces(
-            checked_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True
+            checked_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True, face_expected=True
         )
         if len(faces) == 0:
             raise NoFaceFound(upload.filename or "the photo")
