@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from .face_types import FaceResult, Faces, Verification
-from .io import ImageSource, Reduced, load_image, load_reduced, source_name
+from .io import ImageSource, Reduced, ReducedAhead, load_image, load_reduced, source_name
 from .models.backends.base import LazyRunner
 from .models.backends.dlib_isolated import IsolatedDetector
 from .models.files import resolve_files
@@ -177,8 +177,9 @@ class FaceMethods:
                 self._dlib_models[key] = IsolatedDetector("mmod", weights, timeout=self._cnn_timeout)
             return self._dlib_models[key]
 
-    def faces(self, image: ImageSource, **options: Any) -> Faces:
-        """Find, measure and describe the faces in one photo, largest first.
+    def faces(self, image: ImageSource | ReducedAhead, **options: Any) -> Faces:
+        """Find, measure and describe the faces in one photo, largest first. ``image`` may be a
+        photo whose decode was started ahead (:func:`ocula.io.decode_reduced_ahead`).
 
         Options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector`` ("hog",
         "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
@@ -187,9 +188,14 @@ class FaceMethods:
         opts = FaceOptions(**options)
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side = analyzer.detection_side
+        source = image.source if isinstance(image, ReducedAhead) else image
         if side is None:
-            return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
-        return self._faces_at_detection_size(analyzer, image, load_reduced(image, longer_side=side, settings=self.settings), opts)
+            return analyzer.analyze(load_image(source, settings=self.settings), opts, name=source_name(source))
+        if isinstance(image, ReducedAhead):  # being decoded since before the models loaded
+            reduced = image.reduced(side, self.settings)
+        else:
+            reduced = load_reduced(image, longer_side=side, settings=self.settings)
+        return self._faces_at_detection_size(analyzer, source, reduced, opts)
 
     def _faces_at_detection_size(
         self, analyzer: FaceAnalyzer, source: ImageSource, reduced: Reduced, opts: FaceOptions
@@ -255,8 +261,8 @@ class FaceMethods:
 
     def verify(
         self,
-        a: ImageSource | Faces,
-        b: ImageSource | Faces,
+        a: ImageSource | ReducedAhead | Faces,
+        b: ImageSource | ReducedAhead | Faces,
         *,
         fmr: float = 1e-3,
         face_a: int | None = None,
@@ -322,7 +328,7 @@ class FaceMethods:
         )
 
     def _one_face(
-        self, source: ImageSource | Faces, index: int | None, detector: Detector, cropped: bool, descriptor: Descriptor
+        self, source: ImageSource | ReducedAhead | Faces, index: int | None, detector: Detector, cropped: bool, descriptor: Descriptor
     ) -> tuple[Faces, int]:
         """The face to compare and its index among the photo's faces (largest first)."""
         if isinstance(source, Faces):

@@ -28,7 +28,7 @@ from ..errors import InputError, UnknownName
 from ..face_types import Faces
 from ..models.backends.base import Runner
 from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
-from ..models.registry import FaceAlignment
+from ..models.registry import FaceAlignment, get_model
 from .face_quality import chip_sharpness, eye_distance, frontal_score
 from .sface import SFaceDescriptor
 from .yunet import ANY_TURNED_FACE, EXPECTED_TURNED_FACE, DetectedFaces, YuNetDetector
@@ -52,6 +52,7 @@ __all__ = [
     "as_descriptor",
     "as_detector",
     "contenders",
+    "detection_side",
     "face_order",
     "similarity",
 ]
@@ -262,6 +263,16 @@ class Found:
         boxes = np.clip(self.boxes * factor, 0, [w, h, w, h]).astype(np.float32)
         points = None if self.landmarks is None else (self.landmarks * factor).astype(np.float32)
         return Found(boxes, self.scores, points)
+
+
+def detection_side(detector: Detector | str) -> int | None:
+    """:attr:`FaceAnalyzer.detection_side` of an analyzer with ``detector``, from the registry,
+    without loading a model: YuNet's input side, None for dlib's detectors."""
+    if as_detector(detector) is not Detector.YUNET:
+        return None
+    (model,) = DETECTOR_MODELS[Detector.YUNET]
+    pre = get_model(model).preprocess
+    return None if pre is None else pre.input_size
 
 
 def _yunet_search(detector: YuNetDetector, image: np.ndarray, options: FaceOptions) -> DetectedFaces:
