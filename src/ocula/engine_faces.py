@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from .face_types import FaceResult, Faces, Verification
-from .io import ImageSource, Reduced, ReducedAhead, load_image, load_reduced, source_name
+from .io import ImageSource, PendingPhoto, Reduced, load_image, load_reduced, source_name
 from .models.backends.base import LazyRunner
 from .models.backends.dlib_isolated import IsolatedDetector
 from .models.files import resolve_files
@@ -27,8 +27,8 @@ from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
     DEFAULT_DESCRIPTOR,
     DEFAULT_DETECTORS,
-    DETECT_DETECTORS,
     DESCRIPTOR_MODELS,
+    DETECT_DETECTORS,
     DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
     FACE_DESCRIPTORS,
@@ -177,9 +177,10 @@ class FaceMethods:
                 self._dlib_models[key] = IsolatedDetector("mmod", weights, timeout=self._cnn_timeout)
             return self._dlib_models[key]
 
-    def faces(self, image: ImageSource | ReducedAhead, **options: Any) -> Faces:
+    def faces(self, image: ImageSource | PendingPhoto, **options: Any) -> Faces:
         """Find, measure and describe the faces in one photo, largest first. ``image`` may be a
-        photo whose decode was started ahead (:func:`ocula.io.decode_reduced_ahead`).
+        :class:`~ocula.io.PendingPhoto`: decoded under its own limits, perhaps decoding ahead
+        already (:func:`ocula.io.decode_reduced_ahead`).
 
         Options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector`` ("hog",
         "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
@@ -188,17 +189,13 @@ class FaceMethods:
         opts = FaceOptions(**options)
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side = analyzer.detection_side
-        source = image.source if isinstance(image, ReducedAhead) else image
+        photo = image if isinstance(image, PendingPhoto) else PendingPhoto(image, self.settings)
         if side is None:
-            return analyzer.analyze(load_image(source, settings=self.settings), opts, name=source_name(source))
-        if isinstance(image, ReducedAhead):  # being decoded since before the models loaded
-            reduced = image.reduced(side, self.settings)
-        else:
-            reduced = load_reduced(image, longer_side=side, settings=self.settings)
-        return self._faces_at_detection_size(analyzer, source, reduced, opts)
+            return analyzer.analyze(photo.full(), opts, name=source_name(photo))
+        return self._faces_at_detection_size(analyzer, photo, photo.reduced(side), opts)
 
     def _faces_at_detection_size(
-        self, analyzer: FaceAnalyzer, source: ImageSource, reduced: Reduced, opts: FaceOptions
+        self, analyzer: FaceAnalyzer, source: ImageSource | PendingPhoto, reduced: Reduced, opts: FaceOptions
     ) -> Faces:
         """Faces found on ``reduced`` (``source`` decoded at the size the detector looks at), and
         described on ``source`` at full resolution, decoded only when there is a face to describe:
@@ -215,7 +212,7 @@ class FaceMethods:
                 landmark_layout="yunet5",
                 descriptor=analyzer.descriptor_model,
             )
-        image = load_image(source, settings=self.settings)
+        image = source.full() if isinstance(source, PendingPhoto) else load_image(source, settings=self.settings)
         return analyzer.describe(image, analyzer.refine(image, found.scaled(reduced.factor, reduced.full_size)), opts)
 
     def faces_many(self, sources: Iterable[ImageSource], **options: Any) -> Iterator[FaceResult]:
@@ -261,8 +258,8 @@ class FaceMethods:
 
     def verify(
         self,
-        a: ImageSource | ReducedAhead | Faces,
-        b: ImageSource | ReducedAhead | Faces,
+        a: ImageSource | PendingPhoto | Faces,
+        b: ImageSource | PendingPhoto | Faces,
         *,
         fmr: float = 1e-3,
         face_a: int | None = None,
@@ -328,7 +325,7 @@ class FaceMethods:
         )
 
     def _one_face(
-        self, source: ImageSource | ReducedAhead | Faces, index: int | None, detector: Detector, cropped: bool, descriptor: Descriptor
+        self, source: ImageSource | PendingPhoto | Faces, index: int | None, detector: Detector, cropped: bool, descriptor: Descriptor
     ) -> tuple[Faces, int]:
         """The face to compare and its index among the photo's faces (largest first)."""
         if isinstance(source, Faces):

@@ -31,7 +31,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageSource",
     "Reduced",
-    "ReducedAhead",
+    "PendingPhoto",
     "check_image",
     "decode_reduced_ahead",
     "iter_image_paths",
@@ -144,51 +144,60 @@ def load_reduced(
         return _reduced_pil(image, settings.max_image_pixels, longer_side, name)
 
 
-class ReducedAhead:
-    """A photo being decoded by :func:`load_reduced` on a worker thread, started ahead of the
-    work that needs it (:func:`decode_reduced_ahead`). PIL's decoders release the GIL, so on a
-    second core the decode overlaps what the caller does meanwhile (the CLI: importing ocula's
-    engine and loading the models; a 40 MP PNG takes ~0.4 s to decode)."""
+class PendingPhoto:
+    """A photo to decode with its own limits (``settings``' ``max_image_bytes`` and
+    ``max_image_pixels``: the service's for an upload, not the engine's), perhaps already being
+    decoded at a reduced size on a worker thread (:func:`decode_reduced_ahead`). PIL's decoders
+    release the GIL, so on a second core that decode overlaps what the caller does meanwhile
+    (the CLI: importing ocula's engine and loading the models; a 40 MP PNG takes ~0.4 s).
+    :meth:`Engine.faces` accepts it in place of the photo."""
 
-    def __init__(self, source: ImageSource, longer_side: int):
+    def __init__(self, source: ImageSource, settings: Settings, longer_side: int | None = None):
         self.source = source
-        self.longer_side = longer_side
+        self.settings = settings
+        self.longer_side = longer_side  # the size decoded ahead, if any
         self._done = threading.Event()
         self._reduced: Reduced | None = None
         self._error: BaseException | None = None
 
-    def reduced(self, longer_side: int, settings: Settings) -> Reduced:
-        """The photo as ``load_reduced(source, longer_side)`` gives it (its errors too): the
-        decode started ahead when it was for this size, else a decode now."""
+    def reduced(self, longer_side: int) -> Reduced:
+        """The photo as ``load_reduced(source, longer_side)`` gives it under this photo's limits
+        (its errors too): the decode started ahead when it was for this size, else one now."""
         if longer_side != self.longer_side:
-            return load_reduced(self.source, longer_side=longer_side, settings=settings)
+            return load_reduced(self.source, longer_side=longer_side, settings=self.settings)
         self._done.wait()
         if self._error is not None:
             raise self._error
         assert self._reduced is not None
         return self._reduced
 
-    def _decode(self, settings: Settings) -> None:
+    def full(self) -> np.ndarray:
+        """The photo at full size (:func:`load_image`) under this photo's limits."""
+        return load_image(self.source, settings=self.settings)
+
+    def _decode_ahead(self) -> None:
+        assert self.longer_side is not None
         try:
-            self._reduced = load_reduced(self.source, longer_side=self.longer_side, settings=settings)
+            self._reduced = load_reduced(self.source, longer_side=self.longer_side, settings=self.settings)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the photo
             self._error = exc
         finally:
             self._done.set()
 
 
-def decode_reduced_ahead(sources: Iterable[ImageSource], longer_side: int, settings: Settings | None = None) -> list[ReducedAhead]:
+def decode_reduced_ahead(
+    sources: Iterable[ImageSource], longer_side: int, settings: Settings | None = None
+) -> list[PendingPhoto]:
     """Start decoding ``sources`` one after the other (:func:`load_reduced`) on one worker
-    thread; each comes back as a :class:`ReducedAhead` that :meth:`Engine.faces` accepts in
-    place of the photo. Photos are decoded in order, one at a time (one full-size decode in
-    memory at once). The thread is a daemon: a process that stops early (the first photo has
-    no face) does not wait for the others' decode."""
+    thread; each comes back as a :class:`PendingPhoto`. Photos are decoded in order, one at a
+    time (one full-size decode in memory at once). The thread is a daemon: a process that stops
+    early (the first photo has no face) does not wait for the others' decode."""
     settings = settings or Settings()
-    pending = [ReducedAhead(source, longer_side) for source in sources]
+    pending = [PendingPhoto(source, settings, longer_side) for source in sources]
 
     def decode_all() -> None:
         for photo in pending:
-            photo._decode(settings)
+            photo._decode_ahead()
 
     threading.Thread(target=decode_all, name="ocula-decode-ahead", daemon=True).start()
     return pending
@@ -467,9 +476,9 @@ def _from_array(array: np.ndarray, max_pixels: int) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def source_name(source: ImageSource | ReducedAhead) -> str:
+def source_name(source: ImageSource | PendingPhoto) -> str:
     """How an input is named in results and errors: its path, or ``<type>`` for data."""
-    if isinstance(source, ReducedAhead):
+    if isinstance(source, PendingPhoto):
         return source_name(source.source)
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)

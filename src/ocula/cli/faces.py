@@ -12,7 +12,7 @@ from rich.text import Text
 from ..config import Settings
 from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
-from ..io import ReducedAhead, decode_reduced_ahead, load_image
+from ..io import PendingPhoto, decode_reduced_ahead, load_image
 from ..pipelines.calibration import CalibrationTable, shipped_calibration
 from ..pipelines.faces import (
     DEFAULT_DESCRIPTOR,
@@ -168,7 +168,7 @@ def detect_command(
 
 def _decoding_ahead(
     paths: tuple[Path, Path], detector: Detector | None, settings: Settings
-) -> tuple[Path | ReducedAhead, ...]:
+) -> tuple[Path | PendingPhoto, ...]:
     """The two photos, decoding on a worker thread at the size ``detector`` searches (YuNet),
     from before the engine is imported and its models loaded: start-up and decode overlap on two
     cores (a blank 8000x5000 PNG takes ~0.4 s to decode). Other detectors (and crops) decode

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from ..errors import NoFaceFound
 from ..face_types import Faces
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, Descriptor, Detector
-from .deps import Caller, Services, checked_upload, decode_upload, require, services
+from .deps import Caller, Services, checked_photo, decode_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["photos"])
 
@@ -54,7 +54,7 @@ async def detect(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     def detect_upload() -> Faces:
-        return svc.engine.faces(checked_upload(file, svc), detector=detector, embed=False)
+        return svc.engine.faces(checked_photo(file, svc), detector=detector, embed=False)
 
     faces = await svc.run(detect_upload)
     w, h = faces.image_size
@@ -85,7 +85,7 @@ async def verify(
         # Photo by photo: the first one's pixels are gone before the second is decoded. The
         # Engine decodes the bytes: with YuNet at the size it searches, full size only for a face.
         faces = svc.engine.faces(
-            checked_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True, face_expected=True
+            checked_photo(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True, face_expected=True
         )
         if len(faces) == 0:
             raise NoFaceFound(upload.filename or "the photo")
