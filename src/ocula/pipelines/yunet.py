@@ -52,7 +52,8 @@ POINTS = 5  # eye centres, nose tip, mouth corners
 # a woman lying on a beach, her head tilted steeply) is found a quarter turn clockwise, score 0.83.
 # The price is false faces: of the 277 photos of shared/data/imagenet/sample-334 with no
 # upright face, 28 get one turned (dogs, a hamster, a dumbbell at 0.88, a pizza), and the cat
-# sample turned upside down scores 0.82; so ocula searches turned photos only when asked.
+# sample turned upside down scores 0.82; so ocula searches every turn only when asked
+# (``FaceOptions.turned``), and otherwise only under EXPECTED_TURNED_FACE's rule, below.
 TURNS = (3, 1, 2)
 # Where the caller asserts the photo shows a face (enrolment, verify, identify's probe, the
 # evaluations: ``FaceOptions.face_expected``) a photo with no upright face is searched turned
