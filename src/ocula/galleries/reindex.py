@@ -173,7 +173,8 @@ def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: De
         raise InputError(f"the photo file is gone (no file {path!r})")
     if _sha256(path) != digest:
         raise InputError("the photo file changed since it was enrolled (its sha256 differs)")
-    faces = engine.faces(path, detector=detector, descriptor=descriptor)
+    # An enrolment photo shows a face: searched turned too, as when it was enrolled (Gallery._faces).
+    faces = engine.faces(path, detector=detector, descriptor=descriptor, face_expected=True)
     i = _same_face(faces.boxes, ref.get("box"))
     assert faces.embeddings is not None
     return faces.embeddings[i], faces.boxes[i]
