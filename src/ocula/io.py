@@ -185,22 +185,13 @@ class PendingPhoto:
             self._done.set()
 
 
-def decode_reduced_ahead(
-    sources: Iterable[ImageSource], longer_side: int, settings: Settings | None = None
-) -> list[PendingPhoto]:
-    """Start decoding ``sources`` one after the other (:func:`load_reduced`) on one worker
-    thread; each comes back as a :class:`PendingPhoto`. Photos are decoded in order, one at a
-    time (one full-size decode in memory at once). The thread is a daemon: a process that stops
-    early (the first photo has no face) does not wait for the others' decode."""
-    settings = settings or Settings()
-    pending = [PendingPhoto(source, settings, longer_side) for source in sources]
-
-    def decode_all() -> None:
-        for photo in pending:
-            photo._decode_ahead()
-
-    threading.Thread(target=decode_all, name="ocula-decode-ahead", daemon=True).start()
-    return pending
+def decode_reduced_ahead(source: ImageSource, longer_side: int, settings: Settings | None = None) -> PendingPhoto:
+    """Start decoding ``source`` (:func:`load_reduced`) on a worker thread; the photo comes back
+    as a :class:`PendingPhoto` to hand to :meth:`Engine.faces` when its models are loaded. The
+    thread is a daemon: a process that stops early does not wait for it."""
+    photo = PendingPhoto(source, settings or Settings(), longer_side)
+    threading.Thread(target=photo._decode_ahead, name="ocula-decode-ahead", daemon=True).start()
+    return photo
 
 
 def _reduced_array(pixels: np.ndarray, longer_side: int) -> Reduced:

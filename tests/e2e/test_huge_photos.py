@@ -75,12 +75,13 @@ def test_a_photo_decoded_ahead_gives_the_faces_and_errors_of_the_photo(engine, t
 
     face = sorted(shared(ROSE).iterdir())[-1]
     big = _blank(tmp_path / "big.png", (2000, 1250))  # reduced 3x for YuNet
-    ahead = decode_reduced_ahead([face, big, tmp_path / "missing.jpg"], 640)
-    found, direct = engine.faces(ahead[0], largest_only=True, **V2), engine.faces(face, largest_only=True, **V2)
-    assert len(found) == 1 and np.allclose(found.boxes, direct.boxes) and np.allclose(found.embeddings, direct.embeddings)
-    blank = engine.faces(ahead[1], **V2)
+    ahead = decode_reduced_ahead(face, 640)
+    found, direct = engine.faces(ahead, largest_only=True, **V2), engine.faces(face, largest_only=True, **V2)
+    assert len(found) == 1 and np.allclose(found.boxes, direct.boxes)
+    assert np.allclose(found.embeddings, direct.embeddings)
+    blank = engine.faces(decode_reduced_ahead(big, 640), **V2)
     assert len(blank) == 0 and blank.image_size == (2000, 1250)
     with pytest.raises(ImageNotFound):
-        engine.faces(ahead[2], **V2)
+        engine.faces(decode_reduced_ahead(tmp_path / "missing.jpg", 640), **V2)
     with pytest.raises(NoFaceFound, match="big.png"):  # named by its path, as the path itself is
-        engine.verify(decode_reduced_ahead([big], 640)[0], face, descriptor="sface")
+        engine.verify(decode_reduced_ahead(big, 640), face, descriptor="sface")

@@ -166,17 +166,15 @@ def detect_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _decoding_ahead(
-    paths: tuple[Path, Path], detector: Detector | None, settings: Settings
-) -> tuple[Path | PendingPhoto, ...]:
-    """The two photos, decoding on a worker thread at the size ``detector`` searches (YuNet),
-    from before the engine is imported and its models loaded: start-up and decode overlap on two
-    cores (a blank 8000x5000 PNG takes ~0.4 s to decode). Other detectors (and crops) decode
-    the whole photo when they need it: the paths as given."""
+def _decoding_ahead(path: Path, detector: Detector | None, settings: Settings) -> Path | PendingPhoto:
+    """The photo, decoding on a worker thread at the size ``detector`` searches (YuNet) from
+    before the engine is imported and its models loaded: on two cores, start-up and decode
+    overlap (a blank 8000x5000 PNG takes ~0.4 s to decode). Only verify's first photo: the
+    second is needed only if the first has a face, and a decode nobody waits for would take CPU
+    from the work that is waited for. Other detectors (and crops) decode the whole photo when
+    they need it: the path as given."""
     side = None if detector is None else detection_side(detector)
-    if side is None:
-        return paths
-    return tuple(decode_reduced_ahead(paths, side, settings))
+    return path if side is None else decode_reduced_ahead(path, side, settings)
 
 
 @faces_app.command("verify", no_args_is_help=True)
@@ -219,13 +217,14 @@ def verify_command(
     """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
-        photos = _decoding_ahead((a, b), None if cropped else (detector or DEFAULT_DETECTORS[descriptor]), settings)
+        first = _decoding_ahead(a, None if cropped else (detector or DEFAULT_DETECTORS[descriptor]), settings)
         from ..engine import Engine  # imported while the photos decode (PIL releases the GIL)
 
         with Engine(settings) as engine:
             table = CalibrationTable.load(calibration) if calibration is not None else None
             result = engine.verify(
-                *photos,
+                first,
+                b,
                 fmr=fmr,
                 face_a=face_a,
                 face_b=face_b,
