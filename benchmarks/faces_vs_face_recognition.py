@@ -42,6 +42,15 @@ Measured 2026-12-02, celeba-80, mixed 7202/7208/7214/7219 left out (535,095 pair
 steeply tilted head); faces v2 --turned 0.9010 / 0.9350, 0; face_recognition 0.7346 / 0.8698,
 31. All identities: dlib 0.7726 / 0.9077, v2 0.8967 / 0.9312. (Times were taken on a machine
 loaded by other jobs: compare them only within one run.)
+
+Since then the v2 row takes every photo to show a face (``face_expected``), as verify does.
+Re-measured for that row alone (``run_ocula_v2``, --threads 1, the same descriptors scored with
+7245/185156 as an FTE and with the face now found turned; 2026-12-02): FTE 1 -> 0; mixed left
+out (535,095 pairs) TAR at FAR 1e-4 / 1e-3 / 1e-2 0.8997 / 0.9354 / 0.9583 both ways; all
+identities 0.8952 / 0.9319 -> 0.9315 / 0.9539 (at 1e-3, 3 of 7,660 genuine pairs: the photo's
+impostor pairs now carry scores instead of a free rejection; its genuine pairs score 0.18, so
+they are missed either way). The whole script was not re-run (face_recognition and the dlib CNN
+took over 20 minutes on the loaded machine).
 """
 
 from __future__ import annotations
