@@ -17,6 +17,15 @@ Three measurements, each honest about what it covers:
     python benchmarks/huge_photos.py            # about a minute
     python benchmarks/huge_photos.py --dlib     # also the dlib path (hog+cnn) on the 1500x1500
     python benchmarks/huge_photos.py --cli-only --repeat 5 --baseline /tmp/old/src  # A/B the CLI
+
+``ocula faces verify`` decodes its first photo on a worker thread while the engine is imported
+and YuNet/SFace load (``io.decode_reduced_ahead``): that only helps with a core to spare. On
+2026-12-02 the machine had none (load 8-17, other agents' test runs; ``nice`` does not help
+across sessions): ``--cli-only --repeat 5 --baseline`` (the code before it, 4cad097) gave the
+8000x5000 PNG 2.11 s against 1.98 s (peers 1.83 / 1.94 s), within the noise; in one process, a
+PNG decode on a thread is not slowed while the main thread sleeps (0.56 s against 0.55-0.66 s
+alone) but doubles while it computes (1.26 s): the two compete for one core. The
+quiet-machine figure is still to be taken.
 """
 
 from __future__ import annotations
