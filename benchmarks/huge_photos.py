@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 import httpx
-from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 
+from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 from ocula.service.keys import KeyStore, key_store_path
 
 PEER = "blank 640x480 png"

@@ -267,7 +267,7 @@ async def hold_idle_connections(port: int, count: int, until: asyncio.Event, run
         local = (client_address(1, i // IDLE_PER_ADDRESS), 0)
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port, local_addr=local), 5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             break
         writers.append(writer)
         watchers.append(asyncio.create_task(watch(reader, time.monotonic())))

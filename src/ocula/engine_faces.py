@@ -27,8 +27,8 @@ from .pipelines.calibration import CalibrationTable, shipped_calibration
 from .pipelines.faces import (
     DEFAULT_DESCRIPTOR,
     DEFAULT_DETECTORS,
-    DETECT_DETECTORS,
     DESCRIPTOR_MODELS,
+    DETECT_DETECTORS,
     DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
     FACE_DESCRIPTORS,

@@ -16,7 +16,7 @@ from ocula.errors import StoreError
 from ocula.galleries import Gallery, gallery_names
 from ocula.pipelines.faces import Descriptor
 
-from ..conftest import SAMPLES, run_cli, shared
+from ..conftest import run_cli, shared
 
 EXAMPLES = "faces/face-recognition-examples/examples"
 

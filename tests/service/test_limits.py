@@ -17,9 +17,8 @@ from ocula import Engine
 from ocula.galleries import Gallery
 from ocula.pipelines.faces import DETECT_MAX_PIXELS
 from ocula.pipelines.search_embed import ImageEmbedder
-from ocula.service import create_app
+from ocula.service import create_app, routes_collections
 from ocula.service import deps as service_deps
-from ocula.service import routes_collections
 from ocula.service.deps import Services
 from ocula.service.problems import Problem
 from ocula.service.settings import ServiceSettings

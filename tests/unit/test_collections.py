@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ocula import ConfigError, InputError, Settings, UnknownName
-from ocula.errors import StoreError
 from ocula.collections import Collection, NewItem, collection_names, drop_collection, parse_filter
+from ocula.errors import StoreError
 
 STORES = ["faiss", "milvus-lite"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -27,7 +27,7 @@ def imagenet_command(
     root: Annotated[Path, typer.Argument(help="Folder the labels' filenames are relative to.", show_default=False)],
     labels: Annotated[Path, typer.Option(help="CSV with columns filename, class_index (0-999).", show_default=False)],
     preset: Annotated[PresetName, typer.Option(help="Tagging preset to evaluate.")] = PresetName.FAST,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N rows.", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Top-1/top-5 error and images/s of a tagging preset on ImageNet-labelled photos."""
@@ -61,10 +61,10 @@ def pairs_command(
     pairs_csv: Annotated[Path, typer.Argument(help="CSV: image_a,image_b,same[,fold] or image_path,identity (all pairs).", show_default=False)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     cropped: Annotated[bool, typer.Option("--cropped", help="Images are tight face crops: no detection.")] = False,
-    detector: Annotated[Optional[Detector], typer.Option(help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet; ignored with --cropped (default: the descriptor's: hog+cnn for dlib, yunet for sface).", show_default=False)] = None,
+    detector: Annotated[Detector | None, typer.Option(help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet; ignored with --cropped (default: the descriptor's: hog+cnn for dlib, yunet for sface).", show_default=False)] = None,
     descriptor: Annotated[Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")] = DEFAULT_DESCRIPTOR,
-    plot: Annotated[Optional[Path], typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
-    calibration: Annotated[Optional[Path], typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
+    calibration: Annotated[Path | None, typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Face verification accuracy, AUC, EER and TAR at FAR on labelled pairs; each image is embedded once.
@@ -125,9 +125,9 @@ def identify_command(
     identities_csv: Annotated[Path, typer.Argument(help="CSV: image_path,identity.", show_default=False)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     enroll: Annotated[int, typer.Option(min=1, help="Gallery photos per enrolled identity (first by path).")] = 3,
-    detector: Annotated[Optional[Detector], typer.Option(help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface).", show_default=False)] = None,
+    detector: Annotated[Detector | None, typer.Option(help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface).", show_default=False)] = None,
     descriptor: Annotated[Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")] = DEFAULT_DESCRIPTOR,
-    plot: Annotated[Optional[Path], typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Open-set 1:N identification: every second identity (sorted) is not enrolled; rank-1, CMC,
@@ -170,7 +170,7 @@ def retrieval_command(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder of catalog images.", show_default=False)],
     groups: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="CSV image,duplicate_group (paths relative to FOLDER) as ground truth.", show_default=False),
     ] = None,
     whole: Annotated[
@@ -215,7 +215,7 @@ def report_command(
     data: Annotated[Path, typer.Option("--data", help="Data root laid out like ../shared/data (see its README).", show_default=False)],
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md, report.json and the plots.")] = Path("report"),
     only: Annotated[
-        Optional[list[str]], typer.Option("--only", help="Only these: imagenet, pairs, identify, retrieval, video, speed.", show_default=False)
+        list[str] | None, typer.Option("--only", help="Only these: imagenet, pairs, identify, retrieval, video, speed.", show_default=False)
     ] = None,
 ) -> None:
     """Run every evaluation the data root has data for and write one report (HTML + Markdown)

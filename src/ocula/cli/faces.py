@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -71,7 +71,7 @@ def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     detector: Annotated[
-        Optional[Detector],
+        Detector | None,
         typer.Option(
             help="yunet: faces v2, fast at any photo size, finds turned heads (its own 5 landmarks); hog: dlib's, "
             "fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG finds no face "
@@ -83,7 +83,7 @@ def detect_command(
         Descriptor, typer.Option(help="Face descriptor for --embeddings: sface (faces v2) or dlib.")
     ] = DEFAULT_DESCRIPTOR,
     upsample: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             min=0,
             max=3,
@@ -96,7 +96,7 @@ def detect_command(
         bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")
     ] = False,
     annotate: Annotated[
-        Optional[Path], typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)
+        Path | None, typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per photo per line.")] = False,
 ) -> None:
@@ -164,16 +164,16 @@ def verify_command(
     b: Annotated[Path, typer.Argument(help="Second photo.", show_default=False)],
     fmr: Annotated[float, typer.Option(help="False-match rate the decision is made at (calibrated).")] = 1e-3,
     face_a: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             min=0, help="Face index in A as `ocula faces detect` numbers them, 0 = the one it lists first: the largest; with yunet the largest of the confident ones (default: face 0, found faster).", show_default=False
         ),
     ] = None,
     face_b: Annotated[
-        Optional[int], typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
+        int | None, typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
     ] = None,
     detector: Annotated[
-        Optional[Detector],
+        Detector | None,
         typer.Option(
             help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
             "(default: the descriptor's: hog+cnn for dlib, yunet for sface).",
@@ -186,7 +186,7 @@ def verify_command(
     ] = DEFAULT_DESCRIPTOR,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
     calibration: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             help="FMR -> threshold table from `ocula eval pairs --calibration` (default: the shipped one).",
             show_default=False,

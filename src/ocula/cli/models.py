@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -50,7 +50,7 @@ def list_command(
 @models_app.command("verify")
 def verify_command(
     ctx: typer.Context,
-    names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: all).", show_default=False)] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Models to check (default: all).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per line.")] = False,
 ) -> None:
     """Check the sha256 of every installed model file against the registry.

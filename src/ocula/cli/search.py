@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -42,10 +42,10 @@ def index_command(
     collection: CollectionOption,
     path_column: Annotated[str, typer.Option(help="CSV column with image paths (relative to the CSV).")] = "path",
     id_column: Annotated[
-        Optional[str], typer.Option(help="CSV column with item ids (default: the path).", show_default=False)
+        str | None, typer.Option(help="CSV column with item ids (default: the path).", show_default=False)
     ] = None,
     meta: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--meta", help="CSV column to store as metadata (repeatable).", show_default=False),
     ] = None,
     allow_outside: Annotated[
@@ -57,7 +57,7 @@ def index_command(
     ] = False,
     vectors: VectorsOption = None,
     ray: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Embed on Ray: 'local' (start Ray here), 'auto' (this node's cluster) or ray://HEAD:10001.",
             show_default=False,
@@ -120,10 +120,10 @@ def search_command(
     collection: CollectionOption,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Number of matches.")] = 10,
     where: Annotated[
-        Optional[str], typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
+        str | None, typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
     ] = None,
     region: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Search with this part of the photo: x0,y0,x1,y1 in pixels.", show_default=False),
     ] = None,
     whole: Annotated[
@@ -163,21 +163,21 @@ def parse_region(text: str) -> list[float]:
 def reindex_command(
     ctx: typer.Context,
     collection: Annotated[
-        Optional[str], typer.Option("--collection", "-c", help="Collection name.", show_default=False)
+        str | None, typer.Option("--collection", "-c", help="Collection name.", show_default=False)
     ] = None,
     gallery: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--gallery", "-g", help="Gallery name (instead of a collection).", show_default=False),
     ] = None,
     descriptor: Annotated[
-        Optional[Descriptor],
+        Descriptor | None,
         typer.Option(
             help="With --gallery (required there): the face descriptor to describe its photos with, dlib or sface.",
             show_default=False,
         ),
     ] = None,
     detector: Annotated[
-        Optional[Detector],
+        Detector | None,
         typer.Option(
             help="With --gallery: the face detector (default: the descriptor's, hog+cnn for dlib, yunet for sface).",
             show_default=False,

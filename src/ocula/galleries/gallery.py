@@ -34,7 +34,16 @@ from ..errors import DescriptorMismatch, InputError, NoFaceFound, OculaError, Un
 from ..face_types import Faces, QualityGate
 from ..io import ImageSource, load_image, source_name
 from ..models.registry import get_model
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, contenders, similarity
+from ..pipelines.faces import (
+    DEFAULT_DESCRIPTOR,
+    DEFAULT_DETECTORS,
+    DESCRIPTOR_MODELS,
+    Descriptor,
+    Detector,
+    as_descriptor,
+    contenders,
+    similarity,
+)
 from .templates import GalleryThreshold, threshold_for_fpir
 from .thumbnails import (
     STORED_THUMBNAIL_PX,
@@ -52,8 +61,8 @@ __all__ = [
     "Gallery",
     "Identification",
     "Person",
-    "gallery_names",
     "drop_gallery",
+    "gallery_names",
 ]
 
 KIND = "galleries"

@@ -36,9 +36,9 @@ from .yunet import YuNetDetector
 __all__ = [
     "DEFAULT_DESCRIPTOR",
     "DEFAULT_DETECTORS",
-    "DETECT_DETECTORS",
     "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
+    "DETECT_DETECTORS",
     "EMBEDDER_MODEL",
     "FACE0_SCORE_MARGIN",
     "FACE_DESCRIPTORS",

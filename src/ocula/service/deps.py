@@ -35,9 +35,9 @@ from ..errors import InputError
 from ..galleries import Gallery, drop_gallery
 from ..io import check_image, load_image
 from ..pipelines.faces import Descriptor
+from .guard import KEY_STATE
 from .jobs import JobQueue
 from .keys import ApiKey, KeyStore, key_store_path, scope_allows
-from .guard import KEY_STATE
 from .problems import Problem, classify
 from .settings import ServiceSettings
 
@@ -50,8 +50,8 @@ __all__ = [
     "decode_upload",
     "parse_metadata",
     "require",
-    "upload_bytes",
     "services",
+    "upload_bytes",
 ]
 
 T = TypeVar("T")

@@ -6,8 +6,8 @@ runner may be shared by threads (the service will rely on this).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
