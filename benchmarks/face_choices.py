@@ -80,7 +80,8 @@ def cropped_border(engine: Engine) -> None:
             face_pipeline.CROPPED_BORDER = border
             r = evaluate_pairs(engine, pairs, cropped=True)
             print(
-                f"   border {border:<5} accuracy {r.accuracy:.4f}  EER {r.eer:.4f}{'  (default)' if border == default else ''}"
+                f"   border {border:<5} accuracy {r.accuracy:.4f}  EER "
+                f"{r.eer:.4f}{'  (default)' if border == default else ''}"
             )
     finally:
         face_pipeline.CROPPED_BORDER = default

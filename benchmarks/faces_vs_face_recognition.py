@@ -186,7 +186,9 @@ def main() -> None:
     import face_recognition  # noqa: F401  (loads its models now, outside the clock)
 
     with Engine(settings) as engine:
-        engine.face_analyzer("hog+cnn", descriptor="dlib")  # load (and on first use convert) the models outside the clock
+        engine.face_analyzer(
+            "hog+cnn", descriptor="dlib"
+        )  # load (and on first use convert) the models outside the clock
         engine.face_analyzer("hog" if args.cropped else "yunet", descriptor=V2_DESCRIPTOR)
         ours = evaluate_pairs(engine, pairs, cropped=args.cropped, descriptor="dlib")  # its detector: hog+cnn
         hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog", descriptor="dlib")

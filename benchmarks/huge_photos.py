@@ -89,7 +89,11 @@ def in_process(paths: dict[str, Path], descriptor: str) -> dict[str, dict]:
     rows = {}
     for name, path in paths.items():
         run = run_child([sys.executable, "-c", IN_PROCESS, str(path), descriptor], timeout=600)
-        rows[name] = json.loads(run.stdout) if run.code == 0 else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        rows[name] = (
+            json.loads(run.stdout)
+            if run.code == 0
+            else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        )
     return rows
 
 
@@ -147,7 +151,9 @@ def service(paths: dict[str, Path], descriptor: str, data: Path) -> dict[str, tu
             body = path.read_bytes()
             files = {"file_a": (path.name, body), "file_b": (path.name, body)}
             start = time.perf_counter()
-            r = httpx.post(base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600)
+            r = httpx.post(
+                base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600
+            )
             return time.perf_counter() - start, r.status_code
 
         post(paths[PEER])  # models loaded
@@ -178,7 +184,10 @@ def main() -> None:
         data = Path(tmp) / "data"
         print(f"descriptor {args.descriptor}; peer: {PEER}; ratios are photo / peer")
         rows = in_process(paths, args.descriptor)
-        print(f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6}")
+        print(
+            f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} "
+            f"{'peak MB':>8} {'ratio':>6}"
+        )
         for name, r in rows.items():
             peer = rows[PEER]
             print(

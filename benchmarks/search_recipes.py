@@ -616,11 +616,13 @@ def main() -> None:
         check = float(np.abs(reference - embed(net, catalog[:16], VIEWS["cc288"], ("gem3",)).vec["gem3"]).max())
     n_src = len(set(sets["hard"].source.tolist()))
     print(
-        f"catalog: {len(catalog)} photos in {args.catalog}; query sources: {n_src} photos (one in {len(catalog) // n_src})"
+        f"catalog: {len(catalog)} photos in {args.catalog}; query sources: {n_src} photos (one in "
+        f"{len(catalog) // n_src})"
     )
     print(
         f"queries: builtin {len(sets['builtin'].images)} ({', '.join(TRANSFORMS)}); hard {len(sets['hard'].images)} "
-        f"({', '.join(HARD_EDITS)}); composite {len(sets['composite'].images)} (pasted into: {', '.join(BACKGROUNDS)}); "
+        f"({', '.join(HARD_EDITS)}); composite {len(sets['composite'].images)} (pasted into: "
+        f"{', '.join(BACKGROUNDS)}); "
         f"val {len(sets['val'].images)} (hard edits of {n_src} other photos, only for choosing whitening); "
         f"near-duplicates (ukb): {len(ukb[0])} photos"
     )
@@ -684,7 +686,8 @@ def main() -> None:
         for p in POOLS:
             var = simple(v, p)
             cells.append(
-                f"{metrics(variant_ranks(var, sets, 'hard'))[0]:.3f}|{metrics(variant_ranks(var, sets, 'composite'))[0]:.3f}"
+                f"{metrics(variant_ranks(var, sets, 'hard'))[0]:.3f}|"
+                f"{metrics(variant_ranks(var, sets, 'composite'))[0]:.3f}"
             )
         print(f"{v:<10} {ms[v, 'gap']:6.2f}  " + "  ".join(f"{c:>11}" for c in cells) + f"   {view.note}")
     print()
@@ -747,7 +750,8 @@ def main() -> None:
         u = group_metrics(var.vecs("ukb", 0 if var.folded else None), ukb[1]) if "ukb" in sets else (float("nan"),) * 2
         b = metrics(r["builtin"])
         print(
-            f"{var.name:<34} {fmt(metrics(r['hard'])):>17} {gain:>12}  {metrics(r['val'])[0]:7.3f}  {b[0]:.3f} {b[2]:.3f}  "
+            f"{var.name:<34} {fmt(metrics(r['hard'])):>17} {gain:>12}  {metrics(r['val'])[0]:7.3f}  {b[0]:.3f} "
+            f"{b[2]:.3f}  "
             f"{fmt(metrics(r['composite'])):>22}  {u[0]:.2f}/{u[1]:.2f}  {var.ms:6.2f}"
         )
     print()

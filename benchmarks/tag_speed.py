@@ -75,7 +75,9 @@ def main() -> None:
 
         torch.set_num_threads(threads)
         weights = {v: str(resolve_files(get_model(f"efficientnet_lite{v}"), settings)["weights"]) for v in (0, 1, 2)}
-        peers = {"tools/torch_efficientnet_lite": {f"efficientnet_lite{v}": peer.load(v, w) for v, w in weights.items()}}
+        peers = {
+            "tools/torch_efficientnet_lite": {f"efficientnet_lite{v}": peer.load(v, w) for v, w in weights.items()}
+        }
         try:
             from efficientnet_lite_pytorch import EfficientNet
 

@@ -88,7 +88,8 @@ def check_models(settings: Settings) -> list[Check]:
             if not s.installed:
                 required = isinstance(f.source, PackageFile)
                 out.append(Check("models", name, "problem" if required else "skipped",
-                                 "missing (pip install should have put it there)" if required else "opt-in download, not fetched"))  # fmt: skip
+                                 "missing (pip install should have put it there)" if required
+                                 else "opt-in download, not fetched"))  # fmt: skip
             elif s.verified:
                 out.append(Check("models", name, "ok", "sha256 matches the registry"))
             else:

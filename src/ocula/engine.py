@@ -145,7 +145,9 @@ class Engine(FaceMethods, SearchMethods):
             top_k=top_k, levels=tuple(levels), within=within, min_score=min_score, recognised_at=recognised_at
         )
         return (
-            TagResult(name, error=error) if error is not None else TagResult(name, tags=tagger.to_tags(probs, **options))
+            TagResult(name, error=error)
+            if error is not None
+            else TagResult(name, tags=tagger.to_tags(probs, **options))
             for name, probs, error in self._probability_stream(tagger, iter(sources))
         )
 

@@ -189,7 +189,9 @@ class FaceMethods:
         side = analyzer.detection_side
         if side is None:
             return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
-        return self._faces_at_detection_size(analyzer, image, load_reduced(image, longer_side=side, settings=self.settings), opts)
+        return self._faces_at_detection_size(
+            analyzer, image, load_reduced(image, longer_side=side, settings=self.settings), opts
+        )
 
     def _faces_at_detection_size(
         self, analyzer: FaceAnalyzer, source: ImageSource, reduced: Reduced, opts: FaceOptions

@@ -102,7 +102,9 @@ def test_upload_shows_tags_faces_and_similar_items(server, browser, tmp_path):
     key_box = css(browser, "#key")[0]
     key_box.send_keys(key)
     browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
-    wait_for(browser, lambda d: len(css(d, "#look-gallery option")) == 2 and len(css(d, "#look-collection option")) == 2)
+    wait_for(
+        browser, lambda d: len(css(d, "#look-gallery option")) == 2 and len(css(d, "#look-collection option")) == 2
+    )
     Select(css(browser, "#look-gallery")[0]).select_by_value("watch")
     Select(css(browser, "#look-collection")[0]).select_by_value("shop")
     record_busy_states(browser, "look", "#photo")

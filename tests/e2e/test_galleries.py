@@ -179,7 +179,10 @@ def test_a_failed_forget_leaves_the_person_to_forget_again_with_their_cluster_fa
     used (here: unreadable), the person is still there, and a retry removes both."""
     v = np.random.default_rng(0).normal(size=(2, 128)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    refs = [{"path": "a.jpg", "sha256": "abc", "box": [1, 2, 3, 4]}, {"path": "b.jpg", "sha256": "def", "box": [1, 2, 3, 4]}]
+    refs = [
+        {"path": "a.jpg", "sha256": "abc", "box": [1, 2, 3, 4]},
+        {"path": "b.jpg", "sha256": "def", "box": [1, 2, 3, 4]},
+    ]
     with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
         g._store("alice", v, refs)
         g.save_clusters([[{"descriptor": v[0], **refs[0]}]])

@@ -28,7 +28,9 @@ def weights(name: str) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("variant", [0, 1, 2])
 def test_graph_matches_pytorch_reference(variant):
     spec = get_model(f"efficientnet_lite{variant}")
-    model = build_efficientnet_lite(weights(spec.name), width=spec.architecture["width"], depth=spec.architecture["depth"])
+    model = build_efficientnet_lite(
+        weights(spec.name), width=spec.architecture["width"], depth=spec.architecture["depth"]
+    )
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     size = spec.preprocess.input_size
     logits, features = session.run(["logits", "features"], {"input": reference_input(size)})

@@ -91,7 +91,10 @@ def test_corrupted_download_leaves_nothing(tmp_path, server):
     assert leftovers(settings) == []
 
 
-@pytest.mark.parametrize("route,match", [("/missing.bin", "HTTP 404"), ("/short.bin", "closed after|IncompleteRead"), ("/big.bin", "more than")])
+@pytest.mark.parametrize(
+    "route,match",
+    [("/missing.bin", "HTTP 404"), ("/short.bin", "closed after|IncompleteRead"), ("/big.bin", "more than")],
+)
 def test_failed_downloads_leave_nothing(tmp_path, server, route, match):
     settings = Settings(data_dir=tmp_path, offline=False, download_timeout=5)
     with pytest.raises(DownloadError, match=match):

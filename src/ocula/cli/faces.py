@@ -166,7 +166,10 @@ def verify_command(
     face_a: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Face index in A as `ocula faces detect` numbers them, 0 = the one it lists first: the largest; with yunet the largest of the confident ones (default: face 0, found faster).", show_default=False
+            min=0,
+            help="Face index in A as `ocula faces detect` numbers them, 0 = the one it lists first: the largest; "
+                "with yunet the largest of the confident ones (default: face 0, found faster).",
+            show_default=False,
         ),
     ] = None,
     face_b: Annotated[

@@ -72,7 +72,12 @@ def enroll_command(
         list[str] | None, typer.Option("--meta", help="key=value to store with the person (repeatable).")
     ] = None,
     face: Annotated[
-        int | None, typer.Option(min=0, help="Use this face of every photo (0 = the face `ocula faces detect` lists first).", show_default=False)
+        int | None,
+        typer.Option(
+            min=0,
+            help="Use this face of every photo (0 = the face `ocula faces detect` lists first).",
+            show_default=False,
+        ),
     ] = None,
     detector: GalleryDetectorOption = None,
     descriptor: DescriptorOption = None,
@@ -215,9 +220,12 @@ def cluster_command(
     threshold: Annotated[
         float | None,
         typer.Option(
-            min=-1.0, max=1.0, show_default=False,
+            min=-1.0,
+            max=1.0,
+            show_default=False,
             help=f"Average similarity at which two groups are one person (default: the descriptor's: "
-            f"{DEFAULT_CLUSTER_THRESHOLD} for dlib, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.SFACE])} for sface).",
+            f"{DEFAULT_CLUSTER_THRESHOLD} for dlib, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.SFACE])} for "
+            f"sface).",
         ),
     ] = None,
     fpir: Annotated[float, typer.Option(help="FPIR for recognising the gallery's people.")] = 0.01,

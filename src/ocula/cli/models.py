@@ -41,8 +41,14 @@ def list_command(
                 }
             )
         else:
-            table.add_row(spec.name, spec.task.value, spec.backend.value, Text(status[0].source if status else "built into dlib"),
-                          Text("yes") if installed else Text("no", style="red"), spec.license)
+            table.add_row(
+                spec.name,
+                spec.task.value,
+                spec.backend.value,
+                Text(status[0].source if status else "built into dlib"),
+                Text("yes") if installed else Text("no", style="red"),
+                spec.license,
+            )
     if not as_json:
         stdout.print(table)
 
@@ -50,7 +56,9 @@ def list_command(
 @models_app.command("verify")
 def verify_command(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="Models to check (default: all).", show_default=False)] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Models to check (default: all).", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per line.")] = False,
 ) -> None:
     """Check the sha256 of every installed model file against the registry.
@@ -70,8 +78,16 @@ def verify_command(
                 state = "missing" if not s.installed else ("ok" if s.verified else "MISMATCH")
                 bad += state == "MISMATCH" or (state == "missing" and isinstance(f.source, PackageFile))
                 if as_json:
-                    emit_json({"model": s.model, "file": s.filename, "status": state, "path": str(s.path) if s.path else None,
-                               "expected_sha256": s.expected_sha256, "actual_sha256": s.actual_sha256})
+                    emit_json(
+                        {
+                            "model": s.model,
+                            "file": s.filename,
+                            "status": state,
+                            "path": str(s.path) if s.path else None,
+                            "expected_sha256": s.expected_sha256,
+                            "actual_sha256": s.actual_sha256,
+                        }
+                    )
                 else:
                     style = {"ok": "green", "missing": "yellow", "MISMATCH": "red"}[state]
                     table.add_row(s.model, s.filename, Text(state, style=style), Text(str(s.path or "")))

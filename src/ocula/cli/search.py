@@ -222,7 +222,12 @@ def reindex_command(
 
 
 def _reindex_gallery(
-    settings: Settings, gallery: str, descriptor: Descriptor, detector: Detector | None, drop_missing: bool, as_json: bool
+    settings: Settings,
+    gallery: str,
+    descriptor: Descriptor,
+    detector: Detector | None,
+    drop_missing: bool,
+    as_json: bool,
 ) -> None:
     from ..galleries import reindex_gallery  # galleries sit above the Engine
 

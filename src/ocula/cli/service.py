@@ -44,7 +44,8 @@ def keys_create_command(
     scope: Annotated[
         str,
         typer.Option(
-            help="read (tag, detect, verify, identify, search), write (+ enrol, forget, items, video jobs) or admin (+ audit)."
+            help="read (tag, detect, verify, identify, search), write (+ enrol, forget, items, video jobs) or admin "
+                "(+ audit)."
         ),
     ] = "read",
 ) -> None:

@@ -52,10 +52,16 @@ def tag_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000, help="Tags per image.")] = 5,
-    preset: Annotated[PresetName, typer.Option(help="fast: one model; accurate: ensemble + test-time augmentation.")] = PresetName.FAST,
+    preset: Annotated[
+        PresetName, typer.Option(help="fast: one model; accurate: ensemble + test-time augmentation.")
+    ] = PresetName.FAST,
     level: Annotated[
         list[str] | None,
-        typer.Option("--level", help="Score coarse concepts instead of classes, e.g. --level dog --level cat.", show_default=False),
+        typer.Option(
+            "--level",
+            help="Score coarse concepts instead of classes, e.g. --level dog --level cat.",
+            show_default=False,
+        ),
     ] = None,
     within: Annotated[
         str | None,
@@ -80,7 +86,9 @@ def tag_command(
     """Tag photos with ImageNet classes and their WordNet ancestors ("golden retriever" is a "dog")."""
     settings = settings_of(ctx)
     if level and within:
-        raise typer.BadParameter("use either --level (score concepts) or --within (filter classes)", param_hint="--within")
+        raise typer.BadParameter(
+            "use either --level (score concepts) or --within (filter classes)", param_hint="--within"
+        )
     paths = image_paths_or_exit(inputs)
     failed = 0
     with cli_errors(), Engine(settings) as engine:

@@ -574,7 +574,8 @@ class Collection:
             self._vectors.remove(np.array([v for v in vids if v not in kept], np.int64))
             if present:
                 self._vectors.add(
-                    np.array([r[0] for r in present], np.int64), np.stack([np.frombuffer(r[1], np.float32) for r in present])
+                    np.array([r[0] for r in present], np.int64),
+                    np.stack([np.frombuffer(r[1], np.float32) for r in present]),
                 )
             with self._lock, self._db:
                 self._db.execute(f"DELETE FROM vector_sync WHERE vid IN ({marks})", vids)
@@ -610,14 +611,18 @@ class Collection:
             new = self._update_locked(item_id, change)
         return new
 
-    def _update_locked(self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]) -> NewItem | None:
+    def _update_locked(
+        self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]
+    ) -> NewItem | None:
         with self._writing():
             item = self.get(item_id)
             rows = self._db.execute(
                 "SELECT vector, region FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)
             ).fetchall()
             vectors = (
-                np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else np.zeros((0, self.dim), np.float32)
+                np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+                if rows
+                else np.zeros((0, self.dim), np.float32)
             )
             regions = [None if r[1] is None else json.loads(r[1]) for r in rows]
             new = change(item, vectors, regions)

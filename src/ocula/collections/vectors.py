@@ -3,10 +3,10 @@
 Vectors are float32 rows searched by vector id, with one of two metrics: ``ip`` (inner
 product; the cosine for the L2-normalised image embeddings) or ``l2`` (for face descriptors,
 whose similarity is ``1 - |a - b|^2 / 2``). Either way a search returns scores where higher is
-better: the inner product, or ``1 - d^2 / 2`` for squared distance ``d^2``. Small collections get an exact index (``IndexFlatIP``); from :data:`IVF_MIN_VECTORS`
-on, an inverted-file index (``IndexIVFFlat``, about 4·√n lists, 64 probed per query), chosen
-when the index is (re)built from the store. Both delete for real (``remove_ids``) and filter by
-id selector; FAISS's HNSW cannot delete, so it is not used.
+better: the inner product, or ``1 - d^2 / 2`` for squared distance ``d^2``. Small collections get an
+exact index (``IndexFlatIP``); from :data:`IVF_MIN_VECTORS` on, an inverted-file index (``IndexIVFFlat``, about
+4·√n lists, 64 probed per query), chosen when the index is (re)built from the store. Both delete for real
+(``remove_ids``) and filter by id selector; FAISS's HNSW cannot delete, so it is not used.
 Snapshots are written to a temporary file and renamed (FAISS files have no journal), tagged with
 the store's generation; a snapshot whose generation differs from the store's is discarded and
 rebuilt, so a crash can cost time, never correctness. When and from which index a snapshot may

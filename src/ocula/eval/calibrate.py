@@ -207,7 +207,12 @@ def person_fmr(
 
 
 def templates_exponent(
-    descriptors: np.ndarray, ids: Sequence[str], fmrs: Sequence[float], thresholds: Sequence[float], *, templates: int = 3
+    descriptors: np.ndarray,
+    ids: Sequence[str],
+    fmrs: Sequence[float],
+    thresholds: Sequence[float],
+    *,
+    templates: int = 3,
 ) -> float:
     """The exponent b with person FMR ~= T**b x photo FMR for a person of T templates, fitted
     (median over the given operating points, log ratio) on ``descriptors``; 1 means the
@@ -250,7 +255,9 @@ def build_table(
         return CalibrationTable.from_scores(impostor, genuine, fmrs=tuple(fmrs), meta=dict(meta or {}))
     if rule != "margin":
         raise ValueError(f"unknown calibration rule {rule!r}")
-    usable = [f for f in sorted(fmrs, reverse=True) if MIN_IMPOSTORS_ABOVE <= math.floor(f * len(impostor)) < len(impostor)]
+    usable = [
+        f for f in sorted(fmrs, reverse=True) if MIN_IMPOSTORS_ABOVE <= math.floor(f * len(impostor)) < len(impostor)
+    ]
     bounds = bootstrap_thresholds(impostor, code_a, code_b, usable, confidence=CONFIDENCE, draws=DRAWS)
     thresholds = np.maximum.accumulate(np.array([bounds[f][1] for f in usable]))
     exponent = templates_exponent(descriptors, ids, usable, [bounds[f][0] for f in usable], templates=TEMPLATES)
@@ -416,7 +423,9 @@ def load_or_describe(data: Path, cache: Path) -> dict[str, np.ndarray]:
     return {"paths": rel, "ids": np.array(ids), **described}
 
 
-def passing_band(descriptors: np.ndarray, ids: np.ndarray, paths: np.ndarray, test_on: Sequence[str]) -> dict[str, float]:
+def passing_band(
+    descriptors: np.ndarray, ids: np.ndarray, paths: np.ndarray, test_on: Sequence[str]
+) -> dict[str, float]:
     """The thresholds that would pass the check on the identities ``test_on``: the FMR 1e-3
     threshold must be at least ``fmr_from`` (FMR <= 1.5e-3 there), the FPIR 0.01 threshold
     within [``fpir_from``, ``fnir_up_to``] (FPIR <= 0.015 and FNIR <= 2x the empirical one);

@@ -81,7 +81,9 @@ def split_protocol(
     return gallery, mated, nonmated
 
 
-def fnir_at_fpir(mated_hit: np.ndarray, mated_score: np.ndarray, nonmated_score: np.ndarray, fpir: float) -> tuple[float, float]:
+def fnir_at_fpir(
+    mated_hit: np.ndarray, mated_score: np.ndarray, nonmated_score: np.ndarray, fpir: float
+) -> tuple[float, float]:
     """(FNIR, threshold) with at most ``fpir`` of non-mated best scores at or above the threshold.
 
     ``mated_hit``: the mate is the rank-1 candidate; ``mated_score``: that candidate's score.
@@ -159,7 +161,9 @@ def evaluate_identify(
             f"enrolled identities need more than {enroll} photos (--enroll) and there must be at least two identities"
         )
     faces: list[Any] = [None] * len(images)
-    for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector, descriptor=chosen.value)):
+    for i, result in enumerate(
+        engine.faces_many(images, largest_only=True, detector=detector, descriptor=chosen.value)
+    ):
         if result.ok and len(result.faces):
             faces[i] = result.faces[:1]
         if progress:
@@ -190,7 +194,10 @@ def evaluate_identify(
                                          "fpir_expected": limit.fpir_expected}
             people = len(gallery)
     ranks = np.array(
-        [next((r for r, c in enumerate(cands) if c.person == mate), MAX_RANK) for cands, (_, mate) in zip(mated_found, mated)]
+        [
+            next((r for r, c in enumerate(cands) if c.person == mate), MAX_RANK)
+            for cands, (_, mate) in zip(mated_found, mated)
+        ]
     )
     cmc = [float(np.mean(ranks < r)) for r in range(1, MAX_RANK + 1)]
     hit = ranks == 0

@@ -98,7 +98,8 @@ def find_datasets(root: Path) -> dict[str, list[Path]]:
         "imagenet": sorted(p.parent for p in root.glob("imagenet/*/labels.csv")),
         "pairs": sorted(p for p in root.glob("faces/*/pairs.csv") if _both_kinds_of_pairs(p)),
         "identify": sorted(root.glob("faces/*/identities.csv")),
-        "retrieval": sorted(p.parent for p in root.glob("imagenet/*/labels.csv")) + sorted(root.glob("search/*/groundtruth.csv")),
+        "retrieval": sorted(p.parent for p in root.glob("imagenet/*/labels.csv"))
+        + sorted(root.glob("search/*/groundtruth.csv")),
         "video": sorted(p for p in root.glob("video/face_recognition_hamilton") if p.is_dir()),
         "speed": [root] if any(root.glob("imagenet/*/labels.csv")) or any(root.glob("faces/*/identities.csv")) else [],
     }  # fmt: skip
@@ -142,7 +143,8 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     s = Section("ImageNet tagging (fast preset)", f"ocula eval imagenet {folder} --labels {folder / 'labels.csv'}",
                 str(folder), data_hash(_files(folder), folder), seconds=seconds)  # fmt: skip
     s.rows += [("images", str(len(Y))), ("top-1 error", _pct(1 - top1.mean())), ("top-5 error", _pct(1 - top5.mean())),
-               ("images/s (decode + network)", f"{len(Y) / seconds:.1f}"), ("models", ", ".join(tagger.preset.models))]  # fmt: skip
+               ("images/s (decode + network)", f"{len(Y) / seconds:.1f}"),
+               ("models", ", ".join(tagger.preset.models))]  # fmt: skip
     group_of = []
     for y in Y:
         chain = tax.class_ancestors[y]
@@ -160,8 +162,9 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     confused = sorted(wrong, key=lambda i: -P[i, pred[i]])[:12]
     s.tables.append(("Most confident mistakes (true class → predicted)", ["true", "predicted", "score"],
                      [[tax.labels[Y[i]], tax.labels[pred[i]], f"{P[i, pred[i]]:.3f}"] for i in confused]))  # fmt: skip
-    s.plots.append(plot_bars({r[0]: 1 - float(r[2].rstrip("%")) / 100 for r in per_group}, out / "imagenet_groups.png",
-                             ylabel="top-1 accuracy", title="ImageNet top-1 accuracy by WordNet branch").name)  # fmt: skip
+    s.plots.append(plot_bars({r[0]: 1 - float(r[2].rstrip("%")) / 100 for r in per_group},
+                             out / "imagenet_groups.png", ylabel="top-1 accuracy",
+                             title="ImageNet top-1 accuracy by WordNet branch").name)  # fmt: skip
     s.numbers = {"top1_error": float(1 - top1.mean()), "top5_error": float(1 - top5.mean()),
                  "group_top1_error": {g: float(e) for g, e in errors.items()}, "group_gap": float(gap)}  # fmt: skip
     return s
@@ -178,14 +181,17 @@ def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
     cmd = f"ocula eval pairs {csv_path} --root {root}" + (" --cropped" if cropped else "")
     name = csv_path.parent.name
     folder = csv_path.parent
-    s = Section(f"Face verification: {name}", cmd, str(folder), data_hash(_files(folder), folder), seconds=report.seconds)
+    s = Section(
+        f"Face verification: {name}", cmd, str(folder), data_hash(_files(folder), folder), seconds=report.seconds
+    )
     s.rows += [("pairs (genuine / impostor)", f"{report.n_pairs} ({report.n_genuine} / {report.n_impostor})"),
                ("accuracy", f"{_pct(report.accuracy)} ± {_pct(report.accuracy_std)} ({report.folds} folds)"),
                ("AUC", f"{report.auc:.4f}"), ("EER", _pct(report.eer)),
                *[(f"TAR at FAR {k}", _pct(v)) for k, v in report.tar_at_far.items()],
                *[(f"ocula's FMR {k} threshold: achieved FMR / FNMR", f"{v['fmr']:.5f} / {_pct(v['fnmr'])}")
                  for k, v in report.calibrated.items()],
-               ("failures to enrol", str(report.failures_to_enrol)), ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
+               ("failures to enrol", str(report.failures_to_enrol)),
+               ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
     s.plots.append(plot_roc_det({name: (report.scores, report.same)}, out / f"roc_{name}.png",
                                 title=f"{name}: ROC and DET").name)  # fmt: skip
     # Every pair's score, in the CSV's order: any other threshold, curve or grouping of the pairs
@@ -258,7 +264,8 @@ def identify_section(engine: Any, csv_path: Path, out: Path) -> Section:
                  for k, v in report.calibrated.items()],
                ("failures to enrol", str(report.failures_to_enrol))]  # fmt: skip
     s.plots.append(plot_cmc_det(report.cmc, report.mated_hit, report.mated_score, report.nonmated_score,
-                                out / f"cmc_{folder.name}.png", title=f"{folder.name}: CMC and FNIR against FPIR").name)  # fmt: skip
+                                out / f"cmc_{folder.name}.png",
+                                title=f"{folder.name}: CMC and FNIR against FPIR").name)  # fmt: skip
     s.numbers = report.to_dict()
     groups = _identity_groups(csv_path)
     if groups is not None:
@@ -296,7 +303,8 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
         table.append([g, str(int(m.sum())), str(int(n.sum())), _pct(rank1), _pct(fnir), _pct(fpir)])
     finite = [v for v in fnirs.values() if np.isfinite(v)]
     gap = max(finite) - min(finite) if len(finite) > 1 else 0.0
-    s.tables.append((f"By group (column 'group') at the threshold for FPIR 0.01 over everyone ({t:.3f}): FNIR gap {_pct(gap)}",
+    s.tables.append((f"By group (column 'group') at the threshold for FPIR 0.01 over everyone ({t:.3f}): FNIR gap "
+        f"{_pct(gap)}",
                      ["group", "mated", "non-mated", "rank-1", "FNIR", "FPIR"], table))  # fmt: skip
     s.numbers["group_fnir"] = fnirs
     s.numbers["group_fnir_gap"] = gap
@@ -313,21 +321,30 @@ def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogV
     seconds = time.perf_counter() - start
     cmd = f"ocula eval retrieval {folder}" + (f" --groups {groups}" if groups else "")
     what = "near-duplicate groups" if groups else "edits and scenes" if report.has_scenes else "edits"
-    s = Section(f"Visual search: {folder.name} ({what})", cmd, str(folder), data_hash(_files(folder), folder), seconds=seconds)
+    s = Section(
+        f"Visual search: {folder.name} ({what})", cmd, str(folder), data_hash(_files(folder), folder), seconds=seconds
+    )
     s.rows += [("catalog / queries", f"{report.n_catalog} / {report.n_queries}"),
                *[(f"recall@{k}", _pct(report.recall_at(k))) for k in REPORTED_KS], ("mAP", f"{report.map:.4f}"),
-               ("queries/s (one at a time)", f"{report.queries_per_second:.1f}"), ("unreadable files", str(len(report.failed)))]  # fmt: skip
+               ("queries/s (one at a time)", f"{report.queries_per_second:.1f}"),
+               ("unreadable files", str(len(report.failed)))]  # fmt: skip
     curves = {"all queries": report.first_rank}
     if report.per_transform:
         s.tables.append(("recall@k by kind of query", ["query", "queries", *[f"@{k}" for k in REPORTED_KS]],
-                         [[t, str(int(np.sum(report.transform_of == t))), *[_pct(report.recall_at(k, t)) for k in REPORTED_KS]]
+                         [[t, str(int(np.sum(report.transform_of == t))),
+                           *[_pct(report.recall_at(k, t)) for k in REPORTED_KS]]
                           for t in report.per_transform]))  # fmt: skip
         edits = np.isin(report.transform_of, TRANSFORMS)
         curves[f"the {len(TRANSFORMS)} edits"] = report.first_rank[edits]
         curves |= {t: report.first_rank[report.transform_of == t] for t in report.per_transform if t not in TRANSFORMS}
-    s.plots.append(plot_recall_at_k(curves, out / f"recall_{folder.name}.png", title=f"{folder.name}: recall@k ({what})").name)
+    s.plots.append(
+        plot_recall_at_k(curves, out / f"recall_{folder.name}.png", title=f"{folder.name}: recall@k ({what})").name
+    )
     # Every query's rank, so any other recall@k or curve can be drawn from report.json.
-    s.numbers = report.to_dict() | {"first_rank": report.first_rank.tolist(), "query_kind": report.transform_of.tolist()}
+    s.numbers = report.to_dict() | {
+        "first_rank": report.first_rank.tolist(),
+        "query_kind": report.transform_of.tolist(),
+    }
     return s
 
 
@@ -350,7 +367,8 @@ def video_section(engine: Any, folder: Path, out: Path) -> Section:
             report = run.run()
     spans = "; ".join(f"{p}: " + ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in v) for p, v in report.people.items())
     s.rows += [("frames (analysed)", f"{report.frames} ({report.analysed_frames})"), ("people found", spans or "—"),
-               ("unknown faces", str(report.unknown_tracks)), ("realtime factor", f"{report.realtime_factor:.2f}×")]  # fmt: skip
+               ("unknown faces", str(report.unknown_tracks)),
+               ("realtime factor", f"{report.realtime_factor:.2f}×")]  # fmt: skip
     s.seconds = report.duration / report.realtime_factor if report.realtime_factor else 0.0
     s.numbers = report.to_dict()
     return s
@@ -398,7 +416,9 @@ def speed_section(engine: Any, root: Path, out: Path, *, catalog: CatalogVectors
     s.tables.append(("Milliseconds per stage", ["pipeline", "stage", "ms", "per", "units timed"],
                      [[t.pipeline, t.stage, f"{t.ms:.2f}", t.per, str(t.units)] for t in stages]))  # fmt: skip
     threads = engine.settings.effective_threads
-    s.plots.append(plot_stage_times(stages, out / "speed_stages.png", title=f"Milliseconds per stage ({threads} threads)").name)
+    s.plots.append(
+        plot_stage_times(stages, out / "speed_stages.png", title=f"Milliseconds per stage ({threads} threads)").name
+    )
     s.numbers = {"stages": [t.to_dict() for t in stages]}
     return s
 
@@ -451,8 +471,9 @@ def build_report(
         "data_root": str(root),
     }
     (out / "report.json").write_text(json.dumps({"meta": meta, "models": models, "sections": [
-        {"title": s.title, "command": s.command, "data": s.data, "data_sha256": s.data_sha256, "seconds": round(s.seconds, 2),
-         "numbers": s.numbers} for s in sections]}, indent=2, default=float))  # fmt: skip
+        {"title": s.title, "command": s.command, "data": s.data, "data_sha256": s.data_sha256,
+         "seconds": round(s.seconds, 2), "numbers": s.numbers}
+        for s in sections]}, indent=2, default=float))  # fmt: skip
     (out / "report.md").write_text(_markdown(sections, meta, models))
     (out / "index.html").write_text(_html(sections, meta, models))
     return sections
@@ -476,7 +497,13 @@ def _markdown(sections: list[Section], meta: dict, models: list[dict]) -> str:
     lines = ["# ocula evaluation report", "", f"ocula {meta['ocula']}, {meta['created']}, {meta['machine']}.", "",
              f"Made with `{meta['command']}` on `{meta['data_root']}`.", ""]  # fmt: skip
     for s in sections:
-        lines += [f"## {s.title}", "", f"Reproduce: `{s.command}`  ", f"Data: `{s.data}` (sha256 `{s.data_sha256[:16]}…`)", ""]
+        lines += [
+            f"## {s.title}",
+            "",
+            f"Reproduce: `{s.command}`  ",
+            f"Data: `{s.data}` (sha256 `{s.data_sha256[:16]}…`)",
+            "",
+        ]
         lines += ["| measure | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in s.rows], ""]
         for caption, header, rows in s.tables:
             lines += [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -510,14 +537,15 @@ def _html(sections: list[Section], meta: dict, models: list[dict]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>ocula evaluation report</title>
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1d232a; }}
-table {{ border-collapse: collapse; margin: .5rem 0 1rem; }} td, th {{ border: 1px solid #d8dde2; padding: .25rem .6rem; text-align: left; }}
+table {{ border-collapse: collapse; margin: .5rem 0 1rem; }}
+td, th {{ border: 1px solid #d8dde2; padding: .25rem .6rem; text-align: left; }}
 th {{ background: #f3f5f7; }} img {{ max-width: 100%; display: block; margin: .5rem 0; }} .meta {{ color: #5c6670; }}
 section {{ border-top: 1px solid #d8dde2; margin-top: 1.5rem; }} code {{ font-size: 90%; }}
 </style></head><body>
 <h1>ocula evaluation report</h1>
-<p class=meta>ocula {e(meta['ocula'])}, {e(meta['created'])}, {e(meta['machine'])}.<br>
-Made with <code>{e(meta['command'])}</code> on <code>{e(meta['data_root'])}</code>.</p>
-{''.join(parts)}
+<p class=meta>ocula {e(meta["ocula"])}, {e(meta["created"])}, {e(meta["machine"])}.<br>
+Made with <code>{e(meta["command"])}</code> on <code>{e(meta["data_root"])}</code>.</p>
+{"".join(parts)}
 <section><h2>Time per evaluation</h2>{speed}</section>
 <section><h2>Models</h2>{model_table}</section>
 </body></html>

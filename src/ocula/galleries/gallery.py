@@ -384,7 +384,8 @@ class Gallery:
         """Refuse a descriptor other than the gallery's (its templates could not be compared)."""
         if descriptor is not None and as_descriptor(descriptor) is not self.descriptor:
             raise DescriptorMismatch(
-                f"gallery {self.name} holds {self.descriptor.value} descriptors, not {as_descriptor(descriptor).value}; "
+                f"gallery {self.name} holds {self.descriptor.value} descriptors, not "
+                f"{as_descriptor(descriptor).value}; "
                 f"{_reindex_hint(self.name, as_descriptor(descriptor))}"
             )
 
@@ -566,7 +567,10 @@ class Gallery:
         if len(faces) == 1 or len(usable) == 0:
             return 0  # one face, or none usable: the gate gives the reason
         if len(usable) > 1:
-            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = the face `ocula faces detect` lists first)")
+            raise InputError(
+                f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = the face `ocula faces detect` "
+                f"lists first)"
+            )
         return int(usable[0])
 
     # -- identification -------------------------------------------------------------------

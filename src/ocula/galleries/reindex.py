@@ -162,7 +162,9 @@ def _build(
             report.templates += len(vectors)
 
 
-def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
+def _describe_again(
+    engine: Any, ref: dict, descriptor: Descriptor, detector: Detector
+) -> tuple[np.ndarray, np.ndarray]:
     """The descriptor and box of the face a template was made from, found again in its photo:
     only a file a local enrolment recorded (its absolute path, ``file``) and only while it has the
     sha256 recorded then. An upload's ``path`` is a name a client chose, never opened."""

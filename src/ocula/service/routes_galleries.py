@@ -51,8 +51,10 @@ DetectorField = Annotated[
 ]
 DescriptorField = Annotated[
     Descriptor | None,
-    Form(description="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); naming "
-         "another than an existing gallery's is refused."),
+    Form(
+        description="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); naming "
+        "another than an existing gallery's is refused."
+    ),
 ]
 
 

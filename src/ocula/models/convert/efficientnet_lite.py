@@ -171,7 +171,9 @@ def build_efficientnet_lite(
     g.nodes.append(helper.make_node("GlobalAveragePool", ["head"], ["pooled"], name="pool"))
     g.nodes.append(helper.make_node("Flatten", ["pooled"], ["features"], name="flatten", axis=1))
     g.nodes.append(
-        helper.make_node("Gemm", ["features", g.const("_fc.w", fc_w), g.const("_fc.b", fc_b)], ["logits"], name="fc", transB=1)
+        helper.make_node(
+            "Gemm", ["features", g.const("_fc.w", fc_w), g.const("_fc.b", fc_b)], ["logits"], name="fc", transB=1
+        )
     )
 
     unused = sorted(set(state) - g.used)

@@ -237,11 +237,15 @@ class _Builder:
         elif code == _ACT_RELU:
             self.values[result] = self.node("Relu", [out], f"t{result}")
         elif code == _ACT_RELU6:
-            self.values[result] = self.node("Clip", [out, self.const("zero", np.float32(0)), self.const("six", np.float32(6))], f"t{result}")
+            self.values[result] = self.node(
+                "Clip", [out, self.const("zero", np.float32(0)), self.const("six", np.float32(6))], f"t{result}"
+            )
         else:
             raise self.fail(f"fused activation {code} is not supported")
 
-    def pads(self, index_in: int, kernel: tuple[int, int], strides: tuple[int, int], dilations: tuple[int, int], padding: int) -> list[int]:
+    def pads(
+        self, index_in: int, kernel: tuple[int, int], strides: tuple[int, int], dilations: tuple[int, int], padding: int
+    ) -> list[int]:
         """ONNX pads (top, left, bottom, right) for TFLite's SAME/VALID (TensorFlow's rule: the
         odd pixel goes at the bottom/right)."""
         if padding == _VALID:
