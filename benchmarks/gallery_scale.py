@@ -71,7 +71,7 @@ def main() -> None:
             probes = [(faces[i], mate) for i, mate in mated if faces[i] is not None]
             g.identify_faces(probes[0][0], k=1)  # warm-up
             ours, exact, times, exact_times = [], [], [], []
-            for probe, mate in probes:
+            for probe, _mate in probes:
                 t = time.perf_counter()
                 found = g.identify_faces(probe, k=1)[0]
                 times.append(time.perf_counter() - t)

@@ -68,7 +68,7 @@ def main() -> None:
     )
     for name, templates in policies.items():
 
-        def best(probe_ix: np.ndarray) -> tuple[list[str], np.ndarray]:
+        def best(probe_ix: np.ndarray, templates: dict = templates) -> tuple[list[str], np.ndarray]:
             scores = np.stack(
                 [similarity(emb[probe_ix][:, None, :], t[None]).max(axis=1) for t in templates.values()], 1
             )

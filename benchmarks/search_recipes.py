@@ -248,9 +248,9 @@ def subject_box(activation: np.ndarray, upsample: int = 4, margin: float = 0.10)
 def crop_fraction(image: np.ndarray, box: Sequence[float]) -> np.ndarray:
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
-    l, t = int(np.floor(x0 * w)), int(np.floor(y0 * h))
-    r, b = max(l + 1, int(np.ceil(x1 * w))), max(t + 1, int(np.ceil(y1 * h)))
-    return image[t:b, l:r]
+    left, t = int(np.floor(x0 * w)), int(np.floor(y0 * h))
+    r, b = max(left + 1, int(np.ceil(x1 * w))), max(t + 1, int(np.ceil(y1 * h)))
+    return image[t:b, left:r]
 
 
 def box_area(box: Sequence[float]) -> float:

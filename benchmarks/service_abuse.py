@@ -294,7 +294,7 @@ async def abuse(base: str, port: int, key: str, photo: bytes, args: argparse.Nam
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def report(run: Run, rss: RssSampler, start_kb: int, args: argparse.Namespace) -> bool:

@@ -470,7 +470,7 @@ def test_concurrent_enrol_and_identify_from_two_processes(cache_dir, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     writer = subprocess.run([sys.executable, "-c", WRITER, str(train)], env=env, text=True,
                             capture_output=True, timeout=300)  # fmt: skip
-    out, err = reader.communicate(timeout=300)
+    _out, err = reader.communicate(timeout=300)
     assert writer.returncode == 0, writer.stderr
     assert writer.stdout.count("enrolled") == 7
     assert reader.returncode == 0, err

@@ -382,7 +382,7 @@ def test_eval_retrieval_scores_items_as_search_ranks_them(engine, tmp_path):
     for path in photos:
         shutil.copy(path, folder)
     engine.index_folder(folder, "evalcheck")
-    kept, catalog, _ = engine.embed_all(sorted(folder.iterdir()))
+    _kept, catalog, _ = engine.embed_all(sorted(folder.iterdir()))
     names = [p.name for p in sorted(folder.iterdir())]
     images = [load_image(folder / n) for n in names]
     scene, _ = paste_into_scene(images[3], images[4:], "mosaic", np.random.default_rng(7))

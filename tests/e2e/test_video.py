@@ -16,6 +16,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -297,7 +298,7 @@ def test_snapshots_folder_is_created_like_annotate_folders(engine, watchlist, tm
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
     fail_first = 0
 
     def do_POST(self):

@@ -412,7 +412,7 @@ def test_a_full_disk_is_507_and_audited(tmp_path):
                 files={"file": ("c.jpg", CAT)},
                 headers=headers,
                 timeout=PATIENCE,
-            )  # fmt: skip
+            )
             for i in range(3)
         ] + [
             httpx.post(

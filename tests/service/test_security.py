@@ -87,7 +87,7 @@ def test_name_fields_never_leave_the_data_directory(setup, tmp_path):
 
 
 def test_keys_do_not_escalate(setup):
-    client, keys, settings = setup
+    client, keys, _settings = setup
     read = {"Authorization": f"Bearer {keys['read']}"}
     for method, url in (("post", "/v1/galleries/g/people"), ("delete", "/v1/galleries/g/people/p"),
                         ("post", "/v1/collections/c/items"), ("delete", "/v1/collections/c/items/x"),

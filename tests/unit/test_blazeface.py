@@ -143,7 +143,7 @@ def test_converter_refuses_what_it_cannot_read(settings):
     with pytest.raises(ConversionError, match="not a TFLite file"):
         build_blazeface(b"not a model at all", name="junk")
     data = _tflite(settings, "blazeface_face")
-    with pytest.raises(ConversionError, match="malformed|not supported|not a BlazeFace"):
+    with pytest.raises(ConversionError, match=r"malformed|not supported|not a BlazeFace"):
         build_blazeface(data[: len(data) // 3], name="truncated")
     model = read_tflite(data, name="blazeface_face")
     assert {op.kind for op in model.ops} == {"DEQUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PAD",

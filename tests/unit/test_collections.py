@@ -110,7 +110,7 @@ def test_stale_or_missing_snapshot_is_rebuilt(faiss_settings, rng):
 
 
 def test_another_process_writing_is_seen(settings, rng):
-    reader, vecs = make(settings, rng)
+    reader, _vecs = make(settings, rng)
     writer = Collection.open("shop", settings=settings)
     new = unit(rng, 1)
     writer.add([NewItem("late", new)])
@@ -128,7 +128,7 @@ def test_another_process_writing_is_seen(settings, rng):
 
 def test_embedder_stamp_and_names_are_checked(settings, rng):
     make(settings, rng)[0].close()
-    with pytest.raises(InputError, match="was built with test@1.*reindex"):
+    with pytest.raises(InputError, match=r"was built with test@1.*reindex"):
         Collection.open("shop", settings=settings, embedder="other@2", dim=8)
     with pytest.raises(UnknownName):
         Collection.open("nothere", settings=settings)

@@ -53,7 +53,7 @@ def test_missing_extra_and_misshapen_tensors_are_refused():
     state = weights("efficientnet_lite0")
     missing = dict(state)
     del missing["_blocks.3._bn1.running_var"]
-    with pytest.raises(ConversionError, match="lacks _blocks.3._bn1.running_var"):
+    with pytest.raises(ConversionError, match=r"lacks _blocks.3._bn1.running_var"):
         build_efficientnet_lite(missing, width=1.0, depth=1.0)
     extra = dict(state, **{"_blocks.99._depthwise_conv.weight": np.zeros(3, np.float32)})
     with pytest.raises(ConversionError, match="does not use"):

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -20,7 +21,7 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes, int | None]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes, int | None]]] = {}
 
     def do_GET(self):  # noqa: N802
         status, body, claimed = self.routes.get(self.path, (404, b"not found", None))

@@ -374,7 +374,7 @@ def test_a_named_track_in_place_is_described_again_only_every_refresh():
     # Described until decided (two frames), then once per REFRESH seconds, not on every frame.
     assert described[:2] == [0.0, 0.2]
     assert len(described) < len(times) / 2
-    assert all(b - a <= REFRESH + 1e-6 for a, b in zip(described, described[1:] + [times[-1]]))
+    assert all(b - a <= REFRESH + 1e-6 for a, b in zip(described, [*described[1:], times[-1]]))
     assert track.last_t == times[-1] and track.box.tolist() == list(BOX_A)  # followed all along
 
 

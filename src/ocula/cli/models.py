@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,9 @@ from ..models.files import download_model, file_status
 from ..models.registry import Backend, get_model, list_models
 from ..models.sources import PackageFile
 from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 models_app = typer.Typer(help="Registered models: what is installed, verified, downloadable.", no_args_is_help=True)
 
@@ -110,7 +113,7 @@ def download_command(
             with progress_bar(None, label=f"downloading {name}", json_output=True) as bar:
                 task = bar.add_task(name, total=None)
 
-                def report(done: int, total: int | None) -> None:
+                def report(done: int, total: int | None, task: TaskID = task) -> None:
                     bar.update(task, completed=done, total=total)
 
                 paths = download_model(spec, settings, progress=report)

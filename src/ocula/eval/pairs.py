@@ -158,7 +158,8 @@ class PairsReport:
     embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        r4 = lambda v: None if v is None else round(float(v), 6)
+        def r4(v):
+            return None if v is None else round(float(v), 6)
         return {
             "descriptor": self.descriptor,
             "detector": self.detector,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class VideoWriter:
     """Writes RGB frames with OpenCV: ``.mp4`` as MPEG-4 Part 2 (mp4v; OpenCV's wheel has no
     H.264 encoder), ``.avi`` as Motion-JPEG."""
 
-    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+    CODECS: ClassVar[dict[str, str]] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
         import cv2
