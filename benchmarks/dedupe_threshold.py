@@ -29,7 +29,7 @@ def main() -> None:
         for i in range(0, len(paths), 3):
             image = load_image(paths[i])
             q = embedder.embed([embedder.prepare(transform(image, t)) for t in TRANSFORMS])
-            for t, row in zip(TRANSFORMS, q):
+            for t, row in zip(TRANSFORMS, q, strict=False):
                 sims[t].append(float(row @ v[i]))
     edits = np.concatenate([np.array(s) for s in sims.values()])
     print(f"{len(paths)} photos, {len(different):,} different-photo pairs, {len(edits)} original-edit pairs")

@@ -85,14 +85,14 @@ def main() -> None:
     print(f"{len(probes)} mated probes against {args.size:,} templates")
     print(
         f"ocula identify  p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  rank-1 "
-        f"{np.mean([a == b for a, b in zip(ours, mates)]):.4f}"
+        f"{np.mean([a == b for a, b in zip(ours, mates, strict=False)]):.4f}"
     )
     print(
         f"exact (NumPy)   p50 {np.percentile(ems, 50):6.2f} ms  p99 {np.percentile(ems, 99):6.2f} ms  rank-1 "
-        f"{np.mean([a == b for a, b in zip(exact, mates)]):.4f}"
+        f"{np.mean([a == b for a, b in zip(exact, mates, strict=False)]):.4f}"
     )
     print(
-        f"ocula's rank-1 = exact rank-1 for {np.mean([a == b for a, b in zip(ours, exact)]):.4f} of probes; "
+        f"ocula's rank-1 = exact rank-1 for {np.mean([a == b for a, b in zip(ours, exact, strict=False)]):.4f} of probes; "
         f"speed-up p50 {np.percentile(ems, 50) / np.percentile(ms, 50):.1f}x"
     )
 

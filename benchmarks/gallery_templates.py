@@ -77,7 +77,7 @@ def main() -> None:
             return [people[j] for j in top], scores[np.arange(len(top)), top]
 
         who, score = best(probes_m)
-        hit = np.array([w == m for w, m in zip(who, mates)])
+        hit = np.array([w == m for w, m in zip(who, mates, strict=False)])
         _, nm = best(probes_n)
         f1, _ = fnir_at_fpir(hit, score, nm, 0.01)
         f10, _ = fnir_at_fpir(hit, score, nm, 0.1)

@@ -204,7 +204,7 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
     """4-connected components of a small boolean grid, as lists of (y, x)."""
     seen = np.zeros_like(mask)
     comps = []
-    for y0, x0 in zip(*np.nonzero(mask)):
+    for y0, x0 in zip(*np.nonzero(mask), strict=True):
         if seen[y0, x0]:
             continue
         stack, cells = [(y0, x0)], []
@@ -293,7 +293,7 @@ def _perspective(pil: Image.Image, rng: np.random.Generator, strength: float) ->
     jitter = rng.uniform(0, strength, (4, 2)) * (w, h)
     dst = np.abs(src - jitter * np.sign(src - (w / 2, h / 2)))
     a = []  # coefficients mapping output (dst) points to input (src) points
-    for (x, y), (u, v) in zip(dst, src):
+    for (x, y), (u, v) in zip(dst, src, strict=False):
         a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
     coeffs = np.linalg.solve(np.array(a), src.reshape(8))
@@ -354,7 +354,7 @@ class QuerySet:
 
 
 def _query_set(items: list[tuple]) -> QuerySet:
-    images, source, tag, box, background = map(list, zip(*items))
+    images, source, tag, box, background = map(list, zip(*items, strict=False))
     return QuerySet(images, np.array(source), tag, box, np.array(background))
 
 
@@ -396,7 +396,7 @@ def build_sets(
     )
     sets["catalog"] = _query_set([(im, i, "original", None, -1) for i, im in enumerate(catalog)])
     if ukb[0]:
-        sets["ukb"] = _query_set([(im, -1, g, None, -1) for im, g in zip(*ukb)])
+        sets["ukb"] = _query_set([(im, -1, g, None, -1) for im, g in zip(*ukb, strict=False)])
     return sets
 
 
@@ -812,7 +812,7 @@ def main() -> None:
             boxes = [subject_box(a) for a in emb[BOX_VIEW, sname].activation]
             small = np.array([box_area(b) < 0.5 for b in boxes])
             small_share[sname] = small.mean()
-            sims["subject"] = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, boxes)]) @ cat.T
+            sims["subject"] = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, boxes, strict=False)]) @ cat.T
             for g in grids:
                 windows = grid_boxes(*GRIDS[g])
                 v = recipe.vectors(net, [crop_fraction(im, b) for im in qs.images for b in windows])
@@ -829,7 +829,7 @@ def main() -> None:
                     top = np.argmax(scores, axis=1)
                     table[name]["bg"] = np.array([np.mean(top[bg >= 0] == bg[bg >= 0])])
             if sname == "composite":
-                oracle = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, qs.box)]) @ cat.T
+                oracle = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, qs.box, strict=False)]) @ cat.T
                 table["oracle crop"][sname] = ranks_from_scores(oracle, qs.source)
                 table["oracle crop"]["bg"] = np.array([np.mean(np.argmax(oracle, 1)[bg >= 0] == bg[bg >= 0])])
         latency: dict[str, float] = {}

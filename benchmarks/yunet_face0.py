@@ -111,7 +111,7 @@ def choose(faces: dict[str, np.ndarray], n: int, ids: np.ndarray, on: np.ndarray
     ``on``; of tied values, the middle one."""
     measured = [tars(pick(faces, n, rule, v), ids, on)[:2] for v in values]
     best = max(measured)
-    tied = [v for v, m in zip(values, measured) if m == best]
+    tied = [v for v, m in zip(values, measured, strict=False) if m == best]
     return tied[(len(tied) - 1) // 2]
 
 

@@ -83,7 +83,7 @@ def check_install() -> list[Check]:
 def check_models(settings: Settings) -> list[Check]:
     out = []
     for spec in list_models():
-        for s, f in zip(file_status(spec, settings, verify=True), spec.files):
+        for s, f in zip(file_status(spec, settings, verify=True), spec.files, strict=False):
             name = f"{spec.name}/{s.filename}"
             if not s.installed:
                 required = isinstance(f.source, PackageFile)

@@ -197,7 +197,7 @@ class Engine(FaceMethods, SearchMethods):
                 good = [p for p in prepared if p is not None]
                 probs = tagger.probabilities(good) if good else np.zeros((0, 1000), np.float32)
                 row = 0
-                for name, p, err in zip(names, prepared, errors):
+                for name, p, err in zip(names, prepared, errors, strict=False):
                     if p is None:
                         yield name, None, err
                     else:

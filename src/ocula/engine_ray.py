@@ -128,7 +128,7 @@ def ray_embed_images(
             num_cpus=ACTOR_CPUS,
         )
         for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
-            for path, vector, error in zip(batch["path"], batch["vector"], batch["error"]):
+            for path, vector, error in zip(batch["path"], batch["vector"], batch["error"], strict=False):
                 if error:
                     yield str(path), None, RemoteEmbedError(str(error))
                 else:

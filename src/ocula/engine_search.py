@@ -144,7 +144,7 @@ class SearchMethods:
 
         def flush() -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
             vectors = embedder.embed([p for _, p in batch])
-            for (name, _), v in zip(batch, vectors):
+            for (name, _), v in zip(batch, vectors, strict=False):
                 yield name, v, None
             batch.clear()
 
@@ -296,7 +296,7 @@ class SearchMethods:
 
             paths = [e.path for e, _ in todo]
             embedded = self.embed_images(paths) if ray is None else ray_embed_images(paths, ray, self.settings)
-            for (entry, sha), (name, vector, error) in zip(todo, embedded):
+            for (entry, sha), (name, vector, error) in zip(todo, embedded, strict=False):
                 done += 1
                 if progress:
                     progress(done, len(todo))
@@ -379,7 +379,7 @@ class SearchMethods:
         kept, vectors, failed = self.embed_all(sources)
         names = [source_name(sources[i]) for i in kept]
         groups = duplicate_groups(vectors, threshold)
-        return [[(names[m], s) for m, s in zip(g.members, g.scores)] for g in groups], failed
+        return [[(names[m], s) for m, s in zip(g.members, g.scores, strict=False)] for g in groups], failed
 
     def search(
         self,
@@ -411,7 +411,7 @@ class SearchMethods:
             queries = embedder.embed([embedder.prepare(p) for p in parts])
             # Exact: an item in the top k by its best part is in the top k of that part's search.
             best: dict[str, Match] = {}
-            for box, found in zip(boxes, coll.search(queries, k, where=where)):
+            for box, found in zip(boxes, coll.search(queries, k, where=where), strict=False):
                 for m in found:
                     if m.id not in best or m.score > best[m.id].score:
                         best[m.id] = replace(m, query_region=whole if box is None else list(box))

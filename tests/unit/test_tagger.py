@@ -66,7 +66,7 @@ def test_batches_keep_order(fake_engine):
 def test_levels_sum_probabilities_under_a_concept(fake_engine):
     tags = fake_engine.tag(bright()[0], levels=["cat", "dog", "animal"])
     assert list(tags.label) == ["animal", "dog", "cat"]  # sorted by score; "animal" holds every dog
-    scores = dict(zip(tags.label, tags.score))
+    scores = dict(zip(tags.label, tags.score, strict=True))
     assert scores["dog"] > 0.99 and scores["animal"] > scores["dog"] and scores["cat"] < 0.01
     assert all(t.class_index is None for t in tags)
 

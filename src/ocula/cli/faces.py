@@ -146,7 +146,7 @@ def detect_command(
                             print_error(record["annotate_error"])
                 if as_json:
                     if embeddings and result.faces.embeddings is not None:
-                        for face, emb in zip(record["faces"], result.faces.embeddings):
+                        for face, emb in zip(record["faces"], result.faces.embeddings, strict=False):
                             face["embedding"] = [round(float(v), 6) for v in emb]
                     emit_json(record)
                 else:

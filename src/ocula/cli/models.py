@@ -77,7 +77,7 @@ def verify_command(
         for col in ("model", "file", "status", "path"):
             table.add_column(col)
         for spec in specs:
-            for s, f in zip(file_status(spec, settings, verify=True), spec.files):
+            for s, f in zip(file_status(spec, settings, verify=True), spec.files, strict=False):
                 state = "missing" if not s.installed else ("ok" if s.verified else "MISMATCH")
                 bad += state == "MISMATCH" or (state == "missing" and isinstance(f.source, PackageFile))
                 if as_json:

@@ -940,7 +940,7 @@ class Collection:
             fetch = k
             while True:
                 scores, vids = self._vectors.search(q, fetch, allowed)
-                grouped = [self._group(s, v, k) for s, v in zip(scores, vids)]
+                grouped = [self._group(s, v, k) for s, v in zip(scores, vids, strict=False)]
                 if all(len(g) >= k for g in grouped):
                     break
                 n = len(self._vectors)
@@ -953,7 +953,7 @@ class Collection:
 
     def _group(self, scores: np.ndarray, vids: np.ndarray, k: int) -> list[Match]:
         seen: dict[str, Match] = {}
-        for score, vid in zip(scores, vids):
+        for score, vid in zip(scores, vids, strict=False):
             if vid < 0 or len(seen) >= k:
                 continue
             row = self._db.execute(

@@ -130,7 +130,7 @@ class MilvusVectors:
         for start in range(0, len(ids), _BATCH):
             rows = [
                 {_FIELD_ID: int(i), _FIELD_VECTOR: v.tolist()}
-                for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH])
+                for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH], strict=False)
             ]
             self._call(self._client.upsert, self.collection, rows)
 

@@ -196,7 +196,7 @@ def evaluate_identify(
     ranks = np.array(
         [
             next((r for r, c in enumerate(cands) if c.person == mate), MAX_RANK)
-            for cands, (_, mate) in zip(mated_found, mated)
+            for cands, (_, mate) in zip(mated_found, mated, strict=False)
         ]
     )
     cmc = [float(np.mean(ranks < r)) for r in range(1, MAX_RANK + 1)]

@@ -132,7 +132,7 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     list(engine.class_probabilities([rows[0][0]]))  # warm-up, not timed
     start = time.perf_counter()
     probs, labels = [], []
-    for (_, p, _err), (_, y) in zip(engine.class_probabilities([r[0] for r in rows]), rows):
+    for (_, p, _err), (_, y) in zip(engine.class_probabilities([r[0] for r in rows]), rows, strict=False):
         if p is not None:
             probs.append(p)
             labels.append(y)

@@ -92,7 +92,7 @@ def time_face_stages(engine: Any, photos: Sequence[Path]) -> list[StageTime]:
     # Galleries (enrol, identify) use HOG and, on a photo where it finds no face, the CNN.
     both = engine.face_analyzer("hog+cnn", descriptor="dlib")
     _, detect_both = _timed(lambda im: both.detect(im, FaceOptions(detector="hog+cnn", descriptor="dlib")), images)
-    work = [(im, boxes) for im, (boxes, _) in zip(images, found) if len(boxes)]
+    work = [(im, boxes) for im, (boxes, _) in zip(images, found, strict=False) if len(boxes)]
 
     def chips_of(item: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         image, boxes = item

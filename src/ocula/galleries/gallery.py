@@ -454,7 +454,7 @@ class Gallery:
         names = _photo_names(photos, names)
         added, refused, templates, refs = [], [], [], []
         pixels = None  # the first accepted photo given as data (no file), with its face box
-        for photo, name in zip(photos, names):
+        for photo, name in zip(photos, names, strict=False):
             try:
                 faces = self._faces(photo, detector)
                 i = self._choose(faces, face, gate, name)

@@ -61,7 +61,7 @@ async def detect(
     faces = await svc.run(detect_upload)
     w, h = faces.image_size
     dicts = faces.to_dicts()
-    for d, ok in zip(dicts, faces.usable()):
+    for d, ok in zip(dicts, faces.usable(), strict=False):
         d["usable"] = bool(ok)
     return {"width": w, "height": h, "faces": dicts}
 

@@ -322,7 +322,7 @@ class VideoAnalysis:
         if todo:
             new = faces[todo]
             embeddings[todo], found = self._embed(analyzer, rgb, new, threshold)
-            for i, s in zip(todo, found):
+            for i, s in zip(todo, found, strict=False):
                 similarities[i] = s
         described = dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
         return described, similarities
@@ -352,7 +352,7 @@ class VideoAnalysis:
             again = self._similarities(
                 dataclasses.replace(faces[near], embeddings=embeddings[near], descriptor=analyzer.descriptor_model)
             )
-            for i, s in zip(near, again):
+            for i, s in zip(near, again, strict=False):
                 similarities[i] = s
         return embeddings, similarities
 

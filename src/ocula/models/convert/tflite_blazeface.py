@@ -253,7 +253,7 @@ class _Builder:
         if padding != _SAME:
             raise self.fail(f"padding {padding} is not supported")
         begin, end = [], []
-        for size, k, s, d in zip(self.shape(index_in)[1:3], kernel, strides, dilations):
+        for size, k, s, d in zip(self.shape(index_in)[1:3], kernel, strides, dilations, strict=False):
             total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
             begin.append(total // 2)
             end.append(total - total // 2)
