@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\nfaces found on face-free photos (check each by eye):")
     for d in detectors:
         for entry, n, boxes, scores in tallies[(d.name, "face-free")].found:
-            shown = ", ".join(f"[{' '.join(str(int(v)) for v in b)}] {s:.2f}" for b, s in zip(boxes, scores, strict=False))
+            shown = ", ".join(
+                f"[{' '.join(str(int(v)) for v in b)}] {s:.2f}" for b, s in zip(boxes, scores, strict=False)
+            )
             print(f"  {d.name}: {entry}: {n} ({shown})")
 
 

@@ -92,7 +92,8 @@ def main() -> None:
         f"{np.mean([a == b for a, b in zip(exact, mates, strict=False)]):.4f}"
     )
     print(
-        f"ocula's rank-1 = exact rank-1 for {np.mean([a == b for a, b in zip(ours, exact, strict=False)]):.4f} of probes; "
+        f"ocula's rank-1 = exact rank-1 for {np.mean([a == b for a, b in zip(ours, exact, strict=False)]):.4f} of "
+        f"probes; "
         f"speed-up p50 {np.percentile(ems, 50) / np.percentile(ms, 50):.1f}x"
     )
 

@@ -812,7 +812,9 @@ def main() -> None:
             boxes = [subject_box(a) for a in emb[BOX_VIEW, sname].activation]
             small = np.array([box_area(b) < 0.5 for b in boxes])
             small_share[sname] = small.mean()
-            sims["subject"] = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, boxes, strict=False)]) @ cat.T
+            sims["subject"] = (
+                recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, boxes, strict=False)]) @ cat.T
+            )
             for g in grids:
                 windows = grid_boxes(*GRIDS[g])
                 v = recipe.vectors(net, [crop_fraction(im, b) for im in qs.images for b in windows])
@@ -829,7 +831,10 @@ def main() -> None:
                     top = np.argmax(scores, axis=1)
                     table[name]["bg"] = np.array([np.mean(top[bg >= 0] == bg[bg >= 0])])
             if sname == "composite":
-                oracle = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, qs.box, strict=False)]) @ cat.T
+                oracle = (
+                    recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, qs.box, strict=False)])
+                    @ cat.T
+                )
                 table["oracle crop"][sname] = ranks_from_scores(oracle, qs.source)
                 table["oracle crop"]["bg"] = np.array([np.mean(np.argmax(oracle, 1)[bg >= 0] == bg[bg >= 0])])
         latency: dict[str, float] = {}

@@ -179,7 +179,9 @@ class Tags:
 
         tax = imagenet_taxonomy()
         name = tax.names[tax.resolve(concept)]
-        return np.array([name == lab or name in anc for lab, anc in zip(self.label, self.ancestors, strict=False)], bool)
+        return np.array(
+            [name == lab or name in anc for lab, anc in zip(self.label, self.ancestors, strict=False)], bool
+        )
 
     def to_list(self) -> list[dict[str, Any]]:
         """One dict per tag; within a concept, ``score`` is p(tag | concept) and

@@ -218,7 +218,9 @@ def templates_exponent(
     (median over the given operating points, log ratio) on ``descriptors``; 1 means the
     templates are independent comparisons, 0 that they are one."""
     per_person = person_fmr(descriptors, ids, np.asarray(thresholds, np.float64), templates)
-    ratios = [math.log(max(p, 1e-12) / f) / math.log(templates) for p, f in zip(per_person, fmrs, strict=False) if p > 0]
+    ratios = [
+        math.log(max(p, 1e-12) / f) / math.log(templates) for p, f in zip(per_person, fmrs, strict=False) if p > 0
+    ]
     return float(np.clip(np.median(ratios), 0.0, 1.0)) if ratios else 1.0
 
 
@@ -327,7 +329,9 @@ def identification(
         return top, float(per_person[top])
 
     mated_best = [best(i) for i, _ in mated]
-    hit = np.array([names[p] == mate if p >= 0 else False for (p, _), (_, mate) in zip(mated_best, mated, strict=False)])
+    hit = np.array(
+        [names[p] == mate if p >= 0 else False for (p, _), (_, mate) in zip(mated_best, mated, strict=False)]
+    )
     top = np.array([s for _, s in mated_best])
     nonmated_top = np.array([best(i)[1] for i in nonmated])
     return hit, top, nonmated_top, len(rows), len(names)

@@ -54,7 +54,11 @@ def _open_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = [c.strip() for c in next(reader, [])]
-            rows = [dict(zip(header, (v.strip() for v in row), strict=False)) for row in reader if any(v.strip() for v in row)]
+            rows = [
+                dict(zip(header, (v.strip() for v in row), strict=False))
+                for row in reader
+                if any(v.strip() for v in row)
+            ]
             return header, rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read {path} ({exc})") from None

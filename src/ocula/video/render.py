@@ -77,7 +77,9 @@ def _to_blur(overlay: Overlay, faces: np.ndarray | None) -> list[np.ndarray]:
     while the track lingers, maybe across a shot cut) exempts nothing, or a stranger found there
     by the shield would stay unblurred."""
     seen = overlay.drawn or (True,) * len(overlay.labels)
-    named = [box for box, is_named, shown in zip(overlay.boxes, overlay.named, seen, strict=False) if is_named and shown]
+    named = [
+        box for box, is_named, shown in zip(overlay.boxes, overlay.named, seen, strict=False) if is_named and shown
+    ]
     boxes = [box for box, is_named in zip(overlay.boxes, overlay.named, strict=False) if not is_named]
     for box in faces if faces is not None else ():
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
