@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -25,6 +25,9 @@ from ._common import (
     settings_of,
     stdout,
 )
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 faces_app = typer.Typer(help="Find faces and compare them.", no_args_is_help=True)
 
@@ -101,16 +104,10 @@ def detect_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per photo per line.")] = False,
 ) -> None:
     """Find faces: boxes, detector scores, 5-point landmarks and quality (size, sharpness, pose)."""
-    from ..annotate import draw_faces  # here, not at import: PIL's fonts cost `faces verify` start-up time
-
     settings = settings_of(ctx)
     paths = image_paths_or_exit(inputs)
     if annotate is not None:
-        try:
-            annotate.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print_error(f"cannot create {annotate} ({exc})")
-            raise typer.Exit(EXIT_FAILED) from None
+        _make_folder_or_exit(annotate)
     failed, used = 0, set()
     with cli_errors(), Engine(settings) as engine:
         results = engine.faces_many(
@@ -127,34 +124,61 @@ def detect_command(
                 bar.advance(task)
                 if not result.ok:
                     failed += 1
-                    if as_json:
-                        emit_json(result.to_dict())
-                    else:
-                        print_error(str(result.error))
+                    _report_failed(result, as_json)
                     continue
                 record = result.to_dict()
-                if annotate is not None:
-                    out = _annotated_path(annotate, result.source, used)
-                    try:
-                        # Decoded again (the stream does not keep pixels), only when drawing.
-                        draw_faces(load_image(result.source, settings=settings), result.faces).save(out, quality=90)
-                        record["annotated"] = str(out)
-                    except (OculaError, OSError) as exc:
-                        failed += 1
-                        record["annotate_error"] = f"cannot write {out} ({exc})"
-                        if not as_json:
-                            print_error(record["annotate_error"])
+                if annotate is not None and not _annotate(annotate, result, used, record, settings, as_json):
+                    failed += 1
                 if as_json:
-                    if embeddings and result.faces.embeddings is not None:
-                        for face, emb in zip(record["faces"], result.faces.embeddings, strict=False):
-                            face["embedding"] = [round(float(v), 6) for v in emb]
-                    emit_json(record)
+                    emit_json(_with_embeddings(record, result) if embeddings else record)
                 else:
                     bar.console.print(_table(result))
     if failed:
         if not as_json:
             print_error(f"{failed} of {len(paths)} input(s) failed")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _make_folder_or_exit(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print_error(f"cannot create {folder} ({exc})")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _report_failed(result: FaceResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        print_error(str(result.error))
+
+
+def _annotate(
+    folder: Path, result: FaceResult, used: set[str], record: dict, settings: Settings, as_json: bool
+) -> bool:
+    """Draw the photo's faces into ``folder``; record where (or why not). False when it failed."""
+    from ..annotate import draw_faces  # here, not at import: PIL's fonts cost `faces verify` start-up time
+
+    out = _annotated_path(folder, result.source, used)
+    try:
+        # Decoded again (the stream does not keep pixels), only when drawing.
+        draw_faces(load_image(result.source, settings=settings), result.faces).save(out, quality=90)
+        record["annotated"] = str(out)
+        return True
+    except (OculaError, OSError) as exc:
+        record["annotate_error"] = f"cannot write {out} ({exc})"
+        if not as_json:
+            print_error(record["annotate_error"])
+        return False
+
+
+def _with_embeddings(record: dict, result: FaceResult) -> dict:
+    """The JSON record with each face's descriptor (rounded to 6 digits), when computed."""
+    if result.faces.embeddings is not None:
+        for face, emb in zip(record["faces"], result.faces.embeddings, strict=False):
+            face["embedding"] = [round(float(v), 6) for v in emb]
+    return record
 
 
 @faces_app.command("verify", no_args_is_help=True)
