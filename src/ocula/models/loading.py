@@ -120,7 +120,7 @@ def onnx_graph(spec: ModelSpec, settings: Settings) -> Path:
 
 def load_runner(spec: ModelSpec, settings: Settings) -> Runner:
     if spec.backend is not Backend.ONNX:
-        raise ConversionError(f"model {spec.name}: backend {spec.backend} is not supported")
+        raise ConversionError(f"model {spec.name}: backend Backend.{spec.backend.name} is not supported")
     from .backends.onnx import OnnxRunner
 
     graph = onnx_graph(spec, settings)

@@ -32,25 +32,25 @@ __all__ = [
 ]
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     CLASSIFY = "classify"
     FACE_DETECT = "face-detect"
     FACE_LANDMARKS = "face-landmarks"
     FACE_EMBED = "face-embed"
 
 
-class Backend(str, enum.Enum):
+class Backend(enum.StrEnum):
     ONNX = "onnx"  # ONNX Runtime; .pth and dlib .dat weights are converted to an ONNX graph first
     DLIB = "dlib"  # dlib's own detectors and shape predictors (the dlib-bin wheel)
 
 
-class Resample(str, enum.Enum):
+class Resample(enum.StrEnum):
     BICUBIC = "bicubic"
     BILINEAR = "bilinear"
     AREA = "area"  # OpenCV's INTER_AREA: the mean of the source pixels under each output pixel
 
 
-class Resize(str, enum.Enum):
+class Resize(enum.StrEnum):
     SHORT_SIDE_CROP = "short-side-crop"  # classifiers: resize the short side, cut the centre square
     LETTERBOX = "letterbox"  # detectors: the whole photo scaled to fit, top-left, zeros elsewhere
 
@@ -90,7 +90,7 @@ class Preprocess:
 
 
 
-class AlignTemplate(str, enum.Enum):
+class AlignTemplate(enum.StrEnum):
     DLIB = "dlib"  # dlib.get_face_chip_details' reference face (dlib's 5 points: eye corners, nose)
     # ArcFace's 112x112 five points (eye centres, nose tip, mouth corners), fitted by a
     # least-squares similarity (Umeyama), as OpenCV's FaceRecognizerSF::alignCrop does.

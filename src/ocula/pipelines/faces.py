@@ -63,14 +63,14 @@ log = logging.getLogger("ocula.faces")
 _SHOWN = {"hog": "HOG", "mmod": "CNN"}
 
 
-class Detector(str, enum.Enum):
+class Detector(enum.StrEnum):
     HOG = "hog"  # fast default
     CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~50x slower
     HOG_CNN = "hog+cnn"  # HOG, and the CNN only for photos where HOG finds no face
     YUNET = "yunet"  # faces v2: YuNet (ONNX), five landmarks of its own, a fixed cost per photo
 
 
-class Descriptor(str, enum.Enum):
+class Descriptor(enum.StrEnum):
     DLIB = "dlib"  # dlib's ResNet (the default), 150 px chips from dlib's 5 points
     SFACE = "sface"  # faces v2: SFace with a mirror pass, ArcFace-aligned 112 px chips
 

@@ -30,7 +30,7 @@ FAST_FLOOR = 0.3
 ACCURATE_FLOOR = 0.2
 
 
-class PresetName(str, enum.Enum):
+class PresetName(enum.StrEnum):
     FAST = "fast"
     ACCURATE = "accurate"
 
