@@ -125,6 +125,45 @@ def _file_sha256(path: Path, max_bytes: int) -> str:
     return digest.hexdigest()
 
 
+def _hashed_entries(
+    entries: Sequence[CatalogEntry], within: Path | None, max_bytes: int, report: IndexReport
+) -> dict[str, tuple[CatalogEntry, str]]:
+    """Each readable entry by id with its file's sha256; the others go to ``report.failed``."""
+    wanted: dict[str, tuple[CatalogEntry, str]] = {}
+    for entry in entries:
+        try:
+            if within is not None:
+                _check_within(entry.path, within)
+            wanted[entry.id] = (entry, _file_sha256(entry.path, max_bytes))
+        except InputError as exc:
+            report.failed.append((str(entry.path), str(exc)))
+    return wanted
+
+
+class _CommitBatch:
+    """New items added to a collection every ``COMMIT_EVERY``; ``on_commit(n)`` after each commit
+    with the number committed so far."""
+
+    def __init__(self, coll: Collection, on_commit: Callable[[int], None] | None):
+        self.coll, self.on_commit = coll, on_commit
+        self.pending: list[NewItem] = []
+        self.committed = 0
+
+    def add(self, item: NewItem) -> None:
+        self.pending.append(item)
+        if len(self.pending) >= COMMIT_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.coll.add(self.pending)
+        self.committed += len(self.pending)
+        self.pending.clear()
+        if self.on_commit:
+            self.on_commit(self.committed)
+
+
 class SearchMethods:
     # Provided by Engine (declared here so the methods below type-check on their own).
     settings: Any
@@ -262,14 +301,7 @@ class SearchMethods:
         report = IndexReport()
         with self.open_collection(collection, create=True, vectors=vectors) as coll:
             known = coll.fingerprints(source)
-            wanted: dict[str, tuple[CatalogEntry, str]] = {}
-            for entry in entries:
-                try:
-                    if within is not None:
-                        _check_within(entry.path, within)
-                    wanted[entry.id] = (entry, _file_sha256(entry.path, self.settings.max_image_bytes))
-                except InputError as exc:
-                    report.failed.append((str(entry.path), str(exc)))
+            wanted = _hashed_entries(entries, within, self.settings.max_image_bytes, report)
             listed = {e.id for e in entries}  # an unreadable listed file keeps its item
             gone = [i for i in known if i not in listed]
             if gone:
@@ -283,21 +315,10 @@ class SearchMethods:
             if relabel:
                 coll.set_metadata(relabel)
             report.unchanged = len(wanted) - len(todo)
-            pending: list[NewItem] = []
-            done = committed = 0
-
-            def commit() -> None:
-                nonlocal committed
-                coll.add(pending)
-                committed += len(pending)
-                pending.clear()
-                if on_commit:
-                    on_commit(committed)
-
+            batch = _CommitBatch(coll, on_commit)
             paths = [e.path for e, _ in todo]
             embedded = self.embed_images(paths) if ray is None else ray_embed_images(paths, ray, self.settings)
-            for (entry, sha), (name, vector, error) in zip(todo, embedded, strict=False):
-                done += 1
+            for done, ((entry, sha), (name, vector, error)) in enumerate(zip(todo, embedded, strict=False), 1):
                 if progress:
                     progress(done, len(todo))
                 if error is not None or vector is None:
@@ -307,7 +328,7 @@ class SearchMethods:
                     report.updated += 1
                 else:
                     report.added += 1
-                pending.append(
+                batch.add(
                     NewItem(
                         entry.id,
                         vector[None],
@@ -317,10 +338,7 @@ class SearchMethods:
                         source=source,
                     )
                 )
-                if len(pending) >= COMMIT_EVERY:
-                    commit()
-            if pending:
-                commit()
+            batch.flush()
         return report
 
     def reindex(
