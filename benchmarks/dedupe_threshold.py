@@ -9,7 +9,7 @@ it (by edit) and how many pairs of *different* photos do.
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 
@@ -19,7 +19,9 @@ from ocula.io import iter_image_paths, load_image
 
 
 def main() -> None:
-    folder = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/imagenet/sample-334/images"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", default="../shared/data/imagenet/sample-334/images", help="photos")
+    folder = parser.parse_args().folder
     paths = sorted(iter_image_paths([folder]))
     with Engine() as engine:
         v = np.stack([vec for _, vec, _ in engine.embed_images(paths)])

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def quality_gate(engine: Engine) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with Engine() as engine:
         similarity_and_tta(engine)
         cropped_border(engine)

@@ -16,6 +16,7 @@ upright YuNet faces of celeba-80 (score >= 0.8).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ def real_face_ratios(detector) -> np.ndarray:
 def main() -> None:
     from ocula import Engine, Settings
 
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with Engine(Settings()) as engine:
         detector = engine.face_detector("yunet")
         positive = turned_faces(detector, load_entry(POSITIVE)) or []
