@@ -28,15 +28,13 @@ def benchmark_scripts() -> list[Path]:
 
 def _help(script: Path, cwd: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")} | THREADS_ENV
-    proc = subprocess.run(
-        [sys.executable, str(script), "--help"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=HELP_TIMEOUT_S,
-        check=False,
-    )
+    command = [sys.executable, str(script), "--help"]
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=cwd, timeout=HELP_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:  # reported with the others, not instead of them
+        proc = subprocess.CompletedProcess(command, -1, "", f"no answer in {HELP_TIMEOUT_S} s: running its work?")
     return script, proc
 
 
