@@ -22,7 +22,7 @@ def main() -> None:
     folder = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/imagenet/sample-334/images"
     paths = sorted(iter_image_paths([folder]))
     with Engine() as engine:
-        v = np.stack([vec for _, vec, _ in engine.embed_images(paths)])
+        v = np.stack([e.vector for e in engine.embed_images(paths)])
         different = (v @ v.T)[np.triu_indices(len(v), 1)]
         embedder = engine.image_embedder()
         sims: dict[str, list[float]] = {t: [] for t in TRANSFORMS}

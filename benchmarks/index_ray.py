@@ -48,7 +48,7 @@ import numpy as np
 from ocula import Collection, Engine, Settings
 from ocula.collections import NewItem
 from ocula.config import available_cpus
-from ocula.engine_search import COMMIT_EVERY
+from ocula.engine.search import COMMIT_EVERY
 from ocula.io import iter_image_paths
 
 NAME = "bench"

@@ -1,38 +1,53 @@
-"""The Engine: owns settings and loaded models, and runs pipelines on them.
+"""The Engine: one model pool, and the face, tag and search services that run on it.
 
-Models are loaded on first use and kept for the Engine's lifetime - on the Engine, never in a
-module-level cache - so two Engines with different settings (threads, data dir) coexist, and
-``close()`` (or leaving a ``with`` block) frees them. Methods are safe to call from several
-threads; models load once under a lock.
+Models are loaded on first use and kept by the Engine's :class:`~ocula.engine.pool.ModelPool` -
+never in a module-level cache - so two Engines with different settings (threads, data dir)
+coexist, and ``close()`` (or leaving a ``with`` block) frees them. Methods are safe to call from
+several threads; models load once under the pool's lock. Every verb is a one-line delegate to
+the service that does the work (:mod:`.faces`, :mod:`.tagging`, :mod:`.search`).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
-from collections import deque
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from .config import Settings
-from .engine_faces import FaceMethods
-from .engine_search import SearchMethods
-from .errors import ImageError, InputError, OculaError, UnknownName
-from .io import ImageSource, load_image, source_name
-from .models.backends.base import Runner
-from .models.loading import load_dlib_model, load_runner
-from .models.registry import ModelSpec, get_model
-from .pipelines.tag import PRESETS, Tagger
-from .taxonomy import imagenet_taxonomy
-from .types import TagResult, Tags
+from ..config import Settings
+from ..errors import OculaError
+from ..io import ImageSource, load_image
+from ..models.backends.base import Runner
+from ..models.loading import load_dlib_model, load_runner
+from ..models.registry import ModelSpec
+from ..pipelines.dedupe import DEFAULT_THRESHOLD
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceAnalyzer, FaceDetector
+from .decode import DECODE_AHEAD, decode_ahead
+from .faces import FaceService
+from .pool import ModelPool
+from .search import CatalogEntry, IndexReport, SearchService
+from .tagging import TagService
+
+if TYPE_CHECKING:
+    from ..collections import Collection, Match
+    from ..face_types import FaceResult, Faces, Verification
+    from ..pipelines.calibration import CalibrationTable
+    from ..pipelines.search_embed import ImageEmbedder
+    from ..pipelines.sface import SFaceDescriptor
+    from ..pipelines.tag import Tagger
+    from ..types import TagResult, Tags
+    from .pool import DlibModel
+    from .results import Dedupe, Embedded
 
 __all__ = ["Engine"]
 
+T = TypeVar("T")
 
-class Engine(FaceMethods, SearchMethods):
+
+class Engine:
     """Loaded models plus the pipelines that use them.
 
     >>> with Engine() as engine:
@@ -44,48 +59,27 @@ class Engine(FaceMethods, SearchMethods):
         settings: Settings | None = None,
         *,
         runner_factory: Callable[[ModelSpec, Settings], Runner] = load_runner,
-        dlib_factory: Callable[[ModelSpec, Settings], Any] = load_dlib_model,
+        dlib_factory: Callable[[ModelSpec, Settings], DlibModel] = load_dlib_model,
     ):
         """``runner_factory`` builds a Runner for a model, ``dlib_factory`` a dlib detector or
         shape predictor; tests of the layers above pass ones that return fakes."""
         self.settings = settings or Settings()
-        self._runner_factory = runner_factory
-        self._dlib_factory = dlib_factory
-        self._lock = threading.RLock()
-        self._runners: dict[str, Runner] = {}
-        self._dlib_models: dict[str, Any] = {}
-        self._taggers: dict[str, Tagger] = {}
-        self._face_analyzers: dict[tuple, Any] = {}
-        self._closed = False
+        self.pool = ModelPool(self.settings, runner_factory=runner_factory, dlib_factory=dlib_factory)
+        self.face_service = FaceService(self.pool)
+        self.tag_service = TagService(self.pool)
+        self.search_service = SearchService(self.pool)
 
     # -- models ---------------------------------------------------------------------------
     def runner(self, model: str) -> Runner:
         """The loaded runner for a registered model (loaded on first use)."""
-        return self._loaded(self._runners, model, self._runner_factory)
+        return self.pool.runner(model)
 
-    def dlib_model(self, model: str) -> Any:
+    def dlib_model(self, model: str) -> DlibModel:
         """The loaded dlib detector or shape predictor for a registered model."""
-        return self._loaded(self._dlib_models, model, self._dlib_factory)
-
-    def _loaded(self, cache: dict[str, Any], model: str, factory: Callable[[ModelSpec, Settings], Any]) -> Any:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("Engine is closed")
-            if model not in cache:
-                cache[model] = factory(get_model(model), self.settings)
-            return cache[model]
+        return self.pool.dlib_model(model)
 
     def tagger(self, preset: str = "fast") -> Tagger:
-        preset = getattr(preset, "value", preset)
-        if preset not in PRESETS:
-            raise UnknownName("preset", preset, list(PRESETS))
-        with self._lock:
-            if preset not in self._taggers:
-                spec = PRESETS[preset]
-                specs: dict[str, ModelSpec] = {m: get_model(m) for m in spec.models}
-                runners = {m: self.runner(m) for m in spec.models}
-                self._taggers[preset] = Tagger(spec, runners, specs, imagenet_taxonomy())
-            return self._taggers[preset]
+        return self.tag_service.tagger(preset)
 
     # -- tagging --------------------------------------------------------------------------
     def tag(
@@ -104,15 +98,15 @@ class Engine(FaceMethods, SearchMethods):
         Raises the first input's :class:`~ocula.errors.ImageError`; use :meth:`tag_many` to get
         per-input errors instead.
         """
-        single = not isinstance(images, (list, tuple))
-        batch = [images] if single else list(images)
-        options = dict(levels=levels, within=within, min_score=min_score, recognised_at=recognised_at)
-        results = list(self.tag_many(batch, top_k=top_k, preset=preset, **options))
-        for r in results:
-            if r.error is not None:
-                raise r.error
-        tags = [r.tags for r in results]
-        return tags[0] if single else tags  # type: ignore[return-value]
+        return self.tag_service.tag(
+            images,
+            top_k=top_k,
+            preset=preset,
+            levels=levels,
+            within=within,
+            min_score=min_score,
+            recognised_at=recognised_at,
+        )
 
     def tag_many(
         self,
@@ -131,22 +125,14 @@ class Engine(FaceMethods, SearchMethods):
         a result with ``error`` set and never stops the stream. ``recognised_at`` is the
         confidence floor of ``Tags.recognised`` (None: the preset's, chosen by measurement).
         """
-        if recognised_at is not None and not 0.0 <= recognised_at <= 1.0:
-            raise InputError(f"recognised_at must be within 0..1, not {recognised_at}")
-        # Checked now, not on the first next(): an unknown preset or concept fails before any work.
-        if isinstance(levels, str):
-            levels = (levels,)
-        if levels and within:
-            raise InputError("levels and within do not combine: levels scores concepts, within filters classes")
-        tagger = self.tagger(preset)
-        for concept in (*levels, *([within] if within else [])):
-            tagger.taxonomy.resolve(concept)
-        options = dict(
-            top_k=top_k, levels=tuple(levels), within=within, min_score=min_score, recognised_at=recognised_at
-        )
-        return (
-            TagResult(name, error=error) if error is not None else TagResult(name, tags=tagger.to_tags(probs, **options))
-            for name, probs, error in self._probability_stream(tagger, iter(sources))
+        return self.tag_service.tag_many(
+            sources,
+            top_k=top_k,
+            preset=preset,
+            levels=levels,
+            within=within,
+            min_score=min_score,
+            recognised_at=recognised_at,
         )
 
     def class_probabilities(
@@ -154,106 +140,271 @@ class Engine(FaceMethods, SearchMethods):
     ) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
         """Per input, in order: ``(name, (1000,) ImageNet probabilities, None)`` or
         ``(name, None, error)``. The raw material of :meth:`tag_many`, for evaluation."""
-        return self._probability_stream(self.tagger(preset), iter(sources))
+        return self.tag_service.class_probabilities(sources, preset=preset)
 
-    def _probability_stream(
-        self, tagger: Tagger, it: Iterator[ImageSource]
-    ) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
-        batch_size = self.settings.batch_size
-
-        def prepare(source: ImageSource):
-            image = load_image(source, min_side=tagger.decode_min_side, settings=self.settings)
-            return tagger.prepare(image)
-
-        pending: deque[tuple[str, Future]] = deque()
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocula-decode") as pool:
-
-            def refill() -> None:
-                while len(pending) < 2 * batch_size:
-                    try:
-                        source = next(it)
-                    except StopIteration:
-                        return
-                    pending.append((source_name(source), pool.submit(prepare, source)))
-
-            refill()
-            while pending:
-                names, prepared, errors = [], [], []
-                while pending and len(names) < batch_size:
-                    name, future = pending.popleft()
-                    names.append(name)
-                    try:
-                        prepared.append(future.result())
-                        errors.append(None)
-                    except OculaError as exc:
-                        prepared.append(None)
-                        errors.append(exc)
-                    except MemoryError:
-                        prepared.append(None)
-                        errors.append(ImageError(f"{name}: out of memory while decoding"))
-                refill()  # decode the next batch while this one runs
-                good = [p for p in prepared if p is not None]
-                probs = tagger.probabilities(good) if good else np.zeros((0, 1000), np.float32)
-                row = 0
-                for name, p, err in zip(names, prepared, errors):
-                    if p is None:
-                        yield name, None, err
-                    else:
-                        yield name, probs[row], None
-                        row += 1
-
+    # -- decoding -------------------------------------------------------------------------
     def decoded(self, sources: Iterable[ImageSource]) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
         """Per input, in order: ``(name, RGB image, None)`` or ``(name, None, error)``, decoded
-        two ahead on worker threads while the caller works on the current one."""
+        ahead on worker threads while the caller works on the current one."""
         for name, _, image, error in self.decoded_sources(sources):
             yield name, image, error
 
     def decoded_sources(
-        self, sources: Iterable[ImageSource], decode: Callable[[ImageSource], Any] | None = None
-    ) -> Iterator[tuple[str, ImageSource, Any, OculaError | None]]:
+        self, sources: Iterable[ImageSource], decode: Callable[[ImageSource], T] | None = None
+    ) -> Iterator[tuple[str, ImageSource, T | None, OculaError | None]]:
         """:meth:`decoded` with each input itself in the tuples, ``(name, source, decoded,
         error)``, and ``decode`` (default: :func:`~ocula.io.load_image` with the Engine's
         settings) run on the worker threads."""
-        if decode is None:
-            decode = functools.partial(load_image, settings=self.settings)
-        it = iter(sources)
-        pending: deque[tuple[str, ImageSource, Future]] = deque()
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocula-decode") as pool:
+        decode = decode or functools.partial(load_image, settings=self.settings)  # type: ignore[assignment]
+        for d in decode_ahead(sources, decode, ahead=DECODE_AHEAD):  # type: ignore[arg-type]
+            yield d.name, d.source, d.value, d.error
 
-            def refill() -> None:
-                while len(pending) < 4:
-                    try:
-                        source = next(it)
-                    except StopIteration:
-                        return
-                    pending.append((source_name(source), source, pool.submit(decode, source)))
+    # -- faces ----------------------------------------------------------------------------
+    def face_analyzer(
+        self,
+        detector: Detector | str | None = None,
+        *,
+        landmarks68: bool = False,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+    ) -> FaceAnalyzer:
+        """The face pipeline for ``detector`` and ``descriptor`` (see :meth:`FaceService.face_analyzer`)."""
+        return self.face_service.face_analyzer(detector, landmarks68=landmarks68, descriptor=descriptor)
 
-            refill()
-            while pending:
-                name, source, future = pending.popleft()
-                refill()
-                try:
-                    yield name, source, future.result(), None
-                except OculaError as exc:
-                    yield name, source, None, exc
-                except MemoryError:
-                    yield name, source, None, ImageError(f"{name}: out of memory while decoding")
+    def face_detector(self, name: str) -> FaceDetector:
+        """A face detector by name (see :meth:`FaceService.face_detector`)."""
+        return self.face_service.face_detector(name)
+
+    def face_descriptor(self, name: str, *, flip: bool = True) -> SFaceDescriptor:
+        """A face descriptor of faces v2 by name (see :meth:`FaceService.face_descriptor`)."""
+        return self.face_service.face_descriptor(name, flip=flip)
+
+    def isolate_cnn(self, *, timeout: float) -> None:
+        """Run dlib's CNN face detector in a child process from now on (see :meth:`FaceService.isolate_cnn`)."""
+        self.face_service.isolate_cnn(timeout=timeout)
+
+    def limit_cnn_pixels(self, max_pixels: int) -> None:
+        """Let dlib's CNN search at most ``max_pixels`` per call (see :meth:`FaceService.limit_cnn_pixels`)."""
+        self.face_service.limit_cnn_pixels(max_pixels)
+
+    @property
+    def cnn_max_pixels(self) -> int:
+        """The most pixels dlib's CNN searches in one call when ocula chooses the upsampling."""
+        return self.face_service.cnn_max_pixels
+
+    def faces(
+        self,
+        image: ImageSource,
+        *,
+        detector: Detector | str | None = None,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+        upsample: int | None = None,
+        largest_only: bool = False,
+        cropped: bool = False,
+        landmarks68: bool = False,
+        embed: bool = True,
+        turned: bool = False,
+    ) -> Faces:
+        """Find, measure and describe the faces in one photo, largest first.
+
+        The options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector``
+        ("hog", "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
+        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``, ``turned``.
+        """
+        return self.face_service.faces(
+            image,
+            detector=detector,
+            descriptor=descriptor,
+            upsample=upsample,
+            largest_only=largest_only,
+            cropped=cropped,
+            landmarks68=landmarks68,
+            embed=embed,
+            turned=turned,
+        )
+
+    def faces_many(
+        self,
+        sources: Iterable[ImageSource],
+        *,
+        detector: Detector | str | None = None,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+        upsample: int | None = None,
+        largest_only: bool = False,
+        cropped: bool = False,
+        landmarks68: bool = False,
+        embed: bool = True,
+        turned: bool = False,
+    ) -> Iterator[FaceResult]:
+        """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input
+        becomes a result with ``error`` and never stops the stream."""
+        return self.face_service.faces_many(
+            sources,
+            detector=detector,
+            descriptor=descriptor,
+            upsample=upsample,
+            largest_only=largest_only,
+            cropped=cropped,
+            landmarks68=landmarks68,
+            embed=embed,
+            turned=turned,
+        )
+
+    def face_chips(self, image: ImageSource, faces: Faces, *, cropped: bool = False) -> np.ndarray:
+        """The aligned RGB chips the descriptor of ``faces`` sees, one per face (dlib: 150 px,
+        SFace: 112 px; faces without descriptors: dlib's chips)."""
+        return self.face_service.face_chips(image, faces, cropped=cropped)
+
+    def calibration(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> CalibrationTable:
+        """The shipped FMR → threshold table of the face ``descriptor``
+        (:class:`~ocula.errors.NotCalibrated` when none ships for it)."""
+        return self.face_service.calibration(descriptor)
+
+    def verify(
+        self,
+        a: ImageSource | Faces,
+        b: ImageSource | Faces,
+        *,
+        fmr: float = 1e-3,
+        face_a: int | None = None,
+        face_b: int | None = None,
+        detector: Detector | str | None = None,
+        cropped: bool = False,
+        calibration: CalibrationTable | str | os.PathLike | None = None,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+    ) -> Verification:
+        """Are the faces in ``a`` and ``b`` the same person, at false-match rate ``fmr``?
+        See :meth:`FaceService.verify` for the options and the errors."""
+        return self.face_service.verify(
+            a,
+            b,
+            fmr=fmr,
+            face_a=face_a,
+            face_b=face_b,
+            detector=detector,
+            cropped=cropped,
+            calibration=calibration,
+            descriptor=descriptor,
+        )
+
+    # -- search ---------------------------------------------------------------------------
+    def image_embedder(self) -> ImageEmbedder:
+        return self.search_service.image_embedder()
+
+    def embed_images(self, sources: Iterable[ImageSource]) -> Iterator[Embedded]:
+        """Per input, in order, an :class:`~ocula.engine.results.Embedded`: its name and its
+        L2-normalised vector, or the error that kept it from one."""
+        return self.search_service.embed_images(sources)
+
+    def embed_all(
+        self, sources: Iterable[ImageSource]
+    ) -> tuple[list[int], np.ndarray, list[tuple[str, OculaError | None]]]:
+        """Embed every input: (positions of the readable inputs, their (n, dim) vectors,
+        [(name, error)] of the others)."""
+        return self.search_service.embed_all(sources)
+
+    def open_collection(self, name: str, *, create: bool = False, vectors: str | None = None) -> Collection:
+        """The collection ``name``, stamped with (and checked against) the search embedder;
+        ``vectors`` chooses the store of a new one (see :meth:`Collection.open`)."""
+        return self.search_service.open_collection(name, create=create, vectors=vectors)
+
+    def index_folder(
+        self,
+        root: Path,
+        collection: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
+        vectors: str | None = None,
+        ray: str | None = None,
+    ) -> IndexReport:
+        """Index every image under ``root`` into ``collection`` (see :meth:`SearchService.index_folder`)."""
+        return self.search_service.index_folder(
+            root, collection, progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+        )
+
+    def index_csv(
+        self,
+        csv_path: Path,
+        collection: str,
+        *,
+        path_column: str = "path",
+        id_column: str | None = None,
+        meta_columns: Sequence[str] = (),
+        progress: Callable[[int, int], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
+        vectors: str | None = None,
+        ray: str | None = None,
+        allow_outside: bool = False,
+    ) -> IndexReport:
+        """Index the images a catalog CSV lists (see :meth:`SearchService.index_csv`)."""
+        return self.search_service.index_csv(
+            csv_path,
+            collection,
+            path_column=path_column,
+            id_column=id_column,
+            meta_columns=meta_columns,
+            progress=progress,
+            on_commit=on_commit,
+            vectors=vectors,
+            ray=ray,
+            allow_outside=allow_outside,
+        )
+
+    def index_entries(
+        self,
+        entries: Sequence[CatalogEntry],
+        collection: str,
+        *,
+        source: str,
+        progress: Callable[[int, int], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
+        vectors: str | None = None,
+        ray: str | None = None,
+        within: Path | None = None,
+    ) -> IndexReport:
+        """Bring the items ``source`` contributed to ``collection`` in line with ``entries``
+        (see :meth:`SearchService.index_entries`)."""
+        return self.search_service.index_entries(
+            entries,
+            collection,
+            source=source,
+            progress=progress,
+            on_commit=on_commit,
+            vectors=vectors,
+            ray=ray,
+            within=within,
+        )
+
+    def reindex(
+        self, collection: str, *, drop_missing: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> IndexReport:
+        """Rebuild ``collection`` with the current search embedder (see :meth:`SearchService.reindex`)."""
+        return self.search_service.reindex(collection, drop_missing=drop_missing, progress=progress)
+
+    def dedupe(self, sources: Iterable[ImageSource], *, threshold: float = DEFAULT_THRESHOLD) -> Dedupe:
+        """Near-duplicate groups among ``sources``, largest first, and the unreadable inputs."""
+        return self.search_service.dedupe(sources, threshold=threshold)
+
+    def search(
+        self,
+        image: ImageSource,
+        collection: str | Collection,
+        *,
+        k: int = 10,
+        where: str | None = None,
+        region: Sequence[float] | None = None,
+        windows: bool = True,
+    ) -> list[Match]:
+        """The ``k`` most similar items of ``collection`` to ``image``, best first
+        (see :meth:`SearchService.search`)."""
+        return self.search_service.search(image, collection, k=k, where=where, region=region, windows=windows)
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
-        with self._lock:
-            for runner in self._runners.values():
-                runner.close()
-            for model in self._dlib_models.values():
-                model.close()
-            self._runners.clear()
-            self._dlib_models.clear()
-            self._taggers.clear()
-            self._face_analyzers.clear()
-            self._closed = True
+        self.pool.close()
 
     def __enter__(self) -> Engine:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

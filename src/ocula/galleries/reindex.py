@@ -16,20 +16,20 @@ hold old-descriptor faces: they are dropped (``ocula faces cluster`` makes them 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..collections import Collection, drop_collection
-from ..collections.collection import collection_path
+from ..collections import Collection, drop_collection, swap_collection
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
-from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, RETIRED_SUFFIX, Gallery, _check_gallery_name, _sha256
+from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, Gallery, _check_gallery_name, _sha256
 
 __all__ = ["GalleryReindex", "reindex_gallery"]
 
@@ -209,27 +209,23 @@ def _swap(name: str, building: str, generation: int, settings: Settings) -> None
     old store's SQLite write lock is held from the check to the renames: an enrolment or forget
     either commits before (the swap is refused) or waits and then finds its store replaced
     (StoreError: it is never lost silently, nor a forgotten person brought back)."""
-    target, temporary = collection_path(name, settings, kind=KIND), collection_path(building, settings, kind=KIND)
-    retired = target.with_name(f"{name}{RETIRED_SUFFIX}")
-    drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
-    db = sqlite3.connect(target / "items.sqlite", timeout=30, isolation_level=None)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        (current,) = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        if int(current) != generation:
-            raise StoreError(
-                f"gallery {name} changed while it was being reindexed (an enrolment or erasure); it is "
-                "unchanged: run the reindex again"
-            )
-        target.rename(retired)
+
+    @contextlib.contextmanager
+    def unchanged(target: Path) -> Iterator[None]:
+        db = sqlite3.connect(target / "items.sqlite", timeout=30, isolation_level=None)
         try:
-            temporary.rename(target)
-        except OSError:
-            retired.rename(target)  # put the old gallery back
-            raise
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot lock gallery {name} to swap in its reindexed copy ({exc})") from None
-    finally:
-        db.close()
-    drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
+            db.execute("BEGIN IMMEDIATE")
+            (current,) = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            if int(current) != generation:
+                raise StoreError(
+                    f"gallery {name} changed while it was being reindexed (an enrolment or erasure); it is "
+                    "unchanged: run the reindex again"
+                )
+            yield
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot lock gallery {name} to swap in its reindexed copy ({exc})") from None
+        finally:
+            db.close()
+
+    swap_collection(name, building, settings, kind=KIND, hold=unchanged)
