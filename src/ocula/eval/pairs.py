@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..errors import DatasetError
 from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import similarity
 from .verification import cross_validated_accuracy, roc, tar_at_far
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["FARS", "PairSet", "PairsReport", "evaluate_pairs", "read_pairs"]
 
@@ -246,7 +249,7 @@ def report_from_scores(
 
 
 def evaluate_pairs(
-    engine: Any,
+    engine: Engine,
     pairs: PairSet,
     *,
     cropped: bool = False,

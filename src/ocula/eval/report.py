@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .imagenet import read_labels
 from .metrics import topk_correct
 from .pairs import read_pairs
 from .verification import roc, tar_at_far
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["CatalogVectors", "Section", "build_report", "find_datasets", "pairs_by_group"]
 
@@ -60,7 +63,7 @@ class CatalogVectors:
     :meth:`embed_all` answers as :meth:`Engine.embed_all`; a photo's vector does not depend on
     the batch it was embedded in."""
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Engine):
         self._engine = engine
         self._vectors: dict[str, np.ndarray] = {}
         self._failures: dict[str, tuple[str, Any]] = {}  # path -> (name, error), as embed_all gives them
@@ -122,7 +125,7 @@ def _pct(v: float | None) -> str:
 
 
 # -- sections -------------------------------------------------------------------------------------
-def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
+def imagenet_section(engine: Engine, folder: Path, out: Path) -> Section:
     from .plots import plot_bars
 
     rows = read_labels(folder / "labels.csv", folder)
@@ -167,7 +170,7 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     return s
 
 
-def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
+def pairs_section(engine: Engine, csv_path: Path, out: Path) -> Section:
     from .pairs import evaluate_pairs
     from .plots import plot_roc_det
 
@@ -241,7 +244,7 @@ def _pair_groups(csv_path: Path, n: int) -> np.ndarray | None:
     return np.array(groups)
 
 
-def identify_section(engine: Any, csv_path: Path, out: Path) -> Section:
+def identify_section(engine: Engine, csv_path: Path, out: Path) -> Section:
     from .identify import evaluate_identify
     from .plots import plot_cmc_det
 
@@ -302,7 +305,7 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
     s.numbers["group_fnir_gap"] = gap
 
 
-def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
+def retrieval_section(engine: Engine, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .plots import plot_recall_at_k
     from .retrieval import REPORTED_KS, TRANSFORMS, evaluate_retrieval
 
@@ -331,7 +334,7 @@ def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogV
     return s
 
 
-def video_section(engine: Any, folder: Path, out: Path) -> Section:
+def video_section(engine: Engine, folder: Path, out: Path) -> Section:
     import tempfile
 
     from ..config import Settings
@@ -367,7 +370,7 @@ def _spread(items: list[Path], n: int) -> list[Path]:
     return [items[round(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
-def speed_section(engine: Any, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
+def speed_section(engine: Engine, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .identify import read_identities
     from .plots import plot_stage_times
     from .stages import time_face_stages, time_search_stages, time_tagging_stages
@@ -415,7 +418,7 @@ SECTIONS: dict[str, Callable[..., Section]] = {
 
 # -- the report -----------------------------------------------------------------------------------
 def build_report(
-    engine: Any,
+    engine: Engine,
     root: Path,
     out: Path,
     *,

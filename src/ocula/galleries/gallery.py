@@ -24,17 +24,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..collections import Collection, NewItem, collection_names, drop_collection
 from ..config import Settings
-from ..errors import DescriptorMismatch, InputError, NoFaceFound, OculaError, UnknownName
+from ..errors import DescriptorMismatch, InputError, OculaError, UnknownName
 from ..face_types import Faces, QualityGate
 from ..io import ImageSource, load_image, source_name
 from ..models.registry import get_model
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, contenders, similarity
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, contenders, face_at, similarity
 from .templates import GalleryThreshold, threshold_for_fpir
 from .thumbnails import (
     STORED_THUMBNAIL_PX,
@@ -44,6 +44,9 @@ from .thumbnails import (
     reference_thumbnail,
     stored_thumbnail,
 )
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = [
     "Candidate",
@@ -308,7 +311,7 @@ class Gallery:
     makes and closes). Every method that takes photos also takes :class:`Faces` with embeddings.
     """
 
-    def __init__(self, collection: Collection, engine: Any, owns_engine: bool, settings: Settings):
+    def __init__(self, collection: Collection, engine: Engine, owns_engine: bool, settings: Settings):
         self._coll, self._engine, self._owns_engine = collection, engine, owns_engine
         self.name, self.settings = collection.name, settings
         self._table = None  # the calibration, read once
@@ -330,7 +333,7 @@ class Gallery:
         name: str,
         *,
         settings: Settings | None = None,
-        engine: Any = None,
+        engine: Engine | None = None,
         create: bool = False,
         vectors: str | None = None,
         descriptor: Descriptor | str | None = None,
@@ -351,7 +354,7 @@ class Gallery:
         name: str,
         *,
         settings: Settings | None,
-        engine: Any,
+        engine: Engine,
         create: bool,
         vectors: str | None,
         descriptor: Descriptor | str | None,
@@ -540,12 +543,8 @@ class Gallery:
 
     @staticmethod
     def _choose(faces: Faces, face: int | None, gate: QualityGate, name: str) -> int:
-        if len(faces) == 0:
-            raise NoFaceFound(name)
-        if face is not None:
-            if not -len(faces) <= face < len(faces):
-                raise InputError(f"face {face} asked for, but {len(faces)} found")
-            return face % len(faces)
+        if len(faces) == 0 or face is not None:
+            return face_at(faces, face, name)
         # A face far less certain than face 0 (YuNet: a face in a painting behind the person)
         # is no rival for it: the same rule as face 0's (pipelines.faces.contenders).
         # A face at least as large as face 0 stays a rival however it scores: a turned subject

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ..io import ImageSource
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, as_descriptor
 from .clustering import cluster_faces, cluster_threshold
 from .gallery import Gallery, _photo_file, _sha256
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["LibraryClusters", "cluster_library"]
 
@@ -61,7 +64,7 @@ class LibraryClusters:
 
 
 def cluster_library(
-    engine: Any,
+    engine: Engine,
     photos: Sequence[ImageSource],
     *,
     gallery: Gallery | None = None,

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
 from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, Gallery, _check_gallery_name, _sha256
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["GalleryReindex", "reindex_gallery"]
 
@@ -69,7 +72,7 @@ class GalleryReindex:
 def reindex_gallery(
     name: str,
     *,
-    engine: Any,
+    engine: Engine,
     descriptor: Descriptor | str,
     detector: Detector | str | None = None,
     drop_missing: bool = False,
@@ -127,7 +130,7 @@ def _cluster_count(name: str, settings: Settings) -> int:
 
 
 def _build(
-    engine: Any,
+    engine: Engine,
     settings: Settings,
     building: str,
     store: str,
@@ -162,7 +165,7 @@ def _build(
             report.templates += len(vectors)
 
 
-def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
+def _describe_again(engine: Engine, ref: dict, descriptor: Descriptor, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
     """The descriptor and box of the face a template was made from, found again in its photo:
     only a file a local enrolment recorded (its absolute path, ``file``) and only while it has the
     sha256 recorded then. An upload's ``path`` is a name a client chose, never opened."""
