@@ -14,8 +14,6 @@ import pytest
 
 import ocula
 
-pytestmark = pytest.mark.quick
-
 SRC = Path(ocula.__file__).resolve().parent
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from ..collections import Collection, Match, NewItem, drop_collection, swap_collection
 from ..config import Settings
 from ..errors import DatasetError, ImageError, ImageNotFound, ImageTooLarge, InputError, OculaError
+from ..hashing import file_sha256
 from ..io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
 from ..models.registry import get_model
 from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
@@ -123,17 +123,14 @@ def _check_within(path: Path, folder: Path) -> None:
 def _file_sha256(path: Path, max_bytes: int) -> str:
     """The sha256 of the regular file ``path`` of at most ``max_bytes`` bytes; ImageError otherwise
     (a FIFO or device is refused without blocking: see :func:`ocula.io.open_image_file`)."""
-    digest, size = hashlib.sha256(), 0
     with open_image_file(path, max_bytes) as fh:
         try:
-            while chunk := fh.read(min(1 << 20, max_bytes + 1 - size)):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
-                digest.update(chunk)
+            sha = file_sha256(fh, max_bytes=max_bytes)
         except OSError as exc:
             raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return digest.hexdigest()
+    if sha is None:
+        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
+    return sha
 
 
 def search_service(settings: Settings) -> SearchService:

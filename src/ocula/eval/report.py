@@ -28,6 +28,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DatasetError
+from ..hashing import file_sha256
 from ..models.registry import get_model
 from .imagenet import read_labels
 from .metrics import topk_correct
@@ -87,7 +88,7 @@ def data_hash(paths: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for p in sorted(paths):
         digest.update(str(p.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(p.read_bytes()).digest())
+        digest.update(bytes.fromhex(file_sha256(p)))
     return digest.hexdigest()
 
 
@@ -210,8 +211,11 @@ def pairs_by_group(scores: np.ndarray, same: np.ndarray, groups: np.ndarray) -> 
     for g in sorted(set(groups)):
         m = groups == g
         finite = np.isfinite(scores) & m
-        t = tar_at_far(roc(scores[finite], same[finite]), 1e-2)
-        table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(scores[finite], same[finite]))])
+        curve = roc(scores[finite], same[finite])
+        t = tar_at_far(curve, 1e-2)
+        # The EER of the section's own table (Roc.eer, interpolated), so a group of every pair
+        # shows the section's EER.
+        table.append([g, str(int(m.sum())), _pct(t), _pct(curve.eer)])
         tars.append(t if t is not None else np.nan)
     spread = float(np.nanmax(tars) - np.nanmin(tars)) if len(tars) > 1 else 0.0
     return table, spread
@@ -225,12 +229,6 @@ def _image_root(csv_path: Path, column: str) -> Path:
         if first and (root / first).is_file():
             return root
     return csv_path.parent
-
-
-def _eer(scores: np.ndarray, same: np.ndarray) -> float:
-    curve = roc(scores, same)
-    i = int(np.argmin(np.abs(curve.far - (1 - curve.tar))))
-    return float((curve.far[i] + 1 - curve.tar[i]) / 2)
 
 
 def _pair_groups(csv_path: Path, n: int) -> np.ndarray | None:

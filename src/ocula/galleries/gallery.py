@@ -32,6 +32,7 @@ from ..collections import Collection, NewItem, collection_names, drop_collection
 from ..config import Settings
 from ..errors import DescriptorMismatch, InputError, OculaError, UnknownName
 from ..face_types import Faces, QualityGate
+from ..hashing import file_sha256
 from ..io import ImageSource, load_image, source_name
 from ..models.registry import get_model
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, contenders, face_at, similarity
@@ -267,7 +268,7 @@ class Identification:
 def _sha256(source: ImageSource) -> str | None:
     if isinstance(source, (str, Path)):
         try:
-            return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+            return file_sha256(Path(source))
         except OSError:
             return None
     if isinstance(source, (bytes, bytearray)):
