@@ -30,6 +30,7 @@ from .._version import __version__
 from ..errors import DatasetError
 from ..hashing import file_sha256
 from ..models.registry import get_model
+from ..pipelines.search_embed import SEARCH_MODEL
 from .imagenet import read_labels
 from .metrics import topk_correct
 from .pairs import read_pairs
@@ -79,8 +80,12 @@ class CatalogVectors:
             refused = [p for i, p in enumerate(missing) if i not in embedded]
             self._failures |= dict(zip(refused, failed, strict=True))
         kept = [i for i, p in enumerate(paths) if p in self._vectors]
-        vectors = np.stack([self._vectors[paths[i]] for i in kept]) if kept else np.zeros((0, 1280), np.float32)
-        return kept, vectors, [self._failures[p] for p in paths if p in self._failures]
+        failed = [self._failures[p] for p in paths if p in self._failures]
+        if kept:
+            return kept, np.stack([self._vectors[paths[i]] for i in kept]), failed
+        recipe = get_model(SEARCH_MODEL).search
+        assert recipe is not None  # the search model's registry entry holds its recipe
+        return kept, np.zeros((0, recipe.dim), np.float32), failed
 
 
 def data_hash(paths: list[Path], root: Path) -> str:
