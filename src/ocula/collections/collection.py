@@ -44,7 +44,8 @@ import numpy as np
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from .filters import parse_filter
-from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
+from .milvus import canonical_vectors_uri, milvus_collection_name
+from .vector_store import VectorStore, drop_shared_store, open_shared_store
 from .vectors import METRICS, FaissVectors
 
 __all__ = [
@@ -200,13 +201,7 @@ def drop_collection(
                 return False  # not a store this can tell is empty: kept
             meta = {}  # not a usable store: removed all the same
         if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-            store = MilvusVectors(
-                meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False
-            )
-            try:
-                store.drop()
-            finally:
-                store.close()
+            drop_shared_store(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"))
         shutil.rmtree(path)
         return True
     finally:
@@ -328,21 +323,23 @@ class Collection:
         self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
         self._dirty = False
         self._snapshot_error = ""  # why the last snapshot could not be written
-        self._vectors: FaissVectors | MilvusVectors
+        self._vectors: VectorStore  # what searches ask
+        #: The same index when it is this process's own FAISS copy (reloaded when another process
+        #: writes, snapshotted on disk); None for a store every process shares (Milvus).
+        self._local: FaissVectors | None = None
         if self.vectors_uri == "faiss":
             self._reload_vectors()
         else:
-            self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
+            self._vectors = open_shared_store(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
             try:
-                self._sync_outbox()
+                self._vectors.catch_up(self._db)
             except BaseException:
                 self._vectors.close()  # releases a Milvus Lite file for other processes
                 raise
         self._finish_interrupted_erasures()
 
-    @property
-    def _milvus(self) -> bool:
-        return isinstance(self._vectors, MilvusVectors)
+    def _use_local(self, index: FaissVectors) -> None:
+        self._vectors = self._local = index
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -469,9 +466,9 @@ class Collection:
                 rebuilt = self._index_from_sqlite()
         self._generation_seen = generation
         if snapshot is not None and not snapshot.outgrown():
-            self._vectors = snapshot
+            self._use_local(snapshot)
             return
-        self._vectors = rebuilt
+        self._use_local(rebuilt)
         self._dirty = len(rebuilt) > 0  # a rebuilt index is worth a snapshot
         written = FaissVectors.snapshot_generation(snapshot_path)
         if written != generation and any(p.exists() for p in self._snapshot_files()):
@@ -527,8 +524,8 @@ class Collection:
         is on disk already, or was never changed).
         ``required``: raise StoreError if no stale snapshot could be ruled out; else log it.
         Returns False if our current index could not be written (the disk is safe, not up to date)."""
-        if not isinstance(self._vectors, FaissVectors):
-            return True
+        if self._local is None:
+            return True  # a shared store persists what it is given itself
         snapshot = self.path / SNAPSHOT
         written = True
         try:
@@ -536,7 +533,7 @@ class Collection:
                 if self._is_dropped():
                     # Dropped by another process (which holds the write lock while it removes the
                     # files): nothing may be written there, and the index holds dropped vectors.
-                    self._vectors = FaissVectors(self.dim, self.metric)
+                    self._use_local(FaissVectors(self.dim, self.metric))
                     self._dirty = False
                     return True
                 for orphan in self._snapshot_files()[2:]:
@@ -544,7 +541,7 @@ class Collection:
                 generation = self._generation()
                 if write and generation == self._generation_seen:
                     try:
-                        self._vectors.save(snapshot, generation)
+                        self._local.save(snapshot, generation)
                         self._dirty = False
                         return True
                     except StoreError as exc:
@@ -560,24 +557,6 @@ class Collection:
             log.warning("%s", message)
             return False
         return written
-
-    def _sync_outbox(self) -> None:
-        """Replay the Milvus changes a killed process committed to SQLite but may not have
-        pushed: each noted id is made to match SQLite (upserted if present, else deleted)."""
-        while True:
-            vids = [r[0] for r in self._db.execute("SELECT vid FROM vector_sync ORDER BY vid LIMIT 1000")]
-            if not vids:
-                return
-            marks = ",".join("?" * len(vids))
-            present = self._db.execute(f"SELECT vid, vector FROM vectors WHERE vid IN ({marks})", vids).fetchall()
-            kept = {r[0] for r in present}
-            self._vectors.remove(np.array([v for v in vids if v not in kept], np.int64))
-            if present:
-                self._vectors.add(
-                    np.array([r[0] for r in present], np.int64), np.stack([np.frombuffer(r[1], np.float32) for r in present])
-                )
-            with self._lock, self._db:
-                self._db.execute(f"DELETE FROM vector_sync WHERE vid IN ({marks})", vids)
 
     # -- changes --------------------------------------------------------------------------
     def _check(self, item: NewItem) -> None:
@@ -776,8 +755,8 @@ class Collection:
 
     def rebuild_index(self) -> None:
         """Rebuild the FAISS index from SQLite, ignoring the snapshot, and write a new one."""
-        if self._milvus:
-            raise InputError(f"collection {self.name} keeps its vectors in Milvus: use ocula reindex")
+        if self._local is None:
+            raise InputError(f"collection {self.name} keeps its vectors in {self.vectors_uri}: use ocula reindex")
         with self._lock:
             self._reload_vectors(use_snapshot=False)
             self._dirty = True
@@ -824,32 +803,17 @@ class Collection:
         return current
 
     def _outbox(self, removed: np.ndarray, added: list[int]) -> None:
-        """Inside the write transaction: note the vector ids Milvus must catch up on."""
-        if self._milvus:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO vector_sync (vid) VALUES (?)", [(int(v),) for v in [*removed, *added]]
-            )
+        """Inside the write transaction: let the store note the vector ids it must catch up on."""
+        self._vectors.note_changes(self._db, [int(v) for v in [*removed, *added]])
 
     def _apply(self, current: bool, removed: np.ndarray, ids: list[int], vectors: list[np.ndarray]) -> None:
-        if self._milvus:
-            # Changes an earlier failed push left in the outbox go first (not only at open).
-            if self._db.execute("SELECT 1 FROM vector_sync WHERE vid NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
-                                (json.dumps([int(v) for v in [*removed, *ids]]),)).fetchone():  # fmt: skip
-                self._sync_outbox()
-            # Milvus is shared by every process, so another writer does not make ours stale.
-            self._vectors.remove(removed)
-            if ids:
-                self._vectors.add(np.array(ids, np.int64), np.stack(vectors))
-            done = [(int(v),) for v in [*removed, *ids]]
-            with self._lock, self._db:
-                self._db.executemany("DELETE FROM vector_sync WHERE vid = ?", done)
-            return
-        if not current:
+        """After the write transaction: bring the vector store in line. This process's own copy
+        is reloaded instead if another process wrote since it was loaded."""
+        if self._local is not None and not current:
             self._reload_vectors()
             return
-        self._vectors.remove(removed)
-        if ids:
-            self._vectors.add(np.array(ids, np.int64), np.stack(vectors))
+        added = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        self._vectors.push(self._db, removed, np.array(ids, np.int64), added)
 
     # -- reading --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -929,7 +893,7 @@ class Collection:
         out: list[list[Match]] = []
         with self._lock:
             self._check_not_dropped()
-            if not self._milvus and self._generation() != self._generation_seen:  # another process wrote
+            if self._local is not None and self._generation() != self._generation_seen:  # another process wrote
                 self._reload_vectors()
             # Items with several vectors can take several of the top slots: widen until k items.
             fetch = k
@@ -990,7 +954,7 @@ class Collection:
     def index_differences(self) -> str | None:
         """How the FAISS index differs from SQLite's vectors (ids, then values); None if it
         holds exactly them. ``ocula doctor`` checks the content of a snapshot with it."""
-        if not isinstance(self._vectors, FaissVectors):
+        if self._local is None:
             return None
         with self._lock:
             if self._generation() != self._generation_seen:
@@ -1003,7 +967,7 @@ class Collection:
     def _id_differences(self) -> str | None:
         query = "SELECT vid FROM vectors WHERE embedder = ? ORDER BY vid"
         stored = np.array([r[0] for r in self._db.execute(query, (self.embedder,))], np.int64)
-        indexed = np.sort(self._vectors.ids())
+        indexed = np.sort(self._local.ids()) if self._local is not None else np.zeros(0, np.int64)
         if np.array_equal(indexed, stored):
             return None
         missing, extra = np.setdiff1d(stored, indexed).size, np.setdiff1d(indexed, stored).size
@@ -1015,7 +979,7 @@ class Collection:
             while batch := rows.fetchmany(10_000):
                 ids = np.array([r[0] for r in batch], np.int64)
                 stored = np.stack([np.frombuffer(r[1], np.float32) for r in batch])
-                if not np.array_equal(self._vectors.vectors_of(ids), stored):
+                if self._local is None or not np.array_equal(self._local.vectors_of(ids), stored):
                     return "held other values than SQLite for some vectors"
         finally:
             rows.close()  # ends the statement before the read transaction
@@ -1032,8 +996,7 @@ class Collection:
         except (OculaError, sqlite3.Error, OSError) as exc:
             log.warning("%s: the vector snapshot was not written (%s); it is rebuilt on open", self.name, exc)
         finally:
-            if isinstance(self._vectors, MilvusVectors):
-                self._vectors.close()
+            self._vectors.close()
             self._db.close()
 
     def __enter__(self) -> Collection:
