@@ -325,7 +325,7 @@ def test_cluster_a_library_then_name_merge_split_and_forget(gallery):
     split_off = gallery.split_cluster(rose, [0])
     gallery.name_cluster(rose, "rose")  # one face left in the split-off cluster
     with gallery._cluster_store() as store:
-        traces = [row.tobytes() for row in store.templates(split_off)[0]]
+        traces = [row.tobytes() for row in store.faces(split_off)[0]]
     assert gallery.forget("rose").cluster_faces == 1  # that face is removed from the clusters too
     left = [f["path"] for _, fs in gallery.cluster_faces() for f in fs]
     assert left and all("rose_leslie" not in p for p in left)

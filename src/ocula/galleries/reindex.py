@@ -29,7 +29,9 @@ from ..collections.collection import collection_path
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
-from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, RETIRED_SUFFIX, Gallery, _check_gallery_name, _sha256
+from .cluster_store import CLUSTERS_SUFFIX, KIND
+from .enrolment import photo_sha256, store_templates
+from .gallery import REINDEX_SUFFIX, RETIRED_SUFFIX, _check_gallery_name, open_gallery_store
 
 __all__ = ["GalleryReindex", "reindex_gallery"]
 
@@ -138,8 +140,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     total, done = sum(len(refs) for _, refs, _ in people), 0
-    with Gallery._open_store_named(building, settings=settings, engine=engine, create=True, vectors=store,
-                                   descriptor=descriptor) as new:  # fmt: skip
+    with open_gallery_store(building, settings, descriptor, create=True, vectors=store) as new:
         for person, refs, metadata in people:
             vectors, kept = [], []
             for ref in refs:
@@ -157,7 +158,7 @@ def _build(
             if not vectors:
                 report.dropped_people.append(person)
                 continue
-            new._store(person, np.stack(vectors), kept, metadata)
+            store_templates(new, person, np.stack(vectors), kept, metadata)
             report.people += 1
             report.templates += len(vectors)
 
@@ -171,7 +172,7 @@ def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: De
         raise InputError("no photo file was kept for it (enrolled from an upload or from pixels): enrol it again")
     if not Path(path).is_file():
         raise InputError(f"the photo file is gone (no file {path!r})")
-    if _sha256(path) != digest:
+    if photo_sha256(path) != digest:
         raise InputError("the photo file changed since it was enrolled (its sha256 differs)")
     faces = engine.faces(path, detector=detector, descriptor=descriptor)
     i = _same_face(faces.boxes, ref.get("box"))
