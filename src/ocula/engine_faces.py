@@ -345,4 +345,4 @@ class FaceMethods:
         i = 0 if index is None else index
         if not -len(faces) <= i < len(faces):
             raise InputError(f"{name}: face {i} asked for, but {len(faces)} found")
-        return faces[i], i % len(faces)
+        return faces[[i]], i % len(faces)

@@ -335,11 +335,11 @@ class SearchMethods:
             store = old.vectors_uri
             by_source: dict[str | None, list[CatalogEntry]] = {}
             unplaced = []
-            for item_id, path, metadata, source in old.items():
-                if path is None:
-                    unplaced.append(item_id)
+            for item in old.items():
+                if item.path is None:
+                    unplaced.append(item.id)
                 else:
-                    by_source.setdefault(source, []).append(CatalogEntry(item_id, Path(path), metadata))
+                    by_source.setdefault(item.source, []).append(CatalogEntry(item.id, Path(item.path), item.metadata))
         building = f"{collection}.reindex"
         target, temporary = collection_path(collection, self.settings), collection_path(building, self.settings)
         drop_collection(building, self.settings, missing_ok=True)  # a reindex that was interrupted

@@ -114,11 +114,14 @@ class Erasure:
 
 @dataclass(frozen=True)
 class Item:
+    """A stored item: what :meth:`Collection.get` and :meth:`Collection.items` return."""
+
     id: str
     path: str | None
     content_sha256: str | None
     metadata: dict[str, Any]
     n_vectors: int
+    source: str | None = None  # the folder or catalog file it was indexed from
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,16 @@ class Match:
             "region": self.region,
             "query_region": self.query_region,
         }
+
+
+#: What an :class:`Item` is read from (its vectors counted through the ``vectors_by_item`` index).
+_ITEM_COLUMNS = (
+    "id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id), source"
+)
+
+
+def _item(row: tuple) -> Item:
+    return Item(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
 
 #: Folders under the data dir: visual-search collections, and face galleries (the same storage).
@@ -832,12 +845,8 @@ class Collection:
 
     def get(self, item_id: str) -> Item | None:
         self._check_not_dropped()
-        row = self._db.execute(
-            "SELECT id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id) "
-            "FROM items WHERE id = ?",
-            (item_id,),
-        ).fetchone()
-        return None if row is None else Item(row[0], row[1], row[2], json.loads(row[3]), row[4])
+        row = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else _item(row)
 
     def vectors(self, item_id: str) -> np.ndarray:
         """The stored vectors of ``item_id``, shape (n, dim); (0, dim) if it has none."""
@@ -847,11 +856,11 @@ class Collection:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
 
-    def items(self) -> Iterator[tuple[str, str | None, dict[str, Any], str | None]]:
-        """(id, path, metadata, source) of every item, in id order."""
+    def items(self) -> Iterator[Item]:
+        """Every item, in id order."""
         self._check_not_dropped()
-        for r in self._db.execute("SELECT id, path, metadata, source FROM items ORDER BY id"):
-            yield r[0], r[1], json.loads(r[2]), r[3]
+        for row in self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id"):
+            yield _item(row)
 
     def fingerprints(self, source: str) -> dict[str, tuple[str | None, dict[str, Any]]]:
         """id → (content sha256, metadata) of the items indexed from ``source``: what an

@@ -89,8 +89,8 @@ def people_of(store: Collection) -> list[Person]:
     """The people of a gallery's store (or the clusters of a cluster store): their photos counted,
     the photo references left out of their metadata."""
     out = []
-    for person, _, metadata, _ in store.items():
-        meta = dict(metadata)
+    for item in store.items():
+        meta = dict(item.metadata)
         photos = meta.pop("photos", [])
-        out.append(Person(person, len(photos), meta))
+        out.append(Person(item.id, len(photos), meta))
     return out

@@ -93,7 +93,9 @@ def reindex_gallery(
     # (older weights) cannot be opened as a Gallery, and is exactly what a reindex is for.
     with Collection.open(name, settings=settings, kind=KIND, metric="l2") as old:
         store, generation = old.vectors_uri, old._generation()
-        people = [(person, list(meta.get("photos", [])), _without_photos(meta)) for person, _, meta, _ in old.items()]
+        people = [
+            (item.id, list(item.metadata.get("photos", [])), _without_photos(item.metadata)) for item in old.items()
+        ]
     clusters = _cluster_count(name, settings)
     report = GalleryReindex(name, descriptor.value, clusters_dropped=clusters)
     building = f"{name}{REINDEX_SUFFIX}"
