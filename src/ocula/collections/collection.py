@@ -968,27 +968,28 @@ class Collection:
         with self._lock:
             if self._generation() != self._generation_seen:
                 self._reload_vectors()
+            local = self._local
             with self._reading():
                 if self._generation() != self._generation_seen:
                     return None  # another process is writing: nothing to judge against
-                return self._id_differences() or self._value_differences()
+                return self._id_differences(local) or self._value_differences(local)
 
-    def _id_differences(self) -> str | None:
+    def _id_differences(self, local: FaissVectors) -> str | None:
         query = "SELECT vid FROM vectors WHERE embedder = ? ORDER BY vid"
         stored = np.array([r[0] for r in self._db.execute(query, (self.embedder,))], np.int64)
-        indexed = np.sort(self._local.ids()) if self._local is not None else np.zeros(0, np.int64)
+        indexed = np.sort(local.ids())
         if np.array_equal(indexed, stored):
             return None
         missing, extra = np.setdiff1d(stored, indexed).size, np.setdiff1d(indexed, stored).size
         return f"held {len(indexed)} vectors for SQLite's {len(stored)} ({missing} missing, {extra} not in SQLite)"
 
-    def _value_differences(self) -> str | None:
+    def _value_differences(self, local: FaissVectors) -> str | None:
         rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ? ORDER BY vid", (self.embedder,))
         try:
             while batch := rows.fetchmany(10_000):
                 ids = np.array([r[0] for r in batch], np.int64)
                 stored = np.stack([np.frombuffer(r[1], np.float32) for r in batch])
-                if self._local is None or not np.array_equal(self._local.vectors_of(ids), stored):
+                if not np.array_equal(local.vectors_of(ids), stored):
                     return "held other values than SQLite for some vectors"
         finally:
             rows.close()  # ends the statement before the read transaction
