@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -138,7 +138,12 @@ class Tags:
         for i in range(len(self)):
             yield self[i]
 
-    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Any:
+    @overload
+    def __getitem__(self, index: int | np.integer) -> Tag: ...
+    @overload
+    def __getitem__(self, index: slice | Sequence[int] | np.ndarray) -> Tags: ...
+    def __getitem__(self, index: int | np.integer | slice | Sequence[int] | np.ndarray) -> Tag | Tags:
+        """An integer: that :class:`Tag`; a slice, index array or boolean mask: a ``Tags`` of those."""
         if isinstance(index, (int, np.integer)):
             ci = int(self.class_index[index])
             return Tag(
