@@ -8,10 +8,9 @@ import typing
 
 import numpy as np
 
-from ocula import FaceResult, Faces, Settings, Tag, TagResult, Tags
+from ocula import Face, FaceResult, Faces, Settings, Tag, TagResult, Tags
 from ocula.collections import Collection, Item, NewItem
 from ocula.errors import OculaError
-from ocula.face_types import Face
 from ocula.types import InputResult
 
 
