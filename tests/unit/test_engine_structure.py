@@ -123,7 +123,7 @@ def test_swap_collection_puts_the_rebuilt_one_in_place(tmp_path):
             coll.add([NewItem(i, np.ones((1, 2), np.float32)) for i in ids])
     swap_collection("shop", "shop.rebuilt", settings)
     with Collection.open("shop", settings=settings) as coll:
-        assert sorted(i for i, *_ in coll.items()) == ["new1", "new2"]
+        assert sorted(item.id for item in coll.items()) == ["new1", "new2"]
     assert not collection_path("shop.rebuilt", settings).exists()
     assert not collection_path("shop.retired", settings).exists()
     with pytest.raises(OSError):  # nothing to swap in: the old one is put back

@@ -379,4 +379,4 @@ class FaceService:
                 source, detector=detector, descriptor=descriptor, cropped=cropped, largest_only=index is None
             )
         i = face_at(faces, index, name)
-        return faces[i], i
+        return faces[[i]], i

@@ -356,11 +356,11 @@ class SearchService:
             store = old.vectors_uri
             by_source: dict[str | None, list[CatalogEntry]] = {}
             unplaced = []
-            for item_id, path, metadata, source in old.items():
-                if path is None:
-                    unplaced.append(item_id)
+            for item in old.items():
+                if item.path is None:
+                    unplaced.append(item.id)
                 else:
-                    by_source.setdefault(source, []).append(CatalogEntry(item_id, Path(path), metadata))
+                    by_source.setdefault(item.source, []).append(CatalogEntry(item.id, Path(item.path), item.metadata))
         building = f"{collection}.reindex"
         drop_collection(building, self.settings, missing_ok=True)  # a reindex that was interrupted
         report = IndexReport(failed=[(i, "the item has no file path to embed again") for i in unplaced])

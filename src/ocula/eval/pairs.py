@@ -161,7 +161,6 @@ class PairsReport:
     embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        r4 = lambda v: None if v is None else round(float(v), 6)
         return {
             "descriptor": self.descriptor,
             "detector": self.detector,
@@ -170,16 +169,21 @@ class PairsReport:
             "n_impostor": self.n_impostor,
             "n_images": self.n_images,
             "failures_to_enrol": self.failures_to_enrol,
-            "accuracy": r4(self.accuracy),
-            "accuracy_std": r4(self.accuracy_std),
+            "accuracy": _round6(self.accuracy),
+            "accuracy_std": _round6(self.accuracy_std),
             "folds": self.folds,
-            "auc": r4(self.auc),
-            "eer": r4(self.eer),
-            "tar_at_far": {k: r4(v) for k, v in self.tar_at_far.items()},
+            "auc": _round6(self.auc),
+            "eer": _round6(self.eer),
+            "tar_at_far": {k: _round6(v) for k, v in self.tar_at_far.items()},
             "pairs_per_second": round(self.pairs_per_second, 1),
             "images_per_second": round(self.images_per_second, 2),
-            "calibrated": {k: {m: r4(x) for m, x in v.items()} for k, v in self.calibrated.items()},
+            "calibrated": {k: {m: _round6(x) for m, x in v.items()} for k, v in self.calibrated.items()},
         }
+
+
+def _round6(value: float | None) -> float | None:
+    """``value`` rounded to 6 decimals for a report (None stays None)."""
+    return None if value is None else round(float(value), 6)
 
 
 def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from ..face_types import QualityGate
 from ..io import ImageSource
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, as_descriptor
 from .clustering import cluster_faces, cluster_threshold
-from .gallery import Gallery, _photo_file, _sha256
+from .enrolment import photo_file, photo_sha256
+from .gallery import Gallery
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -103,7 +104,7 @@ def cluster_library(
         names: list[str | None] = [None] * len(found)
         if gallery is not None and len(gallery):
             names = [i.person for i in gallery.identify_faces(found, fpir=fpir, k=1)]
-        sha = _sha256(photos[n - 1])
+        sha = photo_sha256(photos[n - 1])
         for i, person in enumerate(names):
             if person is not None:
                 out.known[person] = out.known.get(person, 0) + 1
@@ -116,7 +117,7 @@ def cluster_library(
                     "box": [round(float(v), 1) for v in found.boxes[i]],
                     "descriptor": found.embeddings[i],
                 }
-                | _photo_file(photos[n - 1])
+                | photo_file(photos[n - 1])
             )
     if faces:
         labels = cluster_faces(

@@ -29,7 +29,9 @@ from ..collections import Collection, drop_collection, swap_collection
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
-from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, Gallery, _check_gallery_name, _sha256
+from .cluster_store import CLUSTERS_SUFFIX, KIND
+from .enrolment import photo_sha256, store_templates
+from .gallery import REINDEX_SUFFIX, _check_gallery_name, open_gallery_store
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -94,7 +96,9 @@ def reindex_gallery(
     # (older weights) cannot be opened as a Gallery, and is exactly what a reindex is for.
     with Collection.open(name, settings=settings, kind=KIND, metric="l2") as old:
         store, generation = old.vectors_uri, old._generation()
-        people = [(person, list(meta.get("photos", [])), _without_photos(meta)) for person, _, meta, _ in old.items()]
+        people = [
+            (item.id, list(item.metadata.get("photos", [])), _without_photos(item.metadata)) for item in old.items()
+        ]
     clusters = _cluster_count(name, settings)
     report = GalleryReindex(name, descriptor.value, clusters_dropped=clusters)
     building = f"{name}{REINDEX_SUFFIX}"
@@ -141,8 +145,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     total, done = sum(len(refs) for _, refs, _ in people), 0
-    with Gallery._open_store_named(building, settings=settings, engine=engine, create=True, vectors=store,
-                                   descriptor=descriptor) as new:  # fmt: skip
+    with open_gallery_store(building, settings, descriptor, create=True, vectors=store) as new:
         for person, refs, metadata in people:
             vectors, kept = [], []
             for ref in refs:
@@ -160,7 +163,7 @@ def _build(
             if not vectors:
                 report.dropped_people.append(person)
                 continue
-            new._store(person, np.stack(vectors), kept, metadata)
+            store_templates(new, person, np.stack(vectors), kept, metadata)
             report.people += 1
             report.templates += len(vectors)
 
@@ -174,7 +177,7 @@ def _describe_again(engine: Engine, ref: dict, descriptor: Descriptor, detector:
         raise InputError("no photo file was kept for it (enrolled from an upload or from pixels): enrol it again")
     if not Path(path).is_file():
         raise InputError(f"the photo file is gone (no file {path!r})")
-    if _sha256(path) != digest:
+    if photo_sha256(path) != digest:
         raise InputError("the photo file changed since it was enrolled (its sha256 differs)")
     faces = engine.faces(path, detector=detector, descriptor=descriptor)
     i = _same_face(faces.boxes, ref.get("box"))
