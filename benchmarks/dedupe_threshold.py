@@ -24,7 +24,7 @@ def main() -> None:
     folder = parser.parse_args().folder
     paths = sorted(iter_image_paths([folder]))
     with Engine() as engine:
-        v = np.stack([vec for _, vec, _ in engine.embed_images(paths)])
+        v = np.stack([e.vector for e in engine.embed_images(paths)])
         different = (v @ v.T)[np.triu_indices(len(v), 1)]
         embedder = engine.image_embedder()
         sims: dict[str, list[float]] = {t: [] for t in TRANSFORMS}

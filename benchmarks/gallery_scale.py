@@ -63,10 +63,10 @@ def main() -> None:
             print(f"reopened, index built from the store in {time.perf_counter() - start:.1f} s: {info['index']}")
             people_of = []
             all_desc = []
-            for item_id, *_ in g._coll.items():
-                v = g._coll.vectors(item_id)
+            for item in g._coll.items():
+                v = g._coll.vectors(item.id)
                 all_desc.append(v)
-                people_of += [item_id] * len(v)
+                people_of += [item.id] * len(v)
             all_desc = np.concatenate(all_desc)
             probes = [(faces[i], mate) for i, mate in mated if faces[i] is not None]
             g.identify_faces(probes[0][0], k=1)  # warm-up

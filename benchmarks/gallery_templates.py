@@ -27,7 +27,7 @@ import numpy as np
 
 from ocula import Engine, QualityGate, Settings
 from ocula.eval.identify import fnir_at_fpir, read_identities, split_protocol
-from ocula.galleries.templates import threshold_for_fpir
+from ocula.galleries.fpir_thresholds import threshold_for_fpir
 from ocula.pipelines.calibration import shipped_calibration
 from ocula.pipelines.faces import EMBEDDER_MODEL, similarity
 

@@ -308,8 +308,8 @@ def test_ray_indexing_into_milvus_stores_the_local_vectors(env, tmp_path):
     settings = Settings(data_dir=env["OCULA_DATA_DIR"], cache_dir=env["OCULA_CACHE_DIR"])
     with Collection.open("local", settings=settings) as a, Collection.open("scaled", settings=settings) as b:
         assert b.info()["vectors_store"] == lite and b.info()["index"].startswith("milvus")
-        ids = [i for i, *_ in a.items()]
-        assert ids == [i for i, *_ in b.items()] and len(ids) == 16
+        ids = [item.id for item in a.items()]
+        assert ids == [item.id for item in b.items()] and len(ids) == 16
         for item_id in ids:
             np.testing.assert_allclose(a.vectors(item_id), b.vectors(item_id), atol=2e-6)
     query = str(root / "base_images" / "ukbench00120.jpg")

@@ -69,11 +69,12 @@ def test_every_converter_has_a_version_and_a_build_and_finding_a_graph_imports_n
     import sys
 
     from ocula.models.convert import CONVERTER_VERSIONS
-    from ocula.models.loading import _BUILDERS
+    from ocula.models.loading import CONVERTERS
     from ocula.models.registry import list_models
 
     converters = {m.converter for m in list_models() if m.converter}
-    assert converters and converters <= set(CONVERTER_VERSIONS) == set(_BUILDERS)
+    assert converters and converters <= set(CONVERTER_VERSIONS) == set(CONVERTERS)
+    assert all(CONVERTERS[c].version == CONVERTER_VERSIONS[c] for c in CONVERTERS)
     probe = (
         "import sys\n"
         "from ocula import Settings, get_model\n"

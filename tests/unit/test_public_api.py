@@ -18,7 +18,8 @@ def test_all_is_pinned():
         "ModelSpec", "ModelUnavailable", "OculaError", "Settings", "Tag", "TagResult", "Tags", "UnknownName",
         "__version__", "get_model", "list_models", "load_image", "tag",
         # faces
-        "FaceResult", "Faces", "NoFaceFound", "QualityGate", "Verification", "face_similarity", "faces", "verify",
+        "Face", "FaceResult", "Faces", "NoFaceFound", "QualityGate", "Verification", "face_similarity", "faces",
+        "verify",
         # collections
         "Collection",
         # galleries

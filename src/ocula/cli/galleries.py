@@ -242,7 +242,7 @@ def cluster_command(
             photos = image_paths_or_exit([folder])
         else:
             with Collection.open(source, settings=settings) as coll:
-                photos = [Path(path) for _, path, _, _ in coll.items() if path]
+                photos = [Path(item.path) for item in coll.items() if item.path]
         with Engine(settings) as engine:
             g = Gallery.open(gallery, engine=engine, create=True, descriptor=descriptor) if gallery else None
             try:

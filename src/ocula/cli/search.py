@@ -15,6 +15,7 @@ from ..engine import Engine
 from ..errors import InputError
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
 from ..pipelines.faces import Descriptor, Detector
+from ..types import error_record
 from ._common import (
     EXIT_FAILED,
     VectorsOption,
@@ -269,19 +270,20 @@ def dedupe_command(
     settings = settings_of(ctx)
     paths = image_paths_or_exit(inputs)
     with cli_errors(json_output=as_json), Engine(settings) as engine:
-        groups, failed = engine.dedupe(paths, threshold=threshold)
-    for name, error in failed:
+        found = engine.dedupe(paths, threshold=threshold)
+    groups, failed = found.groups, found.failed
+    for f in failed:
         if as_json:
-            emit_json({"path": name, "error": str(error), "error_type": type(error).__name__})
+            emit_json(error_record(f.name, f.error))
         else:
-            print_error(str(error))
+            print_error(str(f.error))
     for i, group in enumerate(groups):
         if as_json:
-            emit_json({"group": i, "images": [{"path": p, "score": round(s, 4)} for p, s in group]})
+            emit_json({"group": i, "images": [{"path": d.name, "score": round(d.similarity, 4)} for d in group]})
         else:
             stdout.print(Text(f"group {i} ({len(group)} photos)"))
-            for p, s in group:
-                stdout.print(Text(f"  {s:.3f}  {p}"))
+            for d in group:
+                stdout.print(Text(f"  {d.similarity:.3f}  {d.name}"))
     if not as_json:
         stderr.print(Text(f"{len(groups)} group(s) among {len(paths) - len(failed)} photos"))
     if failed:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -73,6 +74,10 @@ def _omp_threads(faiss: ModuleType, threads: int | None) -> Iterator[None]:
 
 
 class FaissVectors:
+    """A :class:`~ocula.collections.vector_store.VectorStore` that is this process's own copy of
+    SQLite's vectors: the collection reloads it when another process writes, so it has nothing
+    to catch up on (its outbox steps do nothing), and snapshots it with :meth:`save`."""
+
     def __init__(self, dim: int, metric: str = "ip"):
         import faiss  # imported here: keeps `import ocula` light
 
@@ -130,6 +135,20 @@ class FaissVectors:
     def remove(self, ids: np.ndarray) -> None:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, np.int64))
+
+    # -- the outbox steps of a shared store: nothing to do for this process's own copy ---------
+    def note_changes(self, db: sqlite3.Connection, vids: Sequence[int]) -> None:
+        pass
+
+    def push(self, db: sqlite3.Connection, removed: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.remove(removed)
+        self.add(ids, vectors)
+
+    def catch_up(self, db: sqlite3.Connection) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # nothing held open: the index is memory, its snapshot written by the collection
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (q, k); ids are -1 where fewer than k vectors qualify."""

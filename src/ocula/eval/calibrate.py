@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..galleries.templates import threshold_for_fpir
+from ..galleries.fpir_thresholds import threshold_for_fpir
 from ..io import load_image
 from ..pipelines.calibration import DEFAULT_FMRS, MIN_IMPOSTORS_ABOVE, CalibrationTable
 from ..pipelines.faces import similarity

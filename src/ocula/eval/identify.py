@@ -25,12 +25,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DatasetError
 from .pairs import _open_csv
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["FPIRS", "IdentifyReport", "evaluate_identify", "fnir_at_fpir", "read_identities", "split_protocol"]
 
@@ -135,7 +138,7 @@ class IdentifyReport:
 
 
 def evaluate_identify(
-    engine: Any,
+    engine: Engine,
     csv_path: Path,
     root: Path,
     *,

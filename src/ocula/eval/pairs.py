@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..errors import DatasetError
 from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import similarity
 from .verification import cross_validated_accuracy, roc, tar_at_far
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["FARS", "PairSet", "PairsReport", "evaluate_pairs", "read_pairs"]
 
@@ -191,8 +194,6 @@ class PairsReport:
     embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        def r4(v):
-            return None if v is None else round(float(v), 6)
         return {
             "descriptor": self.descriptor,
             "detector": self.detector,
@@ -201,16 +202,21 @@ class PairsReport:
             "n_impostor": self.n_impostor,
             "n_images": self.n_images,
             "failures_to_enrol": self.failures_to_enrol,
-            "accuracy": r4(self.accuracy),
-            "accuracy_std": r4(self.accuracy_std),
+            "accuracy": _round6(self.accuracy),
+            "accuracy_std": _round6(self.accuracy_std),
             "folds": self.folds,
-            "auc": r4(self.auc),
-            "eer": r4(self.eer),
-            "tar_at_far": {k: r4(v) for k, v in self.tar_at_far.items()},
+            "auc": _round6(self.auc),
+            "eer": _round6(self.eer),
+            "tar_at_far": {k: _round6(v) for k, v in self.tar_at_far.items()},
             "pairs_per_second": round(self.pairs_per_second, 1),
             "images_per_second": round(self.images_per_second, 2),
-            "calibrated": {k: {m: r4(x) for m, x in v.items()} for k, v in self.calibrated.items()},
+            "calibrated": {k: {m: _round6(x) for m, x in v.items()} for k, v in self.calibrated.items()},
         }
+
+
+def _round6(value: float | None) -> float | None:
+    """``value`` rounded to 6 decimals for a report (None stays None)."""
+    return None if value is None else round(float(value), 6)
 
 
 def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:
@@ -280,7 +286,7 @@ def report_from_scores(
 
 
 def evaluate_pairs(
-    engine: Any,
+    engine: Engine,
     pairs: PairSet,
     *,
     cropped: bool = False,

@@ -22,17 +22,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._version import __version__
 from ..errors import DatasetError
+from ..hashing import file_sha256
 from ..models.registry import get_model
+from ..pipelines.search_embed import SEARCH_MODEL
 from .imagenet import read_labels
 from .metrics import topk_correct
 from .pairs import read_pairs
 from .verification import roc, tar_at_far
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["CatalogVectors", "Section", "build_report", "find_datasets", "pairs_by_group"]
 
@@ -60,7 +65,7 @@ class CatalogVectors:
     :meth:`embed_all` answers as :meth:`Engine.embed_all`; a photo's vector does not depend on
     the batch it was embedded in."""
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Engine):
         self._engine = engine
         self._vectors: dict[str, np.ndarray] = {}
         self._failures: dict[str, tuple[str, Any]] = {}  # path -> (name, error), as embed_all gives them
@@ -75,8 +80,12 @@ class CatalogVectors:
             refused = [p for i, p in enumerate(missing) if i not in embedded]
             self._failures |= dict(zip(refused, failed, strict=True))
         kept = [i for i, p in enumerate(paths) if p in self._vectors]
-        vectors = np.stack([self._vectors[paths[i]] for i in kept]) if kept else np.zeros((0, 1280), np.float32)
-        return kept, vectors, [self._failures[p] for p in paths if p in self._failures]
+        failed = [self._failures[p] for p in paths if p in self._failures]
+        if kept:
+            return kept, np.stack([self._vectors[paths[i]] for i in kept]), failed
+        recipe = get_model(SEARCH_MODEL).search
+        assert recipe is not None  # the search model's registry entry holds its recipe
+        return kept, np.zeros((0, recipe.dim), np.float32), failed
 
 
 def data_hash(paths: list[Path], root: Path) -> str:
@@ -84,7 +93,7 @@ def data_hash(paths: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for p in sorted(paths):
         digest.update(str(p.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(p.read_bytes()).digest())
+        digest.update(bytes.fromhex(file_sha256(p)))
     return digest.hexdigest()
 
 
@@ -123,7 +132,7 @@ def _pct(v: float | None) -> str:
 
 
 # -- sections -------------------------------------------------------------------------------------
-def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
+def imagenet_section(engine: Engine, folder: Path, out: Path) -> Section:
     from .plots import plot_bars
 
     rows = read_labels(folder / "labels.csv", folder)
@@ -170,7 +179,7 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     return s
 
 
-def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
+def pairs_section(engine: Engine, csv_path: Path, out: Path) -> Section:
     from .pairs import evaluate_pairs
     from .plots import plot_roc_det
 
@@ -213,8 +222,11 @@ def pairs_by_group(scores: np.ndarray, same: np.ndarray, groups: np.ndarray) -> 
     for g in sorted(set(groups)):
         m = groups == g
         finite = np.isfinite(scores) & m
-        t = tar_at_far(roc(scores[finite], same[finite]), 1e-2)
-        table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(scores[finite], same[finite]))])
+        curve = roc(scores[finite], same[finite])
+        t = tar_at_far(curve, 1e-2)
+        # The EER of the section's own table (Roc.eer, interpolated), so a group of every pair
+        # shows the section's EER.
+        table.append([g, str(int(m.sum())), _pct(t), _pct(curve.eer)])
         tars.append(t if t is not None else np.nan)
     spread = float(np.nanmax(tars) - np.nanmin(tars)) if len(tars) > 1 else 0.0
     return table, spread
@@ -230,12 +242,6 @@ def _image_root(csv_path: Path, column: str) -> Path:
     return csv_path.parent
 
 
-def _eer(scores: np.ndarray, same: np.ndarray) -> float:
-    curve = roc(scores, same)
-    i = int(np.argmin(np.abs(curve.far - (1 - curve.tar))))
-    return float((curve.far[i] + 1 - curve.tar[i]) / 2)
-
-
 def _pair_groups(csv_path: Path, n: int) -> np.ndarray | None:
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -247,7 +253,7 @@ def _pair_groups(csv_path: Path, n: int) -> np.ndarray | None:
     return np.array(groups)
 
 
-def identify_section(engine: Any, csv_path: Path, out: Path) -> Section:
+def identify_section(engine: Engine, csv_path: Path, out: Path) -> Section:
     from .identify import evaluate_identify
     from .plots import plot_cmc_det
 
@@ -310,7 +316,7 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
     s.numbers["group_fnir_gap"] = gap
 
 
-def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
+def retrieval_section(engine: Engine, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .plots import plot_recall_at_k
     from .retrieval import REPORTED_KS, TRANSFORMS, evaluate_retrieval
 
@@ -348,7 +354,7 @@ def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogV
     return s
 
 
-def video_section(engine: Any, folder: Path, out: Path) -> Section:
+def video_section(engine: Engine, folder: Path, out: Path) -> Section:
     import tempfile
 
     from ..config import Settings
@@ -385,7 +391,7 @@ def _spread(items: list[Path], n: int) -> list[Path]:
     return [items[round(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
-def speed_section(engine: Any, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
+def speed_section(engine: Engine, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .identify import read_identities
     from .plots import plot_stage_times
     from .stages import time_face_stages, time_search_stages, time_tagging_stages
@@ -435,7 +441,7 @@ SECTIONS: dict[str, Callable[..., Section]] = {
 
 # -- the report -----------------------------------------------------------------------------------
 def build_report(
-    engine: Any,
+    engine: Engine,
     root: Path,
     out: Path,
     *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +20,11 @@ from ..face_types import Faces, QualityGate
 from ..io import ImageSource
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, as_descriptor
 from .clustering import cluster_faces, cluster_threshold
-from .gallery import Gallery, _photo_file, _sha256
+from .enrolment import photo_file, photo_sha256
+from .gallery import Gallery
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["LibraryClusters", "cluster_library"]
 
@@ -61,7 +65,7 @@ class LibraryClusters:
 
 
 def cluster_library(
-    engine: Any,
+    engine: Engine,
     photos: Sequence[ImageSource],
     *,
     gallery: Gallery | None = None,
@@ -117,7 +121,7 @@ def _unknown_faces(
     found: Faces, names: list[str | None], photo: ImageSource, source: str, n: int, out: LibraryClusters
 ) -> list[dict[str, Any]]:
     """The records of the faces no enrolled person was named for; the named ones are counted."""
-    sha = _sha256(photo)
+    sha = photo_sha256(photo)
     faces = []
     for i, person in enumerate(names):
         if person is not None:
@@ -131,7 +135,7 @@ def _unknown_faces(
                 "box": [round(float(v), 1) for v in found.boxes[i]],
                 "descriptor": found.embeddings[i],
             }
-            | _photo_file(photo)
+            | photo_file(photo)
         )
     return faces
 

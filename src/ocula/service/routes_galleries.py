@@ -13,11 +13,11 @@ from ..galleries.thumbnails import THUMBNAIL_KEY as THUMBNAIL
 from ..io import check_image
 from ..pipelines.faces import Descriptor, Detector
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
+from .guard import MAX_ENROL_PHOTOS
 from .problems import Problem, broken_store
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
 
-MAX_ENROL_PHOTOS = 20
 GalleryName = Annotated[str, Path(min_length=1, max_length=55, description="Gallery name.")]
 
 

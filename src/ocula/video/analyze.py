@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from .source import Frame, VideoSource, open_video
 from .tagging import FrameTagger
 from .timeline import Appearances, PeopleCounts, TagTimeline
 from .tracking import FaceTracker, ShotCuts, Track, tracking_similarities
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..galleries import Gallery
 
 __all__ = ["CONFIRM_MARGIN", "VideoAnalysis", "VideoOptions", "analyze"]
 
@@ -154,8 +158,8 @@ class VideoAnalysis:
         source: VideoSource,
         options: VideoOptions,
         *,
-        engine: Any,
-        gallery: Any = None,
+        engine: Engine,
+        gallery: Gallery | None = None,
         owned: tuple[Any, ...] = (),
         started: float | None = None,
     ):
@@ -450,8 +454,8 @@ class VideoAnalysis:
 def analyze(
     source: str | int | Path,
     *,
-    gallery: Any = None,
-    engine: Any = None,
+    gallery: Gallery | None = None,
+    engine: Engine | None = None,
     settings: Settings | None = None,
     name: str | None = None,
     started: float | None = None,
