@@ -91,7 +91,7 @@ def run_face_recognition(pairs: PairSet, cropped: bool):
             continue
         largest = max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
         encodings.append(face_recognition.face_encodings(image, [largest])[0])
-    failed = [str(p) for p, e in zip(pairs.images, encodings) if e is None]
+    failed = [str(p) for p, e in zip(pairs.images, encodings, strict=False) if e is None]
     matrix = np.stack([e if e is not None else np.full(128, np.nan) for e in encodings])
     a, b = matrix[pairs.index_a], matrix[pairs.index_b]
     scores = -np.linalg.norm(a - b, axis=1)
@@ -128,7 +128,7 @@ def identities_of(csv: Path, root: Path, pairs: PairSet) -> np.ndarray | None:
     if pairs.kind != "identities":
         return None
     images, ids = read_identities(csv, root)
-    where = {str(p): i for p, i in zip(images, ids)}
+    where = {str(p): i for p, i in zip(images, ids, strict=False)}
     return np.array([where[str(p)] for p in pairs.images])
 
 
@@ -146,7 +146,7 @@ def without_photos(
     keep = ~(left_out[pairs.index_a] | left_out[pairs.index_b])
     folds = None if pairs.folds is None else pairs.folds[keep]
     kept = PairSet(pairs.images, pairs.index_a[keep], pairs.index_b[keep], pairs.same[keep], folds, pairs.kind)
-    dropped = {str(p) for p, out in zip(pairs.images, left_out) if out}
+    dropped = {str(p) for p, out in zip(pairs.images, left_out, strict=False) if out}
     failed = [f for f in report.failed_images if str(f) not in dropped]
     return report_from_scores(kept, report.scores[keep], failed=failed, seconds=report.seconds, calibration=calibration)
 
@@ -201,7 +201,9 @@ def main() -> None:
     import face_recognition  # noqa: F401  (loads its models now, outside the clock)
 
     with Engine(settings) as engine:
-        engine.face_analyzer("hog+cnn", descriptor="dlib")  # load (and on first use convert) the models outside the clock
+        engine.face_analyzer(
+            "hog+cnn", descriptor="dlib"
+        )  # load (and on first use convert) the models outside the clock
         engine.face_analyzer("hog" if args.cropped else "yunet", descriptor=V2_DESCRIPTOR)
         ours = evaluate_pairs(engine, pairs, cropped=args.cropped, descriptor="dlib")  # its detector: hog+cnn
         hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog", descriptor="dlib")

@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 import httpx
-from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 
+from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 from ocula.service.keys import KeyStore, key_store_path
 
 PEER = "blank 640x480 png"
@@ -99,12 +99,20 @@ def in_process(paths: dict[str, Path], descriptor: str) -> dict[str, dict]:
     rows = {}
     for name, path in paths.items():
         run = run_child([sys.executable, "-c", IN_PROCESS, str(path), descriptor], timeout=600)
-        rows[name] = json.loads(run.stdout) if run.code == 0 else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        rows[name] = (
+            json.loads(run.stdout)
+            if run.code == 0
+            else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        )
     return rows
 
 
 def cli(
-    paths: dict[str, Path], descriptor: str, timeout: float, repeat: int = 1, sources: dict[str, str | None] | None = None
+    paths: dict[str, Path],
+    descriptor: str,
+    timeout: float,
+    repeat: int = 1,
+    sources: dict[str, str | None] | None = None,
 ) -> dict[str, dict[str, tuple[float, float, int]]]:
     """Per ocula source tree (``sources``: label -> a ``src`` folder put first on PYTHONPATH, None
     for this one) and photo: the median wall time of ``repeat`` runs, the largest peak RSS and
@@ -115,7 +123,17 @@ def cli(
         for name, path in paths.items():
             for label, src in sources.items():
                 env = None if src is None else {**os.environ, "PYTHONPATH": src}
-                args = [sys.executable, "-m", "ocula", "faces", "verify", str(path), str(path), "--descriptor", descriptor]
+                args = [
+                    sys.executable,
+                    "-m",
+                    "ocula",
+                    "faces",
+                    "verify",
+                    str(path),
+                    str(path),
+                    "--descriptor",
+                    descriptor,
+                ]
                 runs[label][name].append(run_child(args, timeout=timeout, env=env))
     return {
         label: {
@@ -171,7 +189,9 @@ def service(paths: dict[str, Path], descriptor: str, data: Path) -> dict[str, tu
             body = path.read_bytes()
             files = {"file_a": (path.name, body), "file_b": (path.name, body)}
             start = time.perf_counter()
-            r = httpx.post(base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600)
+            r = httpx.post(
+                base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600
+            )
             return time.perf_counter() - start, r.status_code
 
         post(paths[PEER])  # models loaded
@@ -193,7 +213,10 @@ def service(paths: dict[str, Path], descriptor: str, data: Path) -> dict[str, tu
 
 
 def print_in_process(rows: dict[str, dict]) -> None:
-    print(f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6}")
+    print(
+        f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} "
+        f"{'peak MB':>8} {'ratio':>6}"
+    )
     for name, r in rows.items():
         peer = rows[PEER]
         print(
@@ -207,7 +230,9 @@ def main() -> None:
     parser.add_argument("--descriptor", default="sface", help="sface (YuNet) or dlib (hog+cnn)")
     parser.add_argument("--dlib", action="store_true", help="also time the dlib path's CLI on the 1500x1500 (bounded)")
     parser.add_argument("--repeat", type=int, default=1, help="CLI runs per photo (the median is shown)")
-    parser.add_argument("--baseline", type=Path, help="another ocula checkout's src folder: its CLI runs too, turn about")
+    parser.add_argument(
+        "--baseline", type=Path, help="another ocula checkout's src folder: its CLI runs too, turn about"
+    )
     parser.add_argument("--cli-only", action="store_true", help="only the CLI measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,7 +243,10 @@ def main() -> None:
             print_in_process(in_process(paths, args.descriptor))
         sources = {"this": None, **({"baseline": str(args.baseline)} if args.baseline else {})}
         by_source = cli(paths, args.descriptor, 600, args.repeat, sources)
-        print(f"\nCLI faces verify (median of {args.repeat})  {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} {'exit':>5}")
+        print(
+            f"\nCLI faces verify (median of {args.repeat})  {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} "
+            f"{'exit':>5}"
+        )
         for label, rows_cli in by_source.items():
             for name, (wall, peak, code) in rows_cli.items():
                 pw, pp, _ = rows_cli[PEER]

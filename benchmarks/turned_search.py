@@ -106,7 +106,9 @@ def turned_faces(detector, image: np.ndarray) -> list[TurnedFace] | None:
     faces = []
     for turns in TURNS:
         found = detector._search(np.ascontiguousarray(np.rot90(fitted, turns)))
-        faces += [describe(turns, float(s), lm.astype(float)) for s, lm in zip(found.scores, found.landmarks, strict=True)]
+        faces += [
+            describe(turns, float(s), lm.astype(float)) for s, lm in zip(found.scores, found.landmarks, strict=True)
+        ]
     return faces
 
 
@@ -162,11 +164,16 @@ def rules() -> list[Rule]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rolled", type=int, default=0, metavar="N", help="also every N-th celeba-80 photo rolled +-60 degrees")
-    parser.add_argument("--geometry", action="store_true", help="also the mouth/eyes ratio of celeba-80's upright faces")
+    parser.add_argument(
+        "--rolled", type=int, default=0, metavar="N", help="also every N-th celeba-80 photo rolled +-60 degrees"
+    )
+    parser.add_argument(
+        "--geometry", action="store_true", help="also the mouth/eyes ratio of celeba-80's upright faces"
+    )
     args = parser.parse_args()
     from ocula import Engine, Settings
 
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with Engine(Settings()) as engine:
         detector = engine.face_detector("yunet")
         positive = turned_faces(detector, load_entry(POSITIVE)) or []
@@ -178,24 +185,33 @@ def main() -> None:
             if faces is not None:  # no upright face: the turned search runs
                 halves[half_of(entry)].append((entry, faces))
         print(f"{POSITIVE}: turned faces {positive}")
-        print(f"face-free photos: tune {totals[0]} ({len(halves[0])} searched turned), "
-              f"held-out {totals[1]} ({len(halves[1])} searched turned)")
+        print(
+            f"face-free photos: tune {totals[0]} ({len(halves[0])} searched turned), "
+            f"held-out {totals[1]} ({len(halves[1])} searched turned)"
+        )
         for rule in rules():
             false = [[e for e, f in halves[h] if rule.accepts(f)] for h in (0, 1)]
             per100 = [100 * len(false[h]) / totals[h] for h in (0, 1)]
-            print(f"{rule}: keeps the positive {rule.accepts(positive)}; false faces per 100 face-free photos "
-                  f"tune {per100[0]:.2f} ({len(false[0])}), held-out {per100[1]:.2f} ({len(false[1])}) {false[0] + false[1]}")
+            print(
+                f"{rule}: keeps the positive {rule.accepts(positive)}; false faces per 100 face-free photos "
+                f"tune {per100[0]:.2f} ({len(false[0])}), held-out {per100[1]:.2f} ({len(false[1])}) "
+                f"{false[0] + false[1]}"
+            )
         if args.rolled:
             rolled = [turned_faces(detector, image) for image in rolled_photos(args.rolled)]
             upright = sum(faces is None for faces in rolled)
             print(f"celeba-80 photos rolled +-60 degrees: {len(rolled)}, a face found upright in {upright}")
             for rule in rules():
                 kept = upright + sum(rule.accepts(faces) for faces in rolled if faces is not None)
-                print(f"{rule}: a face found in {kept} of {len(rolled)} rolled photos ({100 * kept / len(rolled):.1f}%)")
+                print(
+                    f"{rule}: a face found in {kept} of {len(rolled)} rolled photos ({100 * kept / len(rolled):.1f}%)"
+                )
         if args.geometry:
             ratios = real_face_ratios(detector)
-            print(f"celeba-80 upright faces (score >= 0.8, n={len(ratios)}) mouth/eyes percentiles 1/5/50/95/99:",
-                  np.round(np.percentile(ratios, [1, 5, 50, 95, 99]), 3))
+            print(
+                f"celeba-80 upright faces (score >= 0.8, n={len(ratios)}) mouth/eyes percentiles 1/5/50/95/99:",
+                np.round(np.percentile(ratios, [1, 5, 50, 95, 99]), 3),
+            )
 
 
 if __name__ == "__main__":

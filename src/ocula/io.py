@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,8 +30,8 @@ from .errors import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageSource",
-    "Reduced",
     "PendingPhoto",
+    "Reduced",
     "check_image",
     "decode_reduced_ahead",
     "iter_image_paths",
@@ -40,7 +40,7 @@ __all__ = [
     "open_image_file",
 ]
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 #: Formats PIL may use to decode. Anything else is refused as ImageDecodeError.
 DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # multi-picture JPEGs (MPO) open as JPEG
@@ -424,7 +424,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, _WHITE + (255,))
+        background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8).copy()
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 

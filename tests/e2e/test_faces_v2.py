@@ -82,7 +82,7 @@ def test_a_blank_photo_with_yunet_is_no_face_and_never_runs_dlibs_cnn(engine):
 def test_verify_uses_the_table_of_the_descriptor_it_used(engine):
     (a1, a2), _ = _photos(2, 2).values()
     if not _sface_table_ships():
-        with pytest.raises(NotCalibrated, match="calibration_sface_face.json"):
+        with pytest.raises(NotCalibrated, match=r"calibration_sface_face.json"):
             engine.verify(a1, a2, descriptor="sface")
     # A table given for SFace is used as given; dlib's shipped one is not.
     scores = np.linspace(-0.2, 0.5, 2000)

@@ -83,5 +83,5 @@ def test_a_photo_decoded_ahead_gives_the_faces_and_errors_of_the_photo(engine, t
     assert len(blank) == 0 and blank.image_size == (2000, 1250)
     with pytest.raises(ImageNotFound):
         engine.faces(decode_reduced_ahead(tmp_path / "missing.jpg", 640), **V2)
-    with pytest.raises(NoFaceFound, match="big.png"):  # named by its path, as the path itself is
+    with pytest.raises(NoFaceFound, match=r"big\.png"):  # named by its path, as the path itself is
         engine.verify(decode_reduced_ahead(big, 640), face, descriptor="sface")

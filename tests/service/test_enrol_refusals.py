@@ -78,5 +78,7 @@ def test_a_rolled_head_is_enrolled_and_verified_through_the_api(client, keys):  
     r = client.post("/v1/galleries/rolled/people", data={"person": "7245"}, files=[("file", photo(rolled))],
                     headers=auth(keys["write"]))  # fmt: skip
     assert r.status_code == 200 and r.json()["photos"] == 1 and r.json()["refused"] == [], r.text
-    r = client.post("/v1/faces/verify", files={"file_a": photo(rolled), "file_b": photo(mate)}, headers=auth(keys["read"]))
+    r = client.post(
+        "/v1/faces/verify", files={"file_a": photo(rolled), "file_b": photo(mate)}, headers=auth(keys["read"])
+    )
     assert r.status_code == 200 and r.json()["face_a"] == 0 and r.json()["box_a"][0] < 200, r.text  # low left

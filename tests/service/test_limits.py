@@ -17,9 +17,8 @@ from ocula import Engine
 from ocula.galleries import Gallery
 from ocula.pipelines.faces import DETECT_MAX_PIXELS
 from ocula.pipelines.search_embed import ImageEmbedder
-from ocula.service import create_app
+from ocula.service import create_app, routes_collections
 from ocula.service import deps as service_deps
-from ocula.service import routes_collections
 from ocula.service.deps import Services
 from ocula.service.problems import Problem
 from ocula.service.settings import ServiceSettings
@@ -256,6 +255,7 @@ def test_uploads_to_detect_and_verify_are_decoded_under_the_services_limits(sett
             r = c.post("/v1/faces/verify", files={"file_a": ("a.png", blank), "file_b": ("b.png", blank)}, headers=read)
             assert is_problem(r, 422)["title"] == "No face found"
             over = blank_png(2500, 2000)  # 5 MP: over the service's limit, refused from its header
-            assert "5,000,000" in is_problem(c.post("/v1/faces/detect", files={"file": ("c.png", over)}, headers=read), 413)["detail"]
+            refused = c.post("/v1/faces/detect", files={"file": ("c.png", over)}, headers=read)
+            assert "5,000,000" in is_problem(refused, 413)["detail"]
     finally:
         tight.close()

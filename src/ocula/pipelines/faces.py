@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import InputError, UnknownName
+from ..errors import InputError, NoFaceFound, UnknownName
 from ..face_types import Faces
 from ..models.backends.base import Runner
 from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
@@ -53,6 +53,7 @@ __all__ = [
     "as_detector",
     "contenders",
     "detection_side",
+    "face_at",
     "face_order",
     "similarity",
 ]
@@ -64,14 +65,14 @@ log = logging.getLogger("ocula.faces")
 _SHOWN = {"hog": "HOG", "mmod": "CNN"}
 
 
-class Detector(str, enum.Enum):
+class Detector(enum.StrEnum):
     HOG = "hog"  # fast default
     CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~50x slower
     HOG_CNN = "hog+cnn"  # HOG, and the CNN only for photos where HOG finds no face
     YUNET = "yunet"  # faces v2: YuNet (ONNX), five landmarks of its own, a fixed cost per photo
 
 
-class Descriptor(str, enum.Enum):
+class Descriptor(enum.StrEnum):
     DLIB = "dlib"  # dlib's ResNet (the default), 150 px chips from dlib's 5 points
     SFACE = "sface"  # faces v2: SFace with a mirror pass, ArcFace-aligned 112 px chips
 
@@ -196,9 +197,9 @@ class FaceOptions:
             models cannot be compared with each other.
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
             YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
-            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px (HOG) or 800 px (CNN) when
-            the upsampled photo stays within the detector's pixel budget (``DETECT_MAX_PIXELS``,
-            the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
+            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px
+            (HOG) or 800 px (CNN) when the upsampled photo stays within the detector's pixel budget
+            (``DETECT_MAX_PIXELS``, the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
             searched on a shrunk copy. An explicit value is used as given.
         largest_only: only the largest face is wanted (verification): the photo is searched at
             native scale first and upsampled only when nothing is found there.
@@ -543,6 +544,18 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def face_at(faces: Faces, index: int | None, name: str) -> int:
+    """The position among ``faces`` (of the photo ``name``) of face ``index`` (None: face 0;
+    negative: from the end, as in Python): :class:`~ocula.errors.NoFaceFound` when the photo
+    has none, :class:`~ocula.errors.InputError` when the index is out of range."""
+    if len(faces) == 0:
+        raise NoFaceFound(name)
+    i = 0 if index is None else index
+    if not -len(faces) <= i < len(faces):
+        raise InputError(f"{name}: face {i} asked for, but {len(faces)} found")
+    return i % len(faces)
 
 
 def contenders(scores: np.ndarray, *, score_aware: bool) -> np.ndarray:

@@ -166,7 +166,9 @@ class YuNetDetector:
         fitted = self._fit(image, upsample)
         return _scaled_back(self._search(fitted), image, fitted)
 
-    def detect_faces_turned(self, image: np.ndarray, upsample: int = 0, rule: TurnRule = ANY_TURNED_FACE) -> DetectedFaces:
+    def detect_faces_turned(
+        self, image: np.ndarray, upsample: int = 0, rule: TurnRule = ANY_TURNED_FACE
+    ) -> DetectedFaces:
         """:meth:`detect_faces`; when it finds nothing, the same on the photo turned by each of
         ``rule.turns`` until one finds a face the rule accepts (boxes and landmarks mapped back
         to the photo; the landmarks keep their order on the face, so the aligned chip is
@@ -232,7 +234,9 @@ class YuNetDetector:
         return DetectedFaces(boxes.astype(np.float32), landmarks[keep], scores[keep])
 
 
-def nms_boxes(xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int) -> list[int]:
+def nms_boxes(
+    xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int
+) -> list[int]:
     """``cv::dnn::NMSBoxes`` for ``Rect2i`` boxes: boxes truncated to integers, candidates over
     the threshold by descending score (ties in input order), at most ``top_k`` of them, each
     kept unless it overlaps a kept box by more than ``nms_threshold`` (IoU of the integer

@@ -50,8 +50,8 @@ __all__ = [
     "decode_upload",
     "parse_metadata",
     "require",
-    "upload_bytes",
     "services",
+    "upload_bytes",
 ]
 
 T = TypeVar("T")

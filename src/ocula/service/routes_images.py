@@ -48,7 +48,9 @@ async def detect(
     file: Annotated[UploadFile, File(description="The photo.")],
     detector: Annotated[
         Detector | None,
-        Form(description="Face detector: yunet (faces v2: turned heads, fixed cost; the default), hog, cnn or hog+cnn."),
+        Form(
+            description="Face detector: yunet (faces v2: turned heads, fixed cost; the default), hog, cnn or hog+cnn."
+        ),
     ] = None,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
@@ -59,7 +61,7 @@ async def detect(
     faces = await svc.run(detect_upload)
     w, h = faces.image_size
     dicts = faces.to_dicts()
-    for d, ok in zip(dicts, faces.usable()):
+    for d, ok in zip(dicts, faces.usable(), strict=False):
         d["usable"] = bool(ok)
     return {"width": w, "height": h, "faces": dicts}
 
@@ -71,7 +73,10 @@ async def verify(
     fmr: Annotated[float, Form(gt=0, lt=1)] = 1e-3,
     detector: Annotated[
         Detector | None,
-        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
+        Form(
+            description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, "
+                "yunet for sface)."
+        ),
     ] = None,
     descriptor: Annotated[
         Descriptor, Form(description="Face descriptor: dlib or sface (faces v2); the threshold is its calibration's.")
