@@ -51,7 +51,9 @@ from .vectors import METRICS, FaissVectors
 __all__ = [
     "Collection",
     "Erasure",
+    "FaceRows",
     "Item",
+    "ItemFaces",
     "Match",
     "NewItem",
     "collection_names",
@@ -86,7 +88,35 @@ CREATE TABLE IF NOT EXISTS vectors (
 );
 CREATE INDEX IF NOT EXISTS vectors_by_item ON vectors(item_id);
 CREATE TABLE IF NOT EXISTS vector_sync (vid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS item_faces (
+    item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    face INTEGER NOT NULL,
+    box TEXT NOT NULL,
+    descriptor BLOB NOT NULL,
+    PRIMARY KEY (item_id, face)
+);
 """
+FACES_META = "faces_descriptor"  # meta key: the face descriptor (model@version) of every item_faces row
+
+
+@dataclass(frozen=True)
+class ItemFaces:
+    """The faces found in an item's photo: their boxes (n, 4: x0, y0, x1, y1 pixels) and
+    descriptors (n, d), all computed by ``descriptor`` (a model stamp, ``name@version``)."""
+
+    descriptor: str
+    boxes: np.ndarray
+    descriptors: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceRows:
+    """Every stored face of a collection (or of its items a filter keeps), row by row: the item
+    each belongs to, its box and its descriptor."""
+
+    item_ids: list[str]
+    boxes: np.ndarray  # (n, 4)
+    descriptors: np.ndarray  # (n, d)
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,7 @@ class NewItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
     source: str | None = None  # the folder or catalog file it was indexed from
+    faces: ItemFaces | None = None  # the faces in its photo (None: not searched for faces)
 
 
 @dataclass(frozen=True)
@@ -148,6 +179,14 @@ class Match:
 _ITEM_COLUMNS = (
     "id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id), source"
 )
+
+
+def _face_arrays(rows: Sequence[tuple[str, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (n, 4), descriptors (n, d)) of ``item_faces`` rows (box JSON, descriptor blob)."""
+    if not rows:
+        return np.zeros((0, 4), np.float32), np.zeros((0, 0), np.float32)
+    boxes = np.array([json.loads(r[0]) for r in rows], np.float32)
+    return boxes, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
 
 def _item(row: tuple) -> Item:
@@ -334,6 +373,7 @@ class Collection:
         self.metric: str = meta.get("metric", "ip")
         self._generation_seen = self._generation()
         self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
+        self._face_rows: tuple[int, FaceRows] | None = None  # (generation, every stored face)
         self._dirty = False
         self._snapshot_error = ""  # why the last snapshot could not be written
         self._vectors: VectorStore  # what searches ask
@@ -653,9 +693,35 @@ class Collection:
                 )
                 added_ids.append(cur.lastrowid)
                 added_vectors.append(row)
+            if item.faces is not None:
+                self._write_faces(item.id, item.faces)
         self._outbox(removed, added_ids)
         current = self._bump()
         return current, removed, added_ids, added_vectors
+
+    def _write_faces(self, item_id: str, faces: ItemFaces) -> None:
+        """Inside the write transaction: store ``faces`` of ``item_id``. The first faces stored
+        name the collection's face descriptor; faces of another are refused (they could not be
+        compared with each other, nor with one gallery's templates)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (FACES_META,)).fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES (?, ?)", (FACES_META, faces.descriptor))
+        elif row[0] != faces.descriptor:
+            raise InputError(
+                f"collection {self.name} holds faces described by {row[0]}, not {faces.descriptor}; "
+                f"rebuild it with `ocula reindex --collection {self.name}`"
+            )
+        boxes = np.asarray(faces.boxes, np.float64).reshape(-1, 4)
+        descriptors = np.asarray(faces.descriptors, np.float32)
+        if len(descriptors) != len(boxes):
+            raise InputError(f"item {item_id!r}: one box per face descriptor")
+        self._db.executemany(
+            "INSERT INTO item_faces (item_id, face, box, descriptor) VALUES (?, ?, ?, ?)",
+            [
+                (item_id, j, json.dumps([round(float(v), 1) for v in box]), d.tobytes())
+                for j, (box, d) in enumerate(zip(boxes, descriptors, strict=True))
+            ],
+        )
 
     def issue(self, counter: str, n: int, *, after: int = 0) -> range:
         """``n`` numbers ``counter`` never issued before in this store (cluster ids, say): the count
@@ -809,6 +875,7 @@ class Collection:
         for item_id in item_ids:
             vids += [r[0] for r in self._db.execute("SELECT vid FROM vectors WHERE item_id = ?", (item_id,))]
             self._db.execute("DELETE FROM vectors WHERE item_id = ?", (item_id,))
+            self._db.execute("DELETE FROM item_faces WHERE item_id = ?", (item_id,))  # with the item, always
         return np.array(vids, np.int64)
 
     def _bump(self) -> bool:
@@ -865,6 +932,49 @@ class Collection:
         self._check_not_dropped()
         for row in self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id"):
             yield _item(row)
+
+    @property
+    def faces_descriptor(self) -> str | None:
+        """The descriptor (``name@version``) of the faces stored with the items; None if none are."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (FACES_META,)).fetchone()
+        return None if row is None else row[0]
+
+    def faces(self, item_id: str) -> ItemFaces | None:
+        """The faces stored with ``item_id`` (none found: zero rows); None if no faces were stored."""
+        self._check_not_dropped()
+        descriptor = self.faces_descriptor
+        rows = self._db.execute(
+            "SELECT box, descriptor FROM item_faces WHERE item_id = ? ORDER BY face", (item_id,)
+        ).fetchall()
+        if descriptor is None:
+            return None
+        return ItemFaces(descriptor, *_face_arrays(rows))
+
+    def face_rows(self, where: str | None = None) -> FaceRows:
+        """Every stored face (of the items ``where`` keeps): what a search by person compares
+        with a gallery's templates. Read from SQLite once per generation of the store."""
+        with self._lock:
+            self._check_not_dropped()
+            with self._reading():
+                generation = self._generation()
+                if self._face_rows is None or self._face_rows[0] != generation:
+                    rows = self._db.execute("SELECT item_id, box, descriptor FROM item_faces ORDER BY item_id, face")
+                    batch = rows.fetchall()
+                    boxes, descriptors = _face_arrays([r[1:] for r in batch])
+                    self._face_rows = (generation, FaceRows([r[0] for r in batch], boxes, descriptors))
+                every = self._face_rows[1]
+                if not where:
+                    return every
+                kept = self._filtered_ids(where)
+        mask = np.array([i in kept for i in every.item_ids], bool)
+        return FaceRows([i for i in every.item_ids if i in kept], every.boxes[mask], every.descriptors[mask])
+
+    def _filtered_ids(self, where: str) -> set[str]:
+        f = parse_filter(where)
+        try:
+            return {r[0] for r in self._db.execute(f"SELECT items.id FROM items WHERE {f.sql}", f.params)}
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
 
     def fingerprints(self, source: str) -> dict[str, tuple[str | None, dict[str, Any]]]:
         """id → (content sha256, metadata) of the items indexed from ``source``: what an

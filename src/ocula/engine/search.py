@@ -12,16 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from ..collections import Collection, Match, NewItem, drop_collection, swap_collection
+from ..collections import Collection, ItemFaces, Match, NewItem, drop_collection, swap_collection
 from ..config import Settings
 from ..errors import DatasetError, ImageError, ImageNotFound, ImageTooLarge, InputError, OculaError
 from ..hashing import file_sha256
 from ..io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
 from ..models.registry import get_model
 from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor
 from ..pipelines.preprocess import crop_region
 from ..pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
 from .decode import DECODE_AHEAD, decode_ahead
+from .faces import FaceService
 from .pool import ModelPool
 from .ray import ray_embed_images
 from .results import Dedupe, Duplicate, Embedded, Unreadable
@@ -34,6 +36,7 @@ __all__ = [
     "IndexReport",
     "SearchService",
     "Unreadable",
+    "item_faces_stamp",
     "read_catalog",
 ]
 
@@ -172,6 +175,13 @@ class _CommitBatch:
             self.on_commit(self.committed)
 
 
+def item_faces_stamp(descriptor: Descriptor = DEFAULT_DESCRIPTOR) -> str:
+    """The stamp (``name@version``) a collection's faces carry when described by ``descriptor``
+    (``ocula index`` stores the default's)."""
+    spec = get_model(DESCRIPTOR_MODELS[descriptor])
+    return f"{spec.name}@{spec.version}"
+
+
 def search_service(settings: Settings) -> SearchService:
     """A search service on a pool of its own: what each Ray worker embeds with."""
     return SearchService(ModelPool(settings))
@@ -189,6 +199,13 @@ class SearchService:
 
     def image_embedder(self) -> ImageEmbedder:
         return ImageEmbedder(get_model(SEARCH_MODEL), self._pool.runner(SEARCH_MODEL))
+
+    def item_faces(self, path: Path) -> ItemFaces:
+        """The faces of the photo at ``path`` as a collection stores them: boxes and descriptors
+        of the default descriptor (what a search by person compares with a gallery's templates)."""
+        faces = FaceService(self._pool).faces(path, descriptor=DEFAULT_DESCRIPTOR)
+        assert faces.embeddings is not None
+        return ItemFaces(item_faces_stamp(), faces.boxes, faces.embeddings)
 
     def embed_images(self, sources: Iterable[ImageSource]) -> Iterator[Embedded]:
         """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error."""
@@ -244,13 +261,21 @@ class SearchService:
         on_commit: Callable[[int], None] | None = None,
         vectors: str | None = None,
         ray: str | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Index every image under ``root`` into ``collection`` (created if missing), with ids
         relative to ``root``. See :meth:`index_entries` for what an incremental run does."""
         root = Path(root).resolve()  # stored paths are absolute, ids relative to the folder
         entries = [CatalogEntry(p.relative_to(root).as_posix(), p) for p in sorted(iter_image_paths([root]))]
         return self.index_entries(
-            entries, collection, source=str(root), progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+            entries,
+            collection,
+            source=str(root),
+            progress=progress,
+            on_commit=on_commit,
+            vectors=vectors,
+            ray=ray,
+            faces=faces,
         )
 
     def index_csv(
@@ -266,6 +291,7 @@ class SearchService:
         vectors: str | None = None,
         ray: str | None = None,
         allow_outside: bool = False,
+        faces: bool = True,
     ) -> IndexReport:
         """Index the images a catalog CSV lists: ``path_column`` (relative to the CSV's folder),
         ``id_column`` (default: the path) and ``meta_columns`` stored as metadata (numbers as
@@ -286,6 +312,7 @@ class SearchService:
             vectors=vectors,
             ray=ray,
             within=None if allow_outside else Path(source).parent,
+            faces=faces,
         )
 
     def index_entries(
@@ -299,6 +326,7 @@ class SearchService:
         vectors: str | None = None,
         ray: str | None = None,
         within: Path | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Bring the items ``source`` contributed to ``collection`` in line with ``entries``.
 
@@ -310,6 +338,10 @@ class SearchService:
         resolved folder) is given, files outside it. Work is committed every few images;
         ``on_commit(n)`` is called after each commit with the number of items committed so far
         in this run.
+
+        ``faces``: also store each new or changed item's faces (boxes and descriptors of the
+        default descriptor, :meth:`item_faces`), which ``search_person`` compares with a
+        gallery's templates; about doubles the time per photo.
 
         ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
         ``ray`` (``local``, ``auto`` or ``ray://head:10001``) embeds on a Ray cluster instead of
@@ -344,6 +376,11 @@ class SearchService:
                 if e.vector is None:
                     report.failed.append((e.name, str(e.error) if e.error else "no vector"))
                     continue
+                try:
+                    extras = {"faces": self.item_faces(entry.path) if faces else None}
+                except OculaError as exc:
+                    report.failed.append((e.name, str(exc)))
+                    continue
                 vector = e.vector
                 if entry.id in known:
                     report.updated += 1
@@ -357,15 +394,22 @@ class SearchService:
                         content_sha256=sha,
                         metadata=entry.metadata,
                         source=source,
+                        **extras,
                     )
                 )
             batch.flush()
         return report
 
     def reindex(
-        self, collection: str, *, drop_missing: bool = False, progress: Callable[[int, int], None] | None = None
+        self,
+        collection: str,
+        *,
+        drop_missing: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        faces: bool = True,
     ) -> IndexReport:
-        """Rebuild ``collection`` with the current search embedder, from its items' files.
+        """Rebuild ``collection`` with the current search embedder, from its items' files (and,
+        with ``faces``, their faces: how a collection indexed before faces were stored gets them).
 
         The new collection is built beside the old one and swapped in only when complete; if
         some items' files cannot be read, the old collection is kept unless ``drop_missing``.
@@ -385,7 +429,7 @@ class SearchService:
         try:
             for source, entries in by_source.items():
                 part = self.index_entries(
-                    entries, building, source=source or "", progress=progress, vectors=store
+                    entries, building, source=source or "", progress=progress, vectors=store, faces=faces
                 )
                 report.added += part.added
                 report.failed += part.failed
