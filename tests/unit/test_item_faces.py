@@ -1,0 +1,78 @@
+"""A collection's stored faces (issue 19): rows round trip, go with their item, one descriptor
+per collection; the search by person's similarity matches ocula's face similarity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocula import InputError, Settings
+from ocula.collections import Collection, ItemFaces, NewItem
+from ocula.galleries.person_search import best_similarities
+from ocula.pipelines.faces import similarity
+
+
+def unit(rng, n, d):
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def coll(tmp_path, cache_dir):
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True)
+    with Collection.open("photos", settings=settings, embedder="test@1", dim=8, create=True) as c:
+        yield c
+
+
+def item(rng, item_id, n_faces, *, descriptor="sface_face@1", metadata=None):
+    faces = ItemFaces(descriptor, rng.uniform(0, 500, size=(n_faces, 4)), unit(rng, n_faces, 128))
+    return NewItem(item_id, unit(rng, 1, 8), path=f"/p/{item_id}.jpg", metadata=metadata or {}, faces=faces)
+
+
+def test_faces_round_trip_and_name_the_descriptor(coll):
+    rng = np.random.default_rng(0)
+    two, none = item(rng, "a", 2), item(rng, "b", 0)
+    coll.add([two, none, NewItem("c", unit(rng, 1, 8))])  # c: not searched for faces
+    assert coll.faces_descriptor == "sface_face@1"
+    stored = coll.faces("a")
+    np.testing.assert_array_equal(stored.descriptors, two.faces.descriptors)
+    np.testing.assert_allclose(stored.boxes, two.faces.boxes, atol=0.05)  # kept to 0.1 px
+    assert len(coll.faces("b").boxes) == 0
+    rows = coll.face_rows()
+    assert rows.item_ids == ["a", "a"] and rows.descriptors.shape == (2, 128)
+
+
+def test_faces_go_with_their_item_deleted_replaced_or_erased(coll):
+    rng = np.random.default_rng(1)
+    coll.add([item(rng, "a", 2), item(rng, "b", 1), item(rng, "c", 3)])
+    assert len(coll.face_rows().item_ids) == 6
+    coll.delete(["a"])
+    coll.add([NewItem("b", unit(rng, 1, 8))])  # replaced without faces: the old ones go
+    assert coll.face_rows().item_ids == ["c", "c", "c"]
+    coll.erase(["c"])
+    assert coll.face_rows().item_ids == []
+    assert coll._db.execute("SELECT COUNT(*) FROM item_faces").fetchone()[0] == 0
+
+
+def test_face_rows_follow_a_metadata_filter(coll):
+    rng = np.random.default_rng(2)
+    coll.add([item(rng, "old", 1, metadata={"year": 2010}), item(rng, "new", 2, metadata={"year": 2021})])
+    assert coll.face_rows("year >= 2020").item_ids == ["new", "new"]
+    with pytest.raises(InputError):
+        coll.face_rows("year >>= 1")
+
+
+def test_faces_of_another_descriptor_are_refused(coll):
+    rng = np.random.default_rng(3)
+    coll.add([item(rng, "a", 1)])
+    with pytest.raises(InputError, match="described by sface_face@1"):
+        coll.add([item(rng, "b", 1, descriptor="dlib_resnet_face@dlib-20")])
+    assert coll.get("b") is None  # the whole transaction is refused
+
+
+def test_best_similarity_is_the_face_similarity_of_the_closest_template():
+    rng = np.random.default_rng(4)
+    faces, templates = unit(rng, 5, 128) * 1.1, unit(rng, 3, 128)  # not unit length: dlib's are not
+    expected = np.array([max(similarity(f, t) for t in templates) for f in faces])
+    np.testing.assert_allclose(best_similarities(faces, templates), expected, atol=1e-5)
+    assert best_similarities(faces[:0], templates).shape == (0,)
