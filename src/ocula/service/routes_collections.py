@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from ..collections import Collection, Match, NewItem, collection_names
 from ..errors import InputError, UnknownName
+from ..galleries import PersonSearch, search_person
 from ..io import load_image
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
 from .problems import broken_store
@@ -91,16 +92,26 @@ async def delete_item(
     return {"collection": collection, "id": item_id, "deleted": True}
 
 
-@router.post("/collections/{collection}/search", summary="The items most like a photo (or a region of it)")
+@router.post(
+    "/collections/{collection}/search",
+    summary="The items most like a photo (or a region of it), or those showing a person of a gallery",
+)
 async def search(
     collection: CollectionName,
-    file: Annotated[UploadFile, File(description="The query photo.")],
+    file: Annotated[UploadFile | None, File(description="The query photo (or give person and gallery).")] = None,
     k: Annotated[int, Form(ge=1, le=100)] = 10,
     where: Annotated[str | None, Form(description="Metadata filter, e.g. category = 'shoes'.")] = None,
     region: Annotated[str | None, Form(description="x0,y0,x1,y1: search with this part of the photo.")] = None,
+    person: Annotated[str | None, Form(max_length=256, description="Items showing this person of gallery.")] = None,
+    gallery: Annotated[str | None, Form(max_length=64, description="The gallery person is enrolled in.")] = None,
+    fpir: Annotated[float, Form(gt=0, lt=1, description="With person: the gallery threshold's FPIR.")] = 0.01,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    if person is not None or gallery is not None:
+        return await _search_person(svc, caller, collection, person, gallery, k=k, where=where, fpir=fpir)
+    if file is None:
+        raise InputError("give a query photo (file), or person and gallery")
     box = _region(region)
 
     def search_upload() -> list[Match]:
@@ -111,3 +122,42 @@ async def search(
     async with audited(svc, caller, "search", collection):
         matches = await svc.run(search_upload)
     return {"collection": collection, "region": box, "matches": [m.to_dict() for m in matches]}
+
+
+@router.get("/collections/{collection}/search", summary="The items showing a person of a gallery")
+async def search_get(
+    collection: CollectionName,
+    person: Annotated[str, Query(min_length=1, max_length=256, description="The person's name.")],
+    gallery: Annotated[str, Query(min_length=1, max_length=64, description="The gallery they are enrolled in.")],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    where: Annotated[str | None, Query(description="Metadata filter, e.g. year >= 2020.")] = None,
+    fpir: Annotated[float, Query(gt=0, lt=1, description="The gallery threshold's FPIR.")] = 0.01,
+    caller: Caller = require("read"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    return await _search_person(svc, caller, collection, person, gallery, k=k, where=where, fpir=fpir)
+
+
+async def _search_person(
+    svc: Services,
+    caller: Caller,
+    collection: str,
+    person: str | None,
+    gallery: str | None,
+    *,
+    k: int,
+    where: str | None,
+    fpir: float,
+) -> dict[str, Any]:
+    """The items of ``collection`` where a face is ``person`` of ``gallery`` (see
+    :func:`ocula.galleries.search_person`); an unknown person or gallery is a 404."""
+    if not person or not gallery:
+        raise InputError("person and gallery go together")
+
+    def find() -> PersonSearch:
+        g, coll = svc.gallery(gallery), svc.collection(collection)
+        return search_person(g, coll, person, k=k, where=where or None, fpir=fpir)
+
+    async with audited(svc, caller, "search_person", f"{collection}/{gallery}"):
+        found = await svc.run(find)
+    return {"collection": collection, **found.to_dict()}
