@@ -29,6 +29,10 @@ def item(rng, item_id, n_faces, *, descriptor="sface_face@1", metadata=None):
     return NewItem(item_id, unit(rng, 1, 8), path=f"/p/{item_id}.jpg", metadata=metadata or {}, faces=faces)
 
 
+def files_of(coll) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(coll.path.iterdir()) if p.is_file())
+
+
 def test_faces_round_trip_and_name_the_descriptor(coll):
     rng = np.random.default_rng(0)
     two, none = item(rng, "a", 2), item(rng, "b", 0)
@@ -44,14 +48,19 @@ def test_faces_round_trip_and_name_the_descriptor(coll):
 
 def test_faces_go_with_their_item_deleted_replaced_or_erased(coll):
     rng = np.random.default_rng(1)
-    coll.add([item(rng, "a", 2), item(rng, "b", 1), item(rng, "c", 3)])
+    erased = item(rng, "c", 3)
+    coll.add([item(rng, "a", 2), item(rng, "b", 1), erased])
     assert len(coll.face_rows().item_ids) == 6
     coll.delete(["a"])
     coll.add([NewItem("b", unit(rng, 1, 8))])  # replaced without faces: the old ones go
     assert coll.face_rows().item_ids == ["c", "c", "c"]
-    coll.erase(["c"])
+    assert erased.faces.descriptors[0].tobytes() in files_of(coll)  # what the check below looks for
+    assert not coll.erase(["c"]).pending
     assert coll.face_rows().item_ids == []
     assert coll._db.execute("SELECT COUNT(*) FROM item_faces").fetchone()[0] == 0
+    # Erased means gone from the store's files too (secure_delete, the WAL truncated).
+    stored = files_of(coll)
+    assert all(d.tobytes() not in stored for d in erased.faces.descriptors)
 
 
 def test_face_rows_follow_a_metadata_filter(coll):
