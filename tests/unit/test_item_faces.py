@@ -85,3 +85,22 @@ def test_best_similarity_is_the_face_similarity_of_the_closest_template():
     expected = np.array([max(similarity(f, t) for t in templates) for f in faces])
     np.testing.assert_allclose(best_similarities(faces, templates), expected, atol=1e-5)
     assert best_similarities(faces[:0], templates).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["photo.jpg", "--person", "obama", "-g", "g"], "not both"),
+        (["--person", "obama"], "--person and --gallery go together"),
+        ([], "give a query photo, or --person NAME --gallery G"),
+    ],
+)
+def test_search_refuses_a_person_search_it_cannot_run(args, message, tmp_path):
+    from click.testing import CliRunner
+
+    from ocula.cli import cli_command
+
+    result = CliRunner().invoke(
+        cli_command(), ["search", *args, "-c", "c"], prog_name="ocula", env={"OCULA_DATA_DIR": str(tmp_path)}
+    )
+    assert result.exit_code == 1 and message in result.output, result.output

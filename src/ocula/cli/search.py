@@ -161,6 +161,9 @@ def search_command(
     so an enrolment or a `faces forget` counts at once."""
     settings = settings_of(ctx)
     if person is not None or gallery is not None:
+        if photo is not None:
+            with cli_errors(json_output=as_json):
+                raise InputError("search with a photo or with --person, not both (they do not combine yet)")
         _search_person(settings, person, gallery, collection, k=k, where=where, fpir=fpir, as_json=as_json)
         return
     with cli_errors(json_output=as_json):
