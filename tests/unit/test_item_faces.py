@@ -104,3 +104,29 @@ def test_search_refuses_a_person_search_it_cannot_run(args, message, tmp_path):
         cli_command(), ["search", *args, "-c", "c"], prog_name="ocula", env={"OCULA_DATA_DIR": str(tmp_path)}
     )
     assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_a_face_closer_to_another_enrolled_person_is_not_found_for_this_one(tmp_path, cache_dir):
+    """As ``faces identify`` names a face: the closest person, if they reach the threshold. A
+    face of B that also reaches A's threshold is found for B only."""
+    from ocula.engine.search import item_faces_stamp
+    from ocula.galleries import Gallery, search_person
+    from ocula.galleries.enrolment import store_templates
+
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True)
+    rng = np.random.default_rng(5)
+    a = unit(rng, 1, 128)[0]
+    b = a + 0.9 * unit(rng, 1, 128)[0]  # similarity to a of about 0.6: above the threshold (~0.4)
+    b /= np.linalg.norm(b)
+    with Gallery.open("g", settings=settings, create=True) as g:
+        store_templates(g._coll, "alice", a[None], [{}])
+        store_templates(g._coll, "bob", b[None], [{}])
+        assert similarity(a, b) > g.threshold().threshold
+        with Collection.open("photos", settings=settings, embedder="test@1", dim=8, create=True) as c:
+            boxes = np.zeros((1, 4))
+            c.add(
+                NewItem(name, unit(rng, 1, 8), faces=ItemFaces(item_faces_stamp(g.descriptor), boxes, face[None]))
+                for name, face in (("of-alice", a), ("of-bob", b))
+            )
+            assert [m.id for m in search_person(g, c, "alice").matches] == ["of-alice"]
+            assert [m.id for m in search_person(g, c, "bob").matches] == ["of-bob"]

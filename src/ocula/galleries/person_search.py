@@ -5,7 +5,8 @@ into the collection: a photo enrolled since is used at once, and a person forgot
 (``ocula faces forget``) is unknown at once, so nothing about them stays findable through a
 collection. A face matches when its similarity to any of the person's templates reaches the
 gallery's threshold at ``fpir`` (:meth:`Gallery.threshold`, the one ``ocula faces identify``
-names people at); items are ranked by their best face's similarity.
+names people at) and no other person of the gallery is closer to it: the faces ``ocula faces
+identify`` would name as the person. Items are ranked by their best face's similarity.
 """
 
 from __future__ import annotations
@@ -103,8 +104,11 @@ def search_person(
     limit = gallery.threshold(fpir)
     rows = coll.face_rows(where)
     sims = best_similarities(rows.descriptors, templates)
+    above = np.flatnonzero(sims >= limit.threshold)
+    # A face as close to another enrolled person is theirs (identify names the closest person).
+    named = gallery.nearest_people(rows.descriptors[above])
     best: dict[str, int] = {}  # item id -> its best face's row
-    for row in np.flatnonzero(sims >= limit.threshold):
+    for row in (r for r, who in zip(above, named, strict=True) if who == person):
         item_id = rows.item_ids[row]
         if item_id not in best or sims[row] > sims[best[item_id]]:
             best[item_id] = int(row)
