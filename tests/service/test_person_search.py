@@ -49,6 +49,7 @@ def client(engine, settings, keys):  # noqa: F811
 
 def test_search_by_person_get_and_post_then_forget(client, keys):  # noqa: F811
     read = auth(keys["read"])
+    is_problem(client.get("/v1/collections/photos/search", params={"person": "obama", "gallery": "g"}), 401)
     r = client.get("/v1/collections/photos/search", params={"person": "obama", "gallery": "g"}, headers=read)
     assert r.status_code == 200, r.text
     body = r.json()
