@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ocula.collections import Collection
-from ocula.errors import UnknownName
+from ocula.errors import InputError, UnknownName
 from ocula.galleries import Gallery, search_person
 
 from ..conftest import run_cli, shared
@@ -60,3 +60,20 @@ def test_a_person_is_found_in_their_photos_only_then_nowhere_once_forgotten(engi
     with Gallery.open(gallery, engine=engine) as g, Collection.open(collection, settings=engine.settings) as c:
         with pytest.raises(UnknownName):
             search_person(g, c, "obama")
+
+
+def test_reindex_stores_the_faces_of_a_collection_indexed_without_them(engine, tmp_path):
+    examples = shared(EXAMPLES)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama1.jpg", "alex.jpg"):
+        (folder / name).symlink_to(examples / INDEXED[name])
+    collection, gallery = f"nofaces-{tmp_path.name}", f"g2-{tmp_path.name}"
+    assert engine.index_folder(folder, collection, faces=False).added == 2
+    with Gallery.open(gallery, engine=engine, create=True) as g:
+        g.enroll("obama", [examples / "train/obama/obama2.jpg"])
+        with Collection.open(collection, settings=engine.settings) as c, pytest.raises(InputError, match="reindex"):
+            search_person(g, c, "obama")
+        assert engine.reindex(collection).added == 2
+        with Collection.open(collection, settings=engine.settings) as c:
+            assert [m.id for m in search_person(g, c, "obama").matches] == ["obama1.jpg"]
