@@ -15,6 +15,7 @@ import pytest
 
 from ocula.collections import Collection, NewItem
 from ocula.errors import NoConceptScores, UnknownName
+from ocula.io import load_image
 
 from ..conftest import run_cli, shared
 
@@ -108,3 +109,14 @@ def test_a_collection_from_before_concept_scores_asks_for_a_reindex(engine, tmp_
     engine.reindex(name)
     assert [m.id for m in engine.search_words("dog", name, k=1)] == [f"{DOGS[0]}.JPEG"]
     shutil.rmtree(folder)
+
+
+def test_one_forward_pass_gives_the_same_vector_and_the_class_probabilities(engine):
+    embedder = engine.search_service.image_embedder()
+    prepared = [embedder.prepare(load_image(shared(f"{SAMPLE}/{name}.JPEG"))) for name in DOGS[:2] + VEHICLES[:1]]
+    vectors, probabilities = embedder.embed_and_classify(prepared)
+    np.testing.assert_allclose(vectors, embedder.embed(prepared), atol=1e-5)  # the stamp's vectors, unchanged
+    assert probabilities.shape == (3, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    labels = engine.tagger("fast").taxonomy.classes
+    assert [labels[i] for i in probabilities.argmax(axis=1)] == ["n02085936", "n02099601", "n03769881"]
