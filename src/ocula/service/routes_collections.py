@@ -162,12 +162,11 @@ async def search(
         raise InputError("give a query photo (file), words (text), or both")
 
     def search_upload() -> list[Match]:
-        coll = svc.collection(collection)
         if file is None:
             assert text is not None
-            return svc.engine.search_words(text, coll, k=k, where=where or None)
-        image = decode_upload(file, svc)
-        return svc.engine.search(image, coll, k=k, where=where or None, region=box, text=text)
+            return svc.engine.search_words(text, svc.collection(collection), k=k, where=where or None)
+        image = decode_upload(file, svc)  # a bad upload is refused as such, whatever the collection
+        return svc.engine.search(image, svc.collection(collection), k=k, where=where or None, region=box, text=text)
 
     async with audited(svc, caller, "search", collection):
         matches = await svc.run(search_upload)
