@@ -4,8 +4,12 @@ Layout under ``settings.data_dir / "collections" / <name>``:
 
 - ``items.sqlite`` (WAL): ``meta`` (embedder stamp, dimension, generation), ``items`` (id, path,
   content sha256, metadata JSON) and ``vectors`` (vector id, item id, embedder stamp, region,
-  float32 blob). Every change is one transaction, so a process killed at any point leaves the
-  items that were committed and nothing half-written.
+  float32 blob), and ``concepts`` (item id, the item's compact concept scores, see
+  :mod:`ocula.concepts`; ``meta.concepts`` names their concept numbering). Every change is one
+  transaction, so a process killed at any point leaves the items that were committed and
+  nothing half-written. A search by words uses a :class:`ConceptIndex` of the ``concepts``
+  rows built in memory on the first such search and again after any change (by any process:
+  the generation says so); 0.1 s at 10,000 items (benchmarks/text_search_collection.py).
 - ``vectors.faiss`` + ``vectors.json``: a snapshot of the vector index, valid only for the
   generation it names; otherwise rebuilt from ``vectors`` on open, and the old snapshot removed
   (it may hold vectors erased since). A snapshot is only written under SQLite's write lock and
