@@ -255,7 +255,8 @@ def test_collection_search_by_words_and_thumbnails(client, keys, engine, setting
     matches = r.json()["matches"]
     assert matches and matches[0]["id"] == "cat" and matches[0]["score"] > 0.3
     assert matches[0]["concepts"] and {"concept", "wnid", "score"} <= set(matches[0]["concepts"][0])
-    r = client.get("/v1/collections/words/search", params={"text": "cat | coffee", "where": "year >= 2020"}, headers=read)
+    either = {"text": "cat | coffee", "where": "year >= 2020"}
+    r = client.get("/v1/collections/words/search", params=either, headers=read)
     assert [m["id"] for m in r.json()["matches"]] == ["coffee"]  # ids of the filter ∩ the postings
     r = client.post("/v1/collections/words/search", data={"text": "cat"}, headers=read)  # words, no photo
     assert r.json()["matches"][0]["id"] == "cat"
