@@ -70,7 +70,12 @@ def main() -> None:
     mixed = mixed_identities({d: cached[d] for d in DESCRIPTORS}, ids)
     print(f"mixed identities left out ({mixed.to_dict()['rule']}): {', '.join(mixed.flagged) or 'none'}")
     for i in mixed.flagged:
-        print("   " + i + ": " + ", ".join(f"{d} mean {mixed.mean_genuine[d][i]:.3f} z {mixed.z[d][i]:.1f}" for d in DESCRIPTORS))
+        print(
+            "   "
+            + i
+            + ": "
+            + ", ".join(f"{d} mean {mixed.mean_genuine[d][i]:.3f} z {mixed.z[d][i]:.1f}" for d in DESCRIPTORS)
+        )
     first, second = halves(ids, mixed.flagged, alternate=args.alternate)
     rows = []
     head = (f"{'descriptor':<18}{'rule':<8}{'calib->test':<12}{'FMR@1e-3':>9}{'FMR@1e-4':>9}{'FPIR@.01':>9}"

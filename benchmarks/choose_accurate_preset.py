@@ -67,7 +67,9 @@ def main() -> None:
                     crops = np.stack([resize_center_crop(im, size, crop, pre.resample) for im in images[i : i + 16]])
                     if flip:
                         crops = crops[:, :, ::-1]
-                    out.append(softmax(runner.run({"input": to_tensor(crops, pre)}, ("logits",))["logits"].astype(np.float64)))
+                    out.append(
+                        softmax(runner.run({"input": to_tensor(crops, pre)}, ("logits",))["logits"].astype(np.float64))
+                    )
                 probs[(model, view)] = np.concatenate(out)
                 cost[(model, view)] = GFLOPS[model] * (size / pre.input_size) ** 2 / GFLOPS["efficientnet_lite0"]
                 p = probs[(model, view)]

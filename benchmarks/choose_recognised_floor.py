@@ -71,7 +71,9 @@ def empty_room_frames(video: Path, seconds: tuple[float, ...]) -> dict[str, np.n
 def best_scores(engine: Engine, images: dict[str, object], preset: str) -> dict[str, tuple[int, float]]:
     """name -> (top-1 class, its probability)."""
     out = {}
-    for name, (_, probs, error) in zip(images, engine.class_probabilities(images.values(), preset=preset)):
+    for name, (_, probs, error) in zip(
+        images, engine.class_probabilities(images.values(), preset=preset), strict=False
+    ):
         if error is None:
             assert probs is not None
             out[name] = (int(probs.argmax()), float(probs.max()))
@@ -128,9 +130,11 @@ def main() -> None:
     split = [halves(list(group)) for group in (photos, nothing, other)]
     lost = []
     for half, title in enumerate(("tuning half", "held-out half")):
-        groups = [{n: group[n] for n in names[half]} for group, names in zip((photos, nothing, other), split)]
+        groups = [
+            {n: group[n] for n in names[half]} for group, names in zip((photos, nothing, other), split, strict=False)
+        ]
         lost.append(report(title, groups[0], labels, groups[1], groups[2]))
-    chosen = max(f for f, share in zip(CANDIDATES, lost[0]) if share <= MAX_LOST_SHARE)
+    chosen = max(f for f, share in zip(CANDIDATES, lost[0], strict=False) if share <= MAX_LOST_SHARE)
     print(f"\nchosen on the tuning half: {chosen} (highest floor losing <= {MAX_LOST_SHARE:.0%} of correct answers)")
 
 

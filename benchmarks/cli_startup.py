@@ -74,7 +74,9 @@ def measure(args: list[str], env: dict[str, str], repeat: int, timeout: float) -
 def ocula_package(env: dict[str, str]) -> Path:
     """The folder of the ocula package the children import (PYTHONPATH included)."""
     code = "import ocula, os; print(os.path.dirname(ocula.__file__))"
-    return Path(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip())
+    return Path(
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    )
 
 
 def bytecode_cached(package: Path) -> bool:

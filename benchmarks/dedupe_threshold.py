@@ -9,7 +9,7 @@ it (by edit) and how many pairs of *different* photos do.
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 
@@ -19,17 +19,19 @@ from ocula.io import iter_image_paths, load_image
 
 
 def main() -> None:
-    folder = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/imagenet/sample-334/images"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", default="../shared/data/imagenet/sample-334/images", help="photos")
+    folder = parser.parse_args().folder
     paths = sorted(iter_image_paths([folder]))
     with Engine() as engine:
-        v = np.stack([vec for _, vec, _ in engine.embed_images(paths)])
+        v = np.stack([e.vector for e in engine.embed_images(paths)])
         different = (v @ v.T)[np.triu_indices(len(v), 1)]
         embedder = engine.image_embedder()
         sims: dict[str, list[float]] = {t: [] for t in TRANSFORMS}
         for i in range(0, len(paths), 3):
             image = load_image(paths[i])
             q = embedder.embed([embedder.prepare(transform(image, t)) for t in TRANSFORMS])
-            for t, row in zip(TRANSFORMS, q):
+            for t, row in zip(TRANSFORMS, q, strict=False):
                 sims[t].append(float(row @ v[i]))
     edits = np.concatenate([np.array(s) for s in sims.values()])
     print(f"{len(paths)} photos, {len(different):,} different-photo pairs, {len(edits)} original-edit pairs")

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def cropped_border(engine: Engine) -> None:
             face_pipeline.CROPPED_BORDER = border
             r = evaluate_pairs(engine, pairs, cropped=True)
             print(
-                f"   border {border:<5} accuracy {r.accuracy:.4f}  EER {r.eer:.4f}{'  (default)' if border == default else ''}"
+                f"   border {border:<5} accuracy {r.accuracy:.4f}  EER "
+                f"{r.eer:.4f}{'  (default)' if border == default else ''}"
             )
     finally:
         face_pipeline.CROPPED_BORDER = default
@@ -109,6 +111,7 @@ def quality_gate(engine: Engine) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with Engine() as engine:
         similarity_and_tta(engine)
         cropped_border(engine)

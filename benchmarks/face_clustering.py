@@ -92,7 +92,9 @@ def split(x: np.ndarray, truth: list[str], descriptor: Descriptor) -> None:
     mixed = mixed_identities()
     people = sorted(set(truth) - mixed)
     halves = (set(people[: len(people) // 2]), set(people[len(people) // 2 :]))
-    print(f"left out as mixed: {sorted(mixed & set(truth))}; halves of {len(halves[0])} and {len(halves[1])} identities")
+    print(
+        f"left out as mixed: {sorted(mixed & set(truth))}; halves of {len(halves[0])} and {len(halves[1])} identities"
+    )
     print(f"{'tuned on':>8} {'threshold':>9} {'tune F':>7} | {'held-out precision':>18} {'recall':>7} {'BCubed F':>8}"
           f" | at shipped {cluster_threshold(DESCRIPTOR_MODELS[descriptor]):.2f}: P, R, F")
     for name, tune, check in (("A", *halves), ("B", *halves[::-1])):
@@ -114,7 +116,9 @@ def main() -> None:
     ap.add_argument("csv", type=Path)
     ap.add_argument("--root", type=Path, required=True)
     ap.add_argument("--descriptor", type=Descriptor, default=Descriptor.DLIB, help="dlib or sface")
-    ap.add_argument("--split", action="store_true", help="tune the threshold on half the identities, score on the other")
+    ap.add_argument(
+        "--split", action="store_true", help="tune the threshold on half the identities, score on the other"
+    )
     args = ap.parse_args()
     x, truth = embed(args.csv, args.root, args.descriptor)
     print(f"{args.descriptor.value}: {len(x)} faces of {len(set(truth))} people")
@@ -127,7 +131,10 @@ def main() -> None:
     for t in grid:
         start = time.perf_counter()
         labels = cluster_faces(x, threshold=float(t))
-        results[("ocula average linkage + cannot-link", float(t))] = (bcubed(labels, truth), time.perf_counter() - start)
+        results[("ocula average linkage + cannot-link", float(t))] = (
+            bcubed(labels, truth),
+            time.perf_counter() - start,
+        )
         results[("single linkage", float(t))] = (bcubed(components(sim >= t), truth), 0.0)
         for min_samples in (2, 3, 5):
             results[(f"DBSCAN min_samples={min_samples}", float(t))] = (bcubed(dbscan(sim, t, min_samples), truth), 0.0)

@@ -17,9 +17,9 @@ on photos from ``../shared/data``:
   fallback to the CNN costs most), one inference thread: the script sets ``OCULA_THREADS=1`` (ONNX
   Runtime intra-op threads 1) and ``OMP_NUM_THREADS=1`` before ocula loads.
 
-The dlib CNN costs ~8 s a photo here (ocula upsamples photos up to 800 px once), so slow detectors see every ``every``-th photo of each set
-(a fixed stride, the same photos each run); the photo counts are printed beside each figure.
-Every face found on a face-free photo is listed at the end, to be checked by eye.
+The dlib CNN costs ~8 s a photo here (ocula upsamples photos up to 800 px once), so slow detectors see
+every ``every``-th photo of each set (a fixed stride, the same photos each run); the photo counts are printed
+beside each figure. Every face found on a face-free photo is listed at the end, to be checked by eye.
 
     python benchmarks/face_detectors.py                 # ~15 min on 2 loaded cores
     python benchmarks/face_detectors.py --quick         # a few photos per set, a smoke run
@@ -270,7 +270,8 @@ def table(tallies: dict, detectors: list[DetectorEntry], animals: set[str]) -> s
         t = {s: tallies[(d.name, s)] for s in ("celeba", "lfw", "hamilton", "face-free", "face-like")}
         rows.append(
             f"| {d.name} | {t['celeba'].share()} | {t['lfw'].share()} | {t['hamilton'].per_frame()} | "
-            f"{t['face-free'].per_100()} | {on_animals(t['face-free'], animals)} | {t['face-like'].with_face}/{t['face-like'].photos} | "
+            f"{t['face-free'].per_100()} | {on_animals(t['face-free'], animals)} | "
+            f"{t['face-like'].with_face}/{t['face-like'].photos} | "
             f"{t['celeba'].timing()} | {t['face-free'].timing()} |"
         )
     return "\n".join(rows)
@@ -320,7 +321,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\nfaces found on face-free photos (check each by eye):")
     for d in detectors:
         for entry, n, boxes, scores in tallies[(d.name, "face-free")].found:
-            shown = ", ".join(f"[{' '.join(str(int(v)) for v in b)}] {s:.2f}" for b, s in zip(boxes, scores))
+            shown = ", ".join(
+                f"[{' '.join(str(int(v)) for v in b)}] {s:.2f}" for b, s in zip(boxes, scores, strict=False)
+            )
             print(f"  {d.name}: {entry}: {n} ({shown})")
 
 

@@ -15,9 +15,12 @@ time, and the speed ratio.
   scored as ``evaluate_pairs`` scores (cosine of the unit descriptors). With ``--cropped`` there
   is no detection (YuNet cannot take a crop): the whole crop, with the 25% edge-replicated border
   ocula gives every crop, is aligned on dlib's 68-point landmarks (eye centres, nose tip, mouth
-  corners), as ``ocula faces ... --cropped --descriptor sface`` does. ``ocula v2 --turned``: the
-  same with ``turned=True`` (a photo with no face upright is searched turned a quarter either way
-  and upside down; off by default: it finds false faces on face-free photos too).
+  corners), as ``ocula faces ... --cropped --descriptor sface`` does. Like ``ocula faces verify``
+  and ``ocula eval pairs``, it takes every photo to show a face (``face_expected``): a photo with
+  no face upright is searched a quarter turn either way, and a face found turned is kept when
+  ``yunet.EXPECTED_TURNED_FACE`` accepts it (score >= 0.8, landmarks in a face's order).
+  ``ocula v2 --turned``: the same with ``turned=True`` (every turn, upside down too, every face
+  found turned; off by default: it finds false faces on face-free photos too).
 
 ``--threads N`` runs every side on N threads (ONNX Runtime's, and OpenMP/BLAS for dlib-bin and
 NumPy); the default uses all CPUs, as ocula does.
@@ -39,6 +42,15 @@ Measured 2026-12-02, celeba-80, mixed 7202/7208/7214/7219 left out (535,095 pair
 steeply tilted head); faces v2 --turned 0.9010 / 0.9350, 0; face_recognition 0.7346 / 0.8698,
 31. All identities: dlib 0.7726 / 0.9077, v2 0.8967 / 0.9312. (Times were taken on a machine
 loaded by other jobs: compare them only within one run.)
+
+Since then the v2 row takes every photo to show a face (``face_expected``), as verify does.
+Re-measured for that row alone (``run_ocula_v2``, --threads 1, the same descriptors scored with
+7245/185156 as an FTE and with the face now found turned; 2026-12-02): FTE 1 -> 0; mixed left
+out (535,095 pairs) TAR at FAR 1e-4 / 1e-3 / 1e-2 0.8997 / 0.9354 / 0.9583 both ways; all
+identities 0.8952 / 0.9319 -> 0.9315 / 0.9539 (at 1e-3, 3 of 7,660 genuine pairs: the photo's
+impostor pairs now carry scores instead of a free rejection; its genuine pairs score 0.18, so
+they are missed either way). The whole script was not re-run (face_recognition and the dlib CNN
+took over 20 minutes on the loaded machine).
 """
 
 from __future__ import annotations
@@ -79,7 +91,7 @@ def run_face_recognition(pairs: PairSet, cropped: bool):
             continue
         largest = max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
         encodings.append(face_recognition.face_encodings(image, [largest])[0])
-    failed = [str(p) for p, e in zip(pairs.images, encodings) if e is None]
+    failed = [str(p) for p, e in zip(pairs.images, encodings, strict=False) if e is None]
     matrix = np.stack([e if e is not None else np.full(128, np.nan) for e in encodings])
     a, b = matrix[pairs.index_a], matrix[pairs.index_b]
     scores = -np.linalg.norm(a - b, axis=1)
@@ -91,7 +103,10 @@ def run_ocula_v2(engine: Engine, pairs: PairSet, cropped: bool, turned: bool = F
     """Faces v2 through the public API: face 0 of each photo described by SFace (its mirror
     pass included), every pair scored; FTE rejects the pairs, as for the other rows."""
     start = time.perf_counter()
-    detection = {"cropped": True} if cropped else {"detector": "yunet", "turned": turned}
+    # face_expected: every photo of a pairs set shows a face, as ``ocula verify`` and
+    # ``ocula eval pairs`` take it (a photo with no upright face is searched a quarter turn either
+    # way under yunet.EXPECTED_TURNED_FACE's rule); turned: every turn, every face found turned.
+    detection = {"cropped": True} if cropped else {"detector": "yunet", "turned": turned, "face_expected": True}
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
     stream = engine.faces_many(pairs.images, largest_only=True, descriptor=V2_DESCRIPTOR, **detection)
@@ -113,7 +128,7 @@ def identities_of(csv: Path, root: Path, pairs: PairSet) -> np.ndarray | None:
     if pairs.kind != "identities":
         return None
     images, ids = read_identities(csv, root)
-    where = {str(p): i for p, i in zip(images, ids)}
+    where = {str(p): i for p, i in zip(images, ids, strict=False)}
     return np.array([where[str(p)] for p in pairs.images])
 
 
@@ -131,7 +146,7 @@ def without_photos(
     keep = ~(left_out[pairs.index_a] | left_out[pairs.index_b])
     folds = None if pairs.folds is None else pairs.folds[keep]
     kept = PairSet(pairs.images, pairs.index_a[keep], pairs.index_b[keep], pairs.same[keep], folds, pairs.kind)
-    dropped = {str(p) for p, out in zip(pairs.images, left_out) if out}
+    dropped = {str(p) for p, out in zip(pairs.images, left_out, strict=False) if out}
     failed = [f for f in report.failed_images if str(f) not in dropped]
     return report_from_scores(kept, report.scores[keep], failed=failed, seconds=report.seconds, calibration=calibration)
 
@@ -186,7 +201,9 @@ def main() -> None:
     import face_recognition  # noqa: F401  (loads its models now, outside the clock)
 
     with Engine(settings) as engine:
-        engine.face_analyzer("hog+cnn", descriptor="dlib")  # load (and on first use convert) the models outside the clock
+        engine.face_analyzer(
+            "hog+cnn", descriptor="dlib"
+        )  # load (and on first use convert) the models outside the clock
         engine.face_analyzer("hog" if args.cropped else "yunet", descriptor=V2_DESCRIPTOR)
         ours = evaluate_pairs(engine, pairs, cropped=args.cropped, descriptor="dlib")  # its detector: hog+cnn
         hog_only = ours if args.cropped else evaluate_pairs(engine, pairs, detector="hog", descriptor="dlib")

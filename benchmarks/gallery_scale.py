@@ -63,15 +63,15 @@ def main() -> None:
             print(f"reopened, index built from the store in {time.perf_counter() - start:.1f} s: {info['index']}")
             people_of = []
             all_desc = []
-            for item_id, *_ in g._coll.items():
-                v = g._coll.vectors(item_id)
+            for item in g._coll.items():
+                v = g._coll.vectors(item.id)
                 all_desc.append(v)
-                people_of += [item_id] * len(v)
+                people_of += [item.id] * len(v)
             all_desc = np.concatenate(all_desc)
             probes = [(faces[i], mate) for i, mate in mated if faces[i] is not None]
             g.identify_faces(probes[0][0], k=1)  # warm-up
             ours, exact, times, exact_times = [], [], [], []
-            for probe, mate in probes:
+            for probe, _mate in probes:
                 t = time.perf_counter()
                 found = g.identify_faces(probe, k=1)[0]
                 times.append(time.perf_counter() - t)
@@ -84,13 +84,16 @@ def main() -> None:
     ms, ems = np.array(times) * 1e3, np.array(exact_times) * 1e3
     print(f"{len(probes)} mated probes against {args.size:,} templates")
     print(
-        f"ocula identify  p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  rank-1 {np.mean([a == b for a, b in zip(ours, mates)]):.4f}"
+        f"ocula identify  p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  rank-1 "
+        f"{np.mean([a == b for a, b in zip(ours, mates, strict=False)]):.4f}"
     )
     print(
-        f"exact (NumPy)   p50 {np.percentile(ems, 50):6.2f} ms  p99 {np.percentile(ems, 99):6.2f} ms  rank-1 {np.mean([a == b for a, b in zip(exact, mates)]):.4f}"
+        f"exact (NumPy)   p50 {np.percentile(ems, 50):6.2f} ms  p99 {np.percentile(ems, 99):6.2f} ms  rank-1 "
+        f"{np.mean([a == b for a, b in zip(exact, mates, strict=False)]):.4f}"
     )
     print(
-        f"ocula's rank-1 = exact rank-1 for {np.mean([a == b for a, b in zip(ours, exact)]):.4f} of probes; "
+        f"ocula's rank-1 = exact rank-1 for {np.mean([a == b for a, b in zip(ours, exact, strict=False)]):.4f} of "
+        f"probes; "
         f"speed-up p50 {np.percentile(ems, 50) / np.percentile(ms, 50):.1f}x"
     )
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ocula import Engine, QualityGate, Settings
 from ocula.eval.identify import fnir_at_fpir, read_identities, split_protocol
-from ocula.galleries.templates import threshold_for_fpir
+from ocula.galleries.fpir_thresholds import threshold_for_fpir
 from ocula.pipelines.calibration import shipped_calibration
 from ocula.pipelines.faces import EMBEDDER_MODEL, similarity
 
@@ -62,24 +62,31 @@ def main() -> None:
     probes_n = np.array(nonmated)
     print(f"{len(people)} enrolled people, {len(probes_m)} mated, {len(probes_n)} non-mated probes")
     table = shipped_calibration(EMBEDDER_MODEL)
-    print(f"{'policy':10} {'templates':>9} {'rank-1':>7} {'FNIR@0.01':>10} {'FNIR@0.1':>9}   calibrated for 0.01: FPIR, FNIR")
+    print(
+        f"{'policy':10} {'templates':>9} {'rank-1':>7} {'FNIR@0.01':>10} {'FNIR@0.1':>9}   calibrated for 0.01: "
+        f"FPIR, FNIR"
+    )
     for name, templates in policies.items():
 
-        def best(probe_ix: np.ndarray) -> tuple[list[str], np.ndarray]:
-            scores = np.stack([similarity(emb[probe_ix][:, None, :], t[None]).max(axis=1) for t in templates.values()], 1)
+        def best(probe_ix: np.ndarray, templates: dict = templates) -> tuple[list[str], np.ndarray]:
+            scores = np.stack(
+                [similarity(emb[probe_ix][:, None, :], t[None]).max(axis=1) for t in templates.values()], 1
+            )
             scores = np.nan_to_num(scores, nan=-np.inf)
             top = scores.argmax(axis=1)
             return [people[j] for j in top], scores[np.arange(len(top)), top]
 
         who, score = best(probes_m)
-        hit = np.array([w == m for w, m in zip(who, mates)])
+        hit = np.array([w == m for w, m in zip(who, mates, strict=False)])
         _, nm = best(probes_n)
         f1, _ = fnir_at_fpir(hit, score, nm, 0.01)
         f10, _ = fnir_at_fpir(hit, score, nm, 0.1)
         n_t = sum(len(t) for t in templates.values())
         t = threshold_for_fpir(table, 0.01, n_t).threshold
         fpir, fnir = np.mean(nm >= t), 1 - np.mean(hit & (score >= t))
-        print(f"{name:10} {n_t:9d} {hit.mean():7.4f} {f1:10.4f} {f10:9.4f}   {fpir:.4f}, {fnir:.4f} (threshold {t:.3f})")
+        print(
+            f"{name:10} {n_t:9d} {hit.mean():7.4f} {f1:10.4f} {f10:9.4f}   {fpir:.4f}, {fnir:.4f} (threshold {t:.3f})"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,16 @@ Three measurements, each honest about what it covers:
 
     python benchmarks/huge_photos.py            # about a minute
     python benchmarks/huge_photos.py --dlib     # also the dlib path (hog+cnn) on the 1500x1500
+    python benchmarks/huge_photos.py --cli-only --repeat 5 --baseline /tmp/old/src  # A/B the CLI
+
+``ocula faces verify`` decodes its first photo on a worker thread while the engine is imported
+and YuNet/SFace load (``io.decode_reduced_ahead``): that only helps with a core to spare. On
+2026-12-02 the machine had none (load 8-17, other agents' test runs; ``nice`` does not help
+across sessions): ``--cli-only --repeat 5 --baseline`` (the code before it, 4cad097) gave the
+8000x5000 PNG 2.11 s against 1.98 s (peers 1.83 / 1.94 s), within the noise; in one process, a
+PNG decode on a thread is not slowed while the main thread sleeps (0.56 s against 0.55-0.66 s
+alone) but doubles while it computes (1.26 s): the two compete for one core. The
+quiet-machine figure is still to be taken.
 """
 
 from __future__ import annotations
@@ -32,8 +42,8 @@ import time
 from pathlib import Path
 
 import httpx
-from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 
+from _child import run_child  # benchmarks/_child.py (the script's folder is on sys.path)
 from ocula.service.keys import KeyStore, key_store_path
 
 PEER = "blank 640x480 png"
@@ -89,17 +99,49 @@ def in_process(paths: dict[str, Path], descriptor: str) -> dict[str, dict]:
     rows = {}
     for name, path in paths.items():
         run = run_child([sys.executable, "-c", IN_PROCESS, str(path), descriptor], timeout=600)
-        rows[name] = json.loads(run.stdout) if run.code == 0 else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        rows[name] = (
+            json.loads(run.stdout)
+            if run.code == 0
+            else {"startup": float("nan"), "cold": float("nan"), "warm": float("nan"), "peak_mb": float("nan")}
+        )
     return rows
 
 
-def cli(paths: dict[str, Path], descriptor: str, timeout: float) -> dict[str, tuple[float, float, int]]:
-    rows = {}
-    for name, path in paths.items():
-        args = [sys.executable, "-m", "ocula", "faces", "verify", str(path), str(path), "--descriptor", descriptor]
-        run = run_child(args, timeout=timeout)
-        rows[name] = (run.wall, run.peak_mb, run.code)
-    return rows
+def cli(
+    paths: dict[str, Path],
+    descriptor: str,
+    timeout: float,
+    repeat: int = 1,
+    sources: dict[str, str | None] | None = None,
+) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per ocula source tree (``sources``: label -> a ``src`` folder put first on PYTHONPATH, None
+    for this one) and photo: the median wall time of ``repeat`` runs, the largest peak RSS and
+    the last exit code. The trees take turns run by run, so each sees the same machine load."""
+    sources = sources or {"this": None}
+    runs: dict[str, dict[str, list]] = {label: {name: [] for name in paths} for label in sources}
+    for _ in range(repeat):
+        for name, path in paths.items():
+            for label, src in sources.items():
+                env = None if src is None else {**os.environ, "PYTHONPATH": src}
+                args = [
+                    sys.executable,
+                    "-m",
+                    "ocula",
+                    "faces",
+                    "verify",
+                    str(path),
+                    str(path),
+                    "--descriptor",
+                    descriptor,
+                ]
+                runs[label][name].append(run_child(args, timeout=timeout, env=env))
+    return {
+        label: {
+            name: (statistics.median(r.wall for r in done), max(r.peak_mb for r in done), done[-1].code)
+            for name, done in photos.items()
+        }
+        for label, photos in runs.items()
+    }
 
 
 def free_port() -> int:
@@ -147,7 +189,9 @@ def service(paths: dict[str, Path], descriptor: str, data: Path) -> dict[str, tu
             body = path.read_bytes()
             files = {"file_a": (path.name, body), "file_b": (path.name, body)}
             start = time.perf_counter()
-            r = httpx.post(base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600)
+            r = httpx.post(
+                base + "/v1/faces/verify", data={"descriptor": descriptor}, files=files, headers=headers, timeout=600
+            )
             return time.perf_counter() - start, r.status_code
 
         post(paths[PEER])  # models loaded
@@ -168,28 +212,47 @@ def service(paths: dict[str, Path], descriptor: str, data: Path) -> dict[str, tu
     return rows
 
 
+def print_in_process(rows: dict[str, dict]) -> None:
+    print(
+        f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} "
+        f"{'peak MB':>8} {'ratio':>6}"
+    )
+    for name, r in rows.items():
+        peer = rows[PEER]
+        print(
+            f"{name:<25} {r['startup']:10.2f} {r['cold']:7.2f} {r['warm']:7.3f} {r['warm'] / peer['warm']:6.1f} "
+            f"{r['peak_mb']:8.0f} {r['peak_mb'] / peer['peak_mb']:6.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--descriptor", default="sface", help="sface (YuNet) or dlib (hog+cnn)")
     parser.add_argument("--dlib", action="store_true", help="also time the dlib path's CLI on the 1500x1500 (bounded)")
+    parser.add_argument("--repeat", type=int, default=1, help="CLI runs per photo (the median is shown)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another ocula checkout's src folder: its CLI runs too, turn about"
+    )
+    parser.add_argument("--cli-only", action="store_true", help="only the CLI measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_photos(Path(tmp))
         data = Path(tmp) / "data"
         print(f"descriptor {args.descriptor}; peer: {PEER}; ratios are photo / peer")
-        rows = in_process(paths, args.descriptor)
-        print(f"\nin-process engine.verify  {'start-up s':>10} {'cold s':>7} {'warm s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6}")
-        for name, r in rows.items():
-            peer = rows[PEER]
-            print(
-                f"{name:<25} {r['startup']:10.2f} {r['cold']:7.2f} {r['warm']:7.3f} {r['warm'] / peer['warm']:6.1f} "
-                f"{r['peak_mb']:8.0f} {r['peak_mb'] / peer['peak_mb']:6.2f}"
-            )
-        rows_cli = cli(paths, args.descriptor, 600)
-        print(f"\nCLI faces verify          {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} {'exit':>5}")
-        for name, (wall, peak, code) in rows_cli.items():
-            pw, pp, _ = rows_cli[PEER]
-            print(f"{name:<25} {wall:7.2f} {wall / pw:6.2f} {peak:8.0f} {peak / pp:6.2f} {code:5d}")
+        if not args.cli_only:
+            print_in_process(in_process(paths, args.descriptor))
+        sources = {"this": None, **({"baseline": str(args.baseline)} if args.baseline else {})}
+        by_source = cli(paths, args.descriptor, 600, args.repeat, sources)
+        print(
+            f"\nCLI faces verify (median of {args.repeat})  {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} "
+            f"{'exit':>5}"
+        )
+        for label, rows_cli in by_source.items():
+            for name, (wall, peak, code) in rows_cli.items():
+                pw, pp, _ = rows_cli[PEER]
+                print(f"{label + ': ' + name:<36} {wall:7.2f} {wall / pw:6.2f} {peak:8.0f} {peak / pp:6.2f} {code:5d}")
+        if args.cli_only:
+            return
         rows_svc = service(paths, args.descriptor, data)
         print(f"\nPOST /v1/faces/verify     {'wall s':>7} {'ratio':>6} {'peak MB':>8} {'ratio':>6} {'status':>6}")
         for name, (wall, peak, status) in rows_svc.items():

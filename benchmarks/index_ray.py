@@ -48,7 +48,7 @@ import numpy as np
 from ocula import Collection, Engine, Settings
 from ocula.collections import NewItem
 from ocula.config import available_cpus
-from ocula.engine_search import COMMIT_EVERY
+from ocula.engine.search import COMMIT_EVERY
 from ocula.io import iter_image_paths
 
 NAME = "bench"
@@ -131,7 +131,7 @@ def busy_cpus(seconds: float = 1.0) -> float:
 
 def stored_vectors(run: Run) -> dict[str, np.ndarray]:
     with Collection.open(NAME, settings=Settings(data_dir=run.data_dir)) as coll:
-        return {item_id: coll.vectors(item_id) for item_id, *_ in coll.items()}
+        return {item.id: coll.vectors(item.id) for item in coll.items()}
 
 
 def compare(reference: dict[str, np.ndarray], run: Run) -> str:

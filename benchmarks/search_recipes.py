@@ -204,7 +204,7 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
     """4-connected components of a small boolean grid, as lists of (y, x)."""
     seen = np.zeros_like(mask)
     comps = []
-    for y0, x0 in zip(*np.nonzero(mask)):
+    for y0, x0 in zip(*np.nonzero(mask), strict=True):
         if seen[y0, x0]:
             continue
         stack, cells = [(y0, x0)], []
@@ -248,9 +248,9 @@ def subject_box(activation: np.ndarray, upsample: int = 4, margin: float = 0.10)
 def crop_fraction(image: np.ndarray, box: Sequence[float]) -> np.ndarray:
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
-    l, t = int(np.floor(x0 * w)), int(np.floor(y0 * h))
-    r, b = max(l + 1, int(np.ceil(x1 * w))), max(t + 1, int(np.ceil(y1 * h)))
-    return image[t:b, l:r]
+    left, t = int(np.floor(x0 * w)), int(np.floor(y0 * h))
+    r, b = max(left + 1, int(np.ceil(x1 * w))), max(t + 1, int(np.ceil(y1 * h)))
+    return image[t:b, left:r]
 
 
 def box_area(box: Sequence[float]) -> float:
@@ -293,7 +293,7 @@ def _perspective(pil: Image.Image, rng: np.random.Generator, strength: float) ->
     jitter = rng.uniform(0, strength, (4, 2)) * (w, h)
     dst = np.abs(src - jitter * np.sign(src - (w / 2, h / 2)))
     a = []  # coefficients mapping output (dst) points to input (src) points
-    for (x, y), (u, v) in zip(dst, src):
+    for (x, y), (u, v) in zip(dst, src, strict=False):
         a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
     coeffs = np.linalg.solve(np.array(a), src.reshape(8))
@@ -354,7 +354,7 @@ class QuerySet:
 
 
 def _query_set(items: list[tuple]) -> QuerySet:
-    images, source, tag, box, background = map(list, zip(*items))
+    images, source, tag, box, background = map(list, zip(*items, strict=False))
     return QuerySet(images, np.array(source), tag, box, np.array(background))
 
 
@@ -396,7 +396,7 @@ def build_sets(
     )
     sets["catalog"] = _query_set([(im, i, "original", None, -1) for i, im in enumerate(catalog)])
     if ukb[0]:
-        sets["ukb"] = _query_set([(im, -1, g, None, -1) for im, g in zip(*ukb)])
+        sets["ukb"] = _query_set([(im, -1, g, None, -1) for im, g in zip(*ukb, strict=False)])
     return sets
 
 
@@ -598,36 +598,36 @@ WHITEN_BASES = (("cc224", "gap"), ("cc288", "gem3"))
 WHITEN_GRID = ((128, 0.0), (128, 0.3), (256, 0.0), (256, 0.3), (256, 1.0), (512, 0.3), (512, 1.0), (512, 3.0))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalog", type=Path, default=DATA / "imagenet" / "sample-334" / "images")
     parser.add_argument("--near-duplicates", type=Path, default=DATA / "search" / "near-duplicates")
     parser.add_argument("--n-queries", type=int, default=100, help="catalog photos turned into queries")
-    args = parser.parse_args()
-    t0 = time.perf_counter()
+    return parser.parse_args()
 
-    with Engine() as engine:
-        net = FeatureNet(engine)
-        catalog = load_catalog(args.catalog, engine)
-        ukb = load_near_duplicates(args.near_duplicates, engine)
-        sets = build_sets(catalog, args.n_queries, ukb)
-        embedder = engine.image_embedder()  # sanity: cc288 + GeM 3 here is exactly ocula's ImageEmbedder
-        reference = embedder.embed([embedder.prepare(im) for im in catalog[:16]])
-        check = float(np.abs(reference - embed(net, catalog[:16], VIEWS["cc288"], ("gem3",)).vec["gem3"]).max())
+
+def print_sets(args: argparse.Namespace, catalog: list, sets: dict[str, QuerySet], ukb: tuple, check: float) -> None:
     n_src = len(set(sets["hard"].source.tolist()))
     print(
-        f"catalog: {len(catalog)} photos in {args.catalog}; query sources: {n_src} photos (one in {len(catalog) // n_src})"
+        f"catalog: {len(catalog)} photos in {args.catalog}; query sources: {n_src} photos (one in "
+        f"{len(catalog) // n_src})"
     )
     print(
         f"queries: builtin {len(sets['builtin'].images)} ({', '.join(TRANSFORMS)}); hard {len(sets['hard'].images)} "
-        f"({', '.join(HARD_EDITS)}); composite {len(sets['composite'].images)} (pasted into: {', '.join(BACKGROUNDS)}); "
+        f"({', '.join(HARD_EDITS)}); composite {len(sets['composite'].images)} (pasted into: "
+        f"{', '.join(BACKGROUNDS)}); "
         f"val {len(sets['val'].images)} (hard edits of {n_src} other photos, only for choosing whitening); "
         f"near-duplicates (ukb): {len(ukb[0])} photos"
     )
     print(f"check: cc288/gem3 here vs ocula's ImageEmbedder (gem3-288-l2-v2), max |difference| = {check:.1e}")
     print()
 
-    # ---- question 1: every view over every set; all poolings come from the same pass ---------------
+
+def embed_every_view(
+    net: FeatureNet, catalog: list, sets: dict[str, QuerySet]
+) -> tuple[dict[tuple[str, str], Embedded], dict[tuple[str, str], float]]:
+    """Question 1's vectors (every view over every set; all poolings from the same pass) and the
+    milliseconds per image of each view x pooling."""
     emb: dict[tuple[str, str], Embedded] = {}
     ms: dict[tuple[str, str], float] = {}
     timing = catalog[:96]
@@ -645,27 +645,42 @@ def main() -> None:
     for vname, view in VIEWS.items():
         fmap = net.maps(np.stack([view.prepare(im) for im in timing[:BATCH]])) if view.batched else None
         for how in POOLS[1:]:  # pooling on top of GAP's cost, timed on one batch of maps
-            extra = 0.0
-            if fmap is not None:
-                start = time.perf_counter()
-                pool(fmap, how), pool(fmap, how)
-                mid = time.perf_counter()
-                pool(fmap, "gap"), pool(fmap, "gap")
-                extra = max(0.0, (mid - start) - (time.perf_counter() - mid)) * 1000 / (2 * BATCH)
-            ms[vname, how] = ms[vname, "gap"] + extra
+            ms[vname, how] = ms[vname, "gap"] + pooling_ms(fmap, how)
+    return emb, ms
 
-    def simple(view: str, how: str) -> Variant:
-        return Variant(f"{view}/{how}", lambda s, f: emb[view, s].vec[how], ms[view, how])
 
-    def multiscale(views: Sequence[str], how: str) -> Variant:
+def pooling_ms(fmap: np.ndarray | None, how: str) -> float:
+    """Milliseconds per image that pooling ``how`` adds to GAP, on one batch of maps."""
+    if fmap is None:
+        return 0.0
+    start = time.perf_counter()
+    pool(fmap, how), pool(fmap, how)
+    mid = time.perf_counter()
+    pool(fmap, "gap"), pool(fmap, "gap")
+    return max(0.0, (mid - start) - (time.perf_counter() - mid)) * 1000 / (2 * BATCH)
+
+
+class Variants:
+    """The variants compared, built on the embedded sets and their timings."""
+
+    def __init__(self, emb: dict[tuple[str, str], Embedded], ms: dict[tuple[str, str], float], sets: dict):
+        self.emb, self.ms, self.sets = emb, ms, sets
+
+    def simple(self, view: str, how: str) -> Variant:
+        emb = self.emb
+        return Variant(f"{view}/{how}", lambda s, f: emb[view, s].vec[how], self.ms[view, how])
+
+    def multiscale(self, views: Sequence[str], how: str) -> Variant:
+        emb = self.emb
         return Variant(
             f"{'+'.join(views)}/{how}",
             lambda s, f: l2n(sum(emb[v, s].vec[how] for v in views)),
-            sum(ms[v, how] for v in views),
+            sum(self.ms[v, how] for v in views),
         )
 
-    def whitened(base: Variant, dim: int, shrink: float, folded: bool = False) -> tuple[Variant, Callable]:
+    def whitened(self, base: Variant, dim: int, shrink: float, folded: bool = False) -> tuple[Variant, Callable]:
         cache: dict[int | None, Whitening] = {}
+        sets = self.sets
 
         def learned(fold: int | None) -> Whitening:
             if fold not in cache:
@@ -677,37 +692,45 @@ def main() -> None:
         name = f"{base.name}+pcaw{dim}/{shrink:g}{'-half' if folded else ''}"
         return Variant(name, lambda s, f: apply_whitening(base.vecs(s, None), learned(f)), base.ms, folded), learned
 
+
+def q1a_views_by_pooling(build: Variants, sets: dict[str, QuerySet]) -> None:
     print("Q1a. recall@1: hard edits | composites (whole query), per view x pooling (one network pass per view)")
     print(f"{'view':<10} {'ms/img':>6}  " + "  ".join(f"{p:>11}" for p in POOLS) + "   view")
     for v, view in VIEWS.items():
         cells = []
         for p in POOLS:
-            var = simple(v, p)
+            var = build.simple(v, p)
             cells.append(
-                f"{metrics(variant_ranks(var, sets, 'hard'))[0]:.3f}|{metrics(variant_ranks(var, sets, 'composite'))[0]:.3f}"
+                f"{metrics(variant_ranks(var, sets, 'hard'))[0]:.3f}|"
+                f"{metrics(variant_ranks(var, sets, 'composite'))[0]:.3f}"
             )
-        print(f"{v:<10} {ms[v, 'gap']:6.2f}  " + "  ".join(f"{c:>11}" for c in cells) + f"   {view.note}")
+        print(f"{v:<10} {build.ms[v, 'gap']:6.2f}  " + "  ".join(f"{c:>11}" for c in cells) + f"   {view.note}")
     print()
 
+
+def q1b_choose_whitening(build: Variants, sets: dict[str, QuerySet]) -> dict[str, tuple[int, float]]:
     print("Q1b. PCA-whitening, learned on the 334 catalog photos + 2 augmented views each (1002 vectors);")
     print("     dim / shrink chosen by recall@1 (then mAP) on the val set only. val R@1 (mAP):")
     chosen: dict[str, tuple[int, float]] = {}
     print(f"{'base':<12} " + " ".join(f"{f'{d}/{s:g}':>13}" for d, s in WHITEN_GRID) + "   none")
     for v, p in WHITEN_BASES:
-        base = simple(v, p)
+        base = build.simple(v, p)
         cells, scores = [], []
         for d, s in WHITEN_GRID:
-            m = metrics(variant_ranks(whitened(base, d, s)[0], sets, "val"))
+            m = metrics(variant_ranks(build.whitened(base, d, s)[0], sets, "val"))
             cells.append(f"{m[0]:.3f} ({m[2]:.3f})")
             scores.append((m[0], m[2]))
         chosen[base.name] = WHITEN_GRID[max(range(len(scores)), key=lambda i: scores[i])]
         m = metrics(variant_ranks(base, sets, "val"))
         print(f"{base.name:<12} " + " ".join(f"{c:>13}" for c in cells) + f"   {m[0]:.3f} ({m[2]:.3f})")
     print()
+    return chosen
 
-    current = simple("cc224", "gap")
-    variants = [current] + [
-        simple(v, p)
+
+def q1c_variants(build: Variants, chosen: dict[str, tuple[int, float]]) -> tuple[list[Variant], list[str]]:
+    """Every variant of Q1c (the current recipe first), and the names of the chosen whitenings."""
+    variants = [build.simple("cc224", "gap")] + [
+        build.simple(v, p)
         for v, p in (
             ("cc224", "gem3"),
             ("cc224", "mac"),
@@ -722,15 +745,20 @@ def main() -> None:
             ("full288", "gap"),
         )
     ]
-    variants += [multiscale(("cc224", "full224"), "gap"), multiscale(("cc224", "cc288"), "gem3")]
+    variants += [build.multiscale(("cc224", "full224"), "gap"), build.multiscale(("cc224", "cc288"), "gem3")]
     learned: dict[str, Callable] = {}
     learned_names: list[str] = []
     for v, p in WHITEN_BASES:
-        base = simple(v, p)
+        base = build.simple(v, p)
         d, s = chosen[base.name]
-        var, learned[base.name] = whitened(base, d, s)
+        var, learned[base.name] = build.whitened(base, d, s)
         learned_names.append(var.name)
-        variants += [var, whitened(base, d, s, folded=True)[0], whitened(base, 256, 0.0)[0]]
+        variants += [var, build.whitened(base, d, s, folded=True)[0], build.whitened(base, 256, 0.0)[0]]
+    return variants, learned_names
+
+
+def q1c_compare(variants: list[Variant], sets: dict[str, QuerySet], ukb: tuple) -> None:
+    current = variants[0]
     print("Q1c. variants: R@1 R@10 mAP; +/- p = hard queries found / lost at rank 1 vs gap-l2-v1, sign-test p;")
     print("     -half = whitening learned on the other half of the catalog only (2 folds); ukb = near-duplicate")
     print("     set R@1/mAP; ms/img = preprocess + network + pooling, batches of 16, image already decoded")
@@ -747,10 +775,14 @@ def main() -> None:
         u = group_metrics(var.vecs("ukb", 0 if var.folded else None), ukb[1]) if "ukb" in sets else (float("nan"),) * 2
         b = metrics(r["builtin"])
         print(
-            f"{var.name:<34} {fmt(metrics(r['hard'])):>17} {gain:>12}  {metrics(r['val'])[0]:7.3f}  {b[0]:.3f} {b[2]:.3f}  "
+            f"{var.name:<34} {fmt(metrics(r['hard'])):>17} {gain:>12}  {metrics(r['val'])[0]:7.3f}  {b[0]:.3f} "
+            f"{b[2]:.3f}  "
             f"{fmt(metrics(r['composite'])):>22}  {u[0]:.2f}/{u[1]:.2f}  {var.ms:6.2f}"
         )
     print()
+
+
+def q1d_by_hard_edit(variants: list[Variant], learned_names: list[str], sets: dict[str, QuerySet]) -> None:
     names = ("cc224/gap", "cc224/gem3", "cc288/gem3", "full224/gap", *learned_names)
     shown = [v for v in variants if v.name in names]
     tags = np.array(sets["hard"].tag)
@@ -761,7 +793,9 @@ def main() -> None:
         print(f"{var.name:<34} " + " ".join(f"{np.mean(r[tags == t] == 1):11.3f}" for t in HARD_EDITS))
     print()
 
-    # A re-test on more queries: the hard edits of every catalog photo with a new seed.
+
+def q1e_retest(net: FeatureNet, catalog: list, emb: dict[tuple[str, str], Embedded]) -> None:
+    """A re-test on more queries: the hard edits of every catalog photo with a new seed."""
     retest = [
         (hard_edit(im, t, np.random.default_rng([SEED, 5, i, k])), i)
         for i, im in enumerate(catalog)
@@ -782,77 +816,155 @@ def main() -> None:
         print(f"{name:<34} {hit.mean():6.4f} {f'+{gained}/-{lost}':>8} {sign_test(gained, lost):11.3f}")
     print()
 
-    # ---- question 2: query policies ----------------------------------------------------------------
+
+def q2_query_policies(net: FeatureNet, sets: dict[str, QuerySet], emb: dict[tuple[str, str], Embedded]) -> None:
     print("Q2. 'photograph it, find it': composite R@1 R@10 mAP and R@1 per background; bg@1 = the background")
     print("    photo ranked first (photo backgrounds); builtin / hard = plain queries through the same policy;")
     print("    query ms = one query alone (batch = its crops), image decoded, ranking excluded; '-' under builtin:")
     print("    windows not run for the second recipe (saves ~2 minutes; the first recipe's row shows their effect)")
-    p2 = dict(POLICIES)
     recipes = [
         Recipe("cc224/gap (gap-l2-v1)", "cc224", "gap"),
         Recipe("cc288/gem3 (gem3-288-l2-v2)", "cc288", "gem3"),
     ]
-    bg = sets["composite"].background
-    comp_tags = np.array(sets["composite"].tag)
     for ri, recipe in enumerate(recipes):
-        parts = ("whole", "subject", "grid4", "grid9") if ri == 0 else ("whole", "subject", "grid9")
-        policies = {k: v for k, v in p2.items() if set(v) <= set(parts)}
-        cat = apply_whitening(emb[recipe.view, "catalog"].vec[recipe.how], recipe.whitening)
-        table: dict[str, dict[str, np.ndarray]] = {p: {} for p in [*policies, "oracle crop"]}
-        small_share = {}
-        for sname in ("composite", "builtin", "hard"):
-            qs = sets[sname]
-            # The second recipe skips the windows on the built-in edits (saves ~2 minutes; see the first).
-            grids = [g for g in parts[2:] if ri == 0 or sname != "builtin"]
-            sims = {"whole": apply_whitening(emb[recipe.view, sname].vec[recipe.how], recipe.whitening) @ cat.T}
-            boxes = [subject_box(a) for a in emb[BOX_VIEW, sname].activation]
-            small = np.array([box_area(b) < 0.5 for b in boxes])
-            small_share[sname] = small.mean()
-            sims["subject"] = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, boxes)]) @ cat.T
-            for g in grids:
-                windows = grid_boxes(*GRIDS[g])
-                v = recipe.vectors(net, [crop_fraction(im, b) for im in qs.images for b in windows])
-                sims[g] = (v.reshape(len(qs.images), len(windows), -1) @ cat.T).max(axis=1)
-            for name, used in policies.items():
-                if not set(used) <= set(sims):
-                    continue
-                if name == "subject crop if box < 50%":
-                    scores = np.where(small[:, None], sims["subject"], sims["whole"])
-                else:
-                    scores = np.max([sims[u] for u in used], axis=0)
-                table[name][sname] = ranks_from_scores(scores, qs.source)
-                if sname == "composite":
-                    top = np.argmax(scores, axis=1)
-                    table[name]["bg"] = np.array([np.mean(top[bg >= 0] == bg[bg >= 0])])
-            if sname == "composite":
-                oracle = recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, qs.box)]) @ cat.T
-                table["oracle crop"][sname] = ranks_from_scores(oracle, qs.source)
-                table["oracle crop"]["bg"] = np.array([np.mean(np.argmax(oracle, 1)[bg >= 0] == bg[bg >= 0])])
-        latency: dict[str, float] = {}
-        some = sets["composite"].images[:16]
-        for _ in range(3):  # parts interleaved, best of 3
-            for part in parts:
-                start = time.perf_counter()
-                for im in some:
-                    query_vectors(net, recipe, im, (part,))
-                t = 1000 * (time.perf_counter() - start) / len(some)
-                latency[part] = min(latency.get(part, t), t)
-        print(
-            f"recipe {recipe.name}: subject box < 50% of the image for {small_share['composite']:.2f} of composites, "
-            f"{small_share['builtin']:.2f} builtin, {small_share['hard']:.2f} hard"
-        )
-        print(
-            f"  {'policy':<31} {'composite R@1 R@10 mAP':>22} "
-            + " ".join(f"{b:>7}" for b in BACKGROUNDS)
-            + f" {'bg@1':>5}  {'builtin':>7} {'hard':>6}  {'query ms':>8}"
-        )
-        for name, row in table.items():
-            comp = row["composite"]
-            per_bg = " ".join(f"{np.mean(comp[comp_tags == b] == 1):7.3f}" for b in BACKGROUNDS)
-            plain = " ".join(f"{metrics(row[s])[0]:7.3f}" if s in row else f"{'-':>7}" for s in ("builtin", "hard"))
-            cost = f"{sum(latency[u] for u in policies[name]):8.1f}" if name in policies else f"{'-':>8}"
-            print(f"  {name:<31} {fmt(metrics(comp)):>22} {per_bg} {row['bg'][0]:5.2f}  {plain}  {cost}")
-        print()
+        q2_recipe(net, sets, emb, recipe, first=ri == 0)
+
+
+def q2_recipe(
+    net: FeatureNet, sets: dict[str, QuerySet], emb: dict[tuple[str, str], Embedded], recipe: Recipe, first: bool
+) -> None:
+    parts = ("whole", "subject", "grid4", "grid9") if first else ("whole", "subject", "grid9")
+    policies = {k: v for k, v in dict(POLICIES).items() if set(v) <= set(parts)}
+    cat = apply_whitening(emb[recipe.view, "catalog"].vec[recipe.how], recipe.whitening)
+    table: dict[str, dict[str, np.ndarray]] = {p: {} for p in [*policies, "oracle crop"]}
+    small_share = {}
+    bg = sets["composite"].background
+    for sname in ("composite", "builtin", "hard"):
+        qs = sets[sname]
+        # The second recipe skips the windows on the built-in edits (saves ~2 minutes; see the first).
+        grids = [g for g in parts[2:] if first or sname != "builtin"]
+        sims, small = query_similarities(net, emb, recipe, sname, qs, grids, cat)
+        small_share[sname] = small.mean()
+        rank_policies(table, policies, sims, small, qs, sname, bg)
+        if sname == "composite":
+            oracle = (
+                recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, qs.box, strict=False)])
+                @ cat.T
+            )
+            table["oracle crop"][sname] = ranks_from_scores(oracle, qs.source)
+            table["oracle crop"]["bg"] = np.array([np.mean(np.argmax(oracle, 1)[bg >= 0] == bg[bg >= 0])])
+    latency = query_latency(net, recipe, sets["composite"].images[:16], parts)
+    print_policies(recipe, table, policies, small_share, latency, np.array(sets["composite"].tag))
+
+
+def query_similarities(
+    net: FeatureNet,
+    emb: dict[tuple[str, str], Embedded],
+    recipe: Recipe,
+    sname: str,
+    qs: QuerySet,
+    grids: list[str],
+    cat: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each query part's similarities to the catalog, and which queries have a small subject box."""
+    sims = {"whole": apply_whitening(emb[recipe.view, sname].vec[recipe.how], recipe.whitening) @ cat.T}
+    boxes = [subject_box(a) for a in emb[BOX_VIEW, sname].activation]
+    small = np.array([box_area(b) < 0.5 for b in boxes])
+    sims["subject"] = (
+        recipe.vectors(net, [crop_fraction(im, b) for im, b in zip(qs.images, boxes, strict=False)]) @ cat.T
+    )
+    for g in grids:
+        windows = grid_boxes(*GRIDS[g])
+        v = recipe.vectors(net, [crop_fraction(im, b) for im in qs.images for b in windows])
+        sims[g] = (v.reshape(len(qs.images), len(windows), -1) @ cat.T).max(axis=1)
+    return sims, small
+
+
+def rank_policies(
+    table: dict[str, dict[str, np.ndarray]],
+    policies: dict,
+    sims: dict[str, np.ndarray],
+    small: np.ndarray,
+    qs: QuerySet,
+    sname: str,
+    bg: np.ndarray,
+) -> None:
+    """The ranks each query policy gives the set ``sname`` (and, on composites, bg@1) into ``table``."""
+    for name, used in policies.items():
+        if not set(used) <= set(sims):
+            continue
+        if name == "subject crop if box < 50%":
+            scores = np.where(small[:, None], sims["subject"], sims["whole"])
+        else:
+            scores = np.max([sims[u] for u in used], axis=0)
+        table[name][sname] = ranks_from_scores(scores, qs.source)
+        if sname == "composite":
+            top = np.argmax(scores, axis=1)
+            table[name]["bg"] = np.array([np.mean(top[bg >= 0] == bg[bg >= 0])])
+
+
+def query_latency(net: FeatureNet, recipe: Recipe, some: list, parts: Sequence[str]) -> dict[str, float]:
+    """Milliseconds of one query part alone; parts interleaved, best of 3."""
+    latency: dict[str, float] = {}
+    for _ in range(3):
+        for part in parts:
+            start = time.perf_counter()
+            for im in some:
+                query_vectors(net, recipe, im, (part,))
+            t = 1000 * (time.perf_counter() - start) / len(some)
+            latency[part] = min(latency.get(part, t), t)
+    return latency
+
+
+def print_policies(
+    recipe: Recipe,
+    table: dict[str, dict[str, np.ndarray]],
+    policies: dict,
+    small_share: dict[str, float],
+    latency: dict[str, float],
+    comp_tags: np.ndarray,
+) -> None:
+    print(
+        f"recipe {recipe.name}: subject box < 50% of the image for {small_share['composite']:.2f} of composites, "
+        f"{small_share['builtin']:.2f} builtin, {small_share['hard']:.2f} hard"
+    )
+    print(
+        f"  {'policy':<31} {'composite R@1 R@10 mAP':>22} "
+        + " ".join(f"{b:>7}" for b in BACKGROUNDS)
+        + f" {'bg@1':>5}  {'builtin':>7} {'hard':>6}  {'query ms':>8}"
+    )
+    for name, row in table.items():
+        comp = row["composite"]
+        per_bg = " ".join(f"{np.mean(comp[comp_tags == b] == 1):7.3f}" for b in BACKGROUNDS)
+        plain = " ".join(f"{metrics(row[s])[0]:7.3f}" if s in row else f"{'-':>7}" for s in ("builtin", "hard"))
+        cost = f"{sum(latency[u] for u in policies[name]):8.1f}" if name in policies else f"{'-':>8}"
+        print(f"  {name:<31} {fmt(metrics(comp)):>22} {per_bg} {row['bg'][0]:5.2f}  {plain}  {cost}")
+    print()
+
+
+def main() -> None:
+    args = parse_args()
+    t0 = time.perf_counter()
+
+    with Engine() as engine:
+        net = FeatureNet(engine)
+        catalog = load_catalog(args.catalog, engine)
+        ukb = load_near_duplicates(args.near_duplicates, engine)
+        sets = build_sets(catalog, args.n_queries, ukb)
+        embedder = engine.image_embedder()  # sanity: cc288 + GeM 3 here is exactly ocula's ImageEmbedder
+        reference = embedder.embed([embedder.prepare(im) for im in catalog[:16]])
+        check = float(np.abs(reference - embed(net, catalog[:16], VIEWS["cc288"], ("gem3",)).vec["gem3"]).max())
+    print_sets(args, catalog, sets, ukb, check)
+
+    emb, ms = embed_every_view(net, catalog, sets)
+    build = Variants(emb, ms, sets)
+    q1a_views_by_pooling(build, sets)
+    chosen = q1b_choose_whitening(build, sets)
+    variants, learned_names = q1c_variants(build, chosen)
+    q1c_compare(variants, sets, ukb)
+    q1d_by_hard_edit(variants, learned_names, sets)
+    q1e_retest(net, catalog, emb)
+    q2_query_policies(net, sets, emb)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

@@ -6,8 +6,8 @@ made by ``ocula keys create``. For ``--seconds``, ``--clients`` clients send bla
 ``--enrol-photos`` photos a request) and ``/v1/tag``, in turn, while ``--idle`` idle TCP
 connections are held open and ``/healthz`` is probed every 0.2 s. Each client, the probe and
 every 20 idle connections use a loopback address of their own (the server limits connections per
-address), and the server is allowed ``--idle`` more connections than its default 1,000 in all. Then it prints the server's
-peak RSS (VmHWM from /proc), the p99 of ``/healthz``, what every abusive request was answered,
+address), and the server is allowed ``--idle`` more connections than its default 1,000 in all. Then
+it prints the server's peak RSS (VmHWM from /proc), the p99 of ``/healthz``, what every abusive request was answered,
 and one PASS/FAIL line per goal:
 
 * peak RSS <= 2 GB,
@@ -267,7 +267,7 @@ async def hold_idle_connections(port: int, count: int, until: asyncio.Event, run
         local = (client_address(1, i // IDLE_PER_ADDRESS), 0)
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port, local_addr=local), 5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             break
         writers.append(writer)
         watchers.append(asyncio.create_task(watch(reader, time.monotonic())))
@@ -294,7 +294,7 @@ async def abuse(base: str, port: int, key: str, photo: bytes, args: argparse.Nam
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def report(run: Run, rss: RssSampler, start_kb: int, args: argparse.Namespace) -> bool:
@@ -360,7 +360,8 @@ def main() -> int:
         print(f"note: only {limit} open files allowed; holding fewer idle connections")
         args.idle = max(0, limit - 64)
     photo = blank_png(args.pixels)
-    print(f"{args.clients} clients ({', '.join(args.routes)}) for {args.seconds:g} s, blank PNG of {args.pixels / 1e6:g} MP "
+    print(f"{args.clients} clients ({', '.join(args.routes)}) for {args.seconds:g} s, blank PNG of "
+        f"{args.pixels / 1e6:g} MP "
           f"({len(photo):,} bytes), {args.enrol_photos} per enrol, {args.idle} idle connections")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ocula-abuse-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_SERVICE_")}

@@ -107,7 +107,10 @@ def main() -> None:
                     time.sleep(0.2)
             routes = {"tag": "/v1/tag", "identify": "/v1/galleries/watch/identify"}
             print(f"{args.clients} clients, {args.seconds:.0f} s per route, photo {PHOTO.name} ({len(photo):,} bytes)")
-            print(f"{'route':<10} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'in-process/s':>12} {'ratio':>6}")
+            print(
+                f"{'route':<10} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+                f"{'in-process/s':>12} {'ratio':>6}"
+            )
             for name, path in routes.items():
                 asyncio.run(hammer(base + path, key, lambda: {"file": ("p.jpg", photo)}, 2, 2))  # warm the models
                 lat, errors, total = asyncio.run(

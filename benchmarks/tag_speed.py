@@ -75,7 +75,9 @@ def main() -> None:
 
         torch.set_num_threads(threads)
         weights = {v: str(resolve_files(get_model(f"efficientnet_lite{v}"), settings)["weights"]) for v in (0, 1, 2)}
-        peers = {"tools/torch_efficientnet_lite": {f"efficientnet_lite{v}": peer.load(v, w) for v, w in weights.items()}}
+        peers = {
+            "tools/torch_efficientnet_lite": {f"efficientnet_lite{v}": peer.load(v, w) for v, w in weights.items()}
+        }
         try:
             from efficientnet_lite_pytorch import EfficientNet
 
@@ -98,10 +100,15 @@ def main() -> None:
     with Engine(settings) as engine:
         for preset in PRESETS:
             list(engine.tag_many(paths[:4], preset=preset))  # load models, warm up
-            e2e = best_of(args.repeats, lambda: list(engine.tag_many(paths, preset=preset)))
+            e2e = best_of(args.repeats, lambda preset=preset: list(engine.tag_many(paths, preset=preset)))
             batches = view_batches(engine, preset, images, args.batch)
             runners = {m: engine.runner(m) for m in PRESETS[preset].models}
-            ort_t = best_of(args.repeats, lambda: [runners[m].run({"input": x}, ("logits",)) for m, x in batches])
+            ort_t = best_of(
+                args.repeats,
+                lambda runners=runners, batches=batches: [
+                    runners[m].run({"input": x}, ("logits",)) for m, x in batches
+                ],
+            )
             line = f"{preset:9} {len(paths) / e2e:17.1f} {len(paths) / ort_t:18.1f}"
             if peers:
                 native = {m: get_model(m).preprocess.input_size for m in runners}
@@ -110,13 +117,15 @@ def main() -> None:
                 with torch.inference_mode():
                     for peer_name, models in peers.items():
 
-                        def pick(m, x, models=models, peer_name=peer_name):
+                        def pick(m, x, models=models, peer_name=peer_name, native=native):
                             fallback = peer_name != "tools/torch_efficientnet_lite" and x.shape[-1] != native[m]
                             return (peers["tools/torch_efficientnet_lite"] if fallback else models)[m]
 
                         for m, x in tensors[:2]:
                             pick(m, x)(x)  # warm-up
-                        times[peer_name] = best_of(args.repeats, lambda: [pick(m, x)(x) for m, x in tensors])
+                        times[peer_name] = best_of(
+                            args.repeats, lambda pick=pick, tensors=tensors: [pick(m, x)(x) for m, x in tensors]
+                        )
                         for m, x in tensors[:3]:
                             got = runners[m].run({"input": x.numpy()}, ("logits",))["logits"]
                             worst = max(worst, float(np.abs(pick(m, x)(x).numpy() - got).max()))

@@ -76,7 +76,7 @@ def run(n: int, dim: int) -> None:
     start = time.perf_counter()
     truth = np.concatenate([exact_top_k(data, queries[i : i + 100], K) for i in range(0, len(queries), 100)])
     np_batched = len(queries) / (time.perf_counter() - start)
-    recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(truth, found)])
+    recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(truth, found, strict=False)])
 
     print(
         f"  ocula  {index.kind}: build {build:.1f} s, +{memory:,.0f} MB resident, "

@@ -64,7 +64,8 @@ def cli_run(data_dir: Path, gallery: str, *extra: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "ocula", "--data-dir", str(data_dir), "video", str(clip), "--gallery", gallery, "--json", *extra],
+        [sys.executable, "-m", "ocula", "--data-dir", str(data_dir), "video", str(clip), "--gallery", gallery,
+         "--json", *extra],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     wall = time.perf_counter() - start
@@ -156,9 +157,11 @@ def mirror_margin() -> None:
             rule = np.where(np.abs(one_pass - threshold) < CONFIRM_MARGIN, mirror, one_pass)
             differ = ((rule >= threshold) != (mirror >= threshold))[pairs].sum()
             print(
-                f"half {half}: {len(who)} faces, {pairs.sum()} ordered pairs; |one pass - mirror| max {delta.max():.3f},"
+                f"half {half}: {len(who)} faces, {pairs.sum()} ordered pairs; |one pass - mirror| max "
+                f"{delta.max():.3f},"
                 f" 99.9th percentile {np.quantile(delta, 0.999):.3f}; pairs at or past CONFIRM_MARGIN {CONFIRM_MARGIN}:"
-                f" {(delta >= CONFIRM_MARGIN).sum()}; decided otherwise than the mirror at FMR 1e-3 ({threshold:.3f}): {differ}"
+                f" {(delta >= CONFIRM_MARGIN).sum()}; decided otherwise than the mirror at FMR 1e-3 "
+                f"({threshold:.3f}): {differ}"
             )
 
 

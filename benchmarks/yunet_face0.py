@@ -111,7 +111,7 @@ def choose(faces: dict[str, np.ndarray], n: int, ids: np.ndarray, on: np.ndarray
     ``on``; of tied values, the middle one."""
     measured = [tars(pick(faces, n, rule, v), ids, on)[:2] for v in values]
     best = max(measured)
-    tied = [v for v, m in zip(values, measured) if m == best]
+    tied = [v for v, m in zip(values, measured, strict=False) if m == best]
     return tied[(len(tied) - 1) // 2]
 
 
@@ -129,7 +129,9 @@ def main() -> None:
     mixed = mixed_identities({"dlib_resnet_face": cached["dlib_resnet_face"], "sface_face": largest}, ids).flagged
     first, second = halves(ids, mixed)
     tune, report = (second, first) if args.swap else (first, second)
-    print(f"mixed identities left out: {', '.join(mixed)}; tuning on {len(tune)} identities, reporting on {len(report)}")
+    print(
+        f"mixed identities left out: {', '.join(mixed)}; tuning on {len(tune)} identities, reporting on {len(report)}"
+    )
     on_tune, on_report = np.isin(ids, tune), np.isin(ids, report)
     chosen = {rule: choose(faces, len(images), ids, on_tune, rule, values) for rule, values in
               (("cut", CUTS), ("delta", DELTAS))}  # fmt: skip

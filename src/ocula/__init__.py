@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from .collections import Collection
     from .config import Settings
     from .engine import Engine
-    from .face_types import FaceResult, Faces, QualityGate, Verification
+    from .face_types import Face, FaceResult, Faces, QualityGate, Verification
     from .galleries import Gallery
     from .io import load_image
     from .models.registry import ModelSpec, get_model, list_models
@@ -52,6 +52,7 @@ _LAZY = {
     "Collection": ".collections",
     "Settings": ".config",
     "Engine": ".engine",
+    "Face": ".face_types",
     "FaceResult": ".face_types",
     "Faces": ".face_types",
     "QualityGate": ".face_types",
@@ -90,6 +91,7 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "Engine",
+    "Face",
     "FaceResult",
     "Faces",
     "Gallery",
@@ -110,8 +112,8 @@ __all__ = [
     "TagResult",
     "Tags",
     "UnknownName",
-    "VideoError",
     "Verification",
+    "VideoError",
     "__version__",
     "face_similarity",
     "faces",

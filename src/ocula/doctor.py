@@ -83,12 +83,13 @@ def check_install() -> list[Check]:
 def check_models(settings: Settings) -> list[Check]:
     out = []
     for spec in list_models():
-        for s, f in zip(file_status(spec, settings, verify=True), spec.files):
+        for s, f in zip(file_status(spec, settings, verify=True), spec.files, strict=False):
             name = f"{spec.name}/{s.filename}"
             if not s.installed:
                 required = isinstance(f.source, PackageFile)
                 out.append(Check("models", name, "problem" if required else "skipped",
-                                 "missing (pip install should have put it there)" if required else "opt-in download, not fetched"))  # fmt: skip
+                                 "missing (pip install should have put it there)" if required
+                                 else "opt-in download, not fetched"))  # fmt: skip
             elif s.verified:
                 out.append(Check("models", name, "ok", "sha256 matches the registry"))
             else:

@@ -91,14 +91,18 @@ class DatasetError(InputError):
 class UnknownName(InputError, LookupError):
     """A model, preset or concept name that ocula does not know."""
 
-    def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...] = ()):
+    def __init__(
+        self, kind: str, name: str, known: list[str] | tuple[str, ...] = (), *, suggestions: list[str] | None = None
+    ):
+        """``suggestions``: the did-you-mean names, when the caller has its own way of finding
+        them; else up to three of ``known`` closest to ``name``."""
         self.kind, self.name, self.known = kind, name, tuple(known)
-        hint = ""
-        if known:
+        if suggestions is None:
             import difflib
 
-            close = difflib.get_close_matches(name, list(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            suggestions = difflib.get_close_matches(name, list(known), n=3) if known else []
+        self.suggestions = tuple(suggestions)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(f"unknown {kind} {name!r}{hint}")
 
     def __str__(self) -> str:  # LookupError would quote the message otherwise

@@ -1,23 +1,26 @@
-"""Typed face results: :class:`Faces` (one photo's faces), :class:`FaceResult` (one input of a
-stream) and :class:`Verification` (a 1:1 decision).
+"""Typed face results: :class:`Faces` (one photo's faces), :class:`Face` (one of them),
+:class:`FaceResult` (one input of a stream) and :class:`Verification` (a 1:1 decision).
 
 ``Faces`` follows the same rules as :class:`~ocula.types.Tags`: parallel arrays with one row per
 face, checked on construction, sliceable with masks and index arrays
-(``faces[faces.size >= 80]``). Drawing lives in :mod:`ocula.annotate`, not here.
+(``faces[faces.size >= 80]``) into another ``Faces``; an integer index returns one
+:class:`Face` record (as ``tags[0]`` is a :class:`~ocula.types.Tag`). Drawing lives in
+:mod:`ocula.annotate`, not here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from .errors import OculaError
-from .types import error_record
+from .types import InputResult, error_record
 
-__all__ = ["FaceResult", "Faces", "QualityGate", "Verification"]
+__all__ = ["Face", "FaceResult", "Faces", "QualityGate", "Verification"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,48 @@ class QualityGate:
     min_size: float = 20.0
     min_sharpness: float = 0.0008
     min_frontal: float = 0.35
+
+
+def _point(x: float, y: float) -> list[float]:
+    return [round(float(x), 1), round(float(y), 1)]
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One face of a photo: ``faces[i]``. The fields are row ``i`` of :class:`Faces`' arrays
+    (see there), with the photo's ``landmark_layout`` and ``descriptor``."""
+
+    box: np.ndarray  # (4,) float32 x0, y0, x1, y1
+    score: float  # NaN where the face was given, not detected
+    landmarks: np.ndarray  # (5, 2) float32
+    size: float
+    sharpness: float
+    frontal: float
+    embedding: np.ndarray | None = None  # (d,) float32
+    landmarks68: np.ndarray | None = None  # (68, 2) float32
+    landmark_layout: str = "dlib5"
+    descriptor: str | None = None
+
+    def usable(self, gate: QualityGate = QualityGate()) -> bool:
+        """Whether the face passes ``gate`` (large, sharp and frontal enough)."""
+        return self.size >= gate.min_size and self.sharpness >= gate.min_sharpness and self.frontal >= gate.min_frontal
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON-ready record (the embedding left out; it is large)."""
+        record: dict[str, Any] = {
+            "box": [round(float(v), 1) for v in self.box],
+            "score": None if math.isnan(self.score) else round(self.score, 4),
+            "landmarks": [_point(x, y) for x, y in self.landmarks],
+            "landmark_layout": self.landmark_layout,
+            "quality": {
+                "size": round(self.size, 1),
+                "sharpness": round(self.sharpness, 5),
+                "frontal": round(self.frontal, 3),
+            },
+        }
+        if self.landmarks68 is not None:
+            record["landmarks68"] = [_point(x, y) for x, y in self.landmarks68]
+        return record
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,9 +160,19 @@ class Faces:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def __getitem__(self, index: Any) -> Faces:
+    def __iter__(self) -> Iterator[Face]:
+        for i in range(len(self)):
+            yield self[i]
+
+    @overload
+    def __getitem__(self, index: int | np.integer) -> Face: ...
+    @overload
+    def __getitem__(self, index: slice | list[int] | np.ndarray) -> Faces: ...
+    def __getitem__(self, index: int | np.integer | slice | list[int] | np.ndarray) -> Face | Faces:
+        """An integer: that :class:`Face`; a slice, index array or boolean mask: a ``Faces`` of
+        those faces (``faces[[i]]`` is face ``i`` as a ``Faces`` of length 1)."""
         if isinstance(index, (int, np.integer)):
-            index = [int(index)]  # one face is still a Faces of length 1
+            return self._face(int(index))
         return replace(
             self,
             boxes=self.boxes[index],
@@ -128,6 +183,22 @@ class Faces:
             frontal=self.frontal[index],
             embeddings=None if self.embeddings is None else self.embeddings[index],
             landmarks68=None if self.landmarks68 is None else self.landmarks68[index],
+        )
+
+    def _face(self, i: int) -> Face:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"face {i} of {len(self)}")
+        return Face(
+            box=self.boxes[i],
+            score=float(self.scores[i]),
+            landmarks=self.landmarks[i],
+            size=float(self.size[i]),
+            sharpness=float(self.sharpness[i]),
+            frontal=float(self.frontal[i]),
+            embedding=None if self.embeddings is None else self.embeddings[i],
+            landmarks68=None if self.landmarks68 is None else self.landmarks68[i],
+            landmark_layout=self.landmark_layout,
+            descriptor=self.descriptor,
         )
 
     @property
@@ -142,37 +213,16 @@ class Faces:
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """Plain JSON-ready records, one per face (embeddings left out; they are large)."""
-        out = []
-        for i in range(len(self)):
-            score = float(self.scores[i])
-            record = {
-                "box": [round(float(v), 1) for v in self.boxes[i]],
-                "score": None if math.isnan(score) else round(score, 4),
-                "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]],
-                "landmark_layout": self.landmark_layout,
-                "quality": {
-                    "size": round(float(self.size[i]), 1),
-                    "sharpness": round(float(self.sharpness[i]), 5),
-                    "frontal": round(float(self.frontal[i]), 3),
-                },
-            }
-            if self.landmarks68 is not None:
-                record["landmarks68"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks68[i]]
-            out.append(record)
-        return out
+        return [face.to_dict() for face in self]
 
 
 @dataclass(frozen=True)
-class FaceResult:
+class FaceResult(InputResult):
     """One input of a face stream: its name and either ``faces`` or ``error``."""
 
     source: str
     faces: Faces | None = None
     error: OculaError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:

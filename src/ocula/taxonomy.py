@@ -61,6 +61,10 @@ class Taxonomy:
             out[wnid] = tuple(seen)
         return out
 
+    def ancestor_wnids(self, wnid: str) -> tuple[str, ...]:
+        """The wnids of every hypernym of ``wnid``, nearest first."""
+        return self._ancestor_wnids[wnid]
+
     def ancestors(self, wnid: str) -> tuple[str, ...]:
         """Display names of every hypernym of ``wnid``, nearest first."""
         return tuple(self.names[w] for w in self._ancestor_wnids[wnid])

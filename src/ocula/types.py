@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
-__all__ = ["Tag", "TagResult", "Tags", "Within", "error_record", "object_array"]
+from .errors import OculaError
+
+__all__ = ["InputResult", "Tag", "TagResult", "Tags", "Within", "error_record", "object_array"]
 
 
 def object_array(items: Sequence[Any]) -> np.ndarray:
@@ -136,7 +138,12 @@ class Tags:
         for i in range(len(self)):
             yield self[i]
 
-    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Any:
+    @overload
+    def __getitem__(self, index: int | np.integer) -> Tag: ...
+    @overload
+    def __getitem__(self, index: slice | Sequence[int] | np.ndarray) -> Tags: ...
+    def __getitem__(self, index: int | np.integer | slice | Sequence[int] | np.ndarray) -> Tag | Tags:
+        """An integer: that :class:`Tag`; a slice, index array or boolean mask: a ``Tags`` of those."""
         if isinstance(index, (int, np.integer)):
             ci = int(self.class_index[index])
             return Tag(
@@ -179,9 +186,11 @@ class Tags:
 
         tax = imagenet_taxonomy()
         name = tax.names[tax.resolve(concept)]
-        return np.array([name == lab or name in anc for lab, anc in zip(self.label, self.ancestors)], bool)
+        return np.array(
+            [name == lab or name in anc for lab, anc in zip(self.label, self.ancestors, strict=False)], bool
+        )
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_dicts(self) -> list[dict[str, Any]]:
         """One dict per tag; within a concept, ``score`` is p(tag | concept) and
         ``probability`` is p(tag)."""
         if self.within is None:
@@ -191,7 +200,7 @@ class Tags:
 
     def to_dict(self) -> dict[str, Any]:
         """``recognised``, ``tags`` and, within a concept, ``within`` (concept, wnid, p(concept))."""
-        out: dict[str, Any] = {"recognised": self.recognised, "tags": self.to_list()}
+        out: dict[str, Any] = {"recognised": self.recognised, "tags": self.to_dicts()}
         if self.within is not None:
             out["within"] = self.within.to_dict()
         return out
@@ -202,17 +211,26 @@ def error_record(source: str, error: Exception) -> dict[str, Any]:
     return {"path": source, "error": str(error), "error_type": type(error).__name__}
 
 
-@dataclass(frozen=True)
-class TagResult:
-    """One input of a batch: its tags, or the error that stopped it (the batch goes on)."""
+class InputResult:
+    """What every per-input result of a stream holds (:class:`TagResult`,
+    :class:`~ocula.face_types.FaceResult`): the input's name (``source``) and the
+    :class:`~ocula.errors.OculaError` that stopped it (``error``; None when it was analysed)."""
 
     source: str
-    tags: Tags | None = None
-    error: Exception | None = None
+    error: OculaError | None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class TagResult(InputResult):
+    """One input of a batch: its tags, or the error that stopped it (the batch goes on)."""
+
+    source: str
+    tags: Tags | None = None
+    error: OculaError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:

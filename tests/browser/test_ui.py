@@ -102,7 +102,9 @@ def test_upload_shows_tags_faces_and_similar_items(server, browser, tmp_path):
     key_box = css(browser, "#key")[0]
     key_box.send_keys(key)
     browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
-    wait_for(browser, lambda d: len(css(d, "#look-gallery option")) == 2 and len(css(d, "#look-collection option")) == 2)
+    wait_for(
+        browser, lambda d: len(css(d, "#look-gallery option")) == 2 and len(css(d, "#look-collection option")) == 2
+    )
     Select(css(browser, "#look-gallery")[0]).select_by_value("watch")
     Select(css(browser, "#look-collection")[0]).select_by_value("shop")
     record_busy_states(browser, "look", "#photo")
@@ -192,12 +194,12 @@ def test_enrol_and_forget_through_the_ui(server, browser):
     assert sorted(name for name, _ in thumbs) == ["biden", "obama"] and all(w > 40 for _, w in thumbs), thumbs
     assert csp_violations(browser) == []  # the data: thumbnails are allowed
     # Forget asks first; dismissing keeps the person.
-    row = [li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden"][0]
+    row = next(li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden")
     row.find_element("css selector", "button.forget").click()
     wait_for(browser, lambda d: d.switch_to.alert).dismiss()
     time.sleep(0.3)
     assert sorted(people(browser)) == ["biden", "obama"]
-    row = [li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden"][0]
+    row = next(li for li in css(browser, "#people li") if li.get_attribute("data-person") == "biden")
     row.find_element("css selector", "button.forget").click()
     wait_for(browser, lambda d: d.switch_to.alert).accept()
     wait_for(browser, lambda d: people(d) == ["obama"])

@@ -99,7 +99,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed(kind, tmp_path):
         present = {n for n, p in state.items() if p} - uncertain
         gone = {n for n, p in state.items() if not p} - uncertain
         with Collection.open("crash", settings=settings, kind=store_kind) as c:
-            stored = {i for i, *_ in c.items()}
+            stored = {item.id for item in c.items()}
             assert present <= stored, f"committed but lost: {sorted(present - stored)}"
             assert not gone & stored, f"deleted but back: {sorted(gone & stored)}"
             for name in sorted(gone)[:5]:  # not findable by its vector either

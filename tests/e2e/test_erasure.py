@@ -25,6 +25,7 @@ from ocula import Settings
 from ocula.collections import Collection, NewItem
 from ocula.errors import StoreError, UnknownName
 from ocula.galleries import Gallery
+from ocula.galleries.enrolment import store_templates
 from ocula.galleries.gallery import CLUSTERS_SUFFIX
 
 from ..conftest import REPO_ROOT, run_cli, shared
@@ -196,8 +197,8 @@ def enrol_two(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     v = np.random.default_rng(1).normal(size=(2, 128)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     with Gallery.open("g", settings=settings, create=True) as g:
-        g._store("alice", v[:1], [{"path": "a.jpg", "sha256": "aa", "box": None}])
-        g._store("bob", v[1:], [{"path": "b.jpg", "sha256": "bb", "box": None}])
+        store_templates(g._coll, "alice", v[:1], [{"path": "a.jpg", "sha256": "aa", "box": None}])
+        store_templates(g._coll, "bob", v[1:], [{"path": "b.jpg", "sha256": "bb", "box": None}])
     return v[:1], v[1:]
 
 

@@ -87,7 +87,9 @@ def test_eval_with_the_sface_descriptor_records_it_and_its_thresholds(engine, fe
     assert identify.to_dict()["descriptor"] == "sface" and identify.detector == "yunet"
     assert identify.mated_probes == 4 and identify.rank1 == 1.0
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
-    cli = run_cli("eval", "pairs", str(few_people), "--root", str(ROOT), "--descriptor", "sface", "--json", env_extra=env)
+    cli = run_cli(
+        "eval", "pairs", str(few_people), "--root", str(ROOT), "--descriptor", "sface", "--json", env_extra=env
+    )
     assert cli.returncode == 0, cli.stderr
     out = json.loads(cli.stdout)
     assert (out["descriptor"], out["detector"]) == ("sface", "yunet")

@@ -82,7 +82,7 @@ def test_a_blank_photo_with_yunet_is_no_face_and_never_runs_dlibs_cnn(engine):
 def test_verify_uses_the_table_of_the_descriptor_it_used(engine):
     (a1, a2), _ = _photos(2, 2).values()
     if not _sface_table_ships():
-        with pytest.raises(NotCalibrated, match="calibration_sface_face.json"):
+        with pytest.raises(NotCalibrated, match=r"calibration_sface_face.json"):
             engine.verify(a1, a2, descriptor="sface")
     # A table given for SFace is used as given; dlib's shipped one is not.
     scores = np.linspace(-0.2, 0.5, 2000)
@@ -221,3 +221,31 @@ def test_a_sface_enrolment_is_not_refused_for_a_false_face_in_a_painting_behind(
         assert result.refused == [] and result.photos == 1
         refused = dict(g.enroll("two", [examples / "two_people.jpg"]).refused)
         assert "2 usable faces" in refused[str(examples / "two_people.jpg")]
+
+
+ROLLED = "images/7245/185156.jpg"  # celeba-80's one YuNet miss upright (a head rolled ~60 degrees)
+DUMBBELL = "imagenet/sample-334/images/n03255030_dumbbell.JPEG"  # a false face turned (0.88)
+
+
+def test_where_a_face_is_expected_a_rolled_head_is_found_turned_and_a_dumbbell_is_not(engine):
+    photo = shared(CELEBA) / ROLLED
+    # The detector path is unchanged: upright only, unless asked.
+    assert len(engine.faces(photo, detector="yunet", descriptor="sface")) == 0
+    # verify asserts a face: the quarter turn clockwise finds it (score 0.83, plausible points).
+    mate = shared(CELEBA) / "images" / "7245" / "182877.jpg"
+    result = engine.verify(photo, mate, descriptor="sface")
+    x0, y0, x1, y1 = result.box_a
+    assert result.index_a == 0 and 0 <= x0 < x1 < 200 and 120 < y0 < y1 <= 320  # low left
+    # A face-free photo where the unrestricted turned search finds a false face stays faceless.
+    dumbbell = shared(DUMBBELL)
+    assert len(engine.faces(dumbbell, detector="yunet", descriptor="sface", turned=True)) == 1
+    assert len(engine.faces(dumbbell, detector="yunet", descriptor="sface", face_expected=True)) == 0
+    with pytest.raises(NoFaceFound):
+        engine.verify(dumbbell, mate, descriptor="sface")
+
+
+def test_an_enrolment_photo_with_a_rolled_head_is_enrolled_and_a_dumbbell_refused(engine, settings):
+    with Gallery.open("rolled", settings=settings, engine=engine, create=True, descriptor="sface") as g:
+        result = g.enroll("7245", [shared(CELEBA) / ROLLED, shared(DUMBBELL)])
+        assert result.photos == 1
+        assert [photo for photo, _ in result.refused] == [str(shared(DUMBBELL))]

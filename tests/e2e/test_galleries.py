@@ -14,9 +14,10 @@ from ocula import InputError, Settings, UnknownName
 from ocula.collections import Collection
 from ocula.errors import StoreError
 from ocula.galleries import Gallery, gallery_names
+from ocula.galleries.enrolment import store_templates
 from ocula.pipelines.faces import Descriptor
 
-from ..conftest import SAMPLES, run_cli, shared
+from ..conftest import run_cli, shared
 
 EXAMPLES = "faces/face-recognition-examples/examples"
 
@@ -128,7 +129,8 @@ def test_person_names_in_any_script_are_accepted(engine, settings, name):
 def test_a_person_stored_under_an_old_style_name_can_still_be_enrolled_and_forgotten(engine, settings):
     descriptor = np.ones((1, 128), np.float32) / np.sqrt(128)
     with Gallery.open("names", settings=settings, engine=engine, create=True) as g:
-        g._store("Ann\u200bLee", descriptor, [{"path": "old.jpg", "sha256": None, "box": None}])  # as before
+        old_ref = [{"path": "old.jpg", "sha256": None, "box": None}]
+        store_templates(g._coll, "Ann\u200bLee", descriptor, old_ref)  # as before
         assert g.enroll("Ann\u200bLee", [], metadata={"team": "a"}).photos == 1
         assert g.forget("Ann\u200bLee").cluster_faces == 0 and len(g) == 0
 
@@ -179,9 +181,12 @@ def test_a_failed_forget_leaves_the_person_to_forget_again_with_their_cluster_fa
     used (here: unreadable), the person is still there, and a retry removes both."""
     v = np.random.default_rng(0).normal(size=(2, 128)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    refs = [{"path": "a.jpg", "sha256": "abc", "box": [1, 2, 3, 4]}, {"path": "b.jpg", "sha256": "def", "box": [1, 2, 3, 4]}]
+    refs = [
+        {"path": "a.jpg", "sha256": "abc", "box": [1, 2, 3, 4]},
+        {"path": "b.jpg", "sha256": "def", "box": [1, 2, 3, 4]},
+    ]
     with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
-        g._store("alice", v, refs)
+        store_templates(g._coll, "alice", v, refs)
         g.save_clusters([[{"descriptor": v[0], **refs[0]}]])
         clusters_db = g._coll.path.with_name("g.clusters") / "items.sqlite"
         good = clusters_db.read_bytes()
@@ -325,7 +330,7 @@ def test_cluster_a_library_then_name_merge_split_and_forget(gallery):
     split_off = gallery.split_cluster(rose, [0])
     gallery.name_cluster(rose, "rose")  # one face left in the split-off cluster
     with gallery._cluster_store() as store:
-        traces = [row.tobytes() for row in store.templates(split_off)[0]]
+        traces = [row.tobytes() for row in store.faces(split_off)[0]]
     assert gallery.forget("rose").cluster_faces == 1  # that face is removed from the clusters too
     left = [f["path"] for _, fs in gallery.cluster_faces() for f in fs]
     assert left and all("rose_leslie" not in p for p in left)
@@ -467,7 +472,7 @@ def test_concurrent_enrol_and_identify_from_two_processes(cache_dir, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     writer = subprocess.run([sys.executable, "-c", WRITER, str(train)], env=env, text=True,
                             capture_output=True, timeout=300)  # fmt: skip
-    out, err = reader.communicate(timeout=300)
+    _out, err = reader.communicate(timeout=300)
     assert writer.returncode == 0, writer.stderr
     assert writer.stdout.count("enrolled") == 7
     assert reader.returncode == 0, err

@@ -65,3 +65,23 @@ def test_a_face_in_a_huge_photo_is_described_at_full_resolution(engine, tmp_path
     assert 2666 <= x0 < x1 <= 2666 + 577 and 1250 <= y0 < y1 <= 1250 + 880
     assert float(np.dot(faces.embeddings[0], alone.embeddings[0])) > 0.95
     assert engine.verify(tmp_path / "huge.png", photos[0], descriptor="sface").same  # img1.jpg: her too
+
+
+def test_a_photo_decoded_ahead_gives_the_faces_and_errors_of_the_photo(engine, tmp_path):
+    # `ocula faces verify` decodes its photos on a worker thread while the engine loads
+    # (ocula.io.decode_reduced_ahead): the same faces, the same refusals, as the paths give.
+    from ocula.errors import ImageNotFound
+    from ocula.io import decode_reduced_ahead
+
+    face = sorted(shared(ROSE).iterdir())[-1]
+    big = _blank(tmp_path / "big.png", (2000, 1250))  # reduced 3x for YuNet
+    ahead = decode_reduced_ahead(face, 640)
+    found, direct = engine.faces(ahead, largest_only=True, **V2), engine.faces(face, largest_only=True, **V2)
+    assert len(found) == 1 and np.allclose(found.boxes, direct.boxes)
+    assert np.allclose(found.embeddings, direct.embeddings)
+    blank = engine.faces(decode_reduced_ahead(big, 640), **V2)
+    assert len(blank) == 0 and blank.image_size == (2000, 1250)
+    with pytest.raises(ImageNotFound):
+        engine.faces(decode_reduced_ahead(tmp_path / "missing.jpg", 640), **V2)
+    with pytest.raises(NoFaceFound, match=r"big\.png"):  # named by its path, as the path itself is
+        engine.verify(decode_reduced_ahead(big, 640), face, descriptor="sface")

@@ -308,8 +308,8 @@ def test_ray_indexing_into_milvus_stores_the_local_vectors(env, tmp_path):
     settings = Settings(data_dir=env["OCULA_DATA_DIR"], cache_dir=env["OCULA_CACHE_DIR"])
     with Collection.open("local", settings=settings) as a, Collection.open("scaled", settings=settings) as b:
         assert b.info()["vectors_store"] == lite and b.info()["index"].startswith("milvus")
-        ids = [i for i, *_ in a.items()]
-        assert ids == [i for i, *_ in b.items()] and len(ids) == 16
+        ids = [item.id for item in a.items()]
+        assert ids == [item.id for item in b.items()] and len(ids) == 16
         for item_id in ids:
             np.testing.assert_allclose(a.vectors(item_id), b.vectors(item_id), atol=2e-6)
     query = str(root / "base_images" / "ukbench00120.jpg")
@@ -382,7 +382,7 @@ def test_eval_retrieval_scores_items_as_search_ranks_them(engine, tmp_path):
     for path in photos:
         shutil.copy(path, folder)
     engine.index_folder(folder, "evalcheck")
-    kept, catalog, _ = engine.embed_all(sorted(folder.iterdir()))
+    _kept, catalog, _ = engine.embed_all(sorted(folder.iterdir()))
     names = [p.name for p in sorted(folder.iterdir())]
     images = [load_image(folder / n) for n in names]
     scene, _ = paste_into_scene(images[3], images[4:], "mosaic", np.random.default_rng(7))

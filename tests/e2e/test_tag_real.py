@@ -51,7 +51,9 @@ def test_bundled_samples(engine):
 def test_every_input_kind_gives_the_same_answer(engine):
     path = SAMPLES / "coffee.jpg"
     data = path.read_bytes()
-    results = [engine.tag(x, top_k=1)[0] for x in (path, str(path), data, Image.open(io.BytesIO(data)), ocula.load_image(path))]
+    results = [
+        engine.tag(x, top_k=1)[0] for x in (path, str(path), data, Image.open(io.BytesIO(data)), ocula.load_image(path))
+    ]
     assert {r.label for r in results} == {"espresso"}
     np.testing.assert_allclose([r.score for r in results], results[0].score, atol=1e-6)
 

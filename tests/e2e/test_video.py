@@ -16,6 +16,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -128,7 +129,7 @@ def test_hamilton_watchlist_one_alert_per_appearance_and_redaction(engine, watch
             faces = analyzer.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), FaceOptions(upsample=1))
             checked += len(faces)
             t = index / 29.97
-            for emb, box in zip(faces.embeddings, faces.boxes):
+            for emb, box in zip(faces.embeddings, faces.boxes, strict=True):
                 # An enrolled person, or while their track is named, their face on a hard frame
                 # (a small face scores lower; tracks keep the name within NAMED_DROP, so may this check).
                 sims = {p: float(similarity(emb, template)) for p, template in templates.items()}
@@ -297,7 +298,7 @@ def test_snapshots_folder_is_created_like_annotate_folders(engine, watchlist, tm
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
     fail_first = 0
 
     def do_POST(self):

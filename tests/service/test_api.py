@@ -170,7 +170,10 @@ def test_gallery_round_trip_and_audit(client, keys):
         is_problem(client.post("/v1/galleries/other/people", data={"person": "x", "metadata": bad},
                                files=[("file", ("c.jpg", CAT))], headers=auth(keys["write"])), 422)  # fmt: skip
     too_many = [("file", ("c.jpg", CAT))] * 21
-    is_problem(client.post("/v1/galleries/watch/people", data={"person": "x"}, files=too_many, headers=auth(keys["write"])), 422)
+    is_problem(
+        client.post("/v1/galleries/watch/people", data={"person": "x"}, files=too_many, headers=auth(keys["write"])),
+        422,
+    )
     # A photo without a face: nothing enrolled is a 422 naming the upload (tests/service/test_enrol_refusals.py).
     r = client.post("/v1/galleries/watch/people", data={"person": "cat"}, files=[("file", ("cat.jpg", FACELESS))],
                     headers=auth(keys["write"]))  # fmt: skip
@@ -324,10 +327,14 @@ def test_faces_v2_form_fields(client, keys):
     """``detector`` and ``descriptor`` on the face routes: YuNet's landmarks, a typo refused
     like any bad field, and SFace without a shipped table refused with the table named."""
     both = shared(EXAMPLES) / "test" / "obama_and_biden.jpg"
-    r = client.post("/v1/faces/detect", data={"detector": "yunet"}, files={"file": photo(both)}, headers=auth(keys["read"]))
+    r = client.post(
+        "/v1/faces/detect", data={"detector": "yunet"}, files={"file": photo(both)}, headers=auth(keys["read"])
+    )
     assert r.status_code == 200, r.text
     assert len(r.json()["faces"]) >= 2 and {f["landmark_layout"] for f in r.json()["faces"]} == {"yunet5"}
-    bad = client.post("/v1/faces/detect", data={"detector": "yunett"}, files={"file": photo(both)}, headers=auth(keys["read"]))
+    bad = client.post(
+        "/v1/faces/detect", data={"detector": "yunett"}, files={"file": photo(both)}, headers=auth(keys["read"])
+    )
     is_problem(bad, 422)
     blank = io.BytesIO()
     Image.new("RGB", (1500, 1500), "white").save(blank, "PNG")
@@ -350,6 +357,9 @@ def test_huge_blank_photo_is_no_face_through_the_service(client, keys):
     r = client.post("/v1/faces/verify", data={"descriptor": "sface"}, files=files, headers=auth(keys["read"]))
     assert "no face found" in is_problem(r, 422)["detail"]
     r = client.post(
-        "/v1/faces/detect", data={"detector": "yunet"}, files={"file": ("a.png", blank.getvalue())}, headers=auth(keys["read"])
+        "/v1/faces/detect",
+        data={"detector": "yunet"},
+        files={"file": ("a.png", blank.getvalue())},
+        headers=auth(keys["read"]),
     )
     assert r.status_code == 200 and r.json() == {"width": 8000, "height": 5000, "faces": []}, r.text

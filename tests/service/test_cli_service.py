@@ -25,7 +25,9 @@ def test_keys_create_list_revoke_and_audit(tmp_path):
     key = made.stdout.strip().splitlines()[-1]
     assert key.startswith("ocula_") and len(key) > 40 and " " not in key  # alone on its last line
     listed = [json.loads(line) for line in run_cli("keys", "list", "--json", env_extra=env).stdout.splitlines()]
-    assert listed == [{"name": "alice", "scope": "write", "prefix": key[:10], "created": listed[0]["created"], "revoked": None}]
+    assert listed == [
+        {"name": "alice", "scope": "write", "prefix": key[:10], "created": listed[0]["created"], "revoked": None}
+    ]
     assert key not in run_cli("keys", "list", env_extra=env).stdout  # never shown again
     again = run_cli("keys", "create", "alice", env_extra=env)
     assert again.returncode == 1 and "revoke it first" in again.stderr
@@ -77,5 +79,8 @@ def test_serve_answers_audits_and_shuts_down_gracefully(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
-    entries = [json.loads(line) for line in run_cli("audit", "--json", env_extra={"OCULA_DATA_DIR": env["OCULA_DATA_DIR"]}).stdout.splitlines()]
+    entries = [
+        json.loads(line)
+        for line in run_cli("audit", "--json", env_extra={"OCULA_DATA_DIR": env["OCULA_DATA_DIR"]}).stdout.splitlines()
+    ]
     assert [(e["key"], e["action"], e["target"]) for e in entries] == [("svc", "search", "none")]

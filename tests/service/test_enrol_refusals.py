@@ -67,3 +67,18 @@ def test_a_partial_enrolment_is_a_200_listing_both_by_filename(client, keys):  #
     assert body["refused"] == [{"photo": "cat.jpg", "reason": "no face found"}]
     assert ("enroll", "g/obama", 200) in _audited(client, keys)
 
+
+
+def test_a_rolled_head_is_enrolled_and_verified_through_the_api(client, keys):  # noqa: F811
+    # celeba-80's one YuNet miss upright (a head rolled ~60 degrees): an enrolment photo and a
+    # photo to verify are asserted to show a face, so it is searched a quarter turn either way
+    # (FaceOptions.face_expected). tests/e2e/test_faces_v2.py checks that a dumbbell is not.
+    rolled = shared("faces/celeba-80/images/7245/185156.jpg")
+    mate = shared("faces/celeba-80/images/7245/182877.jpg")
+    r = client.post("/v1/galleries/rolled/people", data={"person": "7245"}, files=[("file", photo(rolled))],
+                    headers=auth(keys["write"]))  # fmt: skip
+    assert r.status_code == 200 and r.json()["photos"] == 1 and r.json()["refused"] == [], r.text
+    r = client.post(
+        "/v1/faces/verify", files={"file_a": photo(rolled), "file_b": photo(mate)}, headers=auth(keys["read"])
+    )
+    assert r.status_code == 200 and r.json()["face_a"] == 0 and r.json()["box_a"][0] < 200, r.text  # low left

@@ -17,9 +17,8 @@ from ocula import Engine
 from ocula.galleries import Gallery
 from ocula.pipelines.faces import DETECT_MAX_PIXELS
 from ocula.pipelines.search_embed import ImageEmbedder
-from ocula.service import create_app
+from ocula.service import create_app, routes_collections
 from ocula.service import deps as service_deps
-from ocula.service import routes_collections
 from ocula.service.deps import Services
 from ocula.service.problems import Problem
 from ocula.service.settings import ServiceSettings
@@ -240,3 +239,23 @@ def test_enrol_stops_working_after_work_seconds(engine, settings, keys):  # noqa
     assert r.status_code == 200 and body["added"] == [photos[0].name] and body["photos"] == 1, r.text
     assert [x["photo"] for x in body["refused"]] == [p.name for p in photos[1:]]
     assert all("not processed" in x["reason"] for x in body["refused"])
+
+
+def test_uploads_to_detect_and_verify_are_decoded_under_the_services_limits(settings, keys):  # noqa: F811
+    # The engine's own pixel limit (1 MP here) is below the service's (4 MP): a 2.25 MP upload
+    # the service accepts is decoded under the service's limits, not refused by the engine's
+    # after the service's checks passed (a 413 whatever the service allowed).
+    tight = Engine(settings.model_copy(update={"max_image_pixels": 1_000_000}))
+    service = ServiceSettings(rate_per_minute=1000, max_upload_pixels=4_000_000)
+    try:
+        with TestClient(create_app(settings, service, engine=tight)) as c:
+            blank, read = blank_png(1500, 1500), auth(keys["read"])
+            r = c.post("/v1/faces/detect", files={"file": ("a.png", blank)}, headers=read)
+            assert r.status_code == 200 and r.json()["faces"] == [] and r.json()["width"] == 1500, r.text
+            r = c.post("/v1/faces/verify", files={"file_a": ("a.png", blank), "file_b": ("b.png", blank)}, headers=read)
+            assert is_problem(r, 422)["title"] == "No face found"
+            over = blank_png(2500, 2000)  # 5 MP: over the service's limit, refused from its header
+            refused = c.post("/v1/faces/detect", files={"file": ("c.png", over)}, headers=read)
+            assert "5,000,000" in is_problem(refused, 413)["detail"]
+    finally:
+        tight.close()

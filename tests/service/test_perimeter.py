@@ -90,7 +90,9 @@ def stop_server(server: subprocess.Popen) -> str:
 def serve_module(tmp_path_factory, limits: dict[str, str]):
     data = tmp_path_factory.mktemp("perimeter") / "data"
     store = KeyStore(key_store_path(data))
-    keys = {name: store.create(name, scope)[1] for name, scope in (("read", "read"), ("write", "write"), ("hasty", "read"))}
+    keys = {
+        name: store.create(name, scope)[1] for name, scope in (("read", "read"), ("write", "write"), ("hasty", "read"))
+    }
     store.close()
     server, port = start_server(data, limits)
     yield port, keys
@@ -133,7 +135,9 @@ def read_one_answer(conn: socket.socket) -> int:
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
     while len(body) < length:
         body += conn.recv(65536)
     return int(head[9:12])
@@ -303,7 +307,12 @@ def test_listings_report_a_broken_store_and_go_on(setup):
         (settings.data_dir / kind / "junk").mkdir(parents=True)
         (settings.data_dir / kind / "junk" / "items.sqlite").write_bytes(b"not a database" * 100)
     with TestClient(app) as client:
-        r = client.post("/v1/collections/good/items", data={"id": "cat"}, files={"file": ("c.jpg", CAT)}, headers=auth(keys["write"]))
+        r = client.post(
+            "/v1/collections/good/items",
+            data={"id": "cat"},
+            files={"file": ("c.jpg", CAT)},
+            headers=auth(keys["write"]),
+        )
         assert r.status_code == 200
         galleries = client.get("/v1/galleries", headers=auth(keys["read"]))
         collections = client.get("/v1/collections", headers=auth(keys["read"]))
@@ -333,7 +342,9 @@ def test_refusals_are_audited_cheaply(setup, engine):
     _, keys, settings = setup
     with TestClient(create_app(settings, ServiceSettings(rate_per_minute=3), engine=engine)) as client:
         for _ in range(50):  # a flood of bad keys
-            assert client.post("/v1/tag", files={"file": ("c.jpg", CAT)}, headers=auth("ocula_guess")).status_code == 401
+            assert (
+                client.post("/v1/tag", files={"file": ("c.jpg", CAT)}, headers=auth("ocula_guess")).status_code == 401
+            )
         assert client.post("/v1/collections/c/items", data={"id": "x"}, files={"file": ("c.jpg", CAT)},
                            headers=auth(keys["read"])).status_code == 403  # fmt: skip
         codes = [client.get("/v1/galleries", headers=auth(keys["read"])).status_code for _ in range(5)]
@@ -342,13 +353,19 @@ def test_refusals_are_audited_cheaply(setup, engine):
     refused = [(e["key"], e["target"], e["status"]) for e in during if e["action"] == "refused"]
     # One row per kind at once (not 50): the repeats are counted, not written one by one.
     assert sorted(refused, key=str) == sorted(
-        [(None, "POST /v1/tag", 401), ("read", "POST /v1/collections/c/items", 403), ("read", "GET /v1/galleries", 429)],
+        [
+            (None, "POST /v1/tag", 401),
+            ("read", "POST /v1/collections/c/items", 403),
+            ("read", "GET /v1/galleries", 429),
+        ],
         key=str,
     )
     store = KeyStore(key_store_path(settings.data_dir))
     after = store.audit_entries(limit=100)
     store.close()
-    repeats = {(e["key"], e["status"]): e["target"] for e in after if e["action"] == "refused" and e["target"].startswith("+")}
+    repeats = {
+        (e["key"], e["status"]): e["target"] for e in after if e["action"] == "refused" and e["target"].startswith("+")
+    }
     assert repeats == {(None, 401): "+49 more", ("read", 429): "+1 more"}  # written when the server stopped
     assert all(e["client"] for e in after)
 
@@ -389,10 +406,19 @@ def test_a_full_disk_is_507_and_audited(tmp_path):
             except OSError:
                 pass
         answers = [
-            httpx.post(base + "/v1/collections/shop/items", data={"id": f"cat{i}", "metadata": json.dumps({"pad": "x" * 60_000})},
-                       files={"file": ("c.jpg", CAT)}, headers=headers, timeout=PATIENCE)  # fmt: skip
+            httpx.post(
+                base + "/v1/collections/shop/items",
+                data={"id": f"cat{i}", "metadata": json.dumps({"pad": "x" * 60_000})},
+                files={"file": ("c.jpg", CAT)},
+                headers=headers,
+                timeout=PATIENCE,
+            )
             for i in range(3)
-        ] + [httpx.post(base + "/v1/video/jobs", files={"file": ("v.mp4", b"\0" * 2**20)}, headers=headers, timeout=PATIENCE)]
+        ] + [
+            httpx.post(
+                base + "/v1/video/jobs", files={"file": ("v.mp4", b"\0" * 2**20)}, headers=headers, timeout=PATIENCE
+            )
+        ]
         for r in answers:
             assert r.status_code == 507, r.text
             assert r.json()["title"] == "Insufficient storage" and str(tmp_path) not in r.text
@@ -473,7 +499,12 @@ def test_the_guard_names_its_types():
     assert get_type_hints(guard.body_limit, names)["service"] is ServiceSettings
     assert get_type_hints(guard.vet, names)["svc"] is Services
     assert get_type_hints(guard.Guard.__init__, names)["app"] == ASGIApp
-    assert get_type_hints(guard.Guard.__call__, names) == {"scope": Scope, "receive": Receive, "send": Send, "return": type(None)}
+    assert get_type_hints(guard.Guard.__call__, names) == {
+        "scope": Scope,
+        "receive": Receive,
+        "send": Send,
+        "return": type(None),
+    }
     refusals = guard.RefusalLog(window=3600)
     refusals.note(401, None, "10.0.0.1", "POST /v1/tag")
     refusals.note(401, None, "10.0.0.1", "POST /v1/tag")

@@ -19,7 +19,19 @@ from ocula.service.settings import ServiceSettings
 from ..conftest import SAMPLES, shared
 
 CAT = (SAMPLES / "cat-chelsea.jpg").read_bytes()
-TRAVERSALS = ["..", "../..", "../../etc", "..%2F..%2Fetc", "%2e%2e", "a/../../b", "..\\..\\x", "/etc/passwd", "~root", ".", "con"]
+TRAVERSALS = [
+    "..",
+    "../..",
+    "../../etc",
+    "..%2F..%2Fetc",
+    "%2e%2e",
+    "a/../../b",
+    "..\\..\\x",
+    "/etc/passwd",
+    "~root",
+    ".",
+    "con",
+]
 
 
 def files_under(root: Path) -> set[Path]:
@@ -45,7 +57,9 @@ def test_name_fields_never_leave_the_data_directory(setup, tmp_path):
     r = {"Authorization": f"Bearer {keys['read']}"}
     for name in TRAVERSALS:
         responses = [
-            client.post(f"/v1/galleries/{name}/people", data={"person": "p"}, files=[("file", ("f.jpg", face))], headers=w),
+            client.post(
+                f"/v1/galleries/{name}/people", data={"person": "p"}, files=[("file", ("f.jpg", face))], headers=w
+            ),
             client.get(f"/v1/galleries/{name}/people", headers=r),
             client.post(f"/v1/galleries/{name}/identify", files={"file": ("f.jpg", face)}, headers=r),
             client.post(f"/v1/collections/{name}/items", data={"id": "x"}, files={"file": ("c.jpg", CAT)}, headers=w),
@@ -64,14 +78,16 @@ def test_name_fields_never_leave_the_data_directory(setup, tmp_path):
     for kind in ("galleries", "collections"):
         stores = {p.name for p in (settings.data_dir / kind).iterdir()}
         assert "ok" in stores and stores <= {"ok", "con"}, stores  # "con" is a plain name (reserved only on Windows)
-        assert all((settings.data_dir / kind / n).resolve().parent == (settings.data_dir / kind).resolve() for n in stores)
+        assert all(
+            (settings.data_dir / kind / n).resolve().parent == (settings.data_dir / kind).resolve() for n in stores
+        )
     # Person names and ids are data, not paths: stored as given (where allowed) and found again.
     people = client.get("/v1/galleries/ok/people", headers=r).json()["people"]
     assert people and all("/" not in p["person"] and "\\" not in p["person"] for p in people)
 
 
 def test_keys_do_not_escalate(setup):
-    client, keys, settings = setup
+    client, keys, _settings = setup
     read = {"Authorization": f"Bearer {keys['read']}"}
     for method, url in (("post", "/v1/galleries/g/people"), ("delete", "/v1/galleries/g/people/p"),
                         ("post", "/v1/collections/c/items"), ("delete", "/v1/collections/c/items/x"),
@@ -95,7 +111,9 @@ def test_a_slow_upload_does_not_hold_up_other_clients(engine, settings):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -94,7 +94,7 @@ def test_two_people_are_found_where_yunet_finds_them(engine, name):
     yunet = engine.face_detector("yunet").detect_faces(image)
     assert len(faces) == len(yunet) == 2
     assert faces.landmarks.shape == (2, 6, 2) and (faces.scores > 0.5).all()
-    for box, points in zip(faces.boxes, faces.landmarks):
+    for box, points in zip(faces.boxes, faces.landmarks, strict=True):
         assert max(_iou(box, other) for other in yunet.boxes) >= 0.5
         # Keypoint 0 is the eye on the photo's left, as YuNet's; eyes and nose inside the box.
         assert points[0, 0] < points[1, 0]
@@ -143,7 +143,7 @@ def test_converter_refuses_what_it_cannot_read(settings):
     with pytest.raises(ConversionError, match="not a TFLite file"):
         build_blazeface(b"not a model at all", name="junk")
     data = _tflite(settings, "blazeface_face")
-    with pytest.raises(ConversionError, match="malformed|not supported|not a BlazeFace"):
+    with pytest.raises(ConversionError, match=r"malformed|not supported|not a BlazeFace"):
         build_blazeface(data[: len(data) // 3], name="truncated")
     model = read_tflite(data, name="blazeface_face")
     assert {op.kind for op in model.ops} == {"DEQUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PAD",

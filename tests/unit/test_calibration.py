@@ -15,7 +15,7 @@ def test_thresholds_let_through_at_most_fmr_of_impostors():
     genuine = rng.normal(0.9, 0.05, 2_000)
     table = CalibrationTable.from_scores(impostor, genuine, meta={"data": "synthetic"})
     assert table.fmr[0] == 0.1 and table.fmr[-1] >= 5 / 200_000  # rows need 5+ impostors above
-    for f, t in zip(table.fmr, table.threshold):
+    for f, t in zip(table.fmr, table.threshold, strict=True):
         assert np.mean(impostor >= t) <= f
     assert np.all(np.diff(table.threshold) >= 0) and np.all(np.diff(table.fmr) < 0)
     assert np.all(np.diff(table.fnmr) >= 0)  # stricter thresholds reject more genuine pairs
@@ -69,7 +69,7 @@ def test_tied_impostor_scores_never_exceed_the_fmr():
     impostor = np.r_[np.full(20, 1.0), np.linspace(0, 0.9, 980)]
     table = CalibrationTable.from_scores(impostor, fmrs=(0.1, 0.05, 0.01, 0.005))
     assert len(table.fmr) == len(table.threshold) == 4  # every asked rate has a row; the loop checks each
-    for f, t in zip(table.fmr, table.threshold):
+    for f, t in zip(table.fmr, table.threshold, strict=True):
         assert np.mean(impostor >= t) <= f, (f, t)
     assert table.threshold_for(0.01) > 1.0  # nothing tied at 1.0 may pass at FMR 1%
 
@@ -95,5 +95,5 @@ def test_shipped_sface_table_states_its_data_mixed_identities_and_disjoint_check
         assert fold["fmr_achieved"]["0.001"] <= 1.5e-3 and fold["fpir_achieved"] <= 0.015 and fold["fnir_ratio"] <= 2
     assert 0 < table.meta["templates_exponent"] < 1
     # Every threshold is at least the point estimate (the margin never loosens one).
-    for fmr, threshold in zip(table.fmr, table.threshold):
+    for fmr, threshold in zip(table.fmr, table.threshold, strict=True):
         assert threshold >= table.meta["point_thresholds"][f"{fmr:g}"]

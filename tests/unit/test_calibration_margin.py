@@ -17,7 +17,7 @@ from ocula.eval.calibrate import (
     mixed_identities,
     passing_band,
 )
-from ocula.galleries.templates import threshold_for_fpir
+from ocula.galleries.fpir_thresholds import threshold_for_fpir
 from ocula.pipelines.calibration import CalibrationTable
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ocula import ConfigError, InputError, Settings, UnknownName
-from ocula.errors import StoreError
 from ocula.collections import Collection, NewItem, collection_names, drop_collection, parse_filter
+from ocula.errors import StoreError
 
 STORES = ["faiss", "milvus-lite"]
 
@@ -110,7 +110,7 @@ def test_stale_or_missing_snapshot_is_rebuilt(faiss_settings, rng):
 
 
 def test_another_process_writing_is_seen(settings, rng):
-    reader, vecs = make(settings, rng)
+    reader, _vecs = make(settings, rng)
     writer = Collection.open("shop", settings=settings)
     new = unit(rng, 1)
     writer.add([NewItem("late", new)])
@@ -128,7 +128,7 @@ def test_another_process_writing_is_seen(settings, rng):
 
 def test_embedder_stamp_and_names_are_checked(settings, rng):
     make(settings, rng)[0].close()
-    with pytest.raises(InputError, match="was built with test@1.*reindex"):
+    with pytest.raises(InputError, match=r"was built with test@1.*reindex"):
         Collection.open("shop", settings=settings, embedder="other@2", dim=8)
     with pytest.raises(UnknownName):
         Collection.open("nothere", settings=settings)
@@ -189,7 +189,7 @@ def test_ivf_index_deletes_filters_and_recall(tmp_path):
     queries = v[:200]
     exact = np.argsort(-(queries @ v.T), axis=1)[:, :10] + 100
     _, found = index.search(queries, 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found)])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found, strict=False)])
     assert recall >= 0.95
     index.remove(ids[:1])
     assert 100 not in index.search(queries[:1], 10)[1][0]
@@ -542,6 +542,6 @@ def test_small_exact_indexes_scanned_with_numpy_answer_as_faiss_does(metric, mon
     for scanner, scan_max in (("numpy", vectors_module.NUMPY_SCAN_MAX), ("faiss", 0)):
         monkeypatch.setattr(vectors_module, "NUMPY_SCAN_MAX", scan_max)
         answers[scanner] = [index.search(queries, k, allowed) for k, allowed in cases]
-    for (numpy_scores, numpy_ids), (faiss_scores, faiss_ids) in zip(answers["numpy"], answers["faiss"]):
+    for (numpy_scores, numpy_ids), (faiss_scores, faiss_ids) in zip(answers["numpy"], answers["faiss"], strict=False):
         assert numpy_ids.shape == faiss_ids.shape and (numpy_ids == faiss_ids).all()
         np.testing.assert_allclose(numpy_scores, faiss_scores, rtol=1e-5, atol=1e-5)

@@ -28,7 +28,9 @@ def weights(name: str) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("variant", [0, 1, 2])
 def test_graph_matches_pytorch_reference(variant):
     spec = get_model(f"efficientnet_lite{variant}")
-    model = build_efficientnet_lite(weights(spec.name), width=spec.architecture["width"], depth=spec.architecture["depth"])
+    model = build_efficientnet_lite(
+        weights(spec.name), width=spec.architecture["width"], depth=spec.architecture["depth"]
+    )
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     size = spec.preprocess.input_size
     logits, features = session.run(["logits", "features"], {"input": reference_input(size)})
@@ -51,7 +53,7 @@ def test_missing_extra_and_misshapen_tensors_are_refused():
     state = weights("efficientnet_lite0")
     missing = dict(state)
     del missing["_blocks.3._bn1.running_var"]
-    with pytest.raises(ConversionError, match="lacks _blocks.3._bn1.running_var"):
+    with pytest.raises(ConversionError, match=r"lacks _blocks.3._bn1.running_var"):
         build_efficientnet_lite(missing, width=1.0, depth=1.0)
     extra = dict(state, **{"_blocks.99._depthwise_conv.weight": np.zeros(3, np.float32)})
     with pytest.raises(ConversionError, match="does not use"):
@@ -67,11 +69,12 @@ def test_every_converter_has_a_version_and_a_build_and_finding_a_graph_imports_n
     import sys
 
     from ocula.models.convert import CONVERTER_VERSIONS
-    from ocula.models.loading import _BUILDERS
+    from ocula.models.loading import CONVERTERS
     from ocula.models.registry import list_models
 
     converters = {m.converter for m in list_models() if m.converter}
-    assert converters and converters <= set(CONVERTER_VERSIONS) == set(_BUILDERS)
+    assert converters and converters <= set(CONVERTER_VERSIONS) == set(CONVERTERS)
+    assert all(CONVERTERS[c].version == CONVERTER_VERSIONS[c] for c in CONVERTERS)
     probe = (
         "import sys\n"
         "from ocula import Settings, get_model\n"

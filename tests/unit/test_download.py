@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -20,7 +21,7 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes, int | None]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes, int | None]]] = {}
 
     def do_GET(self):  # noqa: N802
         status, body, claimed = self.routes.get(self.path, (404, b"not found", None))
@@ -91,7 +92,10 @@ def test_corrupted_download_leaves_nothing(tmp_path, server):
     assert leftovers(settings) == []
 
 
-@pytest.mark.parametrize("route,match", [("/missing.bin", "HTTP 404"), ("/short.bin", "closed after|IncompleteRead"), ("/big.bin", "more than")])
+@pytest.mark.parametrize(
+    "route,match",
+    [("/missing.bin", "HTTP 404"), ("/short.bin", "closed after|IncompleteRead"), ("/big.bin", "more than")],
+)
 def test_failed_downloads_leave_nothing(tmp_path, server, route, match):
     settings = Settings(data_dir=tmp_path, offline=False, download_timeout=5)
     with pytest.raises(DownloadError, match=match):

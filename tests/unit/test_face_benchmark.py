@@ -36,7 +36,7 @@ def test_face_benchmark_v2_row_scores_photos(engine, tmp_path):
     with open(root / "identities.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     # 2 photos of one person, 1 of another (1 genuine, 2 impostor pairs), 1 of a third person
-    photos = [r for r in rows if r["identity"] == rows[0]["identity"]][:2] + [rows[-1], rows[-20]]
+    photos = [*[r for r in rows if r["identity"] == rows[0]["identity"]][:2], rows[-1], rows[-20]]
     assert len({r["identity"] for r in photos}) == 3
     subset = tmp_path / "identities.csv"
     with open(subset, "w", newline="") as f:

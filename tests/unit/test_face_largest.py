@@ -97,7 +97,7 @@ def test_enrolment_refuses_when_a_larger_face_scores_lower_than_face_0():
     the bystander under the subject's name: a face at least as large as face 0 stays a rival.
     A smaller, much less certain face (a face in a painting behind) is still no rival."""
     from ocula.face_types import Faces, QualityGate
-    from ocula.galleries.gallery import Gallery
+    from ocula.galleries.enrolment import choose_face
 
     def faces(boxes, scores):
         n = len(boxes)
@@ -107,6 +107,6 @@ def test_enrolment_refuses_when_a_larger_face_scores_lower_than_face_0():
 
     bystander_first = faces([[0, 0, 60, 60], [100, 0, 400, 300]], [0.93, 0.86])
     with pytest.raises(InputError, match="2 usable faces"):
-        Gallery._choose(bystander_first, None, QualityGate(), "photo.jpg")
+        choose_face(bystander_first, None, QualityGate(), "photo.jpg")
     painting_behind = faces([[100, 0, 400, 300], [0, 0, 60, 60]], [0.94, 0.66])
-    assert Gallery._choose(painting_behind, None, QualityGate(), "photo.jpg") == 0
+    assert choose_face(painting_behind, None, QualityGate(), "photo.jpg") == 0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ocula import FaceResult, Faces, NoFaceFound, QualityGate
+from ocula.face_types import Face
 from ocula.pipelines.face_quality import chip_sharpness, eye_distance, frontal_score
 
 
@@ -62,8 +63,13 @@ def test_slicing_with_masks_indices_and_ints():
     big = faces[faces.size >= 30]
     assert isinstance(big, Faces) and len(big) == 2 and big.size.tolist() == [50, 30]
     assert big.embeddings.shape == (2, 128) and big.image_size == (200, 100)
-    one = faces[1]
-    assert isinstance(one, Faces) and len(one) == 1 and one.scores.tolist() == [1.0]
+    one = faces[1]  # an int: one Face record, as tags[1] is one Tag
+    assert isinstance(one, Face) and one.score == 1.0 and one.embedding.shape == (128,)
+    assert one.to_dict() == faces.to_dicts()[1] and one.usable() == bool(faces.usable()[1])
+    assert isinstance(faces[[1]], Faces) and len(faces[[1]]) == 1 and faces[[1]].scores.tolist() == [1.0]
+    assert [f.score for f in faces] == [0.0, 1.0, 2.0] and faces[-1].score == 2.0
+    with pytest.raises(IndexError):
+        faces[3]
     assert len(faces[[2, 0]]) == 2 and faces[[2, 0]].scores.tolist() == [2.0, 0.0]
     empty = Faces.empty((5, 5), embedding_dim=128)
     assert len(empty) == 0 and empty.embeddings.shape == (0, 128) and empty.to_dicts() == []
@@ -112,7 +118,7 @@ def test_verification_repr_is_short_and_names_the_compared_boxes():
     from ocula import Verification
 
     faces = make_faces()
-    result = Verification(True, 0.91234, 0.849, 1e-3, 1e-5, faces[0], faces[1], index_a=0, index_b=1)
+    result = Verification(True, 0.91234, 0.849, 1e-3, 1e-5, faces[[0]], faces[[1]], index_a=0, index_b=1)
     text = repr(result)
     assert len(text) < 300 and "array" not in text, text  # no 128-D descriptors
     for part in ("same=True", "similarity=0.9123", "threshold=0.8490", "fmr=0.001", "box_a=[0.0, 0.0, 50.0, 60.0]"):

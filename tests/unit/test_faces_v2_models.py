@@ -94,7 +94,7 @@ def test_folded_graph_matches_opencv_on_the_shipped_int8_file(engine, settings, 
     reference = net.forward(outputs)
     ours = engine.runner(model).run({engine.runner(model).input_names[0]: x}, tuple(outputs))
     assert reference
-    for name, ref in zip(outputs, reference):
+    for name, ref in zip(outputs, reference, strict=False):
         # Only the order of float operations differs (issue 17 measured <= 3.7e-6 on SFace).
         np.testing.assert_allclose(ours[name].reshape(ref.shape), ref, atol=2e-5, rtol=0, err_msg=name)
 

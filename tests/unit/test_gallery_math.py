@@ -10,7 +10,7 @@ import pytest
 
 from ocula import InputError
 from ocula.eval.identify import fnir_at_fpir, split_protocol
-from ocula.galleries.templates import threshold_for_fpir
+from ocula.galleries.fpir_thresholds import threshold_for_fpir
 from ocula.pipelines.calibration import shipped_calibration
 from ocula.pipelines.faces import EMBEDDER_MODEL
 

@@ -18,7 +18,8 @@ def test_all_is_pinned():
         "ModelSpec", "ModelUnavailable", "OculaError", "Settings", "Tag", "TagResult", "Tags", "UnknownName",
         "__version__", "get_model", "list_models", "load_image", "tag",
         # faces
-        "FaceResult", "Faces", "NoFaceFound", "QualityGate", "Verification", "face_similarity", "faces", "verify",
+        "Face", "FaceResult", "Faces", "NoFaceFound", "QualityGate", "Verification", "face_similarity", "faces",
+        "verify",
         # collections
         "Collection",
         # galleries
@@ -81,7 +82,8 @@ def test_every_error_is_an_ocula_error():
 def test_import_is_light_and_does_no_work(tmp_path):
     code = (
         "import sys, ocula\n"
-        "heavy = [m for m in ('onnxruntime', 'onnx', 'torch', 'dlib', 'matplotlib', 'faiss', 'cv2', 'av') if m in sys.modules]\n"
+        "heavy = [m for m in ('onnxruntime', 'onnx', 'torch', 'dlib', 'matplotlib', 'faiss', 'cv2', 'av') if m in "
+        "sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d"),

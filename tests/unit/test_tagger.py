@@ -17,7 +17,10 @@ def logits_for(batch: np.ndarray) -> np.ndarray:
     brighter on its left than its right is a Labrador (so mirroring matters)."""
     out = np.zeros((len(batch), 1000), np.float32)
     mean = batch.mean(axis=(1, 2, 3))
-    left_brighter = batch[:, :, :, : batch.shape[3] // 2].mean(axis=(1, 2, 3)) > batch[:, :, :, batch.shape[3] // 2 :].mean(axis=(1, 2, 3)) + 0.5
+    left_brighter = (
+        batch[:, :, :, : batch.shape[3] // 2].mean(axis=(1, 2, 3))
+        > batch[:, :, :, batch.shape[3] // 2 :].mean(axis=(1, 2, 3)) + 0.5
+    )
     out[np.arange(len(batch)), np.where(left_brighter, LABRADOR, np.where(mean > 0, GOLDEN_RETRIEVER, TABBY))] = 12.0
     return out
 
@@ -63,7 +66,7 @@ def test_batches_keep_order(fake_engine):
 def test_levels_sum_probabilities_under_a_concept(fake_engine):
     tags = fake_engine.tag(bright()[0], levels=["cat", "dog", "animal"])
     assert list(tags.label) == ["animal", "dog", "cat"]  # sorted by score; "animal" holds every dog
-    scores = dict(zip(tags.label, tags.score))
+    scores = dict(zip(tags.label, tags.score, strict=True))
     assert scores["dog"] > 0.99 and scores["animal"] > scores["dog"] and scores["cat"] < 0.01
     assert all(t.class_index is None for t in tags)
 
@@ -76,7 +79,10 @@ def test_level_that_is_a_class_keeps_its_index(fake_engine):
 def test_levels_accept_one_string_and_count_synonyms_once(fake_engine):
     (t,) = fake_engine.tag(bright()[0], levels="dog")
     assert t.label == "dog"
-    assert list(fake_engine.tag(bright()[0], levels=["dog", "domestic dog", "n02084071", "cat"]).label) == ["dog", "cat"]
+    assert list(fake_engine.tag(bright()[0], levels=["dog", "domestic dog", "n02084071", "cat"]).label) == [
+        "dog",
+        "cat",
+    ]
 
 
 def test_levels_and_within_do_not_combine(fake_engine):
@@ -175,7 +181,9 @@ def test_the_cli_headline_says_what_the_scores_mean(fake_engine):
     from ocula.cli.tag import _headline
 
     tagger = fake_engine.tagger("fast")
-    assert _headline(tagger.to_tags(softmax(logits_for(np.ones((1, 3, 8, 8), np.float32)).astype(np.float64))[0])) is None
+    assert (
+        _headline(tagger.to_tags(softmax(logits_for(np.ones((1, 3, 8, 8), np.float32)).astype(np.float64))[0])) is None
+    )
     flat = np.full(1000, 1 / 1000)
     flat[GOLDEN_RETRIEVER] = 0.038
     assert _headline(tagger.to_tags(flat / flat.sum())) == "nothing recognised (best guess: golden retriever 0.037)"

@@ -43,7 +43,7 @@ def test_descendants():
 
 
 def test_unknown_concept_suggests():
-    with pytest.raises(UnknownName, match="did you mean.*dog"):
+    with pytest.raises(UnknownName, match=r"did you mean.*dog"):
         imagenet_taxonomy().resolve("dgo")
 
 

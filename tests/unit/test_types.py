@@ -48,11 +48,11 @@ def test_has_refuses_typos():
         sample().has("dgo")
 
 
-def test_to_list_schema():
-    d = sample().to_list()[0]
+def test_to_dicts_schema():
+    d = sample().to_dicts()[0]
     assert d == {"label": "golden retriever", "class_index": 207, "wnid": "n02099601", "score": 0.7,
                  "ancestors": ["retriever", "dog", "animal"]}
-    assert sample().to_list()[2]["class_index"] is None
+    assert sample().to_dicts()[2]["class_index"] is None
 
 
 @pytest.mark.parametrize(

@@ -354,7 +354,7 @@ def _frame(tracker, t, f, reuse=True, cut=False):
     """One analysed frame as the pipeline runs it: faces that may reuse their track's description
     are not described (their similarities are the track's); returns (tracks, described mask)."""
     reused = tracker.reusable(t, f.boxes) if reuse and not cut else [None] * len(f)
-    similarities = [tr.similarities if tr is not None else s for tr, s in zip(reused, sims(f))]
+    similarities = [tr.similarities if tr is not None else s for tr, s in zip(reused, sims(f), strict=False)]
     seen, _ = tracker.update(t, f, similarities, 0.8, reused, cut=cut)
     for s in seen:
         s.decide(0.8)
@@ -374,7 +374,7 @@ def test_a_named_track_in_place_is_described_again_only_every_refresh():
     # Described until decided (two frames), then once per REFRESH seconds, not on every frame.
     assert described[:2] == [0.0, 0.2]
     assert len(described) < len(times) / 2
-    assert all(b - a <= REFRESH + 1e-6 for a, b in zip(described, described[1:] + [times[-1]]))
+    assert all(b - a <= REFRESH + 1e-6 for a, b in zip(described, [*described[1:], times[-1]], strict=False))
     assert track.last_t == times[-1] and track.box.tolist() == list(BOX_A)  # followed all along
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import typer.main
@@ -81,18 +81,32 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Data directory (env OCULA_DATA_DIR).", show_default=False)] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache directory (env OCULA_CACHE_DIR).", show_default=False)] = None,
-    threads: Annotated[Optional[int], typer.Option(min=0, help="Inference threads, 0 = all CPUs (env OCULA_THREADS).", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Images per batch (env OCULA_BATCH_SIZE).", show_default=False)] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (env OCULA_DATA_DIR).", show_default=False)
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Cache directory (env OCULA_CACHE_DIR).", show_default=False)
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=0, help="Inference threads, 0 = all CPUs (env OCULA_THREADS).", show_default=False)
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=1024, help="Images per batch (env OCULA_BATCH_SIZE).", show_default=False)
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     from pydantic import ValidationError
 
     from ..config import Settings
     from ._common import EXIT_USAGE, State, print_error, show_progress_notes
 
-    overrides = {k: v for k, v in dict(data_dir=data_dir, cache_dir=cache_dir, threads=threads, batch_size=batch_size).items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(data_dir=data_dir, cache_dir=cache_dir, threads=threads, batch_size=batch_size).items()
+        if v is not None
+    }
     try:
         ctx.obj = State(settings=Settings(**overrides))
     except ValidationError as exc:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,7 +29,7 @@ EXIT_USAGE = 2
 
 #: ``--vectors``: where a new collection or gallery keeps its vectors.
 VectorsOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--vectors",
         help="Vector store if it is new: faiss (default), milvus://HOST:PORT or milvus-lite:FILE.db.",

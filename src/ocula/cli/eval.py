@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -27,7 +27,7 @@ def imagenet_command(
     root: Annotated[Path, typer.Argument(help="Folder the labels' filenames are relative to.", show_default=False)],
     labels: Annotated[Path, typer.Option(help="CSV with columns filename, class_index (0-999).", show_default=False)],
     preset: Annotated[PresetName, typer.Option(help="Tagging preset to evaluate.")] = PresetName.FAST,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N rows.", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Top-1/top-5 error and images/s of a tagging preset on ImageNet-labelled photos."""
@@ -55,16 +55,69 @@ def imagenet_command(
     stdout.print(f"models: {', '.join(result.models)}")
 
 
+@eval_app.command("text-search", no_args_is_help=True)
+def text_search_command(
+    ctx: typer.Context,
+    root: Annotated[Path, typer.Argument(help="Folder the labels' filenames are relative to.", show_default=False)],
+    labels: Annotated[Path, typer.Option(help="CSV with columns filename, class_index (0-999).", show_default=False)],
+    preset: Annotated[PresetName, typer.Option(help="Tagging preset that scores the photos.")] = PresetName.FAST,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Search by words: mAP of querying every WordNet concept that covers 3 or more labelled
+    photos by its first lemma, against label-only search (top-1 class or an ancestor)."""
+    from ..eval.text_search import evaluate_text_search
+
+    settings = settings_of(ctx)
+    with cli_errors(json_output=as_json), Engine(settings) as engine:
+        with progress_bar(None, label=f"eval text-search ({preset.value})", json_output=as_json) as bar:
+            task = bar.add_task("photos", total=None)
+            result = evaluate_text_search(
+                root, labels, engine=engine, preset=preset.value, limit=limit,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    table = Table(title=Text(f"Search by words: {root}"), title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("WordNet depth", "queries", "mAP", "label-only mAP"):
+        table.add_column(col, justify="right")
+    for depth, row in result.by_depth.items():
+        table.add_row(str(depth), str(row["n_queries"]), f"{row['map']:.4f}", f"{row['baseline_map']:.4f}")
+    table.add_row("all", str(result.n_queries), f"{result.map:.4f}", f"{result.baseline_map:.4f}", style="bold")
+    stdout.print(table)
+    stdout.print(Text(
+        f"{result.n_items} photos ({result.failures} unreadable), precision@10 {result.precision_at_10:.4f} "
+        f"(label-only {result.baseline_precision_at_10:.4f}), {result.bytes_per_item:.0f} bytes of concept "
+        f"scores per photo (floor {result.floor:g})"
+    ))  # fmt: skip
+
+
 @eval_app.command("pairs", no_args_is_help=True)
 def pairs_command(
     ctx: typer.Context,
-    pairs_csv: Annotated[Path, typer.Argument(help="CSV: image_a,image_b,same[,fold] or image_path,identity (all pairs).", show_default=False)],
+    pairs_csv: Annotated[
+        Path,
+        typer.Argument(help="CSV: image_a,image_b,same[,fold] or image_path,identity (all pairs).", show_default=False),
+    ],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     cropped: Annotated[bool, typer.Option("--cropped", help="Images are tight face crops: no detection.")] = False,
-    detector: Annotated[Optional[Detector], typer.Option(help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet; ignored with --cropped (default: the descriptor's: hog+cnn for dlib, yunet for sface).", show_default=False)] = None,
-    descriptor: Annotated[Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")] = DEFAULT_DESCRIPTOR,
-    plot: Annotated[Optional[Path], typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
-    calibration: Annotated[Optional[Path], typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False)] = None,
+    detector: Annotated[
+        Detector | None,
+        typer.Option(
+            help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet; ignored with --cropped (default: "
+                "the descriptor's: hog+cnn for dlib, yunet for sface).",
+            show_default=False,
+        ),
+    ] = None,
+    descriptor: Annotated[
+        Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")
+    ] = DEFAULT_DESCRIPTOR,
+    plot: Annotated[Path | None, typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Write an FMR -> threshold table from the impostor pairs to this JSON.", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Face verification accuracy, AUC, EER and TAR at FAR on labelled pairs; each image is embedded once.
@@ -87,10 +140,17 @@ def pairs_command(
                          title=f"{pairs_csv.name}: {report.n_genuine:,} genuine / {report.n_impostor:,} impostor pairs")
         if calibration is not None:
             table = CalibrationTable.from_scores(
-                report.scores[~report.same], report.scores[report.same],
-                meta={"model": DESCRIPTOR_MODELS[descriptor], "data": str(pairs_csv), "kind": pairs.kind, "cropped": cropped,
-                      "detector": report.detector,
-                      "failures_to_enrol": report.failures_to_enrol, "images": len(pairs.images)},
+                report.scores[~report.same],
+                report.scores[report.same],
+                meta={
+                    "model": DESCRIPTOR_MODELS[descriptor],
+                    "data": str(pairs_csv),
+                    "kind": pairs.kind,
+                    "cropped": cropped,
+                    "detector": report.detector,
+                    "failures_to_enrol": report.failures_to_enrol,
+                    "images": len(pairs.images),
+                },
             )
             try:
                 table.save(calibration)
@@ -103,7 +163,19 @@ def pairs_command(
         emit_json(result)
         return
     table = Table(title=Text(f"Face verification: {pairs_csv}"), title_justify="left", show_edge=False, pad_edge=False)
-    for col in ("pairs", "genuine", "impostor", "FTE", "accuracy", "AUC", "EER", "TAR@1e-4", "TAR@1e-3", "TAR@1e-2", "pairs/s"):
+    for col in (
+        "pairs",
+        "genuine",
+        "impostor",
+        "FTE",
+        "accuracy",
+        "AUC",
+        "EER",
+        "TAR@1e-4",
+        "TAR@1e-3",
+        "TAR@1e-2",
+        "pairs/s",
+    ):
         table.add_column(col, justify="right")
     tar = [("-" if v is None else f"{v:.4f}") for v in result["tar_at_far"].values()]
     table.add_row(f"{result['n_pairs']:,}", f"{result['n_genuine']:,}", f"{result['n_impostor']:,}",
@@ -125,9 +197,18 @@ def identify_command(
     identities_csv: Annotated[Path, typer.Argument(help="CSV: image_path,identity.", show_default=False)],
     root: Annotated[Path, typer.Option(help="Folder the CSV's image paths are relative to.", show_default=False)],
     enroll: Annotated[int, typer.Option(min=1, help="Gallery photos per enrolled identity (first by path).")] = 3,
-    detector: Annotated[Optional[Detector], typer.Option(help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface).", show_default=False)] = None,
-    descriptor: Annotated[Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")] = DEFAULT_DESCRIPTOR,
-    plot: Annotated[Optional[Path], typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
+    detector: Annotated[
+        Detector | None,
+        typer.Option(
+            help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet (default: the descriptor's: "
+                "hog+cnn for dlib, yunet for sface).",
+            show_default=False,
+        ),
+    ] = None,
+    descriptor: Annotated[
+        Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")
+    ] = DEFAULT_DESCRIPTOR,
+    plot: Annotated[Path | None, typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Open-set 1:N identification: every second identity (sorted) is not enrolled; rank-1, CMC,
@@ -138,20 +219,34 @@ def identify_command(
     with cli_errors(), Engine(settings) as engine:
         with progress_bar(None, label="finding faces", json_output=as_json) as bar:
             task = bar.add_task("faces", total=None)
-            report = evaluate_identify(engine, identities_csv, root, enroll=enroll, detector=detector and detector.value,
-                                       descriptor=descriptor.value,
-                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+            report = evaluate_identify(
+                engine,
+                identities_csv,
+                root,
+                enroll=enroll,
+                detector=detector and detector.value,
+                descriptor=descriptor.value,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         if plot is not None:
             from ..eval.plots import plot_cmc_det
 
-            plot_cmc_det(report.cmc, report.mated_hit, report.mated_score, report.nonmated_score, plot,
-                         title=f"{identities_csv.name}: {report.gallery_people} enrolled, {report.mated_probes} mated / "
-                               f"{report.nonmated_probes} non-mated probes")
+            plot_cmc_det(
+                report.cmc,
+                report.mated_hit,
+                report.mated_score,
+                report.nonmated_score,
+                plot,
+                title=f"{identities_csv.name}: {report.gallery_people} enrolled, {report.mated_probes} mated / "
+                f"{report.nonmated_probes} non-mated probes",
+            )
     result = report.to_dict()
     if as_json:
         emit_json(result)
         return
-    table = Table(title=Text(f"1:N identification: {identities_csv}"), title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(
+        title=Text(f"1:N identification: {identities_csv}"), title_justify="left", show_edge=False, pad_edge=False
+    )
     for col in ("people", "mated", "non-mated", "FTE", "rank-1", "rank-5", "FNIR@FPIR 0.01", "FNIR@FPIR 0.1"):
         table.add_column(col, justify="right")
     table.add_row(str(result["gallery_people"]), str(result["mated_probes"]), str(result["nonmated_probes"]),
@@ -170,7 +265,7 @@ def retrieval_command(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder of catalog images.", show_default=False)],
     groups: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="CSV image,duplicate_group (paths relative to FOLDER) as ground truth.", show_default=False),
     ] = None,
     whole: Annotated[
@@ -206,16 +301,26 @@ def retrieval_command(
                   str(result["failed"]))
     stdout.print(table)
     if result["recall_at_1_by_transform"]:
-        stdout.print("recall@1 by query: " + ", ".join(f"{k} {v:.0%}" for k, v in result["recall_at_1_by_transform"].items()))
+        stdout.print(
+            "recall@1 by query: " + ", ".join(f"{k} {v:.0%}" for k, v in result["recall_at_1_by_transform"].items())
+        )
 
 
 @eval_app.command("report", no_args_is_help=True)
 def report_command(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Option("--data", help="Data root laid out like ../shared/data (see its README).", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Folder for index.html, report.md, report.json and the plots.")] = Path("report"),
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Data root laid out like ../shared/data (see its README).", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for index.html, report.md, report.json and the plots.")] = Path(
+        "report"
+    ),
     only: Annotated[
-        Optional[list[str]], typer.Option("--only", help="Only these: imagenet, pairs, identify, retrieval, video, speed.", show_default=False)
+        list[str] | None,
+        typer.Option(
+            "--only", help="Only these: imagenet, pairs, identify, retrieval, video, speed.", show_default=False
+        ),
     ] = None,
 ) -> None:
     """Run every evaluation the data root has data for and write one report (HTML + Markdown)

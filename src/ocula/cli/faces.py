@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import Engine
+from ..config import Settings
 from ..errors import OculaError
 from ..face_types import FaceResult, QualityGate
-from ..io import load_image
+from ..io import PendingPhoto, decode_reduced_ahead, load_image
 from ..pipelines.calibration import CalibrationTable, shipped_calibration
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor, Detector
+from ..pipelines.faces import (
+    DEFAULT_DESCRIPTOR,
+    DEFAULT_DETECTORS,
+    DESCRIPTOR_MODELS,
+    Descriptor,
+    Detector,
+    detection_side,
+)
 from ._common import (
     EXIT_FAILED,
     cli_errors,
@@ -25,6 +32,9 @@ from ._common import (
     settings_of,
     stdout,
 )
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 faces_app = typer.Typer(help="Find faces and compare them.", no_args_is_help=True)
 
@@ -71,7 +81,7 @@ def detect_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     detector: Annotated[
-        Optional[Detector],
+        Detector | None,
         typer.Option(
             help="yunet: faces v2, fast at any photo size, finds turned heads (its own 5 landmarks); hog: dlib's, "
             "fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG finds no face "
@@ -83,7 +93,7 @@ def detect_command(
         Descriptor, typer.Option(help="Face descriptor for --embeddings: sface (faces v2) or dlib.")
     ] = DEFAULT_DESCRIPTOR,
     upsample: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             min=0,
             max=3,
@@ -96,22 +106,18 @@ def detect_command(
         bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")
     ] = False,
     annotate: Annotated[
-        Optional[Path], typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)
+        Path | None, typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per photo per line.")] = False,
 ) -> None:
     """Find faces: boxes, detector scores, 5-point landmarks and quality (size, sharpness, pose)."""
-    from ..annotate import draw_faces  # here, not at import: PIL's fonts cost `faces verify` start-up time
-
     settings = settings_of(ctx)
     paths = image_paths_or_exit(inputs)
     if annotate is not None:
-        try:
-            annotate.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print_error(f"cannot create {annotate} ({exc})")
-            raise typer.Exit(EXIT_FAILED) from None
+        _make_folder_or_exit(annotate)
     failed, used = 0, set()
+    from ..engine import Engine  # here: `ocula faces verify` decodes its photos while this loads
+
     with cli_errors(), Engine(settings) as engine:
         results = engine.faces_many(
             paths,
@@ -127,34 +133,72 @@ def detect_command(
                 bar.advance(task)
                 if not result.ok:
                     failed += 1
-                    if as_json:
-                        emit_json(result.to_dict())
-                    else:
-                        print_error(str(result.error))
+                    _report_failed(result, as_json)
                     continue
                 record = result.to_dict()
-                if annotate is not None:
-                    out = _annotated_path(annotate, result.source, used)
-                    try:
-                        # Decoded again (the stream does not keep pixels), only when drawing.
-                        draw_faces(load_image(result.source, settings=settings), result.faces).save(out, quality=90)
-                        record["annotated"] = str(out)
-                    except (OculaError, OSError) as exc:
-                        failed += 1
-                        record["annotate_error"] = f"cannot write {out} ({exc})"
-                        if not as_json:
-                            print_error(record["annotate_error"])
+                if annotate is not None and not _annotate(annotate, result, used, record, settings, as_json):
+                    failed += 1
                 if as_json:
-                    if embeddings and result.faces.embeddings is not None:
-                        for face, emb in zip(record["faces"], result.faces.embeddings):
-                            face["embedding"] = [round(float(v), 6) for v in emb]
-                    emit_json(record)
+                    emit_json(_with_embeddings(record, result) if embeddings else record)
                 else:
                     bar.console.print(_table(result))
     if failed:
         if not as_json:
             print_error(f"{failed} of {len(paths)} input(s) failed")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _decoding_ahead(path: Path, detector: Detector | None, settings: Settings) -> Path | PendingPhoto:
+    """The photo, decoding on a worker thread at the size ``detector`` searches (YuNet) from
+    before the engine is imported and its models loaded: on two cores, start-up and decode
+    overlap (a blank 8000x5000 PNG takes ~0.4 s to decode). Only verify's first photo: the
+    second is needed only if the first has a face, and a decode nobody waits for would take CPU
+    from the work that is waited for. Other detectors (and crops) decode the whole photo when
+    they need it: the path as given."""
+    side = None if detector is None else detection_side(detector)
+    return path if side is None else decode_reduced_ahead(path, side, settings)
+
+
+def _make_folder_or_exit(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print_error(f"cannot create {folder} ({exc})")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _report_failed(result: FaceResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        print_error(str(result.error))
+
+
+def _annotate(
+    folder: Path, result: FaceResult, used: set[str], record: dict, settings: Settings, as_json: bool
+) -> bool:
+    """Draw the photo's faces into ``folder``; record where (or why not). False when it failed."""
+    from ..annotate import draw_faces  # here, not at import: PIL's fonts cost `faces verify` start-up time
+
+    out = _annotated_path(folder, result.source, used)
+    try:
+        # Decoded again (the stream does not keep pixels), only when drawing.
+        draw_faces(load_image(result.source, settings=settings), result.faces).save(out, quality=90)
+        record["annotated"] = str(out)
+        return True
+    except (OculaError, OSError) as exc:
+        record["annotate_error"] = f"cannot write {out} ({exc})"
+        if not as_json:
+            print_error(record["annotate_error"])
+        return False
+
+
+def _with_embeddings(record: dict, result: FaceResult) -> dict:
+    """The JSON record with each face's descriptor (rounded to 6 digits), when computed."""
+    if result.faces.embeddings is not None:
+        for face, emb in zip(record["faces"], result.faces.embeddings, strict=False):
+            face["embedding"] = [round(float(v), 6) for v in emb]
+    return record
 
 
 @faces_app.command("verify", no_args_is_help=True)
@@ -164,16 +208,19 @@ def verify_command(
     b: Annotated[Path, typer.Argument(help="Second photo.", show_default=False)],
     fmr: Annotated[float, typer.Option(help="False-match rate the decision is made at (calibrated).")] = 1e-3,
     face_a: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
-            min=0, help="Face index in A as `ocula faces detect` numbers them, 0 = the one it lists first: the largest; with yunet the largest of the confident ones (default: face 0, found faster).", show_default=False
+            min=0,
+            help="Face index in A as `ocula faces detect` numbers them, 0 = the one it lists first: the largest; "
+                "with yunet the largest of the confident ones (default: face 0, found faster).",
+            show_default=False,
         ),
     ] = None,
     face_b: Annotated[
-        Optional[int], typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
+        int | None, typer.Option(min=0, help="Face index in B (as --face-a).", show_default=False)
     ] = None,
     detector: Annotated[
-        Optional[Detector],
+        Detector | None,
         typer.Option(
             help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
             "(default: the descriptor's: hog+cnn for dlib, yunet for sface).",
@@ -186,7 +233,7 @@ def verify_command(
     ] = DEFAULT_DESCRIPTOR,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
     calibration: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             help="FMR -> threshold table from `ocula eval pairs --calibration` (default: the shipped one).",
             show_default=False,
@@ -196,19 +243,23 @@ def verify_command(
 ) -> None:
     """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
     settings = settings_of(ctx)
-    with cli_errors(json_output=as_json), Engine(settings) as engine:
-        table = CalibrationTable.load(calibration) if calibration is not None else None
-        result = engine.verify(
-            a,
-            b,
-            fmr=fmr,
-            face_a=face_a,
-            face_b=face_b,
-            detector=detector,
-            cropped=cropped,
-            calibration=table,
-            descriptor=descriptor,
-        )
+    with cli_errors(json_output=as_json):
+        first = _decoding_ahead(a, None if cropped else (detector or DEFAULT_DETECTORS[descriptor]), settings)
+        from ..engine import Engine  # imported while the photos decode (PIL releases the GIL)
+
+        with Engine(settings) as engine:
+            table = CalibrationTable.load(calibration) if calibration is not None else None
+            result = engine.verify(
+                first,
+                b,
+                fmr=fmr,
+                face_a=face_a,
+                face_b=face_b,
+                detector=detector,
+                cropped=cropped,
+                calibration=table,
+                descriptor=descriptor,
+            )
     if as_json:
         emit_json(result.to_dict())
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -36,7 +36,7 @@ galleries_app = typer.Typer(help="Face galleries: list, drop.", no_args_is_help=
 
 GalleryOption = Annotated[str, typer.Option("--gallery", "-g", help="Gallery name.", show_default=False)]
 GalleryDetectorOption = Annotated[
-    Optional[Detector],
+    Detector | None,
     typer.Option(
         help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
         "(default: the gallery descriptor's: hog+cnn for dlib, yunet for sface).",
@@ -44,7 +44,7 @@ GalleryDetectorOption = Annotated[
     ),
 ]
 DescriptorOption = Annotated[
-    Optional[Descriptor],
+    Descriptor | None,
     typer.Option(
         help="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); "
         "an existing one keeps its own, and naming another is refused (see `ocula reindex --gallery`).",
@@ -69,10 +69,15 @@ def enroll_command(
     photos: Annotated[list[Path], typer.Argument(help="Photos of the person, one face each.", show_default=False)],
     gallery: GalleryOption,
     meta: Annotated[
-        Optional[list[str]], typer.Option("--meta", help="key=value to store with the person (repeatable).")
+        list[str] | None, typer.Option("--meta", help="key=value to store with the person (repeatable).")
     ] = None,
     face: Annotated[
-        Optional[int], typer.Option(min=0, help="Use this face of every photo (0 = the face `ocula faces detect` lists first).", show_default=False)
+        int | None,
+        typer.Option(
+            min=0,
+            help="Use this face of every photo (0 = the face `ocula faces detect` lists first).",
+            show_default=False,
+        ),
     ] = None,
     detector: GalleryDetectorOption = None,
     descriptor: DescriptorOption = None,
@@ -207,17 +212,20 @@ def cluster_command(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="Folder of photos, or a collection's name.", show_default=False)],
     gallery: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--gallery", "-g", help="Leave out its people and store the clusters with it.", show_default=False
         ),
     ] = None,
     threshold: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
-            min=-1.0, max=1.0, show_default=False,
+            min=-1.0,
+            max=1.0,
+            show_default=False,
             help=f"Average similarity at which two groups are one person (default: the descriptor's: "
-            f"{DEFAULT_CLUSTER_THRESHOLD} for dlib, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.SFACE])} for sface).",
+            f"{DEFAULT_CLUSTER_THRESHOLD} for dlib, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.SFACE])} for "
+            f"sface).",
         ),
     ] = None,
     fpir: Annotated[float, typer.Option(help="FPIR for recognising the gallery's people.")] = 0.01,
@@ -234,7 +242,7 @@ def cluster_command(
             photos = image_paths_or_exit([folder])
         else:
             with Collection.open(source, settings=settings) as coll:
-                photos = [Path(path) for _, path, _, _ in coll.items() if path]
+                photos = [Path(item.path) for item in coll.items() if item.path]
         with Engine(settings) as engine:
             g = Gallery.open(gallery, engine=engine, create=True, descriptor=descriptor) if gallery else None
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,9 @@ from ..models.files import download_model, file_status
 from ..models.registry import Backend, get_model, list_models
 from ..models.sources import PackageFile
 from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 models_app = typer.Typer(help="Registered models: what is installed, verified, downloadable.", no_args_is_help=True)
 
@@ -41,8 +44,14 @@ def list_command(
                 }
             )
         else:
-            table.add_row(spec.name, spec.task.value, spec.backend.value, Text(status[0].source if status else "built into dlib"),
-                          Text("yes") if installed else Text("no", style="red"), spec.license)
+            table.add_row(
+                spec.name,
+                spec.task.value,
+                spec.backend.value,
+                Text(status[0].source if status else "built into dlib"),
+                Text("yes") if installed else Text("no", style="red"),
+                spec.license,
+            )
     if not as_json:
         stdout.print(table)
 
@@ -50,7 +59,9 @@ def list_command(
 @models_app.command("verify")
 def verify_command(
     ctx: typer.Context,
-    names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: all).", show_default=False)] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Models to check (default: all).", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per line.")] = False,
 ) -> None:
     """Check the sha256 of every installed model file against the registry.
@@ -66,12 +77,20 @@ def verify_command(
         for col in ("model", "file", "status", "path"):
             table.add_column(col)
         for spec in specs:
-            for s, f in zip(file_status(spec, settings, verify=True), spec.files):
+            for s, f in zip(file_status(spec, settings, verify=True), spec.files, strict=False):
                 state = "missing" if not s.installed else ("ok" if s.verified else "MISMATCH")
                 bad += state == "MISMATCH" or (state == "missing" and isinstance(f.source, PackageFile))
                 if as_json:
-                    emit_json({"model": s.model, "file": s.filename, "status": state, "path": str(s.path) if s.path else None,
-                               "expected_sha256": s.expected_sha256, "actual_sha256": s.actual_sha256})
+                    emit_json(
+                        {
+                            "model": s.model,
+                            "file": s.filename,
+                            "status": state,
+                            "path": str(s.path) if s.path else None,
+                            "expected_sha256": s.expected_sha256,
+                            "actual_sha256": s.actual_sha256,
+                        }
+                    )
                 else:
                     style = {"ok": "green", "missing": "yellow", "MISMATCH": "red"}[state]
                     table.add_row(s.model, s.filename, Text(state, style=style), Text(str(s.path or "")))
@@ -94,7 +113,7 @@ def download_command(
             with progress_bar(None, label=f"downloading {name}", json_output=True) as bar:
                 task = bar.add_task(name, total=None)
 
-                def report(done: int, total: int | None) -> None:
+                def report(done: int, total: int | None, task: TaskID = task) -> None:
                     bar.update(task, completed=done, total=total)
 
                 paths = download_model(spec, settings, progress=report)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,6 +15,7 @@ from ..engine import Engine
 from ..errors import InputError
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
 from ..pipelines.faces import Descriptor, Detector
+from ..types import error_record
 from ._common import (
     EXIT_FAILED,
     VectorsOption,
@@ -42,10 +43,10 @@ def index_command(
     collection: CollectionOption,
     path_column: Annotated[str, typer.Option(help="CSV column with image paths (relative to the CSV).")] = "path",
     id_column: Annotated[
-        Optional[str], typer.Option(help="CSV column with item ids (default: the path).", show_default=False)
+        str | None, typer.Option(help="CSV column with item ids (default: the path).", show_default=False)
     ] = None,
     meta: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--meta", help="CSV column to store as metadata (repeatable).", show_default=False),
     ] = None,
     allow_outside: Annotated[
@@ -57,7 +58,7 @@ def index_command(
     ] = False,
     vectors: VectorsOption = None,
     ray: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Embed on Ray: 'local' (start Ray here), 'auto' (this node's cluster) or ray://HEAD:10001.",
             show_default=False,
@@ -120,10 +121,10 @@ def search_command(
     collection: CollectionOption,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Number of matches.")] = 10,
     where: Annotated[
-        Optional[str], typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
+        str | None, typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
     ] = None,
     region: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Search with this part of the photo: x0,y0,x1,y1 in pixels.", show_default=False),
     ] = None,
     whole: Annotated[
@@ -163,21 +164,21 @@ def parse_region(text: str) -> list[float]:
 def reindex_command(
     ctx: typer.Context,
     collection: Annotated[
-        Optional[str], typer.Option("--collection", "-c", help="Collection name.", show_default=False)
+        str | None, typer.Option("--collection", "-c", help="Collection name.", show_default=False)
     ] = None,
     gallery: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--gallery", "-g", help="Gallery name (instead of a collection).", show_default=False),
     ] = None,
     descriptor: Annotated[
-        Optional[Descriptor],
+        Descriptor | None,
         typer.Option(
             help="With --gallery (required there): the face descriptor to describe its photos with, dlib or sface.",
             show_default=False,
         ),
     ] = None,
     detector: Annotated[
-        Optional[Detector],
+        Detector | None,
         typer.Option(
             help="With --gallery: the face detector (default: the descriptor's, hog+cnn for dlib, yunet for sface).",
             show_default=False,
@@ -222,7 +223,12 @@ def reindex_command(
 
 
 def _reindex_gallery(
-    settings: Settings, gallery: str, descriptor: Descriptor, detector: Detector | None, drop_missing: bool, as_json: bool
+    settings: Settings,
+    gallery: str,
+    descriptor: Descriptor,
+    detector: Detector | None,
+    drop_missing: bool,
+    as_json: bool,
 ) -> None:
     from ..galleries import reindex_gallery  # galleries sit above the Engine
 
@@ -264,19 +270,20 @@ def dedupe_command(
     settings = settings_of(ctx)
     paths = image_paths_or_exit(inputs)
     with cli_errors(json_output=as_json), Engine(settings) as engine:
-        groups, failed = engine.dedupe(paths, threshold=threshold)
-    for name, error in failed:
+        found = engine.dedupe(paths, threshold=threshold)
+    groups, failed = found.groups, found.failed
+    for f in failed:
         if as_json:
-            emit_json({"path": name, "error": str(error), "error_type": type(error).__name__})
+            emit_json(error_record(f.name, f.error))
         else:
-            print_error(str(error))
+            print_error(str(f.error))
     for i, group in enumerate(groups):
         if as_json:
-            emit_json({"group": i, "images": [{"path": p, "score": round(s, 4)} for p, s in group]})
+            emit_json({"group": i, "images": [{"path": d.name, "score": round(d.similarity, 4)} for d in group]})
         else:
             stdout.print(Text(f"group {i} ({len(group)} photos)"))
-            for p, s in group:
-                stdout.print(Text(f"  {s:.3f}  {p}"))
+            for d in group:
+                stdout.print(Text(f"  {d.similarity:.3f}  {d.name}"))
     if not as_json:
         stderr.print(Text(f"{len(groups)} group(s) among {len(paths) - len(failed)} photos"))
     if failed:

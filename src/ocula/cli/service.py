@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -44,7 +44,8 @@ def keys_create_command(
     scope: Annotated[
         str,
         typer.Option(
-            help="read (tag, detect, verify, identify, search), write (+ enrol, forget, items, video jobs) or admin (+ audit)."
+            help="read (tag, detect, verify, identify, search), write (+ enrol, forget, items, video jobs) or admin "
+                "(+ audit)."
         ),
     ] = "read",
 ) -> None:
@@ -100,7 +101,7 @@ def keys_revoke_command(
 def audit_command(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="Newest entries to show.")] = 50,
-    key: Annotated[Optional[str], typer.Option(help="Only this key's entries.", show_default=False)] = None,
+    key: Annotated[str | None, typer.Option(help="Only this key's entries.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entry per line.")] = False,
 ) -> None:
     """Who identified, searched, enrolled or forgot what, and when (newest first)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -52,13 +52,19 @@ def tag_command(
     ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Photos or folders (walked recursively).", show_default=False)],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000, help="Tags per image.")] = 5,
-    preset: Annotated[PresetName, typer.Option(help="fast: one model; accurate: ensemble + test-time augmentation.")] = PresetName.FAST,
+    preset: Annotated[
+        PresetName, typer.Option(help="fast: one model; accurate: ensemble + test-time augmentation.")
+    ] = PresetName.FAST,
     level: Annotated[
-        Optional[list[str]],
-        typer.Option("--level", help="Score coarse concepts instead of classes, e.g. --level dog --level cat.", show_default=False),
+        list[str] | None,
+        typer.Option(
+            "--level",
+            help="Score coarse concepts instead of classes, e.g. --level dog --level cat.",
+            show_default=False,
+        ),
     ] = None,
     within: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Only tags below this concept, e.g. --within dog for breeds, scored within it: p(breed | dog).",
             show_default=False,
@@ -66,7 +72,7 @@ def tag_command(
     ] = None,
     min_score: Annotated[float, typer.Option(min=0.0, max=1.0, help="Hide tags scoring below this.")] = 0.0,
     recognised_at: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             min=0.0,
             max=1.0,
@@ -80,7 +86,9 @@ def tag_command(
     """Tag photos with ImageNet classes and their WordNet ancestors ("golden retriever" is a "dog")."""
     settings = settings_of(ctx)
     if level and within:
-        raise typer.BadParameter("use either --level (score concepts) or --within (filter classes)", param_hint="--within")
+        raise typer.BadParameter(
+            "use either --level (score concepts) or --within (filter classes)", param_hint="--within"
+        )
     paths = image_paths_or_exit(inputs)
     failed = 0
     with cli_errors(), Engine(settings) as engine:

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -76,20 +76,68 @@ def _process_start() -> float:
 
 def video_command(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="A video file, an rtsp:// or http(s):// URL, or a camera index (0).", show_default=False)],
-    gallery: Annotated[Optional[str], typer.Option("--gallery", "-g", help="Watchlist: name the faces enrolled in this gallery.", show_default=False)] = None,
-    fpir: Annotated[float, typer.Option(min=1e-6, max=0.5, help="False-positive identification rate of the watchlist.")] = 0.01,
+    source: Annotated[
+        str,
+        typer.Argument(help="A video file, an rtsp:// or http(s):// URL, or a camera index (0).", show_default=False),
+    ],
+    gallery: Annotated[
+        str | None,
+        typer.Option("--gallery", "-g", help="Watchlist: name the faces enrolled in this gallery.", show_default=False),
+    ] = None,
+    fpir: Annotated[
+        float, typer.Option(min=1e-6, max=0.5, help="False-positive identification rate of the watchlist.")
+    ] = 0.01,
     tags: Annotated[bool, typer.Option("--tags", help="Tag timeline (ImageNet labels and their concepts).")] = False,
-    count_people: Annotated[bool, typer.Option("--count-people", help="People per second (person detector + faces).")] = False,
-    every: Annotated[float, typer.Option(min=0.0, max=60.0, help="Seconds of video between the frames the face models see.")] = 0.2,
-    annotate: Annotated[Optional[Path], typer.Option(help="Write a copy with boxes, names and track ids (.mp4 or .avi).", show_default=False)] = None,
-    redact: Annotated[bool, typer.Option("--redact", help="Blur every face that is not an enrolled person (annotated video, snapshots).")] = False,
-    snapshots: Annotated[Optional[Path], typer.Option(help="Save a JPEG of each appearance's face in this folder (made if missing).", show_default=False)] = None,
-    webhook: Annotated[Optional[str], typer.Option(help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local and cloud metadata ones are refused).", show_default=False)] = None,
-    webhook_allow_link_local: Annotated[bool, typer.Option("--webhook-allow-link-local", help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.")] = False,
-    max_seconds: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)] = None,
-    detector: Annotated[Detector, typer.Option(metavar="DETECTOR", help="Face detector the tracks follow: yunet (faces v2: turned heads too, fixed cost per frame) or hog (dlib, frontal faces); cnn and hog+cnn are slow. --redact blurs what YuNet finds on each frame either way.")] = Detector.YUNET,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")] = False,
+    count_people: Annotated[
+        bool, typer.Option("--count-people", help="People per second (person detector + faces).")
+    ] = False,
+    every: Annotated[
+        float, typer.Option(min=0.0, max=60.0, help="Seconds of video between the frames the face models see.")
+    ] = 0.2,
+    annotate: Annotated[
+        Path | None,
+        typer.Option(help="Write a copy with boxes, names and track ids (.mp4 or .avi).", show_default=False),
+    ] = None,
+    redact: Annotated[
+        bool,
+        typer.Option("--redact", help="Blur every face that is not an enrolled person (annotated video, snapshots)."),
+    ] = False,
+    snapshots: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save a JPEG of each appearance's face in this folder (made if missing).", show_default=False
+        ),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            help="POST each event as JSON to this http(s) URL (loopback and private addresses are fine; link-local "
+                "and cloud metadata ones are refused).",
+            show_default=False,
+        ),
+    ] = None,
+    webhook_allow_link_local: Annotated[
+        bool,
+        typer.Option(
+            "--webhook-allow-link-local",
+            help="Let --webhook reach a link-local (169.254.0.0/16, fe80::/10) or cloud metadata address.",
+        ),
+    ] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option(min=0.0, help="Stop after this many seconds of video.", show_default=False)
+    ] = None,
+    detector: Annotated[
+        Detector,
+        typer.Option(
+            metavar="DETECTOR",
+            help="Face detector the tracks follow: yunet (faces v2: turned heads too, fixed cost per frame) or hog "
+                "(dlib, frontal faces); cnn and hog+cnn are slow. --redact blurs what YuNet finds on each frame "
+                "either way.",
+        ),
+    ] = Detector.YUNET,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line as they happen, then the report.")
+    ] = False,
 ) -> None:
     """Analyse a video: who appears when (with --gallery), tags, people counts; optionally an
     annotated or redacted copy. Ctrl-C stops early and still prints the report."""

@@ -2,6 +2,7 @@
 
 from .collection import Collection, Erasure, Item, Match, NewItem, collection_names, collection_path, drop_collection
 from .filters import Filter, parse_filter
+from .swap import swap_collection
 
 __all__ = [
     "Collection",
@@ -14,4 +15,5 @@ __all__ = [
     "collection_path",
     "drop_collection",
     "parse_filter",
+    "swap_collection",
 ]

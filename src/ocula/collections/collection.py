@@ -44,7 +44,8 @@ import numpy as np
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from .filters import parse_filter
-from .milvus import MilvusVectors, canonical_vectors_uri, milvus_collection_name
+from .milvus import canonical_vectors_uri, milvus_collection_name
+from .vector_store import VectorStore, drop_shared_store, open_shared_store
 from .vectors import METRICS, FaissVectors
 
 __all__ = [
@@ -113,11 +114,14 @@ class Erasure:
 
 @dataclass(frozen=True)
 class Item:
+    """A stored item: what :meth:`Collection.get` and :meth:`Collection.items` return."""
+
     id: str
     path: str | None
     content_sha256: str | None
     metadata: dict[str, Any]
     n_vectors: int
+    source: str | None = None  # the folder or catalog file it was indexed from
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,16 @@ class Match:
             "region": self.region,
             "query_region": self.query_region,
         }
+
+
+#: What an :class:`Item` is read from (its vectors counted through the ``vectors_by_item`` index).
+_ITEM_COLUMNS = (
+    "id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id), source"
+)
+
+
+def _item(row: tuple) -> Item:
+    return Item(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
 
 #: Folders under the data dir: visual-search collections, and face galleries (the same storage).
@@ -200,13 +214,7 @@ def drop_collection(
                 return False  # not a store this can tell is empty: kept
             meta = {}  # not a usable store: removed all the same
         if meta.get("vectors", "faiss") != "faiss" and meta.get("milvus_collection"):
-            store = MilvusVectors(
-                meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"), load=False
-            )
-            try:
-                store.drop()
-            finally:
-                store.close()
+            drop_shared_store(meta["vectors"], meta["milvus_collection"], int(meta["dim"]), meta.get("metric", "ip"))
         shutil.rmtree(path)
         return True
     finally:
@@ -328,21 +336,23 @@ class Collection:
         self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
         self._dirty = False
         self._snapshot_error = ""  # why the last snapshot could not be written
-        self._vectors: FaissVectors | MilvusVectors
+        self._vectors: VectorStore  # what searches ask
+        #: The same index when it is this process's own FAISS copy (reloaded when another process
+        #: writes, snapshotted on disk); None for a store every process shares (Milvus).
+        self._local: FaissVectors | None = None
         if self.vectors_uri == "faiss":
             self._reload_vectors()
         else:
-            self._vectors = MilvusVectors(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
+            self._vectors = open_shared_store(self.vectors_uri, meta["milvus_collection"], self.dim, self.metric)
             try:
-                self._sync_outbox()
+                self._vectors.catch_up(self._db)
             except BaseException:
                 self._vectors.close()  # releases a Milvus Lite file for other processes
                 raise
         self._finish_interrupted_erasures()
 
-    @property
-    def _milvus(self) -> bool:
-        return isinstance(self._vectors, MilvusVectors)
+    def _use_local(self, index: FaissVectors) -> None:
+        self._vectors = self._local = index
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -469,9 +479,9 @@ class Collection:
                 rebuilt = self._index_from_sqlite()
         self._generation_seen = generation
         if snapshot is not None and not snapshot.outgrown():
-            self._vectors = snapshot
+            self._use_local(snapshot)
             return
-        self._vectors = rebuilt
+        self._use_local(rebuilt)
         self._dirty = len(rebuilt) > 0  # a rebuilt index is worth a snapshot
         written = FaissVectors.snapshot_generation(snapshot_path)
         if written != generation and any(p.exists() for p in self._snapshot_files()):
@@ -527,8 +537,8 @@ class Collection:
         is on disk already, or was never changed).
         ``required``: raise StoreError if no stale snapshot could be ruled out; else log it.
         Returns False if our current index could not be written (the disk is safe, not up to date)."""
-        if not isinstance(self._vectors, FaissVectors):
-            return True
+        if self._local is None:
+            return True  # a shared store persists what it is given itself
         snapshot = self.path / SNAPSHOT
         written = True
         try:
@@ -536,7 +546,7 @@ class Collection:
                 if self._is_dropped():
                     # Dropped by another process (which holds the write lock while it removes the
                     # files): nothing may be written there, and the index holds dropped vectors.
-                    self._vectors = FaissVectors(self.dim, self.metric)
+                    self._use_local(FaissVectors(self.dim, self.metric))
                     self._dirty = False
                     return True
                 for orphan in self._snapshot_files()[2:]:
@@ -544,7 +554,7 @@ class Collection:
                 generation = self._generation()
                 if write and generation == self._generation_seen:
                     try:
-                        self._vectors.save(snapshot, generation)
+                        self._local.save(snapshot, generation)
                         self._dirty = False
                         return True
                     except StoreError as exc:
@@ -560,24 +570,6 @@ class Collection:
             log.warning("%s", message)
             return False
         return written
-
-    def _sync_outbox(self) -> None:
-        """Replay the Milvus changes a killed process committed to SQLite but may not have
-        pushed: each noted id is made to match SQLite (upserted if present, else deleted)."""
-        while True:
-            vids = [r[0] for r in self._db.execute("SELECT vid FROM vector_sync ORDER BY vid LIMIT 1000")]
-            if not vids:
-                return
-            marks = ",".join("?" * len(vids))
-            present = self._db.execute(f"SELECT vid, vector FROM vectors WHERE vid IN ({marks})", vids).fetchall()
-            kept = {r[0] for r in present}
-            self._vectors.remove(np.array([v for v in vids if v not in kept], np.int64))
-            if present:
-                self._vectors.add(
-                    np.array([r[0] for r in present], np.int64), np.stack([np.frombuffer(r[1], np.float32) for r in present])
-                )
-            with self._lock, self._db:
-                self._db.execute(f"DELETE FROM vector_sync WHERE vid IN ({marks})", vids)
 
     # -- changes --------------------------------------------------------------------------
     def _check(self, item: NewItem) -> None:
@@ -610,14 +602,18 @@ class Collection:
             new = self._update_locked(item_id, change)
         return new
 
-    def _update_locked(self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]) -> NewItem | None:
+    def _update_locked(
+        self, item_id: str, change: Callable[[Item | None, np.ndarray, list[Any]], NewItem | None]
+    ) -> NewItem | None:
         with self._writing():
             item = self.get(item_id)
             rows = self._db.execute(
                 "SELECT vector, region FROM vectors WHERE item_id = ? ORDER BY vid", (item_id,)
             ).fetchall()
             vectors = (
-                np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else np.zeros((0, self.dim), np.float32)
+                np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+                if rows
+                else np.zeros((0, self.dim), np.float32)
             )
             regions = [None if r[1] is None else json.loads(r[1]) for r in rows]
             new = change(item, vectors, regions)
@@ -776,8 +772,8 @@ class Collection:
 
     def rebuild_index(self) -> None:
         """Rebuild the FAISS index from SQLite, ignoring the snapshot, and write a new one."""
-        if self._milvus:
-            raise InputError(f"collection {self.name} keeps its vectors in Milvus: use ocula reindex")
+        if self._local is None:
+            raise InputError(f"collection {self.name} keeps its vectors in {self.vectors_uri}: use ocula reindex")
         with self._lock:
             self._reload_vectors(use_snapshot=False)
             self._dirty = True
@@ -824,32 +820,17 @@ class Collection:
         return current
 
     def _outbox(self, removed: np.ndarray, added: list[int]) -> None:
-        """Inside the write transaction: note the vector ids Milvus must catch up on."""
-        if self._milvus:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO vector_sync (vid) VALUES (?)", [(int(v),) for v in [*removed, *added]]
-            )
+        """Inside the write transaction: let the store note the vector ids it must catch up on."""
+        self._vectors.note_changes(self._db, [int(v) for v in [*removed, *added]])
 
     def _apply(self, current: bool, removed: np.ndarray, ids: list[int], vectors: list[np.ndarray]) -> None:
-        if self._milvus:
-            # Changes an earlier failed push left in the outbox go first (not only at open).
-            if self._db.execute("SELECT 1 FROM vector_sync WHERE vid NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
-                                (json.dumps([int(v) for v in [*removed, *ids]]),)).fetchone():  # fmt: skip
-                self._sync_outbox()
-            # Milvus is shared by every process, so another writer does not make ours stale.
-            self._vectors.remove(removed)
-            if ids:
-                self._vectors.add(np.array(ids, np.int64), np.stack(vectors))
-            done = [(int(v),) for v in [*removed, *ids]]
-            with self._lock, self._db:
-                self._db.executemany("DELETE FROM vector_sync WHERE vid = ?", done)
-            return
-        if not current:
+        """After the write transaction: bring the vector store in line. This process's own copy
+        is reloaded instead if another process wrote since it was loaded."""
+        if self._local is not None and not current:
             self._reload_vectors()
             return
-        self._vectors.remove(removed)
-        if ids:
-            self._vectors.add(np.array(ids, np.int64), np.stack(vectors))
+        added = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        self._vectors.push(self._db, removed, np.array(ids, np.int64), added)
 
     # -- reading --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -868,12 +849,8 @@ class Collection:
 
     def get(self, item_id: str) -> Item | None:
         self._check_not_dropped()
-        row = self._db.execute(
-            "SELECT id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id) "
-            "FROM items WHERE id = ?",
-            (item_id,),
-        ).fetchone()
-        return None if row is None else Item(row[0], row[1], row[2], json.loads(row[3]), row[4])
+        row = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else _item(row)
 
     def vectors(self, item_id: str) -> np.ndarray:
         """The stored vectors of ``item_id``, shape (n, dim); (0, dim) if it has none."""
@@ -883,11 +860,11 @@ class Collection:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
 
-    def items(self) -> Iterator[tuple[str, str | None, dict[str, Any], str | None]]:
-        """(id, path, metadata, source) of every item, in id order."""
+    def items(self) -> Iterator[Item]:
+        """Every item, in id order."""
         self._check_not_dropped()
-        for r in self._db.execute("SELECT id, path, metadata, source FROM items ORDER BY id"):
-            yield r[0], r[1], json.loads(r[2]), r[3]
+        for row in self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id"):
+            yield _item(row)
 
     def fingerprints(self, source: str) -> dict[str, tuple[str | None, dict[str, Any]]]:
         """id → (content sha256, metadata) of the items indexed from ``source``: what an
@@ -929,13 +906,13 @@ class Collection:
         out: list[list[Match]] = []
         with self._lock:
             self._check_not_dropped()
-            if not self._milvus and self._generation() != self._generation_seen:  # another process wrote
+            if self._local is not None and self._generation() != self._generation_seen:  # another process wrote
                 self._reload_vectors()
             # Items with several vectors can take several of the top slots: widen until k items.
             fetch = k
             while True:
                 scores, vids = self._vectors.search(q, fetch, allowed)
-                grouped = [self._group(s, v, k) for s, v in zip(scores, vids)]
+                grouped = [self._group(s, v, k) for s, v in zip(scores, vids, strict=False)]
                 if all(len(g) >= k for g in grouped):
                     break
                 n = len(self._vectors)
@@ -948,7 +925,7 @@ class Collection:
 
     def _group(self, scores: np.ndarray, vids: np.ndarray, k: int) -> list[Match]:
         seen: dict[str, Match] = {}
-        for score, vid in zip(scores, vids):
+        for score, vid in zip(scores, vids, strict=False):
             if vid < 0 or len(seen) >= k:
                 continue
             row = self._db.execute(
@@ -990,32 +967,33 @@ class Collection:
     def index_differences(self) -> str | None:
         """How the FAISS index differs from SQLite's vectors (ids, then values); None if it
         holds exactly them. ``ocula doctor`` checks the content of a snapshot with it."""
-        if not isinstance(self._vectors, FaissVectors):
+        if self._local is None:
             return None
         with self._lock:
             if self._generation() != self._generation_seen:
                 self._reload_vectors()
+            local = self._local
             with self._reading():
                 if self._generation() != self._generation_seen:
                     return None  # another process is writing: nothing to judge against
-                return self._id_differences() or self._value_differences()
+                return self._id_differences(local) or self._value_differences(local)
 
-    def _id_differences(self) -> str | None:
+    def _id_differences(self, local: FaissVectors) -> str | None:
         query = "SELECT vid FROM vectors WHERE embedder = ? ORDER BY vid"
         stored = np.array([r[0] for r in self._db.execute(query, (self.embedder,))], np.int64)
-        indexed = np.sort(self._vectors.ids())
+        indexed = np.sort(local.ids())
         if np.array_equal(indexed, stored):
             return None
         missing, extra = np.setdiff1d(stored, indexed).size, np.setdiff1d(indexed, stored).size
         return f"held {len(indexed)} vectors for SQLite's {len(stored)} ({missing} missing, {extra} not in SQLite)"
 
-    def _value_differences(self) -> str | None:
+    def _value_differences(self, local: FaissVectors) -> str | None:
         rows = self._db.execute("SELECT vid, vector FROM vectors WHERE embedder = ? ORDER BY vid", (self.embedder,))
         try:
             while batch := rows.fetchmany(10_000):
                 ids = np.array([r[0] for r in batch], np.int64)
                 stored = np.stack([np.frombuffer(r[1], np.float32) for r in batch])
-                if not np.array_equal(self._vectors.vectors_of(ids), stored):
+                if not np.array_equal(local.vectors_of(ids), stored):
                     return "held other values than SQLite for some vectors"
         finally:
             rows.close()  # ends the statement before the read transaction
@@ -1032,8 +1010,7 @@ class Collection:
         except (OculaError, sqlite3.Error, OSError) as exc:
             log.warning("%s: the vector snapshot was not written (%s); it is rebuilt on open", self.name, exc)
         finally:
-            if isinstance(self._vectors, MilvusVectors):
-                self._vectors.close()
+            self._vectors.close()
             self._db.close()
 
     def __enter__(self) -> Collection:

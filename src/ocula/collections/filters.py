@@ -57,45 +57,63 @@ def _value(kind: str, raw: str) -> object:
     raise InputError(f"expected a quoted string or a number, found {raw!r}")
 
 
+class _Cursor:
+    """The filter's tokens, taken one at a time; running out is a clear error."""
+
+    def __init__(self, text: str, tokens: list[tuple[str, str]]):
+        self.text, self.tokens, self.i = text, tokens, 0
+
+    def take(self) -> tuple[str, str]:
+        if self.i >= len(self.tokens):
+            raise InputError(f"the filter ends too early: {self.text!r}")
+        self.i += 1
+        return self.tokens[self.i - 1]
+
+    def done(self) -> bool:
+        return self.i == len(self.tokens)
+
+
+def _in_values(cur: _Cursor) -> list[object]:
+    """The values of ``in (a, b, ...)``, after the ``in``."""
+    if cur.take() != ("punct", "("):
+        raise InputError("expected '(' after in")
+    values = [_value(*cur.take())]
+    while (sep := cur.take()) == ("punct", ","):
+        values.append(_value(*cur.take()))
+    if sep != ("punct", ")"):
+        raise InputError("expected ')' to close the in list")
+    return values
+
+
+def _condition(cur: _Cursor) -> tuple[str, list[object]]:
+    """One ``field op value`` or ``field in (...)``: its SQL and parameters."""
+    kind, field = cur.take()
+    if kind != "word" or field.lower() in ("and", "in"):
+        raise InputError(f"expected a field name, found {field!r}")
+    column = f"json_extract(metadata, '$.{field}')"
+    kind, op = cur.take()
+    if kind == "op" and op in _OPS:
+        return f"{column} {'=' if op == '=' else op} ?", [_value(*cur.take())]
+    if kind == "word" and op.lower() == "in":
+        values = _in_values(cur)
+        return f"{column} IN ({', '.join('?' * len(values))})", values
+    raise InputError(f"expected an operator (= != < <= > >= in) after {field!r}, found {op!r}")
+
+
 def parse_filter(text: str) -> Filter:
     tokens = _tokens(text)
     if not tokens:
         raise InputError("the filter is empty")
+    cur = _Cursor(text, tokens)
     parts: list[str] = []
     params: list[object] = []
-    i = 0
-
-    def take() -> tuple[str, str]:
-        nonlocal i
-        if i >= len(tokens):
-            raise InputError(f"the filter ends too early: {text!r}")
-        i += 1
-        return tokens[i - 1]
-
     while True:
-        kind, field = take()
-        if kind != "word" or field.lower() in ("and", "in"):
-            raise InputError(f"expected a field name, found {field!r}")
-        column = f"json_extract(metadata, '$.{field}')"
-        kind, op = take()
-        if kind == "op" and op in _OPS:
-            parts.append(f"{column} {'=' if op == '=' else op} ?")
-            params.append(_value(*take()))
-        elif kind == "word" and op.lower() == "in":
-            if take() != ("punct", "("):
-                raise InputError("expected '(' after in")
-            values = [_value(*take())]
-            while (sep := take()) == ("punct", ","):
-                values.append(_value(*take()))
-            if sep != ("punct", ")"):
-                raise InputError("expected ')' to close the in list")
-            parts.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
-        else:
-            raise InputError(f"expected an operator (= != < <= > >= in) after {field!r}, found {op!r}")
-        if i == len(tokens):
+        sql, values = _condition(cur)
+        parts.append(sql)
+        params.extend(values)
+        if cur.done():
             break
-        kind, word = take()
+        kind, word = cur.take()
         if kind != "word" or word.lower() != "and":
             raise InputError(f"expected 'and' between conditions, found {word!r}")
     return Filter(text, " AND ".join(f"({p})" for p in parts), tuple(params))

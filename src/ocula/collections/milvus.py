@@ -17,9 +17,12 @@ tests and small setups (it scans and masks deletes per query), not as a fast def
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +74,8 @@ def milvus_collection_name(name: str, token: str) -> str:
 
 
 class MilvusVectors:
-    """The same interface as :class:`~ocula.collections.vectors.FaissVectors`: add, remove,
-    search by vector id, len, kind."""
+    """A :class:`~ocula.collections.vector_store.VectorStore` every process shares, kept in step
+    with SQLite through the ``vector_sync`` outbox (see the module's docstring)."""
 
     def __init__(self, uri: str, collection: str, dim: int, metric: str = "ip", *, load: bool = True):
         try:
@@ -130,7 +133,7 @@ class MilvusVectors:
         for start in range(0, len(ids), _BATCH):
             rows = [
                 {_FIELD_ID: int(i), _FIELD_VECTOR: v.tolist()}
-                for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH])
+                for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH], strict=False)
             ]
             self._call(self._client.upsert, self.collection, rows)
 
@@ -188,6 +191,44 @@ class MilvusVectors:
                 scores[row, j] = distance if self.metric == "ip" else 1.0 - 0.5 * distance
                 ids[row, j] = hit[_FIELD_ID]
         return scores, ids
+
+    # -- the outbox ------------------------------------------------------------------------
+    def note_changes(self, db: sqlite3.Connection, vids: Sequence[int]) -> None:
+        """Inside the write transaction: note the vector ids Milvus must catch up on."""
+        db.executemany("INSERT OR IGNORE INTO vector_sync (vid) VALUES (?)", [(int(v),) for v in vids])
+
+    def push(self, db: sqlite3.Connection, removed: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Apply a committed change and clear its ids from the outbox. Changes an earlier failed
+        push left in the outbox go first (not only at open). Milvus is shared by every process,
+        so another process's write does not make this store stale."""
+        done = [int(v) for v in [*removed, *ids]]
+        if db.execute("SELECT 1 FROM vector_sync WHERE vid NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
+                      (json.dumps(done),)).fetchone():  # fmt: skip
+            self.catch_up(db)
+        self.remove(removed)
+        if len(ids):
+            self.add(ids, vectors)
+        with db:
+            db.executemany("DELETE FROM vector_sync WHERE vid = ?", [(v,) for v in done])
+
+    def catch_up(self, db: sqlite3.Connection) -> None:
+        """Replay the changes a killed process committed to SQLite but may not have pushed: each
+        noted id is made to match SQLite (upserted if present, else deleted)."""
+        while True:
+            vids = [r[0] for r in db.execute("SELECT vid FROM vector_sync ORDER BY vid LIMIT 1000")]
+            if not vids:
+                return
+            marks = ",".join("?" * len(vids))
+            present = db.execute(f"SELECT vid, vector FROM vectors WHERE vid IN ({marks})", vids).fetchall()
+            kept = {r[0] for r in present}
+            self.remove(np.array([v for v in vids if v not in kept], np.int64))
+            if present:
+                self.add(
+                    np.array([r[0] for r in present], np.int64),
+                    np.stack([np.frombuffer(r[1], np.float32) for r in present]),
+                )
+            with db:
+                db.execute(f"DELETE FROM vector_sync WHERE vid IN ({marks})", vids)
 
     def drop(self) -> None:
         try:  # a server stopped right after dropping a loaded collection can hang for minutes

@@ -3,10 +3,10 @@
 Vectors are float32 rows searched by vector id, with one of two metrics: ``ip`` (inner
 product; the cosine for the L2-normalised image embeddings) or ``l2`` (for face descriptors,
 whose similarity is ``1 - |a - b|^2 / 2``). Either way a search returns scores where higher is
-better: the inner product, or ``1 - d^2 / 2`` for squared distance ``d^2``. Small collections get an exact index (``IndexFlatIP``); from :data:`IVF_MIN_VECTORS`
-on, an inverted-file index (``IndexIVFFlat``, about 4·√n lists, 64 probed per query), chosen
-when the index is (re)built from the store. Both delete for real (``remove_ids``) and filter by
-id selector; FAISS's HNSW cannot delete, so it is not used.
+better: the inner product, or ``1 - d^2 / 2`` for squared distance ``d^2``. Small collections get an
+exact index (``IndexFlatIP``); from :data:`IVF_MIN_VECTORS` on, an inverted-file index (``IndexIVFFlat``, about
+4·√n lists, 64 probed per query), chosen when the index is (re)built from the store. Both delete for real
+(``remove_ids``) and filter by id selector; FAISS's HNSW cannot delete, so it is not used.
 Snapshots are written to a temporary file and renamed (FAISS files have no journal), tagged with
 the store's generation; a snapshot whose generation differs from the store's is discarded and
 rebuilt, so a crash can cost time, never correctness. When and from which index a snapshot may
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -73,6 +74,10 @@ def _omp_threads(faiss: ModuleType, threads: int | None) -> Iterator[None]:
 
 
 class FaissVectors:
+    """A :class:`~ocula.collections.vector_store.VectorStore` that is this process's own copy of
+    SQLite's vectors: the collection reloads it when another process writes, so it has nothing
+    to catch up on (its outbox steps do nothing), and snapshots it with :meth:`save`."""
+
     def __init__(self, dim: int, metric: str = "ip"):
         import faiss  # imported here: keeps `import ocula` light
 
@@ -130,6 +135,20 @@ class FaissVectors:
     def remove(self, ids: np.ndarray) -> None:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, np.int64))
+
+    # -- the outbox steps of a shared store: nothing to do for this process's own copy ---------
+    def note_changes(self, db: sqlite3.Connection, vids: Sequence[int]) -> None:
+        pass
+
+    def push(self, db: sqlite3.Connection, removed: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.remove(removed)
+        self.add(ids, vectors)
+
+    def catch_up(self, db: sqlite3.Connection) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # nothing held open: the index is memory, its snapshot written by the collection
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (q, k); ids are -1 where fewer than k vectors qualify."""

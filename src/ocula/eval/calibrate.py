@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..galleries.templates import threshold_for_fpir
+from ..galleries.fpir_thresholds import threshold_for_fpir
 from ..io import load_image
 from ..pipelines.calibration import DEFAULT_FMRS, MIN_IMPOSTORS_ABOVE, CalibrationTable
 from ..pipelines.faces import similarity
@@ -123,7 +123,7 @@ def mixed_identities(
     for name, desc in descriptors.items():
         means[name] = mean_genuine_similarity(desc, ids)
         z = robust_z(np.array(list(means[name].values())))
-        zs[name] = dict(zip(means[name], z.tolist()))
+        zs[name] = dict(zip(means[name], z.tolist(), strict=False))
     first = next(iter(zs.values()))
     flagged = [i for i in first if all(z[i] < cut for z in zs.values())]  # NaN compares False: kept
     flagged.sort(key=lambda i: max(z[i] for z in zs.values()))
@@ -207,13 +207,20 @@ def person_fmr(
 
 
 def templates_exponent(
-    descriptors: np.ndarray, ids: Sequence[str], fmrs: Sequence[float], thresholds: Sequence[float], *, templates: int = 3
+    descriptors: np.ndarray,
+    ids: Sequence[str],
+    fmrs: Sequence[float],
+    thresholds: Sequence[float],
+    *,
+    templates: int = 3,
 ) -> float:
     """The exponent b with person FMR ~= T**b x photo FMR for a person of T templates, fitted
     (median over the given operating points, log ratio) on ``descriptors``; 1 means the
     templates are independent comparisons, 0 that they are one."""
     per_person = person_fmr(descriptors, ids, np.asarray(thresholds, np.float64), templates)
-    ratios = [math.log(max(p, 1e-12) / f) / math.log(templates) for p, f in zip(per_person, fmrs) if p > 0]
+    ratios = [
+        math.log(max(p, 1e-12) / f) / math.log(templates) for p, f in zip(per_person, fmrs, strict=False) if p > 0
+    ]
     return float(np.clip(np.median(ratios), 0.0, 1.0)) if ratios else 1.0
 
 
@@ -250,7 +257,9 @@ def build_table(
         return CalibrationTable.from_scores(impostor, genuine, fmrs=tuple(fmrs), meta=dict(meta or {}))
     if rule != "margin":
         raise ValueError(f"unknown calibration rule {rule!r}")
-    usable = [f for f in sorted(fmrs, reverse=True) if MIN_IMPOSTORS_ABOVE <= math.floor(f * len(impostor)) < len(impostor)]
+    usable = [
+        f for f in sorted(fmrs, reverse=True) if MIN_IMPOSTORS_ABOVE <= math.floor(f * len(impostor)) < len(impostor)
+    ]
     bounds = bootstrap_thresholds(impostor, code_a, code_b, usable, confidence=CONFIDENCE, draws=DRAWS)
     thresholds = np.maximum.accumulate(np.array([bounds[f][1] for f in usable]))
     exponent = templates_exponent(descriptors, ids, usable, [bounds[f][0] for f in usable], templates=TEMPLATES)
@@ -320,7 +329,9 @@ def identification(
         return top, float(per_person[top])
 
     mated_best = [best(i) for i, _ in mated]
-    hit = np.array([names[p] == mate if p >= 0 else False for (p, _), (_, mate) in zip(mated_best, mated)])
+    hit = np.array(
+        [names[p] == mate if p >= 0 else False for (p, _), (_, mate) in zip(mated_best, mated, strict=False)]
+    )
     top = np.array([s for _, s in mated_best])
     nonmated_top = np.array([best(i)[1] for i in nonmated])
     return hit, top, nonmated_top, len(rows), len(names)
@@ -390,7 +401,7 @@ def describe_photos(engine: Engine, images: Sequence[Path]) -> dict[str, np.ndar
     for i, path in enumerate(images):
         image = load_image(path)
         for name, detector, descriptor in (("dlib_resnet_face", "hog+cnn", "dlib"), ("sface_face", "yunet", "sface")):
-            faces = engine.faces(image, detector=detector, descriptor=descriptor, largest_only=True)
+            faces = engine.faces(image, detector=detector, descriptor=descriptor, largest_only=True, face_expected=True)
             if len(faces):
                 out[name][i] = faces.embeddings[0]
     return out
@@ -416,7 +427,9 @@ def load_or_describe(data: Path, cache: Path) -> dict[str, np.ndarray]:
     return {"paths": rel, "ids": np.array(ids), **described}
 
 
-def passing_band(descriptors: np.ndarray, ids: np.ndarray, paths: np.ndarray, test_on: Sequence[str]) -> dict[str, float]:
+def passing_band(
+    descriptors: np.ndarray, ids: np.ndarray, paths: np.ndarray, test_on: Sequence[str]
+) -> dict[str, float]:
     """The thresholds that would pass the check on the identities ``test_on``: the FMR 1e-3
     threshold must be at least ``fmr_from`` (FMR <= 1.5e-3 there), the FPIR 0.01 threshold
     within [``fpir_from``, ``fnir_up_to``] (FPIR <= 0.015 and FNIR <= 2x the empirical one);

@@ -25,12 +25,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DatasetError
 from .pairs import _open_csv
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["FPIRS", "IdentifyReport", "evaluate_identify", "fnir_at_fpir", "read_identities", "split_protocol"]
 
@@ -81,7 +84,9 @@ def split_protocol(
     return gallery, mated, nonmated
 
 
-def fnir_at_fpir(mated_hit: np.ndarray, mated_score: np.ndarray, nonmated_score: np.ndarray, fpir: float) -> tuple[float, float]:
+def fnir_at_fpir(
+    mated_hit: np.ndarray, mated_score: np.ndarray, nonmated_score: np.ndarray, fpir: float
+) -> tuple[float, float]:
     """(FNIR, threshold) with at most ``fpir`` of non-mated best scores at or above the threshold.
 
     ``mated_hit``: the mate is the rank-1 candidate; ``mated_score``: that candidate's score.
@@ -133,7 +138,7 @@ class IdentifyReport:
 
 
 def evaluate_identify(
-    engine: Any,
+    engine: Engine,
     csv_path: Path,
     root: Path,
     *,
@@ -159,7 +164,9 @@ def evaluate_identify(
             f"enrolled identities need more than {enroll} photos (--enroll) and there must be at least two identities"
         )
     faces: list[Any] = [None] * len(images)
-    for i, result in enumerate(engine.faces_many(images, largest_only=True, detector=detector, descriptor=chosen.value)):
+    for i, result in enumerate(
+        engine.faces_many(images, largest_only=True, face_expected=True, detector=detector, descriptor=chosen.value)
+    ):
         if result.ok and len(result.faces):
             faces[i] = result.faces[:1]
         if progress:
@@ -190,7 +197,10 @@ def evaluate_identify(
                                          "fpir_expected": limit.fpir_expected}
             people = len(gallery)
     ranks = np.array(
-        [next((r for r, c in enumerate(cands) if c.person == mate), MAX_RANK) for cands, (_, mate) in zip(mated_found, mated)]
+        [
+            next((r for r, c in enumerate(cands) if c.person == mate), MAX_RANK)
+            for cands, (_, mate) in zip(mated_found, mated, strict=False)
+        ]
     )
     cmc = [float(np.mean(ranks < r)) for r in range(1, MAX_RANK + 1)]
     hit = ranks == 0

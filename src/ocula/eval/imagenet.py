@@ -84,7 +84,7 @@ def evaluate_imagenet(
     probs, labels, failures = [], [], 0
     start = time.perf_counter()
     stream = engine.class_probabilities([p for p, _ in rows], preset=preset)
-    for i, ((_name, row, _error), (_path, label)) in enumerate(zip(stream, rows)):
+    for i, ((_name, row, _error), (_path, label)) in enumerate(zip(stream, rows, strict=False)):
         if row is None:
             failures += 1
         else:

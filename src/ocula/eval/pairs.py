@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..errors import DatasetError
 from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import similarity
 from .verification import cross_validated_accuracy, roc, tar_at_far
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["FARS", "PairSet", "PairsReport", "evaluate_pairs", "read_pairs"]
 
@@ -54,10 +57,91 @@ def _open_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = [c.strip() for c in next(reader, [])]
-            rows = [dict(zip(header, (v.strip() for v in row))) for row in reader if any(v.strip() for v in row)]
+            rows = [
+                dict(zip(header, (v.strip() for v in row), strict=False))
+                for row in reader
+                if any(v.strip() for v in row)
+            ]
             return header, rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read {path} ({exc})") from None
+
+
+class _ImageIndex:
+    """The images a CSV names, numbered in first-seen order (a repeated path keeps its number)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.index: dict[str, int] = {}
+
+    def __call__(self, rel: str | None, line: int) -> int:
+        if not rel:
+            raise DatasetError(f"{self.path}:{line}: empty image path")
+        return self.index.setdefault(rel.strip(), len(self.index))
+
+
+def _same_value(path: Path, line: int, row: dict[str, str]) -> bool:
+    value = (row.get("same") or "").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise DatasetError(f"{path}:{line}: same must be 1 or 0, got {row['same']!r}")
+    return value in ("1", "true")
+
+
+def _fold_value(path: Path, line: int, row: dict[str, str]) -> int:
+    try:
+        return int(row.get("fold", ""))
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}:{line}: fold must be an integer, got {row.get('fold')!r}") from None
+
+
+def _listed_pairs(path: Path, columns: list[str], rows: list[dict[str, str]], image: _ImageIndex) -> PairSet:
+    """A pairs file: image_a,image_b,same[,fold], one pair a row."""
+    ia, ib, same, folds = [], [], [], []
+    for line, row in enumerate(rows, start=2):
+        ia.append(image(row.get("image_a"), line))
+        ib.append(image(row.get("image_b"), line))
+        same.append(_same_value(path, line, row))
+        if "fold" in columns:
+            folds.append(_fold_value(path, line, row))
+    if folds and len(set(folds)) < 2:
+        raise DatasetError(f"{path}: cross-validation needs at least two folds, found only fold {folds[0]}")
+    return PairSet(
+        [],
+        np.array(ia, np.int64),
+        np.array(ib, np.int64),
+        np.array(same, bool),
+        np.array(folds, np.int64) if folds else None,
+        "pairs",
+    )
+
+
+def _identity_pairs(path: Path, rows: list[dict[str, str]], image: _ImageIndex) -> PairSet:
+    """An identities file: image_path,identity; every two photos make a pair."""
+    ids = []
+    for line, row in enumerate(rows, start=2):
+        image(row.get("image_path"), line)
+        identity = row.get("identity") or ""
+        if not identity:
+            raise DatasetError(f"{path}:{line}: empty identity")
+        ids.append(identity)
+    if len(image.index) != len(rows):
+        raise DatasetError(f"{path}: an image is listed twice")
+    n_pairs = len(rows) * (len(rows) - 1) // 2
+    if n_pairs > MAX_IDENTITY_PAIRS:
+        raise DatasetError(
+            f"{path}: {len(rows):,} photos make {n_pairs:,} pairs, more than {MAX_IDENTITY_PAIRS:,}; "
+            "list the pairs to score in a pairs file (image_a,image_b,same) instead"
+        )
+    labels = np.array(ids)
+    ia, ib = np.triu_indices(len(labels), 1)
+    return PairSet([], ia.astype(np.int64), ib.astype(np.int64), labels[ia] == labels[ib], None, "identities")
+
+
+def _check_images_exist(path: Path, root: Path, images: list[Path]) -> None:
+    missing = [str(p) for p in images if not p.is_file()]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise DatasetError(f"{len(missing)} images of {path} are missing under {root}: {', '.join(missing[:3])}{more}")
 
 
 def read_pairs(path: Path, root: Path) -> PairSet:
@@ -66,66 +150,18 @@ def read_pairs(path: Path, root: Path) -> PairSet:
     columns, rows = _open_csv(path)
     if not rows:
         raise DatasetError(f"{path} has no rows")
-    index: dict[str, int] = {}
-
-    def image(rel: str | None, line: int) -> int:
-        if not rel:
-            raise DatasetError(f"{path}:{line}: empty image path")
-        return index.setdefault(rel.strip(), len(index))
-
+    image = _ImageIndex(path)
     if {"image_a", "image_b", "same"} <= set(columns):
-        ia, ib, same, folds = [], [], [], []
-        for line, row in enumerate(rows, start=2):
-            ia.append(image(row.get("image_a"), line))
-            ib.append(image(row.get("image_b"), line))
-            value = (row.get("same") or "").lower()
-            if value not in ("0", "1", "true", "false"):
-                raise DatasetError(f"{path}:{line}: same must be 1 or 0, got {row['same']!r}")
-            same.append(value in ("1", "true"))
-            if "fold" in columns:
-                try:
-                    folds.append(int(row.get("fold", "")))
-                except (TypeError, ValueError):
-                    raise DatasetError(f"{path}:{line}: fold must be an integer, got {row.get('fold')!r}") from None
-        if folds and len(set(folds)) < 2:
-            raise DatasetError(f"{path}: cross-validation needs at least two folds, found only fold {folds[0]}")
-        pairs = PairSet(
-            [],
-            np.array(ia, np.int64),
-            np.array(ib, np.int64),
-            np.array(same, bool),
-            np.array(folds, np.int64) if folds else None,
-            "pairs",
-        )
+        pairs = _listed_pairs(path, columns, rows, image)
     elif {"image_path", "identity"} <= set(columns):
-        ids = []
-        for line, row in enumerate(rows, start=2):
-            image(row.get("image_path"), line)
-            identity = row.get("identity") or ""
-            if not identity:
-                raise DatasetError(f"{path}:{line}: empty identity")
-            ids.append(identity)
-        if len(index) != len(rows):
-            raise DatasetError(f"{path}: an image is listed twice")
-        n_pairs = len(rows) * (len(rows) - 1) // 2
-        if n_pairs > MAX_IDENTITY_PAIRS:
-            raise DatasetError(
-                f"{path}: {len(rows):,} photos make {n_pairs:,} pairs, more than {MAX_IDENTITY_PAIRS:,}; "
-                "list the pairs to score in a pairs file (image_a,image_b,same) instead"
-            )
-        labels = np.array(ids)
-        ia, ib = np.triu_indices(len(labels), 1)
-        pairs = PairSet([], ia.astype(np.int64), ib.astype(np.int64), labels[ia] == labels[ib], None, "identities")
+        pairs = _identity_pairs(path, rows, image)
     else:
         raise DatasetError(
             f"{path}: expected columns image_a,image_b,same[,fold] (pairs) or image_path,identity "
             f"(identities), found {','.join(columns)}"
         )
-    images = [root / rel for rel in index]
-    missing = [str(p) for p in images if not p.is_file()]
-    if missing:
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise DatasetError(f"{len(missing)} images of {path} are missing under {root}: {', '.join(missing[:3])}{more}")
+    images = [root / rel for rel in image.index]
+    _check_images_exist(path, root, images)
     if pairs.same.all() or not pairs.same.any():
         raise DatasetError(f"{path}: needs both same-person and different-person pairs")
     return PairSet(images, pairs.index_a, pairs.index_b, pairs.same, pairs.folds, pairs.kind)
@@ -158,7 +194,6 @@ class PairsReport:
     embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        r4 = lambda v: None if v is None else round(float(v), 6)
         return {
             "descriptor": self.descriptor,
             "detector": self.detector,
@@ -167,16 +202,21 @@ class PairsReport:
             "n_impostor": self.n_impostor,
             "n_images": self.n_images,
             "failures_to_enrol": self.failures_to_enrol,
-            "accuracy": r4(self.accuracy),
-            "accuracy_std": r4(self.accuracy_std),
+            "accuracy": _round6(self.accuracy),
+            "accuracy_std": _round6(self.accuracy_std),
             "folds": self.folds,
-            "auc": r4(self.auc),
-            "eer": r4(self.eer),
-            "tar_at_far": {k: r4(v) for k, v in self.tar_at_far.items()},
+            "auc": _round6(self.auc),
+            "eer": _round6(self.eer),
+            "tar_at_far": {k: _round6(v) for k, v in self.tar_at_far.items()},
             "pairs_per_second": round(self.pairs_per_second, 1),
             "images_per_second": round(self.images_per_second, 2),
-            "calibrated": {k: {m: r4(x) for m, x in v.items()} for k, v in self.calibrated.items()},
+            "calibrated": {k: {m: _round6(x) for m, x in v.items()} for k, v in self.calibrated.items()},
         }
+
+
+def _round6(value: float | None) -> float | None:
+    """``value`` rounded to 6 decimals for a report (None stays None)."""
+    return None if value is None else round(float(value), 6)
 
 
 def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:
@@ -246,7 +286,7 @@ def report_from_scores(
 
 
 def evaluate_pairs(
-    engine: Any,
+    engine: Engine,
     pairs: PairSet,
     *,
     cropped: bool = False,
@@ -269,7 +309,7 @@ def evaluate_pairs(
     embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
     failed: list[str] = []
     stream = engine.faces_many(
-        pairs.images, largest_only=True, cropped=cropped, detector=detector, descriptor=chosen.value
+        pairs.images, largest_only=True, face_expected=True, cropped=cropped, detector=detector, descriptor=chosen.value
     )
     for i, result in enumerate(stream):
         if result.ok and len(result.faces):

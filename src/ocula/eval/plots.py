@@ -120,8 +120,14 @@ def plot_bars(values: dict[str, float], path: Path, *, ylabel: str, title: str =
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(values) + 2), 3.6), dpi=110)
     labels = list(values)
     bars = ax.bar(labels, [values[k] for k in labels], color="#4c78a8")
-    for bar, k in zip(bars, labels):
-        ax.annotate(f"{values[k]:.3f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
+    for bar, k in zip(bars, labels, strict=False):
+        ax.annotate(
+            f"{values[k]:.3f}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set(ylabel=ylabel, ylim=(0, 1.08), title=title)
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(True, axis="y", alpha=0.3)
@@ -168,11 +174,13 @@ def plot_stage_times(stages: list[Any], path: Path, *, title: str = "") -> Path:
     heights = [sum(s.pipeline == p for s in stages) for p in pipelines]
     fig, axes = plt.subplots(len(pipelines), 1, figsize=(9, 0.45 * len(stages) + 1.0 * len(pipelines)), dpi=110,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
-    for ax, pipeline in zip(axes[:, 0], pipelines):
+    for ax, pipeline in zip(axes[:, 0], pipelines, strict=False):
         rows = [s for s in stages if s.pipeline == pipeline][::-1]  # first stage on top
         bars = ax.barh([f"{s.stage} (per {s.per})" for s in rows], [s.ms for s in rows], color="#4c78a8")
-        for bar, s in zip(bars, rows):
-            ax.annotate(f" {s.ms:.1f} ms", (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center", fontsize=8)
+        for bar, s in zip(bars, rows, strict=False):
+            ax.annotate(
+                f" {s.ms:.1f} ms", (bar.get_width(), bar.get_y() + bar.get_height() / 2), va="center", fontsize=8
+            )
         ax.set_title(pipeline, fontsize=9, loc="left")
         ax.set_xlim(0, max(s.ms for s in rows) * 1.25 or 1)
         ax.tick_params(axis="y", labelsize=8)

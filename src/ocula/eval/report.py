@@ -22,17 +22,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._version import __version__
 from ..errors import DatasetError
+from ..hashing import file_sha256
 from ..models.registry import get_model
+from ..pipelines.search_embed import SEARCH_MODEL
 from .imagenet import read_labels
 from .metrics import topk_correct
 from .pairs import read_pairs
 from .verification import roc, tar_at_far
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["CatalogVectors", "Section", "build_report", "find_datasets", "pairs_by_group"]
 
@@ -60,7 +65,7 @@ class CatalogVectors:
     :meth:`embed_all` answers as :meth:`Engine.embed_all`; a photo's vector does not depend on
     the batch it was embedded in."""
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Engine):
         self._engine = engine
         self._vectors: dict[str, np.ndarray] = {}
         self._failures: dict[str, tuple[str, Any]] = {}  # path -> (name, error), as embed_all gives them
@@ -75,8 +80,12 @@ class CatalogVectors:
             refused = [p for i, p in enumerate(missing) if i not in embedded]
             self._failures |= dict(zip(refused, failed, strict=True))
         kept = [i for i, p in enumerate(paths) if p in self._vectors]
-        vectors = np.stack([self._vectors[paths[i]] for i in kept]) if kept else np.zeros((0, 1280), np.float32)
-        return kept, vectors, [self._failures[p] for p in paths if p in self._failures]
+        failed = [self._failures[p] for p in paths if p in self._failures]
+        if kept:
+            return kept, np.stack([self._vectors[paths[i]] for i in kept]), failed
+        recipe = get_model(SEARCH_MODEL).search
+        assert recipe is not None  # the search model's registry entry holds its recipe
+        return kept, np.zeros((0, recipe.dim), np.float32), failed
 
 
 def data_hash(paths: list[Path], root: Path) -> str:
@@ -84,7 +93,7 @@ def data_hash(paths: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for p in sorted(paths):
         digest.update(str(p.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(p.read_bytes()).digest())
+        digest.update(bytes.fromhex(file_sha256(p)))
     return digest.hexdigest()
 
 
@@ -98,7 +107,8 @@ def find_datasets(root: Path) -> dict[str, list[Path]]:
         "imagenet": sorted(p.parent for p in root.glob("imagenet/*/labels.csv")),
         "pairs": sorted(p for p in root.glob("faces/*/pairs.csv") if _both_kinds_of_pairs(p)),
         "identify": sorted(root.glob("faces/*/identities.csv")),
-        "retrieval": sorted(p.parent for p in root.glob("imagenet/*/labels.csv")) + sorted(root.glob("search/*/groundtruth.csv")),
+        "retrieval": sorted(p.parent for p in root.glob("imagenet/*/labels.csv"))
+        + sorted(root.glob("search/*/groundtruth.csv")),
         "video": sorted(p for p in root.glob("video/face_recognition_hamilton") if p.is_dir()),
         "speed": [root] if any(root.glob("imagenet/*/labels.csv")) or any(root.glob("faces/*/identities.csv")) else [],
     }  # fmt: skip
@@ -122,7 +132,7 @@ def _pct(v: float | None) -> str:
 
 
 # -- sections -------------------------------------------------------------------------------------
-def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
+def imagenet_section(engine: Engine, folder: Path, out: Path) -> Section:
     from .plots import plot_bars
 
     rows = read_labels(folder / "labels.csv", folder)
@@ -131,7 +141,7 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     list(engine.class_probabilities([rows[0][0]]))  # warm-up, not timed
     start = time.perf_counter()
     probs, labels = [], []
-    for (_, p, _err), (_, y) in zip(engine.class_probabilities([r[0] for r in rows]), rows):
+    for (_, p, _err), (_, y) in zip(engine.class_probabilities([r[0] for r in rows]), rows, strict=False):
         if p is not None:
             probs.append(p)
             labels.append(y)
@@ -142,7 +152,8 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     s = Section("ImageNet tagging (fast preset)", f"ocula eval imagenet {folder} --labels {folder / 'labels.csv'}",
                 str(folder), data_hash(_files(folder), folder), seconds=seconds)  # fmt: skip
     s.rows += [("images", str(len(Y))), ("top-1 error", _pct(1 - top1.mean())), ("top-5 error", _pct(1 - top5.mean())),
-               ("images/s (decode + network)", f"{len(Y) / seconds:.1f}"), ("models", ", ".join(tagger.preset.models))]  # fmt: skip
+               ("images/s (decode + network)", f"{len(Y) / seconds:.1f}"),
+               ("models", ", ".join(tagger.preset.models))]  # fmt: skip
     group_of = []
     for y in Y:
         chain = tax.class_ancestors[y]
@@ -160,15 +171,16 @@ def imagenet_section(engine: Any, folder: Path, out: Path) -> Section:
     confused = sorted(wrong, key=lambda i: -P[i, pred[i]])[:12]
     s.tables.append(("Most confident mistakes (true class → predicted)", ["true", "predicted", "score"],
                      [[tax.labels[Y[i]], tax.labels[pred[i]], f"{P[i, pred[i]]:.3f}"] for i in confused]))  # fmt: skip
-    s.plots.append(plot_bars({r[0]: 1 - float(r[2].rstrip("%")) / 100 for r in per_group}, out / "imagenet_groups.png",
-                             ylabel="top-1 accuracy", title="ImageNet top-1 accuracy by WordNet branch").name)  # fmt: skip
+    s.plots.append(plot_bars({r[0]: 1 - float(r[2].rstrip("%")) / 100 for r in per_group},
+                             out / "imagenet_groups.png", ylabel="top-1 accuracy",
+                             title="ImageNet top-1 accuracy by WordNet branch").name)  # fmt: skip
     s.numbers = {"n": len(Y), "failures": len(rows) - len(Y), "models": list(tagger.preset.models),
                  "top1_error": float(1 - top1.mean()), "top5_error": float(1 - top5.mean()),
                  "group_top1_error": {g: float(e) for g, e in errors.items()}, "group_gap": float(gap)}  # fmt: skip
     return s
 
 
-def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
+def pairs_section(engine: Engine, csv_path: Path, out: Path) -> Section:
     from .pairs import evaluate_pairs
     from .plots import plot_roc_det
 
@@ -179,14 +191,17 @@ def pairs_section(engine: Any, csv_path: Path, out: Path) -> Section:
     cmd = f"ocula eval pairs {csv_path} --root {root}" + (" --cropped" if cropped else "")
     name = csv_path.parent.name
     folder = csv_path.parent
-    s = Section(f"Face verification: {name}", cmd, str(folder), data_hash(_files(folder), folder), seconds=report.seconds)
+    s = Section(
+        f"Face verification: {name}", cmd, str(folder), data_hash(_files(folder), folder), seconds=report.seconds
+    )
     s.rows += [("pairs (genuine / impostor)", f"{report.n_pairs} ({report.n_genuine} / {report.n_impostor})"),
                ("accuracy", f"{_pct(report.accuracy)} ± {_pct(report.accuracy_std)} ({report.folds} folds)"),
                ("AUC", f"{report.auc:.4f}"), ("EER", _pct(report.eer)),
                *[(f"TAR at FAR {k}", _pct(v)) for k, v in report.tar_at_far.items()],
                *[(f"ocula's FMR {k} threshold: achieved FMR / FNMR", f"{v['fmr']:.5f} / {_pct(v['fnmr'])}")
                  for k, v in report.calibrated.items()],
-               ("failures to enrol", str(report.failures_to_enrol)), ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
+               ("failures to enrol", str(report.failures_to_enrol)),
+               ("images/s", f"{report.images_per_second:.1f}")]  # fmt: skip
     s.plots.append(plot_roc_det({name: (report.scores, report.same)}, out / f"roc_{name}.png",
                                 title=f"{name}: ROC and DET").name)  # fmt: skip
     # Every pair's score, in the CSV's order: any other threshold, curve or grouping of the pairs
@@ -208,8 +223,11 @@ def pairs_by_group(scores: np.ndarray, same: np.ndarray, groups: np.ndarray) -> 
     for g in sorted(set(groups)):
         m = groups == g
         finite = np.isfinite(scores) & m
-        t = tar_at_far(roc(scores[finite], same[finite]), 1e-2)
-        table.append([g, str(int(m.sum())), _pct(t), _pct(_eer(scores[finite], same[finite]))])
+        curve = roc(scores[finite], same[finite])
+        t = tar_at_far(curve, 1e-2)
+        # The EER of the section's own table (Roc.eer, interpolated), so a group of every pair
+        # shows the section's EER.
+        table.append([g, str(int(m.sum())), _pct(t), _pct(curve.eer)])
         tars.append(t if t is not None else np.nan)
     spread = float(np.nanmax(tars) - np.nanmin(tars)) if len(tars) > 1 else 0.0
     return table, spread
@@ -225,12 +243,6 @@ def _image_root(csv_path: Path, column: str) -> Path:
     return csv_path.parent
 
 
-def _eer(scores: np.ndarray, same: np.ndarray) -> float:
-    curve = roc(scores, same)
-    i = int(np.argmin(np.abs(curve.far - (1 - curve.tar))))
-    return float((curve.far[i] + 1 - curve.tar[i]) / 2)
-
-
 def _pair_groups(csv_path: Path, n: int) -> np.ndarray | None:
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -242,7 +254,7 @@ def _pair_groups(csv_path: Path, n: int) -> np.ndarray | None:
     return np.array(groups)
 
 
-def identify_section(engine: Any, csv_path: Path, out: Path) -> Section:
+def identify_section(engine: Engine, csv_path: Path, out: Path) -> Section:
     from .identify import evaluate_identify
     from .plots import plot_cmc_det
 
@@ -259,7 +271,8 @@ def identify_section(engine: Any, csv_path: Path, out: Path) -> Section:
                  for k, v in report.calibrated.items()],
                ("failures to enrol", str(report.failures_to_enrol))]  # fmt: skip
     s.plots.append(plot_cmc_det(report.cmc, report.mated_hit, report.mated_score, report.nonmated_score,
-                                out / f"cmc_{folder.name}.png", title=f"{folder.name}: CMC and FNIR against FPIR").name)  # fmt: skip
+                                out / f"cmc_{folder.name}.png",
+                                title=f"{folder.name}: CMC and FNIR against FPIR").name)  # fmt: skip
     s.numbers = report.to_dict()
     groups = _identity_groups(csv_path)
     if groups is not None:
@@ -297,13 +310,14 @@ def _identify_by_group(s: Section, report: Any, csv_path: Path, root: Path, grou
         table.append([g, str(int(m.sum())), str(int(n.sum())), _pct(rank1), _pct(fnir), _pct(fpir)])
     finite = [v for v in fnirs.values() if np.isfinite(v)]
     gap = max(finite) - min(finite) if len(finite) > 1 else 0.0
-    s.tables.append((f"By group (column 'group') at the threshold for FPIR 0.01 over everyone ({t:.3f}): FNIR gap {_pct(gap)}",
+    s.tables.append((f"By group (column 'group') at the threshold for FPIR 0.01 over everyone ({t:.3f}): FNIR gap "
+        f"{_pct(gap)}",
                      ["group", "mated", "non-mated", "rank-1", "FNIR", "FPIR"], table))  # fmt: skip
     s.numbers["group_fnir"] = fnirs
     s.numbers["group_fnir_gap"] = gap
 
 
-def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
+def retrieval_section(engine: Engine, source: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .plots import plot_recall_at_k
     from .retrieval import REPORTED_KS, TRANSFORMS, evaluate_retrieval
 
@@ -314,25 +328,34 @@ def retrieval_section(engine: Any, source: Path, out: Path, *, catalog: CatalogV
     seconds = time.perf_counter() - start
     cmd = f"ocula eval retrieval {folder}" + (f" --groups {groups}" if groups else "")
     what = "near-duplicate groups" if groups else "edits and scenes" if report.has_scenes else "edits"
-    s = Section(f"Visual search: {folder.name} ({what})", cmd, str(folder), data_hash(_files(folder), folder), seconds=seconds)
+    s = Section(
+        f"Visual search: {folder.name} ({what})", cmd, str(folder), data_hash(_files(folder), folder), seconds=seconds
+    )
     s.rows += [("catalog / queries", f"{report.n_catalog} / {report.n_queries}"),
                *[(f"recall@{k}", _pct(report.recall_at(k))) for k in REPORTED_KS], ("mAP", f"{report.map:.4f}"),
-               ("queries/s (one at a time)", f"{report.queries_per_second:.1f}"), ("unreadable files", str(len(report.failed)))]  # fmt: skip
+               ("queries/s (one at a time)", f"{report.queries_per_second:.1f}"),
+               ("unreadable files", str(len(report.failed)))]  # fmt: skip
     curves = {"all queries": report.first_rank}
     if report.per_transform:
         s.tables.append(("recall@k by kind of query", ["query", "queries", *[f"@{k}" for k in REPORTED_KS]],
-                         [[t, str(int(np.sum(report.transform_of == t))), *[_pct(report.recall_at(k, t)) for k in REPORTED_KS]]
+                         [[t, str(int(np.sum(report.transform_of == t))),
+                           *[_pct(report.recall_at(k, t)) for k in REPORTED_KS]]
                           for t in report.per_transform]))  # fmt: skip
         edits = np.isin(report.transform_of, TRANSFORMS)
         curves[f"the {len(TRANSFORMS)} edits"] = report.first_rank[edits]
         curves |= {t: report.first_rank[report.transform_of == t] for t in report.per_transform if t not in TRANSFORMS}
-    s.plots.append(plot_recall_at_k(curves, out / f"recall_{folder.name}.png", title=f"{folder.name}: recall@k ({what})").name)
+    s.plots.append(
+        plot_recall_at_k(curves, out / f"recall_{folder.name}.png", title=f"{folder.name}: recall@k ({what})").name
+    )
     # Every query's rank, so any other recall@k or curve can be drawn from report.json.
-    s.numbers = report.to_dict() | {"first_rank": report.first_rank.tolist(), "query_kind": report.transform_of.tolist()}
+    s.numbers = report.to_dict() | {
+        "first_rank": report.first_rank.tolist(),
+        "query_kind": report.transform_of.tolist(),
+    }
     return s
 
 
-def video_section(engine: Any, folder: Path, out: Path) -> Section:
+def video_section(engine: Engine, folder: Path, out: Path) -> Section:
     import tempfile
 
     from ..config import Settings
@@ -351,7 +374,8 @@ def video_section(engine: Any, folder: Path, out: Path) -> Section:
             report = run.run()
     spans = "; ".join(f"{p}: " + ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in v) for p, v in report.people.items())
     s.rows += [("frames (analysed)", f"{report.frames} ({report.analysed_frames})"), ("people found", spans or "—"),
-               ("unknown faces", str(report.unknown_tracks)), ("realtime factor", f"{report.realtime_factor:.2f}×")]  # fmt: skip
+               ("unknown faces", str(report.unknown_tracks)),
+               ("realtime factor", f"{report.realtime_factor:.2f}×")]  # fmt: skip
     s.seconds = report.duration / report.realtime_factor if report.realtime_factor else 0.0
     s.numbers = report.to_dict()
     return s
@@ -368,7 +392,7 @@ def _spread(items: list[Path], n: int) -> list[Path]:
     return [items[round(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
-def speed_section(engine: Any, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
+def speed_section(engine: Engine, root: Path, out: Path, *, catalog: CatalogVectors | None = None) -> Section:
     from .identify import read_identities
     from .plots import plot_stage_times
     from .stages import time_face_stages, time_search_stages, time_tagging_stages
@@ -399,7 +423,9 @@ def speed_section(engine: Any, root: Path, out: Path, *, catalog: CatalogVectors
     s.tables.append(("Milliseconds per stage", ["pipeline", "stage", "ms", "per", "units timed"],
                      [[t.pipeline, t.stage, f"{t.ms:.2f}", t.per, str(t.units)] for t in stages]))  # fmt: skip
     threads = engine.settings.effective_threads
-    s.plots.append(plot_stage_times(stages, out / "speed_stages.png", title=f"Milliseconds per stage ({threads} threads)").name)
+    s.plots.append(
+        plot_stage_times(stages, out / "speed_stages.png", title=f"Milliseconds per stage ({threads} threads)").name
+    )
     s.numbers = {"stages": [t.to_dict() for t in stages]}
     return s
 
@@ -416,7 +442,7 @@ SECTIONS: dict[str, Callable[..., Section]] = {
 
 # -- the report -----------------------------------------------------------------------------------
 def build_report(
-    engine: Any,
+    engine: Engine,
     root: Path,
     out: Path,
     *,
@@ -452,8 +478,9 @@ def build_report(
         "data_root": str(root),
     }
     (out / "report.json").write_text(json.dumps({"meta": meta, "models": models, "sections": [
-        {"title": s.title, "command": s.command, "data": s.data, "data_sha256": s.data_sha256, "seconds": round(s.seconds, 2),
-         "numbers": s.numbers} for s in sections]}, indent=2, default=float))  # fmt: skip
+        {"title": s.title, "command": s.command, "data": s.data, "data_sha256": s.data_sha256,
+         "seconds": round(s.seconds, 2), "numbers": s.numbers}
+        for s in sections]}, indent=2, default=float))  # fmt: skip
     (out / "report.md").write_text(_markdown(sections, meta, models))
     (out / "index.html").write_text(_html(sections, meta, models))
     return sections
@@ -477,7 +504,13 @@ def _markdown(sections: list[Section], meta: dict, models: list[dict]) -> str:
     lines = ["# ocula evaluation report", "", f"ocula {meta['ocula']}, {meta['created']}, {meta['machine']}.", "",
              f"Made with `{meta['command']}` on `{meta['data_root']}`.", ""]  # fmt: skip
     for s in sections:
-        lines += [f"## {s.title}", "", f"Reproduce: `{s.command}`  ", f"Data: `{s.data}` (sha256 `{s.data_sha256[:16]}…`)", ""]
+        lines += [
+            f"## {s.title}",
+            "",
+            f"Reproduce: `{s.command}`  ",
+            f"Data: `{s.data}` (sha256 `{s.data_sha256[:16]}…`)",
+            "",
+        ]
         lines += ["| measure | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in s.rows], ""]
         for caption, header, rows in s.tables:
             lines += [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -511,14 +544,15 @@ def _html(sections: list[Section], meta: dict, models: list[dict]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>ocula evaluation report</title>
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1d232a; }}
-table {{ border-collapse: collapse; margin: .5rem 0 1rem; }} td, th {{ border: 1px solid #d8dde2; padding: .25rem .6rem; text-align: left; }}
+table {{ border-collapse: collapse; margin: .5rem 0 1rem; }}
+td, th {{ border: 1px solid #d8dde2; padding: .25rem .6rem; text-align: left; }}
 th {{ background: #f3f5f7; }} img {{ max-width: 100%; display: block; margin: .5rem 0; }} .meta {{ color: #5c6670; }}
 section {{ border-top: 1px solid #d8dde2; margin-top: 1.5rem; }} code {{ font-size: 90%; }}
 </style></head><body>
 <h1>ocula evaluation report</h1>
-<p class=meta>ocula {e(meta['ocula'])}, {e(meta['created'])}, {e(meta['machine'])}.<br>
-Made with <code>{e(meta['command'])}</code> on <code>{e(meta['data_root'])}</code>.</p>
-{''.join(parts)}
+<p class=meta>ocula {e(meta["ocula"])}, {e(meta["created"])}, {e(meta["machine"])}.<br>
+Made with <code>{e(meta["command"])}</code> on <code>{e(meta["data_root"])}</code>.</p>
+{"".join(parts)}
 <section><h2>Time per evaluation</h2>{speed}</section>
 <section><h2>Models</h2>{model_table}</section>
 </body></html>

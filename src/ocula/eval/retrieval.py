@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
@@ -34,6 +34,9 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from ..errors import DatasetError
 from ..io import iter_image_paths, load_image
 from ..pipelines.search_embed import query_parts
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = [
     "QUERY_KINDS",
@@ -233,7 +236,7 @@ class _Search:
     3 x 3 windows embedded in one batch, each catalog photo scored by its best part. Keeps the
     seconds spent searching (cutting, embedding and ranking), not making the queries."""
 
-    def __init__(self, engine: Any, catalog: np.ndarray, windows: bool):
+    def __init__(self, engine: Engine, catalog: np.ndarray, windows: bool):
         self.embedder = engine.image_embedder()
         self.catalog = catalog
         self.windows = windows
@@ -249,7 +252,7 @@ class _Search:
 
 
 def evaluate_retrieval(
-    engine: Any,
+    engine: Engine,
     folder: Path,
     *,
     groups: Path | None = None,
@@ -306,7 +309,12 @@ def evaluate_retrieval(
 
 
 def _evaluate_groups(
-    engine: Any, folder: Path, groups: Path, windows: bool, progress: Callable[[int], None] | None, embed_all: EmbedAll
+    engine: Engine,
+    folder: Path,
+    groups: Path,
+    windows: bool,
+    progress: Callable[[int], None] | None,
+    embed_all: EmbedAll,
 ) -> RetrievalReport:
     try:
         with open(groups, newline="", encoding="utf-8-sig") as fh:

@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["StageTime", "time_face_stages", "time_search_stages", "time_tagging_stages"]
 
@@ -53,7 +56,7 @@ def _check(photos: Sequence[Path]) -> None:
         raise ValueError("timing stages needs at least one photo")
 
 
-def time_tagging_stages(engine: Any, photos: Sequence[Path], *, preset: str = "fast") -> list[StageTime]:
+def time_tagging_stages(engine: Engine, photos: Sequence[Path], *, preset: str = "fast") -> list[StageTime]:
     """Decode (reduced by DCT scaling, as tagging does), resize and crop, the network (in the
     engine's batches) and turning probabilities into WordNet tags, per photo."""
     from ..io import load_image
@@ -76,7 +79,7 @@ def time_tagging_stages(engine: Any, photos: Sequence[Path], *, preset: str = "f
     ]
 
 
-def time_face_stages(engine: Any, photos: Sequence[Path]) -> list[StageTime]:
+def time_face_stages(engine: Engine, photos: Sequence[Path]) -> list[StageTime]:
     """Decode and detection (HOG, and HOG with the CNN where it finds nothing) per photo;
     5-point landmarks with the aligned chip, and the descriptor (with its mirror image, as
     shipped), per face HOG found."""
@@ -92,7 +95,7 @@ def time_face_stages(engine: Any, photos: Sequence[Path]) -> list[StageTime]:
     # Galleries (enrol, identify) use HOG and, on a photo where it finds no face, the CNN.
     both = engine.face_analyzer("hog+cnn", descriptor="dlib")
     _, detect_both = _timed(lambda im: both.detect(im, FaceOptions(detector="hog+cnn", descriptor="dlib")), images)
-    work = [(im, boxes) for im, (boxes, _) in zip(images, found) if len(boxes)]
+    work = [(im, boxes) for im, (boxes, _) in zip(images, found, strict=False) if len(boxes)]
 
     def chips_of(item: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         image, boxes = item
@@ -113,7 +116,7 @@ def time_face_stages(engine: Any, photos: Sequence[Path]) -> list[StageTime]:
 
 
 def time_search_stages(
-    engine: Any, queries: Sequence[Path], catalog: Sequence[Path], *, embed_all: Callable[..., Any] | None = None
+    engine: Engine, queries: Sequence[Path], catalog: Sequence[Path], *, embed_all: Callable[..., Any] | None = None
 ) -> list[StageTime]:
     """One search per query photo as ``Engine.search`` does it: decode, resize and crop the
     whole photo and its 3 x 3 subject windows, embed the 10 parts, and rank them in a real

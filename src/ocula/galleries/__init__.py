@@ -1,8 +1,8 @@
 """Face galleries: enrol, identify 1:N with an honest "unknown", forget (stored as Collections)."""
 
+from .fpir_thresholds import GalleryThreshold, threshold_for_fpir
 from .gallery import Candidate, Enrolment, Gallery, Identification, Person, drop_gallery, gallery_names
 from .reindex import GalleryReindex, reindex_gallery
-from .templates import GalleryThreshold, threshold_for_fpir
 
 __all__ = [
     "Candidate",

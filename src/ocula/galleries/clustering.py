@@ -87,7 +87,7 @@ def cluster_faces(
         best[rows] = sim[rows, arg[rows]]
         up = alive & ~stale & (merged > best)
         arg[up], best[up] = i, merged[up]
-    roots, labels = np.unique(parent, return_inverse=True)
+    _roots, labels = np.unique(parent, return_inverse=True)
     order = np.argsort(-np.bincount(labels), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))

@@ -17,25 +17,40 @@ photo pair, as in the calibration, and the measured FPIR stays below the asked o
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..collections import Collection, NewItem, collection_names, drop_collection
+from ..collections import Collection, Item, NewItem, collection_names, drop_collection
 from ..config import Settings
-from ..errors import DescriptorMismatch, InputError, NoFaceFound, OculaError, UnknownName
+from ..errors import DescriptorMismatch, InputError, OculaError, UnknownName
 from ..face_types import Faces, QualityGate
-from ..io import ImageSource, load_image, source_name
+from ..io import ImageSource, load_image
 from ..models.registry import get_model
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, Detector, as_descriptor, contenders, similarity
-from .templates import GalleryThreshold, threshold_for_fpir
+from ..pipelines.faces import (
+    DEFAULT_DESCRIPTOR,
+    DEFAULT_DETECTORS,
+    DESCRIPTOR_MODELS,
+    Descriptor,
+    Detector,
+    as_descriptor,
+)
+from .cluster_store import CLUSTERS_SUFFIX, KIND, ClusterStore
+from .enrolment import (
+    Enrolment,
+    check_metadata,
+    choose_face,
+    gate_reason,
+    photo_file,
+    photo_names,
+    photo_sha256,
+    store_templates,
+)
+from .fpir_thresholds import GalleryThreshold, threshold_for_fpir
+from .identification import Candidate, Identification, identify_in
+from .people import Person, check_new_person, check_person, people_of
 from .thumbnails import (
     STORED_THUMBNAIL_PX,
     THUMBNAIL_KEY,
@@ -45,6 +60,9 @@ from .thumbnails import (
     stored_thumbnail,
 )
 
+if TYPE_CHECKING:
+    from ..engine import Engine
+
 __all__ = [
     "Candidate",
     "Enrolment",
@@ -52,22 +70,18 @@ __all__ = [
     "Gallery",
     "Identification",
     "Person",
-    "gallery_names",
     "drop_gallery",
+    "gallery_names",
 ]
 
-KIND = "galleries"
 # How each descriptor's templates are made and compared: part of the gallery's stamp, so a
 # gallery's templates are only ever compared with faces described the same way.
 RECIPES = {Descriptor.DLIB: "flip-avg-l2-v1", Descriptor.SFACE: "flip-unit-cos-v1"}
 RECIPE = RECIPES[Descriptor.DLIB]
-CLUSTERS_SUFFIX = ".clusters"  # bump when templates change: galleries then need re-enrolment
 #: The store a reindex builds beside a gallery, and the old one while the new is swapped in.
 REINDEX_SUFFIX, RETIRED_SUFFIX = ".reindex", ".retired"
 #: Names of stores that belong to a gallery: never a gallery's own name, never listed.
 RESERVED_SUFFIXES = (CLUSTERS_SUFFIX, REINDEX_SUFFIX, RETIRED_SUFFIX)
-_PERSON = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")  # any printable name, no path separators
-_CLUSTER_ID = re.compile(r"cluster-([0-9]{4,9})")  # matched whole
 
 
 def _stamp(descriptor: Descriptor = Descriptor.DLIB) -> str:
@@ -86,66 +100,6 @@ def _reindex_hint(name: str, descriptor: Descriptor) -> str:
     return f"run `ocula reindex --gallery {name} --descriptor {descriptor.value}` to describe its photos again"
 
 
-# Characters a new person name may not hold, by Unicode category: controls (Cc), format
-# characters (Cf: bidi overrides, zero-width spaces and joiners, soft hyphens), line and
-# paragraph separators (Zl, Zp), private use (Co), surrogates (Cs) and unassigned code points
-# (Cn). They are invisible or drawn differently by each font, so "Ann Lee" and "Ann\u200bLee"
-# would look like one person and be two.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
-# ...except the zero-width non-joiner and joiner (Cf), which spell many Persian, Kurdish and
-# Indic names (می‌خواهم; Devanagari half forms): allowed between two letters or marks, where
-# they shape the word, never at an end, doubled, or beside a space or punctuation. Nor beside a
-# Latin, Greek or Cyrillic letter: those scripts have no joining forms, so there a joiner
-# changes nothing on screen and "Ann\u200dLee" would pass for "AnnLee".
-_JOINERS = frozenset({"\u200c", "\u200d"})
-_UNJOINED_SCRIPTS = ("LATIN ", "GREEK ", "CYRILLIC ")
-
-
-def _joins_letters(person: str, i: int) -> bool:
-    """The joiner at ``person[i]`` stands between two letters or combining marks of scripts
-    where it shapes the text."""
-    if i == 0 or i == len(person) - 1:
-        return False
-    for neighbour in (person[i - 1], person[i + 1]):
-        if unicodedata.category(neighbour)[0] not in "LM":
-            return False
-        if neighbour.isascii() or unicodedata.name(neighbour, "").startswith(_UNJOINED_SCRIPTS):
-            return False
-    return True
-
-
-def _check_person(person: str) -> str:
-    """A person name as it may be looked up (and forgotten): also names stored before the
-    stricter rules of :func:`_check_new_person` applied."""
-    if not isinstance(person, str) or not _PERSON.match(person) or person.strip() != person or person in (".", ".."):
-        raise InputError(
-            f"invalid person name {person!r}: 1-128 printable characters, no '/' or '\\\\', no outer spaces"
-        )
-    return person
-
-
-def _check_new_person(person: str) -> str:
-    """A name a person may be given: :func:`_check_person`, and nothing that would let two
-    names look alike. Names are refused, not rewritten, if they are not in Unicode NFC: a
-    silently normalised name would not be found again under the spelling its caller used."""
-    _check_person(person)
-    for i, char in enumerate(person):
-        if char in _JOINERS and _joins_letters(person, i):
-            continue
-        category = unicodedata.category(char)
-        if category in _INVISIBLE_CATEGORIES or (category == "Zs" and char != " "):
-            raise InputError(
-                f"invalid person name {person!r}: U+{ord(char):04X} ({unicodedata.name(char, category)}) is "
-                "invisible or a look-alike; use letters, marks, digits, punctuation, symbols and plain spaces"
-            )
-    if not unicodedata.is_normalized("NFC", person):
-        raise InputError(
-            f"invalid person name {person!r}: not in Unicode NFC form; pass "
-            f"unicodedata.normalize('NFC', name) ({unicodedata.normalize('NFC', person)!r})"
-        )
-    return person
-
-
 def gallery_names(settings: Settings | None = None) -> list[str]:
     return [n for n in collection_names(settings, kind=KIND) if not n.endswith(RESERVED_SUFFIXES)]
 
@@ -162,15 +116,6 @@ def _check_gallery_name(name: str) -> str:
     return name
 
 
-def _photo_names(photos: Sequence[ImageSource | Faces], names: Sequence[str] | None) -> list[str]:
-    """How each photo is named in an enrolment's answer: as given, else its path or ``<type>``."""
-    if names is None:
-        return ["<Faces>" if isinstance(p, Faces) else source_name(p) for p in photos]
-    if isinstance(names, str) or len(names) != len(photos) or not all(isinstance(n, str) for n in names):
-        raise InputError(f"names must be {len(photos)} string(s), one per photo")
-    return list(names)
-
-
 def drop_gallery(name: str, settings: Settings | None = None, *, only_if_empty: bool = False) -> bool:
     """Delete the gallery ``name`` and its stored clusters; with ``only_if_empty``, only when
     nobody is enrolled (checked under its write lock). Returns whether it was dropped."""
@@ -179,16 +124,6 @@ def drop_gallery(name: str, settings: Settings | None = None, *, only_if_empty: 
         return False
     drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
     return True
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    photos: int
-    metadata: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"person": self.name, "photos": self.photos, "metadata": self.metadata}
 
 
 @dataclass(frozen=True)
@@ -203,104 +138,6 @@ class Forgotten:
     erasure_pending: bool
 
 
-@dataclass(frozen=True)
-class Enrolment:
-    """What :meth:`Gallery.enroll` did: photos added for ``person`` and photos refused (reasons)."""
-
-    person: str
-    added: list[str] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    photos: int = 0  # the person's enrolled photos afterwards
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "person": self.person,
-            "added": self.added,
-            "refused": [{"photo": p, "reason": r} for p, r in self.refused],
-            "photos": self.photos,
-        }
-
-
-@dataclass(frozen=True)
-class Candidate:
-    person: str
-    similarity: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"person": self.person, "similarity": round(self.similarity, 4)}
-
-
-@dataclass(frozen=True)
-class Identification:
-    """One face of a probe photo: who it is (``person``; None = unknown) at the gallery's threshold.
-
-    Attributes:
-        box: the face, x0, y0, x1, y1 pixels.
-        person: the best candidate if it reaches ``threshold``, else None.
-        similarity: the best candidate's similarity (None for an empty gallery).
-        threshold: the similarity that keeps FPIR at the asked rate for this gallery's size.
-        candidates: the ``k`` best people, best first, whatever their similarity.
-        usable: the face passes the quality gate (decisions on faces that do not are unreliable).
-    """
-
-    box: list[float]
-    person: str | None
-    similarity: float | None
-    threshold: float
-    candidates: list[Candidate]
-    usable: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "box": [round(v, 1) for v in self.box],
-            "person": self.person,
-            "similarity": None if self.similarity is None else round(self.similarity, 4),
-            "threshold": round(self.threshold, 4),
-            "usable": self.usable,
-            "candidates": [c.to_dict() for c in self.candidates],
-        }
-
-
-def _sha256(source: ImageSource) -> str | None:
-    if isinstance(source, (str, Path)):
-        try:
-            return hashlib.sha256(Path(source).read_bytes()).hexdigest()
-        except OSError:
-            return None
-    if isinstance(source, (bytes, bytearray)):
-        return hashlib.sha256(source).hexdigest()
-    return None
-
-
-def _photo_file(source: ImageSource | Faces) -> dict[str, str]:
-    """``{"file": absolute path}`` for a photo given as a path (what a face thumbnail is made
-    from later, see :mod:`.thumbnails`); nothing for data."""
-    if isinstance(source, (str, os.PathLike)):
-        return {"file": os.path.abspath(os.fspath(source))}
-    return {}
-
-
-def _check_metadata(metadata: Any) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
-        raise InputError("metadata must be a dict with string keys")
-    for key, holds in (("photos", "the enrolled photos"), (THUMBNAIL_KEY, "the face crop kept at enrolment")):
-        if key in metadata:
-            raise InputError(f"{key!r} is reserved: ocula keeps {holds} there")
-    return dict(metadata)
-
-
-def _gate_reason(faces: Faces, i: int, gate: QualityGate) -> str | None:
-    if faces.size[i] < gate.min_size:
-        return f"face too small (eyes {faces.size[i]:.0f} px apart, need {gate.min_size:.0f})"
-    if faces.sharpness[i] < gate.min_sharpness:
-        return f"face too blurred (sharpness {faces.sharpness[i]:.5f}, need {gate.min_sharpness})"
-    if faces.frontal[i] < gate.min_frontal:
-        return f"face turned away (frontal {faces.frontal[i]:.2f}, need {gate.min_frontal})"
-    return None
-
-
 class Gallery:
     """A named face gallery. Open with :meth:`open`; use as a context manager or :meth:`close`.
 
@@ -308,11 +145,10 @@ class Gallery:
     makes and closes). Every method that takes photos also takes :class:`Faces` with embeddings.
     """
 
-    def __init__(self, collection: Collection, engine: Any, owns_engine: bool, settings: Settings):
+    def __init__(self, collection: Collection, engine: Engine, owns_engine: bool, settings: Settings):
         self._coll, self._engine, self._owns_engine = collection, engine, owns_engine
         self.name, self.settings = collection.name, settings
         self._table = None  # the calibration, read once
-        self._holds_clusters = False  # this is some gallery's NAME.clusters store
         found = _descriptor_of(collection.embedder)
         if found is None:
             collection.close()
@@ -330,7 +166,7 @@ class Gallery:
         name: str,
         *,
         settings: Settings | None = None,
-        engine: Any = None,
+        engine: Engine | None = None,
         create: bool = False,
         vectors: str | None = None,
         descriptor: Descriptor | str | None = None,
@@ -351,7 +187,7 @@ class Gallery:
         name: str,
         *,
         settings: Settings | None,
-        engine: Any,
+        engine: Engine,
         create: bool,
         vectors: str | None,
         descriptor: Descriptor | str | None,
@@ -361,7 +197,7 @@ class Gallery:
 
         settings = settings or (engine.settings if engine is not None else Settings())
         wanted = None if descriptor is None else as_descriptor(descriptor)
-        coll = _open_store(name, settings, wanted, create=create, vectors=vectors)
+        coll = open_gallery_store(name, settings, wanted, create=create, vectors=vectors)
         gallery = cls(coll, engine if engine is not None else Engine(settings), engine is None, settings)
         if wanted is not None and gallery.descriptor is not wanted:
             gallery.close()
@@ -375,18 +211,14 @@ class Gallery:
         """Refuse a descriptor other than the gallery's (its templates could not be compared)."""
         if descriptor is not None and as_descriptor(descriptor) is not self.descriptor:
             raise DescriptorMismatch(
-                f"gallery {self.name} holds {self.descriptor.value} descriptors, not {as_descriptor(descriptor).value}; "
+                f"gallery {self.name} holds {self.descriptor.value} descriptors, not "
+                f"{as_descriptor(descriptor).value}; "
                 f"{_reindex_hint(self.name, as_descriptor(descriptor))}"
             )
 
     # -- people ---------------------------------------------------------------------------
     def people(self) -> list[Person]:
-        out = []
-        for person, _, metadata, _ in self._coll.items():
-            meta = dict(metadata)
-            photos = meta.pop("photos", [])
-            out.append(Person(person, len(photos), meta))
-        return out
+        return people_of(self._coll)
 
     def __len__(self) -> int:
         return len(self._coll)
@@ -395,10 +227,10 @@ class Gallery:
         return isinstance(person, str) and self._coll.get(person) is not None
 
     def _check_name_to_store(self, person: str) -> None:
-        """A new person needs a name :func:`_check_new_person` accepts; one enrolled before
+        """A new person needs a name :func:`check_new_person` accepts; one enrolled before
         those rules keeps the name it has (more photos may be added, it can be forgotten)."""
-        if _check_person(person) not in self:
-            _check_new_person(person)
+        if check_person(person) not in self:
+            check_new_person(person)
 
     def forget(self, person: str) -> Forgotten:
         """Erase ``person``: every template, photo reference and the metadata, and their faces
@@ -440,36 +272,36 @@ class Gallery:
         self._check_name_to_store(person)
         if not isinstance(photos, (list, tuple)):
             photos = [photos]  # one photo: a path, bytes, an array, a PIL image or Faces
-        metadata = _check_metadata(metadata)
-        names = _photo_names(photos, names)
+        metadata = check_metadata(metadata)
+        names = photo_names(photos, names)
         added, refused, templates, refs = [], [], [], []
         pixels = None  # the first accepted photo given as data (no file), with its face box
-        for photo, name in zip(photos, names):
+        for photo, name in zip(photos, names, strict=True):
             try:
                 faces = self._faces(photo, detector)
-                i = self._choose(faces, face, gate, name)
+                i = choose_face(faces, face, gate, name)
             except OculaError as exc:  # the answer names the photo: its reason need not repeat it
                 refused.append((name, str(exc).removeprefix(f"{name}: ")))
                 continue
-            reason = _gate_reason(faces, i, gate)
+            reason = gate_reason(faces, i, gate)
             if reason is not None:
                 refused.append((name, reason))
                 continue
             assert faces.embeddings is not None
             templates.append(faces.embeddings[i])
             box = [round(float(v), 1) for v in faces.boxes[i]]
-            refs.append({"path": name, "sha256": _sha256(photo), "box": box} | _photo_file(photo))
+            refs.append({"path": name, "sha256": photo_sha256(photo), "box": box} | photo_file(photo))
             added.append(name)
-            if pixels is None and not isinstance(photo, Faces) and not _photo_file(photo):
+            if pixels is None and not isinstance(photo, Faces) and not photo_file(photo):
                 pixels = (photo, box)
         if templates:
-            total = self._store(person, np.stack(templates), refs, metadata)
+            total = store_templates(self._coll, person, np.stack(templates), refs, metadata)
             if pixels is not None:
                 self._keep_thumbnail(person, *pixels)
         else:
             # Metadata only: merged in one write transaction, so a concurrent enrolment's photo
             # references are not overwritten.
-            def merge(existing: Any, old: np.ndarray, regions: list[Any]) -> NewItem | None:
+            def merge(existing: Item | None, old: np.ndarray, regions: list[Any]) -> NewItem | None:
                 if existing is None or not metadata:
                     return None
                 return NewItem(person, old, metadata=existing.metadata | metadata, regions=regions)
@@ -478,26 +310,6 @@ class Gallery:
             existing = self._coll.get(person)
             total = len(existing.metadata.get("photos", [])) if existing else 0
         return Enrolment(person, added, refused, total)
-
-    def _store(
-        self, person: str, descriptors: np.ndarray, refs: list[dict], metadata: dict | None = None, *, replace=False
-    ) -> int:
-        """Append (or with ``replace``, set) ``person``'s templates and photo references in one
-        transaction; returns how many photos the person has."""
-        def change(existing: Any, old: np.ndarray, old_regions: list[Any]) -> NewItem:
-            if replace or existing is None:
-                old, old_regions, old_meta = old[:0], [], {}
-            else:
-                old_meta = existing.metadata
-            old_refs = list(old_meta.get("photos", []))
-            meta = {k: v for k, v in old_meta.items() if k != "photos"} | dict(metadata or {})
-            vectors = np.vstack([old, np.asarray(descriptors, np.float32)])
-            regions = list(old_regions) + [r.get("box") for r in refs]
-            return NewItem(person, vectors, metadata=meta | {"photos": old_refs + refs}, regions=regions)
-
-        stored = self._coll.update(person, change)  # one transaction: concurrent enrolments add up
-        assert stored is not None
-        return len(stored.metadata["photos"])
 
     def _keep_thumbnail(self, person: str, photo: ImageSource, box: list[float]) -> None:
         """A photo given as data (an upload's pixels, bytes, an array) leaves no file to make the
@@ -511,7 +323,7 @@ class Gallery:
             return
         url = data_url(jpeg)
 
-        def add(existing: Any, old: np.ndarray, regions: list[Any]) -> NewItem | None:
+        def add(existing: Item | None, old: np.ndarray, regions: list[Any]) -> NewItem | None:
             if existing is None or THUMBNAIL_KEY in existing.metadata:  # a concurrent enrolment kept one
                 return None
             return NewItem(person, old, metadata=existing.metadata | {THUMBNAIL_KEY: url}, regions=regions)
@@ -520,7 +332,7 @@ class Gallery:
 
     def templates(self, person: str) -> tuple[np.ndarray, list[dict]]:
         """``person``'s enrolled descriptors (n, 128) and photo references (path, sha256, box)."""
-        item = self._coll.get(_check_person(person))
+        item = self._coll.get(check_person(person))
         if item is None:
             raise UnknownName("person", person, [p.name for p in self.people()])
         return self._coll.vectors(person), list(item.metadata.get("photos", []))
@@ -536,29 +348,9 @@ class Gallery:
                 )
             return photo
         chosen = DEFAULT_DETECTORS[self.descriptor] if detector is None else detector
-        return self._engine.faces(photo, detector=chosen, descriptor=self.descriptor)
-
-    @staticmethod
-    def _choose(faces: Faces, face: int | None, gate: QualityGate, name: str) -> int:
-        if len(faces) == 0:
-            raise NoFaceFound(name)
-        if face is not None:
-            if not -len(faces) <= face < len(faces):
-                raise InputError(f"face {face} asked for, but {len(faces)} found")
-            return face % len(faces)
-        # A face far less certain than face 0 (YuNet: a face in a painting behind the person)
-        # is no rival for it: the same rule as face 0's (pipelines.faces.contenders).
-        # A face at least as large as face 0 stays a rival however it scores: a turned subject
-        # (lower score) behind a smaller frontal bystander must make the enrolment ambiguous,
-        # not enrol the bystander under the subject's name.
-        area = (faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])
-        rivals = contenders(faces.scores, score_aware=faces.landmark_layout == "yunet5") | (area >= area[0])
-        usable = np.flatnonzero(faces.usable(gate) & rivals)
-        if len(faces) == 1 or len(usable) == 0:
-            return 0  # one face, or none usable: the gate gives the reason
-        if len(usable) > 1:
-            raise InputError(f"{len(usable)} usable faces; pick one by index (face=, --face; 0 = the face `ocula faces detect` lists first)")
-        return int(usable[0])
+        # Enrolment photos and identify's probes are meant to show a face: a head rolled too far
+        # for the upright search is searched turned (FaceOptions.face_expected).
+        return self._engine.faces(photo, detector=chosen, descriptor=self.descriptor, face_expected=True)
 
     # -- identification -------------------------------------------------------------------
     def threshold(self, fpir: float = 0.01) -> GalleryThreshold:
@@ -593,49 +385,13 @@ class Gallery:
         if len(faces) == 0:
             return []
         self._faces(faces, None)  # described by this gallery's descriptor
-        assert faces.embeddings is not None
-        usable = faces.usable()
-        found = self._coll.search(faces.embeddings, k) if len(self._coll) else [[] for _ in range(len(faces))]
-        out = []
-        for i, matches in enumerate(found):
-            candidates = [Candidate(m.id, float(m.score)) for m in matches]  # the l2 store's score is the similarity
-            best = candidates[0] if candidates else None
-            named = best is not None and best.similarity >= limit.threshold
-            out.append(
-                Identification(
-                    box=[float(v) for v in faces.boxes[i]],
-                    person=best.person if named else None,
-                    similarity=best.similarity if best else None,
-                    threshold=limit.threshold,
-                    candidates=candidates,
-                    usable=bool(usable[i]),
-                )
-            )
-        return out
+        return identify_in(self._coll, faces, limit.threshold, k)
 
     # -- clusters of unknown faces -------------------------------------------------------
-    def _cluster_store(self, create: bool = False) -> Gallery | None:
-        """Unknown people's clusters live beside the gallery, as a gallery named NAME.clusters
-        whose "people" are ``cluster-0001``, ...; None if there is none yet."""
-        if self._holds_clusters:
-            return None  # a cluster store has no clusters of its own
-        name = f"{self.name}{CLUSTERS_SUFFIX}"
-        try:
-            coll = Collection.open(
-                name,
-                settings=self.settings,
-                embedder=self._coll.embedder,
-                dim=self._coll.dim,
-                create=create,
-                vectors=self._coll.vectors_uri if create else None,
-                kind=KIND,
-                metric="l2",
-            )
-        except UnknownName:
-            return None
-        store = Gallery(coll, self._engine, owns_engine=False, settings=self.settings)
-        store._holds_clusters = True
-        return store
+    def _cluster_store(self, create: bool = False) -> ClusterStore | None:
+        """Unknown people's clusters, beside the gallery (see :mod:`.cluster_store`); None if
+        there are none yet."""
+        return ClusterStore.open(self._coll, self.settings, create=create)
 
     def save_clusters(self, clusters: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
         """Replace the stored clusters with ``clusters``: lists of faces ``{"descriptor" (128,),
@@ -645,12 +401,7 @@ class Gallery:
         store = self._cluster_store(create=True)
         assert store is not None
         with store:
-            store._coll.delete([p.name for p in store.people()])
-            ids = _issue_cluster_ids(store, len(clusters))
-            for cid, faces in zip(ids, clusters, strict=True):
-                refs = [{k: v for k, v in f.items() if k != "descriptor"} for f in faces]
-                store._store(cid, np.stack([f["descriptor"] for f in faces]), refs, replace=True)
-            return ids
+            return store.replace_all(clusters)
 
     def clusters(self) -> list[Person]:
         """Stored clusters of unknown faces (as :class:`Person` records named ``cluster-NNNN``)."""
@@ -658,7 +409,7 @@ class Gallery:
         if store is None:
             return []
         with store:
-            return store.people()
+            return store.clusters()
 
     def cluster_faces(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(cluster id, its faces' photo references in position order) for each stored cluster."""
@@ -666,12 +417,12 @@ class Gallery:
         if store is None:
             return []
         with store:
-            return [(c.name, store.templates(c.name)[1]) for c in store.people()]
+            return [(c.name, store.faces(c.name)[1]) for c in store.clusters()]
 
     def person_thumbnail(self, person: str) -> bytes | None:
         """A JPEG of ``person``'s face: the crop stored at enrolment through the service, else
         one made from the first enrolled photo still on disk unchanged (None: neither)."""
-        item = self._coll.get(_check_person(person))
+        item = self._coll.get(check_person(person))
         if item is None:
             raise UnknownName("person", person, [p.name for p in self.people()])
         stored = stored_thumbnail(item.metadata)
@@ -683,12 +434,12 @@ class Gallery:
     def cluster_thumbnail(self, cluster: str, position: int) -> bytes | None:
         """A JPEG of the face at ``position`` of ``cluster`` (None: its photo is gone or changed)."""
         with self._open_clusters() as store:
-            _, refs = _cluster_templates(store, cluster)
+            _, refs = store.faces(cluster)
         if not isinstance(position, int) or not 0 <= position < len(refs):
             raise InputError(f"{cluster} has faces 0..{len(refs) - 1}, not {position}")
         return reference_thumbnail(refs[position], self.settings)
 
-    def _open_clusters(self) -> Gallery:
+    def _open_clusters(self) -> ClusterStore:
         store = self._cluster_store()
         if store is None:
             raise InputError(f"gallery {self.name} has no clusters; run `ocula faces cluster PHOTOS -g {self.name}`")
@@ -698,11 +449,12 @@ class Gallery:
         """Enrol the faces of ``cluster`` as ``person`` (new or existing) and drop the cluster.
         Returns the person's number of photos."""
         self._check_name_to_store(person)
-        metadata = _check_metadata(metadata)
+        metadata = check_metadata(metadata)
         with self._open_clusters() as store:
-            descriptors, refs = _cluster_templates(store, cluster)
-            total = self._store(person, descriptors, refs, metadata)  # first: a crash here loses nothing
-            store.forget(cluster)
+            descriptors, refs = store.faces(cluster)
+            # The person first: a crash before the cluster is removed loses nothing.
+            total = store_templates(self._coll, person, descriptors, refs, metadata)
+            store.remove(cluster)
         return total
 
     def merge_clusters(self, target: str, other: str) -> int:
@@ -710,25 +462,13 @@ class Gallery:
         if target == other:
             raise InputError("cannot merge a cluster with itself")
         with self._open_clusters() as store:
-            descriptors, refs = _cluster_templates(store, other)
-            _cluster_templates(store, target)  # must exist
-            total = store._store(target, descriptors, refs)
-            store.forget(other)
-        return total
+            return store.merge(target, other)
 
     def split_cluster(self, cluster: str, faces: Sequence[int]) -> str:
         """Move the faces at positions ``faces`` (as listed by ``clusters``) of ``cluster`` into
         a new cluster; returns its id."""
         with self._open_clusters() as store:
-            descriptors, refs = _cluster_templates(store, cluster)
-            picked = sorted({int(i) for i in faces})
-            if not picked or picked[0] < 0 or picked[-1] >= len(refs) or len(picked) == len(refs):
-                raise InputError(f"split needs face positions in 0..{len(refs) - 1}, not all of them")
-            rest = [i for i in range(len(refs)) if i not in picked]
-            (new,) = _issue_cluster_ids(store, 1)
-            store._store(new, descriptors[picked], [refs[i] for i in picked], replace=True)
-            store._store(cluster, descriptors[rest], [refs[i] for i in rest], replace=True)
-        return new
+            return store.split(cluster, faces)
 
     def _forget_in_clusters(self, descriptors: np.ndarray, refs: list[dict]) -> tuple[int, bool]:
         """Remove a forgotten person's faces from the stored clusters: faces of the same photo
@@ -737,26 +477,9 @@ class Gallery:
         store = self._cluster_store()
         if store is None:
             return 0, False
-        removed = 0
         with store:
             limit = threshold_for_fpir(self._calibration(), 0.01, len(descriptors), people=1).threshold
-            own = {(r.get("sha256"), tuple(r.get("box") or ())) for r in refs}
-            for cluster in store.people():
-                d, r = store.templates(cluster.name)
-                alike = similarity(d[:, None, :], descriptors[None, :, :]).max(axis=1) >= limit
-                same = np.array([(x.get("sha256"), tuple(x.get("box") or ())) in own for x in r])
-                drop = alike | same
-                if not drop.any():
-                    continue
-                removed += int(drop.sum())
-                if drop.all():
-                    store._coll.delete([cluster.name])
-                else:
-                    keep = np.flatnonzero(~drop)
-                    store._store(cluster.name, d[keep], [r[i] for i in keep], replace=True)
-            if removed:  # durable like the person's own erasure: snapshot rewritten, WAL truncated, noted till done
-                return removed, store._coll.erase([]).pending
-        return removed, False
+            return store.forget_faces(descriptors, refs, limit)
 
     # -- lifetime -------------------------------------------------------------------------
     @property
@@ -787,7 +510,7 @@ class Gallery:
         self.close()
 
 
-def _open_store(
+def open_gallery_store(
     name: str, settings: Settings, descriptor: Descriptor | None, *, create: bool, vectors: str | None
 ) -> Collection:
     """The gallery's store: an existing one as it is (its stamp says its descriptor), a new
@@ -802,17 +525,3 @@ def _open_store(
     return Collection.open(
         name, settings=settings, embedder=_stamp(chosen), dim=dim, create=True, vectors=vectors, kind=KIND, metric="l2"
     )
-
-
-def _cluster_templates(store: Gallery, cluster: str) -> tuple[np.ndarray, list[dict]]:
-    """A stored cluster's descriptors and photo references; an unknown id is an unknown *cluster*."""
-    if not isinstance(cluster, str) or not _CLUSTER_ID.fullmatch(cluster) or cluster not in store:
-        raise UnknownName("cluster", str(cluster), [c.name for c in store.people()])
-    return store.templates(cluster)
-
-
-def _issue_cluster_ids(store: Gallery, n: int) -> list[str]:
-    """``n`` cluster ids never issued by ``store`` before (see :meth:`Collection.issue`); a store
-    from before the count numbers on past the highest id it holds."""
-    held = [int(m.group(1)) for p in store.people() if (m := _CLUSTER_ID.fullmatch(p.name))]
-    return [f"cluster-{i:04d}" for i in store._coll.issue("cluster ids", n, after=max(held, default=0))]

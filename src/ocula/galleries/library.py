@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DescriptorMismatch
-from ..face_types import QualityGate
+from ..face_types import Faces, QualityGate
 from ..io import ImageSource
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, as_descriptor
 from .clustering import cluster_faces, cluster_threshold
-from .gallery import Gallery, _photo_file, _sha256
+from .enrolment import photo_file, photo_sha256
+from .gallery import Gallery
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["LibraryClusters", "cluster_library"]
 
@@ -61,7 +65,7 @@ class LibraryClusters:
 
 
 def cluster_library(
-    engine: Any,
+    engine: Engine,
     photos: Sequence[ImageSource],
     *,
     gallery: Gallery | None = None,
@@ -89,45 +93,62 @@ def cluster_library(
         if not result.ok:
             out.failed.append((result.source, str(result.error)))
             continue
-        found = result.faces
-        if not len(found):
-            continue
-        usable = found.usable(gate)
-        out.low_quality += int((~usable).sum())
-        found = found[usable]
-        if not len(found):
+        found = _usable_faces(result.faces, gate, out)
+        if found is None:
             continue
         names: list[str | None] = [None] * len(found)
         if gallery is not None and len(gallery):
             names = [i.person for i in gallery.identify_faces(found, fpir=fpir, k=1)]
-        sha = _sha256(photos[n - 1])
-        for i, person in enumerate(names):
-            if person is not None:
-                out.known[person] = out.known.get(person, 0) + 1
-                continue
-            faces.append(
-                {
-                    "path": result.source,
-                    "photo": n,  # cannot-link key: in-memory inputs all share one source name
-                    "sha256": sha,
-                    "box": [round(float(v), 1) for v in found.boxes[i]],
-                    "descriptor": found.embeddings[i],
-                }
-                | _photo_file(photos[n - 1])
-            )
+        faces += _unknown_faces(found, names, photos[n - 1], result.source, n, out)
     if faces:
-        labels = cluster_faces(
-            np.stack([f["descriptor"] for f in faces]), [f["path"] for f in faces], threshold=threshold
-        )
-        for label in range(int(labels.max()) + 1):
-            members = [faces[i] for i in np.flatnonzero(labels == label)]
-            if len(members) > 1:
-                out.clusters.append(members)
-            else:
-                out.singletons += 1
+        _group(faces, threshold, out)
     if gallery is not None:
         out.ids = gallery.save_clusters(out.clusters)
     return out
+
+
+def _usable_faces(found: Faces, gate: QualityGate, out: LibraryClusters) -> Faces | None:
+    """The faces that pass ``gate`` (the others counted as low quality); None when none do."""
+    if not len(found):
+        return None
+    usable = found.usable(gate)
+    out.low_quality += int((~usable).sum())
+    found = found[usable]
+    return found if len(found) else None
+
+
+def _unknown_faces(
+    found: Faces, names: list[str | None], photo: ImageSource, source: str, n: int, out: LibraryClusters
+) -> list[dict[str, Any]]:
+    """The records of the faces no enrolled person was named for; the named ones are counted."""
+    sha = photo_sha256(photo)
+    faces = []
+    for i, person in enumerate(names):
+        if person is not None:
+            out.known[person] = out.known.get(person, 0) + 1
+            continue
+        faces.append(
+            {
+                "path": source,
+                "photo": n,  # cannot-link key: in-memory inputs all share one source name
+                "sha256": sha,
+                "box": [round(float(v), 1) for v in found.boxes[i]],
+                "descriptor": found.embeddings[i],
+            }
+            | photo_file(photo)
+        )
+    return faces
+
+
+def _group(faces: list[dict[str, Any]], threshold: float, out: LibraryClusters) -> None:
+    """Cluster the faces' descriptors: groups of two or more into ``out.clusters``, the rest counted."""
+    labels = cluster_faces(np.stack([f["descriptor"] for f in faces]), [f["path"] for f in faces], threshold=threshold)
+    for label in range(int(labels.max()) + 1):
+        members = [faces[i] for i in np.flatnonzero(labels == label)]
+        if len(members) > 1:
+            out.clusters.append(members)
+        else:
+            out.singletons += 1
 
 
 def _descriptor(gallery: Gallery | None, asked: Descriptor | str | None) -> Descriptor:

@@ -16,20 +16,25 @@ hold old-descriptor faces: they are dropped (``ocula faces cluster`` makes them 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..collections import Collection, drop_collection
-from ..collections.collection import collection_path
+from ..collections import Collection, drop_collection, swap_collection
 from ..config import Settings
 from ..errors import InputError, OculaError, StoreError, UnknownName
 from ..pipelines.faces import DEFAULT_DETECTORS, Descriptor, Detector, as_descriptor, as_detector
-from .gallery import CLUSTERS_SUFFIX, KIND, REINDEX_SUFFIX, RETIRED_SUFFIX, Gallery, _check_gallery_name, _sha256
+from .cluster_store import CLUSTERS_SUFFIX, KIND
+from .enrolment import photo_sha256, store_templates
+from .gallery import REINDEX_SUFFIX, _check_gallery_name, open_gallery_store
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["GalleryReindex", "reindex_gallery"]
 
@@ -69,7 +74,7 @@ class GalleryReindex:
 def reindex_gallery(
     name: str,
     *,
-    engine: Any,
+    engine: Engine,
     descriptor: Descriptor | str,
     detector: Detector | str | None = None,
     drop_missing: bool = False,
@@ -91,7 +96,9 @@ def reindex_gallery(
     # (older weights) cannot be opened as a Gallery, and is exactly what a reindex is for.
     with Collection.open(name, settings=settings, kind=KIND, metric="l2") as old:
         store, generation = old.vectors_uri, old._generation()
-        people = [(person, list(meta.get("photos", [])), _without_photos(meta)) for person, _, meta, _ in old.items()]
+        people = [
+            (item.id, list(item.metadata.get("photos", [])), _without_photos(item.metadata)) for item in old.items()
+        ]
     clusters = _cluster_count(name, settings)
     report = GalleryReindex(name, descriptor.value, clusters_dropped=clusters)
     building = f"{name}{REINDEX_SUFFIX}"
@@ -127,7 +134,7 @@ def _cluster_count(name: str, settings: Settings) -> int:
 
 
 def _build(
-    engine: Any,
+    engine: Engine,
     settings: Settings,
     building: str,
     store: str,
@@ -138,8 +145,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     total, done = sum(len(refs) for _, refs, _ in people), 0
-    with Gallery._open_store_named(building, settings=settings, engine=engine, create=True, vectors=store,
-                                   descriptor=descriptor) as new:  # fmt: skip
+    with open_gallery_store(building, settings, descriptor, create=True, vectors=store) as new:
         for person, refs, metadata in people:
             vectors, kept = [], []
             for ref in refs:
@@ -157,12 +163,14 @@ def _build(
             if not vectors:
                 report.dropped_people.append(person)
                 continue
-            new._store(person, np.stack(vectors), kept, metadata)
+            store_templates(new, person, np.stack(vectors), kept, metadata)
             report.people += 1
             report.templates += len(vectors)
 
 
-def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
+def _describe_again(
+    engine: Engine, ref: dict, descriptor: Descriptor, detector: Detector
+) -> tuple[np.ndarray, np.ndarray]:
     """The descriptor and box of the face a template was made from, found again in its photo:
     only a file a local enrolment recorded (its absolute path, ``file``) and only while it has the
     sha256 recorded then. An upload's ``path`` is a name a client chose, never opened."""
@@ -171,9 +179,10 @@ def _describe_again(engine: Any, ref: dict, descriptor: Descriptor, detector: De
         raise InputError("no photo file was kept for it (enrolled from an upload or from pixels): enrol it again")
     if not Path(path).is_file():
         raise InputError(f"the photo file is gone (no file {path!r})")
-    if _sha256(path) != digest:
+    if photo_sha256(path) != digest:
         raise InputError("the photo file changed since it was enrolled (its sha256 differs)")
-    faces = engine.faces(path, detector=detector, descriptor=descriptor)
+    # An enrolment photo shows a face: searched turned too, as when it was enrolled (Gallery._faces).
+    faces = engine.faces(path, detector=detector, descriptor=descriptor, face_expected=True)
     i = _same_face(faces.boxes, ref.get("box"))
     assert faces.embeddings is not None
     return faces.embeddings[i], faces.boxes[i]
@@ -209,27 +218,23 @@ def _swap(name: str, building: str, generation: int, settings: Settings) -> None
     old store's SQLite write lock is held from the check to the renames: an enrolment or forget
     either commits before (the swap is refused) or waits and then finds its store replaced
     (StoreError: it is never lost silently, nor a forgotten person brought back)."""
-    target, temporary = collection_path(name, settings, kind=KIND), collection_path(building, settings, kind=KIND)
-    retired = target.with_name(f"{name}{RETIRED_SUFFIX}")
-    drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
-    db = sqlite3.connect(target / "items.sqlite", timeout=30, isolation_level=None)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        (current,) = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        if int(current) != generation:
-            raise StoreError(
-                f"gallery {name} changed while it was being reindexed (an enrolment or erasure); it is "
-                "unchanged: run the reindex again"
-            )
-        target.rename(retired)
+
+    @contextlib.contextmanager
+    def unchanged(target: Path) -> Iterator[None]:
+        db = sqlite3.connect(target / "items.sqlite", timeout=30, isolation_level=None)
         try:
-            temporary.rename(target)
-        except OSError:
-            retired.rename(target)  # put the old gallery back
-            raise
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot lock gallery {name} to swap in its reindexed copy ({exc})") from None
-    finally:
-        db.close()
-    drop_collection(retired.name, settings, kind=KIND, missing_ok=True)
+            db.execute("BEGIN IMMEDIATE")
+            (current,) = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            if int(current) != generation:
+                raise StoreError(
+                    f"gallery {name} changed while it was being reindexed (an enrolment or erasure); it is "
+                    "unchanged: run the reindex again"
+                )
+            yield
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot lock gallery {name} to swap in its reindexed copy ({exc})") from None
+        finally:
+            db.close()
+
+    swap_collection(name, building, settings, kind=KIND, hold=unchanged)

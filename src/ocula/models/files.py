@@ -74,7 +74,9 @@ def resolve_files(
             if isinstance(f.source, UrlFile):
                 if not allow_download:
                     require_online(settings, f"model {spec.name}")
-                    raise ModelUnavailable(f"model {spec.name}: {f.filename} is not downloaded; {f.source.missing_hint(spec.name)}")
+                    raise ModelUnavailable(
+                        f"model {spec.name}: {f.filename} is not downloaded; {f.source.missing_hint(spec.name)}"
+                    )
                 path = download_file(
                     f.source.url,
                     f.source.target(settings, spec.name, f.filename),

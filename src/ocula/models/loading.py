@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,19 +26,12 @@ if TYPE_CHECKING:
 
     from .backends.dlib import FaceDetectorModel, ShapePredictorModel
 
-__all__ = ["converted_graph_path", "load_dlib_model", "load_runner"]
-
-
-def _converter_version(spec: ModelSpec) -> int:
-    try:
-        return CONVERTER_VERSIONS[spec.converter or ""]
-    except KeyError:
-        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}") from None
+__all__ = ["CONVERTERS", "Converter", "converted_graph_path", "load_dlib_model", "load_runner"]
 
 
 def converted_graph_path(spec: ModelSpec, settings: Settings) -> Path:
     sha = spec.file("weights").sha256
-    return settings.cache_dir / "onnx" / f"{spec.name}-{sha[:16]}-c{_converter_version(spec)}.onnx"
+    return settings.cache_dir / "onnx" / f"{spec.name}-{sha[:16]}-c{_converter(spec).version}.onnx"
 
 
 def _efficientnet_lite(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
@@ -68,19 +62,33 @@ def _tflite_blazeface(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     return build_blazeface(_read(spec, weights), name=spec.name)
 
 
-#: Each converter's build (its version is in ``CONVERTER_VERSIONS``); a build imports its module
-#: only when a graph has to be made.
-_BUILDERS: dict[str, Callable[[ModelSpec, Path], onnx.ModelProto]] = {
-    "efficientnet_lite": _efficientnet_lite,
-    "dlib_face_resnet": _dlib_face_resnet,
-    "onnx_dequantize": _onnx_dequantize,
-    "tflite_blazeface": _tflite_blazeface,
+@dataclass(frozen=True)
+class Converter:
+    """A registry entry's ``converter``: its version (part of a cached graph's name) and its build
+    (which imports the converter's module only when a graph has to be made)."""
+
+    version: int
+    build: Callable[[ModelSpec, Path], onnx.ModelProto]
+
+
+#: Converters by the name a registry entry gives. The versions are kept in ``CONVERTER_VERSIONS``,
+#: where each converter module reads its own without importing this one.
+CONVERTERS: dict[str, Converter] = {
+    name: Converter(CONVERTER_VERSIONS[name], build)
+    for name, build in (
+        ("efficientnet_lite", _efficientnet_lite),
+        ("dlib_face_resnet", _dlib_face_resnet),
+        ("onnx_dequantize", _onnx_dequantize),
+        ("tflite_blazeface", _tflite_blazeface),
+    )
 }
 
 
-def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
-    _converter_version(spec)  # rejects unknown converters
-    return _BUILDERS[spec.converter or ""](spec, weights)
+def _converter(spec: ModelSpec) -> Converter:
+    try:
+        return CONVERTERS[spec.converter or ""]
+    except KeyError:
+        raise ConversionError(f"model {spec.name}: no converter named {spec.converter!r}") from None
 
 
 def _read(spec: ModelSpec, weights: Path) -> bytes:
@@ -91,7 +99,7 @@ def _read(spec: ModelSpec, weights: Path) -> bytes:
 
 
 def _convert(spec: ModelSpec, weights: Path, dest: Path) -> None:
-    model = _build(spec, weights)
+    model = _converter(spec).build(spec, weights)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -120,7 +128,7 @@ def onnx_graph(spec: ModelSpec, settings: Settings) -> Path:
 
 def load_runner(spec: ModelSpec, settings: Settings) -> Runner:
     if spec.backend is not Backend.ONNX:
-        raise ConversionError(f"model {spec.name}: backend {spec.backend} is not supported")
+        raise ConversionError(f"model {spec.name}: backend Backend.{spec.backend.name} is not supported")
     from .backends.onnx import OnnxRunner
 
     graph = onnx_graph(spec, settings)

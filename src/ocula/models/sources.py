@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import ConfigError, DownloadError, IntegrityError, ModelUnavailable
+from ..hashing import file_sha256
 
 __all__ = [
     "LocalFile",
@@ -43,11 +44,7 @@ ProgressCallback = Callable[[int, int | None], None]
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,9 @@ class BlazeFaceDetector:
         return DetectedFaces(boxes.astype(np.float32), landmarks.astype(np.float32), kept_scores.astype(np.float32))
 
 
-def weighted_nms(boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def weighted_nms(
+    boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MediaPipe's weighted non-maximum suppression (``NonMaxSuppressionCalculator``, WEIGHTED).
 
     Repeatedly take the best remaining detection; every remaining one whose IoU with it exceeds

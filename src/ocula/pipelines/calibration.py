@@ -80,7 +80,7 @@ class CalibrationTable:
             raise InputError(
                 f"{n} impostor pairs are too few to calibrate (at least {MIN_IMPOSTORS_ABOVE * 20} are needed)"
             )
-        fmr, thr, fnmr = (np.array(c) for c in zip(*rows))
+        fmr, thr, fnmr = (np.array(c) for c in zip(*rows, strict=False))
         thr = np.maximum.accumulate(thr)  # ties can make neighbours equal, never decreasing
         info = dict(meta or {})
         info.update(n_impostor=n, n_genuine=0 if gen is None else len(gen))
@@ -116,7 +116,7 @@ class CalibrationTable:
                     "threshold": round(float(t), 6),
                     "fnmr": None if math.isnan(r) else round(float(r), 6),
                 }
-                for f, t, r in zip(self.fmr, self.threshold, self.fnmr)
+                for f, t, r in zip(self.fmr, self.threshold, self.fnmr, strict=True)
             ],
         }
 

@@ -24,21 +24,21 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import InputError, UnknownName
+from ..errors import InputError, NoFaceFound, UnknownName
 from ..face_types import Faces
 from ..models.backends.base import Runner
 from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
-from ..models.registry import FaceAlignment
+from ..models.registry import FaceAlignment, get_model
 from .face_quality import chip_sharpness, eye_distance, frontal_score
 from .sface import SFaceDescriptor
-from .yunet import YuNetDetector
+from .yunet import ANY_TURNED_FACE, EXPECTED_TURNED_FACE, DetectedFaces, YuNetDetector
 
 __all__ = [
     "DEFAULT_DESCRIPTOR",
     "DEFAULT_DETECTORS",
-    "DETECT_DETECTORS",
     "DESCRIPTOR_MODELS",
     "DETECTOR_MODELS",
+    "DETECT_DETECTORS",
     "EMBEDDER_MODEL",
     "FACE0_SCORE_MARGIN",
     "FACE_DESCRIPTORS",
@@ -52,6 +52,8 @@ __all__ = [
     "as_descriptor",
     "as_detector",
     "contenders",
+    "detection_side",
+    "face_at",
     "face_order",
     "similarity",
 ]
@@ -63,14 +65,14 @@ log = logging.getLogger("ocula.faces")
 _SHOWN = {"hog": "HOG", "mmod": "CNN"}
 
 
-class Detector(str, enum.Enum):
+class Detector(enum.StrEnum):
     HOG = "hog"  # fast default
     CNN = "cnn"  # dlib's MMOD CNN: turned and partly hidden faces, ~50x slower
     HOG_CNN = "hog+cnn"  # HOG, and the CNN only for photos where HOG finds no face
     YUNET = "yunet"  # faces v2: YuNet (ONNX), five landmarks of its own, a fixed cost per photo
 
 
-class Descriptor(str, enum.Enum):
+class Descriptor(enum.StrEnum):
     DLIB = "dlib"  # dlib's ResNet (the default), 150 px chips from dlib's 5 points
     SFACE = "sface"  # faces v2: SFace with a mirror pass, ArcFace-aligned 112 px chips
 
@@ -195,9 +197,9 @@ class FaceOptions:
             models cannot be compared with each other.
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
             YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
-            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px (HOG) or 800 px (CNN) when
-            the upsampled photo stays within the detector's pixel budget (``DETECT_MAX_PIXELS``,
-            the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
+            cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px
+            (HOG) or 800 px (CNN) when the upsampled photo stays within the detector's pixel budget
+            (``DETECT_MAX_PIXELS``, the analyzer's ``cnn_max_pixels``), else not at all; photos over that budget are
             searched on a shrunk copy. An explicit value is used as given.
         largest_only: only the largest face is wanted (verification): the photo is searched at
             native scale first and upsampled only when nothing is found there.
@@ -211,6 +213,12 @@ class FaceOptions:
             heads (celeba-80's one YuNet miss) but also false faces: on the 277 ImageNet
             sample photos with no upright face, 28 got one (dogs, a dumbbell, a pizza), so it
             is for photos known to hold a face (enrolment from an ID photo set, a dataset).
+        face_expected: the caller asserts the photo shows a face (enrolment, verification,
+            identify's probe, the evaluations). YuNet then searches a photo with no upright face
+            turned a quarter either way, and keeps a turned face only when it is confident and
+            its landmarks sit in a face's order (``yunet.EXPECTED_TURNED_FACE``: 0.57 false
+            faces per 100 held-out face-free photos in benchmarks/turned_search.py, where
+            ``turned`` gives 7.5). ``turned`` searches more widely and wins when both are set.
     """
 
     detector: Detector | None = None
@@ -221,6 +229,7 @@ class FaceOptions:
     landmarks68: bool = False
     embed: bool = True
     turned: bool = False
+    face_expected: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "descriptor", as_descriptor(self.descriptor))
@@ -255,6 +264,26 @@ class Found:
         boxes = np.clip(self.boxes * factor, 0, [w, h, w, h]).astype(np.float32)
         points = None if self.landmarks is None else (self.landmarks * factor).astype(np.float32)
         return Found(boxes, self.scores, points)
+
+
+def detection_side(detector: Detector | str) -> int | None:
+    """:attr:`FaceAnalyzer.detection_side` of an analyzer with ``detector``, from the registry,
+    without loading a model: YuNet's input side, None for dlib's detectors."""
+    if as_detector(detector) is not Detector.YUNET:
+        return None
+    (model,) = DETECTOR_MODELS[Detector.YUNET]
+    pre = get_model(model).preprocess
+    return None if pre is None else pre.input_size
+
+
+def _yunet_search(detector: YuNetDetector, image: np.ndarray, options: FaceOptions) -> DetectedFaces:
+    """YuNet's faces in ``image``: upright, or also turned as ``options`` ask."""
+    upsample = options.upsample or 0
+    if options.turned:
+        return detector.detect_faces_turned(image, upsample, ANY_TURNED_FACE)
+    if options.face_expected:
+        return detector.detect_faces_turned(image, upsample, EXPECTED_TURNED_FACE)
+    return detector.detect_faces(image, upsample)
 
 
 class FaceAnalyzer:
@@ -330,8 +359,7 @@ class FaceAnalyzer:
             if isinstance(detector, YuNetDetector):
                 # A fixed 640x640 search whatever the photo's size: no upsampling policy or
                 # pixel budget; enlarged only when ``upsample`` asks.
-                search = detector.detect_faces_turned if options.turned else detector.detect_faces
-                found = search(image, options.upsample or 0)
+                found = _yunet_search(detector, image, options)
                 boxes, scores, points = found.boxes, found.scores, found.landmarks
             else:
                 boxes, scores = self._detect_with(detector, image, options)
@@ -516,6 +544,18 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return 1.0 - 0.5 * np.einsum("...i,...i->...", d, d)
+
+
+def face_at(faces: Faces, index: int | None, name: str) -> int:
+    """The position among ``faces`` (of the photo ``name``) of face ``index`` (None: face 0;
+    negative: from the end, as in Python): :class:`~ocula.errors.NoFaceFound` when the photo
+    has none, :class:`~ocula.errors.InputError` when the index is out of range."""
+    if len(faces) == 0:
+        raise NoFaceFound(name)
+    i = 0 if index is None else index
+    if not -len(faces) <= i < len(faces):
+        raise InputError(f"{name}: face {i} asked for, but {len(faces)} found")
+    return i % len(faces)
 
 
 def contenders(scores: np.ndarray, *, score_aware: bool) -> np.ndarray:

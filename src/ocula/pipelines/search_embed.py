@@ -19,13 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..models.backends.base import Runner
-from ..models.registry import ModelSpec
+from ..models.registry import ModelSpec, SearchRecipe
 from .preprocess import resize_center_crop, to_tensor
 
 __all__ = ["SEARCH_MODEL", "ImageEmbedder", "query_parts", "subject_windows"]
 
-SEARCH_MODEL = "efficientnet_lite0"
-RECIPE = "gem3-288-l2-v2"  # bump when the recipe changes: old collections then need `ocula reindex`
+SEARCH_MODEL = "efficientnet_lite0"  # its registry entry's ``search`` holds the recipe (size, GeM p, dim)
 
 # "Photograph it, find it": a query photo may show the item small, in a scene. Besides the whole
 # photo, a query searches with a 3x3 grid of windows of half its width and height, and an item
@@ -34,33 +33,36 @@ RECIPE = "gem3-288-l2-v2"  # bump when the recipe changes: old collections then 
 # (built-in edits 1.000 -> 1.000, harder edits 0.970 -> 0.979); a query costs ~38 ms instead of
 # ~5 ms. An activation-based subject crop did less (0.543) and lost plain queries.
 WINDOW_SIDE, WINDOW_STEPS = 0.5, 3
-INPUT_SIZE = 288  # the network takes any size; the classifier's 224 loses detail for search
-GEM_P = 3.0
 MIN_WINDOW_SIDE = 32  # pixels; smaller photos are searched whole only
 
 
 class ImageEmbedder:
+    """Search vectors of ``spec``'s network, made as its registry entry's ``search`` recipe says."""
+
     def __init__(self, spec: ModelSpec, runner: Runner):
-        assert spec.preprocess is not None
+        if spec.preprocess is None or spec.search is None:
+            raise ValueError(f"model {spec.name} has no search recipe")
         self.spec, self.runner = spec, runner
-        self.dim = 1280
+        self.recipe: SearchRecipe = spec.search
+        self.dim = self.recipe.dim
 
     @property
     def stamp(self) -> str:
-        return f"{self.spec.name}@{self.spec.version}/{RECIPE}"
+        return f"{self.spec.name}@{self.spec.version}/{self.recipe.name}"
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         pre = self.spec.preprocess
         assert pre is not None
-        return resize_center_crop(image, INPUT_SIZE, pre.crop_fraction, pre.resample)
+        return resize_center_crop(image, self.recipe.input_size, pre.crop_fraction, pre.resample)
 
     def embed(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
         if not len(prepared):
             return np.zeros((0, self.dim), np.float32)
         assert self.spec.preprocess is not None
         x = to_tensor(np.stack(prepared), self.spec.preprocess)
-        head = self.runner.run({"input": x}, ("head",))["head"]
-        features = np.power(np.power(np.maximum(head, 1e-6), GEM_P).mean(axis=(2, 3)), 1.0 / GEM_P)
+        output, p = self.recipe.output, self.recipe.gem_p
+        head = self.runner.run({"input": x}, (output,))[output]
+        features = np.power(np.power(np.maximum(head, 1e-6), p).mean(axis=(2, 3)), 1.0 / p)
         norm = np.linalg.norm(features, axis=1, keepdims=True)
         return (features / np.maximum(norm, 1e-12)).astype(np.float32)
 

@@ -30,7 +30,7 @@ FAST_FLOOR = 0.3
 ACCURATE_FLOOR = 0.2
 
 
-class PresetName(str, enum.Enum):
+class PresetName(enum.StrEnum):
     FAST = "fast"
     ACCURATE = "accurate"
 
@@ -113,7 +113,9 @@ class Tagger:
     in PIL/NumPy, thread-safe) and :meth:`probabilities` (a batch through the runners).
     """
 
-    def __init__(self, preset: Preset, runners: Mapping[str, Runner], specs: Mapping[str, ModelSpec], taxonomy: Taxonomy):
+    def __init__(
+        self, preset: Preset, runners: Mapping[str, Runner], specs: Mapping[str, ModelSpec], taxonomy: Taxonomy
+    ):
         self.preset = preset
         self.taxonomy = taxonomy
         self._runners = runners
@@ -140,7 +142,8 @@ class Tagger:
     def prepare(self, image: np.ndarray) -> dict[_ViewKey, np.ndarray]:
         """The centre crops this preset needs, as (H, W, 3) uint8 arrays."""
         return {
-            (size, crop): resize_center_crop(image, size, crop, pre.resample) for (size, crop), pre in self._crops.items()
+            (size, crop): resize_center_crop(image, size, crop, pre.resample)
+            for (size, crop), pre in self._crops.items()
         }
 
     def probabilities(self, prepared: Sequence[Mapping[_ViewKey, np.ndarray]]) -> np.ndarray:

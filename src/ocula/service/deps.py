@@ -33,11 +33,11 @@ from ..config import Settings
 from ..engine import Engine
 from ..errors import InputError
 from ..galleries import Gallery, drop_gallery
-from ..io import check_image, load_image
+from ..io import PendingPhoto, check_image, load_image
 from ..pipelines.faces import Descriptor
+from .guard import KEY_STATE
 from .jobs import JobQueue
 from .keys import ApiKey, KeyStore, key_store_path, scope_allows
-from .guard import KEY_STATE
 from .problems import Problem, classify
 from .settings import ServiceSettings
 
@@ -50,8 +50,8 @@ __all__ = [
     "decode_upload",
     "parse_metadata",
     "require",
-    "upload_bytes",
     "services",
+    "upload_bytes",
 ]
 
 T = TypeVar("T")
@@ -263,6 +263,13 @@ def checked_upload(upload: UploadFile, svc: Services) -> bytes:
     data = upload_bytes(upload, svc.service.max_upload_bytes)
     check_image(data, settings=svc.image_settings)
     return data
+
+
+def checked_photo(upload: UploadFile, svc: Services) -> PendingPhoto:
+    """:func:`checked_upload`'s bytes as a photo the Engine decodes under the service's limits
+    (``max_upload_bytes``, ``max_upload_pixels``), not its own: the limits the upload was
+    checked against are the ones it is decoded with, whichever are larger."""
+    return PendingPhoto(checked_upload(upload, svc), svc.image_settings)
 
 
 @contextlib.asynccontextmanager

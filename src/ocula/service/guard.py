@@ -48,6 +48,8 @@ KEY_STATE = "ocula_key"
 FRAMING = 1 << 20
 #: The body of a route that takes no upload (form fields at most).
 NO_UPLOAD = 64 << 10
+#: Photos one enrolment request takes at most (the routes check it, the perimeter sizes the body).
+MAX_ENROL_PHOTOS = 20
 #: Uploaded photos each upload route takes at most (the video route has its own limit).
 PHOTOS_PER_ROUTE = {
     "/v1/tag": 1,
@@ -76,8 +78,6 @@ SECURITY_HEADERS = [
 def body_limit(route_path: str, method: str, service: ServiceSettings) -> int:
     """The largest body the route ``route_path`` (its template) accepts for ``method``; a route
     missing here takes no upload (fail closed: 413)."""
-    from .routes_galleries import MAX_ENROL_PHOTOS
-
     if method != "POST":
         return NO_UPLOAD
     if route_path == "/v1/video/jobs":
@@ -92,8 +92,6 @@ def max_parts(route_path: str, method: str) -> int:
     """The most parts a multipart body of the route may have: its files and its form fields.
     Starlette keeps every part of up to 1 MB in memory until the whole body is parsed, so a body
     of many small files must be refused while it streams, not after."""
-    from .routes_galleries import MAX_ENROL_PHOTOS
-
     if method != "POST":
         return MAX_FORM_FIELDS
     if route_path == "/v1/galleries/{gallery}/people":

@@ -17,13 +17,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OculaError, VideoError
 from ..video import analyze
 from ..video.source import open_video
 from .keys import private_folder
 from .problems import scrub_paths
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine import Engine
 
 __all__ = ["JobQueue", "JobQueueFull", "VideoJob"]
 
@@ -73,7 +77,7 @@ class VideoJob:
 
 
 class JobQueue:
-    def __init__(self, engine: Any, settings: Any, folder: Path):
+    def __init__(self, engine: Engine, settings: Settings, folder: Path):
         self._engine, self._settings = engine, settings
         self.folder = folder
         self._jobs: dict[str, VideoJob] = {}

@@ -175,7 +175,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed", 413: "Upload too large"}.get(exc.status_code, "HTTP error")
+        title = {404: "Not found", 405: "Method not allowed", 413: "Upload too large"}.get(
+            exc.status_code, "HTTP error"
+        )
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(request, exc.status_code, title, detail, getattr(exc, "headers", None))
 

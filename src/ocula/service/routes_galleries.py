@@ -13,11 +13,11 @@ from ..galleries.thumbnails import THUMBNAIL_KEY as THUMBNAIL
 from ..io import check_image
 from ..pipelines.faces import Descriptor, Detector
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
+from .guard import MAX_ENROL_PHOTOS
 from .problems import Problem, broken_store
 
 router = APIRouter(prefix="/v1", tags=["galleries"])
 
-MAX_ENROL_PHOTOS = 20
 GalleryName = Annotated[str, Path(min_length=1, max_length=55, description="Gallery name.")]
 
 
@@ -51,8 +51,10 @@ DetectorField = Annotated[
 ]
 DescriptorField = Annotated[
     Descriptor | None,
-    Form(description="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); naming "
-         "another than an existing gallery's is refused."),
+    Form(
+        description="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); naming "
+        "another than an existing gallery's is refused."
+    ),
 ]
 
 

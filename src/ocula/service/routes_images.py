@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from ..errors import NoFaceFound
 from ..face_types import Faces
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, Descriptor, Detector
-from .deps import Caller, Services, checked_upload, decode_upload, require, services
+from .deps import Caller, Services, checked_photo, decode_upload, require, services
 
 router = APIRouter(prefix="/v1", tags=["photos"])
 
@@ -48,18 +48,20 @@ async def detect(
     file: Annotated[UploadFile, File(description="The photo.")],
     detector: Annotated[
         Detector | None,
-        Form(description="Face detector: yunet (faces v2: turned heads, fixed cost; the default), hog, cnn or hog+cnn."),
+        Form(
+            description="Face detector: yunet (faces v2: turned heads, fixed cost; the default), hog, cnn or hog+cnn."
+        ),
     ] = None,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     def detect_upload() -> Faces:
-        return svc.engine.faces(checked_upload(file, svc), detector=detector, embed=False)
+        return svc.engine.faces(checked_photo(file, svc), detector=detector, embed=False)
 
     faces = await svc.run(detect_upload)
     w, h = faces.image_size
     dicts = faces.to_dicts()
-    for d, ok in zip(dicts, faces.usable()):
+    for d, ok in zip(dicts, faces.usable(), strict=False):
         d["usable"] = bool(ok)
     return {"width": w, "height": h, "faces": dicts}
 
@@ -71,7 +73,10 @@ async def verify(
     fmr: Annotated[float, Form(gt=0, lt=1)] = 1e-3,
     detector: Annotated[
         Detector | None,
-        Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, yunet for sface)."),
+        Form(
+            description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, "
+                "yunet for sface)."
+        ),
     ] = None,
     descriptor: Annotated[
         Descriptor, Form(description="Face descriptor: dlib or sface (faces v2); the threshold is its calibration's.")
@@ -85,7 +90,7 @@ async def verify(
         # Photo by photo: the first one's pixels are gone before the second is decoded. The
         # Engine decodes the bytes: with YuNet at the size it searches, full size only for a face.
         faces = svc.engine.faces(
-            checked_upload(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True
+            checked_photo(upload, svc), detector=chosen, descriptor=descriptor, largest_only=True, face_expected=True
         )
         if len(faces) == 0:
             raise NoFaceFound(upload.filename or "the photo")

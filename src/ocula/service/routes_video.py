@@ -30,7 +30,10 @@ async def submit(
     every: Annotated[float, Form(ge=0, le=60)] = 0.2,
     detector: Annotated[
         Detector,
-        Form(description="Face detector: yunet (faces v2: turned heads too) or hog (dlib, frontal); cnn and hog+cnn are slow."),
+        Form(
+            description="Face detector: yunet (faces v2: turned heads too) or hog (dlib, frontal); cnn and hog+cnn "
+                "are slow."
+        ),
     ] = Detector.YUNET,
     caller: Caller = require("write"),
     svc: Services = Depends(services),

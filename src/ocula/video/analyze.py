@@ -12,9 +12,9 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from .source import Frame, VideoSource, open_video
 from .tagging import FrameTagger
 from .timeline import Appearances, PeopleCounts, TagTimeline
 from .tracking import FaceTracker, ShotCuts, Track, tracking_similarities
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..galleries import Gallery
 
 __all__ = ["CONFIRM_MARGIN", "VideoAnalysis", "VideoOptions", "analyze"]
 
@@ -123,6 +127,28 @@ class VideoOptions:
             raise InputError(f"{self.snapshots}: not a folder, cannot hold snapshots")
 
 
+@dataclass
+class _Pass:
+    """The state of one pass over a source: its models, trackers and timelines, when the tags and
+    people are next measured, and what the frames up to the next analysed one are drawn with."""
+
+    analyzer: FaceAnalyzer
+    face_options: FaceOptions
+    threshold: float | None
+    tracker: FaceTracker
+    cuts: ShotCuts
+    appearances: Appearances
+    tagger: FrameTagger | None
+    tags: TagTimeline
+    people: PeopleDetector | None
+    counts: PeopleCounts
+    shield: FaceShield | None
+    next_tag: float = 0.0
+    next_count: float = 0.0
+    overlay: Overlay = field(default_factory=Overlay.empty)
+    shielded: np.ndarray | None = None
+
+
 class VideoAnalysis:
     """One run over one source. Iterate for :class:`~ocula.video.events.Event` objects; then
     ``report`` holds the :class:`VideoReport`. Use :meth:`run` to skip the events."""
@@ -132,8 +158,8 @@ class VideoAnalysis:
         source: VideoSource,
         options: VideoOptions,
         *,
-        engine: Any,
-        gallery: Any = None,
+        engine: Engine,
+        gallery: Gallery | None = None,
         owned: tuple[Any, ...] = (),
         started: float | None = None,
     ):
@@ -177,33 +203,39 @@ class VideoAnalysis:
         near, far = tracking_similarities(self._engine.calibration(descriptor))
         return FaceTracker(timeout=self.options.linger, near=near, far=far)
 
-    def _events(self) -> Iterator[Event]:
+    def _new_pass(self) -> _Pass:
+        """The models, trackers and timelines of one pass over the source."""
         opts = self.options
-        report = VideoReport(self.source.name)
         descriptor = self._gallery.descriptor if self._gallery is not None else DEFAULT_DESCRIPTOR
-        analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
         # Faces are found and measured by the analyzer, described by _describe where their
         # tracks need it; SFace's chips are cut from YuNet's landmarks, so with SFace and
         # dlib's detectors the analyzer describes every face.
         lazy = descriptor is not Descriptor.SFACE or opts.detector is Detector.YUNET
+        analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
         face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
-        tracker = self._tracker(descriptor)
-        cuts = ShotCuts()
-        appearances = Appearances(opts.linger, threshold)
-        tagger = FrameTagger(self._engine.tagger(opts.tag_preset)) if opts.tags else None
-        tags = TagTimeline()
-        people = PeopleDetector(opts.min_person_height) if opts.count_people else None
-        counts = PeopleCounts()
+        return _Pass(
+            analyzer=analyzer,
+            face_options=face_options,
+            threshold=threshold,
+            tracker=self._tracker(descriptor),
+            cuts=ShotCuts(),
+            appearances=Appearances(opts.linger, threshold),
+            tagger=FrameTagger(self._engine.tagger(opts.tag_preset)) if opts.tags else None,
+            tags=TagTimeline(),
+            people=PeopleDetector(opts.min_person_height) if opts.count_people else None,
+            counts=PeopleCounts(),
+            # Redaction's own search for faces, when something redacted is written.
+            shield=self._shield() if opts.redact and (opts.annotate or opts.snapshots is not None) else None,
+        )
+
+    def _events(self) -> Iterator[Event]:
+        opts = self.options
+        report = VideoReport(self.source.name)
+        run = self._new_pass()
         writer = webhook = None
-        next_tag = next_count = 0.0
-        overlay = Overlay.empty()
-        # Redaction's own search for faces, when something redacted is written.
-        shield = self._shield() if opts.redact and (opts.annotate or opts.snapshots is not None) else None
         first_frame_at: float | None = None
-        shielded: np.ndarray | None = None
         last_t = 0.0
-        pending: list[Event] = []
         completed = False
         try:
             if opts.annotate:
@@ -221,52 +253,20 @@ class VideoAnalysis:
                 if first_frame_at is None:
                     first_frame_at = time.perf_counter()
                 # The faces to blur: found on each analysed frame, kept for the frames up to the next.
-                if shield is not None and frame.analyse and frame.rgb is not None:
-                    shielded = shield.boxes(frame.rgb)
+                if run.shield is not None and frame.analyse and frame.rgb is not None:
+                    run.shielded = run.shield.boxes(frame.rgb)
                 if self.on_frame is not None:
                     self.on_frame(frame)
-                if frame.analyse:
-                    assert frame.rgb is not None
-                    report.analysed_frames += 1
-                    faces = analyzer.analyze(frame.rgb, face_options)
-                    cut = cuts.cut(frame.rgb)
-                    if face_options.embed:  # every face described, as a photo's are
-                        reused, similarities = None, self._similarities(faces)
-                    else:
-                        reused = [None] * len(faces) if cut else tracker.reusable(frame.t, faces.boxes)
-                        faces, similarities = self._describe(analyzer, frame.rgb, faces, reused, threshold)
-                    seen, ended = tracker.update(frame.t, faces, similarities, threshold, reused, cut=cut)
-                    for track in seen:
-                        track.decide(threshold)
-                    pending += appearances.ended(ended)
-                    appeared = appearances.seen(seen)
-                    pending += appearances.tick(frame.t)
-                    if tagger is not None and frame.t + 1e-6 >= next_tag:
-                        next_tag = frame.t + opts.tag_every
-                        pending += tags.update(frame.t, *tagger.scores(frame.rgb))
-                    bodies = None
-                    if people is not None and frame.t + 1e-6 >= next_count:
-                        next_count = frame.t + opts.count_every
-                        bodies = people.detect(frame.rgb)
-                        n_bodies, n_faces = people.count_with(bodies, faces.boxes)
-                        pending += counts.update(frame.t, n_bodies, n_faces)
-                    overlay = self._overlay(seen, tracker.tracks, bodies)
-                    if opts.snapshots is not None:
-                        appeared = [self._snapshot(e, frame, overlay, shielded) for e in appeared]
-                    pending += appeared
+                pending = self._analyse(run, frame, report) if frame.analyse else []
                 if writer is not None:
                     assert frame.rgb is not None
-                    image = redact(frame.rgb, overlay, shielded) if opts.redact else frame.rgb
-                    writer.write(draw(image, overlay))
+                    image = redact(frame.rgb, run.overlay, run.shielded) if opts.redact else frame.rgb
+                    writer.write(draw(image, run.overlay))
                 yield from self._flush(pending, webhook)
             else:
                 report.stopped = self._stop.is_set()
             # The end of the source (or a stop): close every open track, appearance and tag.
-            pending += appearances.ended(tracker.finish())
-            pending += appearances.finish()
-            pending += tags.finish(end=last_t + self._frame_seconds())  # the last frame lasts too
-            pending += counts.finish()
-            yield from self._flush(pending, webhook)
+            yield from self._flush(self._finish_pass(run, last_t), webhook)
             completed = True
         finally:
             if not completed:  # an exception, KeyboardInterrupt, or the caller closed the iteration
@@ -276,17 +276,60 @@ class VideoAnalysis:
                 report.annotated = str(opts.annotate)
             if webhook is not None:
                 report.webhook = webhook.close().to_dict()
-            ended_at = time.perf_counter()
-            elapsed = ended_at - self._start_time  # start-up included
-            report.startup = (first_frame_at if first_frame_at is not None else ended_at) - self._start_time
-            report.duration = last_t + (1 / self.source.fps if self.source.fps and report.frames else 0.0)
-            report.realtime_factor = report.duration / elapsed if elapsed > 0 else 0.0
-            report.people = appearances.people
-            report.unknown_tracks = appearances.unknown_tracks
-            report.tags = tags.tags
-            report.counts = counts.counts
-            self.report = report
-            self.close()
+            self._close_report(report, run, first_frame_at, last_t)
+
+    def _analyse(self, run: _Pass, frame: Frame, report: VideoReport) -> list[Event]:
+        """Find, describe and track the faces of an analysed frame; the events it brings, in order."""
+        assert frame.rgb is not None
+        opts = self.options
+        report.analysed_frames += 1
+        faces = run.analyzer.analyze(frame.rgb, run.face_options)
+        cut = run.cuts.cut(frame.rgb)
+        if run.face_options.embed:  # every face described, as a photo's are
+            reused, similarities = None, self._similarities(faces)
+        else:
+            reused = [None] * len(faces) if cut else run.tracker.reusable(frame.t, faces.boxes)
+            faces, similarities = self._describe(run.analyzer, frame.rgb, faces, reused, run.threshold)
+        seen, ended = run.tracker.update(frame.t, faces, similarities, run.threshold, reused, cut=cut)
+        for track in seen:
+            track.decide(run.threshold)
+        pending = run.appearances.ended(ended)
+        appeared = run.appearances.seen(seen)
+        pending += run.appearances.tick(frame.t)
+        if run.tagger is not None and frame.t + 1e-6 >= run.next_tag:
+            run.next_tag = frame.t + opts.tag_every
+            pending += run.tags.update(frame.t, *run.tagger.scores(frame.rgb))
+        bodies = None
+        if run.people is not None and frame.t + 1e-6 >= run.next_count:
+            run.next_count = frame.t + opts.count_every
+            bodies = run.people.detect(frame.rgb)
+            n_bodies, n_faces = run.people.count_with(bodies, faces.boxes)
+            pending += run.counts.update(frame.t, n_bodies, n_faces)
+        run.overlay = self._overlay(seen, run.tracker.tracks, bodies)
+        if opts.snapshots is not None:
+            appeared = [self._snapshot(e, frame, run.overlay, run.shielded) for e in appeared]
+        return pending + appeared
+
+    def _finish_pass(self, run: _Pass, last_t: float) -> list[Event]:
+        """The events that close every open track, appearance, tag and count."""
+        pending = run.appearances.ended(run.tracker.finish())
+        pending += run.appearances.finish()
+        pending += run.tags.finish(end=last_t + self._frame_seconds())  # the last frame lasts too
+        pending += run.counts.finish()
+        return pending
+
+    def _close_report(self, report: VideoReport, run: _Pass, first_frame_at: float | None, last_t: float) -> None:
+        ended_at = time.perf_counter()
+        elapsed = ended_at - self._start_time  # start-up included
+        report.startup = (first_frame_at if first_frame_at is not None else ended_at) - self._start_time
+        report.duration = last_t + (1 / self.source.fps if self.source.fps and report.frames else 0.0)
+        report.realtime_factor = report.duration / elapsed if elapsed > 0 else 0.0
+        report.people = run.appearances.people
+        report.unknown_tracks = run.appearances.unknown_tracks
+        report.tags = run.tags.tags
+        report.counts = run.counts.counts
+        self.report = report
+        self.close()
 
     def _frame_seconds(self) -> float:
         """How long one frame of the source lasts (1/30 s when its rate is unknown, as the
@@ -322,7 +365,7 @@ class VideoAnalysis:
         if todo:
             new = faces[todo]
             embeddings[todo], found = self._embed(analyzer, rgb, new, threshold)
-            for i, s in zip(todo, found):
+            for i, s in zip(todo, found, strict=False):
                 similarities[i] = s
         described = dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
         return described, similarities
@@ -352,7 +395,7 @@ class VideoAnalysis:
             again = self._similarities(
                 dataclasses.replace(faces[near], embeddings=embeddings[near], descriptor=analyzer.descriptor_model)
             )
-            for i, s in zip(near, again):
+            for i, s in zip(near, again, strict=False):
                 similarities[i] = s
         return embeddings, similarities
 
@@ -411,8 +454,8 @@ class VideoAnalysis:
 def analyze(
     source: str | int | Path,
     *,
-    gallery: Any = None,
-    engine: Any = None,
+    gallery: Gallery | None = None,
+    engine: Engine | None = None,
     settings: Settings | None = None,
     name: str | None = None,
     started: float | None = None,

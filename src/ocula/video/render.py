@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -76,8 +77,10 @@ def _to_blur(overlay: Overlay, faces: np.ndarray | None) -> list[np.ndarray]:
     while the track lingers, maybe across a shot cut) exempts nothing, or a stranger found there
     by the shield would stay unblurred."""
     seen = overlay.drawn or (True,) * len(overlay.labels)
-    named = [box for box, is_named, shown in zip(overlay.boxes, overlay.named, seen) if is_named and shown]
-    boxes = [box for box, is_named in zip(overlay.boxes, overlay.named) if not is_named]
+    named = [
+        box for box, is_named, shown in zip(overlay.boxes, overlay.named, seen, strict=False) if is_named and shown
+    ]
+    boxes = [box for box, is_named in zip(overlay.boxes, overlay.named, strict=False) if not is_named]
     for box in faces if faces is not None else ():
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         if not any(n[0] <= cx <= n[2] and n[1] <= cy <= n[3] for n in named):
@@ -95,7 +98,7 @@ def draw(rgb: np.ndarray, overlay: Overlay) -> np.ndarray:
         for x0, y0, x1, y1 in overlay.bodies.astype(int):
             cv2.rectangle(out, (x0, y0), (x1, y1), BODY, thick)
     drawn = overlay.drawn or (True,) * len(overlay.labels)
-    for box, label, named, shown in zip(overlay.boxes, overlay.labels, overlay.named, drawn):
+    for box, label, named, shown in zip(overlay.boxes, overlay.labels, overlay.named, drawn, strict=False):
         if not shown:
             continue
         x0, y0, x1, y1 = (int(v) for v in box)
@@ -113,7 +116,7 @@ class VideoWriter:
     """Writes RGB frames with OpenCV: ``.mp4`` as MPEG-4 Part 2 (mp4v; OpenCV's wheel has no
     H.264 encoder), ``.avi`` as Motion-JPEG."""
 
-    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+    CODECS: ClassVar[dict[str, str]] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
         import cv2

@@ -6,9 +6,9 @@ hand costs nothing. So redaction runs YuNet again on each analysed frame, at a l
 on the frame with a replicated border (YuNet misses a face cut by the frame's edge, such as a
 profile leaving the shot, unless the edge is continued). Like the tracks' boxes, these cover
 the frames up to the next analysed one, grown by ``render.REDACT_MARGIN``; 19 of the 24 marked
-frames below lie between analysed frames. On the 63 hand-marked faces of 24 Hamilton frames (``tests/e2e/data``), YuNet at 0.6
-on the plain frame finds 57; at ``SCORE`` with ``BORDER``, all 63. Both values were read off
-those same frames (no held-out split: the set is small), so they are a floor that worked there,
+frames below lie between analysed frames. On the 63 hand-marked faces of 24 Hamilton frames
+(``tests/e2e/data``), YuNet at 0.6 on the plain frame finds 57; at ``SCORE`` with ``BORDER``, all 63. Both
+values were read off those same frames (no held-out split: the set is small), so they are a floor that worked there,
 not a measured rate.
 """
 

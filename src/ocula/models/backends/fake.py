@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

@@ -6,8 +6,8 @@ runner may be shared by threads (the service will rely on this).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class OnnxRunner:
     def run(self, inputs: Mapping[str, np.ndarray], outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         names = list(outputs or self.output_names)
         values = self._session.run(names, dict(inputs))
-        return dict(zip(names, values))
+        return dict(zip(names, values, strict=False))
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]

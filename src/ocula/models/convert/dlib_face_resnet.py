@@ -109,7 +109,7 @@ class _Walker:
         return y, (shape[0], (shape[1] - rows) // sy + 1, (shape[2] - cols) // sx + 1)
 
     def pad_to(self, x: str, shape: tuple[int, int, int], target: tuple[int, int, int]) -> str:
-        extra = [t - s for s, t in zip(shape, target)]
+        extra = [t - s for s, t in zip(shape, target, strict=False)]
         if not any(extra):
             return x
         pads = np.array([0, 0, 0, 0, 0, *extra], dtype=np.int64)
@@ -124,7 +124,7 @@ class _Walker:
         if self.peek() == "avg_pool_2":
             shortcut, ss = self.pool("AveragePool", x, shape, self.take("avg_pool_2"))
         self.take("add_prev_")
-        target = tuple(max(a, b) for a, b in zip(s2, ss))
+        target = tuple(max(a, b) for a, b in zip(s2, ss, strict=False))
         out = self.g.op("Add", [self.pad_to(y, s2, target), self.pad_to(shortcut, ss, target)], "add")
         self.take("relu_")
         return self.g.op("Relu", [out], "relu"), target  # type: ignore[return-value]

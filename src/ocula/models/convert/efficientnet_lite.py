@@ -81,7 +81,7 @@ def lite_blocks(width: float, depth: float) -> list[Block]:
     for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_BASE_STAGES):
         cin = STEM_CHANNELS if i == 0 else _round_filters(cin, width)
         cout = _round_filters(cout, width)
-        n = repeats if i in (0, last) else int(math.ceil(depth * repeats))
+        n = repeats if i in (0, last) else math.ceil(depth * repeats)
         for j in range(n):
             blocks.append(Block(kernel, stride if j == 0 else 1, expand, cin if j == 0 else cout, cout))
     return blocks
@@ -171,7 +171,9 @@ def build_efficientnet_lite(
     g.nodes.append(helper.make_node("GlobalAveragePool", ["head"], ["pooled"], name="pool"))
     g.nodes.append(helper.make_node("Flatten", ["pooled"], ["features"], name="flatten", axis=1))
     g.nodes.append(
-        helper.make_node("Gemm", ["features", g.const("_fc.w", fc_w), g.const("_fc.b", fc_b)], ["logits"], name="fc", transB=1)
+        helper.make_node(
+            "Gemm", ["features", g.const("_fc.w", fc_w), g.const("_fc.b", fc_b)], ["logits"], name="fc", transB=1
+        )
     )
 
     unused = sorted(set(state) - g.used)

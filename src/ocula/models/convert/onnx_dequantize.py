@@ -31,7 +31,9 @@ __all__ = ["CONVERTER_VERSION", "dequantize_block", "fold_dequantized_weights"]
 CONVERTER_VERSION = CONVERTER_VERSIONS["onnx_dequantize"]
 
 
-def dequantize_block(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, *, axis: int, block_size: int) -> np.ndarray:
+def dequantize_block(
+    x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, *, axis: int, block_size: int
+) -> np.ndarray:
     """ONNX ``DequantizeLinear`` (opset 21) of constant int8/uint8 tensors, as float32.
 
     One scale (per tensor), one per slice along ``axis`` (per axis), or with ``block_size`` one
@@ -64,7 +66,9 @@ def dequantize_block(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, *
 
 
 def _attributes(node: onnx.NodeProto) -> dict[str, int]:
-    return {a.name: int(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.type == onnx.AttributeProto.INT}
+    return {
+        a.name: int(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.type == onnx.AttributeProto.INT
+    }
 
 
 def _fold_node(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> np.ndarray | None:

@@ -237,11 +237,15 @@ class _Builder:
         elif code == _ACT_RELU:
             self.values[result] = self.node("Relu", [out], f"t{result}")
         elif code == _ACT_RELU6:
-            self.values[result] = self.node("Clip", [out, self.const("zero", np.float32(0)), self.const("six", np.float32(6))], f"t{result}")
+            self.values[result] = self.node(
+                "Clip", [out, self.const("zero", np.float32(0)), self.const("six", np.float32(6))], f"t{result}"
+            )
         else:
             raise self.fail(f"fused activation {code} is not supported")
 
-    def pads(self, index_in: int, kernel: tuple[int, int], strides: tuple[int, int], dilations: tuple[int, int], padding: int) -> list[int]:
+    def pads(
+        self, index_in: int, kernel: tuple[int, int], strides: tuple[int, int], dilations: tuple[int, int], padding: int
+    ) -> list[int]:
         """ONNX pads (top, left, bottom, right) for TFLite's SAME/VALID (TensorFlow's rule: the
         odd pixel goes at the bottom/right)."""
         if padding == _VALID:
@@ -249,7 +253,7 @@ class _Builder:
         if padding != _SAME:
             raise self.fail(f"padding {padding} is not supported")
         begin, end = [], []
-        for size, k, s, d in zip(self.shape(index_in)[1:3], kernel, strides, dilations):
+        for size, k, s, d in zip(self.shape(index_in)[1:3], kernel, strides, dilations, strict=False):
             total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
             begin.append(total // 2)
             end.append(total - total // 2)

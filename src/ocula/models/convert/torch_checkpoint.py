@@ -75,7 +75,7 @@ class _TensorRef:
             raise ConversionError("tensor shape and stride differ in length")
         if 0 in self.shape:
             return np.zeros(self.shape, data.dtype)
-        last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride))
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride, strict=False))
         if last >= len(data):
             raise ConversionError(f"tensor view reaches element {last} of a {len(data)}-element storage")
         # A state dict's tensors never hold more elements than their storage; a broadcast view

@@ -1,13 +1,10 @@
-"""The Engine's visual-search methods: embed images, index folders into collections, search.
-
-A mixin of :class:`ocula.engine.Engine`, like :mod:`ocula.engine_faces`.
-"""
+"""Visual search: embed images, index folders and catalogs into collections, search them."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,16 +12,30 @@ from typing import Any
 
 import numpy as np
 
-from .collections import Collection, Match, NewItem, collection_path, drop_collection
-from .engine_ray import ray_embed_images
-from .errors import DatasetError, ImageNotFound, ImageTooLarge, InputError, OculaError
-from .io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
-from .models.registry import get_model
-from .pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
-from .pipelines.preprocess import crop_region
-from .pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
+from ..collections import Collection, Match, NewItem, drop_collection, swap_collection
+from ..config import Settings
+from ..errors import DatasetError, ImageError, ImageNotFound, ImageTooLarge, InputError, OculaError
+from ..hashing import file_sha256
+from ..io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
+from ..models.registry import get_model
+from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
+from ..pipelines.preprocess import crop_region
+from ..pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
+from .decode import DECODE_AHEAD, decode_ahead
+from .pool import ModelPool
+from .ray import ray_embed_images
+from .results import Dedupe, Duplicate, Embedded, Unreadable
 
-__all__ = ["CatalogEntry", "IndexReport", "SearchMethods", "read_catalog"]
+__all__ = [
+    "CatalogEntry",
+    "Dedupe",
+    "Duplicate",
+    "Embedded",
+    "IndexReport",
+    "SearchService",
+    "Unreadable",
+    "read_catalog",
+]
 
 COMMIT_EVERY = 32  # images per transaction: a killed run keeps all but the last few
 
@@ -112,48 +123,91 @@ def _check_within(path: Path, folder: Path) -> None:
 def _file_sha256(path: Path, max_bytes: int) -> str:
     """The sha256 of the regular file ``path`` of at most ``max_bytes`` bytes; ImageError otherwise
     (a FIFO or device is refused without blocking: see :func:`ocula.io.open_image_file`)."""
-    digest, size = hashlib.sha256(), 0
     with open_image_file(path, max_bytes) as fh:
         try:
-            while chunk := fh.read(min(1 << 20, max_bytes + 1 - size)):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
-                digest.update(chunk)
+            sha = file_sha256(fh, max_bytes=max_bytes)
         except OSError as exc:
             raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return digest.hexdigest()
+    if sha is None:
+        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
+    return sha
 
 
-class SearchMethods:
-    # Provided by Engine (declared here so the methods below type-check on their own).
-    settings: Any
-    _lock: Any
-    runner: Callable[[str], Any]
-    decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
+def _hashed_entries(
+    entries: Sequence[CatalogEntry], within: Path | None, max_bytes: int, report: IndexReport
+) -> dict[str, tuple[CatalogEntry, str]]:
+    """Each readable entry by id with its file's sha256; the others go to ``report.failed``."""
+    wanted: dict[str, tuple[CatalogEntry, str]] = {}
+    for entry in entries:
+        try:
+            if within is not None:
+                _check_within(entry.path, within)
+            wanted[entry.id] = (entry, _file_sha256(entry.path, max_bytes))
+        except InputError as exc:
+            report.failed.append((str(entry.path), str(exc)))
+    return wanted
+
+
+class _CommitBatch:
+    """New items added to a collection every ``COMMIT_EVERY``; ``on_commit(n)`` after each commit
+    with the number committed so far."""
+
+    def __init__(self, coll: Collection, on_commit: Callable[[int], None] | None):
+        self.coll, self.on_commit = coll, on_commit
+        self.pending: list[NewItem] = []
+        self.committed = 0
+
+    def add(self, item: NewItem) -> None:
+        self.pending.append(item)
+        if len(self.pending) >= COMMIT_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.coll.add(self.pending)
+        self.committed += len(self.pending)
+        self.pending.clear()
+        if self.on_commit:
+            self.on_commit(self.committed)
+
+
+def search_service(settings: Settings) -> SearchService:
+    """A search service on a pool of its own: what each Ray worker embeds with."""
+    return SearchService(ModelPool(settings))
+
+
+class SearchService:
+    """Visual search on the models of ``pool``."""
+
+    def __init__(self, pool: ModelPool):
+        self._pool = pool
+
+    @property
+    def settings(self) -> Settings:
+        return self._pool.settings
 
     def image_embedder(self) -> ImageEmbedder:
-        return ImageEmbedder(get_model(SEARCH_MODEL), self.runner(SEARCH_MODEL))
+        return ImageEmbedder(get_model(SEARCH_MODEL), self._pool.runner(SEARCH_MODEL))
 
-    def embed_images(
-        self, sources: Iterable[ImageSource]
-    ) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
-        """Per input, in order: ``(name, (1280,) L2-normalised vector, None)`` or ``(name, None, error)``."""
+    def embed_images(self, sources: Iterable[ImageSource]) -> Iterator[Embedded]:
+        """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error."""
         embedder = self.image_embedder()
         batch: list[tuple[str, np.ndarray]] = []
 
-        def flush() -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
+        def flush() -> Iterator[Embedded]:
             vectors = embedder.embed([p for _, p in batch])
-            for (name, _), v in zip(batch, vectors):
-                yield name, v, None
+            for (name, _), v in zip(batch, vectors, strict=True):
+                yield Embedded(name, v, None)
             batch.clear()
 
-        for name, image, error in self.decoded(sources):
-            if error is not None:
+        decode = functools.partial(load_image, settings=self.settings)
+        for d in decode_ahead(sources, decode, ahead=DECODE_AHEAD):
+            if d.value is None:
                 yield from flush()
-                yield name, None, error
+                yield Embedded(d.name, None, d.error)
                 continue
-            batch.append((name, embedder.prepare(image)))
+            batch.append((d.name, embedder.prepare(d.value)))
             if len(batch) >= self.settings.batch_size:
                 yield from flush()
         yield from flush()
@@ -161,16 +215,17 @@ class SearchMethods:
     def embed_all(
         self, sources: Iterable[ImageSource]
     ) -> tuple[list[int], np.ndarray, list[tuple[str, OculaError | None]]]:
-        """Embed every input: (positions of the readable inputs, their (n, 1280) vectors,
+        """Embed every input: (positions of the readable inputs, their (n, dim) vectors,
         [(name, error)] of the others)."""
         kept, vectors, failed = [], [], []
-        for i, (name, vector, error) in enumerate(self.embed_images(sources)):
-            if error is not None or vector is None:
-                failed.append((name, error))
+        for i, e in enumerate(self.embed_images(sources)):
+            if e.vector is None:
+                failed.append((e.name, e.error))
             else:
                 kept.append(i)
-                vectors.append(vector)
-        return kept, (np.stack(vectors) if vectors else np.zeros((0, 1280), np.float32)), failed
+                vectors.append(e.vector)
+        dim = self.image_embedder().dim
+        return kept, (np.stack(vectors) if vectors else np.zeros((0, dim), np.float32)), failed
 
     def open_collection(self, name: str, *, create: bool = False, vectors: str | None = None) -> Collection:
         """The collection ``name``, stamped with (and checked against) the search embedder;
@@ -258,18 +313,11 @@ class SearchMethods:
 
         ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
         ``ray`` (``local``, ``auto`` or ``ray://head:10001``) embeds on a Ray cluster instead of
-        in this process (see :mod:`ocula.engine_ray`)."""
+        in this process (see :mod:`ocula.engine.ray`)."""
         report = IndexReport()
         with self.open_collection(collection, create=True, vectors=vectors) as coll:
             known = coll.fingerprints(source)
-            wanted: dict[str, tuple[CatalogEntry, str]] = {}
-            for entry in entries:
-                try:
-                    if within is not None:
-                        _check_within(entry.path, within)
-                    wanted[entry.id] = (entry, _file_sha256(entry.path, self.settings.max_image_bytes))
-                except InputError as exc:
-                    report.failed.append((str(entry.path), str(exc)))
+            wanted = _hashed_entries(entries, within, self.settings.max_image_bytes, report)
             listed = {e.id for e in entries}  # an unreadable listed file keeps its item
             gone = [i for i in known if i not in listed]
             if gone:
@@ -283,31 +331,25 @@ class SearchMethods:
             if relabel:
                 coll.set_metadata(relabel)
             report.unchanged = len(wanted) - len(todo)
-            pending: list[NewItem] = []
-            done = committed = 0
-
-            def commit() -> None:
-                nonlocal committed
-                coll.add(pending)
-                committed += len(pending)
-                pending.clear()
-                if on_commit:
-                    on_commit(committed)
-
+            batch = _CommitBatch(coll, on_commit)
             paths = [e.path for e, _ in todo]
-            embedded = self.embed_images(paths) if ray is None else ray_embed_images(paths, ray, self.settings)
-            for (entry, sha), (name, vector, error) in zip(todo, embedded):
-                done += 1
+            embedded = (
+                self.embed_images(paths)
+                if ray is None
+                else ray_embed_images(paths, ray, self.settings, worker=search_service)
+            )
+            for done, ((entry, sha), e) in enumerate(zip(todo, embedded, strict=False), 1):
                 if progress:
                     progress(done, len(todo))
-                if error is not None or vector is None:
-                    report.failed.append((name, str(error) if error else "no vector"))
+                if e.vector is None:
+                    report.failed.append((e.name, str(e.error) if e.error else "no vector"))
                     continue
+                vector = e.vector
                 if entry.id in known:
                     report.updated += 1
                 else:
                     report.added += 1
-                pending.append(
+                batch.add(
                     NewItem(
                         entry.id,
                         vector[None],
@@ -317,10 +359,7 @@ class SearchMethods:
                         source=source,
                     )
                 )
-                if len(pending) >= COMMIT_EVERY:
-                    commit()
-            if pending:
-                commit()
+            batch.flush()
         return report
 
     def reindex(
@@ -335,13 +374,12 @@ class SearchMethods:
             store = old.vectors_uri
             by_source: dict[str | None, list[CatalogEntry]] = {}
             unplaced = []
-            for item_id, path, metadata, source in old.items():
-                if path is None:
-                    unplaced.append(item_id)
+            for item in old.items():
+                if item.path is None:
+                    unplaced.append(item.id)
                 else:
-                    by_source.setdefault(source, []).append(CatalogEntry(item_id, Path(path), metadata))
+                    by_source.setdefault(item.source, []).append(CatalogEntry(item.id, Path(item.path), item.metadata))
         building = f"{collection}.reindex"
-        target, temporary = collection_path(collection, self.settings), collection_path(building, self.settings)
         drop_collection(building, self.settings, missing_ok=True)  # a reindex that was interrupted
         report = IndexReport(failed=[(i, "the item has no file path to embed again") for i in unplaced])
         try:
@@ -357,29 +395,24 @@ class SearchMethods:
                     f"{report.failed[0][0]}: {report.failed[0][1]}); {collection} is unchanged. Fix the files "
                     "or pass --drop-missing to rebuild without them"
                 )
-            retired = target.with_name(f"{collection}.retired")
-            drop_collection(retired.name, self.settings, missing_ok=True)
-            target.rename(retired)
-            try:
-                temporary.rename(target)
-            except OSError:
-                retired.rename(target)  # put the old collection back
-                raise
-            drop_collection(retired.name, self.settings, missing_ok=True)
+            swap_collection(collection, building, self.settings)
         finally:
             drop_collection(building, self.settings, missing_ok=True)
         return report
 
     def dedupe(
         self, sources: Iterable[ImageSource], *, threshold: float = DEFAULT_THRESHOLD
-    ) -> tuple[list[list[tuple[str, float]]], list[tuple[str, OculaError]]]:
-        """Near-duplicate groups among ``sources``: ``([[(name, similarity to the group's first)],
-        ...], [(name, error) of unreadable inputs])``, largest group first."""
+    ) -> Dedupe:
+        """Near-duplicate groups among ``sources``, largest first, each member with its
+        similarity to the group's first, and the unreadable inputs."""
         sources = list(sources)
         kept, vectors, failed = self.embed_all(sources)
         names = [source_name(sources[i]) for i in kept]
         groups = duplicate_groups(vectors, threshold)
-        return [[(names[m], s) for m, s in zip(g.members, g.scores)] for g in groups], failed
+        return Dedupe(
+            [[Duplicate(names[m], float(s)) for m, s in zip(g.members, g.scores, strict=True)] for g in groups],
+            [Unreadable(name, error or ImageError(f"{name}: no vector")) for name, error in failed],
+        )
 
     def search(
         self,
@@ -411,7 +444,7 @@ class SearchMethods:
             queries = embedder.embed([embedder.prepare(p) for p in parts])
             # Exact: an item in the top k by its best part is in the top k of that part's search.
             best: dict[str, Match] = {}
-            for box, found in zip(boxes, coll.search(queries, k, where=where)):
+            for box, found in zip(boxes, coll.search(queries, k, where=where), strict=False):
                 for m in found:
                     if m.id not in best or m.score > best[m.id].score:
                         best[m.id] = replace(m, query_region=whole if box is None else list(box))

@@ -1,7 +1,8 @@
 """Embedding for ``ocula index --ray``: Ray Data spreads the images over a pool of actors.
 
-Each actor loads the search model once and embeds batches of paths with the same code as a
-local run (:meth:`Engine.embed_images`), so the vectors are the ones a local run stores. Only
+Each actor builds the caller's ``worker`` (a search service of its own, loading the search
+model once) and embeds batches of paths with the same code as a local run
+(:meth:`Engine.embed_images`), so the vectors are the ones a local run stores. Only
 embedding moves to Ray; the collection is written by the calling process, in order, so
 incremental indexing, commits and crash safety are unchanged. Workers open the paths
 themselves: on a cluster the images must be at the same path on every node (shared storage).
@@ -15,17 +16,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .config import Settings
-from .errors import ConfigError, InputError, OculaError
+from ..config import Settings
+from ..errors import ConfigError, InputError
+from .results import Embedded
 
-__all__ = ["ACTOR_CPUS", "RemoteEmbedError", "ray_embed_images"]
+__all__ = ["ACTOR_CPUS", "Embedder", "RemoteEmbedError", "ray_embed_images"]
 
 ACTOR_CPUS = 0.5
 _BATCH = 16
@@ -35,23 +37,34 @@ class RemoteEmbedError(InputError):
     """An image a Ray worker could not embed (the worker's message, typed on this side)."""
 
 
+class _Dimensioned(Protocol):
+    @property
+    def dim(self) -> int: ...
+
+
+class Embedder(Protocol):
+    """What a Ray worker embeds with (a :class:`~ocula.engine.search.SearchService`)."""
+
+    def image_embedder(self) -> _Dimensioned: ...
+
+    def embed_images(self, sources: Iterable[Path]) -> Iterator[Embedded]: ...
+
+
 class _EmbedActor:
-    """One per Ray actor: an Engine with the search model, built once."""
+    """One per Ray actor: the caller's ``worker`` built once, on this actor's settings."""
 
-    def __init__(self, settings: dict[str, Any]):
-        from .engine import Engine
-
-        self.engine = Engine(Settings(**settings))
+    def __init__(self, worker: Callable[[Settings], Embedder], settings: dict[str, Any]):
+        self.embedder = worker(Settings(**settings))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         paths = [str(p) for p in batch["path"]]
-        vectors = np.zeros((len(paths), self.engine.image_embedder().dim), np.float32)
+        vectors = np.zeros((len(paths), self.embedder.image_embedder().dim), np.float32)
         errors = [""] * len(paths)
-        for i, (_, vector, error) in enumerate(self.engine.embed_images([Path(p) for p in paths])):
-            if error is not None or vector is None:
-                errors[i] = str(error) if error else "no vector"
+        for i, e in enumerate(self.embedder.embed_images([Path(p) for p in paths])):
+            if e.vector is None:
+                errors[i] = str(e.error) if e.error else "no vector"
             else:
-                vectors[i] = vector
+                vectors[i] = e.vector
         return {"path": np.array(paths), "vector": vectors, "error": np.array(errors)}
 
 
@@ -100,11 +113,17 @@ def _connect(address: str, settings: Settings) -> bool:
 
 
 def ray_embed_images(
-    paths: Sequence[Path], address: str, settings: Settings, *, actors: int | None = None
-) -> Iterator[tuple[str, np.ndarray | None, OculaError | None]]:
-    """Per path, in order: ``(path, vector, None)`` or ``(path, None, error)``, as
-    :meth:`Engine.embed_images` gives them, computed by ``actors`` Ray actors (default: one
-    per CPU of the cluster, at :data:`ACTOR_CPUS` each)."""
+    paths: Sequence[Path],
+    address: str,
+    settings: Settings,
+    *,
+    worker: Callable[[Settings], Embedder],
+    actors: int | None = None,
+) -> Iterator[Embedded]:
+    """Per path, in order, an :class:`Embedded` as :meth:`Engine.embed_images` gives it,
+    computed by ``actors`` Ray actors (default: one per CPU of the cluster, at
+    :data:`ACTOR_CPUS` each), each embedding with ``worker(settings)`` (a module-level
+    function: Ray sends it to the actors by reference)."""
     if not paths:
         return
     started = _connect(address, settings)
@@ -122,17 +141,17 @@ def ray_embed_images(
         data = ray.data.from_items([{"path": str(Path(p).resolve())} for p in paths])
         embedded = data.map_batches(
             _EmbedActor,
-            fn_constructor_args=(worker_settings,),
+            fn_constructor_args=(worker, worker_settings),
             batch_size=_BATCH,
             compute=ray.data.ActorPoolStrategy(size=min(pool, max(1, len(paths) // _BATCH))),
             num_cpus=ACTOR_CPUS,
         )
         for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
-            for path, vector, error in zip(batch["path"], batch["vector"], batch["error"]):
+            for path, vector, error in zip(batch["path"], batch["vector"], batch["error"], strict=False):
                 if error:
-                    yield str(path), None, RemoteEmbedError(str(error))
+                    yield Embedded(str(path), None, RemoteEmbedError(str(error)))
                 else:
-                    yield str(path), np.asarray(vector, np.float32), None
+                    yield Embedded(str(path), np.asarray(vector, np.float32), None)
     finally:
         if started:
             with _caller_signal_handlers():

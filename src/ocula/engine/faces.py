@@ -1,8 +1,4 @@
-"""The Engine's face methods: detect, analyse, align, verify.
-
-A mixin of :class:`ocula.engine.Engine`, kept in its own module so each file stays about one
-thing; it relies on the Engine's model loading (``runner``, ``dlib_model``), lock and decoder.
-"""
+"""Faces: detect, analyse, align, verify, on the models of a :class:`ModelPool`."""
 
 from __future__ import annotations
 
@@ -11,24 +7,24 @@ import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
-from .face_types import FaceResult, Faces, Verification
-from .io import ImageSource, Reduced, load_image, load_reduced, source_name
-from .models.backends.base import LazyRunner
-from .models.backends.dlib_isolated import IsolatedDetector
-from .models.files import resolve_files
-from .models.registry import Backend, get_model
-from .pipelines.blazeface import BlazeFaceDetector
-from .pipelines.calibration import CalibrationTable, shipped_calibration
-from .pipelines.faces import (
+from ..errors import DescriptorMismatch, ImageError, InputError, OculaError, UnknownName
+from ..face_types import FaceResult, Faces, Verification
+from ..io import ImageSource, PendingPhoto, Reduced, load_image, load_reduced, source_name
+from ..models.backends.base import LazyRunner
+from ..models.backends.dlib_isolated import IsolatedDetector
+from ..models.files import resolve_files
+from ..models.registry import Backend, get_model
+from ..pipelines.blazeface import BlazeFaceDetector
+from ..pipelines.calibration import CalibrationTable, shipped_calibration
+from ..pipelines.faces import (
     DEFAULT_DESCRIPTOR,
     DEFAULT_DETECTORS,
-    DETECT_DETECTORS,
     DESCRIPTOR_MODELS,
+    DETECT_DETECTORS,
     DETECT_MAX_PIXELS,
     DETECTOR_MODELS,
     FACE_DESCRIPTORS,
@@ -40,21 +36,27 @@ from .pipelines.faces import (
     FaceOptions,
     as_descriptor,
     as_detector,
+    face_at,
     similarity,
 )
-from .pipelines.sface import SFaceDescriptor
-from .pipelines.yunet import YuNetDetector
+from ..pipelines.sface import SFaceDescriptor
+from ..pipelines.yunet import YuNetDetector
+from .decode import DECODE_AHEAD, decode_ahead
+from .pool import ModelPool
 
-__all__ = ["FaceMethods"]
+if TYPE_CHECKING:
+    from ..models.backends.dlib import FaceDetectorModel
+
+__all__ = ["FaceService"]
 
 
-def _face_index(index: Any) -> int | None:
+def _face_index(index: object) -> int | None:
     if index is None:
         return None
     if isinstance(index, bool):
         raise InputError("a face index must be an integer, not a bool")
     try:
-        return operator.index(index)
+        return operator.index(index)  # type: ignore[call-overload]
     except TypeError:
         raise InputError(f"a face index must be an integer, not {type(index).__name__}") from None
 
@@ -71,20 +73,15 @@ def _named(models: dict[str, str], name: str, what: str) -> str:
         raise UnknownName(what, str(name), list(models)) from None
 
 
-class FaceMethods:
-    # Provided by Engine (declared here so the methods below type-check on their own).
-    settings: Any
-    _lock: Any
-    _face_analyzers: dict
-    _dlib_models: dict
-    # None: dlib's CNN runs in this process; else seconds a CNN call may take in its child process.
-    _cnn_timeout: float | None = None
-    # None: the library's pixel budget of the CNN (pipelines.faces.DETECT_MAX_PIXELS); else this.
-    _cnn_max_pixels: int | None = None
-    runner: Callable[[str], Any]
-    dlib_model: Callable[[str], Any]
-    decoded: Callable[[Iterable[ImageSource]], Iterator[tuple[str, Any, OculaError | None]]]
-    decoded_sources: Callable[..., Iterator[tuple[str, Any, Any, OculaError | None]]]
+class FaceService:
+    """Face finding, description and verification on the models of ``pool``."""
+
+    def __init__(self, pool: ModelPool):
+        self._pool = pool
+        # None: dlib's CNN runs in this process; else seconds a CNN call may take in its child process.
+        self._cnn_timeout: float | None = None
+        # None: the library's pixel budget of the CNN (pipelines.faces.DETECT_MAX_PIXELS); else this.
+        self._cnn_max_pixels: int | None = None
 
     def face_analyzer(
         self,
@@ -99,25 +96,22 @@ class FaceMethods:
         descriptor = as_descriptor(descriptor)
         detector = as_detector(DETECT_DETECTORS[descriptor] if detector is None else detector)
         key = (detector, landmarks68, descriptor)
-        with self._lock:
-            if key not in self._face_analyzers:
-                self._face_analyzers[key] = self._build_analyzer(detector, descriptor, landmarks68)
-            return self._face_analyzers[key]
+        return self._pool.derived("face analyzer", key, lambda: self._build_analyzer(detector, descriptor, landmarks68))
 
     def _build_analyzer(self, detector: Detector, descriptor: Descriptor, landmarks68: bool) -> FaceAnalyzer:
         dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
         assert dlib_spec.alignment is not None
         yunet, sface = detector is Detector.YUNET, descriptor is Descriptor.SFACE
         # dlib's 5 points: for dlib's detectors (the Faces' landmarks) and dlib's chips.
-        landmarks5 = None if (yunet and sface) else self.dlib_model(dlib_spec.alignment.landmarks)
+        landmarks5 = None if (yunet and sface) else self._pool.dlib_model(dlib_spec.alignment.landmarks)
         # dlib's 68 points: asked for, or SFace's five points on a dlib detector's faces.
         wants68 = landmarks68 or (sface and not yunet)
         return FaceAnalyzer(
             tuple(self.face_detector("yunet") if yunet else self._detector_model(n) for n in DETECTOR_MODELS[detector]),
             landmarks5,
-            None if sface else self.runner(dlib_spec.name),
+            None if sface else self._pool.runner(dlib_spec.name),
             dlib_spec.alignment,
-            landmarks68=self.dlib_model("dlib_landmarks_68") if wants68 else None,
+            landmarks68=self._pool.dlib_model("dlib_landmarks_68") if wants68 else None,
             cnn_max_pixels=self._cnn_max_pixels,
             sface=self.face_descriptor("sface") if sface else None,
         )
@@ -132,23 +126,24 @@ class FaceMethods:
         if spec.backend is Backend.DLIB:
             return self._detector_model(model)
         if spec.architecture.get("kind") == "blazeface":
-            return BlazeFaceDetector(self.runner(model), spec)
-        return YuNetDetector(self.runner(model), spec)
+            return BlazeFaceDetector(self._pool.runner(model), spec)
+        return YuNetDetector(self._pool.runner(model), spec)
 
     def face_descriptor(self, name: str, *, flip: bool = True) -> SFaceDescriptor:
         """A face descriptor of faces v2 by name (``FACE_DESCRIPTORS``: "sface"); its graph is
         loaded when it first describes a face (a photo without one never loads it). With
         ``flip`` each face is described with its mirror image too."""
         model = _named(FACE_DESCRIPTORS, name, "face descriptor")
-        return SFaceDescriptor(LazyRunner(model, functools.partial(self.runner, model)), get_model(model), flip=flip)
+        runner = LazyRunner(model, functools.partial(self._pool.runner, model))
+        return SFaceDescriptor(runner, get_model(model), flip=flip)
 
     def isolate_cnn(self, *, timeout: float) -> None:
         """Run dlib's CNN face detector in a child process from now on, each call ended (an
         ImageError) after ``timeout`` seconds. For servers: the CNN holds Python's GIL for its
         whole run (~10 s for 1 MP), which would stop every other thread, the event loop too."""
-        with self._lock:
+        with self._pool.lock:
             self._cnn_timeout = timeout
-            self._face_analyzers.clear()
+            self._pool.forget("face analyzer")
 
     def limit_cnn_pixels(self, max_pixels: int) -> None:
         """Let dlib's CNN search at most ``max_pixels`` per call from now on, when ocula chooses
@@ -157,42 +152,64 @@ class FaceMethods:
         1 KB and 10 us per pixel, and the library's default budget is 2.56 MP."""
         if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
             raise InputError("max_pixels must be a positive integer")
-        with self._lock:
+        with self._pool.lock:
             self._cnn_max_pixels = max_pixels
-            self._face_analyzers.clear()
+            self._pool.forget("face analyzer")
 
     @property
     def cnn_max_pixels(self) -> int:
         """The most pixels dlib's CNN searches in one call when ocula chooses the upsampling."""
         return self._cnn_max_pixels or DETECT_MAX_PIXELS["mmod"]
 
-    def _detector_model(self, name: str) -> Any:
+    def _detector_model(self, name: str) -> FaceDetectorModel | IsolatedDetector:
         spec = get_model(name)
-        if self._cnn_timeout is None or spec.architecture.get("kind") != "mmod":
-            return self.dlib_model(name)
-        key = f"{name} in a child process"
-        with self._lock:
-            if key not in self._dlib_models:  # closed with the other dlib models by Engine.close
-                weights = resolve_files(spec, self.settings).get("weights")
-                self._dlib_models[key] = IsolatedDetector("mmod", weights, timeout=self._cnn_timeout)
-            return self._dlib_models[key]
+        timeout = self._cnn_timeout
+        if timeout is None or spec.architecture.get("kind") != "mmod":
+            return self._pool.dlib_model(name)  # type: ignore[return-value]
 
-    def faces(self, image: ImageSource, **options: Any) -> Faces:
-        """Find, measure and describe the faces in one photo, largest first.
+        def isolated() -> IsolatedDetector:
+            weights = resolve_files(spec, self._pool.settings).get("weights")
+            return IsolatedDetector("mmod", weights, timeout=timeout)
 
-        Options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector`` ("hog",
-        "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
-        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``.
-        """
-        opts = FaceOptions(**options)
+        return self._pool.owned(f"{name} in a child process", isolated)  # closed with the pool
+
+    def faces(
+        self,
+        image: ImageSource | PendingPhoto,
+        *,
+        detector: Detector | str | None = None,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+        upsample: int | None = None,
+        largest_only: bool = False,
+        cropped: bool = False,
+        landmarks68: bool = False,
+        embed: bool = True,
+        turned: bool = False,
+        face_expected: bool = False,
+    ) -> Faces:
+        """See :meth:`ocula.Engine.faces`. ``image`` may be a :class:`~ocula.io.PendingPhoto`:
+        decoded under its own limits, perhaps decoding ahead already
+        (:func:`ocula.io.decode_reduced_ahead`)."""
+        opts = FaceOptions(
+            detector=detector,  # type: ignore[arg-type]  # FaceOptions turns names into enums
+            descriptor=descriptor,  # type: ignore[arg-type]
+            upsample=upsample,
+            largest_only=largest_only,
+            cropped=cropped,
+            landmarks68=landmarks68,
+            embed=embed,
+            turned=turned,
+            face_expected=face_expected,
+        )
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side = analyzer.detection_side
+        photo = image if isinstance(image, PendingPhoto) else PendingPhoto(image, self._pool.settings)
         if side is None:
-            return analyzer.analyze(load_image(image, settings=self.settings), opts, name=source_name(image))
-        return self._faces_at_detection_size(analyzer, image, load_reduced(image, longer_side=side, settings=self.settings), opts)
+            return analyzer.analyze(photo.full(), opts, name=source_name(photo))
+        return self._faces_at_detection_size(analyzer, photo, photo.reduced(side), opts)
 
     def _faces_at_detection_size(
-        self, analyzer: FaceAnalyzer, source: ImageSource, reduced: Reduced, opts: FaceOptions
+        self, analyzer: FaceAnalyzer, source: ImageSource | PendingPhoto, reduced: Reduced, opts: FaceOptions
     ) -> Faces:
         """Faces found on ``reduced`` (``source`` decoded at the size the detector looks at), and
         described on ``source`` at full resolution, decoded only when there is a face to describe:
@@ -209,18 +226,44 @@ class FaceMethods:
                 landmark_layout="yunet5",
                 descriptor=analyzer.descriptor_model,
             )
-        image = load_image(source, settings=self.settings)
+        image = source.full() if isinstance(source, PendingPhoto) else load_image(source, settings=self._pool.settings)
         return analyzer.describe(image, analyzer.refine(image, found.scaled(reduced.factor, reduced.full_size)), opts)
 
-    def faces_many(self, sources: Iterable[ImageSource], **options: Any) -> Iterator[FaceResult]:
-        """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input
-        becomes a result with ``error`` and never stops the stream."""
-        opts = FaceOptions(**options)
+    def faces_many(
+        self,
+        sources: Iterable[ImageSource],
+        *,
+        detector: Detector | str | None = None,
+        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
+        upsample: int | None = None,
+        largest_only: bool = False,
+        cropped: bool = False,
+        landmarks68: bool = False,
+        embed: bool = True,
+        turned: bool = False,
+        face_expected: bool = False,
+    ) -> Iterator[FaceResult]:
+        """See :meth:`ocula.Engine.faces_many`."""
+        opts = FaceOptions(
+            detector=detector,  # type: ignore[arg-type]  # FaceOptions turns names into enums
+            descriptor=descriptor,  # type: ignore[arg-type]
+            upsample=upsample,
+            largest_only=largest_only,
+            cropped=cropped,
+            landmarks68=landmarks68,
+            embed=embed,
+            turned=turned,
+            face_expected=face_expected,
+        )
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
-        side = analyzer.detection_side
+        side, settings = analyzer.detection_side, self._pool.settings
         # With YuNet, photos are decoded (ahead, on worker threads) at the size it looks at, and
         # again at full resolution only when a face is found (see _faces_at_detection_size).
-        decode = None if side is None else functools.partial(load_reduced, longer_side=side, settings=self.settings)
+        decode: Callable[[ImageSource], np.ndarray | Reduced] = (
+            functools.partial(load_image, settings=settings)
+            if side is None
+            else functools.partial(load_reduced, longer_side=side, settings=settings)
+        )
 
         def analyzed(source: ImageSource, image: np.ndarray | Reduced, name: str) -> Faces:
             if isinstance(image, Reduced):
@@ -228,16 +271,16 @@ class FaceMethods:
             return analyzer.analyze(image, opts, name=name)
 
         def run() -> Iterator[FaceResult]:
-            for name, source, image, error in self.decoded_sources(sources, decode):
-                if error is not None:
-                    yield FaceResult(name, error=error)
+            for d in decode_ahead(sources, decode, ahead=DECODE_AHEAD):
+                if d.value is None:
+                    yield FaceResult(d.name, error=d.error)
                     continue
                 try:
-                    yield FaceResult(name, faces=analyzed(source, image, name))
+                    yield FaceResult(d.name, faces=analyzed(d.source, d.value, d.name))
                 except OculaError as exc:
-                    yield FaceResult(name, error=exc)
+                    yield FaceResult(d.name, error=exc)
                 except MemoryError:
-                    yield FaceResult(name, error=ImageError(f"{name}: out of memory while finding faces"))
+                    yield FaceResult(d.name, error=ImageError(f"{d.name}: out of memory while finding faces"))
 
         return run()
 
@@ -246,7 +289,7 @@ class FaceMethods:
         SFace: 112 px; faces without descriptors: dlib's chips)."""
         sface = faces.descriptor == DESCRIPTOR_MODELS[Descriptor.SFACE]
         analyzer = self.face_analyzer(Detector.HOG, descriptor=Descriptor.SFACE if sface else Descriptor.DLIB)
-        return analyzer.chips(load_image(image, settings=self.settings), faces, cropped=cropped)
+        return analyzer.chips(load_image(image, settings=self._pool.settings), faces, cropped=cropped)
 
     def calibration(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> CalibrationTable:
         """The shipped FMR → threshold table of the face ``descriptor``
@@ -255,8 +298,8 @@ class FaceMethods:
 
     def verify(
         self,
-        a: ImageSource | Faces,
-        b: ImageSource | Faces,
+        a: ImageSource | PendingPhoto | Faces,
+        b: ImageSource | PendingPhoto | Faces,
         *,
         fmr: float = 1e-3,
         face_a: int | None = None,
@@ -322,7 +365,12 @@ class FaceMethods:
         )
 
     def _one_face(
-        self, source: ImageSource | Faces, index: int | None, detector: Detector, cropped: bool, descriptor: Descriptor
+        self,
+        source: ImageSource | PendingPhoto | Faces,
+        index: int | None,
+        detector: Detector,
+        cropped: bool,
+        descriptor: Descriptor,
     ) -> tuple[Faces, int]:
         """The face to compare and its index among the photo's faces (largest first)."""
         if isinstance(source, Faces):
@@ -338,11 +386,12 @@ class FaceMethods:
         else:
             name = source_name(source)
             faces = self.faces(
-                source, detector=detector, descriptor=descriptor, cropped=cropped, largest_only=index is None
+                source,
+                detector=detector,
+                descriptor=descriptor,
+                cropped=cropped,
+                largest_only=index is None,
+                face_expected=True,  # a photo to verify shows a face: search it turned too if need be
             )
-        if len(faces) == 0:
-            raise NoFaceFound(name)
-        i = 0 if index is None else index
-        if not -len(faces) <= i < len(faces):
-            raise InputError(f"{name}: face {i} asked for, but {len(faces)} found")
-        return faces[i], i % len(faces)
+        i = face_at(faces, index, name)
+        return faces[[i]], i
