@@ -24,8 +24,11 @@ from ocula.galleries import Gallery
 from .crash_worker import descriptor
 
 WORKER = Path(__file__).with_name("crash_worker.py")
-#: Seconds of kill-and-check cycles per store kind (longer runs: set CRASH_SECONDS).
-SECONDS = float(os.environ.get("CRASH_SECONDS", "12"))
+#: Kill-and-check cycles per store kind in the test suite: a fixed amount of work (12 s, the
+#: budget this replaces, gave 13 and 11 kills on a 2-core machine at load 2.6, and fewer the
+#: busier the machine). Longer runs by hand: CRASH_SECONDS=300 runs cycles for that long instead.
+KILLS = 8
+SECONDS = float(os.environ.get("CRASH_SECONDS", "0"))
 
 
 def _first_line(fd: int) -> str:
@@ -77,7 +80,11 @@ def test_sigkill_at_random_moments_loses_nothing_committed(kind, tmp_path):
     uncertain: set[str] = set()
     kills = changes = 0
     deadline = time.time() + SECONDS
-    while time.time() < deadline or kills < 5:
+
+    def more() -> bool:
+        return time.time() < deadline if SECONDS else kills < KILLS
+
+    while more() or kills < 5:
         events = run_and_kill(data_dir, kind, kills, rng)
         kills += 1
         done = [e for e in events if e["op"] != "begin"]

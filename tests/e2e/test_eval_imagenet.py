@@ -22,20 +22,21 @@ COMPARED = 150
 def results(engine):
     root = shared("imagenet/sample-334")
     labels = root / "labels.csv"
+    # The fast preset on the whole sample (the issue's top-1 bar) is the session report's ImageNet
+    # section, checked in tests/browser/test_report.py: the 334 photos are tagged once per run.
     return {
-        "fast": evaluate_imagenet(root, labels, preset="fast", engine=engine),
         "fast-compared": evaluate_imagenet(root, labels, preset="fast", engine=engine, limit=COMPARED),
         "accurate-compared": evaluate_imagenet(root, labels, preset="accurate", engine=engine, limit=COMPARED),
     }
 
 
-def test_fast_top1_in_published_range(results):
-    fast = results["fast"]
-    assert fast.n == 334 and fast.failures == 0
-    assert 1 - fast.top1_error >= 0.70  # the issue's bar; EfficientNet-Lite0: 75.1% on ImageNet val
-    # This fixed sample (likely training-split photos) measures 89.5%; a resize, crop or
-    # normalisation slip would cost more than two points.
-    assert 1 - fast.top1_error >= 0.87
+def test_fast_on_the_first_photos(results):
+    """evaluate_imagenet's own answer for the fast preset (the whole sample's top-1, the issue's
+    bar, is test_report.py::test_fast_top1_in_published_range, from the session report)."""
+    fast = results["fast-compared"]
+    assert fast.n == COMPARED and fast.failures == 0 and fast.preset == "fast"
+    assert 1 - fast.top1_error >= 0.87  # as on the whole sample (measured there: 89.5%)
+    assert fast.top5_error < fast.top1_error and fast.images_per_second > 0
     assert fast.models == ["efficientnet_lite0"]
 
 

@@ -90,9 +90,10 @@ def test_best_similarity_is_the_face_similarity_of_the_closest_template():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["photo.jpg", "--person", "obama", "-g", "g"], "not both"),
+        (["photo.jpg", "--person", "obama", "-g", "g"], "does not combine"),
+        (["--text", "dog", "--person", "obama", "-g", "g"], "does not combine"),
         (["--person", "obama"], "--person and --gallery go together"),
-        ([], "give a query photo, or --person NAME --gallery G"),
+        ([], "give a query PHOTO, --text WORDS (or both), or --person NAME --gallery G"),
     ],
 )
 def test_search_refuses_a_person_search_it_cannot_run(args, message, tmp_path):

@@ -126,8 +126,20 @@ def index_command(
 
 def search_command(
     ctx: typer.Context,
-    photo: Annotated[Path | None, typer.Argument(help="Query photo.", show_default=False)] = None,
-    collection: CollectionOption = ...,  # type: ignore[assignment]  # required, after an optional argument
+    collection: CollectionOption,
+    photo: Annotated[
+        Path | None, typer.Argument(help="Query photo (optional with --text).", show_default=False)
+    ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            "--text",
+            "-t",
+            help="Words: what the items show, e.g. 'dog', 'dog cat' (both), 'dog | cat' (either). With a "
+            "photo: the items the words match, by similarity to the photo times word score.",
+            show_default=False,
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Number of matches.")] = 10,
     where: Annotated[
         str | None, typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
@@ -151,35 +163,44 @@ def search_command(
     ] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The most similar items of a collection to a photo (or to a region of it). Without
-    --region, the photo's 3x3 half-size windows are searched too, so an item shown small in a
-    scene is found; each match says which part of the photo matched.
+    """The most similar items of a collection to a photo (or to a region of it), or the items
+    that show what --text names, or both. Without --region, the photo's 3x3 half-size windows
+    are searched too, so an item shown small in a scene is found; each match says which part
+    of the photo matched.
 
-    With --person NAME --gallery G instead of a photo: the items where a face is that person,
-    at the threshold `ocula faces identify` names people at (--fpir), best face first; each
-    match names the face's box and similarity. The person's templates are read at each search,
-    so an enrolment or a `faces forget` counts at once."""
+    With --person NAME --gallery G instead: the items where a face is that person, at the
+    threshold `ocula faces identify` names people at (--fpir), best face first; each match names
+    the face's box and similarity. The person's templates are read at each search, so an
+    enrolment or a `faces forget` counts at once."""
     settings = settings_of(ctx)
     if person is not None or gallery is not None:
-        if photo is not None:
+        if photo is not None or text is not None:
             with cli_errors(json_output=as_json):
-                raise InputError("search with a photo or with --person, not both (they do not combine yet)")
+                raise InputError("--person does not combine with a photo or --text yet: search by one of them")
         _search_person(settings, person, gallery, collection, k=k, where=where, fpir=fpir, as_json=as_json)
         return
     with cli_errors(json_output=as_json):
-        if photo is None:
-            raise InputError("give a query photo, or --person NAME --gallery G")
+        if photo is None and text is None:
+            raise InputError("give a query PHOTO, --text WORDS (or both), or --person NAME --gallery G")
         box = parse_region(region) if region is not None else None
         with Engine(settings) as engine:
-            matches = engine.search(photo, collection, k=k, where=where, region=box, windows=not whole)
+            if photo is None:
+                assert text is not None
+                matches = engine.search_words(text, collection, k=k, where=where)
+            else:
+                matches = engine.search(photo, collection, k=k, where=where, region=box, windows=not whole, text=text)
     if as_json:
-        emit_json({"query": str(photo), "region": box, "matches": [m.to_dict() for m in matches]})
+        query = {"query": None if photo is None else str(photo), "text": text, "region": box}
+        emit_json(query | {"matches": [m.to_dict() for m in matches]})
         return
-    table = Table(title=Text(f"{photo} in {collection}"), title_justify="left", show_edge=False, pad_edge=False)
-    for col in ("#", "score", "id", "path"):
+    title = " + ".join(q for q in (None if photo is None else str(photo), text and repr(text)) if q)
+    table = Table(title=Text(f"{title} in {collection}"), title_justify="left", show_edge=False, pad_edge=False)
+    columns = ("#", "score", "id", "path", *(("concepts",) if text else ()))
+    for col in columns:
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for i, m in enumerate(matches):
-        table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""))
+        shown = ", ".join(f"{c['concept']} {c['score']:.2f}" for c in m.concepts or [])
+        table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""), *((Text(shown),) if text else ()))
     stdout.print(table)
 
 

@@ -4,8 +4,12 @@ Layout under ``settings.data_dir / "collections" / <name>``:
 
 - ``items.sqlite`` (WAL): ``meta`` (embedder stamp, dimension, generation), ``items`` (id, path,
   content sha256, metadata JSON) and ``vectors`` (vector id, item id, embedder stamp, region,
-  float32 blob). Every change is one transaction, so a process killed at any point leaves the
-  items that were committed and nothing half-written.
+  float32 blob), and ``concepts`` (item id, the item's compact concept scores, see
+  :mod:`ocula.concepts`; ``meta.concepts`` names their concept numbering). Every change is one
+  transaction, so a process killed at any point leaves the items that were committed and
+  nothing half-written. A search by words uses a :class:`ConceptIndex` of the ``concepts``
+  rows built in memory on the first such search and again after any change (by any process:
+  the generation says so); 0.1 s at 10,000 items (benchmarks/text_search_collection.py).
 - ``vectors.faiss`` + ``vectors.json``: a snapshot of the vector index, valid only for the
   generation it names; otherwise rebuilt from ``vectors`` on open, and the old snapshot removed
   (it may hold vectors erased since). A snapshot is only written under SQLite's write lock and
@@ -41,8 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from ..concepts import CompactScores, ConceptSpace
 from ..config import Settings
-from ..errors import InputError, OculaError, StoreError, UnknownName
+from ..errors import InputError, NoConceptScores, OculaError, StoreError, UnknownName
+from .concept_index import ConceptIndex
 from .filters import parse_filter
 from .milvus import canonical_vectors_uri, milvus_collection_name
 from .vector_store import VectorStore, drop_shared_store, open_shared_store
@@ -95,6 +101,10 @@ CREATE TABLE IF NOT EXISTS item_faces (
     descriptor BLOB NOT NULL,
     PRIMARY KEY (item_id, face)
 );
+CREATE TABLE IF NOT EXISTS concepts (
+    item_id TEXT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+    scores BLOB NOT NULL
+);
 """
 FACES_META = "faces_descriptor"  # meta key: the face descriptor (model@version) of every item_faces row
 
@@ -131,6 +141,7 @@ class NewItem:
     regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
     source: str | None = None  # the folder or catalog file it was indexed from
     faces: ItemFaces | None = None  # the faces in its photo (None: not searched for faces)
+    concepts: CompactScores | None = None  # what the photo shows, by concept (see ocula.concepts)
 
 
 @dataclass(frozen=True)
@@ -163,9 +174,11 @@ class Match:
     metadata: dict[str, Any]
     region: list[float] | None  # the stored vector's region of the item's image (None: whole)
     query_region: list[int] | None = None  # the part of the query photo that matched (None: whole)
+    #: The item's best concepts, best first (a search by words fills it; see ocula.concepts).
+    concepts: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "path": self.path,
             "score": round(self.score, 6),
@@ -173,6 +186,9 @@ class Match:
             "region": self.region,
             "query_region": self.query_region,
         }
+        if self.concepts is not None:
+            out["concepts"] = self.concepts
+        return out
 
 
 #: What an :class:`Item` is read from (its vectors counted through the ``vectors_by_item`` index).
@@ -389,6 +405,9 @@ class Collection:
             except BaseException:
                 self._vectors.close()  # releases a Milvus Lite file for other processes
                 raise
+        #: Concept numbering of the stored concept scores (None: the store has none; see text_index).
+        self.concepts_fingerprint: str | None = meta.get("concepts")
+        self._text_index: tuple[int, ConceptIndex] | None = None  # (generation, index of its rows)
         self._finish_interrupted_erasures()
 
     def _use_local(self, index: FaissVectors) -> None:
@@ -407,11 +426,14 @@ class Collection:
         vectors: str | None = None,
         kind: str = "collections",
         metric: str = "ip",
+        concepts: str | None = None,
     ) -> Collection:
         """Open the collection ``name``; with ``create`` (and ``embedder``, ``dim``) make it if
         missing, keeping its vectors in ``vectors`` (default ``settings.vectors``: ``faiss``, a
         ``milvus://host:port`` server or a ``milvus-lite:PATH.db`` file). An existing collection
-        built with another embedder, or kept in another store than ``vectors``, is refused."""
+        built with another embedder, or kept in another store than ``vectors``, is refused.
+        ``concepts`` (a :class:`~ocula.concepts.ConceptSpace` fingerprint) stamps a new
+        collection as storing its items' concept scores under that numbering."""
         settings = settings or Settings()
         path = _root(settings, kind) / _check_name(name)
         exists = (path / "items.sqlite").is_file()
@@ -432,6 +454,7 @@ class Collection:
                 "vectors": store,
                 "milvus_collection": milvus_collection_name(name, uuid.uuid4().hex[:8]),
                 "metric": metric,
+                **({"concepts": concepts} if concepts else {}),
             })  # fmt: skip
         db, stamp = _connect(path, kind)
         if embedder is not None and stamp.get("embedder") != embedder:
@@ -695,6 +718,13 @@ class Collection:
                 added_vectors.append(row)
             if item.faces is not None:
                 self._write_faces(item.id, item.faces)
+            if item.concepts is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO concepts (item_id, scores) VALUES (?, ?)",
+                    (item.id, item.concepts.to_bytes()),
+                )
+            else:  # a replaced item keeps no scores of its former photo
+                self._db.execute("DELETE FROM concepts WHERE item_id = ?", (item.id,))
         self._outbox(removed, added_ids)
         current = self._bump()
         return current, removed, added_ids, added_vectors
@@ -749,6 +779,7 @@ class Collection:
                 removed = self._remove_vectors(ids)
                 count = 0
                 for item_id in ids:
+                    self._db.execute("DELETE FROM concepts WHERE item_id = ?", (item_id,))
                     count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
                 self._outbox(removed, [])
                 if erasing is not None:
@@ -992,11 +1023,14 @@ class Collection:
                 for i, m in updates.items()
             )
 
-    def search(self, queries: np.ndarray, k: int = 10, *, where: str | None = None) -> list[list[Match]]:
+    def search(
+        self, queries: np.ndarray, k: int = 10, *, where: str | None = None, rowids: np.ndarray | None = None
+    ) -> list[list[Match]]:
         """The ``k`` best items for each query vector (rows of ``queries``), best first.
 
         ``where`` filters on metadata before ranking (see :mod:`ocula.collections.filters`), so
-        every returned item matches and there are ``k`` of them whenever ``k`` items match.
+        every returned item matches and there are ``k`` of them whenever ``k`` items match;
+        ``rowids`` (items' rowids, e.g. those a search by words matched) restricts it further.
         """
         q = np.atleast_2d(np.asarray(queries, np.float32))
         if q.shape[1] != self.dim:
@@ -1004,15 +1038,19 @@ class Collection:
         if not isinstance(k, int) or k < 1:
             raise InputError("k must be a positive integer")
         allowed = None
-        if where:
-            f = parse_filter(where)
+        if where or rowids is not None:
+            f = parse_filter(where) if where else None
             try:
                 rows = self._db.execute(
-                    f"SELECT v.vid FROM vectors v JOIN items ON items.id = v.item_id WHERE {f.sql}", f.params
-                )
-                allowed = np.array([r[0] for r in rows], np.int64)
+                    "SELECT v.vid, items.rowid FROM vectors v JOIN items ON items.id = v.item_id"
+                    + (f" WHERE {f.sql}" if f else ""),
+                    f.params if f else (),
+                ).fetchall()
             except sqlite3.Error as exc:
                 raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
+            pairs = np.array(rows, np.int64).reshape(-1, 2)
+            keep = np.isin(pairs[:, 1], rowids) if rowids is not None else np.ones(len(pairs), bool)
+            allowed = pairs[keep, 0]
         out: list[list[Match]] = []
         with self._lock:
             self._check_not_dropped()
@@ -1049,6 +1087,67 @@ class Collection:
                 row[0], float(score), row[1], json.loads(row[2]), None if row[3] is None else json.loads(row[3])
             )
         return list(seen.values())
+
+    # -- words ----------------------------------------------------------------------------
+    def text_index(self, space: ConceptSpace) -> ConceptIndex:
+        """The concept index of the stored concept scores (its item ids are the items' rowids),
+        rebuilt from SQLite whenever the store changed since it was built (any process's add or
+        delete advances the generation): never stale, and nothing to keep in step on disk.
+        ``space`` is the caller's concept numbering; a store stamped with another one, or with
+        none, raises NoConceptScores."""
+        if self.concepts_fingerprint is None:
+            raise NoConceptScores(self.name)
+        if self.concepts_fingerprint != space.fingerprint:
+            raise NoConceptScores(self.name, "stores concept scores of another concept numbering")
+        with self._lock, self._reading():
+            self._check_not_dropped()
+            generation = self._generation()
+            if self._text_index is None or self._text_index[0] != generation:
+                rows = self._db.execute(
+                    "SELECT items.rowid, concepts.scores FROM concepts JOIN items ON items.id = concepts.item_id "
+                    "ORDER BY items.added_at, items.rowid"
+                )
+                self._text_index = (generation, ConceptIndex.from_rows(rows, len(space)))
+            return self._text_index[1]
+
+    def rowids(self, where: str | None = None) -> np.ndarray:
+        """The rowids of the items matching ``where`` (all items when None), ascending."""
+        f = parse_filter(where) if where else None
+        sql = "SELECT rowid FROM items" + (f" WHERE {f.sql}" if f else "") + " ORDER BY rowid"
+        try:
+            return np.array([r[0] for r in self._db.execute(sql, f.params if f else ())], np.int64)
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
+
+    def by_rowid(self, rowids: Iterable[int]) -> dict[int, tuple[Match, CompactScores | None]]:
+        """The items of ``rowids`` that exist, by rowid, as matches scoring 0, each with its
+        stored concept scores."""
+        out = {}
+        for rowid in rowids:
+            row = self._db.execute(
+                "SELECT items.id, items.path, items.metadata, concepts.scores FROM items "
+                "LEFT JOIN concepts ON concepts.item_id = items.id WHERE items.rowid = ?",
+                (int(rowid),),
+            ).fetchone()
+            if row is not None:
+                scores = None if row[3] is None else CompactScores.from_bytes(row[3])
+                out[int(rowid)] = (Match(row[0], 0.0, row[1], json.loads(row[2]), None), scores)
+        return out
+
+    def item_ids(self, rowids: np.ndarray) -> list[str | None]:
+        """The id of the item of each rowid (None where there is none)."""
+        found: dict[int, str] = {}
+        wanted = [int(r) for r in rowids]
+        for start in range(0, len(wanted), 500):  # SQLite caps the parameters of one statement
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT rowid, id FROM items WHERE rowid IN ({marks})", chunk).fetchall())
+        return [found.get(r) for r in wanted]
+
+    def concept_scores(self, item_id: str) -> CompactScores | None:
+        """The stored concept scores of ``item_id`` (None: none stored)."""
+        row = self._db.execute("SELECT scores FROM concepts WHERE item_id = ?", (item_id,)).fetchone()
+        return None if row is None else CompactScores.from_bytes(row[0])
 
     def info(self) -> dict[str, Any]:
         items, n_vectors = self.counts()

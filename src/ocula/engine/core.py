@@ -409,10 +409,20 @@ class Engine:
         where: str | None = None,
         region: Sequence[float] | None = None,
         windows: bool = True,
+        text: str | None = None,
     ) -> list[Match]:
-        """The ``k`` most similar items of ``collection`` to ``image``, best first
-        (see :meth:`SearchService.search`)."""
-        return self.search_service.search(image, collection, k=k, where=where, region=region, windows=windows)
+        """The ``k`` most similar items of ``collection`` to ``image``, best first, among those
+        ``text`` matches if given (see :meth:`SearchService.search`)."""
+        return self.search_service.search(
+            image, collection, k=k, where=where, region=region, windows=windows, text=text
+        )
+
+    def search_words(
+        self, text: str, collection: str | Collection, *, k: int = 10, where: str | None = None
+    ) -> list[Match]:
+        """The ``k`` items of ``collection`` that best show what ``text`` names
+        (see :meth:`SearchService.search_words`)."""
+        return self.search_service.search_words(text, collection, k=k, where=where)
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:

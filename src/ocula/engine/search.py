@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..collections import Collection, ItemFaces, Match, NewItem, drop_collection, swap_collection
+from ..collections.concept_index import Hits
+from ..concepts import CompactScores, concept_space
 from ..config import Settings
 from ..errors import DatasetError, ImageError, ImageNotFound, ImageTooLarge, InputError, OculaError
 from ..hashing import file_sha256
@@ -22,6 +24,7 @@ from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor
 from ..pipelines.preprocess import crop_region
 from ..pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
+from ..text_query import parse_query, vocabulary
 from .decode import DECODE_AHEAD, decode_ahead
 from .faces import FaceService
 from .pool import ModelPool
@@ -41,6 +44,10 @@ __all__ = [
 ]
 
 COMMIT_EVERY = 32  # images per transaction: a killed run keeps all but the last few
+TOP_CONCEPTS = 5  # concepts a match of a search by words shows
+IMPLIED = 0.95  # a concept is not shown when a concept below it scores at least this fraction of it
+MAX_WORDED = 10_000  # a photo-and-words search ranks at most this many of the words' best items
+BROADEST = 0.15  # ... nor when it covers more than this fraction of the classes ("dog" covers 0.12)
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,47 @@ def item_faces_stamp(descriptor: Descriptor = DEFAULT_DESCRIPTOR) -> str:
     return f"{spec.name}@{spec.version}"
 
 
+def item_extras(embedded: Embedded) -> dict[str, CompactScores | None]:
+    """What an item stores beside its vector (NewItem's keyword arguments): its concept scores,
+    made from the class probabilities of its own forward pass (see ocula.concepts)."""
+    if embedded.probabilities is None:
+        return {"concepts": None}
+    space = concept_space()
+    return {"concepts": space.compact(space.scores(embedded.probabilities[None]))[0]}
+
+
+def top_concepts(scores: CompactScores | None, n: int = TOP_CONCEPTS) -> list[dict[str, Any]]:
+    """An item's ``n`` most telling stored concepts, best first: their word, WordNet id and
+    score. Left out: a concept one below it scores nearly as much as (``IMPLIED``: "dog" says
+    nothing "corgi" at 0.85 does not) and one covering more than ``BROADEST`` of the classes
+    ("whole", "artifact", "animal" are true of most photos)."""
+    if scores is None:
+        return []
+    space = concept_space()
+    stored = {space.wnids[int(c)]: float(v) for c, v in zip(scores.ids, scores.scores, strict=True)}
+    implied = {
+        ancestor
+        for wnid, score in stored.items()
+        for ancestor in space.taxonomy.ancestor_wnids(wnid)
+        if ancestor in stored and score >= IMPLIED * stored[ancestor]
+    }
+    narrow = {w for w in stored if len(space.classes_of(space.id_of[w])) <= BROADEST * len(space.taxonomy.classes)}
+    telling = sorted(narrow - implied, key=lambda w: -stored[w])[:n]
+    return [{"concept": space.taxonomy.lemmas[w][0], "wnid": w, "score": round(stored[w], 3)} for w in telling]
+
+
+def _word_hits(coll: Collection, text: str, where: str | None, k: int | None) -> Hits:
+    """The items of ``coll`` that ``text`` matches (and ``where``, if given), best first: their
+    rowids and word scores; the ``k`` best, or all of them when ``k`` is None."""
+    query = parse_query(text, vocabulary())
+    index = coll.text_index(concept_space())
+    if where is None:
+        return index.search(query, k)
+    hits = index.search(query, None)
+    keep = np.isin(hits.ids, coll.rowids(where))
+    return Hits(hits.ids[keep][:k], hits.scores[keep][:k])
+
+
 def search_service(settings: Settings) -> SearchService:
     """A search service on a pool of its own: what each Ray worker embeds with."""
     return SearchService(ModelPool(settings))
@@ -207,15 +255,20 @@ class SearchService:
         assert faces.embeddings is not None
         return ItemFaces(item_faces_stamp(), faces.boxes, faces.embeddings)
 
-    def embed_images(self, sources: Iterable[ImageSource]) -> Iterator[Embedded]:
-        """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error."""
+    def embed_images(self, sources: Iterable[ImageSource], *, classify: bool = False) -> Iterator[Embedded]:
+        """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error;
+        with ``classify``, also its class probabilities from the same forward pass."""
         embedder = self.image_embedder()
         batch: list[tuple[str, np.ndarray]] = []
 
         def flush() -> Iterator[Embedded]:
-            vectors = embedder.embed([p for _, p in batch])
-            for (name, _), v in zip(batch, vectors, strict=True):
-                yield Embedded(name, v, None)
+            prepared = [p for _, p in batch]
+            if classify:
+                vectors, probabilities = embedder.embed_and_classify(prepared)
+            else:
+                vectors, probabilities = embedder.embed(prepared), None
+            for i, ((name, _), v) in enumerate(zip(batch, vectors, strict=True)):
+                yield Embedded(name, v, None, None if probabilities is None else probabilities[i])
             batch.clear()
 
         decode = functools.partial(load_image, settings=self.settings)
@@ -245,11 +298,18 @@ class SearchService:
         return kept, (np.stack(vectors) if vectors else np.zeros((0, dim), np.float32)), failed
 
     def open_collection(self, name: str, *, create: bool = False, vectors: str | None = None) -> Collection:
-        """The collection ``name``, stamped with (and checked against) the search embedder;
+        """The collection ``name``, stamped with (and checked against) the search embedder, a
+        new one also with the concept numbering its items' concept scores are stored under;
         ``vectors`` chooses the store of a new one (see :meth:`Collection.open`)."""
         embedder = self.image_embedder()
         return Collection.open(
-            name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create, vectors=vectors
+            name,
+            settings=self.settings,
+            embedder=embedder.stamp,
+            dim=embedder.dim,
+            create=create,
+            vectors=vectors,
+            concepts=concept_space().fingerprint,
         )
 
     def index_folder(
@@ -366,9 +426,9 @@ class SearchService:
             batch = _CommitBatch(coll, on_commit)
             paths = [e.path for e, _ in todo]
             embedded = (
-                self.embed_images(paths)
+                self.embed_images(paths, classify=True)
                 if ray is None
-                else ray_embed_images(paths, ray, self.settings, worker=search_service)
+                else ray_embed_images(paths, ray, self.settings, worker=search_service, classify=True)
             )
             for done, ((entry, sha), e) in enumerate(zip(todo, embedded, strict=False), 1):
                 if progress:
@@ -394,6 +454,7 @@ class SearchService:
                         content_sha256=sha,
                         metadata=entry.metadata,
                         source=source,
+                        **item_extras(e),
                         **extras,
                     )
                 )
@@ -467,8 +528,14 @@ class SearchService:
         where: str | None = None,
         region: Sequence[float] | None = None,
         windows: bool = True,
+        text: str | None = None,
     ) -> list[Match]:
         """The ``k`` most similar items of ``collection`` to ``image``, best first.
+
+        ``text`` (words, as :meth:`search_words` takes them): "vehicles like this photo". Rank
+        rule: among the items the words match (their ``MAX_WORDED`` best by word score), by
+        similarity to ``image`` times word score, so a photo like the query that hardly shows
+        what the words name ranks below one that clearly does; ``score`` is that product.
 
         ``region`` (x0, y0, x1, y1 pixels of the upright image) searches with that part only.
         Without it, the whole photo and (``windows``) a 3 x 3 grid of half-size windows are
@@ -485,11 +552,47 @@ class SearchService:
                 pixels, clipped = crop_region(pixels, region)
                 whole = list(clipped)
             boxes, parts = query_parts(pixels, windows=region is None and windows)
+            worded = None if text is None else _word_hits(coll, text, where, MAX_WORDED)
+            if worded is not None and not len(worded):
+                return []
             queries = embedder.embed([embedder.prepare(p) for p in parts])
             # Exact: an item in the top k by its best part is in the top k of that part's search.
+            # With words, every matched item is scored (their product is ranked, not similarity).
+            fetch = k if worded is None else len(worded)
+            rowids = None if worded is None else worded.ids
             best: dict[str, Match] = {}
-            for box, found in zip(boxes, coll.search(queries, k, where=where), strict=False):
+            for box, found in zip(boxes, coll.search(queries, fetch, where=where, rowids=rowids), strict=False):
                 for m in found:
                     if m.id not in best or m.score > best[m.id].score:
                         best[m.id] = replace(m, query_region=whole if box is None else list(box))
+            if worded is not None:
+                word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
+                best = {
+                    i: replace(m, score=m.score * word_score[i], concepts=top_concepts(coll.concept_scores(i)))
+                    for i, m in best.items()
+                    if i in word_score
+                }
             return sorted(best.values(), key=lambda m: -m.score)[:k]
+
+    def search_words(
+        self, text: str, collection: str | Collection, *, k: int = 10, where: str | None = None
+    ) -> list[Match]:
+        """The ``k`` items of ``collection`` that best show what ``text`` names, best first.
+
+        ``text`` is a word query (see :mod:`ocula.text_query`: plurals, synonyms, "dog cat" for
+        both, "dog | cat" for either; an unknown word raises UnknownName with the nearest known
+        ones). Each match's score is the item's concept score for the words (the summed
+        probability of the ImageNet classes under them) and ``concepts`` its best concepts.
+        ``where`` filters on metadata first. A collection without concept scores (made before
+        they were stored) raises NoConceptScores: ``ocula reindex`` adds them."""
+        if not isinstance(k, int) or k < 1:
+            raise InputError("k must be a positive integer")
+        opened = contextlib.nullcontext(collection) if isinstance(collection, Collection) else None
+        with opened or self.open_collection(collection) as coll:
+            hits = _word_hits(coll, text, where, k)
+            found = coll.by_rowid(hits.ids)
+            return [
+                replace(found[rowid][0], score=float(score), concepts=top_concepts(found[rowid][1]))
+                for rowid, score in zip(hits.ids.tolist(), hits.scores.tolist(), strict=True)
+                if rowid in found  # deleted since the index was read
+            ]

@@ -174,7 +174,8 @@ def imagenet_section(engine: Engine, folder: Path, out: Path) -> Section:
     s.plots.append(plot_bars({r[0]: 1 - float(r[2].rstrip("%")) / 100 for r in per_group},
                              out / "imagenet_groups.png", ylabel="top-1 accuracy",
                              title="ImageNet top-1 accuracy by WordNet branch").name)  # fmt: skip
-    s.numbers = {"top1_error": float(1 - top1.mean()), "top5_error": float(1 - top5.mean()),
+    s.numbers = {"n": len(Y), "failures": len(rows) - len(Y), "models": list(tagger.preset.models),
+                 "top1_error": float(1 - top1.mean()), "top5_error": float(1 - top5.mean()),
                  "group_top1_error": {g: float(e) for g, e in errors.items()}, "group_gap": float(gap)}  # fmt: skip
     return s
 
