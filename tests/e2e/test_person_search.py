@@ -77,3 +77,46 @@ def test_reindex_stores_the_faces_of_a_collection_indexed_without_them(engine, t
         assert engine.reindex(collection).added == 2
         with Collection.open(collection, settings=engine.settings) as c:
             assert [m.id for m in search_person(g, c, "obama").matches] == ["obama1.jpg"]
+
+
+def test_person_words_and_where_combine_ranked_by_face_similarity_times_word_score(engine, indexed):
+    collection, gallery = indexed
+    with Gallery.open(gallery, engine=engine) as g, Collection.open(collection, settings=engine.settings) as c:
+        c.set_metadata({"obama1.jpg": {"year": 2021}, "obama_and_biden.jpg": {"year": 2012}})
+        alone = {m.id: m.similarity for m in search_person(g, c, "obama").matches}
+        assert set(alone) == {"obama1.jpg", "obama_and_biden.jpg"}
+        words = {m.id: m.score for m in engine.search_words("necktie", c, k=len(INDEXED))}
+        both = search_person(g, c, "obama", text="necktie")
+        assert both.matches, "Obama wears a necktie in at least one photo"
+        assert {m.id for m in both.matches} == set(alone) & set(words)  # the person AND the words
+        for m in both.matches:
+            assert m.rank_score == pytest.approx(alone[m.id] * words[m.id], rel=1e-4) and m.concepts
+        assert [m.rank_score for m in both.matches] == sorted((m.rank_score for m in both.matches), reverse=True)
+        recent = search_person(g, c, "obama", text="necktie", where="year >= 2020")
+        assert [m.id for m in recent.matches] == ["obama1.jpg"]
+
+
+def test_person_and_photo_rank_the_persons_items_by_similarity_to_the_photo(engine, indexed):
+    collection, gallery = indexed
+    photo = shared(EXAMPLES) / INDEXED["obama_and_biden.jpg"]
+    with Gallery.open(gallery, engine=engine) as g, Collection.open(collection, settings=engine.settings) as c:
+        alone = {m.id: m.similarity for m in search_person(g, c, "obama").matches}
+        similar = {m.id: m.score for m in engine.search(photo, c, k=len(INDEXED), windows=False)}
+        found = search_person(g, c, "obama", photo=photo, windows=False)
+        assert [m.id for m in found.matches] == ["obama_and_biden.jpg", "obama1.jpg"]  # the photo itself first
+        for m in found.matches:
+            assert m.rank_score == pytest.approx(alone[m.id] * similar[m.id], rel=1e-4)
+
+
+def test_cli_person_with_words(engine, indexed):
+    collection, gallery = indexed
+    env = {"OCULA_DATA_DIR": str(engine.settings.data_dir), "OCULA_CACHE_DIR": str(engine.settings.cache_dir)}
+    args = ("search", "--person", "obama", "-g", gallery, "--text", "necktie", "-c", collection)
+    proc = run_cli(*args, "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["text"] == "necktie" and out["person"] == "obama" and out["matches"]
+    for m in out["matches"]:
+        assert m["id"] in {"obama1.jpg", "obama_and_biden.jpg"} and m["concepts"] and m["score"] <= m["similarity"]
+    table = run_cli(*args, env_extra=env)
+    assert table.returncode == 0 and "obama1.jpg" in table.stdout, table.stdout + table.stderr

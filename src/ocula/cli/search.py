@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -153,7 +154,11 @@ def search_command(
     ] = False,
     person: Annotated[
         str | None,
-        typer.Option(help="Items showing this person of --gallery (instead of a photo).", show_default=False),
+        typer.Option(
+            help="Items showing this person of --gallery (with --text and/or a photo: those the words match, "
+            "by face similarity x word score x photo similarity).",
+            show_default=False,
+        ),
     ] = None,
     gallery: Annotated[
         str | None, typer.Option("--gallery", "-g", help="With --person: the gallery they are enrolled in.")
@@ -168,16 +173,18 @@ def search_command(
     are searched too, so an item shown small in a scene is found; each match says which part
     of the photo matched.
 
-    With --person NAME --gallery G instead: the items where a face is that person, at the
-    threshold `ocula faces identify` names people at (--fpir), best face first; each match names
-    the face's box and similarity. The person's templates are read at each search, so an
-    enrolment or a `faces forget` counts at once."""
+    With --person NAME --gallery G: the items where a face is that person, at the threshold
+    `ocula faces identify` names people at (--fpir), best face first; each match names the
+    face's box and similarity. The person's templates are read at each search, so an
+    enrolment or a `faces forget` counts at once. With --text and/or a PHOTO too: only the
+    person's items the words match, ranked by face similarity x word score x similarity to
+    the photo."""
     settings = settings_of(ctx)
     if person is not None or gallery is not None:
-        if photo is not None or text is not None:
-            with cli_errors(json_output=as_json):
-                raise InputError("--person does not combine with a photo or --text yet: search by one of them")
-        _search_person(settings, person, gallery, collection, k=k, where=where, fpir=fpir, as_json=as_json)
+        with cli_errors(json_output=as_json):
+            box = parse_region(region) if region is not None else None
+        query = PersonQuery(person, gallery, text, photo, box, windows=not whole, fpir=fpir)
+        _search_person(settings, query, collection, k=k, where=where, as_json=as_json)
         return
     with cli_errors(json_output=as_json):
         if photo is None and text is None:
@@ -204,39 +211,60 @@ def search_command(
     stdout.print(table)
 
 
+@dataclass(frozen=True)
+class PersonQuery:
+    """What ``ocula search --person`` was asked: the person, and the words and photo that narrow and rank."""
+
+    person: str | None
+    gallery: str | None
+    text: str | None
+    photo: Path | None
+    region: list[float] | None
+    windows: bool
+    fpir: float
+
+
 def _search_person(
-    settings: Settings,
-    person: str | None,
-    gallery: str | None,
-    collection: str,
-    *,
-    k: int,
-    where: str | None,
-    fpir: float,
-    as_json: bool,
+    settings: Settings, q: PersonQuery, collection: str, *, k: int, where: str | None, as_json: bool
 ) -> None:
-    """``ocula search --person NAME --gallery G``: see :func:`ocula.galleries.search_person`."""
+    """``ocula search --person NAME --gallery G [--text W] [PHOTO]``: see :func:`ocula.galleries.search_person`."""
     from ..galleries import Gallery, search_person  # galleries sit above the Engine
 
     with cli_errors(json_output=as_json):
-        if person is None or gallery is None:
+        if q.person is None or q.gallery is None:
             raise InputError("--person and --gallery go together")
         with (
             Engine(settings) as engine,
-            Gallery.open(gallery, engine=engine) as g,
+            Gallery.open(q.gallery, engine=engine) as g,
             Collection.open(collection, settings=settings) as coll,
         ):
-            found = search_person(g, coll, person, k=k, where=where, fpir=fpir)
+            found = search_person(
+                g,
+                coll,
+                q.person,
+                k=k,
+                where=where,
+                fpir=q.fpir,
+                text=q.text,
+                photo=q.photo,
+                region=q.region,
+                windows=q.windows,
+            )
     if as_json:
-        emit_json(found.to_dict())
+        emit_json(found.to_dict() | {"text": q.text, "query": None if q.photo is None else str(q.photo)})
         return
-    title = Text(f"{person} of {gallery} in {collection} (similarity >= {found.threshold:.3f}, FPIR {fpir:g})")
+    narrowed = "".join(f" + {x}" for x in (q.text and repr(q.text), q.photo and str(q.photo)) if x)
+    title = Text(
+        f"{q.person} of {q.gallery}{narrowed} in {collection} (similarity >= {found.threshold:.3f}, FPIR {q.fpir:g})"
+    )
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for col in ("#", "similarity", "id", "face box", "path"):
-        table.add_column(col, justify="right" if col in ("#", "similarity") else "left")
+    combined = q.text is not None or q.photo is not None
+    for col in ("#", *(("score",) if combined else ()), "similarity", "id", "face box", "path"):
+        table.add_column(col, justify="right" if col in ("#", "score", "similarity") else "left")
     for i, m in enumerate(found.matches):
         box = ",".join(f"{v:.0f}" for v in m.box)
-        table.add_row(str(i + 1), f"{m.similarity:.3f}", Text(m.id), box, Text(m.path or ""))
+        score = (f"{m.rank_score:.3f}",) if combined else ()
+        table.add_row(str(i + 1), *score, f"{m.similarity:.3f}", Text(m.id), box, Text(m.path or ""))
     stdout.print(table)
 
 

@@ -1144,6 +1144,15 @@ class Collection:
             found.update(self._db.execute(f"SELECT rowid, id FROM items WHERE rowid IN ({marks})", chunk).fetchall())
         return [found.get(r) for r in wanted]
 
+    def rowids_of(self, ids: Iterable[str]) -> np.ndarray:
+        """The rowids of the items ``ids`` names that exist, ascending."""
+        wanted, found = list(ids), []
+        for start in range(0, len(wanted), 500):  # SQLite caps the parameters of one statement
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += [r[0] for r in self._db.execute(f"SELECT rowid FROM items WHERE id IN ({marks})", chunk)]
+        return np.array(sorted(found), np.int64)
+
     def concept_scores(self, item_id: str) -> CompactScores | None:
         """The stored concept scores of ``item_id`` (None: none stored)."""
         row = self._db.execute("SELECT scores FROM concepts WHERE item_id = ?", (item_id,)).fetchone()

@@ -543,28 +543,17 @@ class SearchService:
         (see :func:`~ocula.pipelines.search_embed.subject_windows`); ``Match.query_region``
         says which part matched. ``collection`` is a name, or an open :class:`Collection`
         (left open: a server keeps its collections open between requests)."""
-        embedder = self.image_embedder()
         opened = contextlib.nullcontext(collection) if isinstance(collection, Collection) else None
         with opened or self.open_collection(collection) as coll:
-            pixels = load_image(image, settings=self.settings)
-            whole: list[int] | None = None  # what the whole of ``pixels`` is in the photo
-            if region is not None:
-                pixels, clipped = crop_region(pixels, region)
-                whole = list(clipped)
-            boxes, parts = query_parts(pixels, windows=region is None and windows)
             worded = None if text is None else _word_hits(coll, text, where, MAX_WORDED)
             if worded is not None and not len(worded):
+                load_image(image, settings=self.settings)  # a bad photo is refused as such, matches or not
                 return []
-            queries = embedder.embed([embedder.prepare(p) for p in parts])
             # Exact: an item in the top k by its best part is in the top k of that part's search.
             # With words, every matched item is scored (their product is ranked, not similarity).
             fetch = k if worded is None else len(worded)
             rowids = None if worded is None else worded.ids
-            best: dict[str, Match] = {}
-            for box, found in zip(boxes, coll.search(queries, fetch, where=where, rowids=rowids), strict=False):
-                for m in found:
-                    if m.id not in best or m.score > best[m.id].score:
-                        best[m.id] = replace(m, query_region=whole if box is None else list(box))
+            best = self._most_similar(image, coll, fetch, where=where, rowids=rowids, region=region, windows=windows)
             if worded is not None:
                 word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
                 best = {
@@ -573,6 +562,76 @@ class SearchService:
                     if i in word_score
                 }
             return sorted(best.values(), key=lambda m: -m.score)[:k]
+
+    def _most_similar(
+        self,
+        image: ImageSource,
+        coll: Collection,
+        fetch: int,
+        *,
+        where: str | None,
+        rowids: np.ndarray | None,
+        region: Sequence[float] | None,
+        windows: bool,
+    ) -> dict[str, Match]:
+        """The ``fetch`` items most similar to ``image`` (among ``rowids`` if given), by id, each
+        with its best similarity over the photo's parts and the part that matched."""
+        embedder = self.image_embedder()
+        pixels = load_image(image, settings=self.settings)
+        whole: list[int] | None = None  # what the whole of ``pixels`` is in the photo
+        if region is not None:
+            pixels, clipped = crop_region(pixels, region)
+            whole = list(clipped)
+        boxes, parts = query_parts(pixels, windows=region is None and windows)
+        queries = embedder.embed([embedder.prepare(p) for p in parts])
+        best: dict[str, Match] = {}
+        for box, found in zip(boxes, coll.search(queries, fetch, where=where, rowids=rowids), strict=False):
+            for m in found:
+                if m.id not in best or m.score > best[m.id].score:
+                    best[m.id] = replace(m, query_region=whole if box is None else list(box))
+        return best
+
+    def rank_items(
+        self,
+        coll: Collection,
+        ids: Iterable[str],
+        *,
+        text: str | None = None,
+        image: ImageSource | None = None,
+        region: Sequence[float] | None = None,
+        windows: bool = True,
+    ) -> dict[str, Match]:
+        """Of the items ``ids``, those ``text`` matches (all of them without words), by id, each
+        scored by its word score (1 without words) times its best similarity to ``image`` (1
+        without a photo), with its best concepts when there are words: how a search by person
+        ranks the person's items by words and photo (see :func:`ocula.galleries.search_person`)."""
+        rowids = coll.rowids_of(ids)
+        scores = np.ones(len(rowids), np.float32)
+        if text is not None:
+            hits = _word_hits(coll, text, None, None)
+            keep = np.isin(hits.ids, rowids)
+            rowids, scores = hits.ids[keep], hits.scores[keep]
+        found = coll.by_rowid(rowids)
+        ranked = {
+            found[r][0].id: replace(
+                found[r][0], score=float(s), concepts=None if text is None else top_concepts(found[r][1])
+            )
+            for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
+            if r in found  # deleted since the index was read
+        }
+        if image is None:
+            return ranked
+        if not ranked:
+            load_image(image, settings=self.settings)  # a bad photo is refused as such, matches or not
+            return {}
+        similar = self._most_similar(
+            image, coll, len(rowids), where=None, rowids=rowids, region=region, windows=windows
+        )
+        return {
+            i: replace(similar[i], score=m.score * similar[i].score, concepts=m.concepts)
+            for i, m in ranked.items()
+            if i in similar
+        }
 
     def search_words(
         self, text: str, collection: str | Collection, *, k: int = 10, where: str | None = None

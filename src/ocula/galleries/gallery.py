@@ -160,6 +160,11 @@ class Gallery:
         #: described by it, whatever the default.
         self.descriptor: Descriptor = found
 
+    @property
+    def engine(self) -> Engine:
+        """The engine that analyses this gallery's photos (a search by person embeds its query photo with it)."""
+        return self._engine
+
     @classmethod
     def open(
         cls,

@@ -7,18 +7,25 @@ collection. A face matches when its similarity to any of the person's templates 
 gallery's threshold at ``fpir`` (:meth:`Gallery.threshold`, the one ``ocula faces identify``
 names people at) and no other person of the gallery is closer to it: the faces ``ocula faces
 identify`` would name as the person. Items are ranked by their best face's similarity.
+
+Combined with words (``text``) and/or an example photo, the person's items are kept only where
+the words match, and ranked by ``score`` = best face similarity x word score (1 without words)
+x similarity to the photo (1 without one): the person first (only their items), then what else
+the photo shows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..collections import Collection
+from ..collections import Collection, FaceRows
 from ..engine.search import item_faces_stamp
 from ..errors import DescriptorMismatch, InputError
+from ..io import ImageSource
 from .gallery import Gallery
 
 __all__ = ["PersonMatch", "PersonSearch", "search_person"]
@@ -33,16 +40,29 @@ class PersonMatch:
     metadata: dict[str, Any]
     similarity: float
     box: list[float]
+    #: What the matches are ranked by: ``similarity`` alone, or times word score and photo similarity.
+    score: float | None = None
+    concepts: list[dict[str, Any]] | None = None  # with words: the item's best concepts
+    query_region: list[int] | None = None  # with a photo: the part of it that matched
+
+    @property
+    def rank_score(self) -> float:
+        return self.similarity if self.score is None else self.score
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "path": self.path,
-            "score": round(self.similarity, 6),
+            "score": round(self.rank_score, 6),
             "similarity": round(self.similarity, 4),
             "metadata": self.metadata,
             "face_box": [round(float(v), 1) for v in self.box],
         }
+        if self.concepts is not None:
+            out["concepts"] = self.concepts
+        if self.query_region is not None:
+            out["query_region"] = self.query_region
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,30 +113,75 @@ def best_similarities(faces: np.ndarray, templates: np.ndarray) -> np.ndarray:
 
 
 def search_person(
-    gallery: Gallery, coll: Collection, person: str, *, k: int = 10, where: str | None = None, fpir: float = 0.01
+    gallery: Gallery,
+    coll: Collection,
+    person: str,
+    *,
+    k: int = 10,
+    where: str | None = None,
+    fpir: float = 0.01,
+    text: str | None = None,
+    photo: ImageSource | None = None,
+    region: Sequence[float] | None = None,
+    windows: bool = True,
 ) -> PersonSearch:
     """The ``k`` items of ``coll`` (those ``where`` keeps) where a face is ``person`` of
-    ``gallery`` at its FPIR threshold, best face first. An unknown person: UnknownName."""
+    ``gallery`` at its FPIR threshold, best face first. An unknown person: UnknownName.
+
+    With ``text`` (words) and/or ``photo`` (``region``, ``windows`` as :meth:`Engine.search`
+    takes them): only the person's items the words match, ranked by face similarity x word
+    score x similarity to the photo (see the module's docstring)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InputError("k must be a positive integer")
     templates, _ = gallery.templates(person)  # UnknownName for a person not (or no longer) enrolled
     _check_faces(coll, gallery)
     limit = gallery.threshold(fpir)
     rows = coll.face_rows(where)
+    faces = _best_faces(gallery, rows, templates, person, limit.threshold)
+    if text is None and photo is None:
+        return PersonSearch(person, gallery.name, limit.threshold, fpir, _plain_matches(coll, rows, faces, k))
+    ranked = gallery.engine.search_service.rank_items(
+        coll, list(faces), text=text, image=photo, region=region, windows=windows
+    )
+    matches = [
+        PersonMatch(
+            m.id,
+            m.path,
+            m.metadata,
+            faces[m.id][0],
+            rows.boxes[faces[m.id][1]].tolist(),
+            score=faces[m.id][0] * m.score,
+            concepts=m.concepts,
+            query_region=m.query_region,
+        )
+        for m in ranked.values()
+    ]
+    matches.sort(key=lambda m: -m.rank_score)
+    return PersonSearch(person, gallery.name, limit.threshold, fpir, matches[:k])
+
+
+def _best_faces(
+    gallery: Gallery, rows: FaceRows, templates: np.ndarray, person: str, threshold: float
+) -> dict[str, tuple[float, int]]:
+    """Item id -> (similarity, row) of its best face that is ``person``."""
     sims = best_similarities(rows.descriptors, templates)
-    above = np.flatnonzero(sims >= limit.threshold)
+    above = np.flatnonzero(sims >= threshold)
     # A face as close to another enrolled person is theirs (identify names the closest person).
     named = gallery.nearest_people(rows.descriptors[above])
-    best: dict[str, int] = {}  # item id -> its best face's row
+    best: dict[str, tuple[float, int]] = {}
     for row in (r for r, who in zip(above, named, strict=True) if who == person):
         item_id = rows.item_ids[row]
-        if item_id not in best or sims[row] > sims[best[item_id]]:
-            best[item_id] = int(row)
-    ranked = sorted(best.items(), key=lambda kv: -sims[kv[1]])[:k]
+        if item_id not in best or sims[row] > best[item_id][0]:
+            best[item_id] = (float(sims[row]), int(row))
+    return best
+
+
+def _plain_matches(coll: Collection, rows: FaceRows, faces: dict[str, tuple[float, int]], k: int) -> list[PersonMatch]:
+    """The ``k`` items of ``faces`` with the most similar face, best first."""
     matches = []
-    for item_id, row in ranked:
+    for item_id, (similarity, row) in sorted(faces.items(), key=lambda kv: -kv[1][0])[:k]:
         item = coll.get(item_id)
         if item is None:  # deleted by another process since the faces were read
             continue
-        matches.append(PersonMatch(item_id, item.path, item.metadata, float(sims[row]), rows.boxes[row].tolist()))
-    return PersonSearch(person, gallery.name, limit.threshold, fpir, matches)
+        matches.append(PersonMatch(item_id, item.path, item.metadata, similarity, rows.boxes[row].tolist()))
+    return matches

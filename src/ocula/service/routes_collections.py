@@ -10,6 +10,7 @@ an added item's vector must be the one ``ocula index`` computes for the same fil
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile
@@ -139,9 +140,8 @@ async def search_get(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     if person is not None or gallery is not None:
-        if text is not None:
-            raise InputError("person does not combine with text yet: search by one of them")
-        return await _search_person(svc, caller, collection, person, gallery, k=k, where=where, fpir=fpir)
+        query = _PersonQuery(person, gallery, text, None, None, fpir)
+        return await _search_person(svc, caller, collection, query, k=k, where=where)
     if text is None:
         raise InputError("give text (words), or person and gallery")
 
@@ -172,12 +172,11 @@ async def search(
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    if person is not None or gallery is not None:
-        if file is not None or text:
-            raise InputError("person does not combine with a photo or text yet: search by one of them")
-        return await _search_person(svc, caller, collection, person, gallery, k=k, where=where, fpir=fpir)
     box = _region(region)
     text = text or None
+    if person is not None or gallery is not None:
+        query = _PersonQuery(person, gallery, text, file, box, fpir)
+        return await _search_person(svc, caller, collection, query, k=k, where=where)
     if file is None and text is None:
         raise InputError("give a query photo (file), words (text), or both")
 
@@ -193,26 +192,35 @@ async def search(
     return {"collection": collection, "region": box, "text": text, "matches": [m.to_dict() for m in matches]}
 
 
+@dataclass(frozen=True)
+class _PersonQuery:
+    """A search by person, and the words and photo that narrow and rank it."""
+
+    person: str | None
+    gallery: str | None
+    text: str | None
+    file: UploadFile | None
+    region: list[float] | None
+    fpir: float
+
+
 async def _search_person(
-    svc: Services,
-    caller: Caller,
-    collection: str,
-    person: str | None,
-    gallery: str | None,
-    *,
-    k: int,
-    where: str | None,
-    fpir: float,
+    svc: Services, caller: Caller, collection: str, q: _PersonQuery, *, k: int, where: str | None
 ) -> dict[str, Any]:
-    """The items of ``collection`` where a face is ``person`` of ``gallery`` (see
-    :func:`ocula.galleries.search_person`); an unknown person or gallery is a 404."""
+    """The items of ``collection`` where a face is ``q.person`` of ``q.gallery``, narrowed by
+    words and ranked with a photo if given (see :func:`ocula.galleries.search_person`); an
+    unknown person or gallery is a 404."""
+    person, gallery = q.person, q.gallery
     if not person or not gallery:
         raise InputError("person and gallery go together")
 
     def find() -> PersonSearch:
+        image = None if q.file is None else decode_upload(q.file, svc)  # a bad upload is refused as such
         g, coll = svc.gallery(gallery), svc.collection(collection)
-        return search_person(g, coll, person, k=k, where=where or None, fpir=fpir)
+        return search_person(
+            g, coll, person, k=k, where=where or None, fpir=q.fpir, text=q.text, photo=image, region=q.region
+        )
 
     async with audited(svc, caller, "search_person", f"{collection}/{gallery}"):
         found = await svc.run(find)
-    return {"collection": collection, **found.to_dict()}
+    return {"collection": collection, "text": q.text, "region": q.region, **found.to_dict()}
