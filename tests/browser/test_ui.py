@@ -424,3 +424,65 @@ def test_collections_page_searches_by_words_and_shows_thumbnails(pets, browser, 
     css(browser, "#word-search button[type='submit']")[0].click()
     wait_for(browser, lambda d: "did you mean" in css(d, "#word-search .status")[0].text)
     assert "dingo" in css(browser, "#word-search .status")[0].text
+
+
+PERSON_PHOTOS = {"obama1.jpg": "test/obama1.jpg", "obama_and_biden.jpg": "test/obama_and_biden.jpg",
+                 "biden.jpg": "train/biden/biden2.jpg"}  # fmt: skip
+
+
+@pytest.fixture
+def faces_collection(server, engine, settings):
+    """Collection "people": three face photos stored as ``ocula index`` stores them (their
+    files, sha256, concept scores and faces), in the server's data dir; the server's gallery
+    "watch" has obama enrolled."""
+    from ocula.collections import Collection, NewItem
+    from ocula.concepts import concept_space
+    from ocula.engine.search import item_extras
+    from ocula.hashing import file_sha256
+
+    paths = [shared(EXAMPLES) / p for p in PERSON_PHOTOS.values()]
+    embedder = engine.search_service.image_embedder()
+    embedded = list(engine.search_service.embed_images(paths, classify=True))
+    with Collection.open("people", settings=settings, embedder=embedder.stamp, dim=embedder.dim, create=True,
+                         concepts=concept_space().fingerprint) as coll:  # fmt: skip
+        items = []
+        for name, path, e in zip(PERSON_PHOTOS, paths, embedded, strict=True):
+            with path.open("rb") as fh:
+                sha = file_sha256(fh)
+            extras = item_extras(e) | {"faces": engine.search_service.item_faces(path)}
+            items.append(NewItem(name, e.vector[None], path=str(path), content_sha256=sha, **extras))
+        coll.add(items)
+    return server
+
+
+def test_collections_page_searches_by_person_and_words_with_thumbnails(faces_collection, browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    base, key = faces_collection
+    browser.get(base + "/")
+    css(browser, "#key")[0].send_keys(key)
+    browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+    css(browser, "nav button[data-page='collections']")[0].click()
+    wait_for(browser, lambda d: len(css(d, "#words-gallery option")) == 2)  # (no person), watch
+    Select(css(browser, "#words-collection")[0]).select_by_value("people")
+    Select(css(browser, "#words-gallery")[0]).select_by_value("watch")
+    css(browser, "#words-person")[0].send_keys("obama")
+    css(browser, "#words-text")[0].send_keys("necktie")
+    css(browser, "#word-search button[type='submit']")[0].click()
+    state = """const imgs = [...document.querySelectorAll('#word-results img.thumb')];
+        return {ids: [...document.querySelectorAll('#word-results .tile b')].map(b => b.textContent),
+                loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length, thumbs: imgs.length,
+                status: document.querySelector('#word-search .status').textContent};"""
+    shown = wait_for(browser, lambda d: (s := d.execute_script(state))["thumbs"] and s["loaded"] == s["thumbs"] and s)
+    assert shown["ids"] and set(shown["ids"]) <= {"obama1.jpg", "obama_and_biden.jpg"}, shown  # never Biden alone
+    assert shown["status"].endswith("show obama and “necktie”, best first."), shown["status"]
+    first = css(browser, "#word-results .tile")[0]
+    assert "face 0." in first.find_element("css selector", ".face-similarity").text
+    assert "necktie" in first.find_element("css selector", ".concepts").text
+    assert first.find_element("css selector", "img.thumb").size["height"] > 100  # a thumbnail, not an id only
+    assert csp_violations(browser) == []
+    save_screenshot(browser, tmp_path / "ui-person-words.png")
+    css(browser, "#words-text")[0].clear()
+    css(browser, "#word-search button[type='submit']")[0].click()  # the person alone: both of Obama's photos
+    wait_for(browser, lambda d: d.execute_script(state)["ids"] and sorted(d.execute_script(state)["ids"])
+             == ["obama1.jpg", "obama_and_biden.jpg"])  # fmt: skip

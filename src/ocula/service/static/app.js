@@ -123,6 +123,7 @@ async function refreshLists() {
     fillSelect($("people-gallery"), g.galleries.map((x) => x.name), "(choose one)");
     fillSelect($("look-collection"), c.collections.map((x) => x.name), "(none)");
     fillSelect($("words-collection"), c.collections.map((x) => x.name), "(choose one)");
+    fillSelect($("words-gallery"), g.galleries.map((x) => x.name), "(no person)");
     $("gallery-list").replaceChildren(...g.galleries.map((x) => el("option", { value: x.name })));
     $("collection-list").replaceChildren(
       ...c.collections.map((x) => el("li", {}, el("b", {}, x.name), ` ${x.items} items`))
@@ -237,6 +238,7 @@ function matchTile(collection, m) {
   return el("div", { class: "tile" },
     thumbnail(path, m.id, "no thumbnail: the item has no file here, or it changed"),
     el("b", {}, m.id), el("small", {}, `score ${m.score.toFixed(3)}`),
+    ...(m.similarity == null ? [] : [el("small", { class: "face-similarity" }, ` · face ${m.similarity.toFixed(3)}`)]),
     ...(shows ? [el("div", { class: "concepts" }, el("small", {}, shows))] : []),
     el("div", {}, el("small", {}, Object.entries(m.metadata).map(([k, v]) => `${k}: ${v}`).join(", "))));
 }
@@ -418,11 +420,24 @@ $("word-search").addEventListener("submit", (e) => {
   working($("word-search"), async () => {
     const collection = $("words-collection").value;
     if (!collection) throw new Error("Choose a collection.");
-    const query = new URLSearchParams({ text: $("words-text").value.trim(), k: "24" });
+    const text = $("words-text").value.trim();
+    const person = $("words-person").value.trim();
+    const gallery = $("words-gallery").value;
+    if (!text && !person) throw new Error("Give words, a person, or both.");
+    if (person && !gallery) throw new Error("Choose the gallery the person is enrolled in.");
+    // With a person: the person's items (that the words match), by face similarity x word score.
+    const query = new URLSearchParams({ k: "24" });
+    if (text) query.set("text", text);
+    if (person) {
+      query.set("person", person);
+      query.set("gallery", gallery);
+    }
     if ($("words-where").value.trim()) query.set("where", $("words-where").value.trim());
     const result = await api("GET", `/v1/collections/${encodeURIComponent(collection)}/search?${query}`);
     $("word-results").replaceChildren(...result.matches.map((m) => matchTile(collection, m)));
-    return result.matches.length ? `${result.matches.length} item(s) match “${result.text}”, best first.` : "No item shows that.";
+    const asked = [person, text && `“${text}”`].filter(Boolean).join(" and ");
+    if (!result.matches.length) return "No item shows that.";
+    return `${result.matches.length} item(s) ${person ? "show" : "match"} ${asked}, best first.`;
   });
 });
 
