@@ -90,8 +90,8 @@ def test_best_similarity_is_the_face_similarity_of_the_closest_template():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["photo.jpg", "--person", "obama", "-g", "g"], "does not combine"),
-        (["--text", "dog", "--person", "obama", "-g", "g"], "does not combine"),
+        (["photo.jpg", "--person", "obama", "-g", "g", "--region", "1,2"], "--region takes x0,y0,x1,y1"),
+        (["--text", "dog", "-g", "g"], "--person and --gallery go together"),
         (["--person", "obama"], "--person and --gallery go together"),
         ([], "give a query PHOTO, --text WORDS (or both), or --person NAME --gallery G"),
     ],
