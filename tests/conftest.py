@@ -8,14 +8,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from ocula import Engine, Settings
-
-if TYPE_CHECKING:
-    import click.testing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -172,17 +168,24 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | Non
     )
 
 
-def invoke_cli(*args: str, env_extra: dict[str, str] | None = None) -> click.testing.Result:
-    """Run the CLI's Typer app in this process (``typer.testing.CliRunner``): the same command,
-    options, messages and exit codes as ``run_cli`` without starting Python and importing ocula
-    again (~1 s of CPU a call). ``run_cli`` is for what only a process shows: the exit status and
-    that stdout carries nothing but the output. ``result.exception`` is a ``SystemExit`` unless the
-    command raised (what a process would print as a traceback)."""
+def invoke_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI's Typer app in this process (``typer.testing.CliRunner``) and answer as
+    ``run_cli`` does: the same command, options, messages and exit codes, without starting Python
+    and importing ocula again (~1 s of CPU a call). An exception the command let escape is printed
+    on ``stderr`` as a process would print it (``Traceback ...``) and gives exit code 1. ``run_cli``
+    is for what only a process shows: its exit status, that nothing but the output reaches stdout,
+    signals, and commands that start workers (``--ray``)."""
+    import traceback
+
     from typer.testing import CliRunner
 
     from ocula.cli import app
 
-    return CliRunner().invoke(app, list(args), env=THREADS_ENV | (env_extra or {}))
+    result = CliRunner().invoke(app, list(args), env=THREADS_ENV | (env_extra or {}))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["ocula", *args], result.exit_code, result.stdout, stderr)
 
 
 #: ``ocula eval report`` on all of ../shared/data takes minutes; this bounds a hang, not the speed.
