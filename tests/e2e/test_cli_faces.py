@@ -60,7 +60,7 @@ def test_detect_embeddings_and_table(env):
     assert proc.returncode == 0, proc.stderr
     (record,) = lines(proc.stdout)
     assert len(record["faces"][0]["embedding"]) == 128
-    human = run_cli("faces", "detect", str(shared(f"{GALLERY}/obama/obama.jpg")), env_extra=env)
+    human = invoke_cli("faces", "detect", str(shared(f"{GALLERY}/obama/obama.jpg")), env_extra=env)
     assert human.returncode == 0 and "1 face(s)" in human.stdout and "usable" in human.stdout
 
 
@@ -105,7 +105,7 @@ def test_verify_json_schema_and_exit_codes(env, tmp_path):
 def test_verify_two_people_against_biden_compares_detects_face_0(env):
     two = str(shared("faces/face-recognition-examples/examples/two_people.jpg"))
     biden = str(shared("faces/face-recognition-examples/examples/biden.jpg"))
-    detected = run_cli("faces", "detect", two, "--json", env_extra=env)
+    detected = invoke_cli("faces", "detect", two, "--json", env_extra=env)
     assert detected.returncode == 0, detected.stderr
     face0 = lines(detected.stdout)[0]["faces"][0]["box"]
     proc = run_cli("faces", "verify", two, biden, "--json", env_extra=env)
@@ -207,10 +207,10 @@ def test_eval_pairs_identities_subset_and_bad_files(env, tmp_path):
     # ocula's own thresholds: the FMR achieved on these pairs next to the one asked for
     assert {v["fmr_asked"] for v in report["calibrated"].values()} == {1e-4, 1e-3, 1e-2}
     assert all(0 <= v["fmr"] <= 1 for v in report["calibrated"].values())
-    same_only = run_cli("eval", "pairs", str(root / "pairs.csv"), "--root", str(root), env_extra=env)
+    same_only = invoke_cli("eval", "pairs", str(root / "pairs.csv"), "--root", str(root), env_extra=env)
     assert same_only.returncode == 1 and "different-person" in same_only.stderr
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    bad = run_cli("eval", "pairs", str(tmp_path / "bad.csv"), "--root", str(root), env_extra=env)
+    bad = invoke_cli("eval", "pairs", str(tmp_path / "bad.csv"), "--root", str(root), env_extra=env)
     assert bad.returncode == 1 and "expected columns" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -223,7 +223,7 @@ def test_verify_with_a_users_calibration_table(env, tmp_path):
     result = lines(proc.stdout)[0]
     assert result["threshold"] > 0.99 and result["same"] is False
     (tmp_path / "broken.json").write_text("{}")
-    broken = run_cli("faces", "verify", a, b, "--calibration", str(tmp_path / "broken.json"), env_extra=env)
+    broken = invoke_cli("faces", "verify", a, b, "--calibration", str(tmp_path / "broken.json"), env_extra=env)
     assert broken.returncode == 1 and "calibration" in broken.stderr
 
 
@@ -238,8 +238,8 @@ def test_faces_v2_options(env):
     assert len(record["faces"]) == 2 and {f["landmark_layout"] for f in record["faces"]} == {"yunet5"}
     assert all(abs(np.linalg.norm(f["embedding"]) - 1) < 1e-3 for f in record["faces"])  # SFace's unit vectors
     if not (SAMPLES.parent / "calibration_sface_face.json").is_file():
-        proc = run_cli("faces", "verify", two, two, "--descriptor", "sface", env_extra=env)
+        proc = invoke_cli("faces", "verify", two, two, "--descriptor", "sface", env_extra=env)
         assert proc.returncode == 1 and "calibration_sface_face.json is missing" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
-    both = run_cli("reindex", "--collection", "c", "--gallery", "g", env_extra=env)
+    both = invoke_cli("reindex", "--collection", "c", "--gallery", "g", env_extra=env)
     assert both.returncode == 1 and "one of --collection or --gallery" in both.stderr
