@@ -306,6 +306,7 @@ def test_ray_indexing_into_milvus_stores_the_local_vectors(env, tmp_path):
     lite = f"milvus-lite:{tmp_path / 'milvus' / 'vectors.db'}"
     scaled = run_cli("index", str(root), "-c", "scaled", "--ray", "local", "--vectors", lite, "--json", env_extra=env)
     assert scaled.returncode == local.returncode == 1, scaled.stderr  # the corrupt file, in both
+    assert len(lines(scaled.stdout)) >= 2, scaled.stdout + scaled.stderr  # an error says which
     *_, bad, summary = lines(scaled.stdout)
     assert "corrupt" in bad["path"] and summary["added"] == 16 and summary["failed"] == 1
     assert lines(scaled.stdout)[-2]["error"] == lines(local.stdout)[-2]["error"]
