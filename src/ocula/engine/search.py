@@ -565,14 +565,15 @@ class SearchService:
                 for m in found:
                     if m.id not in best or m.score > best[m.id].score:
                         best[m.id] = replace(m, query_region=whole if box is None else list(box))
-            if worded is not None:
-                word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
-                best = {
-                    i: replace(m, score=m.score * word_score[i], concepts=top_concepts(coll.concept_scores(i)))
-                    for i, m in best.items()
-                    if i in word_score
-                }
-            return sorted(best.values(), key=lambda m: -m.score)[:k]
+            if worded is None:
+                return sorted(best.values(), key=lambda m: -m.score)[:k]
+            word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
+            ranked = sorted(
+                (replace(m, score=m.score * word_score[i]) for i, m in best.items() if i in word_score),
+                key=lambda m: -m.score,
+            )[:k]
+            # Only the k returned items read their concepts (thousands may have been scored).
+            return [replace(m, concepts=top_concepts(coll.concept_scores(m.id))) for m in ranked]
 
     def search_words(
         self, text: str, collection: str | Collection, *, k: int = 10, where: str | None = None
