@@ -43,6 +43,7 @@ __all__ = [
     "IntegrityError",
     "ModelError",
     "ModelUnavailable",
+    "NoConceptScores",
     "NoFaceFound",
     "NotCalibrated",
     "OculaError",
@@ -153,6 +154,18 @@ class NotCalibrated(InputError, ConfigError):
             f"no calibration table ships for face descriptor {model} ({table} is missing): a decision "
             "at a false-match rate cannot be made with it; measure one with `ocula eval pairs "
             "--calibration` and pass it, or use the dlib descriptor"
+        )
+
+
+class NoConceptScores(InputError):
+    """A search by words in a collection that stores no concept scores (made before they were
+    stored, or under another concept numbering): ``ocula reindex`` gives it them."""
+
+    def __init__(self, collection: str, why: str = "stores no concept scores"):
+        self.collection = collection
+        super().__init__(
+            f"collection {collection} {why}, so it cannot be searched by words; "
+            f"run `ocula reindex --collection {collection}` to add them"
         )
 
 

@@ -365,3 +365,62 @@ def test_people_page_shows_clusters_as_faces_and_names_merges_splits_and_forgets
     status = css(browser, "#people-page > .status")[0]
     assert "kit forgotten; erasure pending" in status.text and "error" in status.get_attribute("class"), status.text
     assert csp_violations(browser) == []  # blob: thumbnails are allowed
+
+
+WORD_PHOTOS = ["n02085936_Maltese_dog", "n02099601_golden_retriever", "n02113186_Cardigan", "n03769881_minibus",
+               "n01440764_tench", "n02963159_cardigan"]  # fmt: skip
+
+
+@pytest.fixture
+def pets(server, engine, settings):
+    """Collection "pets": six sample-334 photos stored as ``ocula index`` stores them (their
+    files, sha256 and concept scores), in the server's data dir."""
+    from ocula.collections import Collection, NewItem
+    from ocula.concepts import concept_space
+    from ocula.engine.search import item_extras
+    from ocula.hashing import file_sha256
+
+    paths = [shared(f"imagenet/sample-334/images/{name}.JPEG") for name in WORD_PHOTOS]
+    embedder = engine.search_service.image_embedder()
+    embedded = list(engine.search_service.embed_images(paths, classify=True))
+    with Collection.open("pets", settings=settings, embedder=embedder.stamp, dim=embedder.dim, create=True,
+                         concepts=concept_space().fingerprint) as coll:  # fmt: skip
+        items = []
+        for path, e in zip(paths, embedded, strict=True):
+            with path.open("rb") as fh:
+                sha = file_sha256(fh)
+            items.append(NewItem(path.name, e.vector[None], path=str(path), content_sha256=sha, **item_extras(e)))
+        coll.add(items)
+    return server
+
+
+def test_collections_page_searches_by_words_and_shows_thumbnails(pets, browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    base, key = pets
+    browser.get(base + "/")
+    css(browser, "#key")[0].send_keys(key)
+    browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+    css(browser, "nav button[data-page='collections']")[0].click()
+    wait_for(browser, lambda d: len(css(d, "#words-collection option")) == 3)  # (choose one), pets, shop
+    Select(css(browser, "#words-collection")[0]).select_by_value("pets")
+    css(browser, "#words-text")[0].send_keys("dogs")
+    css(browser, "#word-search button[type='submit']")[0].click()
+    state = """const imgs = [...document.querySelectorAll('#word-results img.thumb')];
+        return {ids: [...document.querySelectorAll('#word-results .tile b')].map(b => b.textContent),
+                loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length, thumbs: imgs.length,
+                status: document.querySelector('#word-search .status').textContent};"""
+    shown = wait_for(browser, lambda d: (s := d.execute_script(state))["thumbs"] and s["loaded"] == s["thumbs"] and s)
+    dogs = {f"{name}.JPEG" for name in WORD_PHOTOS[:3]}
+    assert set(shown["ids"][:3]) == dogs and shown["status"].endswith("match “dogs”, best first.")
+    first = css(browser, "#word-results .tile")[0]
+    assert "dog" in first.find_element("css selector", ".concepts").text
+    assert first.find_element("css selector", "img.thumb").size["height"] > 100  # a thumbnail, not an id only
+    assert csp_violations(browser) == []
+    save_screenshot(browser, tmp_path / "ui-words.png")
+    words = css(browser, "#words-text")[0]
+    words.clear()
+    words.send_keys("dgo")
+    css(browser, "#word-search button[type='submit']")[0].click()
+    wait_for(browser, lambda d: "did you mean" in css(d, "#word-search .status")[0].text)
+    assert "dingo" in css(browser, "#word-search .status")[0].text

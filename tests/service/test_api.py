@@ -5,6 +5,7 @@ the audit log, video jobs, and names that try to escape the data directory."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import time
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from ocula.collections import Collection, NewItem
 from ocula.service import create_app
 from ocula.service.keys import KeyStore, key_store_path
 from ocula.service.settings import ServiceSettings
@@ -103,6 +105,8 @@ ROUTES = [
     ("post", "/v1/collections/c/items", "write", {"data": {"id": "x"}, "files": {"file": ("c.jpg", CAT)}}),
     ("delete", "/v1/collections/c/items/x", "write", {}),
     ("post", "/v1/collections/c/search", "read", {"files": {"file": ("c.jpg", CAT)}}),
+    ("get", "/v1/collections/c/search?text=dog", "read", {}),
+    ("get", "/v1/collections/c/items/x/thumbnail", "read", {}),
     ("post", "/v1/video/jobs", "write", {"files": {"file": ("v.mp4", b"\0" * 64)}}),
     ("get", "/v1/video/jobs/abc", "read", {}),
     ("get", "/v1/audit", "admin", {}),
@@ -237,6 +241,50 @@ def test_collection_items_search_delete(client, keys):
     is_problem(
         client.post("/v1/collections/none/search", files={"file": ("q.jpg", CAT)}, headers=auth(keys["read"])), 404
     )
+
+
+def test_collection_search_by_words_and_thumbnails(client, keys, engine, settings):
+    coffee, rocket = (SAMPLES / "coffee.jpg").read_bytes(), (SAMPLES / "rocket.jpg").read_bytes()
+    for item, data, year in (("cat", CAT, 2019), ("coffee", coffee, 2021), ("rocket", rocket, 2021)):
+        r = client.post("/v1/collections/words/items", data={"id": item, "metadata": f'{{"year": {year}}}'},
+                        files={"file": (f"{item}.jpg", data)}, headers=auth(keys["write"]))  # fmt: skip
+        assert r.status_code == 200, r.text
+    read = auth(keys["read"])
+    r = client.get("/v1/collections/words/search", params={"text": "cats", "k": 5}, headers=read)
+    assert r.status_code == 200, r.text
+    matches = r.json()["matches"]
+    assert matches and matches[0]["id"] == "cat" and matches[0]["score"] > 0.3
+    assert matches[0]["concepts"] and {"concept", "wnid", "score"} <= set(matches[0]["concepts"][0])
+    either = {"text": "cat | coffee", "where": "year >= 2020"}
+    r = client.get("/v1/collections/words/search", params=either, headers=read)
+    assert [m["id"] for m in r.json()["matches"]] == ["coffee"]  # ids of the filter ∩ the postings
+    r = client.post("/v1/collections/words/search", data={"text": "cat"}, headers=read)  # words, no photo
+    assert r.json()["matches"][0]["id"] == "cat"
+    r = client.post("/v1/collections/words/search", data={"text": "drink", "k": "1"}, files={"file": ("q.jpg", CAT)},
+                    headers=read)  # fmt: skip
+    assert [m["id"] for m in r.json()["matches"]] == ["coffee"] and r.json()["matches"][0]["concepts"]
+    unknown = is_problem(client.get("/v1/collections/words/search", params={"text": "dgo"}, headers=read), 422)
+    assert "dingo" in unknown["suggestions"] and "dingo" in unknown["detail"]
+    is_problem(client.post("/v1/collections/words/search", data={"k": "2"}, headers=read), 422)  # nothing to search
+    # Thumbnails: of an item's recorded file while it has its recorded SHA-256; 404 otherwise.
+    is_problem(client.get("/v1/collections/words/items/cat/thumbnail", headers=read), 404)  # uploaded: no file
+    is_problem(client.get("/v1/collections/words/items/nobody/thumbnail", headers=read), 404)
+    path = SAMPLES / "rocket.jpg"
+    with Collection.open("words", settings=settings) as coll:
+        vector = coll.vectors("rocket")
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        coll.add([NewItem("in/folder.jpg", vector, path=str(path), content_sha256=sha),
+                  NewItem("changed", vector, path=str(path), content_sha256="0" * 64)])  # fmt: skip
+    r = client.get("/v1/collections/words/items/in%2Ffolder.jpg/thumbnail", headers=read)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.headers["cache-control"] == "no-store" and max(Image.open(io.BytesIO(r.content)).size) <= 192
+    is_problem(client.get("/v1/collections/words/items/changed/thumbnail", headers=read), 404)
+    # An id with a slash (`ocula index` names a subfolder's photos so) can be deleted as it is shown.
+    write = auth(keys["write"])
+    r = client.delete("/v1/collections/words/items/in%2Ffolder.jpg", headers=write)
+    assert r.status_code == 200 and r.json()["deleted"], r.text
+    is_problem(client.get("/v1/collections/words/items/in%2Ffolder.jpg/thumbnail", headers=read), 404)
+    is_problem(client.delete("/v1/collections/words/items/in%2Ffolder.jpg", headers=write), 404)
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,8 @@ def test_collection_add_and_search_read_decode_and_embed_in_one_worker_slot(clie
         monkeypatch.setattr(module, "upload_bytes", read, raising=False)
         monkeypatch.setattr(module, "load_image", decode)
     monkeypatch.setattr(ImageEmbedder, "embed", watched("embed", ImageEmbedder.embed))
+    # Adding an item embeds and classifies in one forward pass (its concept scores).
+    monkeypatch.setattr(ImageEmbedder, "embed_and_classify", watched("embed", ImageEmbedder.embed_and_classify))
     photo = ("cat.jpg", (SAMPLES / "cat-chelsea.jpg").read_bytes())
 
     r = client.post("/v1/collections/c/items", data={"id": "cat"}, files={"file": photo}, headers=auth(keys["write"]))

@@ -33,6 +33,13 @@ collections_app = typer.Typer(help="Stored collections: list, inspect, drop.", n
 items_app = typer.Typer(help="Items of a collection.", no_args_is_help=True)
 
 CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Collection name.", show_default=False)]
+NoFacesOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-faces",
+        help="Do not store the photos' faces (about twice as fast; `search --person` then finds nothing).",
+    ),
+]
 
 
 def index_command(
@@ -64,6 +71,7 @@ def index_command(
             show_default=False,
         ),
     ] = None,
+    no_faces: NoFacesOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per commit and a summary.")] = False,
 ) -> None:
     """Index a folder's images, or a catalog CSV's, into a collection. Re-running skips unchanged
@@ -83,6 +91,7 @@ def index_command(
                 on_commit=(lambda n: emit_json({"committed": n})) if as_json else None,
                 vectors=vectors,
                 ray=ray,
+                faces=not no_faces,
             )
             if is_csv:
                 report = engine.index_csv(
@@ -117,8 +126,20 @@ def index_command(
 
 def search_command(
     ctx: typer.Context,
-    photo: Annotated[Path, typer.Argument(help="Query photo.", show_default=False)],
     collection: CollectionOption,
+    photo: Annotated[
+        Path | None, typer.Argument(help="Query photo (optional with --text).", show_default=False)
+    ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            "--text",
+            "-t",
+            help="Words: what the items show, e.g. 'dog', 'dog cat' (both), 'dog | cat' (either). With a "
+            "photo: the items the words match, by similarity to the photo times word score.",
+            show_default=False,
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Number of matches.")] = 10,
     where: Annotated[
         str | None, typer.Option(help="Metadata filter, e.g. \"category = 'shoes'\".", show_default=False)
@@ -130,24 +151,92 @@ def search_command(
     whole: Annotated[
         bool, typer.Option("--whole", help="Search with the whole photo only, not also its windows (faster).")
     ] = False,
+    person: Annotated[
+        str | None,
+        typer.Option(help="Items showing this person of --gallery (instead of a photo).", show_default=False),
+    ] = None,
+    gallery: Annotated[
+        str | None, typer.Option("--gallery", "-g", help="With --person: the gallery they are enrolled in.")
+    ] = None,
+    fpir: Annotated[
+        float, typer.Option(help="With --person: false-positive identification rate of the gallery's threshold.")
+    ] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The most similar items of a collection to a photo (or to a region of it). Without
-    --region, the photo's 3x3 half-size windows are searched too, so an item shown small in a
-    scene is found; each match says which part of the photo matched."""
+    """The most similar items of a collection to a photo (or to a region of it), or the items
+    that show what --text names, or both. Without --region, the photo's 3x3 half-size windows
+    are searched too, so an item shown small in a scene is found; each match says which part
+    of the photo matched.
+
+    With --person NAME --gallery G instead: the items where a face is that person, at the
+    threshold `ocula faces identify` names people at (--fpir), best face first; each match names
+    the face's box and similarity. The person's templates are read at each search, so an
+    enrolment or a `faces forget` counts at once."""
     settings = settings_of(ctx)
+    if person is not None or gallery is not None:
+        if photo is not None or text is not None:
+            with cli_errors(json_output=as_json):
+                raise InputError("--person does not combine with a photo or --text yet: search by one of them")
+        _search_person(settings, person, gallery, collection, k=k, where=where, fpir=fpir, as_json=as_json)
+        return
     with cli_errors(json_output=as_json):
+        if photo is None and text is None:
+            raise InputError("give a query PHOTO, --text WORDS (or both), or --person NAME --gallery G")
         box = parse_region(region) if region is not None else None
         with Engine(settings) as engine:
-            matches = engine.search(photo, collection, k=k, where=where, region=box, windows=not whole)
+            if photo is None:
+                assert text is not None
+                matches = engine.search_words(text, collection, k=k, where=where)
+            else:
+                matches = engine.search(photo, collection, k=k, where=where, region=box, windows=not whole, text=text)
     if as_json:
-        emit_json({"query": str(photo), "region": box, "matches": [m.to_dict() for m in matches]})
+        query = {"query": None if photo is None else str(photo), "text": text, "region": box}
+        emit_json(query | {"matches": [m.to_dict() for m in matches]})
         return
-    table = Table(title=Text(f"{photo} in {collection}"), title_justify="left", show_edge=False, pad_edge=False)
-    for col in ("#", "score", "id", "path"):
+    title = " + ".join(q for q in (None if photo is None else str(photo), text and repr(text)) if q)
+    table = Table(title=Text(f"{title} in {collection}"), title_justify="left", show_edge=False, pad_edge=False)
+    columns = ("#", "score", "id", "path", *(("concepts",) if text else ()))
+    for col in columns:
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for i, m in enumerate(matches):
-        table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""))
+        shown = ", ".join(f"{c['concept']} {c['score']:.2f}" for c in m.concepts or [])
+        table.add_row(str(i + 1), f"{m.score:.3f}", Text(m.id), Text(m.path or ""), *((Text(shown),) if text else ()))
+    stdout.print(table)
+
+
+def _search_person(
+    settings: Settings,
+    person: str | None,
+    gallery: str | None,
+    collection: str,
+    *,
+    k: int,
+    where: str | None,
+    fpir: float,
+    as_json: bool,
+) -> None:
+    """``ocula search --person NAME --gallery G``: see :func:`ocula.galleries.search_person`."""
+    from ..galleries import Gallery, search_person  # galleries sit above the Engine
+
+    with cli_errors(json_output=as_json):
+        if person is None or gallery is None:
+            raise InputError("--person and --gallery go together")
+        with (
+            Engine(settings) as engine,
+            Gallery.open(gallery, engine=engine) as g,
+            Collection.open(collection, settings=settings) as coll,
+        ):
+            found = search_person(g, coll, person, k=k, where=where, fpir=fpir)
+    if as_json:
+        emit_json(found.to_dict())
+        return
+    title = Text(f"{person} of {gallery} in {collection} (similarity >= {found.threshold:.3f}, FPIR {fpir:g})")
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("#", "similarity", "id", "face box", "path"):
+        table.add_column(col, justify="right" if col in ("#", "similarity") else "left")
+    for i, m in enumerate(found.matches):
+        box = ",".join(f"{v:.0f}" for v in m.box)
+        table.add_row(str(i + 1), f"{m.similarity:.3f}", Text(m.id), box, Text(m.path or ""))
     stdout.print(table)
 
 
@@ -191,10 +280,13 @@ def reindex_command(
             help="Rebuild even if some items' (a gallery's templates') files are gone or changed: they are dropped.",
         ),
     ] = False,
+    no_faces: NoFacesOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary object.")] = False,
 ) -> None:
     """Rebuild a collection with the current embedder (after an upgrade changed it), or a face
-    gallery with another face descriptor, from the files of its enrolled photos."""
+    gallery with another face descriptor, from the files of its enrolled photos. A collection's
+    items get their faces stored too (unless --no-faces): how one indexed before faces were
+    stored becomes searchable by person."""
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
         if (collection is None) == (gallery is None):
@@ -214,6 +306,7 @@ def reindex_command(
                 collection,
                 drop_missing=drop_missing,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                faces=not no_faces,
             )
     summary = {"collection": collection, "items": report.added, "dropped": len(report.failed)}
     if as_json:

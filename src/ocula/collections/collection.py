@@ -4,8 +4,12 @@ Layout under ``settings.data_dir / "collections" / <name>``:
 
 - ``items.sqlite`` (WAL): ``meta`` (embedder stamp, dimension, generation), ``items`` (id, path,
   content sha256, metadata JSON) and ``vectors`` (vector id, item id, embedder stamp, region,
-  float32 blob). Every change is one transaction, so a process killed at any point leaves the
-  items that were committed and nothing half-written.
+  float32 blob), and ``concepts`` (item id, the item's compact concept scores, see
+  :mod:`ocula.concepts`; ``meta.concepts`` names their concept numbering). Every change is one
+  transaction, so a process killed at any point leaves the items that were committed and
+  nothing half-written. A search by words uses a :class:`ConceptIndex` of the ``concepts``
+  rows built in memory on the first such search and again after any change (by any process:
+  the generation says so); 0.1 s at 10,000 items (benchmarks/text_search_collection.py).
 - ``vectors.faiss`` + ``vectors.json``: a snapshot of the vector index, valid only for the
   generation it names; otherwise rebuilt from ``vectors`` on open, and the old snapshot removed
   (it may hold vectors erased since). A snapshot is only written under SQLite's write lock and
@@ -41,8 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from ..concepts import CompactScores, ConceptSpace
 from ..config import Settings
-from ..errors import InputError, OculaError, StoreError, UnknownName
+from ..errors import InputError, NoConceptScores, OculaError, StoreError, UnknownName
+from .concept_index import ConceptIndex
 from .filters import parse_filter
 from .milvus import canonical_vectors_uri, milvus_collection_name
 from .vector_store import VectorStore, drop_shared_store, open_shared_store
@@ -51,7 +57,9 @@ from .vectors import METRICS, FaissVectors
 __all__ = [
     "Collection",
     "Erasure",
+    "FaceRows",
     "Item",
+    "ItemFaces",
     "Match",
     "NewItem",
     "collection_names",
@@ -86,7 +94,39 @@ CREATE TABLE IF NOT EXISTS vectors (
 );
 CREATE INDEX IF NOT EXISTS vectors_by_item ON vectors(item_id);
 CREATE TABLE IF NOT EXISTS vector_sync (vid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS item_faces (
+    item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    face INTEGER NOT NULL,
+    box TEXT NOT NULL,
+    descriptor BLOB NOT NULL,
+    PRIMARY KEY (item_id, face)
+);
+CREATE TABLE IF NOT EXISTS concepts (
+    item_id TEXT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+    scores BLOB NOT NULL
+);
 """
+FACES_META = "faces_descriptor"  # meta key: the face descriptor (model@version) of every item_faces row
+
+
+@dataclass(frozen=True)
+class ItemFaces:
+    """The faces found in an item's photo: their boxes (n, 4: x0, y0, x1, y1 pixels) and
+    descriptors (n, d), all computed by ``descriptor`` (a model stamp, ``name@version``)."""
+
+    descriptor: str
+    boxes: np.ndarray
+    descriptors: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceRows:
+    """Every stored face of a collection (or of its items a filter keeps), row by row: the item
+    each belongs to, its box and its descriptor."""
+
+    item_ids: list[str]
+    boxes: np.ndarray  # (n, 4)
+    descriptors: np.ndarray  # (n, d)
 
 
 @dataclass(frozen=True)
@@ -100,6 +140,8 @@ class NewItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     regions: Sequence[Sequence[float] | None] | None = None  # one per vector; None = whole image
     source: str | None = None  # the folder or catalog file it was indexed from
+    faces: ItemFaces | None = None  # the faces in its photo (None: not searched for faces)
+    concepts: CompactScores | None = None  # what the photo shows, by concept (see ocula.concepts)
 
 
 @dataclass(frozen=True)
@@ -132,9 +174,11 @@ class Match:
     metadata: dict[str, Any]
     region: list[float] | None  # the stored vector's region of the item's image (None: whole)
     query_region: list[int] | None = None  # the part of the query photo that matched (None: whole)
+    #: The item's best concepts, best first (a search by words fills it; see ocula.concepts).
+    concepts: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "path": self.path,
             "score": round(self.score, 6),
@@ -142,12 +186,23 @@ class Match:
             "region": self.region,
             "query_region": self.query_region,
         }
+        if self.concepts is not None:
+            out["concepts"] = self.concepts
+        return out
 
 
 #: What an :class:`Item` is read from (its vectors counted through the ``vectors_by_item`` index).
 _ITEM_COLUMNS = (
     "id, path, content_sha256, metadata, (SELECT COUNT(*) FROM vectors v WHERE v.item_id = items.id), source"
 )
+
+
+def _face_arrays(rows: Sequence[tuple[str, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (n, 4), descriptors (n, d)) of ``item_faces`` rows (box JSON, descriptor blob)."""
+    if not rows:
+        return np.zeros((0, 4), np.float32), np.zeros((0, 0), np.float32)
+    boxes = np.array([json.loads(r[0]) for r in rows], np.float32)
+    return boxes, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
 
 def _item(row: tuple) -> Item:
@@ -334,6 +389,7 @@ class Collection:
         self.metric: str = meta.get("metric", "ip")
         self._generation_seen = self._generation()
         self._counted: tuple[int, int, int] | None = None  # (generation, items, vectors)
+        self._face_rows: tuple[int, FaceRows] | None = None  # (generation, every stored face)
         self._dirty = False
         self._snapshot_error = ""  # why the last snapshot could not be written
         self._vectors: VectorStore  # what searches ask
@@ -349,6 +405,9 @@ class Collection:
             except BaseException:
                 self._vectors.close()  # releases a Milvus Lite file for other processes
                 raise
+        #: Concept numbering of the stored concept scores (None: the store has none; see text_index).
+        self.concepts_fingerprint: str | None = meta.get("concepts")
+        self._text_index: tuple[int, ConceptIndex] | None = None  # (generation, index of its rows)
         self._finish_interrupted_erasures()
 
     def _use_local(self, index: FaissVectors) -> None:
@@ -367,11 +426,14 @@ class Collection:
         vectors: str | None = None,
         kind: str = "collections",
         metric: str = "ip",
+        concepts: str | None = None,
     ) -> Collection:
         """Open the collection ``name``; with ``create`` (and ``embedder``, ``dim``) make it if
         missing, keeping its vectors in ``vectors`` (default ``settings.vectors``: ``faiss``, a
         ``milvus://host:port`` server or a ``milvus-lite:PATH.db`` file). An existing collection
-        built with another embedder, or kept in another store than ``vectors``, is refused."""
+        built with another embedder, or kept in another store than ``vectors``, is refused.
+        ``concepts`` (a :class:`~ocula.concepts.ConceptSpace` fingerprint) stamps a new
+        collection as storing its items' concept scores under that numbering."""
         settings = settings or Settings()
         path = _root(settings, kind) / _check_name(name)
         exists = (path / "items.sqlite").is_file()
@@ -392,6 +454,7 @@ class Collection:
                 "vectors": store,
                 "milvus_collection": milvus_collection_name(name, uuid.uuid4().hex[:8]),
                 "metric": metric,
+                **({"concepts": concepts} if concepts else {}),
             })  # fmt: skip
         db, stamp = _connect(path, kind)
         if embedder is not None and stamp.get("embedder") != embedder:
@@ -653,9 +716,42 @@ class Collection:
                 )
                 added_ids.append(cur.lastrowid)
                 added_vectors.append(row)
+            if item.faces is not None:
+                self._write_faces(item.id, item.faces)
+            if item.concepts is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO concepts (item_id, scores) VALUES (?, ?)",
+                    (item.id, item.concepts.to_bytes()),
+                )
+            else:  # a replaced item keeps no scores of its former photo
+                self._db.execute("DELETE FROM concepts WHERE item_id = ?", (item.id,))
         self._outbox(removed, added_ids)
         current = self._bump()
         return current, removed, added_ids, added_vectors
+
+    def _write_faces(self, item_id: str, faces: ItemFaces) -> None:
+        """Inside the write transaction: store ``faces`` of ``item_id``. The first faces stored
+        name the collection's face descriptor; faces of another are refused (they could not be
+        compared with each other, nor with one gallery's templates)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (FACES_META,)).fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES (?, ?)", (FACES_META, faces.descriptor))
+        elif row[0] != faces.descriptor:
+            raise InputError(
+                f"collection {self.name} holds faces described by {row[0]}, not {faces.descriptor}; "
+                f"rebuild it with `ocula reindex --collection {self.name}`"
+            )
+        boxes = np.asarray(faces.boxes, np.float64).reshape(-1, 4)
+        descriptors = np.asarray(faces.descriptors, np.float32)
+        if len(descriptors) != len(boxes):
+            raise InputError(f"item {item_id!r}: one box per face descriptor")
+        self._db.executemany(
+            "INSERT INTO item_faces (item_id, face, box, descriptor) VALUES (?, ?, ?, ?)",
+            [
+                (item_id, j, json.dumps([round(float(v), 1) for v in box]), d.tobytes())
+                for j, (box, d) in enumerate(zip(boxes, descriptors, strict=True))
+            ],
+        )
 
     def issue(self, counter: str, n: int, *, after: int = 0) -> range:
         """``n`` numbers ``counter`` never issued before in this store (cluster ids, say): the count
@@ -672,8 +768,21 @@ class Collection:
         return range(issued + 1, issued + n + 1)
 
     def delete(self, ids: Iterable[str]) -> int:
-        """Delete items; their vectors can no longer be returned. Returns how many existed."""
-        return self._delete(list(ids))
+        """Delete items; their vectors can no longer be returned. Returns how many existed.
+
+        An item with stored faces is erased (:meth:`erase`): face descriptors are personal data,
+        so deleting them removes them from the store's files too, whoever deletes (``ocula items
+        delete``, the service, an index run dropping a file that is gone)."""
+        ids = list(ids)
+        if self._hold_faces(ids):
+            return self.erase(ids).items
+        return self._delete(ids)
+
+    def _hold_faces(self, ids: list[str]) -> bool:
+        return any(
+            self._db.execute("SELECT 1 FROM item_faces WHERE item_id = ? LIMIT 1", (item_id,)).fetchone()
+            for item_id in ids
+        )
 
     def _delete(self, ids: list[str], erasing: str | None = None) -> int:
         """:meth:`delete`; ``erasing``: a meta key noting, in the same transaction, an erasure
@@ -683,6 +792,7 @@ class Collection:
                 removed = self._remove_vectors(ids)
                 count = 0
                 for item_id in ids:
+                    self._db.execute("DELETE FROM concepts WHERE item_id = ?", (item_id,))
                     count += self._db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
                 self._outbox(removed, [])
                 if erasing is not None:
@@ -809,6 +919,7 @@ class Collection:
         for item_id in item_ids:
             vids += [r[0] for r in self._db.execute("SELECT vid FROM vectors WHERE item_id = ?", (item_id,))]
             self._db.execute("DELETE FROM vectors WHERE item_id = ?", (item_id,))
+            self._db.execute("DELETE FROM item_faces WHERE item_id = ?", (item_id,))  # with the item, always
         return np.array(vids, np.int64)
 
     def _bump(self) -> bool:
@@ -866,6 +977,49 @@ class Collection:
         for row in self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id"):
             yield _item(row)
 
+    @property
+    def faces_descriptor(self) -> str | None:
+        """The descriptor (``name@version``) of the faces stored with the items; None if none are."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (FACES_META,)).fetchone()
+        return None if row is None else row[0]
+
+    def faces(self, item_id: str) -> ItemFaces | None:
+        """The faces stored with ``item_id`` (none found: zero rows); None if no faces were stored."""
+        self._check_not_dropped()
+        descriptor = self.faces_descriptor
+        rows = self._db.execute(
+            "SELECT box, descriptor FROM item_faces WHERE item_id = ? ORDER BY face", (item_id,)
+        ).fetchall()
+        if descriptor is None:
+            return None
+        return ItemFaces(descriptor, *_face_arrays(rows))
+
+    def face_rows(self, where: str | None = None) -> FaceRows:
+        """Every stored face (of the items ``where`` keeps): what a search by person compares
+        with a gallery's templates. Read from SQLite once per generation of the store."""
+        with self._lock:
+            self._check_not_dropped()
+            with self._reading():
+                generation = self._generation()
+                if self._face_rows is None or self._face_rows[0] != generation:
+                    rows = self._db.execute("SELECT item_id, box, descriptor FROM item_faces ORDER BY item_id, face")
+                    batch = rows.fetchall()
+                    boxes, descriptors = _face_arrays([r[1:] for r in batch])
+                    self._face_rows = (generation, FaceRows([r[0] for r in batch], boxes, descriptors))
+                every = self._face_rows[1]
+                if not where:
+                    return every
+                kept = self._filtered_ids(where)
+        mask = np.array([i in kept for i in every.item_ids], bool)
+        return FaceRows([i for i in every.item_ids if i in kept], every.boxes[mask], every.descriptors[mask])
+
+    def _filtered_ids(self, where: str) -> set[str]:
+        f = parse_filter(where)
+        try:
+            return {r[0] for r in self._db.execute(f"SELECT items.id FROM items WHERE {f.sql}", f.params)}
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
+
     def fingerprints(self, source: str) -> dict[str, tuple[str | None, dict[str, Any]]]:
         """id → (content sha256, metadata) of the items indexed from ``source``: what an
         incremental run compares against."""
@@ -882,11 +1036,14 @@ class Collection:
                 for i, m in updates.items()
             )
 
-    def search(self, queries: np.ndarray, k: int = 10, *, where: str | None = None) -> list[list[Match]]:
+    def search(
+        self, queries: np.ndarray, k: int = 10, *, where: str | None = None, rowids: np.ndarray | None = None
+    ) -> list[list[Match]]:
         """The ``k`` best items for each query vector (rows of ``queries``), best first.
 
         ``where`` filters on metadata before ranking (see :mod:`ocula.collections.filters`), so
-        every returned item matches and there are ``k`` of them whenever ``k`` items match.
+        every returned item matches and there are ``k`` of them whenever ``k`` items match;
+        ``rowids`` (items' rowids, e.g. those a search by words matched) restricts it further.
         """
         q = np.atleast_2d(np.asarray(queries, np.float32))
         if q.shape[1] != self.dim:
@@ -894,15 +1051,19 @@ class Collection:
         if not isinstance(k, int) or k < 1:
             raise InputError("k must be a positive integer")
         allowed = None
-        if where:
-            f = parse_filter(where)
+        if where or rowids is not None:
+            f = parse_filter(where) if where else None
             try:
                 rows = self._db.execute(
-                    f"SELECT v.vid FROM vectors v JOIN items ON items.id = v.item_id WHERE {f.sql}", f.params
-                )
-                allowed = np.array([r[0] for r in rows], np.int64)
+                    "SELECT v.vid, items.rowid FROM vectors v JOIN items ON items.id = v.item_id"
+                    + (f" WHERE {f.sql}" if f else ""),
+                    f.params if f else (),
+                ).fetchall()
             except sqlite3.Error as exc:
                 raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
+            pairs = np.array(rows, np.int64).reshape(-1, 2)
+            keep = np.isin(pairs[:, 1], rowids) if rowids is not None else np.ones(len(pairs), bool)
+            allowed = pairs[keep, 0]
         out: list[list[Match]] = []
         with self._lock:
             self._check_not_dropped()
@@ -939,6 +1100,67 @@ class Collection:
                 row[0], float(score), row[1], json.loads(row[2]), None if row[3] is None else json.loads(row[3])
             )
         return list(seen.values())
+
+    # -- words ----------------------------------------------------------------------------
+    def text_index(self, space: ConceptSpace) -> ConceptIndex:
+        """The concept index of the stored concept scores (its item ids are the items' rowids),
+        rebuilt from SQLite whenever the store changed since it was built (any process's add or
+        delete advances the generation): never stale, and nothing to keep in step on disk.
+        ``space`` is the caller's concept numbering; a store stamped with another one, or with
+        none, raises NoConceptScores."""
+        if self.concepts_fingerprint is None:
+            raise NoConceptScores(self.name)
+        if self.concepts_fingerprint != space.fingerprint:
+            raise NoConceptScores(self.name, "stores concept scores of another concept numbering")
+        with self._lock, self._reading():
+            self._check_not_dropped()
+            generation = self._generation()
+            if self._text_index is None or self._text_index[0] != generation:
+                rows = self._db.execute(
+                    "SELECT items.rowid, concepts.scores FROM concepts JOIN items ON items.id = concepts.item_id "
+                    "ORDER BY items.added_at, items.rowid"
+                )
+                self._text_index = (generation, ConceptIndex.from_rows(rows, len(space)))
+            return self._text_index[1]
+
+    def rowids(self, where: str | None = None) -> np.ndarray:
+        """The rowids of the items matching ``where`` (all items when None), ascending."""
+        f = parse_filter(where) if where else None
+        sql = "SELECT rowid FROM items" + (f" WHERE {f.sql}" if f else "") + " ORDER BY rowid"
+        try:
+            return np.array([r[0] for r in self._db.execute(sql, f.params if f else ())], np.int64)
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot apply the filter {where!r} ({exc})") from None
+
+    def by_rowid(self, rowids: Iterable[int]) -> dict[int, tuple[Match, CompactScores | None]]:
+        """The items of ``rowids`` that exist, by rowid, as matches scoring 0, each with its
+        stored concept scores."""
+        out = {}
+        for rowid in rowids:
+            row = self._db.execute(
+                "SELECT items.id, items.path, items.metadata, concepts.scores FROM items "
+                "LEFT JOIN concepts ON concepts.item_id = items.id WHERE items.rowid = ?",
+                (int(rowid),),
+            ).fetchone()
+            if row is not None:
+                scores = None if row[3] is None else CompactScores.from_bytes(row[3])
+                out[int(rowid)] = (Match(row[0], 0.0, row[1], json.loads(row[2]), None), scores)
+        return out
+
+    def item_ids(self, rowids: np.ndarray) -> list[str | None]:
+        """The id of the item of each rowid (None where there is none)."""
+        found: dict[int, str] = {}
+        wanted = [int(r) for r in rowids]
+        for start in range(0, len(wanted), 500):  # SQLite caps the parameters of one statement
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT rowid, id FROM items WHERE rowid IN ({marks})", chunk).fetchall())
+        return [found.get(r) for r in wanted]
+
+    def concept_scores(self, item_id: str) -> CompactScores | None:
+        """The stored concept scores of ``item_id`` (None: none stored)."""
+        row = self._db.execute("SELECT scores FROM concepts WHERE item_id = ?", (item_id,)).fetchone()
+        return None if row is None else CompactScores.from_bytes(row[0])
 
     def info(self) -> dict[str, Any]:
         items, n_vectors = self.counts()

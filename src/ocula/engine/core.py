@@ -321,10 +321,11 @@ class Engine:
         on_commit: Callable[[int], None] | None = None,
         vectors: str | None = None,
         ray: str | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Index every image under ``root`` into ``collection`` (see :meth:`SearchService.index_folder`)."""
         return self.search_service.index_folder(
-            root, collection, progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+            root, collection, progress=progress, on_commit=on_commit, vectors=vectors, ray=ray, faces=faces
         )
 
     def index_csv(
@@ -340,6 +341,7 @@ class Engine:
         vectors: str | None = None,
         ray: str | None = None,
         allow_outside: bool = False,
+        faces: bool = True,
     ) -> IndexReport:
         """Index the images a catalog CSV lists (see :meth:`SearchService.index_csv`)."""
         return self.search_service.index_csv(
@@ -353,6 +355,7 @@ class Engine:
             vectors=vectors,
             ray=ray,
             allow_outside=allow_outside,
+            faces=faces,
         )
 
     def index_entries(
@@ -366,6 +369,7 @@ class Engine:
         vectors: str | None = None,
         ray: str | None = None,
         within: Path | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Bring the items ``source`` contributed to ``collection`` in line with ``entries``
         (see :meth:`SearchService.index_entries`)."""
@@ -378,13 +382,19 @@ class Engine:
             vectors=vectors,
             ray=ray,
             within=within,
+            faces=faces,
         )
 
     def reindex(
-        self, collection: str, *, drop_missing: bool = False, progress: Callable[[int, int], None] | None = None
+        self,
+        collection: str,
+        *,
+        drop_missing: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Rebuild ``collection`` with the current search embedder (see :meth:`SearchService.reindex`)."""
-        return self.search_service.reindex(collection, drop_missing=drop_missing, progress=progress)
+        return self.search_service.reindex(collection, drop_missing=drop_missing, progress=progress, faces=faces)
 
     def dedupe(self, sources: Iterable[ImageSource], *, threshold: float = DEFAULT_THRESHOLD) -> Dedupe:
         """Near-duplicate groups among ``sources``, largest first, and the unreadable inputs."""
@@ -399,10 +409,20 @@ class Engine:
         where: str | None = None,
         region: Sequence[float] | None = None,
         windows: bool = True,
+        text: str | None = None,
     ) -> list[Match]:
-        """The ``k`` most similar items of ``collection`` to ``image``, best first
-        (see :meth:`SearchService.search`)."""
-        return self.search_service.search(image, collection, k=k, where=where, region=region, windows=windows)
+        """The ``k`` most similar items of ``collection`` to ``image``, best first, among those
+        ``text`` matches if given (see :meth:`SearchService.search`)."""
+        return self.search_service.search(
+            image, collection, k=k, where=where, region=region, windows=windows, text=text
+        )
+
+    def search_words(
+        self, text: str, collection: str | Collection, *, k: int = 10, where: str | None = None
+    ) -> list[Match]:
+        """The ``k`` items of ``collection`` that best show what ``text`` names
+        (see :meth:`SearchService.search_words`)."""
+        return self.search_service.search_words(text, collection, k=k, where=where)
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:

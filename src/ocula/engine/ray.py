@@ -31,6 +31,7 @@ __all__ = ["ACTOR_CPUS", "Embedder", "RemoteEmbedError", "ray_embed_images"]
 
 ACTOR_CPUS = 0.5
 _BATCH = 16
+_CLASSES = 1000  # ImageNet-1k class probabilities a worker returns with classify
 
 
 class RemoteEmbedError(InputError):
@@ -47,25 +48,29 @@ class Embedder(Protocol):
 
     def image_embedder(self) -> _Dimensioned: ...
 
-    def embed_images(self, sources: Iterable[Path]) -> Iterator[Embedded]: ...
+    def embed_images(self, sources: Iterable[Path], *, classify: bool = False) -> Iterator[Embedded]: ...
 
 
 class _EmbedActor:
     """One per Ray actor: the caller's ``worker`` built once, on this actor's settings."""
 
-    def __init__(self, worker: Callable[[Settings], Embedder], settings: dict[str, Any]):
+    def __init__(self, worker: Callable[[Settings], Embedder], settings: dict[str, Any], classify: bool = False):
         self.embedder = worker(Settings(**settings))
+        self.classify = classify
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         paths = [str(p) for p in batch["path"]]
         vectors = np.zeros((len(paths), self.embedder.image_embedder().dim), np.float32)
+        probabilities = np.zeros((len(paths), _CLASSES if self.classify else 0), np.float32)
         errors = [""] * len(paths)
-        for i, e in enumerate(self.embedder.embed_images([Path(p) for p in paths])):
+        for i, e in enumerate(self.embedder.embed_images([Path(p) for p in paths], classify=self.classify)):
             if e.vector is None:
                 errors[i] = str(e.error) if e.error else "no vector"
             else:
                 vectors[i] = e.vector
-        return {"path": np.array(paths), "vector": vectors, "error": np.array(errors)}
+                if e.probabilities is not None:
+                    probabilities[i] = e.probabilities
+        return {"path": np.array(paths), "vector": vectors, "probabilities": probabilities, "error": np.array(errors)}
 
 
 @contextmanager
@@ -119,6 +124,7 @@ def ray_embed_images(
     *,
     worker: Callable[[Settings], Embedder],
     actors: int | None = None,
+    classify: bool = False,
 ) -> Iterator[Embedded]:
     """Per path, in order, an :class:`Embedded` as :meth:`Engine.embed_images` gives it,
     computed by ``actors`` Ray actors (default: one per CPU of the cluster, at
@@ -141,17 +147,19 @@ def ray_embed_images(
         data = ray.data.from_items([{"path": str(Path(p).resolve())} for p in paths])
         embedded = data.map_batches(
             _EmbedActor,
-            fn_constructor_args=(worker, worker_settings),
+            fn_constructor_args=(worker, worker_settings, classify),
             batch_size=_BATCH,
             compute=ray.data.ActorPoolStrategy(size=min(pool, max(1, len(paths) // _BATCH))),
             num_cpus=ACTOR_CPUS,
         )
         for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
-            for path, vector, error in zip(batch["path"], batch["vector"], batch["error"], strict=False):
+            rows = zip(batch["path"], batch["vector"], batch["probabilities"], batch["error"], strict=False)
+            for path, vector, probabilities, error in rows:
                 if error:
                     yield Embedded(str(path), None, RemoteEmbedError(str(error)))
                 else:
-                    yield Embedded(str(path), np.asarray(vector, np.float32), None)
+                    probs = np.asarray(probabilities, np.float32) if classify else None
+                    yield Embedded(str(path), np.asarray(vector, np.float32), None, probs)
     finally:
         if started:
             with _caller_signal_handlers():

@@ -19,6 +19,9 @@ class Embedded:
     name: str
     vector: np.ndarray | None
     error: OculaError | None
+    #: (1000,) ImageNet class probabilities from the same forward pass, when asked for
+    #: (``classify=True``): what the item's concept scores are made of.
+    probabilities: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

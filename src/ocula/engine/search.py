@@ -12,16 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from ..collections import Collection, Match, NewItem, drop_collection, swap_collection
+from ..collections import Collection, ItemFaces, Match, NewItem, drop_collection, swap_collection
+from ..collections.concept_index import Hits
+from ..concepts import CompactScores, concept_space
 from ..config import Settings
 from ..errors import DatasetError, ImageError, ImageNotFound, ImageTooLarge, InputError, OculaError
 from ..hashing import file_sha256
 from ..io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
 from ..models.registry import get_model
 from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor
 from ..pipelines.preprocess import crop_region
 from ..pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
+from ..text_query import parse_query, vocabulary
 from .decode import DECODE_AHEAD, decode_ahead
+from .faces import FaceService
 from .pool import ModelPool
 from .ray import ray_embed_images
 from .results import Dedupe, Duplicate, Embedded, Unreadable
@@ -34,10 +39,15 @@ __all__ = [
     "IndexReport",
     "SearchService",
     "Unreadable",
+    "item_faces_stamp",
     "read_catalog",
 ]
 
 COMMIT_EVERY = 32  # images per transaction: a killed run keeps all but the last few
+TOP_CONCEPTS = 5  # concepts a match of a search by words shows
+IMPLIED = 0.95  # a concept is not shown when a concept below it scores at least this fraction of it
+MAX_WORDED = 10_000  # a photo-and-words search ranks at most this many of the words' best items
+BROADEST = 0.15  # ... nor when it covers more than this fraction of the classes ("dog" covers 0.12)
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,54 @@ class _CommitBatch:
             self.on_commit(self.committed)
 
 
+def item_faces_stamp(descriptor: Descriptor = DEFAULT_DESCRIPTOR) -> str:
+    """The stamp (``name@version``) a collection's faces carry when described by ``descriptor``
+    (``ocula index`` stores the default's)."""
+    spec = get_model(DESCRIPTOR_MODELS[descriptor])
+    return f"{spec.name}@{spec.version}"
+
+
+def item_extras(embedded: Embedded) -> dict[str, CompactScores | None]:
+    """What an item stores beside its vector (NewItem's keyword arguments): its concept scores,
+    made from the class probabilities of its own forward pass (see ocula.concepts)."""
+    if embedded.probabilities is None:
+        return {"concepts": None}
+    space = concept_space()
+    return {"concepts": space.compact(space.scores(embedded.probabilities[None]))[0]}
+
+
+def top_concepts(scores: CompactScores | None, n: int = TOP_CONCEPTS) -> list[dict[str, Any]]:
+    """An item's ``n`` most telling stored concepts, best first: their word, WordNet id and
+    score. Left out: a concept one below it scores nearly as much as (``IMPLIED``: "dog" says
+    nothing "corgi" at 0.85 does not) and one covering more than ``BROADEST`` of the classes
+    ("whole", "artifact", "animal" are true of most photos)."""
+    if scores is None:
+        return []
+    space = concept_space()
+    stored = {space.wnids[int(c)]: float(v) for c, v in zip(scores.ids, scores.scores, strict=True)}
+    implied = {
+        ancestor
+        for wnid, score in stored.items()
+        for ancestor in space.taxonomy.ancestor_wnids(wnid)
+        if ancestor in stored and score >= IMPLIED * stored[ancestor]
+    }
+    narrow = {w for w in stored if len(space.classes_of(space.id_of[w])) <= BROADEST * len(space.taxonomy.classes)}
+    telling = sorted(narrow - implied, key=lambda w: -stored[w])[:n]
+    return [{"concept": space.taxonomy.lemmas[w][0], "wnid": w, "score": round(stored[w], 3)} for w in telling]
+
+
+def _word_hits(coll: Collection, text: str, where: str | None, k: int | None) -> Hits:
+    """The items of ``coll`` that ``text`` matches (and ``where``, if given), best first: their
+    rowids and word scores; the ``k`` best, or all of them when ``k`` is None."""
+    query = parse_query(text, vocabulary())
+    index = coll.text_index(concept_space())
+    if where is None:
+        return index.search(query, k)
+    hits = index.search(query, None)
+    keep = np.isin(hits.ids, coll.rowids(where))
+    return Hits(hits.ids[keep][:k], hits.scores[keep][:k])
+
+
 def search_service(settings: Settings) -> SearchService:
     """A search service on a pool of its own: what each Ray worker embeds with."""
     return SearchService(ModelPool(settings))
@@ -190,15 +248,27 @@ class SearchService:
     def image_embedder(self) -> ImageEmbedder:
         return ImageEmbedder(get_model(SEARCH_MODEL), self._pool.runner(SEARCH_MODEL))
 
-    def embed_images(self, sources: Iterable[ImageSource]) -> Iterator[Embedded]:
-        """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error."""
+    def item_faces(self, path: Path) -> ItemFaces:
+        """The faces of the photo at ``path`` as a collection stores them: boxes and descriptors
+        of the default descriptor (what a search by person compares with a gallery's templates)."""
+        faces = FaceService(self._pool).faces(path, descriptor=DEFAULT_DESCRIPTOR)
+        assert faces.embeddings is not None
+        return ItemFaces(item_faces_stamp(), faces.boxes, faces.embeddings)
+
+    def embed_images(self, sources: Iterable[ImageSource], *, classify: bool = False) -> Iterator[Embedded]:
+        """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error;
+        with ``classify``, also its class probabilities from the same forward pass."""
         embedder = self.image_embedder()
         batch: list[tuple[str, np.ndarray]] = []
 
         def flush() -> Iterator[Embedded]:
-            vectors = embedder.embed([p for _, p in batch])
-            for (name, _), v in zip(batch, vectors, strict=True):
-                yield Embedded(name, v, None)
+            prepared = [p for _, p in batch]
+            if classify:
+                vectors, probabilities = embedder.embed_and_classify(prepared)
+            else:
+                vectors, probabilities = embedder.embed(prepared), None
+            for i, ((name, _), v) in enumerate(zip(batch, vectors, strict=True)):
+                yield Embedded(name, v, None, None if probabilities is None else probabilities[i])
             batch.clear()
 
         decode = functools.partial(load_image, settings=self.settings)
@@ -228,11 +298,18 @@ class SearchService:
         return kept, (np.stack(vectors) if vectors else np.zeros((0, dim), np.float32)), failed
 
     def open_collection(self, name: str, *, create: bool = False, vectors: str | None = None) -> Collection:
-        """The collection ``name``, stamped with (and checked against) the search embedder;
+        """The collection ``name``, stamped with (and checked against) the search embedder, a
+        new one also with the concept numbering its items' concept scores are stored under;
         ``vectors`` chooses the store of a new one (see :meth:`Collection.open`)."""
         embedder = self.image_embedder()
         return Collection.open(
-            name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create, vectors=vectors
+            name,
+            settings=self.settings,
+            embedder=embedder.stamp,
+            dim=embedder.dim,
+            create=create,
+            vectors=vectors,
+            concepts=concept_space().fingerprint,
         )
 
     def index_folder(
@@ -244,13 +321,21 @@ class SearchService:
         on_commit: Callable[[int], None] | None = None,
         vectors: str | None = None,
         ray: str | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Index every image under ``root`` into ``collection`` (created if missing), with ids
         relative to ``root``. See :meth:`index_entries` for what an incremental run does."""
         root = Path(root).resolve()  # stored paths are absolute, ids relative to the folder
         entries = [CatalogEntry(p.relative_to(root).as_posix(), p) for p in sorted(iter_image_paths([root]))]
         return self.index_entries(
-            entries, collection, source=str(root), progress=progress, on_commit=on_commit, vectors=vectors, ray=ray
+            entries,
+            collection,
+            source=str(root),
+            progress=progress,
+            on_commit=on_commit,
+            vectors=vectors,
+            ray=ray,
+            faces=faces,
         )
 
     def index_csv(
@@ -266,6 +351,7 @@ class SearchService:
         vectors: str | None = None,
         ray: str | None = None,
         allow_outside: bool = False,
+        faces: bool = True,
     ) -> IndexReport:
         """Index the images a catalog CSV lists: ``path_column`` (relative to the CSV's folder),
         ``id_column`` (default: the path) and ``meta_columns`` stored as metadata (numbers as
@@ -286,6 +372,7 @@ class SearchService:
             vectors=vectors,
             ray=ray,
             within=None if allow_outside else Path(source).parent,
+            faces=faces,
         )
 
     def index_entries(
@@ -299,6 +386,7 @@ class SearchService:
         vectors: str | None = None,
         ray: str | None = None,
         within: Path | None = None,
+        faces: bool = True,
     ) -> IndexReport:
         """Bring the items ``source`` contributed to ``collection`` in line with ``entries``.
 
@@ -310,6 +398,10 @@ class SearchService:
         resolved folder) is given, files outside it. Work is committed every few images;
         ``on_commit(n)`` is called after each commit with the number of items committed so far
         in this run.
+
+        ``faces``: also store each new or changed item's faces (boxes and descriptors of the
+        default descriptor, :meth:`item_faces`), which ``search_person`` compares with a
+        gallery's templates; about doubles the time per photo.
 
         ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
         ``ray`` (``local``, ``auto`` or ``ray://head:10001``) embeds on a Ray cluster instead of
@@ -334,15 +426,20 @@ class SearchService:
             batch = _CommitBatch(coll, on_commit)
             paths = [e.path for e, _ in todo]
             embedded = (
-                self.embed_images(paths)
+                self.embed_images(paths, classify=True)
                 if ray is None
-                else ray_embed_images(paths, ray, self.settings, worker=search_service)
+                else ray_embed_images(paths, ray, self.settings, worker=search_service, classify=True)
             )
             for done, ((entry, sha), e) in enumerate(zip(todo, embedded, strict=False), 1):
                 if progress:
                     progress(done, len(todo))
                 if e.vector is None:
                     report.failed.append((e.name, str(e.error) if e.error else "no vector"))
+                    continue
+                try:
+                    extras = {"faces": self.item_faces(entry.path) if faces else None}
+                except OculaError as exc:
+                    report.failed.append((e.name, str(exc)))
                     continue
                 vector = e.vector
                 if entry.id in known:
@@ -357,15 +454,23 @@ class SearchService:
                         content_sha256=sha,
                         metadata=entry.metadata,
                         source=source,
+                        **item_extras(e),
+                        **extras,
                     )
                 )
             batch.flush()
         return report
 
     def reindex(
-        self, collection: str, *, drop_missing: bool = False, progress: Callable[[int, int], None] | None = None
+        self,
+        collection: str,
+        *,
+        drop_missing: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        faces: bool = True,
     ) -> IndexReport:
-        """Rebuild ``collection`` with the current search embedder, from its items' files.
+        """Rebuild ``collection`` with the current search embedder, from its items' files (and,
+        with ``faces``, their faces: how a collection indexed before faces were stored gets them).
 
         The new collection is built beside the old one and swapped in only when complete; if
         some items' files cannot be read, the old collection is kept unless ``drop_missing``.
@@ -385,7 +490,7 @@ class SearchService:
         try:
             for source, entries in by_source.items():
                 part = self.index_entries(
-                    entries, building, source=source or "", progress=progress, vectors=store
+                    entries, building, source=source or "", progress=progress, vectors=store, faces=faces
                 )
                 report.added += part.added
                 report.failed += part.failed
@@ -423,8 +528,14 @@ class SearchService:
         where: str | None = None,
         region: Sequence[float] | None = None,
         windows: bool = True,
+        text: str | None = None,
     ) -> list[Match]:
         """The ``k`` most similar items of ``collection`` to ``image``, best first.
+
+        ``text`` (words, as :meth:`search_words` takes them): "vehicles like this photo". Rank
+        rule: among the items the words match (their ``MAX_WORDED`` best by word score), by
+        similarity to ``image`` times word score, so a photo like the query that hardly shows
+        what the words name ranks below one that clearly does; ``score`` is that product.
 
         ``region`` (x0, y0, x1, y1 pixels of the upright image) searches with that part only.
         Without it, the whole photo and (``windows``) a 3 x 3 grid of half-size windows are
@@ -441,11 +552,48 @@ class SearchService:
                 pixels, clipped = crop_region(pixels, region)
                 whole = list(clipped)
             boxes, parts = query_parts(pixels, windows=region is None and windows)
+            worded = None if text is None else _word_hits(coll, text, where, MAX_WORDED)
+            if worded is not None and not len(worded):
+                return []
             queries = embedder.embed([embedder.prepare(p) for p in parts])
             # Exact: an item in the top k by its best part is in the top k of that part's search.
+            # With words, every matched item is scored (their product is ranked, not similarity).
+            fetch = k if worded is None else len(worded)
+            rowids = None if worded is None else worded.ids
             best: dict[str, Match] = {}
-            for box, found in zip(boxes, coll.search(queries, k, where=where), strict=False):
+            for box, found in zip(boxes, coll.search(queries, fetch, where=where, rowids=rowids), strict=False):
                 for m in found:
                     if m.id not in best or m.score > best[m.id].score:
                         best[m.id] = replace(m, query_region=whole if box is None else list(box))
-            return sorted(best.values(), key=lambda m: -m.score)[:k]
+            if worded is None:
+                return sorted(best.values(), key=lambda m: -m.score)[:k]
+            word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
+            ranked = sorted(
+                (replace(m, score=m.score * word_score[i]) for i, m in best.items() if i in word_score),
+                key=lambda m: -m.score,
+            )[:k]
+            # Only the k returned items read their concepts (thousands may have been scored).
+            return [replace(m, concepts=top_concepts(coll.concept_scores(m.id))) for m in ranked]
+
+    def search_words(
+        self, text: str, collection: str | Collection, *, k: int = 10, where: str | None = None
+    ) -> list[Match]:
+        """The ``k`` items of ``collection`` that best show what ``text`` names, best first.
+
+        ``text`` is a word query (see :mod:`ocula.text_query`: plurals, synonyms, "dog cat" for
+        both, "dog | cat" for either; an unknown word raises UnknownName with the nearest known
+        ones). Each match's score is the item's concept score for the words (the summed
+        probability of the ImageNet classes under them) and ``concepts`` its best concepts.
+        ``where`` filters on metadata first. A collection without concept scores (made before
+        they were stored) raises NoConceptScores: ``ocula reindex`` adds them."""
+        if not isinstance(k, int) or k < 1:
+            raise InputError("k must be a positive integer")
+        opened = contextlib.nullcontext(collection) if isinstance(collection, Collection) else None
+        with opened or self.open_collection(collection) as coll:
+            hits = _word_hits(coll, text, where, k)
+            found = coll.by_rowid(hits.ids)
+            return [
+                replace(found[rowid][0], score=float(score), concepts=top_concepts(found[rowid][1]))
+                for rowid, score in zip(hits.ids.tolist(), hits.scores.tolist(), strict=True)
+                if rowid in found  # deleted since the index was read
+            ]

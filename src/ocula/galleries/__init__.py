@@ -2,6 +2,7 @@
 
 from .fpir_thresholds import GalleryThreshold, threshold_for_fpir
 from .gallery import Candidate, Enrolment, Gallery, Identification, Person, drop_gallery, gallery_names
+from .person_search import PersonMatch, PersonSearch, search_person
 from .reindex import GalleryReindex, reindex_gallery
 
 __all__ = [
@@ -12,8 +13,11 @@ __all__ = [
     "GalleryThreshold",
     "Identification",
     "Person",
+    "PersonMatch",
+    "PersonSearch",
     "drop_gallery",
     "gallery_names",
     "reindex_gallery",
+    "search_person",
     "threshold_for_fpir",
 ]

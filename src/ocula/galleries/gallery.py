@@ -387,6 +387,14 @@ class Gallery:
         self._faces(faces, None)  # described by this gallery's descriptor
         return identify_in(self._coll, faces, limit.threshold, k)
 
+    def nearest_people(self, descriptors: np.ndarray) -> list[str | None]:
+        """For each descriptor (rows, this gallery's descriptor), the person whose template is
+        the closest (None in an empty gallery): who :meth:`identify` would name, threshold aside."""
+        d = np.atleast_2d(np.asarray(descriptors, np.float32))
+        if len(d) == 0 or len(self._coll) == 0:
+            return [None] * len(d)
+        return [found[0].id if found else None for found in self._coll.search(d, 1)]
+
     # -- clusters of unknown faces -------------------------------------------------------
     def _cluster_store(self, create: bool = False) -> ClusterStore | None:
         """Unknown people's clusters, beside the gallery (see :mod:`.cluster_store`); None if

@@ -31,17 +31,20 @@ from ..errors import OculaError
 from ..io import load_image, open_image_file
 
 __all__ = [
+    "PHOTO_THUMBNAIL_PX",
     "STORED_THUMBNAIL_PX",
     "THUMBNAIL_KEY",
     "THUMBNAIL_PX",
     "data_url",
     "face_crop_jpeg",
     "photo_file",
+    "photo_thumbnail",
     "reference_thumbnail",
     "stored_thumbnail",
 ]
 
 THUMBNAIL_PX = 128  # the longer side: sharp at the UI's 96 CSS px tiles on a 1.3x screen
+PHOTO_THUMBNAIL_PX = 192  # a search result's whole photo, longer side: the UI's 144 CSS px tiles at 1.3x
 STORED_THUMBNAIL_PX = 96  # a crop kept in the metadata: small, it is read with every listing
 THUMBNAIL_KEY = "thumbnail"  # the metadata key of a crop stored at enrolment (a data: URL)
 _DATA_URL = "data:image/jpeg;base64,"
@@ -92,6 +95,29 @@ def reference_thumbnail(ref: Mapping[str, Any], settings: Settings) -> bytes | N
     except (OculaError, OSError):
         return None
     return face_crop_jpeg(image, box)
+
+
+def photo_thumbnail(
+    path: str | None, sha256: str | None, settings: Settings, size: int = PHOTO_THUMBNAIL_PX
+) -> bytes | None:
+    """A JPEG of the whole photo at ``path`` (absolute), at most ``size`` px a side, made only
+    while the file still has ``sha256`` (a collection item's recorded file: a search result's
+    thumbnail); None when there is no such file, it changed, or it cannot be read."""
+    if not path or not sha256 or not os.path.isabs(path):
+        return None
+    try:  # a regular file of bounded size only, as for face thumbnails
+        with open_image_file(Path(path), settings.max_image_bytes) as fh:
+            data = fh.read(settings.max_image_bytes + 1)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return None
+        image = load_image(data, min_side=size, settings=settings)
+    except (OculaError, OSError):
+        return None
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    picture.thumbnail((size, size))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=82)
+    return buffer.getvalue()
 
 
 def data_url(jpeg: bytes) -> str:

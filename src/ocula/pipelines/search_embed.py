@@ -21,6 +21,7 @@ import numpy as np
 from ..models.backends.base import Runner
 from ..models.registry import ModelSpec, SearchRecipe
 from .preprocess import resize_center_crop, to_tensor
+from .tag import softmax
 
 __all__ = ["SEARCH_MODEL", "ImageEmbedder", "query_parts", "subject_windows"]
 
@@ -34,6 +35,7 @@ SEARCH_MODEL = "efficientnet_lite0"  # its registry entry's ``search`` holds the
 # ~5 ms. An activation-based subject crop did less (0.543) and lost plain queries.
 WINDOW_SIDE, WINDOW_STEPS = 0.5, 3
 MIN_WINDOW_SIDE = 32  # pixels; smaller photos are searched whole only
+LOGITS = "logits"  # the classifier head's output in the same graph
 
 
 class ImageEmbedder:
@@ -56,15 +58,28 @@ class ImageEmbedder:
         return resize_center_crop(image, self.recipe.input_size, pre.crop_fraction, pre.resample)
 
     def embed(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        return self._run(prepared, classify=False)[0]
+
+    def embed_and_classify(self, prepared: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Search vectors and (N, 1000) ImageNet class probabilities from the same forward pass:
+        the classifier head runs on the pooled features the vector is made from, at the search
+        recipe's size (what a collection's concept scores are made of; see
+        benchmarks/index_concepts.py for what this costs and what it scores)."""
+        vectors, logits = self._run(prepared, classify=True)
+        assert logits is not None
+        return vectors, softmax(logits.astype(np.float64)).astype(np.float32)
+
+    def _run(self, prepared: Sequence[np.ndarray], *, classify: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if not len(prepared):
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.dim), np.float32), (np.zeros((0, 1000), np.float32) if classify else None)
         assert self.spec.preprocess is not None
         x = to_tensor(np.stack(prepared), self.spec.preprocess)
         output, p = self.recipe.output, self.recipe.gem_p
-        head = self.runner.run({"input": x}, (output,))[output]
+        out = self.runner.run({"input": x}, (output, LOGITS) if classify else (output,))
+        head = out[output]
         features = np.power(np.power(np.maximum(head, 1e-6), p).mean(axis=(2, 3)), 1.0 / p)
         norm = np.linalg.norm(features, axis=1, keepdims=True)
-        return (features / np.maximum(norm, 1e-12)).astype(np.float32)
+        return (features / np.maximum(norm, 1e-12)).astype(np.float32), (out[LOGITS] if classify else None)
 
 
 def subject_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:

@@ -29,6 +29,7 @@ import numpy as np
 from fastapi import Depends, Request, UploadFile
 
 from ..collections import Collection
+from ..concepts import concept_space
 from ..config import Settings
 from ..engine import Engine
 from ..errors import InputError
@@ -170,7 +171,12 @@ class Services:
             if c is None or c.dropped:  # as for galleries
                 embedder = self.engine.image_embedder()
                 c = Collection.open(
-                    name, settings=self.settings, embedder=embedder.stamp, dim=embedder.dim, create=create
+                    name,
+                    settings=self.settings,
+                    embedder=embedder.stamp,
+                    dim=embedder.dim,
+                    create=create,
+                    concepts=concept_space().fingerprint,  # a new one stores concept scores, as ``ocula index`` does
                 )
                 self._open[("collection", name)] = c
             return c

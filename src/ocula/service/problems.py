@@ -26,6 +26,7 @@ from ..errors import (
     ImageTooLarge,
     InputError,
     ModelError,
+    NoConceptScores,
     NoFaceFound,
     OculaError,
     StoreError,
@@ -133,8 +134,12 @@ def status_of(exc: OculaError) -> tuple[int, str]:
         return 422, "Unusable image"
     if isinstance(exc, NoFaceFound):
         return 422, "No face found"
+    if isinstance(exc, UnknownName) and exc.kind == "word":
+        return 422, "Unknown word"  # a word of a query, not a resource
     if isinstance(exc, UnknownName):
         return 404, "Not found"
+    if isinstance(exc, NoConceptScores):
+        return 409, "Collection needs a reindex"
     if isinstance(exc, InputError):
         return 422, "Invalid input"
     if isinstance(exc, ModelError):
@@ -164,7 +169,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
             detail = scrub_paths(str(exc)) if isinstance(exc, ModelError) else server_side_detail(status)
             return problem_response(request, status, title, detail, error_type=type(exc).__name__)
-        return problem_response(request, status, title, scrub_paths(str(exc)), error_type=type(exc).__name__)
+        extra = {"suggestions": list(exc.suggestions)} if isinstance(exc, UnknownName) else {}
+        return problem_response(request, status, title, scrub_paths(str(exc)), error_type=type(exc).__name__, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

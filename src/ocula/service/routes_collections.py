@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile
 
 from ..collections import Collection, Match, NewItem, collection_names
+from ..engine.results import Embedded
+from ..engine.search import item_extras
 from ..errors import InputError, UnknownName
+from ..galleries import PersonSearch, search_person
+from ..galleries.thumbnails import photo_thumbnail
 from ..io import load_image
 from .deps import Caller, Services, audited, decode_upload, parse_metadata, require, services, upload_bytes
-from .problems import broken_store
+from .problems import Problem, broken_store
 
 router = APIRouter(prefix="/v1", tags=["collections"])
 
@@ -68,9 +72,11 @@ async def add_item(
         data = upload_bytes(file, svc.service.max_upload_bytes)  # the item's content hash is of these bytes
         image = load_image(data, settings=svc.image_settings)
         embedder = svc.engine.image_embedder()
-        vector = embedder.embed([embedder.prepare(image)])
+        vectors, probabilities = embedder.embed_and_classify([embedder.prepare(image)])
+        extras = item_extras(Embedded(id, vectors[0], None, probabilities[0]))  # what ``ocula index`` stores too
         coll = svc.collection(collection, create=True)
-        coll.add([NewItem(id, vector, path=None, content_sha256=hashlib.sha256(data).hexdigest(), metadata=meta)])
+        sha = hashlib.sha256(data).hexdigest()
+        coll.add([NewItem(id, vectors, path=None, content_sha256=sha, metadata=meta, **extras)])
 
     async with audited(svc, caller, "add_item", f"{collection}/{id}"):
         await svc.run(embed_and_add)
@@ -78,7 +84,8 @@ async def add_item(
 
 
 @router.delete(
-    "/collections/{collection}/items/{item_id}", summary="Delete an item (its vector can no longer be returned)"
+    "/collections/{collection}/items/{item_id:path}",
+    summary="Delete an item (its vector can no longer be returned; stored faces are erased from the files)",
 )
 async def delete_item(
     collection: CollectionName, item_id: ItemId, caller: Caller = require("write"), svc: Services = Depends(services)
@@ -91,23 +98,122 @@ async def delete_item(
     return {"collection": collection, "id": item_id, "deleted": True}
 
 
-@router.post("/collections/{collection}/search", summary="The items most like a photo (or a region of it)")
-async def search(
+@router.get(
+    "/collections/{collection}/items/{item_id:path}/thumbnail",
+    summary="A small JPEG of an item's photo",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def item_thumbnail(
+    collection: CollectionName, item_id: ItemId, caller: Caller = require("read"), svc: Services = Depends(services)
+) -> Response:
+    """Made from the file the item was indexed from, while it still has the recorded SHA-256
+    (404 when the item has no file, or it is gone or changed); never stored."""
+
+    def thumbnail() -> bytes | None:
+        item = svc.collection(collection).get(item_id)
+        if item is None:
+            raise UnknownName("item", item_id)
+        return photo_thumbnail(item.path, item.content_sha256, svc.image_settings)
+
+    jpeg = await svc.run(thumbnail)
+    if jpeg is None:
+        raise Problem(404, "No thumbnail", f"the photo of item {item_id} is not where it was indexed, or has changed")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+WORDS = "Words: what the items show, e.g. dog, 'dog cat' (both), 'dog | cat' (either)."
+
+
+@router.get(
+    "/collections/{collection}/search", summary="The items that show what some words name, or a person of a gallery"
+)
+async def search_get(
     collection: CollectionName,
-    file: Annotated[UploadFile, File(description="The query photo.")],
-    k: Annotated[int, Form(ge=1, le=100)] = 10,
-    where: Annotated[str | None, Form(description="Metadata filter, e.g. category = 'shoes'.")] = None,
-    region: Annotated[str | None, Form(description="x0,y0,x1,y1: search with this part of the photo.")] = None,
+    text: Annotated[str | None, Query(min_length=1, max_length=500, description=WORDS)] = None,
+    person: Annotated[str | None, Query(min_length=1, max_length=256, description="A person of gallery.")] = None,
+    gallery: Annotated[str | None, Query(min_length=1, max_length=64, description="The person's gallery.")] = None,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    where: Annotated[str | None, Query(description="Metadata filter, e.g. year >= 2020.")] = None,
+    fpir: Annotated[float, Query(gt=0, lt=1, description="With person: the gallery threshold's FPIR.")] = 0.01,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    if person is not None or gallery is not None:
+        if text is not None:
+            raise InputError("person does not combine with text yet: search by one of them")
+        return await _search_person(svc, caller, collection, person, gallery, k=k, where=where, fpir=fpir)
+    if text is None:
+        raise InputError("give text (words), or person and gallery")
+
+    def search() -> list[Match]:
+        return svc.engine.search_words(text, svc.collection(collection), k=k, where=where or None)
+
+    async with audited(svc, caller, "search", collection):
+        matches = await svc.run(search)
+    return {"collection": collection, "text": text, "matches": [m.to_dict() for m in matches]}
+
+
+@router.post(
+    "/collections/{collection}/search",
+    summary="The items most like a photo (or a region of it), or that show what some words name, or both",
+)
+async def search(
+    collection: CollectionName,
+    file: Annotated[UploadFile | None, File(description="The query photo.")] = None,
+    text: Annotated[
+        str | None, Form(max_length=500, description=WORDS + " With a photo: by similarity times word score.")
+    ] = None,
+    k: Annotated[int, Form(ge=1, le=100)] = 10,
+    where: Annotated[str | None, Form(description="Metadata filter, e.g. category = 'shoes'.")] = None,
+    region: Annotated[str | None, Form(description="x0,y0,x1,y1: search with this part of the photo.")] = None,
+    person: Annotated[str | None, Form(max_length=256, description="Items showing this person of gallery.")] = None,
+    gallery: Annotated[str | None, Form(max_length=64, description="The gallery person is enrolled in.")] = None,
+    fpir: Annotated[float, Form(gt=0, lt=1, description="With person: the gallery threshold's FPIR.")] = 0.01,
+    caller: Caller = require("read"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    if person is not None or gallery is not None:
+        if file is not None or text:
+            raise InputError("person does not combine with a photo or text yet: search by one of them")
+        return await _search_person(svc, caller, collection, person, gallery, k=k, where=where, fpir=fpir)
     box = _region(region)
+    text = text or None
+    if file is None and text is None:
+        raise InputError("give a query photo (file), words (text), or both")
 
     def search_upload() -> list[Match]:
-        image = decode_upload(file, svc)
-        coll = svc.collection(collection)
-        return svc.engine.search(image, coll, k=k, where=where or None, region=box)
+        if file is None:
+            assert text is not None
+            return svc.engine.search_words(text, svc.collection(collection), k=k, where=where or None)
+        image = decode_upload(file, svc)  # a bad upload is refused as such, whatever the collection
+        return svc.engine.search(image, svc.collection(collection), k=k, where=where or None, region=box, text=text)
 
     async with audited(svc, caller, "search", collection):
         matches = await svc.run(search_upload)
-    return {"collection": collection, "region": box, "matches": [m.to_dict() for m in matches]}
+    return {"collection": collection, "region": box, "text": text, "matches": [m.to_dict() for m in matches]}
+
+
+async def _search_person(
+    svc: Services,
+    caller: Caller,
+    collection: str,
+    person: str | None,
+    gallery: str | None,
+    *,
+    k: int,
+    where: str | None,
+    fpir: float,
+) -> dict[str, Any]:
+    """The items of ``collection`` where a face is ``person`` of ``gallery`` (see
+    :func:`ocula.galleries.search_person`); an unknown person or gallery is a 404."""
+    if not person or not gallery:
+        raise InputError("person and gallery go together")
+
+    def find() -> PersonSearch:
+        g, coll = svc.gallery(gallery), svc.collection(collection)
+        return search_person(g, coll, person, k=k, where=where or None, fpir=fpir)
+
+    async with audited(svc, caller, "search_person", f"{collection}/{gallery}"):
+        found = await svc.run(find)
+    return {"collection": collection, **found.to_dict()}

@@ -76,7 +76,7 @@ async function working(panel, job, status = statusOf(panel)) {
 // page does not fill the service's queue) and shown through blob: URLs.
 const thumbQueue = { running: 0, waiting: [] };
 
-function thumbnail(path, alt) {
+function thumbnail(path, alt, missing = "no thumbnail: the photo is not where it was enrolled any more") {
   const img = el("img", { class: "thumb", alt });
   const load = async () => {
     try {
@@ -86,7 +86,7 @@ function thumbnail(path, alt) {
       img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
     } catch {
       img.classList.add("missing");  // the photo moved or changed: a grey tile, not a broken image
-      img.title = "no thumbnail: the photo is not where it was enrolled any more";
+      img.title = missing;
     } finally {
       thumbQueue.running--;
       if (thumbQueue.waiting.length) thumbQueue.waiting.shift()();
@@ -122,6 +122,7 @@ async function refreshLists() {
     fillSelect($("look-gallery"), g.galleries.map((x) => x.name), "(faces only)");
     fillSelect($("people-gallery"), g.galleries.map((x) => x.name), "(choose one)");
     fillSelect($("look-collection"), c.collections.map((x) => x.name), "(none)");
+    fillSelect($("words-collection"), c.collections.map((x) => x.name), "(choose one)");
     $("gallery-list").replaceChildren(...g.galleries.map((x) => el("option", { value: x.name })));
     $("collection-list").replaceChildren(
       ...c.collections.map((x) => el("li", {}, el("b", {}, x.name), ` ${x.items} items`))
@@ -228,13 +229,20 @@ function showFaces(result) {
   if (!result.faces.length) $("faces").append(el("li", {}, "no face found"));
 }
 
+// A match of a collection search as a tile: the item's thumbnail (made by the API from the file
+// it was indexed from), its id, score, metadata and, for a search by words, what it shows.
+function matchTile(collection, m) {
+  const path = `/v1/collections/${encodeURIComponent(collection)}/items/${encodeURIComponent(m.id)}/thumbnail`;
+  const shows = (m.concepts || []).map((c) => c.concept).join(", ");
+  return el("div", { class: "tile" },
+    thumbnail(path, m.id, "no thumbnail: the item has no file here, or it changed"),
+    el("b", {}, m.id), el("small", {}, `score ${m.score.toFixed(3)}`),
+    ...(shows ? [el("div", { class: "concepts" }, el("small", {}, shows))] : []),
+    el("div", {}, el("small", {}, Object.entries(m.metadata).map(([k, v]) => `${k}: ${v}`).join(", "))));
+}
+
 function showSimilar(result) {
-  $("similar").replaceChildren(
-    ...result.matches.map((m) =>
-      el("div", { class: "tile" }, el("b", {}, m.id), el("small", {}, `score ${m.score.toFixed(3)}`),
-        el("div", {}, el("small", {}, Object.entries(m.metadata).map(([k, v]) => `${k}: ${v}`).join(", "))))
-    )
-  );
+  $("similar").replaceChildren(...result.matches.map((m) => matchTile(result.collection, m)));
   if (!result.matches.length) $("similar").append(el("div", {}, "no items"));
 }
 
@@ -403,6 +411,20 @@ function splitOnce(value) {
   const at = value.indexOf(":");
   return at < 0 ? ["", ""] : [value.slice(0, at), value.slice(at + 1)];
 }
+
+// -- collections: search by words ---------------------------------------------------------------
+$("word-search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  working($("word-search"), async () => {
+    const collection = $("words-collection").value;
+    if (!collection) throw new Error("Choose a collection.");
+    const query = new URLSearchParams({ text: $("words-text").value.trim(), k: "24" });
+    if ($("words-where").value.trim()) query.set("where", $("words-where").value.trim());
+    const result = await api("GET", `/v1/collections/${encodeURIComponent(collection)}/search?${query}`);
+    $("word-results").replaceChildren(...result.matches.map((m) => matchTile(collection, m)));
+    return result.matches.length ? `${result.matches.length} item(s) match “${result.text}”, best first.` : "No item shows that.";
+  });
+});
 
 // -- collections: add an item -------------------------------------------------------------------
 $("add-item").addEventListener("submit", (e) => {
