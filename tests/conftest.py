@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -166,6 +167,42 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | Non
         cwd=cwd or REPO_ROOT,
         timeout=timeout,
     )
+
+
+def _logger_settings() -> dict[logging.Logger, tuple[int, list[logging.Handler]]]:
+    """The level and handlers of the root logger and of every ``ocula`` logger."""
+    named = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.split(".")[0] == "ocula"]
+    return {logger: (logger.level, list(logger.handlers)) for logger in [logging.getLogger(), *named]}
+
+
+def _restore_loggers(saved: dict[logging.Logger, tuple[int, list[logging.Handler]]]) -> None:
+    for logger, (level, handlers) in saved.items():
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+
+
+def invoke_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI's Typer app in this process (``typer.testing.CliRunner``) and answer as
+    ``run_cli`` does: the same command, options, messages and exit codes, without starting Python
+    and importing ocula again (~1 s of CPU a call). An exception the command let escape is printed
+    on ``stderr`` as a process would print it (``Traceback ...``) and gives exit code 1. ``run_cli``
+    is for what only a process shows: its exit status, that nothing but the output reaches stdout,
+    signals, and commands that start workers (``--ray``)."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from ocula.cli import app
+
+    loggers = _logger_settings()  # the CLI shows its progress notes on stderr: for its run only
+    try:
+        result = CliRunner().invoke(app, list(args), env=THREADS_ENV | (env_extra or {}))
+    finally:
+        _restore_loggers(loggers)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["ocula", *args], result.exit_code, result.stdout, stderr)
 
 
 #: ``ocula eval report`` on all of ../shared/data takes minutes; this bounds a hang, not the speed.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +143,8 @@ class Vocabulary:
 def _normal(text: str) -> str:
     """Lower case, words separated by one space; commas and semicolons separate query words, so
     they go from names too ("table (desk, pool table)")."""
-    return " ".join(re.sub(r"[_,;]", " ", text.lower()).split())
+    # NFKC first: full-width or compatibility letters (U+FF24 for D, ligatures) read as the plain ones.
+    return " ".join(re.sub(r"[_,;]", " ", unicodedata.normalize("NFKC", text).lower()).split())
 
 
 def _terms(words: list[str], vocab: Vocabulary) -> tuple[Term, ...]:

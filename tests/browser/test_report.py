@@ -27,6 +27,10 @@ def test_report_holds_every_evaluation(eval_report):
     pairs = by["Face verification"]["numbers"]  # LFW crops, folds 1-2
     assert pairs["n_pairs"] == 1115 and pairs["folds"] == 2 and pairs["failures_to_enrol"] == 0
     assert pairs["accuracy"] >= 0.97  # the bar for LFW crops (measured 0.9839)
+    # As `ocula eval pairs --cropped` runs them (tests/e2e/test_cli_faces.py checks the command
+    # agrees with evaluate_pairs, which this section runs, on a few of these pairs).
+    assert pairs["detector"] == "given (cropped)" and pairs["descriptor"] in ("dlib", "sface")
+    assert pairs["n_genuine"] >= 500 and pairs["n_impostor"] >= 500 and pairs["auc"] >= 0.98
     assert set(pairs["tar_at_far"]) == {"0.0001", "0.001", "0.01"} and pairs["tar_at_far"]["0.001"] is None
     assert all(len(s["data_sha256"]) == 64 and s["command"].startswith("ocula ") for s in doc["sections"])
     assert doc["meta"]["command"].startswith("ocula eval report --data") and doc["models"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ..conftest import SAMPLES, run_cli, shared
+from ..conftest import SAMPLES, invoke_cli, run_cli, shared
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +48,8 @@ def test_tag_table_for_people_within_a_concept_and_when_nothing_is_recognised(en
     from PIL import Image
 
     Image.new("RGB", (320, 240), "grey").save(tmp_path / "blank.png")
-    proc = run_cli("tag", "--within", "cat", "-k", "2", str(SAMPLES / "cat-chelsea.jpg"), str(tmp_path / "blank.png"),
-                   env_extra=env)  # fmt: skip
+    cat, blank = str(SAMPLES / "cat-chelsea.jpg"), str(tmp_path / "blank.png")
+    proc = invoke_cli("tag", "--within", "cat", "-k", "2", cat, blank, env_extra=env)
     assert proc.returncode == 0, proc.stderr
     cat, blank = proc.stdout.split("blank.png")
     assert re.search(r"cat: 0\.9\d\d — scores below are within cat, p\(tag \| cat\)", cat), cat
@@ -60,7 +60,7 @@ def test_tag_table_for_people_within_a_concept_and_when_nothing_is_recognised(en
 
 def test_tag_levels(env):
     dog = shared("imagenet/sample-334/images/n02099601_golden_retriever.JPEG")
-    proc = run_cli("tag", "--json", "--level", "dog", "--level", "cat", str(dog), env_extra=env)
+    proc = invoke_cli("tag", "--json", "--level", "dog", "--level", "cat", str(dog), env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (obj,) = lines(proc.stdout)
     assert [t["label"] for t in obj["tags"]] == ["dog", "cat"]
@@ -80,13 +80,13 @@ def test_tag_levels(env):
 )
 def test_usage_errors_exit_2_without_traceback(env, args, needle):
     args = [str(SAMPLES / "coffee.jpg") if a == "SAMPLE" else a for a in args]
-    proc = run_cli(*args, env_extra=env)
+    proc = invoke_cli(*args, env_extra=env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert needle in (proc.stderr + proc.stdout) and "Traceback" not in proc.stderr
 
 
 def test_bad_environment_setting_is_one_line(env):
-    proc = run_cli("tag", str(SAMPLES / "coffee.jpg"), env_extra={**env, "OCULA_THREADS": "many"})
+    proc = invoke_cli("tag", str(SAMPLES / "coffee.jpg"), env_extra={**env, "OCULA_THREADS": "many"})
     assert proc.returncode == 2 and "threads" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -96,7 +96,7 @@ def test_file_names_with_brackets_are_printed_as_they_are(env, tmp_path):
     (tmp_path / "d[").mkdir()
     shutil.copyfile(SAMPLES / "coffee.jpg", tmp_path / "d[" / "b].jpg")
     shutil.copyfile(SAMPLES / "coffee.jpg", tmp_path / "holiday [edited].jpg")
-    proc = run_cli("tag", "-k", "1", str(tmp_path), str(tmp_path / "a[/b].jpg"), env_extra=env)
+    proc = invoke_cli("tag", "-k", "1", str(tmp_path), str(tmp_path / "a[/b].jpg"), env_extra=env)
     assert proc.returncode == 1, proc.stderr
     assert "holiday [edited].jpg" in proc.stdout and "d[/b].jpg" in proc.stdout
     assert "a[/b].jpg: no such file" in proc.stderr and "Traceback" not in proc.stderr
@@ -104,12 +104,12 @@ def test_file_names_with_brackets_are_printed_as_they_are(env, tmp_path):
 
 def test_empty_folder_fails(env, tmp_path):
     (tmp_path / "nothing").mkdir()
-    proc = run_cli("tag", str(tmp_path / "nothing"), env_extra=env)
+    proc = invoke_cli("tag", str(tmp_path / "nothing"), env_extra=env)
     assert proc.returncode == 1 and "no images" in proc.stderr
 
 
 def test_models_list_and_verify(env):
-    proc = run_cli("models", "list", "--json", env_extra=env)
+    proc = invoke_cli("models", "list", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     models = lines(proc.stdout)
     assert [m["name"] for m in models] == [
@@ -121,16 +121,16 @@ def test_models_list_and_verify(env):
         assert {"name", "task", "backend", "source", "installed", "license"} <= set(m) and m["installed"] is True
     hog = next(m for m in models if m["name"] == "dlib_hog_face")
     assert hog["source"] == "built-in" and hog["files"] == [] and hog["backend"] == "dlib"
-    proc = run_cli("models", "verify", "--json", env_extra=env)
+    proc = invoke_cli("models", "verify", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     assert {f["status"] for f in lines(proc.stdout)} == {"ok"}
-    human = run_cli("models", "list", env_extra=env)
+    human = invoke_cli("models", "list", env_extra=env)
     assert human.returncode == 0 and "efficientnet_lite2" in human.stdout
 
 
 def test_eval_imagenet_json(env):
     root = shared("imagenet/sample-334")
-    proc = run_cli("eval", "imagenet", str(root), "--labels", str(root / "labels.csv"), "--limit", "20", "--json",
+    proc = invoke_cli("eval", "imagenet", str(root), "--labels", str(root / "labels.csv"), "--limit", "20", "--json",
                    env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (obj,) = lines(proc.stdout)
@@ -140,7 +140,7 @@ def test_eval_imagenet_json(env):
 
 def test_eval_imagenet_bad_labels_exit_1(env, tmp_path):
     (tmp_path / "labels.csv").write_text("nope\n")
-    proc = run_cli("eval", "imagenet", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), env_extra=env)
+    proc = invoke_cli("eval", "imagenet", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), env_extra=env)
     assert proc.returncode == 1 and "missing column" in proc.stderr and "Traceback" not in proc.stderr
 
 

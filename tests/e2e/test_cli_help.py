@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
 
 import pytest
 
@@ -13,10 +14,21 @@ from ..conftest import run_cli
     "command", [(), ("faces", "detect"), ("faces", "verify"), ("faces", "enroll"), ("serve",), ("keys", "create")]
 )
 def test_boolean_flags_are_shown_as_flags(command):
-    proc = run_cli(*command, "--help")
+    # The root's help from a process (`python -m ocula`, where the program's name is checked); the
+    # commands' in this process, as `ocula` builds them (no Python start-up each).
+    proc = run_cli("--help") if command == () else _help_in_process(command)
     assert proc.returncode == 0, proc.stderr
     assert "--help" in proc.stdout and "<bool>" not in proc.stdout, proc.stdout
     assert "Usage: ocula" in proc.stdout  # the command users type, also under `python -m ocula`
+
+
+def _help_in_process(command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    from click.testing import CliRunner
+
+    from ocula.cli import cli_command
+
+    result = CliRunner().invoke(cli_command(), [*command, "--help"], prog_name="ocula")
+    return subprocess.CompletedProcess(command, result.exit_code, result.stdout, result.stderr)
 
 
 def test_piped_tables_are_not_cut_at_80_columns():

@@ -13,7 +13,7 @@ from ocula.collections import Collection, NewItem
 from ocula.collections.vectors import FaissVectors
 from ocula.doctor import run_checks
 
-from ..conftest import run_cli
+from ..conftest import invoke_cli, run_cli
 
 
 def make(settings: Settings, name: str = "shop", n: int = 50) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_a_damaged_database_is_a_problem_and_exit_1(settings, tmp_path):
     checks = data_checks(settings)
     assert checks["collections/good"][0] == "ok" and checks["collections/bad"][0] == "problem"
     env = {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
-    proc = run_cli("doctor", "--no-models", "--json", env_extra=env)
+    proc = invoke_cli("doctor", "--no-models", "--json", env_extra=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {r["name"]: r["status"] for r in rows if r["area"] == "data"}["collections/bad"] == "problem"

@@ -12,7 +12,7 @@ import pytest
 from ocula.eval.identify import evaluate_identify
 from ocula.eval.pairs import evaluate_pairs, read_pairs
 
-from ..conftest import run_cli, shared
+from ..conftest import invoke_cli, run_cli, shared
 
 ROOT = shared("faces/celeba-80")
 
@@ -67,7 +67,7 @@ def test_the_cli_prints_asked_and_achieved(cache_dir, tmp_path):
     pairs = run_cli("eval", "pairs", str(two), "--root", str(ROOT), env_extra=env)
     assert pairs.returncode == 0, pairs.stderr
     assert "ocula's threshold for FMR 0.001:" in pairs.stdout and "(asked 0.001)" in pairs.stdout
-    identify = run_cli("eval", "identify", str(two), "--root", str(ROOT), "--enroll", "2", env_extra=env)
+    identify = invoke_cli("eval", "identify", str(two), "--root", str(ROOT), "--enroll", "2", env_extra=env)
     assert identify.returncode == 0, identify.stderr
     assert "achieved FPIR" in identify.stdout and "(asked 0.01)" in identify.stdout
 
@@ -87,7 +87,7 @@ def test_eval_with_the_sface_descriptor_records_it_and_its_thresholds(engine, fe
     assert identify.to_dict()["descriptor"] == "sface" and identify.detector == "yunet"
     assert identify.mated_probes == 4 and identify.rank1 == 1.0
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
-    cli = run_cli(
+    cli = invoke_cli(
         "eval", "pairs", str(few_people), "--root", str(ROOT), "--descriptor", "sface", "--json", env_extra=env
     )
     assert cli.returncode == 0, cli.stderr

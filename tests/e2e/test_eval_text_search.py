@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ..conftest import run_cli, shared
+from ..conftest import invoke_cli, run_cli, shared
 
 pytestmark = pytest.mark.e2e
 
@@ -31,5 +31,5 @@ def test_eval_text_search_json(tmp_path, cache_dir):
 
 def test_eval_text_search_bad_labels_exit_1(tmp_path):
     (tmp_path / "labels.csv").write_text("filename,wnid\nx.jpg,n02084071\n")
-    proc = run_cli("eval", "text-search", str(tmp_path), "--labels", str(tmp_path / "labels.csv"))
+    proc = invoke_cli("eval", "text-search", str(tmp_path), "--labels", str(tmp_path / "labels.csv"))
     assert proc.returncode == 1 and "missing column" in proc.stderr and "Traceback" not in proc.stderr

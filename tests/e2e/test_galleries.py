@@ -17,7 +17,7 @@ from ocula.galleries import Gallery, gallery_names
 from ocula.galleries.enrolment import store_templates
 from ocula.pipelines.faces import Descriptor
 
-from ..conftest import run_cli, shared
+from ..conftest import invoke_cli, run_cli, shared
 
 EXAMPLES = "faces/face-recognition-examples/examples"
 
@@ -240,30 +240,30 @@ def test_cli_enroll_identify_people_forget_and_drop(cache_dir, tmp_path):
                    "--meta", "role=president", "--json", env_extra=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert lines(proc.stdout)[0]["photos"] == 2
-    refused = run_cli("faces", "enroll", "biden", str(train / "biden" / "biden.jpg"), str(examples / "two_people.jpg"),
-                      "-g", "g", "--json", env_extra=env)  # fmt: skip
+    biden, two = str(train / "biden" / "biden.jpg"), str(examples / "two_people.jpg")
+    refused = invoke_cli("faces", "enroll", "biden", biden, two, "-g", "g", "--json", env_extra=env)
     assert refused.returncode == 1
     out = lines(refused.stdout)[0]
     assert out["added"] == [str(train / "biden" / "biden.jpg")] and "usable faces" in out["refused"][0]["reason"]
-    proc = run_cli("faces", "identify", str(examples / "knn_examples" / "test" / "obama_and_biden.jpg"), "-g", "g",
-                   "--fpir", "0.01", "--k", "2", "--json", env_extra=env)  # fmt: skip
+    proc = invoke_cli("faces", "identify", str(examples / "knn_examples" / "test" / "obama_and_biden.jpg"), "-g", "g",
+                      "--fpir", "0.01", "--k", "2", "--json", env_extra=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = lines(proc.stdout)[0]
     faces = result["faces"]
     assert [f["person"] for f in faces] == ["obama", "biden", None]
     assert set(faces[0]) == {"box", "person", "similarity", "threshold", "usable", "candidates"}
     assert len(faces[0]["candidates"]) == 2 and result["fpir"] == 0.01
-    people = lines(run_cli("faces", "people", "-g", "g", "--json", env_extra=env).stdout)
+    people = lines(invoke_cli("faces", "people", "-g", "g", "--json", env_extra=env).stdout)
     assert people == [{"person": "biden", "photos": 1, "metadata": {}},
                       {"person": "obama", "photos": 2, "metadata": {"role": "president"}}]  # fmt: skip
-    assert run_cli("faces", "forget", "obama", "-g", "g", env_extra=env).returncode == 0
-    unknown = run_cli("faces", "forget", "obama", "-g", "g", env_extra=env)
+    assert invoke_cli("faces", "forget", "obama", "-g", "g", env_extra=env).returncode == 0
+    unknown = invoke_cli("faces", "forget", "obama", "-g", "g", env_extra=env)
     assert unknown.returncode == 2 and "unknown person 'obama'" in unknown.stderr
-    missing = run_cli("faces", "identify", str(examples / "obama.jpg"), "-g", "nope", env_extra=env)
+    missing = invoke_cli("faces", "identify", str(examples / "obama.jpg"), "-g", "nope", env_extra=env)
     assert missing.returncode == 2 and "unknown gallery" in missing.stderr
-    assert lines(run_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "g"}]
-    assert run_cli("galleries", "drop", "g", env_extra=env).returncode == 0
-    assert run_cli("galleries", "list", "--json", env_extra=env).stdout.strip() == ""
+    assert lines(invoke_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "g"}]
+    assert invoke_cli("galleries", "drop", "g", env_extra=env).returncode == 0
+    assert invoke_cli("galleries", "list", "--json", env_extra=env).stdout.strip() == ""
 
 
 def test_eval_identify_cli_on_a_few_celeba_identities(cache_dir, tmp_path):
@@ -386,12 +386,12 @@ def test_cli_split_after_name_gets_a_new_id_and_errors_name_the_cluster(engine, 
     with Gallery.open("lib", settings=settings, engine=engine, create=True) as g:
         g.save_clusters([_faces(3, 1), _faces(2, 2)])
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(settings.data_dir)}
-    named = run_cli("faces", "name", "cluster-0002", "bob", "-g", "lib", env_extra=env)
+    named = invoke_cli("faces", "name", "cluster-0002", "bob", "-g", "lib", env_extra=env)
     assert named.returncode == 0, named.stderr
-    split = run_cli("faces", "split", "cluster-0001", "--faces", "0", "-g", "lib", env_extra=env)
+    split = invoke_cli("faces", "split", "cluster-0001", "--faces", "0", "-g", "lib", env_extra=env)
     assert split.returncode == 0, split.stderr
     assert "moved to cluster-0003" in split.stdout
-    merge = run_cli("faces", "merge", "cluster-0001", "cluster-0005", "-g", "lib", env_extra=env)
+    merge = invoke_cli("faces", "merge", "cluster-0001", "cluster-0005", "-g", "lib", env_extra=env)
     assert merge.returncode != 0
     assert "unknown cluster 'cluster-0005'" in merge.stderr and "person" not in merge.stderr
 
@@ -399,25 +399,28 @@ def test_cli_split_after_name_gets_a_new_id_and_errors_name_the_cluster(engine, 
 def test_cli_cluster_and_name(cache_dir, tmp_path):
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(tmp_path / "data")}
     train = shared(EXAMPLES) / "knn_examples" / "train"
-    proc = run_cli("faces", "cluster", str(train), "-g", "lib", "--json", env_extra=env)
+    proc = invoke_cli("faces", "cluster", str(train), "-g", "lib", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     *clusters, summary = lines(proc.stdout)
     # Four people with two photos each; singletons: alex's one photo, and the default detector's
     # (YuNet's) false face, score 0.69, on the painted lake behind Biden in biden2.jpg.
     assert summary["clusters"] == len(clusters) == 4 and summary["singletons"] == 2
     assert sorted(sorted({Path(f["path"]).parent.name for f in c["faces"]}) for c in clusters) == [
-        ["biden"], ["kit_harington"], ["obama"], ["rose_leslie"]
+        ["biden"],
+        ["kit_harington"],
+        ["obama"],
+        ["rose_leslie"],
     ]
     assert all(set(c) == {"cluster", "size", "faces"} for c in clusters)
-    listed = lines(run_cli("faces", "clusters", "-g", "lib", "--json", env_extra=env).stdout)
+    listed = lines(invoke_cli("faces", "clusters", "-g", "lib", "--json", env_extra=env).stdout)
     assert [c["cluster"] for c in listed] == [c["cluster"] for c in clusters]
     first = clusters[0]["cluster"]
-    assert run_cli("faces", "name", first, "someone", "-g", "lib", env_extra=env).returncode == 0
-    people = lines(run_cli("faces", "people", "-g", "lib", "--json", env_extra=env).stdout)
+    assert invoke_cli("faces", "name", first, "someone", "-g", "lib", env_extra=env).returncode == 0
+    people = lines(invoke_cli("faces", "people", "-g", "lib", "--json", env_extra=env).stdout)
     assert people == [{"person": "someone", "photos": clusters[0]["size"], "metadata": {}}]
-    bad = run_cli("faces", "split", clusters[1]["cluster"], "--faces", "0,1", "-g", "lib", env_extra=env)
+    bad = invoke_cli("faces", "split", clusters[1]["cluster"], "--faces", "0,1", "-g", "lib", env_extra=env)
     assert bad.returncode == 1 and "not all of them" in bad.stderr
-    assert lines(run_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "lib"}]
+    assert lines(invoke_cli("galleries", "list", "--json", env_extra=env).stdout) == [{"name": "lib"}]
 
 
 WRITER = """
@@ -527,21 +530,21 @@ def test_cli_enrolment_refusing_every_photo_leaves_no_gallery_and_says_why(cache
     # Two small faceless images: refused like faceless photos, without dlib's CNN fallback
     # searching full-size photos (~10 s of CPU each).
     cat, coffee = _faceless(tmp_path / "grey.png", "grey"), _faceless(tmp_path / "white.png", "white")
-    proc = run_cli("faces", "enroll", "kitty", str(cat), str(coffee), "-g", "pets", env_extra=env)
+    proc = invoke_cli("faces", "enroll", "kitty", str(cat), str(coffee), "-g", "pets", env_extra=env)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""  # nobody enrolled: no "0 photo(s) added" line
     refusals = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert refusals == [f"error: {cat}: refused: no face found", f"error: {coffee}: refused: no face found"]
     # The default detector (YuNet) has no slow fallback to announce (dlib's: see the verify test below).
     assert "note:" not in proc.stderr and "CNN" not in proc.stderr
-    listed = run_cli("galleries", "list", "--json", env_extra=env)
+    listed = invoke_cli("galleries", "list", "--json", env_extra=env)
     assert listed.returncode == 0 and "pets" not in listed.stdout, listed.stdout
     # A gallery that existed is kept, and a new person with no accepted photo is not created.
     obama = sorted((shared(EXAMPLES) / "knn_examples" / "train" / "obama").iterdir())[0]
-    assert run_cli("faces", "enroll", "obama", str(obama), "-g", "pets", env_extra=env).returncode == 0
-    again = run_cli("faces", "enroll", "kitty", str(cat), "-g", "pets", env_extra=env)
+    assert invoke_cli("faces", "enroll", "obama", str(obama), "-g", "pets", env_extra=env).returncode == 0
+    again = invoke_cli("faces", "enroll", "kitty", str(cat), "-g", "pets", env_extra=env)
     assert again.returncode == 1 and again.stdout == ""
-    people = lines(run_cli("faces", "people", "-g", "pets", "--json", env_extra=env).stdout)
+    people = lines(invoke_cli("faces", "people", "-g", "pets", "--json", env_extra=env).stdout)
     assert [p["person"] for p in people] == ["obama"]
 
 

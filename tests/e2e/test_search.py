@@ -15,7 +15,7 @@ import pytest
 from ocula import Settings
 from ocula.collections import Collection
 
-from ..conftest import REPO_ROOT, run_cli, shared
+from ..conftest import REPO_ROOT, invoke_cli, run_cli, shared
 
 DUPS = "search/near-duplicates"
 
@@ -39,7 +39,7 @@ def test_every_transform_is_found_at_rank_one_and_the_corrupt_file_is_reported(e
     assert len(group) == 6
     # The CLI's search once (its JSON); the other copies as queries through the same engine call
     # in this process (a CLI start and model load each, for the same ranking).
-    proc = run_cli("search", str(root / group[0]), "-c", "dups", "-k", "7", "--json", env_extra=env)
+    proc = invoke_cli("search", str(root / group[0]), "-c", "dups", "-k", "7", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     ranked = {group[0]: [m["id"] for m in lines(proc.stdout)[0]["matches"]]}
     settings = Settings(data_dir=env["OCULA_DATA_DIR"], cache_dir=env["OCULA_CACHE_DIR"])
@@ -50,7 +50,7 @@ def test_every_transform_is_found_at_rank_one_and_the_corrupt_file_is_reported(e
         # The query itself (it is in the catalog) and the other five copies come before any distractor.
         assert set(ids[:6]) == set(group), (query, ids)
 
-    again = run_cli("index", str(root), "--collection", "dups", "--json", env_extra=env)
+    again = invoke_cli("index", str(root), "--collection", "dups", "--json", env_extra=env)
     assert lines(again.stdout)[-1] | {"failed": 0} == {
         "collection": "dups",
         "added": 0,
@@ -67,11 +67,11 @@ def test_incremental_changes_deletes_and_drop(env, tmp_path):
     folder.mkdir()
     for name in ("ukbench00120.jpg", "ukbench01380.jpg", "ukbench08976.jpg"):
         (folder / name).write_bytes((src / name).read_bytes())
-    assert run_cli("index", str(folder), "-c", "shop", env_extra=env).returncode == 0
+    assert invoke_cli("index", str(folder), "-c", "shop", env_extra=env).returncode == 0
     (folder / "ukbench08976.jpg").unlink()
     (folder / "ukbench01380.jpg").write_bytes((src / "ukbench09012.jpg").read_bytes())  # changed content
     (folder / "new.jpg").write_bytes((src / "ukbench09040.jpg").read_bytes())
-    proc = run_cli("index", str(folder), "-c", "shop", "--json", env_extra=env)
+    proc = invoke_cli("index", str(folder), "-c", "shop", "--json", env_extra=env)
     assert lines(proc.stdout)[-1] == {
         "collection": "shop",
         "added": 1,
@@ -80,17 +80,17 @@ def test_incremental_changes_deletes_and_drop(env, tmp_path):
         "removed": 1,
         "failed": 0,
     }
-    proc = run_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", "-k", "1", "--json", env_extra=env)
+    proc = invoke_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", "-k", "1", "--json", env_extra=env)
     assert lines(proc.stdout)[0]["matches"][0]["id"] == "ukbench01380.jpg"
 
-    assert run_cli("items", "delete", "ukbench01380.jpg", "-c", "shop", env_extra=env).returncode == 0
-    proc = run_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", "-k", "5", "--json", env_extra=env)
+    assert invoke_cli("items", "delete", "ukbench01380.jpg", "-c", "shop", env_extra=env).returncode == 0
+    proc = invoke_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", "-k", "5", "--json", env_extra=env)
     assert "ukbench01380.jpg" not in [m["id"] for m in lines(proc.stdout)[0]["matches"]]
-    assert run_cli("items", "delete", "nope", "-c", "shop", env_extra=env).returncode == 1
-    info = lines(run_cli("collections", "info", "shop", "--json", env_extra=env).stdout)[0]
+    assert invoke_cli("items", "delete", "nope", "-c", "shop", env_extra=env).returncode == 1
+    info = lines(invoke_cli("collections", "info", "shop", "--json", env_extra=env).stdout)[0]
     assert info["items"] == 2 and info["embedder"].startswith("efficientnet_lite0@") and info["dim"] == 1280
-    assert run_cli("collections", "drop", "shop", env_extra=env).returncode == 0
-    missing = run_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", env_extra=env)
+    assert invoke_cli("collections", "drop", "shop", env_extra=env).returncode == 0
+    missing = invoke_cli("search", str(src / "ukbench09012.jpg"), "-c", "shop", env_extra=env)
     assert missing.returncode == 2 and "unknown collection" in missing.stderr
 
 
@@ -134,7 +134,7 @@ def test_eval_retrieval_builtin_edits_and_groups(env, tmp_path):
     folder.mkdir()
     for photo in photos:
         (folder / photo.name).symlink_to(photo)
-    proc = run_cli("eval", "retrieval", str(folder), "--json", env_extra=env)
+    proc = invoke_cli("eval", "retrieval", str(folder), "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
     assert report["n_catalog"] == len(photos) == 5 and report["n_queries"] == 7 * 5 and report["failed"] == 0
@@ -145,7 +145,9 @@ def test_eval_retrieval_builtin_edits_and_groups(env, tmp_path):
     assert set(report["recall_at_k"]) == {"1", "2", "5", "10", "20"} and report["recall_at_k"]["20"] == 1.0
     assert report["recall_at_k_scenes"] is None
     root = shared(DUPS)
-    proc = run_cli("eval", "retrieval", str(root), "--groups", str(root / "groundtruth.csv"), "--json", env_extra=env)
+    proc = invoke_cli(
+        "eval", "retrieval", str(root), "--groups", str(root / "groundtruth.csv"), "--json", env_extra=env
+    )
     assert proc.returncode == 0, proc.stderr
     (report,) = lines(proc.stdout)
     # 8 photos have duplicates (6 of one group, 2 of another); the corrupt file is counted, not fatal.
@@ -168,7 +170,7 @@ def test_retrieval_edits_are_deterministic():
 
 def test_dedupe_finds_the_ground_truth_groups(env):
     root = shared(DUPS)
-    proc = run_cli("dedupe", str(root), "--json", env_extra=env)
+    proc = invoke_cli("dedupe", str(root), "--json", env_extra=env)
     assert proc.returncode == 1  # the corrupt file is reported
     records = lines(proc.stdout)
     errors = [r for r in records if "error" in r]
@@ -210,7 +212,7 @@ def test_csv_catalog_with_ids_metadata_filters_and_updates(env, tmp_path):
         "price",
         "--json",
     ]
-    proc = run_cli(*args, env_extra=env)
+    proc = invoke_cli(*args, env_extra=env)
     assert proc.returncode == 1  # the missing file is reported, the rest indexed
     assert lines(proc.stdout)[-1] == {
         "collection": "shop",
@@ -221,11 +223,13 @@ def test_csv_catalog_with_ids_metadata_filters_and_updates(env, tmp_path):
         "failed": 1,
     }
     query = str(src / "ukbench00120.jpg")
-    hits = lines(run_cli("search", query, "-c", "shop", "--json", env_extra=env).stdout)[0]["matches"]
+    hits = lines(invoke_cli("search", query, "-c", "shop", "--json", env_extra=env).stdout)[0]["matches"]
     assert hits[0]["id"] == "A1" and hits[0]["metadata"] == {"category": "shoes", "price": 40}
-    cheap = lines(run_cli("search", query, "-c", "shop", "--where", "price < 50", "--json", env_extra=env).stdout)
+    cheap = lines(invoke_cli("search", query, "-c", "shop", "--where", "price < 50", "--json", env_extra=env).stdout)
     assert sorted(m["id"] for m in cheap[0]["matches"]) == ["A1", "B1"]
-    hats = lines(run_cli("search", query, "-c", "shop", "--where", "category = 'hats'", "--json", env_extra=env).stdout)
+    hats = lines(
+        invoke_cli("search", query, "-c", "shop", "--where", "category = 'hats'", "--json", env_extra=env).stdout
+    )
     assert [m["id"] for m in hats[0]["matches"]] == ["B1"]
 
     # Price change only (no re-embedding), one row removed, one added.
@@ -235,7 +239,7 @@ def test_csv_catalog_with_ids_metadata_filters_and_updates(env, tmp_path):
         "B1,img/ukbench08976.jpg,hats,15\n"
         "C1,img/ukbench09012.jpg,bags,60\n"
     )
-    proc = run_cli(*args, env_extra=env)
+    proc = invoke_cli(*args, env_extra=env)
     assert proc.returncode == 0, proc.stderr
     assert lines(proc.stdout)[-1] == {
         "collection": "shop",
@@ -245,15 +249,15 @@ def test_csv_catalog_with_ids_metadata_filters_and_updates(env, tmp_path):
         "removed": 1,
         "failed": 0,
     }
-    hits = lines(run_cli("search", query, "-c", "shop", "--json", env_extra=env).stdout)[0]["matches"]
+    hits = lines(invoke_cli("search", query, "-c", "shop", "--json", env_extra=env).stdout)[0]["matches"]
     assert hits[0]["metadata"]["price"] == 45 and "A2" not in [m["id"] for m in hits]
 
     (tmp_path / "bad.csv").write_text("sku,file\nA1,img/ukbench00120.jpg\nA1,img/ukbench01380.jpg\n")
-    dup = run_cli(
+    dup = invoke_cli(
         "index", str(tmp_path / "bad.csv"), "-c", "shop", "--path-column", "file", "--id-column", "sku", env_extra=env
     )
     assert dup.returncode == 1 and "listed twice" in dup.stderr
-    nocol = run_cli("index", str(catalog), "-c", "shop", "--meta", "colour", env_extra=env)
+    nocol = invoke_cli("index", str(catalog), "-c", "shop", "--meta", "colour", env_extra=env)
     assert nocol.returncode == 1 and "no column" in nocol.stderr
 
 
@@ -275,18 +279,18 @@ def test_reindex_rebuilds_a_collection_made_with_another_embedder(env, tmp_path)
             )
         )
     query = str(src / "ukbench00120.jpg")
-    refused = run_cli("search", query, "-c", "old", env_extra=env)
+    refused = invoke_cli("search", query, "-c", "old", env_extra=env)
     assert refused.returncode == 1 and "ocula reindex" in refused.stderr
     gone.unlink()
-    kept = run_cli("reindex", "-c", "old", env_extra=env)
+    kept = invoke_cli("reindex", "-c", "old", env_extra=env)
     assert kept.returncode == 1 and "unchanged" in kept.stderr and "--drop-missing" in kept.stderr
-    assert run_cli("search", query, "-c", "old", env_extra=env).returncode == 1  # still the old one
-    proc = run_cli("reindex", "-c", "old", "--drop-missing", "--json", env_extra=env)
+    assert invoke_cli("search", query, "-c", "old", env_extra=env).returncode == 1  # still the old one
+    proc = invoke_cli("reindex", "-c", "old", "--drop-missing", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     assert lines(proc.stdout)[-1] == {"collection": "old", "items": 2, "dropped": 1}
-    hits = lines(run_cli("search", query, "-c", "old", "--json", env_extra=env).stdout)[0]["matches"]
+    hits = lines(invoke_cli("search", query, "-c", "old", "--json", env_extra=env).stdout)[0]["matches"]
     assert hits[0]["id"] == "a" and hits[0]["metadata"] == {"n": 0} and len(hits) == 2
-    names = lines(run_cli("collections", "list", "--json", env_extra=env).stdout)
+    names = lines(invoke_cli("collections", "list", "--json", env_extra=env).stdout)
     assert names == [{"name": "old"}]  # nothing left over from the rebuild
 
 
@@ -302,6 +306,7 @@ def test_ray_indexing_into_milvus_stores_the_local_vectors(env, tmp_path):
     lite = f"milvus-lite:{tmp_path / 'milvus' / 'vectors.db'}"
     scaled = run_cli("index", str(root), "-c", "scaled", "--ray", "local", "--vectors", lite, "--json", env_extra=env)
     assert scaled.returncode == local.returncode == 1, scaled.stderr  # the corrupt file, in both
+    assert len(lines(scaled.stdout)) >= 2, scaled.stdout + scaled.stderr  # an error says which
     *_, bad, summary = lines(scaled.stdout)
     assert "corrupt" in bad["path"] and summary["added"] == 16 and summary["failed"] == 1
     assert lines(scaled.stdout)[-2]["error"] == lines(local.stdout)[-2]["error"]
@@ -327,29 +332,31 @@ def test_search_by_region_finds_the_item_inside_a_scene(env, tmp_path):
     from PIL import Image
 
     src = shared(DUPS) / "base_images"
-    assert run_cli("index", str(src), "-c", "cat", env_extra=env).returncode == 0
+    assert invoke_cli("index", str(src), "-c", "cat", env_extra=env).returncode == 0
     scene = Image.open(src / "ukbench09348.jpg").convert("RGB").resize((800, 600))
     item = Image.open(src / "ukbench01380.jpg").convert("RGB").resize((240, 180))
     scene.paste(item, (500, 60))
     path = tmp_path / "scene.jpg"
     scene.save(path, quality=92)
-    whole = lines(run_cli("search", str(path), "-c", "cat", "-k", "1", "--whole", "--json", env_extra=env).stdout)[0]
+    whole = lines(invoke_cli("search", str(path), "-c", "cat", "-k", "1", "--whole", "--json", env_extra=env).stdout)[0]
     assert whole["matches"][0]["id"] == "ukbench09348.jpg" and whole["region"] is None
     assert whole["matches"][0]["query_region"] is None
     # Without --whole the photo's windows are searched too: the pasted item comes up, matched by
     # the window that holds it (the top-right one of the 3x3 grid of 400x300 windows).
-    windows = lines(run_cli("search", str(path), "-c", "cat", "-k", "2", "--json", env_extra=env).stdout)[0]
+    windows = lines(invoke_cli("search", str(path), "-c", "cat", "-k", "2", "--json", env_extra=env).stdout)[0]
     by_id = {m["id"]: m for m in windows["matches"]}
     assert set(by_id) == {"ukbench09348.jpg", "ukbench01380.jpg"}
     assert by_id["ukbench01380.jpg"]["query_region"] == [400, 0, 800, 300]
     assert by_id["ukbench01380.jpg"]["score"] > 0.5
-    proc = run_cli("search", str(path), "-c", "cat", "-k", "1", "--region", "500,60,740,240", "--json", env_extra=env)
+    proc = invoke_cli(
+        "search", str(path), "-c", "cat", "-k", "1", "--region", "500,60,740,240", "--json", env_extra=env
+    )
     assert proc.returncode == 0, proc.stderr
     found = lines(proc.stdout)[0]
     assert found["matches"][0]["id"] == "ukbench01380.jpg" and found["region"] == [500, 60, 740, 240]
     assert found["matches"][0]["query_region"] == [500, 60, 740, 240]
     for bad in ("1,2,3", "10,10,5,20", "a,b,c,d", "900,700,1000,800"):
-        proc = run_cli("search", str(path), "-c", "cat", "--region", bad, "--json", env_extra=env)
+        proc = invoke_cli("search", str(path), "-c", "cat", "--region", bad, "--json", env_extra=env)
         assert proc.returncode == 1 and "region" in lines(proc.stdout)[-1]["error"], bad
 
 

@@ -69,6 +69,17 @@ def test_photo_and_words_rank_by_similarity_times_word_score(engine, words_colle
     assert [m.score for m in both] == sorted((m.score for m in both), reverse=True)
 
 
+def test_photo_and_words_read_the_concepts_of_the_returned_items_only(engine, words_collection, monkeypatch):
+    from ocula.engine import search
+
+    described: list[object] = []
+    real = search.top_concepts
+    monkeypatch.setattr(search, "top_concepts", lambda scores: described.append(scores) or real(scores))
+    query = shared(f"{SAMPLE}/{VEHICLES[0]}.JPEG")
+    found = engine.search(query, words_collection, text="entity", k=1, windows=False)  # every item matches
+    assert len(found) == 1 and found[0].concepts and len(described) == 1
+
+
 def test_cli_words_json_and_unknown_word(engine, words_collection):
     env = cli_env(engine)
     proc = run_cli("search", "--text", "dog", "-c", words_collection, "-k", "2", "--json", env_extra=env)

@@ -30,7 +30,7 @@ from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoO
 from ocula.video.shield import FaceShield
 from ocula.video.tracking import NAMED_DROP, box_iou
 
-from ..conftest import REPO_ROOT, SAMPLES, run_cli, shared
+from ..conftest import REPO_ROOT, SAMPLES, invoke_cli, run_cli, shared
 
 #: When this module was imported, on the perf_counter clock (the process started before).
 IMPORTED = time.perf_counter()
@@ -349,16 +349,16 @@ def test_cli_json_lines_and_errors(tmp_path):
         check_schema(event, source=str(clip))
     assert lines[-1]["type"] == "report" and lines[-1]["frames"] > 90
     assert lines[-1]["startup_seconds"] > 0
-    # Bad input: a clear one-line error and exit 1, never a traceback.
+    # Bad input: a clear one-line error and exit 1, never a traceback (in this process: no start-up each).
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(os.urandom(4096))
     text = tmp_path / "notes.txt"
     text.write_text("not a video")
     for source in (bad, text, tmp_path / "missing.mp4"):
-        proc = run_cli("video", str(source), "--json", env_extra=env)
+        proc = invoke_cli("video", str(source), "--json", env_extra=env)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert json.loads(proc.stdout.splitlines()[-1])["error_type"] == "VideoError"
-    proc = run_cli("video", str(clip), "--gallery", "nobody", env_extra=env)
+    proc = invoke_cli("video", str(clip), "--gallery", "nobody", env_extra=env)
     assert proc.returncode in (1, 2) and "nobody" in proc.stderr and "Traceback" not in proc.stderr
     with pytest.raises(VideoError):
         analyze(bad)
@@ -368,13 +368,13 @@ def test_cli_refuses_a_link_local_webhook_before_reading_the_video(tmp_path):
     clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
     env = {"OCULA_DATA_DIR": str(tmp_path / "data")}
     for url in ("http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/x"):
-        proc = run_cli("video", str(clip), "--webhook", url, "--json", env_extra=env)
+        proc = invoke_cli("video", str(clip), "--webhook", url, "--json", env_extra=env)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         error = json.loads(proc.stdout.splitlines()[-1])
         assert error["error_type"] == "InputError" and "--webhook-allow-link-local" in error["error"]
     # Allowed explicitly, the URL passes; the missing video is then the error (nothing is sent).
     args = ("--webhook", "http://169.254.169.254/x", "--webhook-allow-link-local", "--json")
-    proc = run_cli("video", str(tmp_path / "missing.mp4"), *args, env_extra=env)
+    proc = invoke_cli("video", str(tmp_path / "missing.mp4"), *args, env_extra=env)
     assert proc.returncode == 1 and json.loads(proc.stdout.splitlines()[-1])["error_type"] == "VideoError"
 
 

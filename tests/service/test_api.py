@@ -279,6 +279,12 @@ def test_collection_search_by_words_and_thumbnails(client, keys, engine, setting
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.headers["cache-control"] == "no-store" and max(Image.open(io.BytesIO(r.content)).size) <= 192
     is_problem(client.get("/v1/collections/words/items/changed/thumbnail", headers=read), 404)
+    # An id with a slash (`ocula index` names a subfolder's photos so) can be deleted as it is shown.
+    write = auth(keys["write"])
+    r = client.delete("/v1/collections/words/items/in%2Ffolder.jpg", headers=write)
+    assert r.status_code == 200 and r.json()["deleted"], r.text
+    is_problem(client.get("/v1/collections/words/items/in%2Ffolder.jpg/thumbnail", headers=read), 404)
+    is_problem(client.delete("/v1/collections/words/items/in%2Ffolder.jpg", headers=write), 404)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""``ocula keys``, ``ocula audit`` and ``ocula serve`` as a user runs them (real subprocesses)."""
+"""``ocula keys``, ``ocula audit`` and ``ocula serve`` as a user runs them (real subprocesses; the
+commands after a test's first run in this process, through ``invoke_cli``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from ..conftest import REPO_ROOT, SAMPLES, run_cli
+from ..conftest import REPO_ROOT, SAMPLES, invoke_cli, run_cli
 
 pytestmark = pytest.mark.slow  # real servers or CLI processes: left out of the quick tier
 
@@ -24,19 +25,19 @@ def test_keys_create_list_revoke_and_audit(tmp_path):
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     assert key.startswith("ocula_") and len(key) > 40 and " " not in key  # alone on its last line
-    listed = [json.loads(line) for line in run_cli("keys", "list", "--json", env_extra=env).stdout.splitlines()]
+    listed = [json.loads(line) for line in invoke_cli("keys", "list", "--json", env_extra=env).stdout.splitlines()]
     assert listed == [
         {"name": "alice", "scope": "write", "prefix": key[:10], "created": listed[0]["created"], "revoked": None}
     ]
-    assert key not in run_cli("keys", "list", env_extra=env).stdout  # never shown again
-    again = run_cli("keys", "create", "alice", env_extra=env)
+    assert key not in invoke_cli("keys", "list", env_extra=env).stdout  # never shown again
+    again = invoke_cli("keys", "create", "alice", env_extra=env)
     assert again.returncode == 1 and "revoke it first" in again.stderr
-    bad = run_cli("keys", "create", "bob", "--scope", "root", env_extra=env)
+    bad = invoke_cli("keys", "create", "bob", "--scope", "root", env_extra=env)
     assert bad.returncode == 2 and "scope" in bad.stderr
-    assert run_cli("keys", "revoke", "alice", env_extra=env).returncode == 0
-    assert run_cli("keys", "revoke", "alice", env_extra=env).returncode == 2  # no active key of that name
-    assert json.loads(run_cli("keys", "list", "--json", env_extra=env).stdout)["revoked"] is not None
-    assert run_cli("audit", "--json", env_extra=env).stdout == ""  # nothing audited yet
+    assert invoke_cli("keys", "revoke", "alice", env_extra=env).returncode == 0
+    assert invoke_cli("keys", "revoke", "alice", env_extra=env).returncode == 2  # no active key of that name
+    assert json.loads(invoke_cli("keys", "list", "--json", env_extra=env).stdout)["revoked"] is not None
+    assert invoke_cli("audit", "--json", env_extra=env).stdout == ""  # nothing audited yet
 
 
 def free_port() -> int:

@@ -63,6 +63,18 @@ def test_faces_go_with_their_item_deleted_replaced_or_erased(coll):
     assert all(d.tobytes() not in stored for d in erased.faces.descriptors)
 
 
+def test_deleting_an_item_with_faces_erases_them_from_the_files(coll):
+    rng = np.random.default_rng(5)
+    deleted, kept = item(rng, "sub/a.jpg", 2), item(rng, "b", 1)
+    coll.add([deleted, kept])
+    assert deleted.faces.descriptors[0].tobytes() in files_of(coll)  # what the check below looks for
+    assert coll.delete(["sub/a.jpg"]) == 1
+    stored = files_of(coll)  # the store stays open: nothing waits for a close to clean the files
+    assert all(d.tobytes() not in stored for d in deleted.faces.descriptors)
+    assert kept.faces.descriptors[0].tobytes() in stored
+    assert coll.unfinished_erasures() == 0
+
+
 def test_face_rows_follow_a_metadata_filter(coll):
     rng = np.random.default_rng(2)
     coll.add([item(rng, "old", 1, metadata={"year": 2010}), item(rng, "new", 2, metadata={"year": 2021})])

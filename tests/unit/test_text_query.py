@@ -33,7 +33,7 @@ def test_singular_forms(plural, singular):
     [("dog", "dog"), ("Dogs", "dog"), ("domestic dog", "dog"), ("buses", "bus"), ("wolves", "wolf"),
      ("geese", "goose"), ("golden retrievers", "golden retriever"), ("Golden_Retriever", "golden retriever"),
      ("musical instruments", "musical instrument"), ("canines", "canine"), ("n02084071", "dog"),
-     ("strawberries", "strawberry"), ("foxes", "fox")],
+     ("strawberries", "strawberry"), ("foxes", "fox"), ("\uff24\uff2f\uff27\uff33", "dog")],
 )  # fmt: skip
 def test_one_word_names_its_concept(text, name):
     assert terms(text) == [[(concept(name),)]]

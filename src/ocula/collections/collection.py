@@ -768,8 +768,21 @@ class Collection:
         return range(issued + 1, issued + n + 1)
 
     def delete(self, ids: Iterable[str]) -> int:
-        """Delete items; their vectors can no longer be returned. Returns how many existed."""
-        return self._delete(list(ids))
+        """Delete items; their vectors can no longer be returned. Returns how many existed.
+
+        An item with stored faces is erased (:meth:`erase`): face descriptors are personal data,
+        so deleting them removes them from the store's files too, whoever deletes (``ocula items
+        delete``, the service, an index run dropping a file that is gone)."""
+        ids = list(ids)
+        if self._hold_faces(ids):
+            return self.erase(ids).items
+        return self._delete(ids)
+
+    def _hold_faces(self, ids: list[str]) -> bool:
+        return any(
+            self._db.execute("SELECT 1 FROM item_faces WHERE item_id = ? LIMIT 1", (item_id,)).fetchone()
+            for item_id in ids
+        )
 
     def _delete(self, ids: list[str], erasing: str | None = None) -> int:
         """:meth:`delete`; ``erasing``: a meta key noting, in the same transaction, an erasure

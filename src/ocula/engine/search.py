@@ -554,14 +554,15 @@ class SearchService:
             fetch = k if worded is None else len(worded)
             rowids = None if worded is None else worded.ids
             best = self._most_similar(image, coll, fetch, where=where, rowids=rowids, region=region, windows=windows)
-            if worded is not None:
-                word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
-                best = {
-                    i: replace(m, score=m.score * word_score[i], concepts=top_concepts(coll.concept_scores(i)))
-                    for i, m in best.items()
-                    if i in word_score
-                }
-            return sorted(best.values(), key=lambda m: -m.score)[:k]
+            if worded is None:
+                return sorted(best.values(), key=lambda m: -m.score)[:k]
+            word_score = dict(zip(coll.item_ids(worded.ids), worded.scores.tolist(), strict=True))
+            ranked = sorted(
+                (replace(m, score=m.score * word_score[i]) for i, m in best.items() if i in word_score),
+                key=lambda m: -m.score,
+            )[:k]
+            # Only the k returned items read their concepts (thousands may have been scored).
+            return [replace(m, concepts=top_concepts(coll.concept_scores(m.id))) for m in ranked]
 
     def _most_similar(
         self,

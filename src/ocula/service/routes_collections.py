@@ -85,7 +85,8 @@ async def add_item(
 
 
 @router.delete(
-    "/collections/{collection}/items/{item_id}", summary="Delete an item (its vector can no longer be returned)"
+    "/collections/{collection}/items/{item_id:path}",
+    summary="Delete an item (its vector can no longer be returned; stored faces are erased from the files)",
 )
 async def delete_item(
     collection: CollectionName, item_id: ItemId, caller: Caller = require("write"), svc: Services = Depends(services)
