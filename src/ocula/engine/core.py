@@ -24,7 +24,7 @@ from ..models.backends.base import Runner
 from ..models.loading import load_dlib_model, load_runner
 from ..models.registry import ModelSpec
 from ..pipelines.dedupe import DEFAULT_THRESHOLD
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceAnalyzer, FaceDetector
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceAnalyzer, FaceDetector, FaceOptions
 from .decode import DECODE_AHEAD, decode_ahead
 from .faces import FaceService
 from .pool import ModelPool
@@ -67,7 +67,7 @@ class Engine:
         self.pool = ModelPool(self.settings, runner_factory=runner_factory, dlib_factory=dlib_factory)
         self.face_service = FaceService(self.pool)
         self.tag_service = TagService(self.pool)
-        self.search_service = SearchService(self.pool)
+        self.search_service = SearchService(self.pool, self.face_service)
 
     # -- models ---------------------------------------------------------------------------
     def runner(self, model: str) -> Runner:
@@ -212,18 +212,11 @@ class Engine:
         ``largest_only``, ``cropped``, ``landmarks68``, ``embed``, ``turned``, ``face_expected``.
         ``image`` may be a :class:`~ocula.io.PendingPhoto` (decoded under its own limits).
         """
-        return self.face_service.faces(
-            image,
-            detector=detector,
-            descriptor=descriptor,
-            upsample=upsample,
-            largest_only=largest_only,
-            cropped=cropped,
-            landmarks68=landmarks68,
-            embed=embed,
-            turned=turned,
-            face_expected=face_expected,
-        )
+        opts = FaceOptions(  # names become enums in FaceOptions
+            detector=detector, descriptor=descriptor, upsample=upsample, largest_only=largest_only,  # type: ignore[arg-type]
+            cropped=cropped, landmarks68=landmarks68, embed=embed, turned=turned, face_expected=face_expected,
+        )  # fmt: skip
+        return self.face_service.faces(image, opts)
 
     def faces_many(
         self,
@@ -241,18 +234,11 @@ class Engine:
     ) -> Iterator[FaceResult]:
         """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input
         becomes a result with ``error`` and never stops the stream."""
-        return self.face_service.faces_many(
-            sources,
-            detector=detector,
-            descriptor=descriptor,
-            upsample=upsample,
-            largest_only=largest_only,
-            cropped=cropped,
-            landmarks68=landmarks68,
-            embed=embed,
-            turned=turned,
-            face_expected=face_expected,
-        )
+        opts = FaceOptions(  # names become enums in FaceOptions
+            detector=detector, descriptor=descriptor, upsample=upsample, largest_only=largest_only,  # type: ignore[arg-type]
+            cropped=cropped, landmarks68=landmarks68, embed=embed, turned=turned, face_expected=face_expected,
+        )  # fmt: skip
+        return self.face_service.faces_many(sources, opts)
 
     def face_chips(self, image: ImageSource, faces: Faces, *, cropped: bool = False) -> np.ndarray:
         """The aligned RGB chips the descriptor of ``faces`` sees, one per face (dlib: 150 px,

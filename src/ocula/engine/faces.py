@@ -173,34 +173,10 @@ class FaceService:
 
         return self._pool.owned(f"{name} in a child process", isolated)  # closed with the pool
 
-    def faces(
-        self,
-        image: ImageSource | PendingPhoto,
-        *,
-        detector: Detector | str | None = None,
-        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
-        upsample: int | None = None,
-        largest_only: bool = False,
-        cropped: bool = False,
-        landmarks68: bool = False,
-        embed: bool = True,
-        turned: bool = False,
-        face_expected: bool = False,
-    ) -> Faces:
+    def faces(self, image: ImageSource | PendingPhoto, opts: FaceOptions) -> Faces:
         """See :meth:`ocula.Engine.faces`. ``image`` may be a :class:`~ocula.io.PendingPhoto`:
         decoded under its own limits, perhaps decoding ahead already
         (:func:`ocula.io.decode_reduced_ahead`)."""
-        opts = FaceOptions(
-            detector=detector,  # type: ignore[arg-type]  # FaceOptions turns names into enums
-            descriptor=descriptor,  # type: ignore[arg-type]
-            upsample=upsample,
-            largest_only=largest_only,
-            cropped=cropped,
-            landmarks68=landmarks68,
-            embed=embed,
-            turned=turned,
-            face_expected=face_expected,
-        )
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side = analyzer.detection_side
         photo = image if isinstance(image, PendingPhoto) else PendingPhoto(image, self._pool.settings)
@@ -229,32 +205,8 @@ class FaceService:
         image = source.full() if isinstance(source, PendingPhoto) else load_image(source, settings=self._pool.settings)
         return analyzer.describe(image, analyzer.refine(image, found.scaled(reduced.factor, reduced.full_size)), opts)
 
-    def faces_many(
-        self,
-        sources: Iterable[ImageSource],
-        *,
-        detector: Detector | str | None = None,
-        descriptor: Descriptor | str = DEFAULT_DESCRIPTOR,
-        upsample: int | None = None,
-        largest_only: bool = False,
-        cropped: bool = False,
-        landmarks68: bool = False,
-        embed: bool = True,
-        turned: bool = False,
-        face_expected: bool = False,
-    ) -> Iterator[FaceResult]:
+    def faces_many(self, sources: Iterable[ImageSource], opts: FaceOptions) -> Iterator[FaceResult]:
         """See :meth:`ocula.Engine.faces_many`."""
-        opts = FaceOptions(
-            detector=detector,  # type: ignore[arg-type]  # FaceOptions turns names into enums
-            descriptor=descriptor,  # type: ignore[arg-type]
-            upsample=upsample,
-            largest_only=largest_only,
-            cropped=cropped,
-            landmarks68=landmarks68,
-            embed=embed,
-            turned=turned,
-            face_expected=face_expected,
-        )
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side, settings = analyzer.detection_side, self._pool.settings
         # With YuNet, photos are decoded (ahead, on worker threads) at the size it looks at, and
@@ -385,13 +337,8 @@ class FaceService:
                 )
         else:
             name = source_name(source)
-            faces = self.faces(
-                source,
-                detector=detector,
-                descriptor=descriptor,
-                cropped=cropped,
-                largest_only=index is None,
-                face_expected=True,  # a photo to verify shows a face: search it turned too if need be
-            )
+            # A photo to verify shows a face: search it turned too if need be (face_expected).
+            opts = FaceOptions(detector, descriptor, cropped=cropped, largest_only=index is None, face_expected=True)
+            faces = self.faces(source, opts)
         i = face_at(faces, index, name)
         return faces[[i]], i

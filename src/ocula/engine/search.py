@@ -21,7 +21,7 @@ from ..hashing import file_sha256
 from ..io import ImageSource, iter_image_paths, load_image, open_image_file, source_name
 from ..models.registry import get_model
 from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
-from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor
+from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor, FaceOptions
 from ..pipelines.preprocess import crop_region
 from ..pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
 from ..text_query import parse_query, vocabulary
@@ -232,14 +232,16 @@ def _word_hits(coll: Collection, text: str, where: str | None, k: int | None) ->
 
 def search_service(settings: Settings) -> SearchService:
     """A search service on a pool of its own: what each Ray worker embeds with."""
-    return SearchService(ModelPool(settings))
+    pool = ModelPool(settings)
+    return SearchService(pool, FaceService(pool))
 
 
 class SearchService:
     """Visual search on the models of ``pool``."""
 
-    def __init__(self, pool: ModelPool):
+    def __init__(self, pool: ModelPool, faces: FaceService):
         self._pool = pool
+        self._faces = faces  # finds the faces an index run stores with each item
 
     @property
     def settings(self) -> Settings:
@@ -251,7 +253,7 @@ class SearchService:
     def item_faces(self, path: Path) -> ItemFaces:
         """The faces of the photo at ``path`` as a collection stores them: boxes and descriptors
         of the default descriptor (what a search by person compares with a gallery's templates)."""
-        faces = FaceService(self._pool).faces(path, descriptor=DEFAULT_DESCRIPTOR)
+        faces = self._faces.faces(path, FaceOptions(descriptor=DEFAULT_DESCRIPTOR))
         assert faces.embeddings is not None
         return ItemFaces(item_faces_stamp(), faces.boxes, faces.embeddings)
 
