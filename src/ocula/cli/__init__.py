@@ -100,6 +100,7 @@ def root(
     from pydantic import ValidationError
 
     from ..config import Settings
+    from ._ahead import PhotoAhead
     from ._common import EXIT_USAGE, State, print_error, show_progress_notes
 
     overrides = {
@@ -107,8 +108,9 @@ def root(
         for k, v in dict(data_dir=data_dir, cache_dir=cache_dir, threads=threads, batch_size=batch_size).items()
         if v is not None
     }
+    ahead = ctx.obj if isinstance(ctx.obj, PhotoAhead) else None  # from main(), see cli/_ahead.py
     try:
-        ctx.obj = State(settings=Settings(**overrides))
+        ctx.obj = State(settings=Settings(**overrides), ahead=ahead)
     except ValidationError as exc:
         first = exc.errors()[0]
         print_error(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
@@ -126,8 +128,11 @@ def cli_command() -> click.Command:
 
 def main() -> None:
     """Entry point: no traceback for users unless OCULA_DEBUG=1."""
+    from ._ahead import start
+
+    ahead = start(sys.argv[1:])  # `faces verify`'s first photo decodes while the rest starts up
     try:
-        cli_command()(prog_name="ocula")  # also under `python -m ocula`
+        cli_command()(prog_name="ocula", obj=ahead)  # also under `python -m ocula`
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)

@@ -23,6 +23,8 @@ from ..io import iter_image_paths
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from ._ahead import PhotoAhead
+
 #: Exit codes: 0 ok, 1 some input or the run failed, 2 usage (bad option, unknown name).
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -48,6 +50,7 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 @dataclass
 class State:
     settings: Settings
+    ahead: PhotoAhead | None = None  # a photo decoding since the process started (cli/_ahead.py)
 
 
 def settings_of(ctx: typer.Context) -> Settings:

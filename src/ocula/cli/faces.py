@@ -24,6 +24,7 @@ from ..pipelines.faces import (
 )
 from ._common import (
     EXIT_FAILED,
+    State,
     cli_errors,
     emit_json,
     image_paths_or_exit,
@@ -148,15 +149,21 @@ def detect_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _decoding_ahead(path: Path, detector: Detector | None, settings: Settings) -> Path | PendingPhoto:
+def _decoding_ahead(
+    ctx: typer.Context, path: Path, detector: Detector | None, settings: Settings
+) -> Path | PendingPhoto:
     """The photo, decoding on a worker thread at the size ``detector`` searches (YuNet) from
     before the engine is imported and its models loaded: on two cores, start-up and decode
-    overlap (a blank 8000x5000 PNG takes ~0.4 s to decode). Only verify's first photo: the
+    overlap (a blank 8000x5000 PNG takes ~0.4 s to decode). Under ``ocula`` the decode started
+    with the process (cli/_ahead.py); otherwise it starts here. Only verify's first photo: the
     second is needed only if the first has a face, and a decode nobody waits for would take CPU
     from the work that is waited for. Other detectors (and crops) decode the whole photo when
     they need it: the path as given."""
     side = None if detector is None else detection_side(detector)
-    return path if side is None else decode_reduced_ahead(path, side, settings)
+    if side is None:
+        return path
+    ahead = ctx.obj.ahead if isinstance(ctx.obj, State) and ctx.obj.ahead is not None else None
+    return (ahead.take(path, side) if ahead else None) or decode_reduced_ahead(path, side, settings)
 
 
 def _make_folder_or_exit(folder: Path) -> None:
@@ -244,7 +251,7 @@ def verify_command(
     """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
-        first = _decoding_ahead(a, None if cropped else (detector or DEFAULT_DETECTORS[descriptor]), settings)
+        first = _decoding_ahead(ctx, a, None if cropped else (detector or DEFAULT_DETECTORS[descriptor]), settings)
         from ..engine import Engine  # imported while the photos decode (PIL releases the GIL)
 
         with Engine(settings) as engine:
