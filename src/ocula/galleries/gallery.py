@@ -76,7 +76,11 @@ __all__ = [
 
 # How each descriptor's templates are made and compared: part of the gallery's stamp, so a
 # gallery's templates are only ever compared with faces described the same way.
-RECIPES = {Descriptor.DLIB: "flip-avg-l2-v1", Descriptor.SFACE: "flip-unit-cos-v1"}
+RECIPES = {
+    Descriptor.DLIB: "flip-avg-l2-v1",
+    Descriptor.SFACE: "flip-unit-cos-v1",
+    Descriptor.FUSED: "flip-unit-fused-cos-v1",  # unit parts, weighted as the registry's entry says
+}
 RECIPE = RECIPES[Descriptor.DLIB]
 #: The store a reindex builds beside a gallery, and the old one while the new is swapped in.
 REINDEX_SUFFIX, RETIRED_SUFFIX = ".reindex", ".retired"

