@@ -44,6 +44,7 @@ from pathlib import Path
 from ocula.eval.calibrate import (
     CHECK_BOUNDS,
     DESCRIPTORS,
+    MIXED_BY,
     check_fold,
     halves,
     load_or_describe,
@@ -67,14 +68,14 @@ def main() -> None:
     args = parser.parse_args()
     cached = load_or_describe(DATA, args.cache)
     ids = cached["ids"]
-    mixed = mixed_identities({d: cached[d] for d in DESCRIPTORS}, ids)
+    mixed = mixed_identities({d: cached[d] for d in MIXED_BY}, ids)
     print(f"mixed identities left out ({mixed.to_dict()['rule']}): {', '.join(mixed.flagged) or 'none'}")
     for i in mixed.flagged:
         print(
             "   "
             + i
             + ": "
-            + ", ".join(f"{d} mean {mixed.mean_genuine[d][i]:.3f} z {mixed.z[d][i]:.1f}" for d in DESCRIPTORS)
+            + ", ".join(f"{d} mean {mixed.mean_genuine[d][i]:.3f} z {mixed.z[d][i]:.1f}" for d in MIXED_BY)
         )
     first, second = halves(ids, mixed.flagged, alternate=args.alternate)
     rows = []

@@ -214,6 +214,8 @@ class ModelSpec:
 
     @property
     def source_kind(self) -> str:
+        if self.fusion is not None:
+            return "parts"  # no file of its own: its parts' entries hold them
         return ",".join(sorted({f.source.kind for f in self.files})) or "built-in"
 
 
@@ -398,7 +400,6 @@ def _spec(models: tuple[ModelSpec, ...], name: str) -> ModelSpec:
 
 # The default face descriptor (issue 17): SFace and dlib's ResNet on the same face, fused.
 _SFACE, _DLIB_RESNET = _spec(_FACE_MODELS_V2, "sface_face"), _spec(_FACE_MODELS, "dlib_resnet_face")
-_DLIB_5 = _spec(_FACE_MODELS, "dlib_landmarks_5")
 # SFace's weight: each cosine divided by the standard deviation of its impostor scores (the
 # z-score rule, w = (1/sd_sface) / (1/sd_sface + 1/sd_dlib)), measured on celeba-80's photos
 # (YuNet's face 0 of each, both descriptors with their mirror pass, the 4 mixed identities left
@@ -413,8 +414,7 @@ _FUSED_MODELS: tuple[ModelSpec, ...] = (
         backend=Backend.ONNX,
         # Both parts' weights versions and SFace's weight: a change of either makes a new stamp.
         version=f"{_SFACE.version}+{_DLIB_RESNET.version}-w{_SFACE_WEIGHT}",
-        # Its parts' files: sface_face's graph, dlib_resnet_face's weights, dlib's 5-point model.
-        files=(*_SFACE.files, *_DLIB_RESNET.files, *_DLIB_5.files),
+        files=(),  # its parts' (sface_face, dlib_resnet_face and that one's dlib_landmarks_5)
         license=f"its parts': SFace {_SFACE.license.split(' (')[0]}; dlib ResNet and 5-point model {_DLIB_PD}",
         description="SFace and dlib's ResNet fused (256-D, compared by cosine): SFace + mirror on the ArcFace "
         "112 px chip from YuNet's five points, dlib + mirror on dlib's 150 px chip from its 5-point model on "

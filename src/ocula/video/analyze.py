@@ -208,9 +208,9 @@ class VideoAnalysis:
         opts = self.options
         descriptor = self._gallery.descriptor if self._gallery is not None else DEFAULT_DESCRIPTOR
         # Faces are found and measured by the analyzer, described by _describe where their
-        # tracks need it; SFace's chips are cut from YuNet's landmarks, so with SFace and
-        # dlib's detectors the analyzer describes every face.
-        lazy = descriptor is not Descriptor.SFACE or opts.detector is Detector.YUNET
+        # tracks need it; SFace's chips (alone or in the fusion) are cut from YuNet's landmarks,
+        # so with SFace and dlib's detectors the analyzer describes every face.
+        lazy = descriptor is Descriptor.DLIB or opts.detector is Detector.YUNET
         analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
         face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
@@ -376,13 +376,15 @@ class VideoAnalysis:
         """Descriptors of ``faces`` and their gallery similarities. SFace describes each face in
         one pass; the mirror pass (the gallery's descriptors and calibration are mirror means)
         runs only for the faces whose similarity lies within ``CONFIRM_MARGIN`` of the threshold,
-        and theirs is then the mirror mean's: a close call is decided on the calibrated descriptor."""
-        chips = analyzer.chips(rgb, faces)
-        if analyzer.sface is None:
-            embeddings = analyzer.embed(chips)
+        and theirs is then the mirror mean's: a close call is decided on the calibrated descriptor.
+        dlib and the fusion describe each face fully (the fusion's dlib part is a small share of
+        its cost)."""
+        if analyzer.sface is None or analyzer.fusion is not None:
+            embeddings = analyzer.descriptors(rgb, faces)
             return embeddings, self._similarities(
                 dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
             )
+        chips = analyzer.chips(rgb, faces)
         embeddings = analyzer.sface.embed(chips, flip=False)
         similarities = self._similarities(
             dataclasses.replace(faces, embeddings=embeddings, descriptor=analyzer.descriptor_model)
