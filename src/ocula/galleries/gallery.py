@@ -182,7 +182,7 @@ class Gallery:
     ) -> Gallery:
         """Open the gallery ``name`` (``create``: make it if missing, its vectors in ``vectors``).
 
-        ``descriptor``: the face descriptor a new gallery is built with (default ``DEFAULT_DESCRIPTOR``, SFace). An
+        ``descriptor``: the face descriptor a new gallery is built with (default ``DEFAULT_DESCRIPTOR``, sface+dlib). An
         existing gallery keeps the one it was built with (its stamp), and is refused with
         :class:`~ocula.errors.DescriptorMismatch` when another is named: ``ocula reindex
         --gallery`` describes its photos again."""
@@ -531,7 +531,7 @@ def open_gallery_store(
     name: str, settings: Settings, descriptor: Descriptor | None, *, create: bool, vectors: str | None
 ) -> Collection:
     """The gallery's store: an existing one as it is (its stamp says its descriptor), a new
-    one stamped with ``descriptor`` (default: ``DEFAULT_DESCRIPTOR``, SFace)."""
+    one stamped with ``descriptor`` (default: ``DEFAULT_DESCRIPTOR``, sface+dlib)."""
     try:
         return Collection.open(name, settings=settings, vectors=vectors, kind=KIND, metric="l2")
     except UnknownName:
