@@ -36,11 +36,11 @@ from ocula.pipelines.calibration import shipped_calibration
 from ocula.pipelines.faces import DEFAULT_DETECTORS, DESCRIPTOR_MODELS, Descriptor, similarity
 
 #: Thresholds tried per descriptor: dlib's ``1 - |a-b|^2/2`` sits higher than SFace's cosine,
-#: and the fusion's (0.306 x SFace's + 0.694 x the cosine of unit dlib descriptors) in between.
+#: and the fusion's (the mean of SFace's and of the cosine of unit dlib descriptors) in between.
 GRIDS = {
     Descriptor.DLIB: np.arange(0.70, 0.965, 0.02),
     Descriptor.SFACE: np.arange(0.20, 0.705, 0.02),
-    Descriptor.FUSED: np.arange(0.50, 0.905, 0.01),
+    Descriptor.FUSED: np.arange(0.40, 0.905, 0.01),
 }
 
 

@@ -12,7 +12,7 @@ time, and the speed ratio.
   ``--descriptor dlib``: its detector (HOG, and the CNN on photos where HOG finds no face) and HOG only.
 - ocula sface+dlib (ocula's default): as faces v2 below, with ``descriptor="sface+dlib"``: SFace
   and dlib's descriptor (on dlib's 150 px chip from its 5 points on YuNet's box, mirror pass)
-  of the same face fused into one vector whose cosine is 0.306 x SFace's + 0.694 x dlib's.
+  of the same face fused into one vector whose cosine is the mean of SFace's and dlib's.
 - ocula faces v2: ``Engine.faces_many(..., descriptor="sface")`` with SFace's own detector
   (YuNet, its five landmarks align the chip) and the mirror pass, largest face of each photo,
   scored as ``evaluate_pairs`` scores (cosine of the unit descriptors). With ``--cropped`` there

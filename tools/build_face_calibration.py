@@ -55,8 +55,8 @@ PIPELINES = {
          "best), its 5 landmarks aligned to the ArcFace 112x112 template (pipelines/sface.py), RGB, mirror pass"),
     ),
     "sface_dlib_face": (
-        "cosine of the fused unit descriptors: 0.306 x SFace's cosine + 0.694 x dlib's cosine of unit descriptors "
-        "(each the mean of the chip's and its mirror's)",
+        "cosine of the fused unit descriptors: 0.5 x SFace's cosine + 0.5 x dlib's cosine of unit descriptors "
+        "(each the mean of the chip's and its mirror's; the weights: the registry's sface_dlib_face)",
         ("YuNet detector (photo fitted into 640x640), face 0 (the largest of the faces scoring within 0.05 of the "
          "best); SFace on its 5 landmarks aligned to the ArcFace 112x112 template, RGB, mirror pass; dlib's ResNet "
          "on dlib's 150 px chip (padding 0.25) from dlib's 5-point model on YuNet's box, mirror pass"),

@@ -59,7 +59,7 @@ def test_detect_embeddings_and_table(env):
     )
     assert proc.returncode == 0, proc.stderr
     (record,) = lines(proc.stdout)
-    assert len(record["faces"][0]["embedding"]) == 128
+    assert len(record["faces"][0]["embedding"]) == 256  # the default descriptor: sface+dlib
     human = invoke_cli("faces", "detect", str(shared(f"{GALLERY}/obama/obama.jpg")), env_extra=env)
     assert human.returncode == 0 and "1 face(s)" in human.stdout and "usable" in human.stdout
 

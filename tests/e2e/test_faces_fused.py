@@ -5,7 +5,6 @@ SFace and dlib cosines of the same face, galleries built with it, and old galler
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from ocula.galleries import Gallery
 from ocula.io import load_image

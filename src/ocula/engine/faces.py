@@ -272,10 +272,10 @@ class FaceService:
         largest face is face 0 of :meth:`faces` (the largest box of the full search, as
         ``ocula faces detect`` lists them); the answer says which face and box of each photo
         it compared (``index_a``, ``box_a``, ...).
-        ``descriptor``: ``sface`` (faces v2, the default) or ``dlib``; the threshold comes from
+        ``descriptor``: ``sface+dlib`` (the default), ``sface`` (faces v2) or ``dlib``; the threshold comes from
         that descriptor's shipped table. ``detector`` defaults to the descriptor's own
         (``DEFAULT_DETECTORS``): ``hog+cnn`` for dlib (the CNN only where HOG finds no face),
-        ``yunet`` for SFace.
+        ``yunet`` for sface+dlib and SFace.
         ``calibration`` (a table or its JSON file) replaces the shipped table, e.g. one measured
         on your own photos with ``ocula eval pairs --calibration``.
 

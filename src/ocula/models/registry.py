@@ -400,13 +400,18 @@ def _spec(models: tuple[ModelSpec, ...], name: str) -> ModelSpec:
 
 # The default face descriptor (issue 17): SFace and dlib's ResNet on the same face, fused.
 _SFACE, _DLIB_RESNET = _spec(_FACE_MODELS_V2, "sface_face"), _spec(_FACE_MODELS, "dlib_resnet_face")
-# SFace's weight: each cosine divided by the standard deviation of its impostor scores (the
-# z-score rule, w = (1/sd_sface) / (1/sd_sface + 1/sd_dlib)), measured on celeba-80's photos
-# (YuNet's face 0 of each, both descriptors with their mirror pass, the 4 mixed identities left
-# out). The rule gives 0.3056 on one half of the identities and 0.3058 on the other (halves:
-# the sorted identities, alternately); TAR at FAR 1e-4 on each half with the other half's
-# weight: 0.9053 (SFace alone 0.8876) and 0.9452 (0.9294).
-_SFACE_WEIGHT = 0.306
+# SFace's weight: the plain mean of the two cosines. The z-score rule (each cosine divided by
+# the standard deviation of its impostor scores; 0.3056 on one half of celeba-80's identities,
+# 0.3058 on the other: stable) gives more TAR (0.9235 against 0.9147 at FAR 1e-4, mixed
+# identities left out), but its calibration does not hold on people it was not measured on:
+# with dlib at 69% a table built on the second half of the identities lets FMR 0.0019 and FPIR
+# 0.016 through on the first (asked 0.001 and 0.01; the look-alike actresses dlib scores high,
+# see benchmarks/calibration_disjoint.py). SFace's weight 0.45 is the least of 0.306, 0.35, ...,
+# 0.6 that passes every fold of both splits; 0.5, the mean with no fitted parameter, passes
+# them with room (FMR at most 0.0011, FPIR at most 0.0082) and keeps TAR above SFace's alone
+# on every half: 0.9051 / 0.9405 on the alternate halves (SFace alone 0.8876 / 0.9294).
+# The weight was moved from 0.306 after the check failed: the check's halves informed it.
+_SFACE_WEIGHT = 0.5
 _FUSED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="sface_dlib_face",
@@ -425,15 +430,15 @@ _FUSED_MODELS: tuple[ModelSpec, ...] = (
         fusion=Fusion(
             parts=(_SFACE.name, _DLIB_RESNET.name),
             weights=(_SFACE_WEIGHT, round(1 - _SFACE_WEIGHT, 6)),
-            chosen_by="z-score rule on celeba-80's impostor scores (each cosine over its impostor standard "
-            "deviation): 0.3056 / 0.3058 on either half of the identities",
+            chosen_by="equal weights: the z-score rule's 0.306 (on either half of celeba-80's identities) "
+            "scored more but its calibration failed the identity-disjoint check; 0.5 passes it",
         ),
         # Tuned on the first half of celeba-80's identities (38, mixed ones left out; BCubed F
-        # 0.983 there), as SFace's was; on the other 38: precision 0.998, recall 0.979, F 0.988
-        # (SFace's 0.28 there: 0.967, 0.975, 0.971). Tuned on the second half instead: 0.71, and
-        # 0.920, 0.974, 0.946 on the first (SFace's 0.30 there: 0.989, 0.948, 0.968).
+        # 0.985 there), as SFace's was; on the other 38: precision 0.998, recall 0.982, F 0.990
+        # (SFace's 0.28 there: 0.967, 0.975, 0.971). Tuned on the second half instead: 0.60, and
+        # 0.996, 0.970, 0.983 on the first (SFace's 0.30 there: 0.989, 0.948, 0.968).
         # benchmarks/face_clustering.py --descriptor sface+dlib --split.
-        cluster_threshold=0.72,
+        cluster_threshold=0.59,
     ),
 )
 

@@ -3,7 +3,7 @@
 One :class:`FaceAnalyzer` holds the loaded models of one configuration (detector, descriptor,
 whether 68-point landmarks are wanted). Two generations of models can be chosen by name:
 
-- dlib's (the default): HOG and/or the MMOD CNN, dlib's 5-point shape predictor, the ResNet
+- dlib's: HOG and/or the MMOD CNN, dlib's 5-point shape predictor, the ResNet
   descriptor on 150 px chips (ONNX Runtime), compared by ``1 - |a-b|^2/2``;
 - faces v2 (issue 17): the YuNet detector (ONNX Runtime, fixed 640x640 cost; its own five
   landmarks), and the SFace descriptor on ArcFace-aligned 112 px chips with a mirror pass
@@ -124,7 +124,7 @@ DETECT_DETECTORS = {Descriptor.DLIB: Detector.HOG, Descriptor.SFACE: Detector.YU
 #: The descriptor used when none is named (faces, verify, new galleries, eval); existing
 #: galleries keep the descriptor they were built with (their stamp), and ``descriptor="sface"``
 #: / ``--descriptor dlib`` and the like stay.
-DEFAULT_DESCRIPTOR = Descriptor.SFACE
+DEFAULT_DESCRIPTOR = Descriptor.FUSED
 
 # Face models by the names users give them (``Engine.face_detector``, ``Engine.face_descriptor``).
 FACE_DETECTORS = {
@@ -205,10 +205,11 @@ class FaceOptions:
         detector: ``hog`` (fast), ``cnn`` (more recall, much slower), ``hog+cnn`` (the CNN
             only where HOG finds no face), or ``yunet`` (faces v2: fast, finds turned heads;
             the photo is fitted into 640x640 at a fixed cost, so no CNN and no pixel budget).
-            None (the default): the descriptor's (``DETECT_DETECTORS``: yunet for sface, hog
-            for dlib); hog for a cropped input (no detection runs).
-        descriptor: ``sface`` (faces v2, the default) or ``dlib``. Descriptors of different
-            models cannot be compared with each other.
+            None (the default): the descriptor's (``DETECT_DETECTORS``: yunet for sface+dlib and
+            sface, hog for dlib); hog for a cropped input (no detection runs).
+        descriptor: ``sface+dlib`` (the default: SFace and dlib's descriptor of the same face,
+            fused into one 256-D vector), ``sface`` (faces v2) or ``dlib``. Descriptors of
+            different models cannot be compared with each other.
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
             YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
             cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px
