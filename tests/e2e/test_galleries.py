@@ -209,12 +209,16 @@ def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):
     assert gallery.info()["templates"] == 5
 
 
-def test_new_galleries_take_sface_and_a_dlib_gallery_made_before_keeps_dlib(engine, settings):
-    """Faces v2 is the default for new galleries; a gallery built with dlib before the flip
-    still enrols and identifies with dlib's descriptor when none is named (its stamp wins)."""
+def test_new_galleries_take_sface_dlib_and_galleries_made_before_keep_theirs(engine, settings):
+    """sface+dlib is the default for new galleries; a gallery built with dlib (or SFace) before
+    the flip still enrols and identifies with its own descriptor when none is named (its stamp
+    wins)."""
     train, test = shared(EXAMPLES) / "knn_examples" / "train", shared(EXAMPLES) / "knn_examples" / "test"
     obama, biden = (min((train / p).iterdir()) for p in ("obama", "biden"))
     with Gallery.open("fresh", settings=settings, engine=engine, create=True) as g:
+        assert g.descriptor is Descriptor.FUSED
+    Gallery.open("v2", settings=settings, engine=engine, create=True, descriptor="sface").close()
+    with Gallery.open("v2", settings=settings, engine=engine) as g:
         assert g.descriptor is Descriptor.SFACE
     with Gallery.open("old", settings=settings, engine=engine, create=True, descriptor="dlib") as g:
         assert g.enroll("obama", [obama]).photos == 1
