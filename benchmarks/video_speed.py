@@ -19,7 +19,8 @@ the load average and the CPU seconds of each run: on a loaded machine the wall t
 about the other processes than about ocula, and the CPU seconds do not: video seconds per CPU
 second is the realtime factor a quiet machine reaches at the least, with one core busy (two
 cores do better: frames are decoded on a thread of their own, and ONNX Runtime uses both). G
-is built twice, with each descriptor (``--descriptor dlib`` / ``sface``): with an SFace
+is built with each descriptor (``--descriptor dlib`` / ``sface`` / ``sface+dlib``; a fused
+gallery's faces are described in full, both parts and both mirror passes): with an SFace
 gallery, faces are described by SFace (36 ms a pass, four times dlib's), so the video
 pipeline describes a face only where its track needs it (``video.tracking.FaceTracker.reusable``)
 and runs SFace's mirror pass only on close calls (``video.analyze.CONFIRM_MARGIN``). The reported
@@ -80,7 +81,7 @@ def cli_table(tries: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         # G: the two stills, described by each descriptor (named: the default may be either).
-        galleries = {"dlib": "G-dlib", "sface": "G-sface"}
+        galleries = {"dlib": "G-dlib", "sface": "G-sface", "sface+dlib": "G-fused"}
         for descriptor, gallery in galleries.items():
             for name, still in (
                 ("Lin-Manuel Miranda", "lin-manuel-miranda.png"),
@@ -101,6 +102,7 @@ def cli_table(tries: int = 3) -> None:
         rows = (
             ("dlib gallery, default (yunet)", galleries["dlib"], ()),
             ("sface gallery, default (yunet)", galleries["sface"], ()),
+            ("sface+dlib gallery, default (yunet)", galleries["sface+dlib"], ()),
             ("dlib gallery, --detector hog (peer)", galleries["dlib"], ("--detector", "hog")),
         )
         for name, gallery, extra in rows:
