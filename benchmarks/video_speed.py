@@ -122,11 +122,12 @@ def cli_table(tries: int = 3) -> None:
 CELEBA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces" / "celeba-80"
 
 
-def mirror_margin() -> None:
+def mirror_margin(descriptor: str = "sface") -> None:
     """How far SFace's one-pass descriptor of a probe moves its similarity to a gallery's
     (mirror-pass) descriptors, and whether the video's rule (the mirror pass only within
     ``CONFIRM_MARGIN`` of the threshold) decides any celeba-80 pair otherwise than the mirror:
-    each half of the identities, the largest YuNet face of each photo, all ordered pairs."""
+    each half of the identities, the largest YuNet face of each photo, all ordered pairs.
+    ``descriptor`` "sface+dlib": the fusion, both parts in one pass against both with the mirror."""
     import csv
 
     import cv2
@@ -138,20 +139,25 @@ def mirror_margin() -> None:
     rows = list(csv.DictReader((CELEBA / "identities.csv").open()))
     ids = sorted({r["identity"] for r in rows})
     with tempfile.TemporaryDirectory() as tmp, Engine(Settings(data_dir=Path(tmp) / "data")) as engine:
-        analyzer = engine.face_analyzer("yunet", descriptor="sface")
-        threshold = engine.calibration("sface").threshold_for(1e-3)
+        analyzer = engine.face_analyzer("yunet", descriptor=descriptor)
+        threshold = engine.calibration(descriptor).threshold_for(1e-3)
         for half, chosen in (("A", ids[: len(ids) // 2]), ("B", ids[len(ids) // 2 :])):
             one, both, who = [], [], []
             for r in (r for r in rows if r["identity"] in chosen):
                 rgb = cv2.cvtColor(cv2.imread(str(CELEBA / r["image_path"])), cv2.COLOR_BGR2RGB)
                 faces = analyzer.analyze(
-                    rgb, FaceOptions(detector="yunet", descriptor="sface", embed=False, largest_only=True)
+                    rgb, FaceOptions(detector="yunet", descriptor=descriptor, embed=False, largest_only=True)
                 )
                 if len(faces):
                     chips = analyzer.chips(rgb, faces[:1])
                     single = analyzer.sface.embed(chips, flip=False)
+                    mirrored = analyzer.sface.mirrored(single, chips)
+                    if analyzer.fusion is not None:  # as video.analyze does: both parts, one pass or both
+                        dlib_chips = analyzer.dlib_chips(rgb, faces.boxes[:1])
+                        single = analyzer.fuse(single, analyzer.dlib_embed(dlib_chips, flip=False))
+                        mirrored = analyzer.fuse(mirrored, analyzer.dlib_embed(dlib_chips, flip=True))
                     one.append(single[0])
-                    both.append(analyzer.sface.mirrored(single, chips)[0])
+                    both.append(mirrored[0])
                     who.append(r["identity"])
             one_pass, mirror = np.array(one) @ np.array(both).T, np.array(both) @ np.array(both).T
             pairs = ~np.eye(len(who), dtype=bool)
@@ -172,9 +178,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the Hamilton clip only")
     parser.add_argument("--cli-only", action="store_true", help="only the command line table")
     parser.add_argument("--mirror-margin", action="store_true", help="SFace one pass vs mirror on celeba-80, then stop")
+    parser.add_argument("--descriptor", default="sface", choices=("sface", "sface+dlib"),
+                        help="with --mirror-margin: the descriptor (default sface)")
     args = parser.parse_args()
     if args.mirror_margin:
-        mirror_margin()
+        mirror_margin(args.descriptor)
         return
     cli_table()
     if args.cli_only:

@@ -512,7 +512,7 @@ class FaceAnalyzer:
         embeddings = None
         if options.embed and self.fusion is not None:
             dlib_chips = face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
-            embeddings = self.fuse(self.sface.embed(chips), self._dlib_embed(dlib_chips))
+            embeddings = self.fuse(self.sface.embed(chips), self.dlib_embed(dlib_chips))
         elif options.embed:
             embeddings = self.embed(chips)
         return Faces(
@@ -542,9 +542,9 @@ class FaceAnalyzer:
             if faces.landmark_layout != "yunet5":
                 raise InputError("SFace chips are cut from YuNet's landmarks: find the faces with detector yunet")
             return self.sface.chips(image, faces.landmarks)
-        return self._dlib_chips(image, faces.boxes, cropped=cropped)
+        return self.dlib_chips(image, faces.boxes, cropped=cropped)
 
-    def _dlib_chips(self, image: np.ndarray, boxes: np.ndarray, *, cropped: bool = False) -> np.ndarray:
+    def dlib_chips(self, image: np.ndarray, boxes: np.ndarray, *, cropped: bool = False) -> np.ndarray:
         """dlib's 150 px chips of the faces in ``boxes``, from its 5-point model on them."""
         work, offset = _with_border(image, CROPPED_BORDER) if cropped else (image, np.zeros(2, np.float32))
         _, shapes = self._landmarks5().predict(work, boxes + np.tile(offset, 2))
@@ -556,7 +556,7 @@ class FaceAnalyzer:
         if self.fusion is not None:
             assert self.sface is not None
             sface = self.sface.embed(self.chips(image, faces))
-            return self.fuse(sface, self._dlib_embed(self._dlib_chips(image, faces.boxes)))
+            return self.fuse(sface, self.dlib_embed(self.dlib_chips(image, faces.boxes)))
         return self.embed(self.chips(image, faces))
 
     def fuse(self, sface: np.ndarray, dlib: np.ndarray) -> np.ndarray:
@@ -577,19 +577,21 @@ class FaceAnalyzer:
             raise RuntimeError("a fused descriptor describes two chips of each face: use descriptors()")
         if self.sface is not None:
             return self.sface.embed(chips)
-        return self._dlib_embed(chips)
+        return self.dlib_embed(chips)
 
-    def _dlib_embed(self, chips: np.ndarray) -> np.ndarray:
-        """dlib's descriptors of its chips (flip-averaged with ``flip``), as the network gives them."""
+    def dlib_embed(self, chips: np.ndarray, *, flip: bool | None = None) -> np.ndarray:
+        """dlib's descriptors of its chips, as the network gives them; with ``flip`` (default:
+        this analyzer's) the mean of the chip's and its mirror image's."""
+        flip = self.flip if flip is None else flip
         if self.embedder is None:
             raise RuntimeError("this FaceAnalyzer has no embedder")
         if len(chips) == 0:
             return np.zeros((0, int(get_model(EMBEDDER_MODEL).architecture["dim"])), np.float32)
         x = chips.astype(np.float32)
-        if self.flip:
+        if flip:
             x = np.concatenate([x, x[:, :, ::-1]])
         raw = self.embedder.run({"chips": x})["descriptor"]
-        if self.flip:
+        if flip:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2
         return raw.astype(np.float32)
 
