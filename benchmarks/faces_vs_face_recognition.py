@@ -40,6 +40,13 @@ of ocula; install it without its source-built dlib (dlib-bin provides the module
     pip install --no-deps face_recognition
     python benchmarks/faces_vs_face_recognition.py ../shared/data/faces/celeba-80/identities.csv --threads 1
 
+Measured 2026-12-02 with the sface+dlib row (the whole script, --threads 1; mixed left out,
+535,095 pairs): TAR at FAR 1e-4 / 1e-3 / 1e-2, FTE: sface+dlib 0.9150 / 0.9475 / 0.9674, 0;
+faces v2 (sface) 0.8997 / 0.9354 / 0.9583, 0; ocula dlib 0.7727 / 0.9102 / 0.9637, 0;
+face_recognition 0.7346 / 0.8698 / 0.9269, 31. All identities: sface+dlib 0.9099 / 0.9428,
+sface 0.8952 / 0.9315. Photos/s on the loaded machine (other benchmarks ran beside it): 5.6
+sface+dlib, 8.3 sface, 4.2 dlib (hog+cnn), 1.8 face_recognition.
+
 Measured 2026-12-02, celeba-80, mixed 7202/7208/7214/7219 left out (535,095 pairs): TAR at FAR
 1e-4 / 1e-3, FTE: ocula dlib 0.7727 / 0.9102, 0; faces v2 0.9010 / 0.9350, 1 (7245/185156, a
 steeply tilted head); faces v2 --turned 0.9010 / 0.9350, 0; face_recognition 0.7346 / 0.8698,

@@ -20,7 +20,7 @@ about the other processes than about ocula, and the CPU seconds do not: video se
 second is the realtime factor a quiet machine reaches at the least, with one core busy (two
 cores do better: frames are decoded on a thread of their own, and ONNX Runtime uses both). G
 is built with each descriptor (``--descriptor dlib`` / ``sface`` / ``sface+dlib``; a fused
-gallery's faces are described in full, both parts and both mirror passes): with an SFace
+gallery's faces are described by both parts in one pass, both mirrored on close calls): with an SFace
 gallery, faces are described by SFace (36 ms a pass, four times dlib's), so the video
 pipeline describes a face only where its track needs it (``video.tracking.FaceTracker.reusable``)
 and runs SFace's mirror pass only on close calls (``video.analyze.CONFIRM_MARGIN``). The reported
