@@ -48,7 +48,7 @@ def main() -> None:
         hog = engine.dlib_model("dlib_hog_face")
         cnn = engine.dlib_model("dlib_mmod_face")
         shapes5 = engine.dlib_model("dlib_landmarks_5")
-        analyzer = engine.face_analyzer()
+        analyzer = engine.face_analyzer("hog", descriptor="dlib")  # dlib's path, whatever the default
         weights = resolve_files(get_model("dlib_resnet_face"), engine.settings)["weights"]
         dlib_net = dlib.face_recognition_model_v1(str(weights))
 

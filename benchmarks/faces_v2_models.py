@@ -56,7 +56,7 @@ def _timed(fn, *args):
 
 def measure(engine: Engine, paths: list[Path]) -> dict:
     hog, yunet = engine.face_detector("hog"), engine.face_detector("yunet")
-    analyzer = engine.face_analyzer()
+    analyzer = engine.face_analyzer("hog", descriptor="dlib")  # dlib's path, whatever the default
     sface = engine.face_descriptor("sface", flip=False)
     n = len(paths)
     found = {k: np.zeros(n, bool) for k in ("hog u0", "hog u1", "yunet", "yunet up to 2x")}

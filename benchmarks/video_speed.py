@@ -19,7 +19,8 @@ the load average and the CPU seconds of each run: on a loaded machine the wall t
 about the other processes than about ocula, and the CPU seconds do not: video seconds per CPU
 second is the realtime factor a quiet machine reaches at the least, with one core busy (two
 cores do better: frames are decoded on a thread of their own, and ONNX Runtime uses both). G
-is built twice, with each descriptor (``--descriptor dlib`` / ``sface``): with an SFace
+is built with each descriptor (``--descriptor dlib`` / ``sface`` / ``sface+dlib``; a fused
+gallery's faces are described by both parts in one pass, both mirrored on close calls): with an SFace
 gallery, faces are described by SFace (36 ms a pass, four times dlib's), so the video
 pipeline describes a face only where its track needs it (``video.tracking.FaceTracker.reusable``)
 and runs SFace's mirror pass only on close calls (``video.analyze.CONFIRM_MARGIN``). The reported
@@ -80,7 +81,7 @@ def cli_table(tries: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         # G: the two stills, described by each descriptor (named: the default may be either).
-        galleries = {"dlib": "G-dlib", "sface": "G-sface"}
+        galleries = {"dlib": "G-dlib", "sface": "G-sface", "sface+dlib": "G-fused"}
         for descriptor, gallery in galleries.items():
             for name, still in (
                 ("Lin-Manuel Miranda", "lin-manuel-miranda.png"),
@@ -101,6 +102,7 @@ def cli_table(tries: int = 3) -> None:
         rows = (
             ("dlib gallery, default (yunet)", galleries["dlib"], ()),
             ("sface gallery, default (yunet)", galleries["sface"], ()),
+            ("sface+dlib gallery, default (yunet)", galleries["sface+dlib"], ()),
             ("dlib gallery, --detector hog (peer)", galleries["dlib"], ("--detector", "hog")),
         )
         for name, gallery, extra in rows:
@@ -120,11 +122,12 @@ def cli_table(tries: int = 3) -> None:
 CELEBA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces" / "celeba-80"
 
 
-def mirror_margin() -> None:
+def mirror_margin(descriptor: str = "sface") -> None:
     """How far SFace's one-pass descriptor of a probe moves its similarity to a gallery's
     (mirror-pass) descriptors, and whether the video's rule (the mirror pass only within
     ``CONFIRM_MARGIN`` of the threshold) decides any celeba-80 pair otherwise than the mirror:
-    each half of the identities, the largest YuNet face of each photo, all ordered pairs."""
+    each half of the identities, the largest YuNet face of each photo, all ordered pairs.
+    ``descriptor`` "sface+dlib": the fusion, both parts in one pass against both with the mirror."""
     import csv
 
     import cv2
@@ -136,20 +139,25 @@ def mirror_margin() -> None:
     rows = list(csv.DictReader((CELEBA / "identities.csv").open()))
     ids = sorted({r["identity"] for r in rows})
     with tempfile.TemporaryDirectory() as tmp, Engine(Settings(data_dir=Path(tmp) / "data")) as engine:
-        analyzer = engine.face_analyzer("yunet", descriptor="sface")
-        threshold = engine.calibration("sface").threshold_for(1e-3)
+        analyzer = engine.face_analyzer("yunet", descriptor=descriptor)
+        threshold = engine.calibration(descriptor).threshold_for(1e-3)
         for half, chosen in (("A", ids[: len(ids) // 2]), ("B", ids[len(ids) // 2 :])):
             one, both, who = [], [], []
             for r in (r for r in rows if r["identity"] in chosen):
                 rgb = cv2.cvtColor(cv2.imread(str(CELEBA / r["image_path"])), cv2.COLOR_BGR2RGB)
                 faces = analyzer.analyze(
-                    rgb, FaceOptions(detector="yunet", descriptor="sface", embed=False, largest_only=True)
+                    rgb, FaceOptions(detector="yunet", descriptor=descriptor, embed=False, largest_only=True)
                 )
                 if len(faces):
                     chips = analyzer.chips(rgb, faces[:1])
                     single = analyzer.sface.embed(chips, flip=False)
+                    mirrored = analyzer.sface.mirrored(single, chips)
+                    if analyzer.fusion is not None:  # as video.analyze does: both parts, one pass or both
+                        dlib_chips = analyzer.dlib_chips(rgb, faces.boxes[:1])
+                        single = analyzer.fuse(single, analyzer.dlib_embed(dlib_chips, flip=False))
+                        mirrored = analyzer.fuse(mirrored, analyzer.dlib_embed(dlib_chips, flip=True))
                     one.append(single[0])
-                    both.append(analyzer.sface.mirrored(single, chips)[0])
+                    both.append(mirrored[0])
                     who.append(r["identity"])
             one_pass, mirror = np.array(one) @ np.array(both).T, np.array(both) @ np.array(both).T
             pairs = ~np.eye(len(who), dtype=bool)
@@ -170,9 +178,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the Hamilton clip only")
     parser.add_argument("--cli-only", action="store_true", help="only the command line table")
     parser.add_argument("--mirror-margin", action="store_true", help="SFace one pass vs mirror on celeba-80, then stop")
+    parser.add_argument("--descriptor", default="sface", choices=("sface", "sface+dlib"),
+                        help="with --mirror-margin: the descriptor (default sface)")
     args = parser.parse_args()
     if args.mirror_margin:
-        mirror_margin()
+        mirror_margin(args.descriptor)
         return
     cli_table()
     if args.cli_only:

@@ -79,18 +79,19 @@ def faces(
     settings: Settings | None = None,
 ) -> Faces:
     """Find the faces in a photo, largest first: boxes, scores, 5-point landmarks, quality and
-    128-D descriptors.
+    descriptors (256-D for the default sface+dlib, 128-D for sface or dlib alone).
 
     Args:
         image: a path, bytes, PIL image or array (EXIF orientation, gray and RGBA are handled).
         detector: ``"yunet"`` (faces v2: fast at any size, turned heads too; its own 5
             landmarks), ``"hog"`` (fast), ``"cnn"`` (dlib's MMOD CNN: more recall, much slower);
-            default: the descriptor's (yunet for sface, hog for dlib).
+            default: the descriptor's (yunet for sface+dlib and sface, hog for dlib).
         upsample: times to double the photo to find small faces; None chooses per photo.
         landmarks68: also compute the 68-point landmarks.
         embed: compute descriptors (skip for detection only).
         cropped: the image is already a tight face crop; detection is skipped.
-        descriptor: ``"sface"`` (faces v2, the default) or ``"dlib"``.
+        descriptor: ``"sface+dlib"`` (the default: SFace and dlib's descriptor of the same
+            face, fused), ``"sface"`` (faces v2) or ``"dlib"``.
 
     Raises:
         ImageError: the photo cannot be read; UnknownName: unknown detector or descriptor;
@@ -125,11 +126,11 @@ def verify(
     threshold calibrated on real impostor pairs (:meth:`Engine.calibration`).
 
     The largest face of each photo is compared unless ``face_a``/``face_b`` pick one.
-    ``descriptor``: ``"sface"`` (faces v2, the default) or ``"dlib"``;
+    ``descriptor``: ``"sface+dlib"`` (the default), ``"sface"`` (faces v2) or ``"dlib"``;
     the threshold is read from that descriptor's table. ``detector`` defaults to the
     descriptor's: for dlib ``"hog+cnn"``, which runs the CNN only on a photo where HOG finds no
     face (on celeba-80 a face in all 1,057 photos instead of 1,029; a photo without any face
-    then takes a few seconds to be refused); for SFace ``"yunet"``.
+    then takes a few seconds to be refused); for sface+dlib and SFace ``"yunet"``.
     ``calibration``: a :class:`~ocula.pipelines.calibration.CalibrationTable` or the path of
     one written by ``ocula eval pairs --calibration`` (default: the shipped table).
 

@@ -94,9 +94,10 @@ class Faces:
             blur and heavy JPEG make it small.
         frontal: (n,) float32 in [0, 1]; 1 when the nose sits midway between the eyes, towards 0
             as the head turns to profile.
-        embeddings: (n, 128) float32 descriptors, or None if not computed. Compare them with
-            :func:`ocula.face_similarity`; they are not unit-length, because their length carries
-            information (see there).
+        embeddings: (n, d) float32 descriptors (d: 256 for the default sface+dlib, 128 for sface
+            or dlib alone), or None if not computed. Compare them with
+            :func:`ocula.face_similarity`; dlib's are not unit-length, because their length
+            carries information (see there); SFace's and the fused ones are.
         landmarks68: (n, 68, 2) float32 iBUG-300W landmarks, or None if not asked for.
         image_size: (width, height) of the photo.
         landmark_layout: what the five ``landmarks`` are: ``dlib5`` (dlib's shape predictor: two
@@ -264,7 +265,7 @@ class Verification:
     index_b: int = 0
 
     def __repr__(self) -> str:
-        # Short: the Faces hold 128-D descriptors, which drown everything else.
+        # Short: the Faces hold 128- or 256-D descriptors, which drown everything else.
         return (
             f"Verification(same={self.same}, similarity={self.similarity:.4f}, threshold={self.threshold:.4f}, "
             f"fmr={self.fmr:g}, face_a={self.index_a}, box_a={self.box_a}, face_b={self.index_b}, box_b={self.box_b})"

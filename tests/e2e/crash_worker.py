@@ -48,7 +48,7 @@ def main() -> None:
     settings = Settings(data_dir=data_dir)
     rng = np.random.default_rng(seed)
     if kind == "gallery":
-        with Gallery.open("crash", settings=settings, create=True) as g:
+        with Gallery.open("crash", settings=settings, create=True, descriptor="dlib") as g:  # dlib-like vectors
             say(op="ready")
             while True:
                 person = f"p{rng.integers(0, 40):02d}"

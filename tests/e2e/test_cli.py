@@ -115,12 +115,14 @@ def test_models_list_and_verify(env):
     assert [m["name"] for m in models] == [
         "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
         "dlib_hog_face", "dlib_mmod_face", "dlib_landmarks_5", "dlib_landmarks_68", "dlib_resnet_face",
-        "yunet_face", "sface_face", "blazeface_face", "blazeface_short_face",
+        "yunet_face", "sface_face", "sface_dlib_face", "blazeface_face", "blazeface_short_face",
     ]
     for m in models:
         assert {"name", "task", "backend", "source", "installed", "license"} <= set(m) and m["installed"] is True
     hog = next(m for m in models if m["name"] == "dlib_hog_face")
     assert hog["source"] == "built-in" and hog["files"] == [] and hog["backend"] == "dlib"
+    fused = next(m for m in models if m["name"] == "sface_dlib_face")  # no file of its own: its parts'
+    assert fused["source"] == "parts" and fused["files"] == [] and fused["task"] == "face-embed"
     proc = invoke_cli("models", "verify", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stderr
     assert {f["status"] for f in lines(proc.stdout)} == {"ok"}

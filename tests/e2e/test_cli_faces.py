@@ -59,7 +59,7 @@ def test_detect_embeddings_and_table(env):
     )
     assert proc.returncode == 0, proc.stderr
     (record,) = lines(proc.stdout)
-    assert len(record["faces"][0]["embedding"]) == 128
+    assert len(record["faces"][0]["embedding"]) == 256  # the default descriptor: sface+dlib
     human = invoke_cli("faces", "detect", str(shared(f"{GALLERY}/obama/obama.jpg")), env_extra=env)
     assert human.returncode == 0 and "1 face(s)" in human.stdout and "usable" in human.stdout
 
@@ -178,7 +178,7 @@ def test_eval_pairs_cli_on_lfw_crops(env, tmp_path, engine):
     n = 2 * LFW_PAIRS_PER_FOLD_AND_KIND
     assert report["n_pairs"] == 2 * n and report["n_genuine"] == report["n_impostor"] == n
     assert report["folds"] == 2 and report["failures_to_enrol"] == 0
-    assert report["detector"] == "given (cropped)" and report["descriptor"] in ("dlib", "sface")
+    assert report["detector"] == "given (cropped)" and report["descriptor"] in ("dlib", "sface", "sface+dlib")
     assert set(report["tar_at_far"]) == {"0.0001", "0.001", "0.01"}
     assert Image.open(plot).format == "PNG"
     # The command reports what evaluate_pairs measures on the same pairs (the report's LFW

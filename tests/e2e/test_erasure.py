@@ -196,7 +196,7 @@ def enrol_two(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """A gallery g of two people (synthetic templates: the erasure is what is tested)."""
     v = np.random.default_rng(1).normal(size=(2, 128)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    with Gallery.open("g", settings=settings, create=True) as g:
+    with Gallery.open("g", settings=settings, create=True, descriptor="sface") as g:  # unit 128-D, as SFace's
         store_templates(g._coll, "alice", v[:1], [{"path": "a.jpg", "sha256": "aa", "box": None}])
         store_templates(g._coll, "bob", v[1:], [{"path": "b.jpg", "sha256": "bb", "box": None}])
     return v[:1], v[1:]

@@ -29,7 +29,7 @@ def test_two_people_are_two_faces_largest_first(engine):
     assert faces.area[0] >= faces.area[1]
     # Obama on the right, Biden on the left (the photo's layout).
     assert faces.boxes[0, 0] > faces.boxes[1, 0]
-    assert faces.embeddings.shape == (2, 128) and faces.landmarks.shape == (2, 5, 2)
+    assert faces.embeddings.shape == (2, 256) and faces.landmarks.shape == (2, 5, 2)  # the default: sface+dlib
     assert np.all(faces.scores > 0) and faces.image_size == (1126, 661)
     for i in range(2):  # landmarks lie inside their face box
         x0, y0, x1, y1 = faces.boxes[i]

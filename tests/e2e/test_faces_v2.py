@@ -64,8 +64,8 @@ def test_yunet_finds_faces_with_its_own_landmarks_and_sface_describes_them(engin
     assert mixed.landmark_layout == "yunet5" and mixed.descriptor == dlibs.descriptor == "dlib_resnet_face"
     assert dlibs.landmark_layout == "dlib5"  # dlib's descriptor: dlib's HOG by default
     assert similarity(mixed.embeddings[0], dlibs.embeddings[0]) > 0.9
-    default = engine.faces(a1)  # ocula's default since faces v2: SFace on YuNet's faces
-    assert default.descriptor == "sface_face" and default.landmark_layout == "yunet5"
+    default = engine.faces(a1)  # ocula's default: SFace and dlib fused, on YuNet's faces
+    assert default.descriptor == "sface_dlib_face" and default.landmark_layout == "yunet5"
 
 
 def test_a_blank_photo_with_yunet_is_no_face_and_never_runs_dlibs_cnn(engine):

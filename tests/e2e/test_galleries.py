@@ -128,7 +128,7 @@ def test_person_names_in_any_script_are_accepted(engine, settings, name):
 
 def test_a_person_stored_under_an_old_style_name_can_still_be_enrolled_and_forgotten(engine, settings):
     descriptor = np.ones((1, 128), np.float32) / np.sqrt(128)
-    with Gallery.open("names", settings=settings, engine=engine, create=True) as g:
+    with Gallery.open("names", settings=settings, engine=engine, create=True, descriptor="sface") as g:
         old_ref = [{"path": "old.jpg", "sha256": None, "box": None}]
         store_templates(g._coll, "Ann\u200bLee", descriptor, old_ref)  # as before
         assert g.enroll("Ann\u200bLee", [], metadata={"team": "a"}).photos == 1
@@ -185,7 +185,7 @@ def test_a_failed_forget_leaves_the_person_to_forget_again_with_their_cluster_fa
         {"path": "a.jpg", "sha256": "abc", "box": [1, 2, 3, 4]},
         {"path": "b.jpg", "sha256": "def", "box": [1, 2, 3, 4]},
     ]
-    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+    with Gallery.open("g", settings=settings, engine=engine, create=True, descriptor="sface") as g:
         store_templates(g._coll, "alice", v, refs)
         g.save_clusters([[{"descriptor": v[0], **refs[0]}]])
         clusters_db = g._coll.path.with_name("g.clusters") / "items.sqlite"
@@ -209,12 +209,16 @@ def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):
     assert gallery.info()["templates"] == 5
 
 
-def test_new_galleries_take_sface_and_a_dlib_gallery_made_before_keeps_dlib(engine, settings):
-    """Faces v2 is the default for new galleries; a gallery built with dlib before the flip
-    still enrols and identifies with dlib's descriptor when none is named (its stamp wins)."""
+def test_new_galleries_take_sface_dlib_and_galleries_made_before_keep_theirs(engine, settings):
+    """sface+dlib is the default for new galleries; a gallery built with dlib (or SFace) before
+    the flip still enrols and identifies with its own descriptor when none is named (its stamp
+    wins)."""
     train, test = shared(EXAMPLES) / "knn_examples" / "train", shared(EXAMPLES) / "knn_examples" / "test"
     obama, biden = (min((train / p).iterdir()) for p in ("obama", "biden"))
     with Gallery.open("fresh", settings=settings, engine=engine, create=True) as g:
+        assert g.descriptor is Descriptor.FUSED
+    Gallery.open("v2", settings=settings, engine=engine, create=True, descriptor="sface").close()
+    with Gallery.open("v2", settings=settings, engine=engine) as g:
         assert g.descriptor is Descriptor.SFACE
     with Gallery.open("old", settings=settings, engine=engine, create=True, descriptor="dlib") as g:
         assert g.enroll("obama", [obama]).photos == 1
@@ -343,7 +347,8 @@ def test_cluster_a_library_then_name_merge_split_and_forget(gallery):
 
 
 def _faces(n: int, seed: int = 0) -> list[dict]:
-    """``n`` made-up cluster faces (unit descriptors, distinct photo references)."""
+    """``n`` made-up cluster faces (unit 128-D descriptors, as SFace's: their galleries are
+    SFace galleries; distinct photo references)."""
     v = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     return [
@@ -355,7 +360,7 @@ def _faces(n: int, seed: int = 0) -> list[dict]:
 def test_cluster_ids_are_never_reused(engine, settings):
     """A split after a name gets a fresh id, not the named cluster's (which was cluster-0003 here);
     the count survives reopening the gallery, and a new clustering run numbers on."""
-    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+    with Gallery.open("g", settings=settings, engine=engine, create=True, descriptor="sface") as g:
         first = g.save_clusters([_faces(3, 1), _faces(2, 2), _faces(2, 3)])
         assert first == ["cluster-0001", "cluster-0002", "cluster-0003"]
         g.name_cluster("cluster-0003", "carol")
@@ -368,7 +373,7 @@ def test_cluster_ids_are_never_reused(engine, settings):
 
 
 def test_unknown_clusters_are_called_clusters(engine, settings):
-    with Gallery.open("g", settings=settings, engine=engine, create=True) as g:
+    with Gallery.open("g", settings=settings, engine=engine, create=True, descriptor="sface") as g:
         g.save_clusters([_faces(2, 1), _faces(2, 2)])
         for call in (
             lambda: g.merge_clusters("cluster-0001", "cluster-0009"),
@@ -383,7 +388,7 @@ def test_unknown_clusters_are_called_clusters(engine, settings):
 
 
 def test_cli_split_after_name_gets_a_new_id_and_errors_name_the_cluster(engine, settings, cache_dir):
-    with Gallery.open("lib", settings=settings, engine=engine, create=True) as g:
+    with Gallery.open("lib", settings=settings, engine=engine, create=True, descriptor="sface") as g:
         g.save_clusters([_faces(3, 1), _faces(2, 2)])
     env = {"OCULA_CACHE_DIR": str(cache_dir), "OCULA_DATA_DIR": str(settings.data_dir)}
     named = invoke_cli("faces", "name", "cluster-0002", "bob", "-g", "lib", env_extra=env)

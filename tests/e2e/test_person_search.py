@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from ocula.collections import Collection
@@ -120,3 +121,26 @@ def test_cli_person_with_words(engine, indexed):
         assert m["id"] in {"obama1.jpg", "obama_and_biden.jpg"} and m["concepts"] and m["score"] <= m["similarity"]
     table = run_cli(*args, env_extra=env)
     assert table.returncode == 0 and "obama1.jpg" in table.stdout, table.stdout + table.stderr
+
+
+def test_photos_added_to_a_collection_of_sface_faces_are_described_by_sface(engine, tmp_path):
+    """A collection indexed while SFace was the default keeps SFace for the photos added later
+    (its faces stay comparable with each other and with an SFace gallery) instead of failing
+    every new photo until it is reindexed."""
+    from ocula.collections import ItemFaces, NewItem
+    from ocula.engine.search import item_faces_stamp
+    from ocula.pipelines.faces import Descriptor
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "obama1.jpg").symlink_to(shared(EXAMPLES) / INDEXED["obama1.jpg"])
+    name = f"v2-{tmp_path.name}"
+    old_faces = ItemFaces(item_faces_stamp(Descriptor.SFACE), np.zeros((0, 4)), np.zeros((0, 128), np.float32))
+    with engine.open_collection(name, create=True) as c:  # as an index run with SFace stored it
+        c.add([NewItem("before.jpg", np.eye(1, c.dim, dtype=np.float32), faces=old_faces)])
+    report = engine.index_folder(folder, name)
+    assert report.added == 1 and not report.failed, report.failed
+    with Collection.open(name, settings=engine.settings) as c:
+        faces = c.faces("obama1.jpg")
+        assert c.faces_descriptor == faces.descriptor == item_faces_stamp(Descriptor.SFACE)
+        assert faces.descriptors.shape == (1, 128)

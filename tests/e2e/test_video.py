@@ -599,3 +599,35 @@ def test_redact_blurs_every_hand_marked_face(engine, redacted_hamilton):
     assert np.median(compressed) > 0.6, np.round(compressed, 2)
     assert np.median(kept) < 0.1 and max(kept) < 0.5, np.round(kept, 2)
     assert findable == []
+
+
+def test_a_fused_gallery_describes_a_video_face_in_one_pass_unless_a_close_call(engine, settings):
+    """With the default descriptor (sface+dlib) the video describes a face with both parts in
+    one pass; a close call (within CONFIRM_MARGIN of the threshold) adds the mirror passes, and
+    its descriptor is then the one a gallery's faces have."""
+    import cv2
+
+    root = shared(HAMILTON)
+    image = cv2.cvtColor(cv2.imread(str(root / "lin-manuel-miranda.png")), cv2.COLOR_BGR2RGB)
+    analyzer = engine.face_analyzer("yunet", descriptor="sface+dlib")
+    faces = analyzer.analyze(image, FaceOptions(detector="yunet", descriptor="sface+dlib", embed=False))[:1]
+    assert len(faces) == 1
+    full = analyzer.descriptors(image, faces)
+    runner = engine.runner("sface_face")
+    passes = []
+    original = runner.run
+    with Gallery.open("ham-fused", settings=settings, engine=engine, create=True) as g:
+        assert g.descriptor.value == "sface+dlib" and g.enroll(LIN, [root / "lin-manuel-miranda.png"]).refused == []
+        run = analyze(root / "short_hamilton_clip.mp4", gallery=g, engine=engine)
+        runner.run = lambda inputs, outputs=None: passes.append(1) or original(inputs, outputs)
+        try:
+            far, (found,) = run._embed(analyzer, image, faces, threshold=-10.0)  # nobody near: one pass
+            assert len(passes) == 1 and not np.allclose(far, full, atol=1e-3)
+            assert abs(np.linalg.norm(far[0]) - 1) < 1e-5 and found[LIN] > 0.9
+            passes.clear()
+            near, (again,) = run._embed(analyzer, image, faces, threshold=found[LIN])  # a close call
+            assert len(passes) == 2 and np.allclose(near, full, atol=1e-5)  # one pass + SFace's mirror
+            assert again[LIN] == pytest.approx(float(similarity(full[0], g.templates(LIN)[0][0])), abs=1e-5)
+        finally:
+            del runner.run
+            run.source.close()

@@ -82,8 +82,10 @@ def test_fmr_types():
             table.threshold_for(bad)
 
 
-def test_shipped_sface_table_states_its_data_mixed_identities_and_disjoint_check():
-    table = shipped_calibration("sface_face")
+@pytest.mark.parametrize("model", ["sface_face", "sface_dlib_face"])
+def test_shipped_sface_table_states_its_data_mixed_identities_and_disjoint_check(model):
+    table = shipped_calibration(model)
+    assert table.meta["model"] == model
     assert np.all(np.diff(table.fmr) < 0) and np.all(np.diff(table.threshold) >= 0)
     assert table.fmr_range[1] == 0.1 and table.fmr_range[0] <= 2e-5
     assert table.meta["n_impostor"] > 500_000 and table.meta["n_genuine"] > 7_000

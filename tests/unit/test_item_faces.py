@@ -129,9 +129,9 @@ def test_a_face_closer_to_another_enrolled_person_is_not_found_for_this_one(tmp_
     settings = Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, offline=True)
     rng = np.random.default_rng(5)
     a = unit(rng, 1, 128)[0]
-    b = a + 0.9 * unit(rng, 1, 128)[0]  # similarity to a of about 0.6: above the threshold (~0.4)
+    b = a + 0.9 * unit(rng, 1, 128)[0]  # similarity to a of about 0.6: above SFace's threshold (~0.4)
     b /= np.linalg.norm(b)
-    with Gallery.open("g", settings=settings, create=True) as g:
+    with Gallery.open("g", settings=settings, create=True, descriptor="sface") as g:  # 128-D SFace-like vectors
         store_templates(g._coll, "alice", a[None], [{}])
         store_templates(g._coll, "bob", b[None], [{}])
         assert similarity(a, b) > g.threshold().threshold

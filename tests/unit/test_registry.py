@@ -26,7 +26,7 @@ def test_face_entries_declare_alignment_and_license():
         "dlib_hog_face", "dlib_mmod_face", "yunet_face", "blazeface_face", "blazeface_short_face"
     ]
     assert [m.name for m in list_models("face-landmarks")] == ["dlib_landmarks_5", "dlib_landmarks_68"]
-    embedder, sface = list_models(Task.FACE_EMBED)
+    embedder, sface, fused = list_models(Task.FACE_EMBED)
     # The descriptor's chip is part of the entry, like a classifier's preprocessing.
     assert embedder.alignment.chip_size == 150 and embedder.alignment.padding == 0.25
     assert get_model(embedder.alignment.landmarks).architecture["points"] == 5
@@ -60,6 +60,13 @@ def test_face_entries_declare_alignment_and_license():
             (0.5,) * 3,
         )
         assert blaze.architecture["points"] == 6
+    # The default descriptor: SFace and dlib's ResNet fused; its parts' entries carry their
+    # files, chips and licences, its own the weight (summing to 1) and the dimension.
+    assert fused.name == "sface_dlib_face" and fused.files == () and fused.source_kind == "parts"
+    assert fused.fusion.parts == ("sface_face", "dlib_resnet_face") and sum(fused.fusion.weights) == pytest.approx(1)
+    assert fused.architecture["dim"] == sface.architecture["dim"] + embedder.architecture["dim"] == 256
+    assert sface.version in fused.version and embedder.version in fused.version
+    assert "Apache-2.0" in fused.license and "public domain" in fused.license
 
 
 def test_unknown_model_suggests():

@@ -106,12 +106,12 @@ def pairs_command(
         Detector | None,
         typer.Option(
             help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet; ignored with --cropped (default: "
-                "the descriptor's: hog+cnn for dlib, yunet for sface).",
+                "the descriptor's: hog+cnn for dlib, yunet for sface+dlib and sface).",
             show_default=False,
         ),
     ] = None,
     descriptor: Annotated[
-        Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")
+        Descriptor, typer.Option(help="Face descriptor: sface+dlib, sface or dlib; recorded in the output.")
     ] = DEFAULT_DESCRIPTOR,
     plot: Annotated[Path | None, typer.Option(help="Write ROC and DET curves to this PNG.", show_default=False)] = None,
     calibration: Annotated[
@@ -201,12 +201,12 @@ def identify_command(
         Detector | None,
         typer.Option(
             help="hog, cnn, hog+cnn (the CNN only where HOG finds none) or yunet (default: the descriptor's: "
-                "hog+cnn for dlib, yunet for sface).",
+                "hog+cnn for dlib, yunet for sface+dlib and sface).",
             show_default=False,
         ),
     ] = None,
     descriptor: Annotated[
-        Descriptor, typer.Option(help="Face descriptor: dlib or sface (faces v2); recorded in the output.")
+        Descriptor, typer.Option(help="Face descriptor: sface+dlib, sface or dlib; recorded in the output.")
     ] = DEFAULT_DESCRIPTOR,
     plot: Annotated[Path | None, typer.Option(help="Write CMC and DET curves to this PNG.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,

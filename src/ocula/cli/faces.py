@@ -86,12 +86,13 @@ def detect_command(
         typer.Option(
             help="yunet: faces v2, fast at any photo size, finds turned heads (its own 5 landmarks); hog: dlib's, "
             "fast; cnn: dlib's MMOD CNN, more recall, ~50x slower; hog+cnn: the CNN only where HOG finds no face "
-            "(default: the descriptor's: yunet for sface, hog for dlib).",
+            "(default: the descriptor's: yunet for sface+dlib and sface, hog for dlib).",
             show_default=False,
         ),
     ] = None,
     descriptor: Annotated[
-        Descriptor, typer.Option(help="Face descriptor for --embeddings: sface (faces v2) or dlib.")
+        Descriptor,
+        typer.Option(help="Face descriptor for --embeddings: sface+dlib (both fused), sface (faces v2) or dlib."),
     ] = DEFAULT_DESCRIPTOR,
     upsample: Annotated[
         int | None,
@@ -104,7 +105,8 @@ def detect_command(
     ] = None,
     landmarks68: Annotated[bool, typer.Option("--landmarks68", help="Also compute 68-point landmarks.")] = False,
     embeddings: Annotated[
-        bool, typer.Option("--embeddings", help="Include the 128-D descriptors in --json output.")
+        bool,
+        typer.Option("--embeddings", help="Include the descriptors (256-D for sface+dlib, else 128) in --json output."),
     ] = False,
     annotate: Annotated[
         Path | None, typer.Option(help="Write each photo with its faces drawn into this folder.", show_default=False)
@@ -230,13 +232,16 @@ def verify_command(
         Detector | None,
         typer.Option(
             help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
-            "(default: the descriptor's: hog+cnn for dlib, yunet for sface).",
+            "(default: the descriptor's: hog+cnn for dlib, yunet for sface+dlib and sface).",
             show_default=False,
         ),
     ] = None,
     descriptor: Annotated[
         Descriptor,
-        typer.Option(help="Face descriptor: dlib or sface (faces v2); the threshold comes from its calibration."),
+        typer.Option(
+            help="Face descriptor: sface+dlib (both fused), sface (faces v2) or dlib; the threshold comes from its "
+            "calibration."
+        ),
     ] = DEFAULT_DESCRIPTOR,
     cropped: Annotated[bool, typer.Option("--cropped", help="The photos are already tight face crops.")] = False,
     calibration: Annotated[

@@ -39,14 +39,15 @@ GalleryDetectorOption = Annotated[
     Detector | None,
     typer.Option(
         help="hog, cnn, hog+cnn (the CNN only where HOG finds no face) or yunet (faces v2) "
-        "(default: the gallery descriptor's: hog+cnn for dlib, yunet for sface).",
+        "(default: the gallery descriptor's: hog+cnn for dlib, yunet for sface+dlib and sface).",
         show_default=False,
     ),
 ]
 DescriptorOption = Annotated[
     Descriptor | None,
     typer.Option(
-        help="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); "
+        help="Face descriptor: sface+dlib (both fused), sface (faces v2) or dlib. A new gallery is built with it "
+        "(default sface+dlib); "
         "an existing one keeps its own, and naming another is refused (see `ocula reindex --gallery`).",
         show_default=False,
     ),
@@ -225,7 +226,7 @@ def cluster_command(
             show_default=False,
             help=f"Average similarity at which two groups are one person (default: the descriptor's: "
             f"{DEFAULT_CLUSTER_THRESHOLD} for dlib, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.SFACE])} for "
-            f"sface).",
+            f"sface, {cluster_threshold(DESCRIPTOR_MODELS[Descriptor.FUSED])} for sface+dlib).",
         ),
     ] = None,
     fpir: Annotated[float, typer.Option(help="FPIR for recognising the gallery's people.")] = 0.01,

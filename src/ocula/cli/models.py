@@ -10,12 +10,14 @@ from rich.text import Text
 
 from ..models.backends.dlib import dlib_available
 from ..models.files import download_model, file_status
-from ..models.registry import Backend, get_model, list_models
+from ..models.registry import Backend, ModelSpec, get_model, list_models
 from ..models.sources import PackageFile
 from ._common import EXIT_FAILED, cli_errors, emit_json, progress_bar, settings_of, stderr, stdout
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
+
+    from ..config import Settings
 
 models_app = typer.Typer(help="Registered models: what is installed, verified, downloadable.", no_args_is_help=True)
 
@@ -32,7 +34,7 @@ def list_command(
         table.add_column(col, no_wrap=col in ("name", "installed"))
     for spec in list_models():
         status = file_status(spec, settings)
-        installed = all(s.installed for s in status) and (spec.backend is not Backend.DLIB or dlib_available())
+        installed = _installed(spec, settings)
         if as_json:
             emit_json(
                 {
@@ -48,12 +50,33 @@ def list_command(
                 spec.name,
                 spec.task.value,
                 spec.backend.value,
-                Text(status[0].source if status else "built into dlib"),
+                Text(status[0].source if status else _no_files(spec)),
                 Text("yes") if installed else Text("no", style="red"),
                 spec.license,
             )
     if not as_json:
         stdout.print(table)
+
+
+def _parts(spec: ModelSpec) -> list[ModelSpec]:
+    """The entries a fused descriptor is made of, and the landmark models their chips need."""
+    parts = [get_model(p) for p in spec.fusion.parts] if spec.fusion is not None else []
+    return parts + [get_model(p.alignment.landmarks) for p in parts if p.alignment is not None]
+
+
+def _installed(spec: ModelSpec, settings: Settings) -> bool:
+    """Every file of ``spec`` (a fused descriptor: of its parts) installed, and dlib for dlib's models."""
+    if spec.fusion is not None:
+        return all(_installed(p, settings) for p in _parts(spec))
+    status = file_status(spec, settings)
+    return all(s.installed for s in status) and (spec.backend is not Backend.DLIB or dlib_available())
+
+
+def _no_files(spec: ModelSpec) -> str:
+    """Where the files of a model without files of its own are."""
+    if spec.fusion is not None:
+        return "its parts: " + " + ".join(p.name for p in _parts(spec))
+    return "built into dlib"
 
 
 @models_app.command("verify")

@@ -290,14 +290,16 @@ def reindex_command(
     descriptor: Annotated[
         Descriptor | None,
         typer.Option(
-            help="With --gallery (required there): the face descriptor to describe its photos with, dlib or sface.",
+            help="With --gallery (required there): the face descriptor to describe its photos with: sface+dlib, "
+            "sface or dlib.",
             show_default=False,
         ),
     ] = None,
     detector: Annotated[
         Detector | None,
         typer.Option(
-            help="With --gallery: the face detector (default: the descriptor's, hog+cnn for dlib, yunet for sface).",
+            help="With --gallery: the face detector (default: the descriptor's, hog+cnn for dlib, yunet for sface+dlib "
+            "and sface).",
             show_default=False,
         ),
     ] = None,
@@ -323,7 +325,9 @@ def reindex_command(
             raise InputError("--descriptor and --detector apply to --gallery only")
     if gallery is not None:
         if descriptor is None:  # never a silent change of descriptor (e.g. back to the default)
-            raise InputError("--gallery needs --descriptor: the descriptor to describe the photos with (dlib or sface)")
+            raise InputError(
+                "--gallery needs --descriptor: the descriptor to describe the photos with (sface+dlib, sface or dlib)"
+            )
         _reindex_gallery(settings, gallery, descriptor, detector, drop_missing, as_json)
         return
     assert collection is not None

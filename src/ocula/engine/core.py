@@ -208,7 +208,7 @@ class Engine:
         """Find, measure and describe the faces in one photo, largest first.
 
         The options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector``
-        ("hog", "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("dlib" or "sface"), ``upsample``,
+        ("hog", "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("sface+dlib", "sface" or "dlib"), ``upsample``,
         ``largest_only``, ``cropped``, ``landmarks68``, ``embed``, ``turned``, ``face_expected``.
         ``image`` may be a :class:`~ocula.io.PendingPhoto` (decoded under its own limits).
         """
@@ -242,7 +242,7 @@ class Engine:
 
     def face_chips(self, image: ImageSource, faces: Faces, *, cropped: bool = False) -> np.ndarray:
         """The aligned RGB chips the descriptor of ``faces`` sees, one per face (dlib: 150 px,
-        SFace: 112 px; faces without descriptors: dlib's chips)."""
+        SFace and sface+dlib: SFace's 112 px; faces without descriptors: dlib's chips)."""
         return self.face_service.face_chips(image, faces, cropped=cropped)
 
     def calibration(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> CalibrationTable:

@@ -92,7 +92,8 @@ class FaceService:
     ) -> FaceAnalyzer:
         """The face pipeline for ``detector`` and ``descriptor`` (models loaded on first use,
         kept by the Engine). Only the models the pair needs are loaded: YuNet with SFace uses
-        no dlib model at all."""
+        no dlib model at all; the fusion (``sface+dlib``) loads SFace, dlib's 5-point model and
+        dlib's ResNet."""
         descriptor = as_descriptor(descriptor)
         detector = as_detector(DETECT_DETECTORS[descriptor] if detector is None else detector)
         key = (detector, landmarks68, descriptor)
@@ -101,19 +102,22 @@ class FaceService:
     def _build_analyzer(self, detector: Detector, descriptor: Descriptor, landmarks68: bool) -> FaceAnalyzer:
         dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
         assert dlib_spec.alignment is not None
-        yunet, sface = detector is Detector.YUNET, descriptor is Descriptor.SFACE
+        yunet = detector is Detector.YUNET
+        sface = descriptor in (Descriptor.SFACE, Descriptor.FUSED)  # SFace describes, alone or as a part
+        dlib = descriptor in (Descriptor.DLIB, Descriptor.FUSED)  # dlib's ResNet describes, alone or as a part
         # dlib's 5 points: for dlib's detectors (the Faces' landmarks) and dlib's chips.
-        landmarks5 = None if (yunet and sface) else self._pool.dlib_model(dlib_spec.alignment.landmarks)
+        landmarks5 = self._pool.dlib_model(dlib_spec.alignment.landmarks) if dlib or not yunet else None
         # dlib's 68 points: asked for, or SFace's five points on a dlib detector's faces.
         wants68 = landmarks68 or (sface and not yunet)
         return FaceAnalyzer(
             tuple(self.face_detector("yunet") if yunet else self._detector_model(n) for n in DETECTOR_MODELS[detector]),
             landmarks5,
-            None if sface else self._pool.runner(dlib_spec.name),
+            self._pool.runner(dlib_spec.name) if dlib else None,
             dlib_spec.alignment,
             landmarks68=self._pool.dlib_model("dlib_landmarks_68") if wants68 else None,
             cnn_max_pixels=self._cnn_max_pixels,
             sface=self.face_descriptor("sface") if sface else None,
+            fusion=get_model(DESCRIPTOR_MODELS[descriptor]).fusion,
         )
 
     def face_detector(self, name: str) -> FaceDetector:
@@ -238,8 +242,8 @@ class FaceService:
 
     def face_chips(self, image: ImageSource, faces: Faces, *, cropped: bool = False) -> np.ndarray:
         """The aligned RGB chips the descriptor of ``faces`` sees, one per face (dlib: 150 px,
-        SFace: 112 px; faces without descriptors: dlib's chips)."""
-        sface = faces.descriptor == DESCRIPTOR_MODELS[Descriptor.SFACE]
+        SFace and the fusion: SFace's 112 px; faces without descriptors: dlib's chips)."""
+        sface = faces.descriptor in (DESCRIPTOR_MODELS[Descriptor.SFACE], DESCRIPTOR_MODELS[Descriptor.FUSED])
         analyzer = self.face_analyzer(Detector.HOG, descriptor=Descriptor.SFACE if sface else Descriptor.DLIB)
         return analyzer.chips(load_image(image, settings=self._pool.settings), faces, cropped=cropped)
 
@@ -268,10 +272,10 @@ class FaceService:
         largest face is face 0 of :meth:`faces` (the largest box of the full search, as
         ``ocula faces detect`` lists them); the answer says which face and box of each photo
         it compared (``index_a``, ``box_a``, ...).
-        ``descriptor``: ``sface`` (faces v2, the default) or ``dlib``; the threshold comes from
+        ``descriptor``: ``sface+dlib`` (the default), ``sface`` (faces v2) or ``dlib``; the threshold comes from
         that descriptor's shipped table. ``detector`` defaults to the descriptor's own
         (``DEFAULT_DETECTORS``): ``hog+cnn`` for dlib (the CNN only where HOG finds no face),
-        ``yunet`` for SFace.
+        ``yunet`` for sface+dlib and SFace.
         ``calibration`` (a table or its JSON file) replaces the shipped table, e.g. one measured
         on your own photos with ``ocula eval pairs --calibration``.
 

@@ -189,6 +189,14 @@ def item_faces_stamp(descriptor: Descriptor = DEFAULT_DESCRIPTOR) -> str:
     return f"{spec.name}@{spec.version}"
 
 
+def faces_descriptor_of(coll: Collection) -> Descriptor:
+    """The descriptor new faces of ``coll`` are described with: the one its stored faces have
+    (a collection indexed before the default changed keeps its own, so that adding photos
+    needs no reindex), else the default."""
+    stored = coll.faces_descriptor
+    return next((d for d in Descriptor if item_faces_stamp(d) == stored), DEFAULT_DESCRIPTOR)
+
+
 def item_extras(embedded: Embedded) -> dict[str, CompactScores | None]:
     """What an item stores beside its vector (NewItem's keyword arguments): its concept scores,
     made from the class probabilities of its own forward pass (see ocula.concepts)."""
@@ -250,12 +258,12 @@ class SearchService:
     def image_embedder(self) -> ImageEmbedder:
         return ImageEmbedder(get_model(SEARCH_MODEL), self._pool.runner(SEARCH_MODEL))
 
-    def item_faces(self, path: Path) -> ItemFaces:
+    def item_faces(self, path: Path, descriptor: Descriptor = DEFAULT_DESCRIPTOR) -> ItemFaces:
         """The faces of the photo at ``path`` as a collection stores them: boxes and descriptors
-        of the default descriptor (what a search by person compares with a gallery's templates)."""
-        faces = self._faces.faces(path, FaceOptions(descriptor=DEFAULT_DESCRIPTOR))
+        of ``descriptor`` (what a search by person compares with a gallery's templates)."""
+        faces = self._faces.faces(path, FaceOptions(descriptor=descriptor))
         assert faces.embeddings is not None
-        return ItemFaces(item_faces_stamp(), faces.boxes, faces.embeddings)
+        return ItemFaces(item_faces_stamp(descriptor), faces.boxes, faces.embeddings)
 
     def embed_images(self, sources: Iterable[ImageSource], *, classify: bool = False) -> Iterator[Embedded]:
         """Per input, in order, an :class:`Embedded`: its L2-normalised vector, or its error;
@@ -402,14 +410,16 @@ class SearchService:
         in this run.
 
         ``faces``: also store each new or changed item's faces (boxes and descriptors of the
-        default descriptor, :meth:`item_faces`), which ``search_person`` compares with a
-        gallery's templates; about doubles the time per photo.
+        descriptor the collection's faces already have, else the default; :meth:`item_faces`),
+        which ``search_person`` compares with a gallery's templates; about doubles the time per
+        photo.
 
         ``vectors`` chooses the store of a new collection (see :meth:`Collection.open`);
         ``ray`` (``local``, ``auto`` or ``ray://head:10001``) embeds on a Ray cluster instead of
         in this process (see :mod:`ocula.engine.ray`)."""
         report = IndexReport()
         with self.open_collection(collection, create=True, vectors=vectors) as coll:
+            descriptor = faces_descriptor_of(coll)
             known = coll.fingerprints(source)
             wanted = _hashed_entries(entries, within, self.settings.max_image_bytes, report)
             listed = {e.id for e in entries}  # an unreadable listed file keeps its item
@@ -439,7 +449,7 @@ class SearchService:
                     report.failed.append((e.name, str(e.error) if e.error else "no vector"))
                     continue
                 try:
-                    extras = {"faces": self.item_faces(entry.path) if faces else None}
+                    extras = {"faces": self.item_faces(entry.path, descriptor) if faces else None}
                 except OculaError as exc:
                     report.failed.append((e.name, str(exc)))
                     continue

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..galleries.fpir_thresholds import threshold_for_fpir
 from ..io import load_image
+from ..models.registry import get_model
 from ..pipelines.calibration import DEFAULT_FMRS, MIN_IMPOSTORS_ABOVE, CalibrationTable
 from ..pipelines.faces import similarity
 from .identify import fnir_at_fpir, read_identities, split_protocol
@@ -389,18 +390,32 @@ def check_fold(
 
 
 # -- describing celeba-80 once ---------------------------------------------------------------
-DESCRIPTORS = ("dlib_resnet_face", "sface_face")
+DESCRIPTORS = ("dlib_resnet_face", "sface_face", "sface_dlib_face")
+#: The descriptors whose agreement flags a mixed identity: two of different training (the
+#: fusion of the two is no third opinion).
+MIXED_BY = ("dlib_resnet_face", "sface_face")
+#: How ``ocula verify`` finds and describes face 0 for each descriptor: (detector, descriptor).
+_PIPELINES = {
+    "dlib_resnet_face": ("hog+cnn", "dlib"),
+    "sface_face": ("yunet", "sface"),
+    "sface_dlib_face": ("yunet", "sface+dlib"),
+}
 
 
-def describe_photos(engine: Engine, images: Sequence[Path]) -> dict[str, np.ndarray]:
-    """Both descriptors of each photo's face 0 (NaN rows where none was found), as ``ocula
-    verify`` computes them: dlib_resnet_face (HOG, the CNN where HOG finds none, flip TTA) and
-    sface_face + mirror on YuNet's face 0 (the largest of the confident faces; ArcFace
-    alignment)."""
-    out = {name: np.full((len(images), 128), np.nan, np.float32) for name in DESCRIPTORS}
+def describe_photos(
+    engine: Engine, images: Sequence[Path], names: Sequence[str] = DESCRIPTORS
+) -> dict[str, np.ndarray]:
+    """The descriptors ``names`` of each photo's face 0 (NaN rows where none was found), as
+    ``ocula verify`` computes them: dlib_resnet_face (HOG, the CNN where HOG finds none, flip
+    TTA), sface_face + mirror on YuNet's face 0 (the largest of the confident faces; ArcFace
+    alignment) and sface_dlib_face (both, fused, on YuNet's face 0)."""
+    out = {
+        name: np.full((len(images), int(get_model(name).architecture["dim"])), np.nan, np.float32) for name in names
+    }
     for i, path in enumerate(images):
         image = load_image(path)
-        for name, detector, descriptor in (("dlib_resnet_face", "hog+cnn", "dlib"), ("sface_face", "yunet", "sface")):
+        for name in names:
+            detector, descriptor = _PIPELINES[name]
             faces = engine.faces(image, detector=detector, descriptor=descriptor, largest_only=True, face_expected=True)
             if len(faces):
                 out[name][i] = faces.embeddings[0]
@@ -408,22 +423,26 @@ def describe_photos(engine: Engine, images: Sequence[Path]) -> dict[str, np.ndar
 
 
 def load_or_describe(data: Path, cache: Path) -> dict[str, np.ndarray]:
-    """paths, ids and both descriptors of ``data``/identities.csv, from ``cache`` (an .npz
-    keyed by photo path) or computed with one thread and written there."""
+    """paths, ids and every descriptor of ``DESCRIPTORS`` of ``data``/identities.csv, from
+    ``cache`` (an .npz keyed by photo path) or computed with one thread and written there (a
+    cache without some descriptor gets it added)."""
     images, ids = read_identities(data / "identities.csv", data)
     rel = np.array([str(p.relative_to(data)) for p in images])
+    described: dict[str, np.ndarray] = {}
     if cache.is_file():
         with np.load(cache) as stored:
             where = {p: n for n, p in enumerate(stored["paths"].tolist())}
             order = [where[p] for p in rel.tolist()]
-            return {"paths": rel, "ids": np.array(ids), **{d: stored[d][order] for d in DESCRIPTORS}}
-    from ..config import Settings
-    from ..engine import Engine
+            described = {d: stored[d][order] for d in DESCRIPTORS if d in stored.files}
+    missing = [d for d in DESCRIPTORS if d not in described]
+    if missing:
+        from ..config import Settings
+        from ..engine import Engine
 
-    with tempfile.TemporaryDirectory() as tmp, Engine(Settings(threads=1, data_dir=Path(tmp))) as engine:
-        described = describe_photos(engine, images)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, paths=rel, ids=np.array(ids), **described)
+        with tempfile.TemporaryDirectory() as tmp, Engine(Settings(threads=1, data_dir=Path(tmp))) as engine:
+            described.update(describe_photos(engine, images, missing))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, paths=rel, ids=np.array(ids), **described)
     return {"paths": rel, "ids": np.array(ids), **described}
 
 

@@ -224,7 +224,7 @@ def pair_scores(pairs: PairSet, embeddings: np.ndarray) -> np.ndarray:
     ok = ~np.isnan(embeddings).any(axis=1)
     safe = np.where(ok[:, None], embeddings, 0.0).astype(np.float32)
     scores = np.empty(len(pairs), np.float64)
-    for start in range(0, len(pairs), 1 << 16):  # no (pairs x 128) temporaries
+    for start in range(0, len(pairs), 1 << 16):  # no (pairs x dim) temporaries
         part = slice(start, start + (1 << 16))
         scores[part] = similarity(safe[pairs.index_a[part]], safe[pairs.index_b[part]])
     scores[~(ok[pairs.index_a] & ok[pairs.index_b])] = -math.inf
@@ -299,14 +299,16 @@ def evaluate_pairs(
     one asked for (when a table ships for it); ``descriptor`` defaults to ``DEFAULT_DESCRIPTOR``,
     ``detector`` to the descriptor's own (``DEFAULT_DETECTORS``)."""
     from ..errors import NotCalibrated
-    from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, as_descriptor, as_detector
+    from ..models.registry import get_model
+    from ..pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, DESCRIPTOR_MODELS, as_descriptor, as_detector
 
     chosen = as_descriptor(descriptor) if descriptor is not None else DEFAULT_DESCRIPTOR
     if detector is None:  # crops skip detection, and take dlib's landmarks (not YuNet's)
         detector = "hog" if cropped else DEFAULT_DETECTORS[chosen].value
     detector = as_detector(detector).value
     start = time.perf_counter()
-    embeddings = np.full((len(pairs.images), 128), np.nan, np.float32)
+    dim = int(get_model(DESCRIPTOR_MODELS[chosen]).architecture["dim"])
+    embeddings = np.full((len(pairs.images), dim), np.nan, np.float32)
     failed: list[str] = []
     stream = engine.faces_many(
         pairs.images, largest_only=True, face_expected=True, cropped=cropped, detector=detector, descriptor=chosen.value

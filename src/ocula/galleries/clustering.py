@@ -25,10 +25,10 @@ __all__ = ["DEFAULT_CLUSTER_THRESHOLD", "bcubed", "cluster_faces", "cluster_thre
 
 def cluster_threshold(descriptor_model: str) -> float:
     """The average similarity at which two groups of faces described by ``descriptor_model``
-    (a registry name: ``dlib_resnet_face``, ``sface_face``) are one person: the registry
-    entry's ``cluster_threshold``, chosen by ``benchmarks/face_clustering.py --split``. Each
-    descriptor needs its own: dlib's similarity of two strangers is about 0.6, SFace's cosine
-    about 0."""
+    (a registry name: ``dlib_resnet_face``, ``sface_face``, ``sface_dlib_face``) are one person:
+    the registry entry's ``cluster_threshold``, chosen by ``benchmarks/face_clustering.py
+    --split``. Each descriptor needs its own: dlib's similarity of two strangers is about 0.6,
+    SFace's cosine about 0.1, the fusion's about 0.6."""
     threshold = get_model(descriptor_model).cluster_threshold
     if threshold is None:
         raise InputError(f"{descriptor_model} has no clustering threshold: pass one")

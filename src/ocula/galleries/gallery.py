@@ -76,7 +76,11 @@ __all__ = [
 
 # How each descriptor's templates are made and compared: part of the gallery's stamp, so a
 # gallery's templates are only ever compared with faces described the same way.
-RECIPES = {Descriptor.DLIB: "flip-avg-l2-v1", Descriptor.SFACE: "flip-unit-cos-v1"}
+RECIPES = {
+    Descriptor.DLIB: "flip-avg-l2-v1",
+    Descriptor.SFACE: "flip-unit-cos-v1",
+    Descriptor.FUSED: "flip-unit-fused-cos-v1",  # unit parts, weighted as the registry's entry says
+}
 RECIPE = RECIPES[Descriptor.DLIB]
 #: The store a reindex builds beside a gallery, and the old one while the new is swapped in.
 REINDEX_SUFFIX, RETIRED_SUFFIX = ".reindex", ".retired"
@@ -178,7 +182,7 @@ class Gallery:
     ) -> Gallery:
         """Open the gallery ``name`` (``create``: make it if missing, its vectors in ``vectors``).
 
-        ``descriptor``: the face descriptor a new gallery is built with (default ``DEFAULT_DESCRIPTOR``, SFace). An
+        ``descriptor``: the face descriptor a new gallery is built with (default ``DEFAULT_DESCRIPTOR``, sface+dlib). An
         existing gallery keeps the one it was built with (its stamp), and is refused with
         :class:`~ocula.errors.DescriptorMismatch` when another is named: ``ocula reindex
         --gallery`` describes its photos again."""
@@ -527,7 +531,7 @@ def open_gallery_store(
     name: str, settings: Settings, descriptor: Descriptor | None, *, create: bool, vectors: str | None
 ) -> Collection:
     """The gallery's store: an existing one as it is (its stamp says its descriptor), a new
-    one stamped with ``descriptor`` (default: ``DEFAULT_DESCRIPTOR``, SFace)."""
+    one stamped with ``descriptor`` (default: ``DEFAULT_DESCRIPTOR``, sface+dlib)."""
     try:
         return Collection.open(name, settings=settings, vectors=vectors, kind=KIND, metric="l2")
     except UnknownName:

@@ -3,11 +3,15 @@
 One :class:`FaceAnalyzer` holds the loaded models of one configuration (detector, descriptor,
 whether 68-point landmarks are wanted). Two generations of models can be chosen by name:
 
-- dlib's (the default): HOG and/or the MMOD CNN, dlib's 5-point shape predictor, the ResNet
+- dlib's: HOG and/or the MMOD CNN, dlib's 5-point shape predictor, the ResNet
   descriptor on 150 px chips (ONNX Runtime), compared by ``1 - |a-b|^2/2``;
 - faces v2 (issue 17): the YuNet detector (ONNX Runtime, fixed 640x640 cost; its own five
   landmarks), and the SFace descriptor on ArcFace-aligned 112 px chips with a mirror pass
-  (unit vectors: ``similarity`` is their cosine).
+  (unit vectors: ``similarity`` is their cosine);
+- the default, ``sface+dlib``: YuNet, then both descriptors of each face (SFace's as above,
+  dlib's on its 150 px chip from its 5-point model on YuNet's box, each with its mirror pass,
+  each unit-length), fused into one 256-D unit vector whose cosine is the registry's weighted
+  sum of the two cosines (``models.registry.Fusion``).
 
 Any detector goes with any descriptor: YuNet's boxes get dlib's 5 points when dlib describes
 them, and dlib's detectors give SFace its five points from the 68-point model (eye centres,
@@ -28,7 +32,7 @@ from ..errors import InputError, NoFaceFound, UnknownName
 from ..face_types import Faces
 from ..models.backends.base import Runner
 from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
-from ..models.registry import FaceAlignment, get_model
+from ..models.registry import FaceAlignment, Fusion, get_model
 from .face_quality import chip_sharpness, eye_distance, frontal_score
 from .sface import SFaceDescriptor
 from .yunet import ANY_TURNED_FACE, EXPECTED_TURNED_FACE, DetectedFaces, YuNetDetector
@@ -55,6 +59,7 @@ __all__ = [
     "detection_side",
     "face_at",
     "face_order",
+    "fuse_descriptors",
     "similarity",
 ]
 
@@ -73,8 +78,9 @@ class Detector(enum.StrEnum):
 
 
 class Descriptor(enum.StrEnum):
-    DLIB = "dlib"  # dlib's ResNet (the default), 150 px chips from dlib's 5 points
+    DLIB = "dlib"  # dlib's ResNet, 150 px chips from dlib's 5 points
     SFACE = "sface"  # faces v2: SFace with a mirror pass, ArcFace-aligned 112 px chips
+    FUSED = "sface+dlib"  # the default: both of the above on the same face, one 256-D unit vector
 
 
 def as_detector(value: Detector | str) -> Detector:
@@ -98,19 +104,27 @@ DETECTOR_MODELS = {
     Detector.HOG_CNN: ("dlib_hog_face", "dlib_mmod_face"),
     Detector.YUNET: ("yunet_face",),
 }
-#: The default descriptor's model (galleries made without naming one use it).
+#: dlib's descriptor model (galleries made before descriptors were stamped used it).
 EMBEDDER_MODEL = "dlib_resnet_face"
-DESCRIPTOR_MODELS = {Descriptor.DLIB: "dlib_resnet_face", Descriptor.SFACE: "sface_face"}
+DESCRIPTOR_MODELS = {
+    Descriptor.DLIB: "dlib_resnet_face",
+    Descriptor.SFACE: "sface_face",
+    Descriptor.FUSED: "sface_dlib_face",
+}
 #: The detector verification and galleries use with each descriptor unless told otherwise: the
 #: one its calibration was measured with.
-DEFAULT_DETECTORS = {Descriptor.DLIB: Detector.HOG_CNN, Descriptor.SFACE: Detector.YUNET}
+DEFAULT_DETECTORS = {
+    Descriptor.DLIB: Detector.HOG_CNN,
+    Descriptor.SFACE: Detector.YUNET,
+    Descriptor.FUSED: Detector.YUNET,
+}
 #: The detector ``faces detect`` (``Engine.faces``) uses with each descriptor unless told
-#: otherwise: dlib's fast HOG alone (its CNN only when asked), YuNet for SFace.
-DETECT_DETECTORS = {Descriptor.DLIB: Detector.HOG, Descriptor.SFACE: Detector.YUNET}
+#: otherwise: dlib's fast HOG alone (its CNN only when asked), YuNet for SFace and the fusion.
+DETECT_DETECTORS = {Descriptor.DLIB: Detector.HOG, Descriptor.SFACE: Detector.YUNET, Descriptor.FUSED: Detector.YUNET}
 #: The descriptor used when none is named (faces, verify, new galleries, eval); existing
-#: galleries keep the descriptor they were built with (their stamp), and ``descriptor="dlib"``
-#: / ``--descriptor dlib`` stays.
-DEFAULT_DESCRIPTOR = Descriptor.SFACE
+#: galleries keep the descriptor they were built with (their stamp), and ``descriptor="sface"``
+#: / ``--descriptor dlib`` and the like stay.
+DEFAULT_DESCRIPTOR = Descriptor.FUSED
 
 # Face models by the names users give them (``Engine.face_detector``, ``Engine.face_descriptor``).
 FACE_DETECTORS = {
@@ -191,10 +205,11 @@ class FaceOptions:
         detector: ``hog`` (fast), ``cnn`` (more recall, much slower), ``hog+cnn`` (the CNN
             only where HOG finds no face), or ``yunet`` (faces v2: fast, finds turned heads;
             the photo is fitted into 640x640 at a fixed cost, so no CNN and no pixel budget).
-            None (the default): the descriptor's (``DETECT_DETECTORS``: yunet for sface, hog
-            for dlib); hog for a cropped input (no detection runs).
-        descriptor: ``sface`` (faces v2, the default) or ``dlib``. Descriptors of different
-            models cannot be compared with each other.
+            None (the default): the descriptor's (``DETECT_DETECTORS``: yunet for sface+dlib and
+            sface, hog for dlib); hog for a cropped input (no detection runs).
+        descriptor: ``sface+dlib`` (the default: SFace and dlib's descriptor of the same face,
+            fused into one 256-D vector), ``sface`` (faces v2) or ``dlib``. Descriptors of
+            different models cannot be compared with each other.
         upsample: times the detector doubles the photo (finds smaller faces, 4x cost each;
             YuNet: the photo smaller than 640 px is enlarged at most this many times 2x, same
             cost); None chooses per photo (YuNet: never enlarged): once for photos up to 1600 px
@@ -300,13 +315,19 @@ class FaceAnalyzer:
         flip: bool = True,
         cnn_max_pixels: int | None = None,
         sface: SFaceDescriptor | None = None,
+        fusion: Fusion | None = None,
     ):
         """``cnn_max_pixels``: the CNN's pixel budget (``DETECT_MAX_PIXELS``'s by default).
         ``sface``: describe faces with SFace instead of ``embedder`` (dlib's); with dlib's
         detectors its five points come from ``landmarks68``. ``landmarks5`` may be None only
-        when YuNet detects and SFace describes."""
+        when YuNet detects and SFace describes. ``fusion`` (the registry's, of SFace and dlib's
+        ResNet): describe each face with both ``sface`` and ``embedder`` and fuse them."""
         if cnn_max_pixels is not None and cnn_max_pixels < 1:
             raise InputError("cnn_max_pixels must be at least 1")
+        if fusion is not None and (sface is None or embedder is None or landmarks5 is None):
+            raise ValueError("a fused descriptor needs SFace, dlib's embedder and dlib's 5-point model")
+        if fusion is not None and fusion.parts != (DESCRIPTOR_MODELS[Descriptor.SFACE], EMBEDDER_MODEL):
+            raise ValueError(f"this analyzer fuses SFace and dlib's ResNet, not {fusion.parts}")
         self.max_pixels = {**DETECT_MAX_PIXELS, **({"mmod": cnn_max_pixels} if cnn_max_pixels else {})}
         self.detectors = detectors
         self.landmarks5 = landmarks5
@@ -315,11 +336,19 @@ class FaceAnalyzer:
         self.alignment = alignment
         self.flip = flip
         self.sface = sface
+        self.fusion = fusion
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """The descriptor this analyzer computes."""
+        if self.fusion is not None:
+            return Descriptor.FUSED
+        return Descriptor.SFACE if self.sface is not None else Descriptor.DLIB
 
     @property
     def descriptor_model(self) -> str:
         """The registry name of the model whose descriptors this analyzer computes."""
-        return DESCRIPTOR_MODELS[Descriptor.SFACE if self.sface is not None else Descriptor.DLIB]
+        return DESCRIPTOR_MODELS[self.descriptor]
 
     # -- steps ----------------------------------------------------------------------------
     def detect(
@@ -463,7 +492,7 @@ class FaceAnalyzer:
             work, offset = _with_border(image, CROPPED_BORDER)
         at = boxes + np.tile(offset, 2)  # the boxes in ``work``
         shapes = None  # dlib's 5-point shapes: its chips are cut from them
-        if points is None or self.sface is None:
+        if points is None or self.sface is None or self.fusion is not None:
             dlib_points, shapes = self._landmarks5().predict(work, at)
             landmarks = points if points is not None else dlib_points - offset
         else:
@@ -480,6 +509,12 @@ class FaceAnalyzer:
         else:
             chips = face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
             sharpness = chip_sharpness(chips)
+        embeddings = None
+        if options.embed and self.fusion is not None:
+            dlib_chips = face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
+            embeddings = self.fuse(self.sface.embed(chips), self.dlib_embed(dlib_chips))
+        elif options.embed:
+            embeddings = self.embed(chips)
         return Faces(
             boxes=boxes,
             scores=scores,
@@ -487,7 +522,7 @@ class FaceAnalyzer:
             size=eye_distance(landmarks, layout),
             sharpness=sharpness,
             frontal=frontal_score(landmarks, layout),
-            embeddings=self.embed(chips) if options.embed else None,
+            embeddings=embeddings,
             landmarks68=None if lm68 is None or not options.landmarks68 else lm68.astype(np.float32),
             image_size=(w, h),
             landmark_layout=layout,
@@ -501,36 +536,76 @@ class FaceAnalyzer:
 
     def chips(self, image: np.ndarray, faces: Faces, *, cropped: bool = False) -> np.ndarray:
         """Aligned chips (n, size, size, 3) uint8 of ``faces`` in ``image``, as this analyzer's
-        descriptor sees them (SFace: from YuNet's landmarks)."""
+        descriptor sees them (SFace: from YuNet's landmarks; the fusion: SFace's chips, its
+        first part's)."""
         if self.sface is not None:
             if faces.landmark_layout != "yunet5":
                 raise InputError("SFace chips are cut from YuNet's landmarks: find the faces with detector yunet")
             return self.sface.chips(image, faces.landmarks)
+        return self.dlib_chips(image, faces.boxes, cropped=cropped)
+
+    def dlib_chips(self, image: np.ndarray, boxes: np.ndarray, *, cropped: bool = False) -> np.ndarray:
+        """dlib's 150 px chips of the faces in ``boxes``, from its 5-point model on them."""
         work, offset = _with_border(image, CROPPED_BORDER) if cropped else (image, np.zeros(2, np.float32))
-        _, shapes = self._landmarks5().predict(work, faces.boxes + np.tile(offset, 2))
+        _, shapes = self._landmarks5().predict(work, boxes + np.tile(offset, 2))
         return face_chips(work, shapes, size=self.alignment.chip_size, padding=self.alignment.padding)
+
+    def descriptors(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        """Descriptors (n, dim) of ``faces`` found in ``image`` (with YuNet for SFace and the
+        fusion), as :meth:`describe` computes them."""
+        if self.fusion is not None:
+            assert self.sface is not None
+            sface = self.sface.embed(self.chips(image, faces))
+            return self.fuse(sface, self.dlib_embed(self.dlib_chips(image, faces.boxes)))
+        return self.embed(self.chips(image, faces))
+
+    def fuse(self, sface: np.ndarray, dlib: np.ndarray) -> np.ndarray:
+        """The fused descriptors (n, 256) of faces' SFace (n, 128) and dlib (n, 128) descriptors."""
+        assert self.fusion is not None
+        return fuse_descriptors((sface, dlib), self.fusion.weights)
 
     @property
     def embedding_dim(self) -> int:
-        return 128
+        return int(get_model(self.descriptor_model).architecture["dim"])
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """Descriptors of aligned chips; with ``flip`` the mean of the chip's and its mirror
         image's descriptors (test-time augmentation). dlib's are not L2-normalised (see
-        :func:`similarity`); SFace's are."""
+        :func:`similarity`); SFace's are. A fused descriptor needs two chips of each face: use
+        :meth:`descriptors`."""
+        if self.fusion is not None:
+            raise RuntimeError("a fused descriptor describes two chips of each face: use descriptors()")
         if self.sface is not None:
             return self.sface.embed(chips)
+        return self.dlib_embed(chips)
+
+    def dlib_embed(self, chips: np.ndarray, *, flip: bool | None = None) -> np.ndarray:
+        """dlib's descriptors of its chips, as the network gives them; with ``flip`` (default:
+        this analyzer's) the mean of the chip's and its mirror image's."""
+        flip = self.flip if flip is None else flip
         if self.embedder is None:
             raise RuntimeError("this FaceAnalyzer has no embedder")
         if len(chips) == 0:
-            return np.zeros((0, self.embedding_dim), np.float32)
+            return np.zeros((0, int(get_model(EMBEDDER_MODEL).architecture["dim"])), np.float32)
         x = chips.astype(np.float32)
-        if self.flip:
+        if flip:
             x = np.concatenate([x, x[:, :, ::-1]])
         raw = self.embedder.run({"chips": x})["descriptor"]
-        if self.flip:
+        if flip:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2
         return raw.astype(np.float32)
+
+
+def fuse_descriptors(parts: tuple[np.ndarray, ...], weights: tuple[float, ...]) -> np.ndarray:
+    """Descriptors of the same faces by several models, fused: each part (n, d_i) made
+    unit-length and scaled by the square root of its weight, then concatenated. With weights
+    summing to 1 the result is unit-length and the dot product of two fused descriptors is the
+    weighted sum of the parts' cosines."""
+    scaled = [
+        np.sqrt(w) * p / np.linalg.norm(p, axis=1, keepdims=True).clip(min=1e-12)
+        for p, w in zip(parts, weights, strict=True)
+    ]
+    return np.concatenate(scaled, axis=1).astype(np.float32)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:

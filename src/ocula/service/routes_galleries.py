@@ -47,12 +47,13 @@ async def people(
 DetectorField = Annotated[
     Detector | None,
     Form(description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, "
-         "yunet for sface)."),
+         "yunet for sface+dlib and sface)."),
 ]
 DescriptorField = Annotated[
     Descriptor | None,
     Form(
-        description="Face descriptor: sface (faces v2) or dlib. A new gallery is built with it (default sface); naming "
+        description="Face descriptor: sface+dlib (both fused), sface (faces v2) or dlib. A new gallery is built "
+        "with it (default sface+dlib); naming "
         "another than an existing gallery's is refused."
     ),
 ]

@@ -75,11 +75,13 @@ async def verify(
         Detector | None,
         Form(
             description="Face detector: hog, cnn, hog+cnn or yunet (default: the descriptor's: hog+cnn for dlib, "
-                "yunet for sface)."
+                "yunet for sface+dlib and sface)."
         ),
     ] = None,
     descriptor: Annotated[
-        Descriptor, Form(description="Face descriptor: dlib or sface (faces v2); the threshold is its calibration's.")
+        Descriptor,
+        Form(description="Face descriptor: sface+dlib (both fused), sface (faces v2) or dlib; the threshold is "
+                         "its calibration's."),
     ] = DEFAULT_DESCRIPTOR,
     caller: Caller = require("read"),
     svc: Services = Depends(services),
