@@ -57,3 +57,44 @@ def test_a_fused_gallery_identifies_and_old_sface_and_dlib_galleries_still_work(
             for person, photos in people.items():
                 found = gallery.identify(photos[2], detector="yunet" if descriptor == "dlib" else None)
                 assert found and found[0].person == person, (descriptor, found)  # face 0 first
+
+
+def test_a_faceless_photo_loads_no_descriptor_model(settings, tmp_path):
+    """The default pipeline loads YuNet only, until a face is found: SFace's graph, dlib's
+    5-point model and dlib's ResNet load when the first face is described (a blank photo through
+    ``faces verify`` stays well under a second). The pool's loaders are the real ones, recorded."""
+    from PIL import Image
+
+    from ocula.engine.faces import FaceService
+    from ocula.engine.pool import ModelPool
+    from ocula.errors import NoFaceFound
+    from ocula.models.loading import load_dlib_model, load_runner
+
+    loaded: list[str] = []
+
+    def runner(spec, s):
+        loaded.append(spec.name)
+        return load_runner(spec, s)
+
+    def dlib_model(spec, s):
+        loaded.append(spec.name)
+        return load_dlib_model(spec, s)
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (1500, 1500), "white").save(blank)
+    pool = ModelPool(settings, runner_factory=runner, dlib_factory=dlib_model)
+    try:
+        faces = FaceService(pool)
+        try:
+            faces.verify(blank, blank)
+        except NoFaceFound:
+            pass
+        else:
+            raise AssertionError("a blank photo has no face")
+        assert loaded == ["yunet_face"]
+        (photo, *_), *_ = _photos(1, 1).values()
+        faces.verify(photo, photo)
+        five_points = get_model("dlib_resnet_face").alignment.landmarks
+        assert set(loaded) == {"yunet_face", "sface_face", "dlib_resnet_face", five_points}
+    finally:
+        pool.close()

@@ -15,6 +15,7 @@ from ..errors import DescriptorMismatch, ImageError, InputError, OculaError, Unk
 from ..face_types import FaceResult, Faces, Verification
 from ..io import ImageSource, PendingPhoto, Reduced, load_image, load_reduced, source_name
 from ..models.backends.base import LazyRunner
+from ..models.backends.dlib import LazyShapePredictor, ShapePredictorModel
 from ..models.backends.dlib_isolated import IsolatedDetector
 from ..models.files import resolve_files
 from ..models.registry import Backend, get_model
@@ -106,19 +107,29 @@ class FaceService:
         sface = descriptor in (Descriptor.SFACE, Descriptor.FUSED)  # SFace describes, alone or as a part
         dlib = descriptor in (Descriptor.DLIB, Descriptor.FUSED)  # dlib's ResNet describes, alone or as a part
         # dlib's 5 points: for dlib's detectors (the Faces' landmarks) and dlib's chips.
-        landmarks5 = self._pool.dlib_model(dlib_spec.alignment.landmarks) if dlib or not yunet else None
+        # dlib's models are loaded when a face is first described (a faceless photo loads none).
+        landmarks5 = (
+            LazyShapePredictor(functools.partial(self._shape_predictor, dlib_spec.alignment.landmarks))
+            if dlib or not yunet
+            else None
+        )
         # dlib's 68 points: asked for, or SFace's five points on a dlib detector's faces.
         wants68 = landmarks68 or (sface and not yunet)
         return FaceAnalyzer(
             tuple(self.face_detector("yunet") if yunet else self._detector_model(n) for n in DETECTOR_MODELS[detector]),
             landmarks5,
-            self._pool.runner(dlib_spec.name) if dlib else None,
+            LazyRunner(dlib_spec.name, functools.partial(self._pool.runner, dlib_spec.name)) if dlib else None,
             dlib_spec.alignment,
             landmarks68=self._pool.dlib_model("dlib_landmarks_68") if wants68 else None,
             cnn_max_pixels=self._cnn_max_pixels,
             sface=self.face_descriptor("sface") if sface else None,
             fusion=get_model(DESCRIPTOR_MODELS[descriptor]).fusion,
         )
+
+    def _shape_predictor(self, name: str) -> ShapePredictorModel:
+        model = self._pool.dlib_model(name)
+        assert isinstance(model, ShapePredictorModel), f"{name} is not a shape predictor"
+        return model
 
     def face_detector(self, name: str) -> FaceDetector:
         """A face detector by name (``FACE_DETECTORS``: "hog", "cnn", "yunet", "blazeface",

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import InputError, NoFaceFound, UnknownName
 from ..face_types import Faces
 from ..models.backends.base import Runner
-from ..models.backends.dlib import FaceDetectorModel, ShapePredictorModel, face_chips
+from ..models.backends.dlib import FaceDetectorModel, LazyShapePredictor, ShapePredictorModel, face_chips
 from ..models.registry import FaceAlignment, Fusion, get_model
 from .face_quality import chip_sharpness, eye_distance, frontal_score
 from .sface import SFaceDescriptor
@@ -307,7 +307,7 @@ class FaceAnalyzer:
     def __init__(
         self,
         detectors: tuple[FaceDetectorModel | YuNetDetector, ...],
-        landmarks5: ShapePredictorModel | None,
+        landmarks5: ShapePredictorModel | LazyShapePredictor | None,
         embedder: Runner | None,
         alignment: FaceAlignment,
         *,
@@ -529,7 +529,7 @@ class FaceAnalyzer:
             descriptor=self.descriptor_model if options.embed else None,
         )
 
-    def _landmarks5(self) -> ShapePredictorModel:
+    def _landmarks5(self) -> ShapePredictorModel | LazyShapePredictor:
         if self.landmarks5 is None:
             raise RuntimeError("this FaceAnalyzer was built without dlib's 5-point model")
         return self.landmarks5

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ import numpy as np
 
 from ...errors import ImageError, InputError, ModelUnavailable
 
-__all__ = ["FaceDetectorModel", "ShapePredictorModel", "dlib_available", "face_chips", "import_dlib"]
+__all__ = [
+    "FaceDetectorModel",
+    "LazyShapePredictor",
+    "ShapePredictorModel",
+    "dlib_available",
+    "face_chips",
+    "import_dlib",
+]
 
 # Neither detector finds a face smaller than ~40 px (their scanning windows are 80 px, or 40 px
 # after one upsampling); dlib's CNN crashes the process on images only a few pixels wide, so
@@ -125,6 +133,18 @@ class ShapePredictorModel:
 
     def close(self) -> None:
         self._predictor = None
+
+
+class LazyShapePredictor:
+    """A :class:`ShapePredictorModel` loaded on its first ``predict``, by ``load`` (e.g. the
+    Engine's model pool, which loads it once, keeps it and closes it): a face pipeline holds
+    dlib's 5-point model without loading dlib's weights for a photo where no face is found."""
+
+    def __init__(self, load: Callable[[], ShapePredictorModel]):
+        self._load = load
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+        return self._load().predict(image, boxes)
 
 
 def face_chips(image: np.ndarray, shapes: list[Any], *, size: int, padding: float) -> np.ndarray:
