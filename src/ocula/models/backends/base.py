@@ -32,9 +32,10 @@ class Runner(Protocol):
 #: Images per network call for the image networks (EfficientNet-Lite: tagging and search), however
 #: many a batch holds. A chunk's activations stay in the caches (the first block's are 8 MB an
 #: image at 288 px); a batch of 16 streams 16 times that through memory at every layer. The
-#: outputs are the same bits. ``benchmarks/network_chunks.py``, 2-core machine, CPU ms an image,
-#: chunks of 16 -> 2: 288 px 15.0 -> 13.7 (1 thread), 18.7 -> 13.7 (2 threads); 224 px 9.0 -> 8.8,
-#: 10.1 -> 8.7; under load (6 busy processes) 288 px 25.7 -> 19.6.
+#: outputs are the same bits. ``benchmarks/network_chunks.py`` on this 2-core machine, CPU ms an
+#: image, whole batch of 16 -> chunks of 2, over five runs: 288 px 14.5-17.2 -> 12.9-17.3 on one
+#: thread (one run of five showed no gain), 18.1-18.7 -> 13.7-15.6 on two; 224 px 8.5-9.3 ->
+#: 8.0-8.8; with six other busy processes, 288 px 25.7 -> 19.6.
 CHUNK = 2
 
 
