@@ -1,13 +1,17 @@
 """SFace's graph with its PRelus as ONNX Runtime runs them, against the graph ocula caches (each
-PRelu written as ``Relu(x) + slope * Min(x, 0)``, ``models.convert.onnx_dequantize``): CPU ms a
-chip on one thread, interleaved rounds, and whether the descriptors are the same bits.
+PRelu rewritten so that the convolutions stay in ONNX Runtime's blocked layout,
+``models.convert.onnx_dequantize``): CPU ms a chip on one thread, interleaved rounds, and whether
+the descriptors are the same bits.
 
     python benchmarks/sface_speed.py               # ~20 s
     python benchmarks/sface_speed.py --chips 64 --rounds 5
 
-Measured 2026-12-02 on this 2-core machine while another job ran (load ~3): 40.3 -> 26.8 ms a
-chip (1.5x), descriptors identical bit for bit. ONNX Runtime's profiler put 58% of the shipped
-graph's time in PRelu and another 9% in the layout reorders PRelu forces around each convolution.
+Measured 2026-12-02 on this 2-core machine while other jobs ran (load ~3-5): converter v2
+(``Relu(x) + slope * Min(x, 0)``) 40.3 -> 26.8 ms a chip (1.5x); converter v3 (``Relu(x) +
+(-slope) * Relu(-x)`` with the scalings as BatchNormalization, run as 1x1 depthwise convolutions
+in the blocked layout) 31.8 -> 17.1 and 33.1 -> 16.4 ms (1.9-2.0x; v2 on the same runs: ~25 ms),
+descriptors identical bit for bit. ONNX Runtime's profiler put 58% of the shipped graph's time in
+PRelu and another 9% in the layout reorders PRelu forces around each convolution.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def main() -> None:
     before, after = statistics.median(times[False]), statistics.median(times[True])
     print(f"{'graph':<28} {'CPU ms a chip':>14}")
     print(f"{'PRelu (as shipped)':<28} {before:>14.1f}")
-    print(f"{'Relu + slope * Min (cached)':<28} {after:>14.1f}")
+    print(f"{'rewritten (cached)':<28} {after:>14.1f}")
     print(f"speed-up {before / after:.2f}x; descriptors identical: {np.array_equal(outputs[False], outputs[True])}")
 
 

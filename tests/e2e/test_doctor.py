@@ -113,7 +113,7 @@ def test_a_half_created_store_is_a_problem_that_says_how_to_remove_it(settings):
     assert status == "problem" and "ocula galleries drop half" in detail, detail
 
 
-def test_an_erasure_kept_from_finishing_is_a_problem_until_it_is_finished(settings):
+def test_an_erasure_kept_from_finishing_is_a_problem_until_it_is_finished(settings, erase_waits_briefly):
     import sqlite3
 
     v = make(settings)

@@ -224,7 +224,7 @@ def test_a_forget_another_process_keeps_from_finishing_says_so_and_exits_3(setti
     assert forgot.returncode == 0 and forgot.stderr == "", forgot.stderr
 
 
-def test_the_api_says_when_a_forget_is_pending_on_disk(engine, settings):
+def test_the_api_says_when_a_forget_is_pending_on_disk(engine, settings, erase_waits_briefly):
     """DELETE /v1/galleries/g/people/P answers 200 with ``erasure_pending`` true when another
     process keeps the erased rows in the WAL, false otherwise; stopping the service (closing the
     gallery) with no reader left finishes the erasure."""

@@ -131,3 +131,35 @@ def test_one_forward_pass_gives_the_same_vector_and_the_class_probabilities(engi
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     labels = engine.tagger("fast").taxonomy.classes
     assert [labels[i] for i in probabilities.argmax(axis=1)] == ["n02085936", "n02099601", "n03769881"]
+
+
+
+def test_the_network_runs_a_few_images_at_a_time_with_the_same_numbers(engine):
+    """A query's 10 parts (or an indexing batch) go through EfficientNet CHUNK images a call
+    (faster: the activations stay in the caches, benchmarks/network_chunks.py), and the network's
+    outputs are the same bits as one call on the whole batch gives."""
+    from ocula.models.backends.base import CHUNK, run_in_chunks
+    from ocula.pipelines.preprocess import to_tensor
+    from ocula.pipelines.search_embed import LOGITS
+
+    embedder = engine.search_service.image_embedder()
+    image = load_image(shared(f"{SAMPLE}/{DOGS[0]}.JPEG"))
+    prepared = [embedder.prepare(image[: 200 + 20 * i]) for i in range(5)]
+    real, sizes = embedder.runner, []
+
+    class Counting:  # the real network, its calls' batch sizes noted
+        def run(self, inputs, outputs=None):
+            sizes.append(len(inputs["input"]))
+            return real.run(inputs, outputs)
+
+    embedder.runner = Counting()
+    try:
+        embedder.embed_and_classify(prepared)
+    finally:
+        embedder.runner = real
+    assert 1 < CHUNK < 5 and sizes == [CHUNK] * (5 // CHUNK) + [5 % CHUNK]
+    x = to_tensor(np.stack(prepared), embedder.spec.preprocess)
+    names = (embedder.recipe.output, LOGITS)
+    chunked, whole = run_in_chunks(real, "input", x, names), real.run({"input": x}, names)
+    for name in names:
+        np.testing.assert_array_equal(chunked[name], whole[name])

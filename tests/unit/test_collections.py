@@ -435,7 +435,7 @@ def test_index_ids_and_vectors_read_back_from_flat_and_ivf(ivf_min):
 
 
 @pytest.mark.slow
-def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(faiss_settings, rng):
+def test_an_erasure_a_reader_kept_from_finishing_is_finished_by_the_next_open(faiss_settings, rng, erase_waits_briefly):
     """A connection reading while id3 is erased keeps the database file (which still holds id3;
     the WAL holds its zeroed page) from being rewritten: the erasure stays noted, and the next
     process to open the store finishes it (while another connection stays open, so that no
@@ -489,7 +489,7 @@ def test_a_search_after_another_handle_commits_removes_the_stale_snapshot_and_wr
 
 
 @pytest.mark.slow
-def test_erase_says_whether_the_files_are_clean(faiss_settings, rng):
+def test_erase_says_whether_the_files_are_clean(faiss_settings, rng, erase_waits_briefly):
     """erase reports an erasure another connection's read keeps from finishing (pending), and
     a later open or close with no reader finishes it."""
     import sqlite3

@@ -176,34 +176,82 @@ def test_face_models_by_name(engine):
         engine.face_descriptor("dlib")
 
 
-def test_prelu_is_split_into_relu_and_min_with_the_same_numbers(tmp_path):
-    """PRelu runs slowly in ONNX Runtime (58% of SFace's time); the folded graph writes each as
-    Relu(x) + slope * Min(x, 0): the same bits, for slopes below 0, in 0..1 and above 1."""
-    import onnx
+def _prelu_graph(slope: np.ndarray, then_batchnorm: bool) -> bytes:
+    """x * w -> PRelu(slope) [-> BatchNormalization], with one int8 weight w (something to fold)."""
     from onnx import TensorProto, helper, numpy_helper
 
-    slope = np.array([-0.8, 0.0, 0.25, 1.1], np.float32).reshape(4, 1, 1)
-    weight = np.array([3], np.int8)  # one int8 weight, so that there is something to fold
     nodes = [
         helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"]),
         helper.make_node("Mul", ["x", "w"], ["xw"]),
-        helper.make_node("PRelu", ["xw", "slope"], ["y"]),
+        helper.make_node("PRelu", ["xw", "slope"], ["p" if then_batchnorm else "y"]),
     ]
+    constants = {"w_q": np.array([3], np.int8), "w_scale": np.array(0.5, np.float32),
+                 "w_zero": np.array(0, np.int8), "slope": slope}  # fmt: skip
+    if then_batchnorm:
+        nodes.append(helper.make_node("BatchNormalization", ["p", "g", "b", "m", "v"], ["y"], epsilon=1e-5))
+        rng = np.random.default_rng(5)
+        constants |= {k: rng.uniform(0.5, 2, 4).astype(np.float32) for k in "gbmv"}
     graph = helper.make_graph(
         nodes, "prelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])],
-        [numpy_helper.from_array(weight, "w_q"), numpy_helper.from_array(np.array(0.5, np.float32), "w_scale"),
-         numpy_helper.from_array(np.array(0, np.int8), "w_zero"), numpy_helper.from_array(slope, "slope")],
+        [numpy_helper.from_array(v, k) for k, v in constants.items()],
     )  # fmt: skip
-    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString()
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "slope,then_batchnorm,rewritten_as",
+    [
+        (np.array([-0.8, 0.0, 0.25, 1.1], np.float32).reshape(4, 1, 1), False, "BatchNormalization"),
+        (np.array([-0.8, 0.0, 0.25, 1.1], np.float32).reshape(4, 1, 1), True, "Min"),  # a BN reads it
+        (np.array([0.25], np.float32), False, "Min"),  # not one slope per channel
+    ],
+)
+def test_prelu_is_rewritten_with_the_same_numbers(tmp_path, slope, then_batchnorm, rewritten_as):
+    """PRelu runs slowly in ONNX Runtime (58% of SFace's time); the folded graph rewrites each,
+    as Relu and two per-channel scalings (BatchNormalization) or as Relu and Min: the same bits,
+    for slopes below 0, in 0..1 and above 1."""
+    import onnx
+
+    data = _prelu_graph(slope, then_batchnorm)
     x = np.random.default_rng(3).normal(0, 10, (1, 4, 3, 3)).astype(np.float32)
     outputs = {}
     for split in (False, True):
         folded = fold_dequantized_weights(data, name="prelu", split_prelu=split)
-        assert any(n.op_type == "PRelu" for n in folded.graph.node) is not split
+        ops = {n.op_type for n in folded.graph.node}
+        assert ("PRelu" in ops) is not split and (rewritten_as in ops) is split
         path = tmp_path / f"split_{split}.onnx"
         onnx.save(folded, str(path))
         outputs[split] = OnnxRunner(path, name="prelu", threads=1).run({"x": x})["y"]
-    expected = np.where(x * 1.5 > 0, x * 1.5, slope * x * 1.5)
-    np.testing.assert_allclose(outputs[False], expected, rtol=1e-6)
+    if not then_batchnorm:
+        expected = np.where(x * 1.5 > 0, x * 1.5, slope * x * 1.5)
+        np.testing.assert_allclose(outputs[False], expected, rtol=1e-6)
     np.testing.assert_array_equal(outputs[True], outputs[False])
+
+
+def test_sface_runs_in_the_blocked_layout_with_the_shipped_numbers(engine, settings, tmp_path):
+    """The cached SFace graph keeps ONNX Runtime's convolutions in their blocked (NCHWc) layout
+    from the first to the last (as shipped, two reorders around each of its 27 PRelus; now two in
+    all, before the last PRelu, which the final BatchNormalization reads, and its Relu), and gives
+    the descriptors of the shipped graph's PRelus bit for bit."""
+    import onnx
+    import onnxruntime as ort
+
+    cached = converted_graph_path(get_model("sface_face"), settings)
+    engine.runner("sface_face").run({"data": np.zeros((1, 3, 112, 112), np.float32)})  # converted and cached
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.log_severity_level = 3  # not the warning that an optimized graph is tied to this machine
+    ort.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
+    # (No reorder at all where ONNX Runtime has no blocked layout for this CPU.)
+    assert ops.count("Conv") >= 27 and ops.count("ReorderOutput") <= 2 and "PRelu" not in ops, ops
+
+    shipped_prelu = fold_dequantized_weights(_shipped(settings, "sface_face").read_bytes(), name="sface_face",
+                                             split_prelu=False)  # fmt: skip
+    onnx.save(shipped_prelu, str(tmp_path / "prelu.onnx"))
+    chips = np.random.default_rng(11).uniform(0, 255, (4, 1, 3, 112, 112)).astype(np.float32)
+    runners = [OnnxRunner(tmp_path / "prelu.onnx", name="prelu", threads=1), engine.runner("sface_face")]
+    prelu, ours = ([r.run({"data": chip})["fc1"] for chip in chips] for r in runners)
+    np.testing.assert_array_equal(np.concatenate(ours), np.concatenate(prelu))

@@ -56,11 +56,13 @@ def test_fast_tags_with_ancestors(fake_engine):
 
 
 def test_batches_keep_order(fake_engine):
-    images = bright(3) + dark(3)
+    from ocula.models.backends.base import CHUNK
+
+    images = bright(3) + dark(4)
     tags = fake_engine.tag(images, top_k=1)
-    assert [t[0].label for t in tags] == ["golden retriever"] * 3 + ["tabby"] * 3
+    assert [t[0].label for t in tags] == ["golden retriever"] * 3 + ["tabby"] * 4
     shapes = [c["input"][0] for c in fake_engine.fake_runners["efficientnet_lite0"].calls]
-    assert shapes == [4, 2]  # batch_size 4
+    assert CHUNK == 2 and shapes == [2, 2, 2, 1]  # batch_size 4: batches of 4 and 3, CHUNK images a call
 
 
 def test_levels_sum_probabilities_under_a_concept(fake_engine):

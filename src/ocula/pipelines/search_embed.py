@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..models.backends.base import Runner
+from ..models.backends.base import Runner, run_in_chunks
 from ..models.registry import ModelSpec, SearchRecipe
 from .preprocess import resize_center_crop, to_tensor
 from .tag import softmax
@@ -75,7 +75,7 @@ class ImageEmbedder:
         assert self.spec.preprocess is not None
         x = to_tensor(np.stack(prepared), self.spec.preprocess)
         output, p = self.recipe.output, self.recipe.gem_p
-        out = self.runner.run({"input": x}, (output, LOGITS) if classify else (output,))
+        out = run_in_chunks(self.runner, "input", x, (output, LOGITS) if classify else (output,))
         head = out[output]
         features = np.power(np.power(np.maximum(head, 1e-6), p).mean(axis=(2, 3)), 1.0 / p)
         norm = np.linalg.norm(features, axis=1, keepdims=True)

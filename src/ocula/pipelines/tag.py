@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.backends.base import Runner
+from ..models.backends.base import Runner, run_in_chunks
 from ..models.registry import ModelSpec, Preprocess
 from ..taxonomy import Taxonomy
 from ..types import Tag, Tags, Within
@@ -159,7 +159,7 @@ class Tagger:
                 crops = np.stack([p[(size, crop)] for p in prepared])
                 if flip:
                     crops = crops[:, :, ::-1]
-                logits = runner.run({"input": to_tensor(crops, spec.preprocess)}, ("logits",))["logits"]
+                logits = run_in_chunks(runner, "input", to_tensor(crops, spec.preprocess), ("logits",))["logits"]
                 probs = softmax(logits.astype(np.float64))
                 total = probs if total is None else total + probs
                 count += 1

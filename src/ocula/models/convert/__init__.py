@@ -10,6 +10,7 @@ __all__ = ["CONVERTER_VERSIONS"]
 CONVERTER_VERSIONS: dict[str, int] = {
     "efficientnet_lite": 2,  # 2: the head's feature map is an output too (GeM pooling for search)
     "dlib_face_resnet": 1,
-    "onnx_dequantize": 2,  # 2: PRelu as Relu + slope * Min(x, 0) (same numbers, SFace 1.5x faster)
+    # 2: PRelu as Relu + slope * Min(x, 0); 3: PRelu in the convolutions' blocked layout (same numbers)
+    "onnx_dequantize": 3,
     "tflite_blazeface": 1,
 }

@@ -14,11 +14,22 @@ that are not constants. The rest of the graph is untouched, so outputs differ fr
 int8 model only by the order of float operations (at most a few 1e-6). The result is the same
 bytes for the same source file: nodes, initializers and inputs keep their original order.
 
-Each ``PRelu`` (SFace has 27, one after every convolution) becomes ``Relu(x) + slope * Min(x, 0)``,
-the same numbers bit for bit (one of the two terms is exactly 0). ONNX Runtime's PRelu kernel
-broadcasts the per-channel slope element by element and cannot join the blocked (NCHWc) layout
-of the convolutions around it: it took 58% of SFace's time, and the rewrite makes SFace about 1.5x
-faster on one thread (41 -> 27 ms a chip, ``benchmarks/sface_speed.py``).
+Each ``PRelu`` (SFace has 27, one after every convolution) is rewritten with operations that
+ONNX Runtime runs in the blocked (NCHWc) layout of the convolutions around it, with the same
+numbers bit for bit. Its PRelu kernel cannot join that layout: it broadcasts the per-channel
+slope element by element, and every PRelu costs two layout reorders. As shipped, PRelu took 58% of
+SFace's time. Two rewrites, both exact because one of their two terms is exactly 0:
+
+- ``Relu(x) + (-slope) * Relu(-x)``, both scalings as ``BatchNormalization`` (scale ``-1``, then
+  ``-slope``; mean 0, variance 1, epsilon 0: an exact multiplication), which ONNX Runtime turns
+  into 1x1 depthwise convolutions in the blocked layout, fusing the Relu and the Add into them.
+  For a slope that is a per-channel constant ``(C, 1, 1)`` (all of SFace's).
+- ``Relu(x) + slope * Min(x, 0)`` (plain layout) for any other slope, and for a PRelu whose output
+  a ``BatchNormalization`` reads: in the blocked layout ONNX Runtime would run that BN as a
+  convolution too, which rounds differently (3e-7 apart on SFace's descriptors).
+
+On one thread (``benchmarks/sface_speed.py``, 2-core machine, load ~5): PRelu 38 ms a chip, the
+``Min`` form everywhere 27 ms, these rewrites 18 ms (2.1x); descriptors identical bit for bit.
 """
 
 from __future__ import annotations
@@ -97,31 +108,63 @@ def _fold_node(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> np.nda
     return None
 
 
-def _prelu_as_relu(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
-    """``nodes`` with each ``PRelu(x, slope)`` written as ``Relu(x) + slope * Min(x, 0)`` (see
-    the module doc); the zero is one shared scalar constant, added only when needed."""
+def _channel_slope(slope: str, constants: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The per-channel slope ``(C,)`` of a PRelu whose slope is a constant ``(C, 1, 1)``, else None."""
+    value = constants.get(slope)
+    if value is None or value.ndim != 3 or value.shape[1:] != (1, 1) or value.dtype != np.float32:
+        return None
+    return value.reshape(-1)
+
+
+def _scaled(x: str, scale_name: str, zero: str, one: str, y: str) -> onnx.NodeProto:
+    """``y = scale * x`` per channel, as a BatchNormalization that only multiplies."""
+    return onnx.helper.make_node("BatchNormalization", [x, scale_name, zero, zero, one], [y], epsilon=0.0)
+
+
+def _prelus_rewritten(
+    nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray]
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """``nodes`` with each ``PRelu(x, slope)`` rewritten as the module doc says, and the constants
+    the rewrites read (the scalar zero of the ``Min`` form, the per-channel scales of the BN form)."""
     if not any(node.op_type == "PRelu" for node in nodes):
-        return nodes
+        return nodes, []
+    read_by_bn = {i for node in nodes if node.op_type == "BatchNormalization" for i in node.input[:1]}
     zero = "ocula_prelu_zero"
-    out = [onnx.helper.make_node("Constant", [], [zero], value=numpy_helper.from_array(np.array(0, np.float32)))]
+    out: list[onnx.NodeProto] = []
+    added: dict[str, np.ndarray] = {zero: np.array(0, np.float32)}
     for node in nodes:
         if node.op_type != "PRelu":
             out.append(node)
             continue
         (x, slope), y = node.input, node.output[0]
+        channel_slope = _channel_slope(slope, constants)
+        if channel_slope is None or y in read_by_bn:
+            out += [
+                onnx.helper.make_node("Relu", [x], [f"{y}_positive"]),
+                onnx.helper.make_node("Min", [x, zero], [f"{y}_negative"]),
+                onnx.helper.make_node("Mul", [f"{y}_negative", slope], [f"{y}_scaled"]),
+                onnx.helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y]),
+            ]
+            continue
+        c = len(channel_slope)
+        names = {k: f"ocula_prelu_{k}_{c}" for k in ("zeros", "ones", "minus_ones")}
+        added |= {names["zeros"]: np.zeros(c, np.float32), names["ones"]: np.ones(c, np.float32),
+                  names["minus_ones"]: -np.ones(c, np.float32), f"{y}_minus_slope": -channel_slope}  # fmt: skip
         out += [
             onnx.helper.make_node("Relu", [x], [f"{y}_positive"]),
-            onnx.helper.make_node("Min", [x, zero], [f"{y}_negative"]),
-            onnx.helper.make_node("Mul", [f"{y}_negative", slope], [f"{y}_scaled"]),
+            _scaled(x, names["minus_ones"], names["zeros"], names["ones"], f"{y}_minus_x"),
+            onnx.helper.make_node("Relu", [f"{y}_minus_x"], [f"{y}_minus_negative"]),
+            _scaled(f"{y}_minus_negative", f"{y}_minus_slope", names["zeros"], names["ones"], f"{y}_scaled"),
             onnx.helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y]),
         ]
-    return out
+    used = {i for node in out for i in node.input}
+    return out, [numpy_helper.from_array(v, k) for k, v in added.items() if k in used]
 
 
 def fold_dequantized_weights(data: bytes, *, name: str, split_prelu: bool = True) -> onnx.ModelProto:
     """The model in ``data`` with its constant weights dequantised to fp32 and, with
     ``split_prelu`` (the cached graphs; False only to measure the difference), its PRelus
-    written as Relu and Min (see the module doc).
+    rewritten in operations that join the convolutions' blocked layout (see the module doc).
 
     Raises:
         ConversionError: ``data`` is not an ONNX model, or a quantised weight is malformed.
@@ -146,6 +189,7 @@ def fold_dequantized_weights(data: bytes, *, name: str, split_prelu: bool = True
         folded[node.output[0]] = value
     if not folded:
         raise ConversionError(f"model {name}: no quantised weights to fold")
+    kept_nodes, prelu_constants = _prelus_rewritten(kept_nodes, constants) if split_prelu else (kept_nodes, [])
     read = {i for node in kept_nodes for i in node.input if i} | {o.name for o in graph.output}
     initializers = [init for init in graph.initializer if init.name in read]
     initializers += [numpy_helper.from_array(value, out) for out, value in folded.items() if out in read]
@@ -154,9 +198,9 @@ def fold_dequantized_weights(data: bytes, *, name: str, split_prelu: bool = True
     value_info = [v for v in graph.value_info if v.name not in constant_names and v.name in read]
 
     del graph.node[:]
-    graph.node.extend(_prelu_as_relu(kept_nodes) if split_prelu else kept_nodes)
+    graph.node.extend(kept_nodes)
     del graph.initializer[:]
-    graph.initializer.extend(initializers)
+    graph.initializer.extend(initializers + prelu_constants)
     del graph.input[:]
     graph.input.extend(inputs)
     del graph.value_info[:]
