@@ -29,7 +29,7 @@ def test_report_holds_every_evaluation(eval_report):
     assert pairs["accuracy"] >= 0.97  # the bar for LFW crops (measured 0.9839)
     # As `ocula eval pairs --cropped` runs them (tests/e2e/test_cli_faces.py checks the command
     # agrees with evaluate_pairs, which this section runs, on a few of these pairs).
-    assert pairs["detector"] == "given (cropped)" and pairs["descriptor"] in ("dlib", "sface")
+    assert pairs["detector"] == "given (cropped)" and pairs["descriptor"] == "sface+dlib"  # the default
     assert pairs["n_genuine"] >= 500 and pairs["n_impostor"] >= 500 and pairs["auc"] >= 0.98
     assert set(pairs["tar_at_far"]) == {"0.0001", "0.001", "0.01"} and pairs["tar_at_far"]["0.001"] is None
     assert all(len(s["data_sha256"]) == 64 and s["command"].startswith("ocula ") for s in doc["sections"])
