@@ -18,14 +18,12 @@ Three measurements, each honest about what it covers:
     python benchmarks/huge_photos.py --dlib     # also the dlib path (hog+cnn) on the 1500x1500
     python benchmarks/huge_photos.py --cli-only --repeat 5 --baseline /tmp/old/src  # A/B the CLI
 
-``ocula faces verify`` decodes its first photo on a worker thread while the engine is imported
-and YuNet/SFace load (``io.decode_reduced_ahead``): that only helps with a core to spare. On
-2026-12-02 the machine had none (load 8-17, other agents' test runs; ``nice`` does not help
-across sessions): ``--cli-only --repeat 5 --baseline`` (the code before it, 4cad097) gave the
-8000x5000 PNG 2.11 s against 1.98 s (peers 1.83 / 1.94 s), within the noise; in one process, a
-PNG decode on a thread is not slowed while the main thread sleeps (0.56 s against 0.55-0.66 s
-alone) but doubles while it computes (1.26 s): the two compete for one core. The
-quiet-machine figure is still to be taken.
+``ocula faces verify`` decodes its first photo on a worker thread from the moment the process
+starts (cli/_ahead.py: PIL only, before Typer, numpy or the engine are imported), so on two cores
+start-up and the decode overlap; that only helps with a core to spare. The CLI's times include
+Python compiling ocula's modules where their bytecode is not cached (an editable install under
+PYTHONDONTWRITEBYTECODE=1): ``--compile`` compiles them first, as a normal install or the first
+run does.
 """
 
 from __future__ import annotations
@@ -236,7 +234,15 @@ def main() -> None:
         "--baseline", type=Path, help="another ocula checkout's src folder: its CLI runs too, turn about"
     )
     parser.add_argument("--cli-only", action="store_true", help="only the CLI measurement")
+    parser.add_argument(
+        "--compile", action="store_true", help="compile ocula's modules to bytecode first (as an install does)"
+    )
     args = parser.parse_args()
+    if args.compile:
+        import ocula
+
+        for folder in [Path(ocula.__file__).parent, *([args.baseline / "ocula"] if args.baseline else [])]:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_photos(Path(tmp))
         data = Path(tmp) / "data"

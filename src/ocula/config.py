@@ -3,17 +3,24 @@
 Read from ``OCULA_*`` environment variables (e.g. ``OCULA_DATA_DIR``, ``OCULA_THREADS``,
 ``OCULA_OFFLINE=0``) or passed explicitly. Nothing here touches the disk; directories are
 created by whoever writes into them.
+
+A frozen dataclass checked by hand, not a pydantic model: importing pydantic and building a
+model cost every command of the CLI about 0.2 s of start-up (a third of ``ocula faces
+verify``'s), for nine settings.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from .environment import ENV_PREFIX, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PIL_MAX_PIXELS, environment_values
+from .errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings", "available_cpus"]
+__all__ = ["DESCRIPTIONS", "ENV_PREFIX", "Settings", "available_cpus"]
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -29,58 +36,194 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-ENV_PREFIX = "OCULA_"
+
+#: What a variable may say for a boolean setting, in any case (what pydantic accepted when
+#: Settings was a pydantic model).
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 
 
-class Settings(BaseModel):
-    """Process-wide configuration. Immutable once built; make a new one to change it.
+def _path(value: object) -> Path:
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value).expanduser()
+    raise TypeError("not a path")
 
-    A setting not passed comes from the variable ``OCULA_<NAME>`` (any case), else its
-    default. (Read here rather than by pydantic-settings, whose import costs every command of
-    the CLI about 0.1 s of start-up for what these few lines do.)"""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError("not a string")
 
-    data_dir: Path = Field(
-        default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"),
-        description="Where downloaded models and (later) collections live.",
-    )
-    cache_dir: Path = Field(
-        default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"),
-        description="Rebuildable files, e.g. ONNX graphs converted from .pth weights.",
-    )
-    vectors: str = Field(
-        "faiss",
-        description="Where new collections keep their vectors: 'faiss' (embedded), 'milvus://host:port' "
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool):
+        raise TypeError("not a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise TypeError("not a whole number")
+
+
+def _number(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise TypeError("not a number") from None
+    else:
+        raise TypeError("not a number")
+    if not math.isfinite(number):
+        raise TypeError("not a finite number")
+    return number
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise TypeError("not true or false (1/0, true/false, yes/no, on/off)")
+
+
+def _shown(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """How one setting is read: its type, its range, and its default."""
+
+    parse: Callable[[object], object]
+    default: Callable[[], object]
+    description: str
+    minimum: float | None = None  # inclusive
+    maximum: float | None = None  # inclusive
+    positive: bool = False  # > 0
+
+    def check(self, name: str, value: object, source: str) -> object:
+        try:
+            parsed = self.parse(value)
+        except TypeError as exc:
+            raise ConfigError(f"invalid setting {name}{source}: {exc}: {value!r}") from None
+        number = parsed if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) else None
+        problem = None
+        if number is not None:
+            if self.positive and not number > 0:
+                problem = "must be greater than 0"
+            elif self.minimum is not None and number < self.minimum:
+                problem = f"must be at least {_shown(self.minimum)}"
+            elif self.maximum is not None and number > self.maximum:
+                problem = f"must be at most {_shown(self.maximum)}"
+        if problem:
+            raise ConfigError(f"invalid setting {name}{source}: {problem} (got {value!r})")
+        return parsed
+
+
+_RULES: dict[str, _Rule] = {
+    "data_dir": _Rule(
+        _path, lambda: _xdg("XDG_DATA_HOME", ".local/share"), "Where downloaded models and (later) collections live."
+    ),
+    "cache_dir": _Rule(
+        _path,
+        lambda: _xdg("XDG_CACHE_HOME", ".cache"),
+        "Rebuildable files, e.g. ONNX graphs converted from .pth weights.",
+    ),
+    "vectors": _Rule(
+        _text,
+        lambda: "faiss",
+        "Where new collections keep their vectors: 'faiss' (embedded), 'milvus://host:port' "
         "or a Milvus Lite file 'milvus-lite:PATH.db'. A collection remembers its store.",
-    )
-    threads: int = Field(0, ge=0, le=1024, description="Inference threads; 0 = all CPUs (never more are used).")
-    offline: bool = Field(True, description="Refuse network downloads unless set to false.")
-    max_image_bytes: int = Field(100 * 2**20, gt=0, description="Largest accepted file.")
+    ),
+    "threads": _Rule(
+        _whole, lambda: 0, "Inference threads; 0 = all CPUs (never more are used).", minimum=0, maximum=1024
+    ),
+    "offline": _Rule(_flag, lambda: True, "Refuse network downloads unless set to false."),
+    "max_image_bytes": _Rule(_whole, lambda: MAX_IMAGE_BYTES, "Largest accepted file.", positive=True),
     # Pillow refuses more than 2 * its MAX_IMAGE_PIXELS (178,956,970) itself, so a larger value
     # could not take effect; it is refused here rather than silently ignored.
-    max_image_pixels: int = Field(100_000_000, gt=0, le=178_956_970, description="Largest width*height.")
-    batch_size: int = Field(16, ge=1, le=1024, description="Images per inference batch.")
-    download_timeout: float = Field(60.0, gt=0, description="Seconds without data before a download fails.")
+    "max_image_pixels": _Rule(
+        _whole, lambda: MAX_IMAGE_PIXELS, "Largest width*height.", positive=True, maximum=PIL_MAX_PIXELS
+    ),
+    "batch_size": _Rule(_whole, lambda: 16, "Images per inference batch.", minimum=1, maximum=1024),
+    "download_timeout": _Rule(_number, lambda: 60.0, "Seconds without data before a download fails.", positive=True),
+}
 
-    @model_validator(mode="before")
-    @classmethod
-    def _environment(cls, values: Any) -> Any:
-        """Arguments, over ``OCULA_*`` variables for the settings not passed."""
-        if not isinstance(values, dict):
-            return values
-        variables = {name.upper(): value for name, value in os.environ.items()}
-        from_env = {
-            field: variables[ENV_PREFIX + field.upper()]
-            for field in cls.model_fields
-            if field not in values and ENV_PREFIX + field.upper() in variables
+
+@dataclass(frozen=True, init=False)
+class Settings:
+    """Process-wide configuration. Immutable once built; :meth:`replace` makes a changed copy.
+
+    A setting not passed (or passed as None) comes from the variable ``OCULA_<NAME>`` (the
+    name in any case), else its default. A value of the wrong type or out of range, from an
+    argument or a variable, is a :class:`~ocula.errors.ConfigError` naming the setting; an
+    unknown name is a TypeError. What each setting means: :data:`DESCRIPTIONS`."""
+
+    data_dir: Path
+    cache_dir: Path
+    vectors: str
+    threads: int
+    offline: bool
+    max_image_bytes: int
+    max_image_pixels: int
+    batch_size: int
+    download_timeout: float
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        vectors: str | None = None,
+        threads: int | None = None,
+        offline: bool | None = None,
+        max_image_bytes: int | None = None,
+        max_image_pixels: int | None = None,
+        batch_size: int | None = None,
+        download_timeout: float | None = None,
+    ):
+        given = {
+            "data_dir": data_dir,
+            "cache_dir": cache_dir,
+            "vectors": vectors,
+            "threads": threads,
+            "offline": offline,
+            "max_image_bytes": max_image_bytes,
+            "max_image_pixels": max_image_pixels,
+            "batch_size": batch_size,
+            "download_timeout": download_timeout,
         }
-        return {**from_env, **values}
+        variables = environment_values(name for name, value in given.items() if value is None)
+        for name, rule in _RULES.items():
+            if given[name] is not None:
+                value = rule.check(name, given[name], "")
+            elif name in variables:
+                value = rule.check(name, variables[name], f" (from {ENV_PREFIX}{name.upper()})")
+            else:
+                value = rule.default()
+            object.__setattr__(self, name, value)
 
-    @field_validator("data_dir", "cache_dir", mode="after")
-    @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` (checked like arguments); the other settings as they are."""
+        return replace(self, **changes)
+
+    def model_copy(self, *, update: Mapping[str, object] | None = None) -> Settings:
+        """:meth:`replace`, by pydantic's name for it (Settings was a pydantic model until
+        pydantic's import cost the command line its start-up time)."""
+        return self.replace(**(update or {}))
+
+    def as_dict(self) -> dict[str, str | int | float | bool]:
+        """The settings as JSON values (paths as strings): ``Settings(**as_dict())`` rebuilds them."""
+        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
 
     @property
     def models_dir(self) -> Path:
@@ -91,3 +234,7 @@ class Settings(BaseModel):
     def effective_threads(self) -> int:
         """Threads to use: the setting, capped at the CPUs available (more only adds contention)."""
         return min(self.threads, available_cpus()) if self.threads else available_cpus()
+
+
+#: What each setting means.
+DESCRIPTIONS: Mapping[str, str] = {name: rule.description for name, rule in _RULES.items()}

@@ -9,23 +9,27 @@ Ghostscript, and no exotic plugins).
 
 from __future__ import annotations
 
-import contextlib
-import io as _io
 import math
 import os
-import stat
-import threading
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from .config import Settings
-from .errors import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge
+from .errors import ImageDecodeError, ImageError, ImageTooLarge
+from .image_file import (
+    ReducedImage,
+    check_pixels,
+    on_thread,
+    open_image_file,
+    open_pil,
+    read_image_file,
+    reduce_opened,
+    reduced_by,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -41,9 +45,6 @@ __all__ = [
 ]
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
-
-#: Formats PIL may use to decode. Anything else is refused as ImageDecodeError.
-DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # multi-picture JPEGs (MPO) open as JPEG
 
 #: File suffixes picked up when a directory is walked (explicit files are tried whatever their name).
 IMAGE_SUFFIXES = frozenset(
@@ -97,7 +98,7 @@ def load_image(
         return _decode(data, max_pixels, min_side, name="image data")
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        return _decode(_read_file(path, max_bytes), max_pixels, min_side, name=str(path))
+        return _decode(read_image_file(path, max_bytes), max_pixels, min_side, name=str(path))
     raise ImageError(f"cannot load an image from {type(source).__name__}; pass a path, bytes, PIL image or array")
 
 
@@ -137,61 +138,67 @@ def load_reduced(
             raise ImageTooLarge(f"image data is {len(data):,} bytes, over the limit of {settings.max_image_bytes:,}")
         name = "image data"
     elif isinstance(source, (str, os.PathLike)):
-        data, name = _read_file(Path(source), settings.max_image_bytes), os.fspath(source)
+        data, name = read_image_file(Path(source), settings.max_image_bytes), os.fspath(source)
     else:
         return _reduced_array(load_image(source, settings=settings), longer_side)  # its error
-    with _opened(data, name) as image:
-        return _reduced_pil(image, settings.max_image_pixels, longer_side, name)
+    with open_pil(data, name) as image:
+        return reduced_from_image(reduce_opened(image, settings.max_image_pixels, longer_side, name), name)
 
 
 class PendingPhoto:
     """A photo to decode with its own limits (``settings``' ``max_image_bytes`` and
     ``max_image_pixels``: the service's for an upload, not the engine's), perhaps already being
-    decoded at a reduced size on a worker thread (:func:`decode_reduced_ahead`). PIL's decoders
+    decoded at a reduced size on a worker thread (:func:`decode_reduced_ahead`; the command
+    line's ``faces verify`` starts one when the process starts, cli/_ahead.py). PIL's decoders
     release the GIL, so on a second core that decode overlaps what the caller does meanwhile
-    (the CLI: importing ocula's engine and loading the models; a 40 MP PNG takes ~0.4 s).
-    :meth:`Engine.faces` accepts it in place of the photo."""
+    (the CLI: importing ocula's engine and loading the models; a 40 MP PNG takes ~0.5 s).
+    :meth:`Engine.faces` accepts it in place of the photo.
 
-    def __init__(self, source: ImageSource, settings: Settings, longer_side: int | None = None):
+    ``decoded``, when given, waits for that decode (made at ``longer_side`` under these
+    limits) and returns its result or raises its error."""
+
+    def __init__(
+        self,
+        source: ImageSource,
+        settings: Settings,
+        longer_side: int | None = None,
+        decoded: Callable[[], Reduced] | None = None,
+    ):
+        if (longer_side is None) != (decoded is None):
+            raise ValueError("a photo decoding ahead needs both its size and the decode to wait for")
         self.source = source
         self.settings = settings
         self.longer_side = longer_side  # the size decoded ahead, if any
-        self._done = threading.Event()
-        self._reduced: Reduced | None = None
-        self._error: BaseException | None = None
+        self._decoded = decoded
 
     def reduced(self, longer_side: int) -> Reduced:
         """The photo as ``load_reduced(source, longer_side)`` gives it under this photo's limits
         (its errors too): the decode started ahead when it was for this size, else one now."""
-        if longer_side != self.longer_side:
+        if self._decoded is None or longer_side != self.longer_side:
             return load_reduced(self.source, longer_side=longer_side, settings=self.settings)
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._reduced is not None
-        return self._reduced
+        return self._decoded()
 
     def full(self) -> np.ndarray:
         """The photo at full size (:func:`load_image`) under this photo's limits."""
         return load_image(self.source, settings=self.settings)
-
-    def _decode_ahead(self) -> None:
-        assert self.longer_side is not None
-        try:
-            self._reduced = load_reduced(self.source, longer_side=self.longer_side, settings=self.settings)
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the photo
-            self._error = exc
-        finally:
-            self._done.set()
 
 
 def decode_reduced_ahead(source: ImageSource, longer_side: int, settings: Settings | None = None) -> PendingPhoto:
     """Start decoding ``source`` (:func:`load_reduced`) on a worker thread; the photo comes back
     as a :class:`PendingPhoto` to hand to :meth:`Engine.faces` when its models are loaded. The
     thread is a daemon: a process that stops early does not wait for it."""
-    photo = PendingPhoto(source, settings or Settings(), longer_side)
-    threading.Thread(target=photo._decode_ahead, name="ocula-decode-ahead", daemon=True).start()
-    return photo
+    settings = settings or Settings()
+    decoded = on_thread(lambda: load_reduced(source, longer_side=longer_side, settings=settings), "ocula-decode-ahead")
+    return PendingPhoto(source, settings, longer_side, decoded)
+
+
+def reduced_from_image(reduced: ReducedImage, name: str) -> Reduced:
+    """A photo decoded and reduced by PIL (:mod:`ocula.image_file`) as RGB pixels."""
+    try:
+        pixels = _to_rgb(reduced.image)
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: cannot convert {reduced.image.mode} image to RGB ({exc})") from None
+    return Reduced(pixels, reduced.factor, reduced.full_size)
 
 
 def _reduced_array(pixels: np.ndarray, longer_side: int) -> Reduced:
@@ -203,135 +210,8 @@ def _reduced_array(pixels: np.ndarray, longer_side: int) -> Reduced:
     return Reduced(_rgb_array(Image.fromarray(pixels).reduce(factor)), factor, (w, h))
 
 
-def _reduced_pil(image: Image.Image, max_pixels: int, longer_side: int, name: str) -> Reduced:
-    _check_pixels(image.width, image.height, max_pixels, name)
-    width, height = image.size
-    dct = 1  # the JPEG's DCT scaling denominator
-    try:
-        if image.format == "JPEG" and max(width, height) >= 2 * longer_side:
-            scale = longer_side / max(width, height)
-            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-            dct = _draft_denominator(image, width)
-        image.load()
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
-        raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from None
-    whole = max(image.size) // longer_side
-    reduced = _reduced_by(image, whole) if whole >= 2 else None
-    if reduced is None:
-        whole = 1
-    else:
-        image = reduced
-    image, turned = _upright(image)
-    try:
-        pixels = _to_rgb(image)
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
-        raise ImageDecodeError(f"{name}: cannot convert {image.mode} image to RGB ({exc})") from None
-    return Reduced(pixels, dct * whole, (height, width) if turned else (width, height))
-
-
-def _draft_denominator(image: Image.Image, width: int) -> int:
-    """How many stored pixels a pixel of a drafted JPEG stands for (1, 2, 4 or 8)."""
-    return max(1, round(width / image.width))
-
-
-def _reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
-    """``image`` reduced by ``factor`` (a box filter), or None when PIL cannot reduce its mode."""
-    try:
-        if image.mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
-            image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
-        return image.reduce(factor)
-    except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce
-        return None
-
-
-def _upright(image: Image.Image) -> tuple[Image.Image, bool]:
-    """``image`` turned upright by its EXIF orientation, and whether that swapped its width and
-    height (a broken EXIF block leaves the picture as stored)."""
-    try:
-        orientation = image.getexif().get(0x0112, 1)
-        upright = ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the picture
-        return image, False
-    return upright, orientation in (5, 6, 7, 8)
-
-
-def _read_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking."""
-    with open_image_file(path, max_bytes) as fh:
-        try:
-            # Read what the file holds (one byte more shows growth), not max_bytes: read(n)
-            # reserves n bytes first, 100 MB of address space for every photo by default.
-            size = min(os.fstat(fh.fileno()).st_size, max_bytes)
-            data = fh.read(size + 1)
-            if len(data) > size:  # it grew since: read on, to the limit
-                data += fh.read(max_bytes + 1 - len(data))
-        except OSError as exc:
-            raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
-    return data
-
-
-@contextlib.contextmanager
-def open_image_file(path: Path, max_bytes: int) -> Iterator[BinaryIO]:
-    """Open the regular file ``path`` of at most ``max_bytes`` bytes for reading, without ever
-    blocking; ImageNotFound / ImageTooLarge otherwise. Every reader of photo files (decoding,
-    hashing for ``ocula index``) opens them here.
-
-    A FIFO would wait for a writer for ever and ``/dev/zero`` never ends, so what is not a
-    regular file (also through a symlink) is refused before a byte is read. Checked twice:
-    ``stat`` before opening (a device is never opened), then ``fstat`` on what was opened, with
-    ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block the open. Readers
-    read at most ``max_bytes + 1`` bytes in case the file grows meanwhile."""
-    try:
-        _check_regular_file(path, os.stat(path), max_bytes)
-        fd = os.open(path, _READ_FLAGS)
-    except FileNotFoundError:
-        raise ImageNotFound(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with open(fd, "rb") as fh:
-        _check_regular_file(path, os.fstat(fd), max_bytes)
-        yield fh
-
-
-#: Opening never blocks (a FIFO swapped in after the stat), is not inherited by child processes,
-#: and on Windows reads bytes untranslated.
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> None:
-    """ImageNotFound unless ``info`` (of ``path``) is a regular file; ImageTooLarge if it is
-    over ``max_bytes``."""
-    if not stat.S_ISREG(info.st_mode):
-        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(info.st_mode)), "not a regular file")
-        raise ImageNotFound(f"{path}: is {kind}{_link_note(path)}, not an image file")
-    if info.st_size > max_bytes:
-        raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
-
-
-def _link_note(path: Path) -> str:
-    """`` (a symlink to <target>)`` when ``path`` is a symlink, so the refusal names what it reached."""
-    if not path.is_symlink():
-        return ""
-    try:
-        return f" (a symlink to {path.resolve()})"
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
-        return " (through a symlink)"
-
-
 def _decode(data: bytes, max_pixels: int, min_side: int | None, *, name: str) -> np.ndarray:
-    with _opened(data, name) as image:
+    with open_pil(data, name) as image:
         return _from_pil(image, max_pixels, min_side, name=name)
 
 
@@ -343,41 +223,13 @@ def check_image(data: bytes, *, settings: Settings | None = None) -> tuple[int, 
     name = "image data"
     if len(data) > settings.max_image_bytes:
         raise ImageTooLarge(f"{name} is {len(data):,} bytes, over the limit of {settings.max_image_bytes:,}")
-    with _opened(data, name) as image:
-        _check_pixels(image.width, image.height, settings.max_image_pixels, name)
+    with open_pil(data, name) as image:
+        check_pixels(image.width, image.height, settings.max_image_pixels, name)
         return image.size
 
 
-def _opened(data: bytes, name: str) -> Image.Image:
-    """``data`` opened by PIL (header read, no pixels decoded) in one of the allowed formats."""
-    if not data:
-        raise ImageDecodeError(f"{name}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            # We enforce our own pixel limit; PIL's warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(_io.BytesIO(data), formats=DECODE_FORMATS)
-    except Image.DecompressionBombError as exc:  # PIL's own guard (over ~179 megapixels)
-        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
-    except UnidentifiedImageError:
-        raise ImageDecodeError(
-            f"{name}: not an image in a supported format ({', '.join(DECODE_FORMATS)})"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
-        raise ImageDecodeError(f"{name}: corrupt image header ({type(exc).__name__}: {exc})") from None
-
-
-def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
-    if width <= 0 or height <= 0:
-        raise ImageDecodeError(f"{name}: image has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"{name}: {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
-        )
-
-
 def _from_pil(image: Image.Image, max_pixels: int, min_side: int | None, *, name: str = "image") -> np.ndarray:
-    _check_pixels(image.width, image.height, max_pixels, name)
+    check_pixels(image.width, image.height, max_pixels, name)
     try:
         if min_side and image.format == "JPEG":
             scale = min_side / min(image.size)
@@ -407,7 +259,7 @@ def _shrunk(image: Image.Image, min_side: int) -> Image.Image:
     factor = min(image.size) // min_side
     if factor < 2:
         return image
-    return _reduced_by(image, factor) or image  # a mode PIL cannot reduce: the full image
+    return reduced_by(image, factor) or image  # a mode PIL cannot reduce: the full image
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
@@ -446,7 +298,7 @@ def _from_array(array: np.ndarray, max_pixels: int) -> np.ndarray:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ImageError(f"array of shape {array.shape} is not an image; expected (H, W), (H, W, 3) or (H, W, 4)")
-    _check_pixels(array.shape[1], array.shape[0], max_pixels, "array")
+    check_pixels(array.shape[1], array.shape[0], max_pixels, "array")
     if array.dtype == np.uint8:
         pixels = array
     elif array.dtype == np.uint16:

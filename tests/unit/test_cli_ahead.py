@@ -9,13 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocula.cli._ahead import start
-from ocula.errors import ImageDecodeError
+from ocula.cli._ahead import SIDE, start
+from ocula.config import Settings
+from ocula.errors import ImageDecodeError, ImageTooLarge
 from ocula.io import load_reduced
+from ocula.pipelines.faces import DEFAULT_DESCRIPTOR, DEFAULT_DETECTORS, detection_side
 
 pytestmark = pytest.mark.quick
 
-SIDE = 640  # YuNet's input, the default detector's
+
+def test_the_guess_is_made_at_the_default_detectors_size():
+    assert detection_side(DEFAULT_DETECTORS[DEFAULT_DESCRIPTOR]) == SIDE
 
 
 @pytest.fixture
@@ -47,10 +51,12 @@ def test_the_first_file_after_the_command_is_decoded_at_yunets_size(photos):
     a, b = photos
     ahead = start(["--threads", "1", "faces", "verify", "--fmr", "1e-4", str(a), str(b), "--json"])
     assert ahead is not None and ahead.path == a
-    assert ahead.take(b, SIDE) is None  # another photo: the command decodes it itself
-    assert ahead.take(a, None) is None  # a detector that needs the whole photo
-    assert ahead.take(a, 320) is None  # another size
-    photo = ahead.take(a, SIDE)
+    settings = Settings()
+    assert ahead.take(b, SIDE, settings) is None  # another photo: the command decodes it itself
+    assert ahead.take(a, None, settings) is None  # a detector that needs the whole photo
+    assert ahead.take(a, 320, settings) is None  # another size
+    assert ahead.take(a, SIDE, settings.replace(max_image_pixels=1000)) is None  # other limits
+    photo = ahead.take(a, SIDE, settings)
     assert photo is not None
     got, expected = photo.reduced(SIDE), load_reduced(a, longer_side=SIDE)
     assert (got.factor, got.full_size) == (expected.factor, expected.full_size) == (3, (2000, 1500))
@@ -62,10 +68,45 @@ def test_a_photo_that_fails_ahead_fails_as_the_commands_own_decode(tmp_path):
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     ahead = start(["faces", "verify", str(broken), str(broken)])
     assert ahead is not None
-    photo = ahead.take(broken, SIDE)
+    photo = ahead.take(broken, SIDE, Settings())
     assert photo is not None
     with pytest.raises(ImageDecodeError) as own:
         load_reduced(broken, longer_side=SIDE)
     with pytest.raises(ImageDecodeError) as early:
         photo.reduced(SIDE)
     assert str(early.value) == str(own.value)
+
+
+def test_the_limits_the_environment_sets_are_the_ones_decoded_under(photos, monkeypatch):
+    a, b = photos
+    monkeypatch.setenv("OCULA_MAX_IMAGE_PIXELS", "1000000")  # a is 2000x1500
+    ahead = start(["faces", "verify", str(a), str(b)])
+    assert ahead is not None and ahead.limits[1] == 1_000_000
+    photo = ahead.take(a, SIDE, Settings())
+    assert photo is not None
+    with pytest.raises(ImageTooLarge, match="over the limit of 1,000,000"):
+        photo.reduced(SIDE)
+    monkeypatch.setenv("OCULA_MAX_IMAGE_PIXELS", "lots")  # the settings refuse it: no guess
+    assert start(["faces", "verify", str(a), str(b)]) is None
+
+
+def test_a_photo_smaller_than_the_detectors_side_comes_whole(photos):
+    _, b = photos
+    ahead = start(["faces", "verify", str(b), str(b)])
+    assert ahead is not None
+    photo = ahead.take(b, SIDE, Settings())
+    assert photo is not None
+    got, expected = photo.reduced(SIDE), load_reduced(b, longer_side=SIDE)
+    assert (got.factor, got.full_size) == (expected.factor, expected.full_size) == (1, (300, 200))
+    np.testing.assert_array_equal(got.pixels, expected.pixels)
+
+
+def test_a_result_that_is_the_files_own_image_outlives_the_file(tmp_path, monkeypatch):
+    from ocula import image_file
+
+    # What upright() gives for a photo whose EXIF block cannot be read: the image it was given.
+    monkeypatch.setattr(image_file, "upright", lambda image: (image, False))
+    small = tmp_path / "small.png"
+    Image.new("RGB", (300, 200), (0, 128, 128)).save(small)
+    reduced = image_file.read_reduced(small, 10**6, 10**6, SIDE)
+    assert reduced.factor == 1 and reduced.image.getpixel((5, 5)) == (0, 128, 128)

@@ -261,7 +261,7 @@ def test_milvus_store_is_remembered_checked_and_dropped(milvus_settings, rng):
     name = c._vectors.collection
     c.close()
     # A collection keeps its store whatever the default is now; asking for another is refused.
-    faiss_default = milvus_settings.model_copy(update={"vectors": "faiss"})
+    faiss_default = milvus_settings.replace(vectors="faiss")
     with Collection.open("shop", settings=faiss_default) as again:
         assert again.vectors_uri == info["vectors_store"] and again.search(vecs[2], k=1)[0][0].id == "id2"
     with pytest.raises(InputError, match="keeps its vectors in milvus-lite"):

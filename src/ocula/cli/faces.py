@@ -165,7 +165,7 @@ def _decoding_ahead(
     if side is None:
         return path
     ahead = ctx.obj.ahead if isinstance(ctx.obj, State) and ctx.obj.ahead is not None else None
-    return (ahead.take(path, side) if ahead else None) or decode_reduced_ahead(path, side, settings)
+    return (ahead.take(path, side, settings) if ahead else None) or decode_reduced_ahead(path, side, settings)
 
 
 def _make_folder_or_exit(folder: Path) -> None:

@@ -143,7 +143,7 @@ def ray_embed_images(
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # not "progress bars disabled" per run
         pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         # Workers run one inference thread each and never download (same files, same weights).
-        worker_settings = settings.model_dump(mode="json") | {"threads": 1}
+        worker_settings = settings.as_dict() | {"threads": 1}
         data = ray.data.from_items([{"path": str(Path(p).resolve())} for p in paths])
         embedded = data.map_batches(
             _EmbedActor,

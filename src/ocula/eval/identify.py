@@ -172,7 +172,7 @@ def evaluate_identify(
         if progress:
             progress(i + 1, len(images))
     with tempfile.TemporaryDirectory(prefix="ocula-eval-identify-") as tmp:
-        settings = engine.settings.model_copy(update={"data_dir": Path(tmp), "vectors": "faiss"})
+        settings = engine.settings.replace(data_dir=Path(tmp), vectors="faiss")
         with Gallery.open("eval", settings=settings, engine=engine, create=True, descriptor=chosen) as gallery:
             fte = 0
             for identity, members in gallery_ix.items():

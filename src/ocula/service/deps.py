@@ -96,8 +96,8 @@ class Services:
         self.keys = KeyStore(key_store_path(settings.data_dir))
         self.rate = RateLimiter(service.rate_per_minute)
         # Uploads are decoded with the service's (tighter) limits.
-        self.image_settings = settings.model_copy(
-            update={"max_image_bytes": service.max_upload_bytes, "max_image_pixels": service.max_upload_pixels}
+        self.image_settings = settings.replace(
+            max_image_bytes=service.max_upload_bytes, max_image_pixels=service.max_upload_pixels
         )
         self._limiter: anyio.CapacityLimiter | None = None
         self._waiting = 0  # requests waiting for a worker (only touched on the event loop)

@@ -29,6 +29,11 @@ class OnnxRunner:
         # and spinning workers steal its CPU time. Measured with benchmarks/tag_speed.py on
         # 2 cores: fast preset end to end 195-209 img/s without spinning, 175-178 with it.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No memory pattern: it records the first run's allocations and makes one block of them on
+        # the second, which made YuNet's first three runs (what `faces verify` of a faceless photo
+        # does) take 72-79 ms instead of 48-57; runs after that took as long either way, for
+        # YuNet, SFace and EfficientNet alike (2026-12-02, 2 cores).
+        options.enable_mem_pattern = False
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

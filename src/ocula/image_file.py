@@ -1,0 +1,247 @@
+"""Photo files read and decoded by PIL alone, before numpy or pydantic are imported.
+
+The steps of :mod:`ocula.io`'s loaders that need PIL only: reading a photo file without ever
+blocking and within a byte limit, opening it in an allowed format, checking its pixel count
+before a pixel is decoded, and decoding it reduced to the size a detector looks at. They live
+here, importable in a few milliseconds, so that the command line can start decoding the first
+photo of ``faces verify`` while the rest of ocula is still being imported (cli/_ahead.py).
+:mod:`ocula.io` is the public face: use its functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import math
+import os
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageDecodeError, ImageNotFound, ImageTooLarge
+
+__all__ = [
+    "DECODE_FORMATS",
+    "ReducedImage",
+    "check_pixels",
+    "on_thread",
+    "open_image_file",
+    "open_pil",
+    "read_image_file",
+    "read_reduced",
+    "reduce_opened",
+    "reduced_by",
+    "upright",
+]
+
+T = TypeVar("T")
+
+#: Formats PIL may use to decode. Anything else is refused as ImageDecodeError.
+DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # multi-picture JPEGs (MPO) open as JPEG
+
+
+@dataclass(frozen=True)
+class ReducedImage:
+    """A photo decoded by PIL no larger than a detector needs (:func:`reduce_opened`):
+    ``image``, upright; ``factor``: full-resolution pixels per pixel of ``image`` along each
+    axis; ``full_size``: the upright ``(width, height)`` of the full-resolution photo."""
+
+    image: Image.Image
+    factor: int
+    full_size: tuple[int, int]
+
+
+def reduce_opened(image: Image.Image, max_pixels: int, longer_side: int, name: str) -> ReducedImage:
+    """``image`` (opened by :func:`open_pil`, not yet decoded) decoded no larger than needed
+    to keep its longer side at least ``longer_side`` long: a JPEG by DCT scaling, then any
+    photo reduced by the largest whole factor that keeps it so (a box filter), and turned
+    upright. Its pixel count is checked against ``max_pixels`` before any pixel is decoded."""
+    check_pixels(image.width, image.height, max_pixels, name)
+    width, height = image.size
+    dct = 1  # the JPEG's DCT scaling denominator
+    try:
+        if image.format == "JPEG" and max(width, height) >= 2 * longer_side:
+            scale = longer_side / max(width, height)
+            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+            dct = _draft_denominator(image, width)
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from None
+    whole = max(image.size) // longer_side
+    reduced = reduced_by(image, whole) if whole >= 2 else None
+    if reduced is None:
+        whole = 1
+    else:
+        image = reduced
+    image, turned = upright(image)
+    return ReducedImage(image, dct * whole, (height, width) if turned else (width, height))
+
+
+def read_reduced(path: Path, max_bytes: int, max_pixels: int, longer_side: int) -> ReducedImage:
+    """The photo file ``path`` read and decoded by :func:`reduce_opened` under these limits."""
+    name = os.fspath(path)
+    with open_pil(read_image_file(path, max_bytes), name) as image:
+        reduced = reduce_opened(image, max_pixels, longer_side, name)
+        # Closing the file's image frees its pixels: a result that is that very image (a small
+        # photo whose EXIF could not be read) is copied first.
+        return replace(reduced, image=image.copy()) if reduced.image is image else reduced
+
+
+def _draft_denominator(image: Image.Image, width: int) -> int:
+    """How many stored pixels a pixel of a drafted JPEG stands for (1, 2, 4 or 8)."""
+    return max(1, round(width / image.width))
+
+
+def reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
+    """``image`` reduced by ``factor`` (a box filter), or None when PIL cannot reduce its mode."""
+    try:
+        if image.mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
+            image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
+        return image.reduce(factor)
+    except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce
+        return None
+
+
+def upright(image: Image.Image) -> tuple[Image.Image, bool]:
+    """``image`` turned upright by its EXIF orientation, and whether that swapped its width and
+    height (a broken EXIF block leaves the picture as stored)."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+        turned_image = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the picture
+        return image, False
+    return turned_image, orientation in (5, 6, 7, 8)
+
+
+def read_image_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking."""
+    with open_image_file(path, max_bytes) as fh:
+        try:
+            # Read what the file holds (one byte more shows growth), not max_bytes: read(n)
+            # reserves n bytes first, 100 MB of address space for every photo by default.
+            size = min(os.fstat(fh.fileno()).st_size, max_bytes)
+            data = fh.read(size + 1)
+            if len(data) > size:  # it grew since: read on, to the limit
+                data += fh.read(max_bytes + 1 - len(data))
+        except OSError as exc:
+            raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"{path}: file is over the limit of {max_bytes:,} bytes")
+    return data
+
+
+@contextlib.contextmanager
+def open_image_file(path: Path, max_bytes: int) -> Iterator[BinaryIO]:
+    """Open the regular file ``path`` of at most ``max_bytes`` bytes for reading, without ever
+    blocking; ImageNotFound / ImageTooLarge otherwise. Every reader of photo files (decoding,
+    hashing for ``ocula index``) opens them here.
+
+    A FIFO would wait for a writer for ever and ``/dev/zero`` never ends, so what is not a
+    regular file (also through a symlink) is refused before a byte is read. Checked twice:
+    ``stat`` before opening (a device is never opened), then ``fstat`` on what was opened, with
+    ``O_NONBLOCK`` so that a file swapped for a FIFO in between cannot block the open. Readers
+    read at most ``max_bytes + 1`` bytes in case the file grows meanwhile."""
+    try:
+        _check_regular_file(path, os.stat(path), max_bytes)
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        raise ImageNotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageNotFound(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with open(fd, "rb") as fh:
+        _check_regular_file(path, os.fstat(fd), max_bytes)
+        yield fh
+
+
+#: Opening never blocks (a FIFO swapped in after the stat), is not inherited by child processes,
+#: and on Windows reads bytes untranslated.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> None:
+    """ImageNotFound unless ``info`` (of ``path``) is a regular file; ImageTooLarge if it is
+    over ``max_bytes``."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(info.st_mode)), "not a regular file")
+        raise ImageNotFound(f"{path}: is {kind}{_link_note(path)}, not an image file")
+    if info.st_size > max_bytes:
+        raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+
+
+def _link_note(path: Path) -> str:
+    """`` (a symlink to <target>)`` when ``path`` is a symlink, so the refusal names what it reached."""
+    if not path.is_symlink():
+        return ""
+    try:
+        return f" (a symlink to {path.resolve()})"
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return " (through a symlink)"
+
+
+def open_pil(data: bytes, name: str) -> Image.Image:
+    """``data`` opened by PIL (header read, no pixels decoded) in one of the allowed formats."""
+    if not data:
+        raise ImageDecodeError(f"{name}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own pixel limit; PIL's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(_io.BytesIO(data), formats=DECODE_FORMATS)
+    except Image.DecompressionBombError as exc:  # PIL's own guard (over ~179 megapixels)
+        raise ImageTooLarge(f"{name}: too many pixels to decode safely ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            f"{name}: not an image in a supported format ({', '.join(DECODE_FORMATS)})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on hostile input
+        raise ImageDecodeError(f"{name}: corrupt image header ({type(exc).__name__}: {exc})") from None
+
+
+def check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"{name}: image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{name}: {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
+        )
+
+
+def on_thread(work: Callable[[], T], name: str) -> Callable[[], T]:
+    """Start ``work`` on a daemon thread (a process that stops early does not wait for it);
+    the function returned waits for it and returns its result or raises its error."""
+    done = threading.Event()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the result
+            failure.append(exc)
+        finally:
+            done.set()
+
+    def wait() -> T:
+        done.wait()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return wait
