@@ -20,10 +20,13 @@ Three measurements, each honest about what it covers:
 
 ``ocula faces verify`` decodes its first photo on a worker thread from the moment the process
 starts (cli/_ahead.py: PIL only, before Typer, numpy or the engine are imported), so on two cores
-start-up and the decode overlap; that only helps with a core to spare. The CLI's times include
-Python compiling ocula's modules where their bytecode is not cached (an editable install under
-PYTHONDONTWRITEBYTECODE=1): ``--compile`` compiles them first, as a normal install or the first
-run does.
+start-up and the decode overlap. The CLI's times include Python compiling ocula's modules where
+their bytecode is not cached (an editable install under PYTHONDONTWRITEBYTECODE=1): ``--compile``
+compiles them first, as a normal install or the first run does. On 2026-12-02 (quiet, the loop
+below in 0.54-0.67 s; ``--repeat 7 --compile --baseline`` with the code before, 17a3e87) the
+blank 8000x5000 PNG took 1.00-1.12 s against 1.62-1.88 s, the 640x480 peer 0.66-0.70 s against
+1.08-1.19 s: the command is now bound by the PNG's decode (0.5-0.65 s alone; a PNG cannot be
+decoded reduced), which starts 0.08 s in, then three cold YuNet runs (0.13 s) and the exit.
 """
 
 from __future__ import annotations
@@ -79,6 +82,16 @@ from PIL import Image
 w, h, fmt, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 Image.new("RGB", (w, h), "white").save(path, **({"quality": 90} if fmt == "jpg" else {}))
 """
+
+
+def loop_seconds() -> float:
+    """Seconds for ten million steps of a Python loop: how fast this machine's CPU is right now
+    (0.53-0.67 s on the 2-core machine of 2026-12-02), to read the absolute times against."""
+    start = time.perf_counter()
+    total = 0
+    for step in range(10_000_000):
+        total += step
+    return time.perf_counter() - start
 
 
 def make_photos(folder: Path) -> dict[str, Path]:
@@ -247,6 +260,7 @@ def main() -> None:
         paths = make_photos(Path(tmp))
         data = Path(tmp) / "data"
         print(f"descriptor {args.descriptor}; peer: {PEER}; ratios are photo / peer")
+        print(f"machine speed now: a 10-million-step Python loop in {loop_seconds():.2f} s")
         if not args.cli_only:
             print_in_process(in_process(paths, args.descriptor))
         sources = {"this": None, **({"baseline": str(args.baseline)} if args.baseline else {})}
@@ -259,6 +273,7 @@ def main() -> None:
             for name, (wall, peak, code) in rows_cli.items():
                 pw, pp, _ = rows_cli[PEER]
                 print(f"{label + ': ' + name:<36} {wall:7.2f} {wall / pw:6.2f} {peak:8.0f} {peak / pp:6.2f} {code:5d}")
+        print(f"machine speed after the CLI runs: {loop_seconds():.2f} s for the loop")
         if args.cli_only:
             return
         rows_svc = service(paths, args.descriptor, data)

@@ -12,6 +12,7 @@ verify``'s), for nine settings.
 from __future__ import annotations
 
 import math
+import operator
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -56,43 +57,61 @@ def _text(value: object) -> str:
 
 
 def _whole(value: object) -> int:
+    """An int, a numpy integer, or a whole number written as a number or a string ("16", "16.0")."""
     if isinstance(value, bool):
         raise TypeError("not a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     if isinstance(value, str):
         try:
             return int(value.strip())
         except ValueError:
             pass
-    raise TypeError("not a whole number")
+    else:
+        try:
+            return operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    number = _real(value, "not a whole number")
+    if not number.is_integer():
+        raise TypeError("not a whole number")
+    return int(number)
 
 
 def _number(value: object) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise TypeError("not a number") from None
-    else:
-        raise TypeError("not a number")
+    """A finite number, or a string that writes one."""
+    number = _real(value, "not a number")
     if not math.isfinite(number):
         raise TypeError("not a finite number")
     return number
 
 
-def _flag(value: object) -> bool:
+def _real(value: object, problem: str) -> float:
     if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
+        raise TypeError(problem)
+    try:
+        return float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(problem) from None
+
+
+def _flag(value: object) -> bool:
+    """A bool, 0 or 1 (any number type), or one of the words of _TRUE / _FALSE in any case."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise TypeError("not true or false (1/0, true/false, yes/no, on/off)")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if number in (0.0, 1.0):
+        return bool(number)
     raise TypeError("not true or false (1/0, true/false, yes/no, on/off)")
+
+
+def _brief(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _shown(bound: float) -> str:
@@ -114,7 +133,7 @@ class _Rule:
         try:
             parsed = self.parse(value)
         except TypeError as exc:
-            raise ConfigError(f"invalid setting {name}{source}: {exc}: {value!r}") from None
+            raise ConfigError(f"invalid setting {name}{source}: {exc}: {_brief(value)}") from None
         number = parsed if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) else None
         problem = None
         if number is not None:
@@ -125,7 +144,7 @@ class _Rule:
             elif self.maximum is not None and number > self.maximum:
                 problem = f"must be at most {_shown(self.maximum)}"
         if problem:
-            raise ConfigError(f"invalid setting {name}{source}: {problem} (got {value!r})")
+            raise ConfigError(f"invalid setting {name}{source}: {problem} (got {_brief(value)})")
         return parsed
 
 
@@ -220,6 +239,11 @@ class Settings:
         """:meth:`replace`, by pydantic's name for it (Settings was a pydantic model until
         pydantic's import cost the command line its start-up time)."""
         return self.replace(**(update or {}))
+
+    def model_dump(self, *, mode: str = "python") -> dict[str, object]:
+        """The settings as a dict, by pydantic's name: paths as paths, or as strings in mode
+        "json" (:meth:`as_dict`)."""
+        return dict(self.as_dict()) if mode == "json" else {f.name: getattr(self, f.name) for f in fields(self)}
 
     def as_dict(self) -> dict[str, str | int | float | bool]:
         """The settings as JSON values (paths as strings): ``Settings(**as_dict())`` rebuilds them."""

@@ -18,13 +18,14 @@ import stat
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageDecodeError, ImageNotFound, ImageTooLarge
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "DECODE_FORMATS",
@@ -46,11 +47,12 @@ T = TypeVar("T")
 DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # multi-picture JPEGs (MPO) open as JPEG
 
 
-@dataclass(frozen=True)
-class ReducedImage:
+class ReducedImage(NamedTuple):
     """A photo decoded by PIL no larger than a detector needs (:func:`reduce_opened`):
     ``image``, upright; ``factor``: full-resolution pixels per pixel of ``image`` along each
-    axis; ``full_size``: the upright ``(width, height)`` of the full-resolution photo."""
+    axis; ``full_size``: the upright ``(width, height)`` of the full-resolution photo. (A
+    NamedTuple, not a dataclass: this module is imported before the CLI's first photo starts
+    decoding, and the dataclasses module would cost that start 20 ms.)"""
 
     image: Image.Image
     factor: int
@@ -85,14 +87,14 @@ def reduce_opened(image: Image.Image, max_pixels: int, longer_side: int, name: s
     return ReducedImage(image, dct * whole, (height, width) if turned else (width, height))
 
 
-def read_reduced(path: Path, max_bytes: int, max_pixels: int, longer_side: int) -> ReducedImage:
+def read_reduced(path: str | Path, max_bytes: int, max_pixels: int, longer_side: int) -> ReducedImage:
     """The photo file ``path`` read and decoded by :func:`reduce_opened` under these limits."""
     name = os.fspath(path)
     with open_pil(read_image_file(path, max_bytes), name) as image:
         reduced = reduce_opened(image, max_pixels, longer_side, name)
         # Closing the file's image frees its pixels: a result that is that very image (a small
         # photo whose EXIF could not be read) is copied first.
-        return replace(reduced, image=image.copy()) if reduced.image is image else reduced
+        return reduced._replace(image=image.copy()) if reduced.image is image else reduced
 
 
 def _draft_denominator(image: Image.Image, width: int) -> int:
@@ -121,7 +123,7 @@ def upright(image: Image.Image) -> tuple[Image.Image, bool]:
     return turned_image, orientation in (5, 6, 7, 8)
 
 
-def read_image_file(path: Path, max_bytes: int) -> bytes:
+def read_image_file(path: str | Path, max_bytes: int) -> bytes:
     """The bytes of the regular file ``path`` (at most ``max_bytes``), without ever blocking."""
     with open_image_file(path, max_bytes) as fh:
         try:
@@ -139,7 +141,7 @@ def read_image_file(path: Path, max_bytes: int) -> bytes:
 
 
 @contextlib.contextmanager
-def open_image_file(path: Path, max_bytes: int) -> Iterator[BinaryIO]:
+def open_image_file(path: str | Path, max_bytes: int) -> Iterator[BinaryIO]:
     """Open the regular file ``path`` of at most ``max_bytes`` bytes for reading, without ever
     blocking; ImageNotFound / ImageTooLarge otherwise. Every reader of photo files (decoding,
     hashing for ``ocula index``) opens them here.
@@ -174,7 +176,7 @@ _FILE_KINDS = (
 )
 
 
-def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> None:
+def _check_regular_file(path: str | Path, info: os.stat_result, max_bytes: int) -> None:
     """ImageNotFound unless ``info`` (of ``path``) is a regular file; ImageTooLarge if it is
     over ``max_bytes``."""
     if not stat.S_ISREG(info.st_mode):
@@ -184,13 +186,13 @@ def _check_regular_file(path: Path, info: os.stat_result, max_bytes: int) -> Non
         raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
 
 
-def _link_note(path: Path) -> str:
+def _link_note(path: str | Path) -> str:
     """`` (a symlink to <target>)`` when ``path`` is a symlink, so the refusal names what it reached."""
-    if not path.is_symlink():
+    if not os.path.islink(path):
         return ""
     try:
-        return f" (a symlink to {path.resolve()})"
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return f" (a symlink to {os.path.realpath(path)})"
+    except (OSError, ValueError):
         return " (through a symlink)"
 
 

@@ -39,6 +39,8 @@ def photos(tmp_path) -> tuple[Path, Path]:
         ["faces", "verify", "--detector", "hog", "{a}", "{b}"],  # dlib decodes the whole photo
         ["faces", "verify", "{a}", "{b}", "--descriptor=dlib"],
         ["faces", "verify", "/nonexistent/x.png", "--json"],  # no file named
+        ["faces", "verify", "/nonexistent/x.png", "{a}"],  # the first photo is missing: the command says so
+        ["faces", "verify", "x" * 300, "{a}"],  # a name the system refuses (ENAMETOOLONG): no guess, no error
         ["faces", "verify"],
     ],
 )
@@ -50,7 +52,9 @@ def test_no_guess(photos, argv):
 def test_the_first_file_after_the_command_is_decoded_at_yunets_size(photos):
     a, b = photos
     ahead = start(["--threads", "1", "faces", "verify", "--fmr", "1e-4", str(a), str(b), "--json"])
-    assert ahead is not None and ahead.path == a
+    assert ahead is not None and ahead.argument == str(a)
+    calibrated = start(["faces", "verify", "--calibration", str(b), str(a), str(b)])  # an option's value
+    assert calibrated is not None and calibrated.argument == str(a)
     settings = Settings()
     assert ahead.take(b, SIDE, settings) is None  # another photo: the command decodes it itself
     assert ahead.take(a, None, settings) is None  # a detector that needs the whole photo

@@ -73,15 +73,24 @@ def test_a_command_imports_its_own_module_only():
     assert not [m for m in modules if m.startswith(unneeded)], modules
 
 
-def test_faces_verify_runs_without_pydantic(tmp_path):
+def test_faces_verify_runs_without_pydantic_on_the_photo_decoded_from_the_start(tmp_path):
     """pydantic (with Typer 0.29's use of it) cost every command about 0.2 s of start-up: a whole
-    run of `ocula faces verify` (models loaded, a photo searched) imports none of it."""
+    run of `ocula faces verify` (models loaded, a photo searched) imports none of it. And the
+    photo it searches is the one decoded from the process's start (cli/_ahead.py): the
+    command's own decode is made to fail."""
     photo = tmp_path / "blank.png"
     Image.new("RGB", (64, 48), "white").save(photo)
     modules = _imported_after(
-        "import sys\nfrom ocula.cli import main\n"
+        "import contextlib, io, sys\n"
+        "import ocula.io\n"
+        "def unused(*args, **kwargs):\n    raise AssertionError('the photo decoded ahead was not used')\n"
+        "ocula.io.decode_reduced_ahead = unused\n"
+        "from ocula.cli import main\n"
         f"sys.argv = ['ocula', 'faces', 'verify', {str(photo)!r}, {str(photo)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 1, exc.code  # no face\n"
+        "errors = io.StringIO()\n"
+        "try:\n    with contextlib.redirect_stderr(errors):\n        main()\n"
+        "except SystemExit as exc:\n    assert exc.code == 1, (exc.code, errors.getvalue())\n"
+        "assert 'no face found' in errors.getvalue(), errors.getvalue()\n"
     )
     assert "onnxruntime" in modules and "ocula.cli.faces" in modules  # YuNet ran
     assert not [m for m in modules if m.startswith("pydantic")], modules

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+
 from ocula import ConfigError, Settings
 from ocula.config import DESCRIPTIONS
 
@@ -40,8 +42,9 @@ def test_bad_values_and_unknown_names_are_refused(monkeypatch):
         Settings(thread=2)  # a typo is not silently ignored
     with pytest.raises(ConfigError, match="max_image_pixels: must be at most 178,956,970"):
         Settings(max_image_pixels=200_000_000)
-    for bad in ({"threads": "2.5"}, {"threads": True}, {"offline": "perhaps"}, {"data_dir": 3}, {"vectors": 1},
-                {"download_timeout": 0}, {"download_timeout": "nan"}, {"batch_size": 0}, {"max_image_bytes": -1}):
+    for bad in ({"threads": "2.5"}, {"threads": True}, {"offline": "perhaps"}, {"offline": 2}, {"data_dir": 3},
+                {"vectors": 1}, {"download_timeout": 0}, {"download_timeout": "nan"}, {"download_timeout": "inf"},
+                {"download_timeout": 10**400}, {"batch_size": 0}, {"max_image_bytes": -1}):
         with pytest.raises(ConfigError, match=f"invalid setting {next(iter(bad))}"):
             Settings(**bad)
     settings = Settings()
@@ -58,5 +61,11 @@ def test_values_are_read_as_their_types_and_a_copy_round_trips(monkeypatch, tmp_
     settings = Settings(threads="3", offline="No", download_timeout="2.5", data_dir=str(tmp_path), batch_size=8.0)
     assert (settings.threads, settings.offline, settings.download_timeout, settings.batch_size) == (3, False, 2.5, 8)
     assert settings.data_dir == tmp_path and isinstance(settings.batch_size, int)
+    numpy_values = Settings(
+        threads=np.int64(2), batch_size="16.0", offline=np.bool_(False), download_timeout=np.float32(3.5)
+    )
+    assert (numpy_values.threads, numpy_values.batch_size, numpy_values.offline) == (2, 16, False)
+    assert type(numpy_values.threads) is int and type(numpy_values.offline) is bool
+    assert settings.model_dump(mode="json") == settings.as_dict() and settings.model_dump()["data_dir"] == tmp_path
     assert Settings(**settings.as_dict()) == settings  # how Ray workers get the caller's settings
     assert {name for name in settings.as_dict()} == set(DESCRIPTIONS)
