@@ -21,7 +21,7 @@ from pathlib import Path
 from .environment import ENV_PREFIX, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PIL_MAX_PIXELS, environment_values
 from .errors import ConfigError
 
-__all__ = ["DESCRIPTIONS", "ENV_PREFIX", "Settings", "available_cpus"]
+__all__ = ["ENV_PREFIX", "Settings", "available_cpus"]
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -124,7 +124,6 @@ class _Rule:
 
     parse: Callable[[object], object]
     default: Callable[[], object]
-    description: str
     minimum: float | None = None  # inclusive
     maximum: float | None = None  # inclusive
     positive: bool = False  # > 0
@@ -149,32 +148,17 @@ class _Rule:
 
 
 _RULES: dict[str, _Rule] = {
-    "data_dir": _Rule(
-        _path, lambda: _xdg("XDG_DATA_HOME", ".local/share"), "Where downloaded models and (later) collections live."
-    ),
-    "cache_dir": _Rule(
-        _path,
-        lambda: _xdg("XDG_CACHE_HOME", ".cache"),
-        "Rebuildable files, e.g. ONNX graphs converted from .pth weights.",
-    ),
-    "vectors": _Rule(
-        _text,
-        lambda: "faiss",
-        "Where new collections keep their vectors: 'faiss' (embedded), 'milvus://host:port' "
-        "or a Milvus Lite file 'milvus-lite:PATH.db'. A collection remembers its store.",
-    ),
-    "threads": _Rule(
-        _whole, lambda: 0, "Inference threads; 0 = all CPUs (never more are used).", minimum=0, maximum=1024
-    ),
-    "offline": _Rule(_flag, lambda: True, "Refuse network downloads unless set to false."),
-    "max_image_bytes": _Rule(_whole, lambda: MAX_IMAGE_BYTES, "Largest accepted file.", positive=True),
+    "data_dir": _Rule(_path, lambda: _xdg("XDG_DATA_HOME", ".local/share")),
+    "cache_dir": _Rule(_path, lambda: _xdg("XDG_CACHE_HOME", ".cache")),
+    "vectors": _Rule(_text, lambda: "faiss"),
+    "threads": _Rule(_whole, lambda: 0, minimum=0, maximum=1024),
+    "offline": _Rule(_flag, lambda: True),
+    "max_image_bytes": _Rule(_whole, lambda: MAX_IMAGE_BYTES, positive=True),
     # Pillow refuses more than 2 * its MAX_IMAGE_PIXELS (178,956,970) itself, so a larger value
     # could not take effect; it is refused here rather than silently ignored.
-    "max_image_pixels": _Rule(
-        _whole, lambda: MAX_IMAGE_PIXELS, "Largest width*height.", positive=True, maximum=PIL_MAX_PIXELS
-    ),
-    "batch_size": _Rule(_whole, lambda: 16, "Images per inference batch.", minimum=1, maximum=1024),
-    "download_timeout": _Rule(_number, lambda: 60.0, "Seconds without data before a download fails.", positive=True),
+    "max_image_pixels": _Rule(_whole, lambda: MAX_IMAGE_PIXELS, positive=True, maximum=PIL_MAX_PIXELS),
+    "batch_size": _Rule(_whole, lambda: 16, minimum=1, maximum=1024),
+    "download_timeout": _Rule(_number, lambda: 60.0, positive=True),
 }
 
 
@@ -185,17 +169,19 @@ class Settings:
     A setting not passed (or passed as None) comes from the variable ``OCULA_<NAME>`` (the
     name in any case), else its default. A value of the wrong type or out of range, from an
     argument or a variable, is a :class:`~ocula.errors.ConfigError` naming the setting; an
-    unknown name is a TypeError. What each setting means: :data:`DESCRIPTIONS`."""
+    unknown name is a TypeError."""
 
-    data_dir: Path
-    cache_dir: Path
+    data_dir: Path  # where downloaded models, collections and galleries live
+    cache_dir: Path  # rebuildable files, e.g. ONNX graphs converted from .pth weights
+    # Where new collections keep their vectors: "faiss" (embedded), "milvus://host:port" or a
+    # Milvus Lite file "milvus-lite:PATH.db". A collection remembers its store.
     vectors: str
-    threads: int
-    offline: bool
-    max_image_bytes: int
-    max_image_pixels: int
-    batch_size: int
-    download_timeout: float
+    threads: int  # inference threads; 0 = all CPUs (never more are used)
+    offline: bool  # refuse network downloads unless false
+    max_image_bytes: int  # the largest accepted file
+    max_image_pixels: int  # the largest width * height
+    batch_size: int  # images per inference batch
+    download_timeout: float  # seconds without data before a download fails
 
     def __init__(
         self,
@@ -258,7 +244,3 @@ class Settings:
     def effective_threads(self) -> int:
         """Threads to use: the setting, capped at the CPUs available (more only adds contention)."""
         return min(self.threads, available_cpus()) if self.threads else available_cpus()
-
-
-#: What each setting means.
-DESCRIPTIONS: Mapping[str, str] = {name: rule.description for name, rule in _RULES.items()}

@@ -156,7 +156,7 @@ def _decoding_ahead(
 ) -> Path | PendingPhoto:
     """The photo, decoding on a worker thread at the size ``detector`` searches (YuNet) from
     before the engine is imported and its models loaded: on two cores, start-up and decode
-    overlap (a blank 8000x5000 PNG takes ~0.4 s to decode). Under ``ocula`` the decode started
+    overlap (a blank 8000x5000 PNG takes ~0.5 s to decode). Under ``ocula`` the decode started
     with the process (cli/_ahead.py); otherwise it starts here. Only verify's first photo: the
     second is needed only if the first has a face, and a decode nobody waits for would take CPU
     from the work that is waited for. Other detectors (and crops) decode the whole photo when
