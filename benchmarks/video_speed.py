@@ -8,7 +8,8 @@ A realtime factor of 2 means a 10-minute video takes 5 minutes; above 1, a live 
     python benchmarks/video_speed.py                 # about 4 minutes on 2 cores
     python benchmarks/video_speed.py --quick         # the Hamilton clip only
     python benchmarks/video_speed.py --cli-only      # only the command line, start-up included
-    python benchmarks/video_speed.py --mirror-margin # SFace one pass vs mirror on celeba-80 (4 min)
+    python benchmarks/video_speed.py --mirror-margin # one pass vs mirror: Hamilton clip, celeba-80 (5 min)
+    python benchmarks/video_speed.py --padding       # YuNet: a frame's square vs tighter padding (2 min)
 
 The first table is the issue-17 measure: ``ocula video short_hamilton_clip.mp4 --gallery G
 --json`` (two stills enrolled) run as a user runs it, a new process each time, so the
@@ -23,7 +24,7 @@ is built with each descriptor (``--descriptor dlib`` / ``sface`` / ``sface+dlib`
 gallery's faces are described by both parts in one pass, both mirrored on close calls): with an SFace
 gallery, faces are described by SFace (36 ms a pass, four times dlib's), so the video
 pipeline describes a face only where its track needs it (``video.tracking.FaceTracker.reusable``)
-and runs SFace's mirror pass only on close calls (``video.analyze.CONFIRM_MARGIN``). The reported
+and runs SFace's mirror pass only on close calls (``video.analyze.CONFIRM_MARGINS``). The reported
 ``realtime_factor`` counts start-up (the process's start on Linux); ``startup_seconds`` says
 how much of the wall time was start-up, so the processing rate alone is
 duration / (wall - startup). The later tables time the library in a warm process (models
@@ -125,21 +126,63 @@ CELEBA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces
 def mirror_margin(descriptor: str = "sface") -> None:
     """How far SFace's one-pass descriptor of a probe moves its similarity to a gallery's
     (mirror-pass) descriptors, and whether the video's rule (the mirror pass only within
-    ``CONFIRM_MARGIN`` of the threshold) decides any celeba-80 pair otherwise than the mirror:
-    each half of the identities, the largest YuNet face of each photo, all ordered pairs.
-    ``descriptor`` "sface+dlib": the fusion, both parts in one pass against both with the mirror."""
+    ``CONFIRM_MARGINS[descriptor]`` of the threshold) decides any face or pair otherwise than the
+    mirror: first every face on every frame of the Hamilton clip against the gallery of its two
+    stills (the clip's watchlist, its threshold at FPIR 0.01), then celeba-80: each half of the
+    identities, the largest YuNet face of each photo, all ordered pairs. ``descriptor``
+    "sface+dlib": the fusion, both parts in one pass against both with the mirror."""
     import csv
 
     import cv2
     import numpy as np
 
-    from ocula.pipelines.faces import FaceOptions
-    from ocula.video.analyze import CONFIRM_MARGIN
+    from ocula.pipelines.faces import Descriptor, FaceOptions
+    from ocula.video.analyze import CONFIRM_MARGINS
+    from ocula.video.source import open_video
 
+    margin = CONFIRM_MARGINS[Descriptor(descriptor)]
     rows = list(csv.DictReader((CELEBA / "identities.csv").open()))
     ids = sorted({r["identity"] for r in rows})
     with tempfile.TemporaryDirectory() as tmp, Engine(Settings(data_dir=Path(tmp) / "data")) as engine:
         analyzer = engine.face_analyzer("yunet", descriptor=descriptor)
+
+        def described(rgb: np.ndarray, faces) -> tuple[np.ndarray, np.ndarray]:
+            """One-pass and mirror descriptors of ``faces``, as video.analyze computes them."""
+            chips = analyzer.chips(rgb, faces)
+            single = analyzer.sface.embed(chips, flip=False)
+            mirrored = analyzer.sface.mirrored(single, chips)
+            if analyzer.fusion is not None:
+                dlib_chips = analyzer.dlib_chips(rgb, faces.boxes)
+                dlib_single = analyzer.dlib_embed(dlib_chips, flip=False)
+                single = analyzer.fuse(single, dlib_single)
+                mirrored = analyzer.fuse(mirrored, analyzer.dlib_mirrored(dlib_single, dlib_chips))
+            return single, mirrored
+
+        with Gallery.open("watch", engine=engine, create=True, descriptor=descriptor) as gallery:
+            for name, still in (
+                ("Lin-Manuel Miranda", "lin-manuel-miranda.png"),
+                ("Alex Lacamoire", "alex-lacamoire.png"),
+            ):
+                gallery.enroll(name, [HAMILTON / still])
+            templates = np.concatenate([gallery.templates(p.name)[0] for p in gallery.people()])
+            threshold = gallery.threshold(0.01).threshold
+            one, both = [], []
+            options = FaceOptions(detector="yunet", descriptor=descriptor, embed=False, square=False)
+            for frame in open_video(HAMILTON / "short_hamilton_clip.mp4").frames(0.0):
+                faces = analyzer.analyze(frame.rgb, options)
+                if len(faces):
+                    single, mirrored = described(frame.rgb, faces)
+                    one.append(single @ templates.T)
+                    both.append(mirrored @ templates.T)
+            one_pass, mirror = np.concatenate(one), np.concatenate(both)
+            near = np.abs(one_pass - threshold) < margin
+            rule = np.where(near, mirror, one_pass)
+            print(
+                f"Hamilton clip, every frame: {len(one_pass)} faces x {templates.shape[0]} people; |one pass - mirror|"
+                f" max {np.abs(one_pass - mirror).max():.3f}; faces sent to the mirror by the margin {margin}:"
+                f" {near.any(axis=1).sum()}; decided otherwise than the mirror at FPIR 0.01 ({threshold:.3f}):"
+                f" {((rule >= threshold) != (mirror >= threshold)).sum()}"
+            )
         threshold = engine.calibration(descriptor).threshold_for(1e-3)
         for half, chosen in (("A", ids[: len(ids) // 2]), ("B", ids[len(ids) // 2 :])):
             one, both, who = [], [], []
@@ -149,38 +192,97 @@ def mirror_margin(descriptor: str = "sface") -> None:
                     rgb, FaceOptions(detector="yunet", descriptor=descriptor, embed=False, largest_only=True)
                 )
                 if len(faces):
-                    chips = analyzer.chips(rgb, faces[:1])
-                    single = analyzer.sface.embed(chips, flip=False)
-                    mirrored = analyzer.sface.mirrored(single, chips)
-                    if analyzer.fusion is not None:  # as video.analyze does: both parts, one pass or both
-                        dlib_chips = analyzer.dlib_chips(rgb, faces.boxes[:1])
-                        single = analyzer.fuse(single, analyzer.dlib_embed(dlib_chips, flip=False))
-                        mirrored = analyzer.fuse(mirrored, analyzer.dlib_embed(dlib_chips, flip=True))
+                    single, mirrored = described(rgb, faces[:1])
                     one.append(single[0])
                     both.append(mirrored[0])
                     who.append(r["identity"])
             one_pass, mirror = np.array(one) @ np.array(both).T, np.array(both) @ np.array(both).T
             pairs = ~np.eye(len(who), dtype=bool)
             delta = np.abs(one_pass - mirror)[pairs]
-            rule = np.where(np.abs(one_pass - threshold) < CONFIRM_MARGIN, mirror, one_pass)
+            rule = np.where(np.abs(one_pass - threshold) < margin, mirror, one_pass)
             differ = ((rule >= threshold) != (mirror >= threshold))[pairs].sum()
             print(
                 f"half {half}: {len(who)} faces, {pairs.sum()} ordered pairs; |one pass - mirror| max "
                 f"{delta.max():.3f},"
-                f" 99.9th percentile {np.quantile(delta, 0.999):.3f}; pairs at or past CONFIRM_MARGIN {CONFIRM_MARGIN}:"
-                f" {(delta >= CONFIRM_MARGIN).sum()}; decided otherwise than the mirror at FMR 1e-3 "
+                f" 99.9th percentile {np.quantile(delta, 0.999):.3f}; pairs at or past the margin {margin}:"
+                f" {(delta >= margin).sum()}; decided otherwise than the mirror at FMR 1e-3 "
                 f"({threshold:.3f}): {differ}"
             )
+
+
+def padding() -> None:
+    """YuNet on every frame of the clips in shared/data/video, fitted into its 640 square and
+    padded to it (photos), or padded only to a multiple of 32 plus a margin (``square=False``,
+    video): the faces found one way and not the other (IoU >= 0.5), the largest landmark and
+    score differences of the faces found both ways, and the ms a frame, for the margins 0, 32
+    and the one shipped (``yunet.EDGE_MARGIN``). A margin changes only the padding's size."""
+    import numpy as np
+
+    from ocula.pipelines import yunet
+    from ocula.video.source import open_video
+    from ocula.video.tracking import box_iou
+
+    clips = [
+        HAMILTON / "short_hamilton_clip.mp4",
+        INTEL,
+        *sorted((DATA / "intel_sample_videos" / "preview_gifs").glob("*.gif")),
+    ]
+    shipped = yunet.EDGE_MARGIN
+    with tempfile.TemporaryDirectory() as tmp, Engine(Settings(data_dir=Path(tmp) / "data")) as engine:
+        detector = engine.face_detector("yunet")
+        assert isinstance(detector, yunet.YuNetDetector)
+        print(
+            f"\n{'clip, margin':<66} {'frames':>6} {'both':>5} {'square only':>11} {'other only':>10}"
+            f" {'landmark px':>11} {'score':>6} {'ms square':>9} {'ms other':>8}"
+        )
+        for clip in clips:
+            frames = [f.rgb for f in open_video(clip).frames(0.0) if f.analyse and f.rgb is not None]
+            for margin in sorted({0, 32, shipped}):
+                yunet.EDGE_MARGIN = margin  # read by each search; restored below
+                both = square_only = other_only = 0
+                points = score = square_s = other_s = 0.0
+                for rgb in frames:
+                    start = time.perf_counter()
+                    a = detector.detect_faces(rgb)
+                    middle = time.perf_counter()
+                    b = detector.detect_faces(rgb, square=False)
+                    square_s, other_s = square_s + middle - start, other_s + time.perf_counter() - middle
+                    iou = box_iou(a.boxes, b.boxes) if len(a) and len(b) else np.zeros((len(a), len(b)))
+                    in_b = iou.max(axis=1) >= 0.5 if len(b) else np.zeros(len(a), bool)
+                    in_a = iou.max(axis=0) >= 0.5 if len(a) else np.zeros(len(b), bool)
+                    both, square_only, other_only = (
+                        both + in_b.sum(),
+                        square_only + (~in_b).sum(),
+                        other_only + (~in_a).sum(),
+                    )
+                    for i in np.flatnonzero(in_b):
+                        j = int(iou[i].argmax())
+                        points = max(points, float(np.abs(a.landmarks[i] - b.landmarks[j]).max()))
+                        score = max(score, float(abs(a.scores[i] - b.scores[j])))
+                name = f"{clip.name} {frames[0].shape[1]}x{frames[0].shape[0]}, {margin}" + (
+                    " (shipped)" if margin == shipped else ""
+                )
+                print(
+                    f"{name:<66} {len(frames):6d} {both:5d} {square_only:11d} {other_only:10d} {points:11.2f}"
+                    f" {score:6.3f} {square_s / len(frames) * 1000:9.1f} {other_s / len(frames) * 1000:8.1f}"
+                )
+        yunet.EDGE_MARGIN = shipped
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the Hamilton clip only")
+    parser.add_argument(
+        "--padding", action="store_true", help="YuNet's square vs video padding on every frame, then stop"
+    )
     parser.add_argument("--cli-only", action="store_true", help="only the command line table")
-    parser.add_argument("--mirror-margin", action="store_true", help="SFace one pass vs mirror on celeba-80, then stop")
+    parser.add_argument("--mirror-margin", action="store_true", help="one pass vs mirror (Hamilton, celeba-80)")
     parser.add_argument("--descriptor", default="sface", choices=("sface", "sface+dlib"),
                         help="with --mirror-margin: the descriptor (default sface)")
     args = parser.parse_args()
+    if args.padding:
+        padding()
+        return
     if args.mirror_margin:
         mirror_margin(args.descriptor)
         return

@@ -254,6 +254,27 @@ def _still_video(path: Path, images: list[Path], seconds: float | list[float], f
     writer.release()
 
 
+def test_the_descriptors_models_load_from_the_start_not_at_the_first_face(settings, tmp_path):
+    """The video loads its descriptor's models on a thread while the first frames are searched
+    (0.3-0.4 s for the fusion's), not when a face is first described. A clip without a face
+    describes none, yet its run has loaded them: the run waits for the loader before it ends."""
+    from ocula import Engine
+    from ocula.models.loading import load_runner
+
+    loaded: list[str] = []
+
+    def recording(spec, s):
+        loaded.append(spec.name)
+        return load_runner(spec, s)
+
+    clip = tmp_path / "coffee.mp4"
+    _still_video(clip, [SAMPLES / "coffee.jpg"], seconds=1)
+    with Engine(settings, runner_factory=recording) as engine:
+        report = analyze(clip, engine=engine).run()  # no gallery: the default descriptor, sface+dlib
+        assert report.analysed_frames >= 4 and report.unknown_tracks == 0 and report.people == {}
+        assert sorted(loaded) == ["dlib_resnet_face", "sface_face", "yunet_face"]
+
+
 def test_tag_timeline_reports_concepts(engine, tmp_path):
     clip = tmp_path / "cat_then_coffee.mp4"
     _still_video(clip, [SAMPLES / "cat-chelsea.jpg", SAMPLES / "coffee.jpg"], seconds=4)

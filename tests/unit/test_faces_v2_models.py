@@ -77,18 +77,31 @@ def test_conversion_is_cached_reproducible_and_loads(settings, model):
     spec = get_model(model)
     graph = onnx_graph(spec, settings)
     assert graph == converted_graph_path(spec, settings) and graph.is_file()
-    folded = fold_dequantized_weights(_shipped(settings, model).read_bytes(), name=model)
+    yunet = model == "yunet_face"
+    folded = fold_dequantized_weights(_shipped(settings, model).read_bytes(), name=model, free_size=yunet)
     # The same bytes as the cached graph, however often it is converted.
     assert folded.SerializeToString() == graph.read_bytes()
     assert not [n for n in folded.graph.node if n.op_type == "DequantizeLinear"]
-    assert [i.name for i in folded.graph.input] == (["input"] if model == "yunet_face" else ["data"])
+    assert [i.name for i in folded.graph.input] == (["input"] if yunet else ["data"])
+    # YuNet takes any size (its sides multiples of 32), SFace its fixed 112x112 chip.
+    dims = [d.dim_param or d.dim_value for d in folded.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ([1, 3, "height", "width"] if yunet else [1, 3, 112, 112])
     runner = OnnxRunner(graph, name=model, threads=1)  # ONNX Runtime refuses both files as shipped
     assert runner.input_names == tuple(i.name for i in folded.graph.input)
 
 
-@pytest.mark.parametrize("model,size,outputs", [("yunet_face", 640, YUNET_OUTPUTS), ("sface_face", 112, ["fc1"])])
+@pytest.mark.parametrize(
+    "model,size,outputs",
+    [
+        ("yunet_face", (640, 640), YUNET_OUTPUTS),
+        ("yunet_face", (288, 480), YUNET_OUTPUTS),
+        ("sface_face", (112, 112), ["fc1"]),
+    ],
+)
 def test_folded_graph_matches_opencv_on_the_shipped_int8_file(engine, settings, model, size, outputs):
-    x = np.random.default_rng(17).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
+    """(288, 480): YuNet's graph runs at any size whose sides are multiples of 32, as OpenCV
+    runs the shipped file at a photo's own size."""
+    x = np.random.default_rng(17).uniform(0, 255, (1, 3, *size)).astype(np.float32)
     net = cv2.dnn.readNet(str(_shipped(settings, model)))
     net.setInput(x)
     reference = net.forward(outputs)
@@ -121,6 +134,43 @@ def test_yunet_finds_what_opencv_finds(engine, settings, path):
     boxes, scores = detector.detect(image)  # the dlib detectors' interface
     np.testing.assert_array_equal(boxes, ours.boxes)
     np.testing.assert_array_equal(scores, ours.scores)
+
+
+def test_a_frame_searched_without_its_square_has_the_squares_faces(engine):
+    """``square=False`` (the video's search): a 640x360 frame is padded to 640x448, a multiple of
+    32 and EDGE_MARGIN, not to 640x640; the faces are the square's."""
+    from ocula.pipelines.yunet import EDGE_MARGIN, YuNetDetector
+    from ocula.video.source import open_video
+
+    assert EDGE_MARGIN == 64
+    frame = next(
+        f.rgb for f in open_video(shared("video/face_recognition_hamilton") / "short_hamilton_clip.mp4").frames(0.0)
+    )
+    assert frame is not None and frame.shape == (360, 640, 3)
+    shapes: list[tuple[int, ...]] = []
+    runner = engine.runner("yunet_face")
+
+    class Recording:  # the engine's runner, noting the input's shape of each run
+        name, input_names, output_names = runner.name, runner.input_names, runner.output_names
+
+        def run(self, inputs, outputs=None):
+            shapes.append(next(iter(inputs.values())).shape)
+            return runner.run(inputs, outputs)
+
+        def close(self) -> None:
+            pass
+
+    recording = YuNetDetector(Recording(), get_model("yunet_face"))
+    square, tight = recording.detect_faces(frame), recording.detect_faces(frame, square=False)
+    assert shapes == [(1, 3, 640, 640), (1, 3, 448, 640)]
+    assert len(square) >= 2 and len(tight) == len(square)
+    np.testing.assert_allclose(tight.boxes, square.boxes, atol=0.5)
+    np.testing.assert_allclose(tight.landmarks, square.landmarks, atol=0.5)
+    np.testing.assert_allclose(tight.scores, square.scores, atol=0.01)
+    # A small photo: padded to its multiple of 32 plus the margin, at most the square.
+    shapes.clear()
+    recording.detect_faces(np.zeros((100, 600, 3), np.uint8), square=False)
+    assert shapes == [(1, 3, 128 + EDGE_MARGIN, 640)]
 
 
 def test_sface_describes_as_opencv_does(engine, settings):

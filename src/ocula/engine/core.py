@@ -170,6 +170,10 @@ class Engine:
         """The face pipeline for ``detector`` and ``descriptor`` (see :meth:`FaceService.face_analyzer`)."""
         return self.face_service.face_analyzer(detector, landmarks68=landmarks68, descriptor=descriptor)
 
+    def load_descriptor(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> None:
+        """Load a descriptor's models now (see :meth:`FaceService.load_descriptor`)."""
+        self.face_service.load_descriptor(descriptor)
+
     def face_detector(self, name: str) -> FaceDetector:
         """A face detector by name (see :meth:`FaceService.face_detector`)."""
         return self.face_service.face_detector(name)
@@ -204,17 +208,20 @@ class Engine:
         embed: bool = True,
         turned: bool = False,
         face_expected: bool = False,
+        square: bool = True,
     ) -> Faces:
         """Find, measure and describe the faces in one photo, largest first.
 
         The options are those of :class:`~ocula.pipelines.faces.FaceOptions`: ``detector``
         ("hog", "cnn", "hog+cnn" or "yunet"), ``descriptor`` ("sface+dlib", "sface" or "dlib"), ``upsample``,
-        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``, ``turned``, ``face_expected``.
+        ``largest_only``, ``cropped``, ``landmarks68``, ``embed``, ``turned``, ``face_expected``,
+        ``square``.
         ``image`` may be a :class:`~ocula.io.PendingPhoto` (decoded under its own limits).
         """
         opts = FaceOptions(  # names become enums in FaceOptions
             detector=detector, descriptor=descriptor, upsample=upsample, largest_only=largest_only,  # type: ignore[arg-type]
             cropped=cropped, landmarks68=landmarks68, embed=embed, turned=turned, face_expected=face_expected,
+            square=square,
         )  # fmt: skip
         return self.face_service.faces(image, opts)
 
@@ -231,12 +238,14 @@ class Engine:
         embed: bool = True,
         turned: bool = False,
         face_expected: bool = False,
+        square: bool = True,
     ) -> Iterator[FaceResult]:
         """:meth:`faces` over a stream, one :class:`FaceResult` per input in order; a bad input
         becomes a result with ``error`` and never stops the stream."""
         opts = FaceOptions(  # names become enums in FaceOptions
             detector=detector, descriptor=descriptor, upsample=upsample, largest_only=largest_only,  # type: ignore[arg-type]
             cropped=cropped, landmarks68=landmarks68, embed=embed, turned=turned, face_expected=face_expected,
+            square=square,
         )  # fmt: skip
         return self.face_service.faces_many(sources, opts)
 

@@ -126,6 +126,20 @@ class FaceService:
             fusion=get_model(DESCRIPTOR_MODELS[descriptor]).fusion,
         )
 
+    def load_descriptor(self, descriptor: Descriptor | str = DEFAULT_DESCRIPTOR) -> None:
+        """Load now the models that describe faces with ``descriptor`` (SFace; dlib's ResNet and
+        5-point model; all three for the fusion), which otherwise load when a face is first
+        described: a caller that will describe faces can load them on a thread meanwhile (the
+        video does, while it opens the source and searches the first frames)."""
+        descriptor = as_descriptor(descriptor)
+        dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
+        assert dlib_spec.alignment is not None
+        if descriptor in (Descriptor.SFACE, Descriptor.FUSED):
+            self._pool.runner(DESCRIPTOR_MODELS[Descriptor.SFACE])
+        if descriptor in (Descriptor.DLIB, Descriptor.FUSED):
+            self._pool.runner(dlib_spec.name)
+            self._pool.dlib_model(dlib_spec.alignment.landmarks)
+
     def _shape_predictor(self, name: str) -> ShapePredictorModel:
         model = self._pool.dlib_model(name)
         assert isinstance(model, ShapePredictorModel), f"{name} is not a shape predictor"

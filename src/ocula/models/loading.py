@@ -53,7 +53,9 @@ def _dlib_face_resnet(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
 def _onnx_dequantize(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     from .convert.onnx_dequantize import fold_dequantized_weights
 
-    return fold_dequantized_weights(_read(spec, weights), name=spec.name)
+    # A detector whose architecture names a size multiple takes any such size (YuNet).
+    free_size = "size_multiple" in spec.architecture
+    return fold_dequantized_weights(_read(spec, weights), name=spec.name, free_size=free_size)
 
 
 def _tflite_blazeface(spec: ModelSpec, weights: Path) -> onnx.ModelProto:

@@ -363,12 +363,14 @@ _FACE_MODELS_V2: tuple[ModelSpec, ...] = (
                                 "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", 122489),),
         license="MIT (YuNet by Shiqi Yu, libfacedetection; OpenCV Zoo models/face_detection_yunet/LICENSE)",
         description="YuNet face detector with 5 landmarks (eye centres, nose tip, mouth corners), "
-        "OpenCV Zoo 2023mar; int8 weights folded to fp32; fixed 640x640 input, faces of about "
-        "10-300 px in it",
+        "OpenCV Zoo 2023mar; int8 weights folded to fp32; photos fitted into 640x640 (any size "
+        "that is a multiple of 32 runs), faces of about 10-300 px in it",
         preprocess=Preprocess(input_size=640, crop_fraction=1.0, resample=Resample.AREA, channel_order="BGR",
                               resize=Resize.LETTERBOX, **_RAW_PIXELS),
         converter="onnx_dequantize",
-        architecture=MappingProxyType({"kind": "yunet", "points": 5, "strides": "8,16,32"}),
+        # size_multiple: the graph runs at any size whose sides are multiples of this (its
+        # coarsest stride), as OpenCV's FaceDetectorYN runs it.
+        architecture=MappingProxyType({"kind": "yunet", "points": 5, "strides": "8,16,32", "size_multiple": 32}),
     ),
     ModelSpec(
         name="sface_face",

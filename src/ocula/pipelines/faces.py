@@ -234,6 +234,11 @@ class FaceOptions:
             its landmarks sit in a face's order (``yunet.EXPECTED_TURNED_FACE``: 0.57 false
             faces per 100 held-out face-free photos in benchmarks/turned_search.py, where
             ``turned`` gives 7.5). ``turned`` searches more widely and wins when both are set.
+        square: YuNet only: the photo, fitted into 640x640, is padded to that whole square (the
+            default: every face figure and calibration of ocula was measured so), or with False
+            only to the next multiple of 32 plus a margin that keeps the square's faces
+            (``pipelines.yunet.EDGE_MARGIN``): a 16:9 video frame then has 70% of its pixels.
+            The video pipeline's choice.
     """
 
     detector: Detector | None = None
@@ -245,6 +250,7 @@ class FaceOptions:
     embed: bool = True
     turned: bool = False
     face_expected: bool = False
+    square: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "descriptor", as_descriptor(self.descriptor))
@@ -293,12 +299,12 @@ def detection_side(detector: Detector | str) -> int | None:
 
 def _yunet_search(detector: YuNetDetector, image: np.ndarray, options: FaceOptions) -> DetectedFaces:
     """YuNet's faces in ``image``: upright, or also turned as ``options`` ask."""
-    upsample = options.upsample or 0
+    upsample, square = options.upsample or 0, options.square
     if options.turned:
-        return detector.detect_faces_turned(image, upsample, ANY_TURNED_FACE)
+        return detector.detect_faces_turned(image, upsample, ANY_TURNED_FACE, square=square)
     if options.face_expected:
-        return detector.detect_faces_turned(image, upsample, EXPECTED_TURNED_FACE)
-    return detector.detect_faces(image, upsample)
+        return detector.detect_faces_turned(image, upsample, EXPECTED_TURNED_FACE, square=square)
+    return detector.detect_faces(image, upsample, square=square)
 
 
 class FaceAnalyzer:
@@ -492,7 +498,9 @@ class FaceAnalyzer:
             work, offset = _with_border(image, CROPPED_BORDER)
         at = boxes + np.tile(offset, 2)  # the boxes in ``work``
         shapes = None  # dlib's 5-point shapes: its chips are cut from them
-        if points is None or self.sface is None or self.fusion is not None:
+        # The fusion needs them only to describe (2.7 ms a face: the video finds faces on every
+        # analysed frame and describes them only where a track needs it).
+        if points is None or self.sface is None or (self.fusion is not None and options.embed):
             dlib_points, shapes = self._landmarks5().predict(work, at)
             landmarks = points if points is not None else dlib_points - offset
         else:
@@ -594,6 +602,16 @@ class FaceAnalyzer:
         if flip:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2
         return raw.astype(np.float32)
+
+    def dlib_mirrored(self, single: np.ndarray, chips: np.ndarray) -> np.ndarray:
+        """The descriptors ``dlib_embed(chips, flip=True)`` gives, from the chips' single-pass
+        descriptors ``single`` (``dlib_embed(chips, flip=False)``): only the mirror pass runs."""
+        if len(chips) == 0:
+            return np.zeros((0, int(get_model(EMBEDDER_MODEL).architecture["dim"])), np.float32)
+        if self.embedder is None:
+            raise RuntimeError("this FaceAnalyzer has no embedder")
+        mirror = self.embedder.run({"chips": chips[:, :, ::-1].astype(np.float32)})["descriptor"]
+        return ((single + mirror) / 2).astype(np.float32)
 
 
 def fuse_descriptors(parts: tuple[np.ndarray, ...], weights: tuple[float, ...]) -> np.ndarray:

@@ -1,11 +1,16 @@
 """The YuNet face detector on ONNX Runtime: boxes, five landmarks and scores.
 
-The graph (``yunet_face``, folded to fp32 by ``models.convert.onnx_dequantize``) has a fixed
-640x640 input. OpenCV's ``FaceDetectorYN`` runs the same network at the photo's own size
+The graph (``yunet_face``, folded to fp32 by ``models.convert.onnx_dequantize``) takes any
+size whose sides are multiples of 32. OpenCV's ``FaceDetectorYN`` runs it at the photo's own size
 (padded with zeros at the right and bottom to a multiple of 32); here the photo is scaled to fit
-the square (shrunk with area averaging; enlarged, bilinear, only when ``upsample`` asks) and
-padded with zeros at the right and bottom the same way, so a photo that fits unscaled sees
-exactly the input ``FaceDetectorYN`` would see, with more zero padding.
+a 640 square (shrunk with area averaging; enlarged, bilinear, only when ``upsample`` asks) and
+padded with zeros at the right and bottom, by default to the whole square: every face figure and
+calibration of ocula was measured so. With ``square=False`` it is padded only to the next
+multiple of 32 plus ``EDGE_MARGIN`` (at most the square): a 16:9 video frame (640x448) then has
+70% of the square's pixels. Why the margin: the network's deep features near the photo's bottom
+and right edges see the padding (its receptive fields are large); padded only to the multiple of
+32, as OpenCV's ``FaceDetectorYN`` pads, 6 of the square's 754 faces on the 275 frames of the
+Hamilton clip were lost (a head turned away at the bottom edge, scores 0.60-0.62).
 
 Decoding follows OpenCV's ``modules/objdetect/src/face_detect.cpp`` (``postProcess``): for each
 stride s in (8, 16, 32) and grid cell (row r, column c), score = sqrt(clip(cls) * clip(obj)),
@@ -28,6 +33,7 @@ from .preprocess import to_tensor
 
 __all__ = [
     "ANY_TURNED_FACE",
+    "EDGE_MARGIN",
     "EXPECTED_TURNED_FACE",
     "SCORE_THRESHOLD",
     "TURNS",
@@ -73,6 +79,13 @@ TURNS = (3, 1, 2)
 # one YuNet miss (7245/185156, 0.83 a quarter turn clockwise) is found.
 EXPECTED_TURNS = (3, 1)
 EXPECTED_TURNED_MIN_SCORE = 0.8
+# Zeros kept below and right of a photo searched without its square (``square=False``), in
+# pixels of the network's input. Every frame of the six clips in shared/data/video (1,833),
+# searched both ways (benchmarks/video_speed.py --padding): with 64, the same 1,197 faces as the
+# square, their landmarks within 0.04 px on the Hamilton clip (3.8 px at most, on the Intel
+# clip's), scores within 0.06; with 32, 4 of the Hamilton clip's 754 faces lost; with none, 6.
+# A 640x360 frame took 11.3 ms against 15.0 in the square (480x270: 7.4 against 13.7).
+EDGE_MARGIN = 64
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,8 @@ class YuNetDetector:
         self.preprocess = pre
         # The heads' strides: outputs cls_8 ... kps_32 hold one row per cell of each grid.
         self.strides = tuple(int(s) for s in str(spec.architecture["strides"]).split(","))
+        # Sides the graph also runs at (0: the square only); see the module doc.
+        self.size_multiple = int(spec.architecture.get("size_multiple", 0))
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
@@ -160,14 +175,16 @@ class YuNetDetector:
         faces = self.detect_faces(image, upsample)
         return faces.boxes, faces.scores
 
-    def detect_faces(self, image: np.ndarray, upsample: int = 0) -> DetectedFaces:
+    def detect_faces(self, image: np.ndarray, upsample: int = 0, *, square: bool = True) -> DetectedFaces:
         """Faces in an RGB uint8 photo. The photo is shrunk to fit the network's square, or
-        enlarged up to ``2 ** upsample`` times when it is smaller (finds smaller faces)."""
+        enlarged up to ``2 ** upsample`` times when it is smaller (finds smaller faces); then
+        padded to the square, or with ``square=False`` only to the next multiple of 32 and a
+        margin (see the module doc)."""
         fitted = self._fit(image, upsample)
-        return _scaled_back(self._search(fitted), image, fitted)
+        return _scaled_back(self._search(fitted, square), image, fitted)
 
     def detect_faces_turned(
-        self, image: np.ndarray, upsample: int = 0, rule: TurnRule = ANY_TURNED_FACE
+        self, image: np.ndarray, upsample: int = 0, rule: TurnRule = ANY_TURNED_FACE, *, square: bool = True
     ) -> DetectedFaces:
         """:meth:`detect_faces`; when it finds nothing, the same on the photo turned by each of
         ``rule.turns`` until one finds a face the rule accepts (boxes and landmarks mapped back
@@ -176,10 +193,10 @@ class YuNetDetector:
         most three more network runs, only where the upright photo has no face, and no copy of
         a large photo."""
         fitted = self._fit(image, upsample)
-        found = self._search(fitted)
+        found = self._search(fitted, square)
         h, w = fitted.shape[:2]
         for turns in rule.turns if not len(found) else ():
-            found = self._search(np.ascontiguousarray(np.rot90(fitted, turns)))
+            found = self._search(np.ascontiguousarray(np.rot90(fitted, turns)), square)
             keep = rule.accepted(found)
             found = DetectedFaces(found.boxes[keep], found.landmarks[keep], found.scores[keep])
             if len(found):
@@ -198,19 +215,25 @@ class YuNetDetector:
         scale = letterbox_scale(w, h, size, upsample)
         return _resize(image, max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale))))
 
-    def _search(self, fitted: np.ndarray) -> DetectedFaces:
+    def _search(self, fitted: np.ndarray, square: bool) -> DetectedFaces:
         """Faces in a fitted photo (at most the network's square), in its pixels; padded with
-        zeros at the right and bottom as OpenCV pads."""
-        size = self.preprocess.input_size
-        square = np.zeros((size, size, 3), np.uint8)
-        square[: fitted.shape[0], : fitted.shape[1]] = fitted
-        outputs = self.runner.run({self.runner.input_names[0]: to_tensor(square[None], self.preprocess)})
-        return self._decode(outputs, size)
+        zeros at the right and bottom as OpenCV pads: to the square, or to the next multiple
+        of the graph's size multiple plus ``EDGE_MARGIN``, at most the square."""
+        size = height = width = self.preprocess.input_size
+        if not square and self.size_multiple:
+            m = self.size_multiple
+            height = min(size, -(-fitted.shape[0] // m) * m + EDGE_MARGIN)
+            width = min(size, -(-fitted.shape[1] // m) * m + EDGE_MARGIN)
+        padded = np.zeros((height, width, 3), np.uint8)
+        padded[: fitted.shape[0], : fitted.shape[1]] = fitted
+        outputs = self.runner.run({self.runner.input_names[0]: to_tensor(padded[None], self.preprocess)})
+        return self._decode(outputs, width)
 
-    def _decode(self, outputs: dict[str, np.ndarray], size: int) -> DetectedFaces:
+    def _decode(self, outputs: dict[str, np.ndarray], width: int) -> DetectedFaces:
+        """The faces in the network's outputs for an input ``width`` pixels wide."""
         rows = []
         for stride in self.strides:
-            cols = size // stride
+            cols = width // stride
             cls = np.clip(outputs[f"cls_{stride}"].reshape(-1), 0.0, 1.0)
             obj = np.clip(outputs[f"obj_{stride}"].reshape(-1), 0.0, 1.0)
             score = np.sqrt(cls * obj)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,20 +36,23 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..galleries import Gallery
 
-__all__ = ["CONFIRM_MARGIN", "VideoAnalysis", "VideoOptions", "analyze"]
+__all__ = ["CONFIRM_MARGINS", "VideoAnalysis", "VideoOptions", "analyze"]
 
 #: SFace describes a video's faces in one pass; a face whose one-pass similarity to someone in
-#: the gallery lies within this of the decision threshold (either side) is described with the
-#: mirror pass too, as the gallery's faces and its calibration were, and decided on that. Read
-#: off the Hamilton clip (126 analysed faces x 2 people: the mirror moved a similarity by 0.078
-#: at most), checked on celeba-80 (``benchmarks/video_speed.py --mirror-margin``: a one-pass
-#: probe against mirror templates, 556,674 ordered pairs of each half's largest faces): at most
-#: 0.080 either half, so at any threshold the rule decides every pair as the mirror would.
-#: The fusion (sface+dlib) follows the same rule, both parts in one pass and both mirrored on a
-#: close call: on celeba-80 the mirror moved its similarity by 0.042 at most (``--mirror-margin
-#: --descriptor sface+dlib``: 268,842 / 287,832 ordered pairs, 0.039 / 0.042), no pair decided
-#: otherwise than with the mirror at FMR 1e-3.
-CONFIRM_MARGIN = 0.1
+#: the gallery lies within its descriptor's margin of the decision threshold (either side) is
+#: described with the mirror pass too, as the gallery's faces and its calibration were, and
+#: decided on that (``benchmarks/video_speed.py --mirror-margin [--descriptor sface+dlib]``):
+#: - SFace, 0.1: read off the Hamilton clip (126 analysed faces x 2 people: the mirror moved a
+#:   similarity by 0.078 at most; 0.088 on all 754 faces of its 275 frames), checked on celeba-80
+#:   (a one-pass probe against mirror templates, 556,674 ordered pairs of each half's largest
+#:   faces): at most 0.077 either half (measured again 2026-12-02; 0.080 when first chosen), so
+#:   at any threshold the rule decides every pair as the mirror would.
+#: - The fusion (sface+dlib), both parts in one pass and both mirrored on a close call, 0.06:
+#:   the mirror moves its similarity less (both parts' moves are halved). On celeba-80 0.042 at
+#:   most (268,842 / 287,832 ordered pairs, 0.039 / 0.042); on all 754 faces of the Hamilton
+#:   clip's 275 frames x 2 people, 0.044; no pair or face decided otherwise than with the mirror.
+#:   A margin of 0.1 sent 249 of those 754 faces to the mirror, 0.06 sends 86.
+CONFIRM_MARGINS: Mapping[Descriptor, float] = MappingProxyType({Descriptor.SFACE: 0.1, Descriptor.FUSED: 0.06})
 
 
 def _seconds(name: str, value: Any, low: float, high: float) -> float:
@@ -178,6 +182,7 @@ class VideoAnalysis:
         self._stop = threading.Event()
         self._started = False
         self._start_time = time.perf_counter() if started is None else started
+        self._loading: threading.Thread | None = None  # the descriptor's models, loading (see _new_pass)
         #: Called with each frame read (progress bars); must be quick.
         self.on_frame: Callable[[Frame], None] | None = None
 
@@ -216,7 +221,13 @@ class VideoAnalysis:
         # so with SFace and dlib's detectors the analyzer describes every face.
         lazy = descriptor is Descriptor.DLIB or opts.detector is Detector.YUNET
         analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
-        face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy)
+        # The descriptor's models load on a thread while the source opens and the first frames
+        # are searched, not when the first face is described (0.3-0.4 s for the fusion's three).
+        self._loading = threading.Thread(target=self._load_descriptor, args=(descriptor,), daemon=True)
+        self._loading.start()
+        # YuNet searches a frame padded only to a multiple of 32 and a margin, not to its 640
+        # square: a 16:9 frame has 70% of its pixels, and the same faces (pipelines.yunet.EDGE_MARGIN).
+        face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy, square=False)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
         return _Pass(
             analyzer=analyzer,
@@ -232,6 +243,12 @@ class VideoAnalysis:
             # Redaction's own search for faces, when something redacted is written.
             shield=self._shield() if opts.redact and (opts.annotate or opts.snapshots is not None) else None,
         )
+
+    def _load_descriptor(self, descriptor: Descriptor) -> None:
+        try:
+            self._engine.load_descriptor(descriptor)
+        except Exception:  # noqa: BLE001 - the same error meets the first face described, on the caller's thread
+            pass
 
     def _events(self) -> Iterator[Event]:
         opts = self.options
@@ -380,7 +397,7 @@ class VideoAnalysis:
         """Descriptors of ``faces`` and their gallery similarities. SFace (alone, or with dlib
         in the fusion) describes each face in one pass; the mirror pass (the gallery's
         descriptors and calibration are mirror means) runs only for the faces whose similarity
-        lies within ``CONFIRM_MARGIN`` of the threshold, and theirs is then the mirror mean's: a
+        lies within ``CONFIRM_MARGINS`` of the threshold, and theirs is then the mirror mean's: a
         close call is decided on the calibrated descriptor. dlib alone describes each face fully."""
         if analyzer.sface is None:
             embeddings = analyzer.descriptors(rgb, faces)
@@ -397,11 +414,12 @@ class VideoAnalysis:
         )
         if not analyzer.sface.flip or threshold is None:  # no gallery: nobody to name
             return embeddings, similarities
-        near = [i for i, s in enumerate(similarities) if any(abs(v - threshold) < CONFIRM_MARGIN for v in s.values())]
+        margin = CONFIRM_MARGINS[analyzer.descriptor]
+        near = [i for i, s in enumerate(similarities) if any(abs(v - threshold) < margin for v in s.values())]
         if near:
             mirrored = analyzer.sface.mirrored(single[near], chips[near])
-            if dlib_chips is not None:  # both passes of dlib's chip (a quarter of SFace's cost)
-                mirrored = analyzer.fuse(mirrored, analyzer.dlib_embed(dlib_chips[near], flip=True))
+            if dlib_chips is not None and dlib_single is not None:  # dlib's mirror pass too
+                mirrored = analyzer.fuse(mirrored, analyzer.dlib_mirrored(dlib_single[near], dlib_chips[near]))
             embeddings[near] = mirrored
             again = self._similarities(
                 dataclasses.replace(faces[near], embeddings=embeddings[near], descriptor=analyzer.descriptor_model)
@@ -450,6 +468,9 @@ class VideoAnalysis:
         return dataclasses.replace(event, snapshot=str(path))
 
     def close(self) -> None:
+        if self._loading is not None:  # before the engine it loads into may be closed
+            self._loading.join()
+            self._loading = None
         self.source.close()
         for thing in self._owned:
             thing.close()

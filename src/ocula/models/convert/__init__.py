@@ -10,7 +10,8 @@ __all__ = ["CONVERTER_VERSIONS"]
 CONVERTER_VERSIONS: dict[str, int] = {
     "efficientnet_lite": 2,  # 2: the head's feature map is an output too (GeM pooling for search)
     "dlib_face_resnet": 1,
-    # 2: PRelu as Relu + slope * Min(x, 0); 3: PRelu in the convolutions' blocked layout (same numbers)
-    "onnx_dequantize": 3,
+    # 2: PRelu as Relu + slope * Min(x, 0); 3: PRelu in the convolutions' blocked layout (same
+    # numbers); 4: YuNet's input size left open (the same bits at 640x640)
+    "onnx_dequantize": 4,
     "tflite_blazeface": 1,
 }

@@ -30,6 +30,12 @@ SFace's time. Two rewrites, both exact because one of their two terms is exactly
 
 On one thread (``benchmarks/sface_speed.py``, 2-core machine, load ~5): PRelu 38 ms a chip, the
 ``Min`` form everywhere 27 ms, these rewrites 18 ms (2.1x); descriptors identical bit for bit.
+
+With ``free_image_size`` (YuNet) the graph's input height and width, and its outputs' cell
+counts, are left open: YuNet is fully convolutional (its reshapes are ``(1, -1, c)``, its
+upsamplings by scale), so it runs at any size whose sides are multiples of its coarsest stride,
+as OpenCV's ``FaceDetectorYN`` runs it. At 640x640 the outputs are the same bits as the fixed
+graph's, in the same time.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from onnx import numpy_helper
 from ...errors import ConversionError
 from . import CONVERTER_VERSIONS
 
-__all__ = ["CONVERTER_VERSION", "dequantize_block", "fold_dequantized_weights"]
+__all__ = ["CONVERTER_VERSION", "dequantize_block", "fold_dequantized_weights", "free_image_size"]
 
 #: Bump when the graph this module builds changes, so cached graphs are rebuilt.
 CONVERTER_VERSION = CONVERTER_VERSIONS["onnx_dequantize"]
@@ -161,10 +167,13 @@ def _prelus_rewritten(
     return out, [numpy_helper.from_array(v, k) for k, v in added.items() if k in used]
 
 
-def fold_dequantized_weights(data: bytes, *, name: str, split_prelu: bool = True) -> onnx.ModelProto:
+def fold_dequantized_weights(
+    data: bytes, *, name: str, split_prelu: bool = True, free_size: bool = False
+) -> onnx.ModelProto:
     """The model in ``data`` with its constant weights dequantised to fp32 and, with
     ``split_prelu`` (the cached graphs; False only to measure the difference), its PRelus
-    rewritten in operations that join the convolutions' blocked layout (see the module doc).
+    rewritten in operations that join the convolutions' blocked layout (see the module doc);
+    with ``free_size``, taking images of any size (:func:`free_image_size`).
 
     Raises:
         ConversionError: ``data`` is not an ONNX model, or a quantised weight is malformed.
@@ -205,9 +214,29 @@ def fold_dequantized_weights(data: bytes, *, name: str, split_prelu: bool = True
     graph.input.extend(inputs)
     del graph.value_info[:]
     graph.value_info.extend(value_info)
+    if free_size:
+        free_image_size(model)
     model.producer_name, model.producer_version = "ocula onnx_dequantize", str(CONVERTER_VERSION)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise ConversionError(f"model {name}: the folded graph is not valid ONNX ({exc})") from None
     return model
+
+
+def free_image_size(model: onnx.ModelProto) -> None:
+    """Leave open, in place, the height and width of a fully convolutional graph's one image input
+    (N, C, H, W) and the second axis of its outputs (one row per grid cell: (N, cells, k)); the
+    recorded shapes of intermediate values, fixed by the old size, are dropped (ONNX Runtime
+    infers them)."""
+    graph = model.graph
+    if len(graph.input) != 1 or len(graph.input[0].type.tensor_type.shape.dim) != 4:
+        raise ConversionError("a graph whose image size can be freed has one (N, C, H, W) input")
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"  # setting dim_param clears dim_value
+    for output in graph.output:
+        shape = output.type.tensor_type.shape.dim
+        if len(shape) != 3:
+            raise ConversionError(f"output {output.name}: not (N, cells, k)")
+        shape[1].dim_param = "cells"
+    del graph.value_info[:]
