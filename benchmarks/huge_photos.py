@@ -25,8 +25,10 @@ their bytecode is not cached (an editable install under PYTHONDONTWRITEBYTECODE=
 compiles them first, as a normal install or the first run does. On 2026-12-02 (quiet, the loop
 below in 0.54-0.67 s; ``--repeat 7 --compile --baseline`` with the code before, 17a3e87) the
 blank 8000x5000 PNG took 1.00-1.12 s against 1.62-1.88 s, the 640x480 peer 0.66-0.70 s against
-1.08-1.19 s: the command is now bound by the PNG's decode (0.5-0.65 s alone; a PNG cannot be
-decoded reduced), which starts 0.08 s in, then three cold YuNet runs (0.13 s) and the exit.
+1.08-1.19 s; later that day, with OpenCV imported while the photo decodes, 0.90-1.07 s (median of
+9: 1.02 s against 1.07 s without): the command is bound by the PNG's decode (0.63-0.69 s alone in
+a fresh process; a PNG cannot be decoded reduced), which starts 0.08 s in and ends 0.80-0.90 s in,
+then three cold YuNet runs and the exit (0.15 s).
 """
 
 from __future__ import annotations

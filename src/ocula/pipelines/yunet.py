@@ -160,6 +160,10 @@ class YuNetDetector:
         pre = spec.preprocess
         if pre is None or pre.resize is not Resize.LETTERBOX:
             raise ValueError(f"model {spec.name} does not declare a letterbox input")
+        # OpenCV (~80 ms to import) resizes nearly every photo to the network's size: imported
+        # with the model, not at the first search, so a caller that builds the detector while a
+        # photo decodes (``faces verify``'s first photo) has it by the time the photo is ready.
+        import cv2  # noqa: F401
         self.runner = runner
         self.preprocess = pre
         # The heads' strides: outputs cls_8 ... kps_32 hold one row per cell of each grid.
