@@ -624,7 +624,7 @@ def test_redact_blurs_every_hand_marked_face(engine, redacted_hamilton):
 
 def test_a_fused_gallery_describes_a_video_face_in_one_pass_unless_a_close_call(engine, settings):
     """With the default descriptor (sface+dlib) the video describes a face with both parts in
-    one pass; a close call (within CONFIRM_MARGIN of the threshold) adds the mirror passes, and
+    one pass; a close call (within CONFIRM_MARGINS[sface+dlib] of the threshold) adds the mirror passes, and
     its descriptor is then the one a gallery's faces have."""
     import cv2
 

@@ -130,7 +130,7 @@ class FaceService:
         """Load now the models that describe faces with ``descriptor`` (SFace; dlib's ResNet and
         5-point model; all three for the fusion), which otherwise load when a face is first
         described: a caller that will describe faces can load them on a thread meanwhile (the
-        video does, while it opens the source and searches the first frames)."""
+        video does, while it reads and searches the first frames)."""
         descriptor = as_descriptor(descriptor)
         dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
         assert dlib_spec.alignment is not None

@@ -5,9 +5,9 @@ whether 68-point landmarks are wanted). Two generations of models can be chosen 
 
 - dlib's: HOG and/or the MMOD CNN, dlib's 5-point shape predictor, the ResNet
   descriptor on 150 px chips (ONNX Runtime), compared by ``1 - |a-b|^2/2``;
-- faces v2 (issue 17): the YuNet detector (ONNX Runtime, fixed 640x640 cost; its own five
-  landmarks), and the SFace descriptor on ArcFace-aligned 112 px chips with a mirror pass
-  (unit vectors: ``similarity`` is their cosine);
+- faces v2 (issue 17): the YuNet detector (ONNX Runtime, the photo fitted into 640x640, at
+  most that cost whatever its size; its own five landmarks), and the SFace descriptor on
+  ArcFace-aligned 112 px chips with a mirror pass (unit vectors: ``similarity`` is their cosine);
 - the default, ``sface+dlib``: YuNet, then both descriptors of each face (SFace's as above,
   dlib's on its 150 px chip from its 5-point model on YuNet's box, each with its mirror pass,
   each unit-length), fused into one 256-D unit vector whose cosine is the registry's weighted
@@ -204,7 +204,7 @@ class FaceOptions:
     Attributes:
         detector: ``hog`` (fast), ``cnn`` (more recall, much slower), ``hog+cnn`` (the CNN
             only where HOG finds no face), or ``yunet`` (faces v2: fast, finds turned heads;
-            the photo is fitted into 640x640 at a fixed cost, so no CNN and no pixel budget).
+            the photo is fitted into 640x640, at most that cost, so no CNN and no pixel budget).
             None (the default): the descriptor's (``DETECT_DETECTORS``: yunet for sface+dlib and
             sface, hog for dlib); hog for a cropped input (no detection runs).
         descriptor: ``sface+dlib`` (the default: SFace and dlib's descriptor of the same face,
@@ -392,7 +392,7 @@ class FaceAnalyzer:
                 )
             points = None
             if isinstance(detector, YuNetDetector):
-                # A fixed 640x640 search whatever the photo's size: no upsampling policy or
+                # At most a 640x640 search whatever the photo's size: no upsampling policy or
                 # pixel budget; enlarged only when ``upsample`` asks.
                 found = _yunet_search(detector, image, options)
                 boxes, scores, points = found.boxes, found.scores, found.landmarks

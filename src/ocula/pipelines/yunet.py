@@ -80,7 +80,7 @@ TURNS = (3, 1, 2)
 EXPECTED_TURNS = (3, 1)
 EXPECTED_TURNED_MIN_SCORE = 0.8
 # Zeros kept below and right of a photo searched without its square (``square=False``), in
-# pixels of the network's input. Every frame of the six clips in shared/data/video (1,833),
+# pixels of the network's input. Every frame of the six clips in shared/data/video (1,828),
 # searched both ways (benchmarks/video_speed.py --padding): with 64, the same 1,197 faces as the
 # square, their landmarks within 0.04 px on the Hamilton clip (3.8 px at most, on the Intel
 # clip's), scores within 0.06; with 32, 4 of the Hamilton clip's 754 faces lost; with none, 6.

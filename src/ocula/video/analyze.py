@@ -221,15 +221,11 @@ class VideoAnalysis:
         # so with SFace and dlib's detectors the analyzer describes every face.
         lazy = descriptor is Descriptor.DLIB or opts.detector is Detector.YUNET
         analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
-        # The descriptor's models load on a thread while the source opens and the first frames
-        # are searched, not when the first face is described (0.3-0.4 s for the fusion's three).
-        self._loading = threading.Thread(target=self._load_descriptor, args=(descriptor,), daemon=True)
-        self._loading.start()
         # YuNet searches a frame padded only to a multiple of 32 and a margin, not to its 640
         # square: a 16:9 frame has 70% of its pixels, and the same faces (pipelines.yunet.EDGE_MARGIN).
         face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy, square=False)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
-        return _Pass(
+        run = _Pass(
             analyzer=analyzer,
             face_options=face_options,
             threshold=threshold,
@@ -243,6 +239,12 @@ class VideoAnalysis:
             # Redaction's own search for faces, when something redacted is written.
             shield=self._shield() if opts.redact and (opts.annotate or opts.snapshots is not None) else None,
         )
+        # The descriptor's models load on a thread while the first frames are read and searched,
+        # not when the first face is described (0.3-0.4 s for the fusion's three). Started last:
+        # it holds the engine's model lock while it loads, which the models above also take.
+        self._loading = threading.Thread(target=self._load_descriptor, args=(descriptor,), daemon=True)
+        self._loading.start()
+        return run
 
     def _load_descriptor(self, descriptor: Descriptor) -> None:
         try:
@@ -468,13 +470,15 @@ class VideoAnalysis:
         return dataclasses.replace(event, snapshot=str(path))
 
     def close(self) -> None:
-        if self._loading is not None:  # before the engine it loads into may be closed
-            self._loading.join()
-            self._loading = None
         self.source.close()
-        for thing in self._owned:
-            thing.close()
-        self._owned = ()
+        try:
+            if self._loading is not None:  # before the engine it loads into may be closed
+                self._loading.join()
+                self._loading = None
+        finally:  # a second Ctrl-C during the wait still closes what the run owns
+            for thing in self._owned:
+                thing.close()
+            self._owned = ()
 
     def __enter__(self) -> VideoAnalysis:
         return self
