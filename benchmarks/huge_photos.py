@@ -28,7 +28,8 @@ blank 8000x5000 PNG took 1.00-1.12 s against 1.62-1.88 s, the 640x480 peer 0.66-
 1.08-1.19 s; later that day, with OpenCV imported while the photo decodes, 0.90-1.07 s (median of
 9: 1.02 s against 1.07 s without): the command is bound by the PNG's decode (0.63-0.69 s alone in
 a fresh process; a PNG cannot be decoded reduced), which starts 0.08 s in and ends 0.80-0.90 s in,
-then three cold YuNet runs and the exit (0.15 s).
+then three cold YuNet runs and the exit (0.15 s). libspng (pyspng 0.1.4) decodes that PNG in
+0.40 s, but holds the GIL throughout, which would stall the imports it overlaps.
 """
 
 from __future__ import annotations
