@@ -48,9 +48,10 @@ __all__ = ["CONFIRM_MARGINS", "VideoAnalysis", "VideoOptions", "analyze"]
 #:   faces): at most 0.077 either half (measured again 2026-12-02; 0.080 when first chosen), so
 #:   at any threshold the rule decides every pair as the mirror would.
 #: - The fusion (sface+dlib), both parts in one pass and both mirrored on a close call, 0.06:
-#:   the mirror moves its similarity less (both parts' moves are halved). On celeba-80 0.042 at
-#:   most (268,842 / 287,832 ordered pairs, 0.039 / 0.042); on all 754 faces of the Hamilton
-#:   clip's 275 frames x 2 people, 0.044; no pair or face decided otherwise than with the mirror.
+#:   the mirror moves its similarity less (each part's move counts at its weight, 0.5). On
+#:   celeba-80 0.042 at most (268,842 / 287,832 ordered pairs, 0.039 / 0.042); on all 754 faces
+#:   of the Hamilton clip's 275 frames x 2 people, 0.044; no pair or face decided otherwise than
+#:   with the mirror.
 #:   A margin of 0.1 sent 249 of those 754 faces to the mirror, 0.06 sends 86.
 CONFIRM_MARGINS: Mapping[Descriptor, float] = MappingProxyType({Descriptor.SFACE: 0.1, Descriptor.FUSED: 0.06})
 
