@@ -37,7 +37,6 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-
 #: What a variable may say for a boolean setting, in any case (what pydantic accepted when
 #: Settings was a pydantic model).
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})

@@ -1,9 +1,10 @@
-"""``OCULA_*`` environment variables, and the image limits' defaults, read without pydantic.
+"""``OCULA_*`` environment variables, and the image limits' defaults.
 
 :class:`ocula.config.Settings` reads its variables and takes the image limits' defaults here. The
-command line reads the image limits here too, before pydantic is imported, to start decoding the
-first photo of ``faces verify`` when the process starts (cli/_ahead.py); it uses that decode only
-when the settings it builds later agree on both limits.
+command line reads the image limits here too, before ``ocula.config`` (and the dataclasses it
+imports) is imported, to start decoding the first photo of ``faces verify`` when the process
+starts (cli/_ahead.py); it uses that decode only when the settings it builds later agree on both
+limits.
 """
 
 from __future__ import annotations

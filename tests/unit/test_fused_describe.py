@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dlib
 import numpy as np
+import pytest
 
 from ocula.models.backends.fake import FakeRunner
 from ocula.models.registry import get_model
@@ -124,9 +125,5 @@ def test_load_descriptor_loads_exactly_the_descriptors_models(tmp_path):
             engine.load_descriptor(descriptor)  # loaded once, kept
             assert len(loaded) == len(models)
     with Engine(Settings(data_dir=tmp_path), runner_factory=runner, dlib_factory=dlib_model) as engine:
-        try:
+        with pytest.raises(UnknownName, match="arcface"):
             engine.load_descriptor("arcface")
-        except UnknownName as exc:
-            assert "arcface" in str(exc)
-        else:
-            raise AssertionError("an unknown descriptor was accepted")

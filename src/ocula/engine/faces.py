@@ -74,6 +74,12 @@ def _named(models: dict[str, str], name: str, what: str) -> str:
         raise UnknownName(what, str(name), list(models)) from None
 
 
+def _described_by(descriptor: Descriptor) -> tuple[bool, bool]:
+    """Whether SFace and whether dlib's ResNet describe faces for ``descriptor``, alone or as a
+    part of the fusion."""
+    return descriptor in (Descriptor.SFACE, Descriptor.FUSED), descriptor in (Descriptor.DLIB, Descriptor.FUSED)
+
+
 class FaceService:
     """Face finding, description and verification on the models of ``pool``."""
 
@@ -104,8 +110,7 @@ class FaceService:
         dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
         assert dlib_spec.alignment is not None
         yunet = detector is Detector.YUNET
-        sface = descriptor in (Descriptor.SFACE, Descriptor.FUSED)  # SFace describes, alone or as a part
-        dlib = descriptor in (Descriptor.DLIB, Descriptor.FUSED)  # dlib's ResNet describes, alone or as a part
+        sface, dlib = _described_by(descriptor)
         # dlib's 5 points: for dlib's detectors (the Faces' landmarks) and dlib's chips.
         # dlib's models are loaded when a face is first described (a faceless photo loads none).
         landmarks5 = (
@@ -131,12 +136,12 @@ class FaceService:
         5-point model; all three for the fusion), which otherwise load when a face is first
         described: a caller that will describe faces can load them on a thread meanwhile (the
         video does, while it reads and searches the first frames)."""
-        descriptor = as_descriptor(descriptor)
+        sface, dlib = _described_by(as_descriptor(descriptor))
         dlib_spec = get_model(DESCRIPTOR_MODELS[Descriptor.DLIB])
         assert dlib_spec.alignment is not None
-        if descriptor in (Descriptor.SFACE, Descriptor.FUSED):
+        if sface:
             self._pool.runner(DESCRIPTOR_MODELS[Descriptor.SFACE])
-        if descriptor in (Descriptor.DLIB, Descriptor.FUSED):
+        if dlib:
             self._pool.runner(dlib_spec.name)
             self._pool.dlib_model(dlib_spec.alignment.landmarks)
 

@@ -236,9 +236,10 @@ class FaceOptions:
             ``turned`` gives 7.5). ``turned`` searches more widely and wins when both are set.
         square: YuNet only: the photo, fitted into 640x640, is padded to that whole square (the
             default: every face figure and calibration of ocula was measured so), or with False
-            only to the next multiple of 32 plus a margin that keeps the square's faces
-            (``pipelines.yunet.EDGE_MARGIN``): a 16:9 video frame then has 70% of its pixels.
-            The video pipeline's choice.
+            only to the next multiple of 32 plus a margin (``pipelines.yunet.EDGE_MARGIN``): a
+            16:9 video frame then has 70% of its pixels, and the same faces on the clips measured;
+            faces by the bottom or right edge of a small photo can move a few pixels. The video
+            pipeline's choice.
     """
 
     detector: Detector | None = None

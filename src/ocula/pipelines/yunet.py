@@ -10,7 +10,8 @@ multiple of 32 plus ``EDGE_MARGIN`` (at most the square): a 16:9 video frame (64
 70% of the square's pixels. Why the margin: the network's deep features near the photo's bottom
 and right edges see the padding (its receptive fields are large); padded only to the multiple of
 32, as OpenCV's ``FaceDetectorYN`` pads, 6 of the square's 754 faces on the 275 frames of the
-Hamilton clip were lost (a head turned away at the bottom edge, scores 0.60-0.62).
+Hamilton clip were lost (a head turned away at the bottom edge, scores 0.60-0.62). With the
+margin, faces near those edges can still differ a little (``EDGE_MARGIN``).
 
 Decoding follows OpenCV's ``modules/objdetect/src/face_detect.cpp`` (``postProcess``): for each
 stride s in (8, 16, 32) and grid cell (row r, column c), score = sqrt(clip(cls) * clip(obj)),
@@ -80,11 +81,15 @@ TURNS = (3, 1, 2)
 EXPECTED_TURNS = (3, 1)
 EXPECTED_TURNED_MIN_SCORE = 0.8
 # Zeros kept below and right of a photo searched without its square (``square=False``), in
-# pixels of the network's input. Every frame of the six clips in shared/data/video (1,828),
-# searched both ways (benchmarks/video_speed.py --padding): with 64, the same 1,197 faces as the
-# square, their landmarks within 0.04 px on the Hamilton clip (3.8 px at most, on the Intel
-# clip's), scores within 0.06; with 32, 4 of the Hamilton clip's 754 faces lost; with none, 6.
-# A 640x360 frame took 11.3 ms against 15.0 in the square (480x270: 7.4 against 13.7).
+# pixels of the network's input (``YuNetDetector.edge_margin``). Chosen on every frame of the
+# six clips in shared/data/video (1,828), searched both ways (benchmarks/video_speed.py
+# --padding): with 64, the same 1,197 faces as the square, their landmarks within 0.04 px on the
+# Hamilton clip (3.8 px at most, on the Intel clip's), scores within 0.06; with 32, 4 of the
+# Hamilton clip's 754 faces lost; with none, 6. Checked on data it was not chosen on, celeba-80's
+# 1,057 photos (small: 178x218 is searched as 256x288, the face near the padding): 1,123 faces
+# both ways, 1 found only in the square and 1 only without; landmarks within 0.04 px for 90% of
+# the faces, over 1 px for 19 and at most 9.0 px. So near the bottom and right edges the two can
+# differ. A 640x360 frame took 11.3 ms against 15.0 in the square (480x270: 7.4 against 13.7).
 EDGE_MARGIN = 64
 
 
@@ -168,8 +173,10 @@ class YuNetDetector:
         self.preprocess = pre
         # The heads' strides: outputs cls_8 ... kps_32 hold one row per cell of each grid.
         self.strides = tuple(int(s) for s in str(spec.architecture["strides"]).split(","))
-        # Sides the graph also runs at (0: the square only); see the module doc.
+        # Sides the graph also runs at (0: the square only), and the zeros kept below and right
+        # of a photo searched without the square; see the module doc.
         self.size_multiple = int(spec.architecture.get("size_multiple", 0))
+        self.edge_margin = EDGE_MARGIN
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
@@ -222,12 +229,12 @@ class YuNetDetector:
     def _search(self, fitted: np.ndarray, square: bool) -> DetectedFaces:
         """Faces in a fitted photo (at most the network's square), in its pixels; padded with
         zeros at the right and bottom as OpenCV pads: to the square, or to the next multiple
-        of the graph's size multiple plus ``EDGE_MARGIN``, at most the square."""
+        of the graph's size multiple plus ``edge_margin``, at most the square."""
         size = height = width = self.preprocess.input_size
         if not square and self.size_multiple:
             m = self.size_multiple
-            height = min(size, -(-fitted.shape[0] // m) * m + EDGE_MARGIN)
-            width = min(size, -(-fitted.shape[1] // m) * m + EDGE_MARGIN)
+            height = min(size, -(-fitted.shape[0] // m) * m + self.edge_margin)
+            width = min(size, -(-fitted.shape[1] // m) * m + self.edge_margin)
         padded = np.zeros((height, width, 3), np.uint8)
         padded[: fitted.shape[0], : fitted.shape[1]] = fitted
         outputs = self.runner.run({self.runner.input_names[0]: to_tensor(padded[None], self.preprocess)})

@@ -51,7 +51,8 @@ __all__ = ["CONFIRM_MARGINS", "VideoAnalysis", "VideoOptions", "analyze"]
 #:   the mirror moves its similarity less (each part's move counts at its weight, 0.5). On
 #:   celeba-80 0.042 at most (268,842 / 287,832 ordered pairs, 0.039 / 0.042); on all 754 faces
 #:   of the Hamilton clip's 275 frames x 2 people, 0.044; no pair or face decided otherwise than
-#:   with the mirror.
+#:   with the mirror. 0.06 was chosen on these same data (about 1.4 times the largest move
+#:   seen, as SFace's 0.1 is 1.25 times its own), so it is a floor that held there, not a bound.
 #:   A margin of 0.1 sent 249 of those 754 faces to the mirror, 0.06 sends 86.
 CONFIRM_MARGINS: Mapping[Descriptor, float] = MappingProxyType({Descriptor.SFACE: 0.1, Descriptor.FUSED: 0.06})
 
@@ -223,7 +224,8 @@ class VideoAnalysis:
         lazy = descriptor is Descriptor.DLIB or opts.detector is Detector.YUNET
         analyzer = self._engine.face_analyzer(opts.detector, descriptor=descriptor)
         # YuNet searches a frame padded only to a multiple of 32 and a margin, not to its 640
-        # square: a 16:9 frame has 70% of its pixels, and the same faces (pipelines.yunet.EDGE_MARGIN).
+        # square: a 16:9 frame has 70% of its pixels, and the same faces on the clips measured
+        # (pipelines.yunet.EDGE_MARGIN).
         face_options = FaceOptions(detector=opts.detector, descriptor=descriptor, embed=not lazy, square=False)
         threshold = self._gallery.threshold(opts.fpir).threshold if self._gallery is not None else None
         run = _Pass(
