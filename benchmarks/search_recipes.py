@@ -82,8 +82,9 @@ class FeatureNet:
     """EfficientNet-Lite0 as ocula converts it, with the input of node ``pool`` as an extra output."""
 
     def __init__(self, engine: Engine):
-        import onnxruntime as ort
+        from ocula.models.backends.onnx import onnxruntime_module
 
+        ort = onnxruntime_module()  # its telemetry off, as ocula imports it
         self.spec = get_model(SEARCH_MODEL)
         self.pre = self.spec.preprocess
         model = onnx.load(str(onnx_graph(self.spec, engine.settings)))

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# Before any test imports ONNX Runtime directly (test_converter.py does at collection): its
+# telemetry off in this process and the processes it starts, as ocula imports it
+# (models/backends/onnx.py).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 from ocula import Engine, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

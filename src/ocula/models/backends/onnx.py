@@ -2,23 +2,53 @@
 
 One ``InferenceSession`` per model per Engine. ``InferenceSession.run`` is thread-safe, so a
 runner may be shared by threads (the service will rely on this).
+
+ONNX Runtime is imported with its telemetry off (:func:`onnxruntime_module`). Since 1.29 its
+Linux and macOS wheels send Microsoft usage events by default: at import it writes a device
+identifier and an offline event cache under ``~/.cache/Microsoft/DeveloperTools/.onnxruntime``
+(2.7 MB on the development machine, growing with every run), and uploads the events when it
+can. Only ``ORT_DISABLE_TELEMETRY=1`` set before the import stops all of it
+(``disable_telemetry_events()`` after the import left both files written:
+tests/e2e/test_onnx_telemetry.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...errors import ModelUnavailable
 
-__all__ = ["OnnxRunner"]
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module"]
+
+#: The environment variable that turns ONNX Runtime's telemetry off when it is "1" at import.
+TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
+
+
+def onnxruntime_module() -> ModuleType:
+    """``onnxruntime``, imported with its telemetry off unless the environment explicitly
+    says otherwise (``ORT_DISABLE_TELEMETRY=0``). Every part of ocula imports it here. Setting
+    the variable also keeps it off in the processes ocula starts. A program that imported ONNX
+    Runtime itself before ocula did has already had its files written; its later events are
+    still turned off."""
+    os.environ.setdefault(TELEMETRY_SWITCH, "1")
+    import onnxruntime as ort  # imported here: keeps `import ocula` light
+
+    if os.environ[TELEMETRY_SWITCH] == "1":
+        ort.disable_telemetry_events()
+    return ort
 
 
 class OnnxRunner:
     def __init__(self, path: Path, *, name: str, threads: int):
-        import onnxruntime as ort  # imported here: keeps `import ocula` light
+        ort = onnxruntime_module()
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
