@@ -346,3 +346,26 @@ def test_load_reduced_maps_exif_rotation_and_keeps_the_limits():
         load_reduced(png_bomb(12_000, 12_000), longer_side=640)
     with pytest.raises(ImageDecodeError):
         load_reduced(b"not an image", longer_side=640)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P"])
+@pytest.mark.parametrize(("size", "factor"), [((301, 257), 2), ((301, 257), 7), ((640, 97), 12), ((50, 23), 12)])
+def test_reduction_in_two_halves_is_pil_reduce_byte_for_byte(monkeypatch, mode, size, factor):
+    """reduced_by's two halves (the bottom one on a thread) give what one reduce() gives, the
+    photo's info (its EXIF) kept; forced here on any machine and size."""
+    from ocula import image_file
+
+    monkeypatch.setattr(image_file, "SPLIT_REDUCE_PIXELS", 0)
+    monkeypatch.setattr(image_file, "_cpus", lambda: 2)
+    threads = []
+    real_on_thread = image_file.on_thread
+    monkeypatch.setattr(image_file, "on_thread", lambda work, name: threads.append(name) or real_on_thread(work, name))
+    rng = np.random.default_rng(size[0] * factor)
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8), "RGBA").convert(mode)
+    image.info["exif"] = b"Exif\x00\x00kept"
+    expected = (image.convert("RGB") if mode == "P" else image).reduce(factor)
+    reduced = image_file.reduced_by(image, factor)
+    assert reduced.mode == expected.mode and reduced.size == expected.size
+    assert reduced.tobytes() == expected.tobytes()
+    assert reduced.info["exif"] == b"Exif\x00\x00kept"
+    assert threads == (["ocula-reduce"] if size[1] // factor >= 2 else [])
