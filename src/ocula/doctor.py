@@ -22,6 +22,7 @@ from .collections import Collection
 from .collections.collection import KINDS, collection_names, collection_path
 from .config import Settings
 from .errors import OculaError
+from .models.backends.onnx import onnxruntime_module
 from .models.files import file_status
 from .models.registry import list_models
 from .models.sources import PackageFile
@@ -59,7 +60,8 @@ def check_install() -> list[Check]:
     out = [Check("install", "python", "ok", f"{platform.python_version()} on {platform.machine()}")]
     for module, why in REQUIRED.items():
         try:
-            m = importlib.import_module(module)
+            # ONNX Runtime as the rest of ocula imports it: with its telemetry off.
+            m = onnxruntime_module() if module == "onnxruntime" else importlib.import_module(module)
         except Exception as exc:  # an import can fail with anything (a missing .so, ABI errors)
             out.append(
                 Check("install", module, "problem", f"cannot import ({type(exc).__name__}: {exc}); needed for {why}")

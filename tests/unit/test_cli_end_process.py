@@ -18,11 +18,13 @@ print("buffered", end=" ")
 """
 
 
-def _ended(body: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "OCULA_DEBUG"}
+def _ended(body: str, stdout: int = subprocess.PIPE, **env: str) -> subprocess.CompletedProcess[str]:
+    """``body`` after PRELUDE in a fresh process, its output buffered (as to a pipe or a file;
+    PYTHONUNBUFFERED, common in CI, would hide a missing flush)."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("OCULA_DEBUG", "PYTHONUNBUFFERED")}
     return subprocess.run(
         [sys.executable, "-c", PRELUDE + body], env={**environment, **env},
-        capture_output=True, text=True, timeout=60,
+        stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
     )  # fmt: skip
 
 
@@ -72,3 +74,31 @@ def test_a_working_thread_that_is_not_a_daemon_is_waited_for(tmp_path):
 def test_a_daemon_thread_does_not_hold_the_process():
     done = _ended("threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\nend_process(0)")
     assert done.returncode == 0 and done.stdout == "buffered atexit ran\n"
+
+
+def test_what_a_c_library_wrote_to_its_stdout_is_flushed():
+    body = "import ctypes\nctypes.CDLL(None).printf(b'from C\\n')\nend_process(0)\n"
+    assert _ended(body).stdout.endswith("from C\n")
+
+
+def test_closed_standard_streams_are_no_error():
+    """Started with stdout closed (sys.stdout is None): the status stands."""
+    code = "import sys; from ocula.cli import end_process; assert sys.stdout is None; end_process(6)"
+    closed = subprocess.run(
+        ["sh", "-c", '"$0" -c "$1" >&-', sys.executable, code], stderr=subprocess.PIPE, text=True, timeout=60
+    )
+    assert closed.returncode == 6, closed.stderr
+
+
+@pytest.mark.parametrize("code", ["2**40 + 3", "-(2**40)"])
+def test_a_status_beyond_a_c_int_exits_as_python_does(code):
+    expected = subprocess.run([sys.executable, "-c", f"import sys; sys.exit({code})"], timeout=60).returncode
+    assert _ended(f"end_process({code})").returncode == expected
+
+
+def test_a_profiler_gets_its_output_written(tmp_path):
+    out = tmp_path / "run.prof"
+    script = tmp_path / "script.py"
+    script.write_text("from ocula.cli import end_process\nend_process(0)\n")
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), str(script)], timeout=60)
+    assert done.returncode == 0 and out.stat().st_size > 0

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "FACES_COMMANDS", "app", "cli_command", "end_process", "main", "run"]
 
-#: The exit status of a process whose standard output could not be flushed at its end (Python's own).
+#: The exit status of a successful command whose standard output could not be flushed at its
+#: end (Python's own in that case; a failing command keeps its status).
 EXIT_UNFLUSHED = 120
 
 
@@ -46,25 +47,51 @@ def end_process(code: object) -> NoReturn:
     blocks), so no file is left unwritten. Where a thread that is not a daemon still runs (its
     work would be cut off), or with OCULA_DEBUG=1, the interpreter ends the process as usual."""
     others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
-    if os.environ.get("OCULA_DEBUG") == "1" or any(t.is_alive() for t in others):
+    usual = (
+        os.environ.get("OCULA_DEBUG") == "1"
+        or any(t.is_alive() for t in others)  # its work would be cut off
+        or sys.getprofile() is not None  # a profiler (cProfile) writes its output at exit
+        or sys.gettrace() is not None  # so may a tracer (coverage)
+        or (isinstance(code, int) and not -(2**31) <= code < 2**31)  # os._exit takes a C int
+    )
+    if usual:
         sys.exit(code)
     if code is None:
         status = 0
     elif isinstance(code, int):
         status = code
     else:  # sys.exit("message"): printed, status 1
-        sys.stderr.write(f"{code}\n")
+        if sys.stderr is not None:
+            sys.stderr.write(f"{code}\n")
         status = 1
     atexit._run_exitfuncs()  # what the interpreter itself calls at exit (logging, temporary files...)
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):  # a closed pipe (`ocula ... | head`), a closed stream
+    if not _flushed(sys.stdout, sys.__stdout__):
         status = status or EXIT_UNFLUSHED
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    _flushed(sys.stderr, sys.__stderr__)
+    _flush_c_streams()
     os._exit(status)
+
+
+def _flushed(*streams: object) -> bool:
+    """Flush each stream that is there (None when its file descriptor was closed at start);
+    False if one could not be (a closed pipe: ``ocula ... | head``)."""
+    done = True
+    for stream in dict.fromkeys(s for s in streams if s is not None):  # each once
+        try:
+            stream.flush()  # type: ignore[attr-defined]
+        except (OSError, ValueError, AttributeError):
+            done = False
+    return done
+
+
+def _flush_c_streams() -> None:
+    """What C libraries wrote through their own buffered stdout, flushed as exit() would."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to call (not a POSIX system)
+        pass
 
 
 def main() -> None:

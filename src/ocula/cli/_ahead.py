@@ -3,8 +3,9 @@
 Before ``faces verify A B`` reads A it spends about 0.5 s importing (Typer, numpy, ONNX Runtime,
 the engine) and loading YuNet, and a 40 MP PNG takes about 0.5 s more to decode. PIL's decoders
 release the GIL, so on a second core the two overlap when the decode starts first: the entry
-point (:func:`ocula.cli.main`) calls :func:`start` with the raw arguments before anything else is
-imported, and the command takes the photo with :meth:`PhotoAhead.take`. This module imports
+point (:func:`ocula.cli.run`, through :func:`ocula.cli.main`) calls :func:`start` with the raw
+arguments before anything else is imported, and the command takes the photo with
+:meth:`PhotoAhead.take`. This module imports
 nothing of weight, and :func:`start` only PIL and what the decode needs
 (:mod:`ocula.image_file`, :mod:`ocula.environment`; no pathlib, no dataclasses): the decode
 starts about 0.08 s after the interpreter (0.45 s before this module existed in this form).

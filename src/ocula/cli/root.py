@@ -2,7 +2,7 @@
 
 Importing this module imports Typer and no command: a command's module (and through it numpy,
 pydantic, the engine) is imported when the command runs or its help is shown (cli/_lazy.py).
-The process's entry point is :func:`ocula.cli.main`."""
+The process's entry point is :func:`ocula.cli.run` (which runs :func:`ocula.cli.main`)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ ONNX Runtime is imported with its telemetry off (:func:`onnxruntime_module`). Si
 Linux and macOS wheels send Microsoft usage events by default: at import it writes a device
 identifier and an offline event cache under ``~/.cache/Microsoft/DeveloperTools/.onnxruntime``
 (2.7 MB on the development machine, growing with every run), and uploads the events when it
-can. Only ``ORT_DISABLE_TELEMETRY=1`` set before the import stops all of it
-(``disable_telemetry_events()`` after the import left both files written:
-tests/e2e/test_onnx_telemetry.py).
+can. Only ``ORT_DISABLE_TELEMETRY=1`` set before the import stops all of it;
+``disable_telemetry_events()`` called after the import leaves both files written
+(tests/e2e/test_onnx_telemetry.py checks both).
 """
 
 from __future__ import annotations
@@ -32,16 +32,22 @@ __all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module"]
 TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
 
 
+#: Values of the switch ONNX Runtime 1.32 reads as "off" (checked one by one with an empty
+#: home: "0", "false", "no", "off", "2" and "" left its files written).
+_OFF = ("1", "true", "yes")
+
+
 def onnxruntime_module() -> ModuleType:
-    """``onnxruntime``, imported with its telemetry off unless the environment explicitly
-    says otherwise (``ORT_DISABLE_TELEMETRY=0``). Every part of ocula imports it here. Setting
-    the variable also keeps it off in the processes ocula starts. A program that imported ONNX
-    Runtime itself before ocula did has already had its files written; its later events are
-    still turned off."""
-    os.environ.setdefault(TELEMETRY_SWITCH, "1")
+    """``onnxruntime``, imported with its telemetry off unless the environment sets
+    ``ORT_DISABLE_TELEMETRY`` to another value (``0``: on). Every part of ocula imports it here.
+    Setting the variable also keeps it off in the processes ocula starts. A program that
+    imported ONNX Runtime itself before ocula did has had its files written by then; ocula
+    still calls its ``disable_telemetry_events()``."""
+    if not os.environ.get(TELEMETRY_SWITCH, "").strip():  # unset or empty: ONNX Runtime's default is on
+        os.environ[TELEMETRY_SWITCH] = "1"
     import onnxruntime as ort  # imported here: keeps `import ocula` light
 
-    if os.environ[TELEMETRY_SWITCH] == "1":
+    if os.environ[TELEMETRY_SWITCH].strip().lower() in _OFF:
         ort.disable_telemetry_events()
     return ort
 
