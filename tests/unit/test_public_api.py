@@ -73,7 +73,7 @@ def test_a_command_imports_its_own_module_only():
     assert not [m for m in modules if m.startswith(unneeded)], modules
 
 
-def test_faces_verify_runs_without_pydantic_on_the_photo_decoded_from_the_start(tmp_path):
+def test_faces_verify_runs_without_pydantic_or_search_on_the_photo_decoded_from_the_start(tmp_path):
     """pydantic (with Typer 0.29's use of it) cost every command about 0.2 s of start-up: a whole
     run of `ocula faces verify` (models loaded, a photo searched) imports none of it. And the
     photo it searches is the one decoded from the process's start (cli/_ahead.py): the
@@ -94,6 +94,8 @@ def test_faces_verify_runs_without_pydantic_on_the_photo_decoded_from_the_start(
     )
     assert "onnxruntime" in modules and "ocula.cli.faces" in modules  # YuNet ran
     assert not [m for m in modules if m.startswith("pydantic")], modules
+    # Nor the search service and collections (Engine.search_service is built on first use).
+    assert "ocula.engine.search" not in modules and "ocula.collections" not in modules, modules
 
 
 def test_every_error_is_an_ocula_error():

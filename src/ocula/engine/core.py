@@ -28,7 +28,6 @@ from ..pipelines.faces import DEFAULT_DESCRIPTOR, Descriptor, Detector, FaceAnal
 from .decode import DECODE_AHEAD, decode_ahead
 from .faces import FaceService
 from .pool import ModelPool
-from .search import CatalogEntry, IndexReport, SearchService
 from .tagging import TagService
 
 if TYPE_CHECKING:
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from ..types import TagResult, Tags
     from .pool import DlibModel
     from .results import Dedupe, Embedded
+    from .search import CatalogEntry, IndexReport, SearchService
 
 __all__ = ["Engine"]
 
@@ -67,7 +67,14 @@ class Engine:
         self.pool = ModelPool(self.settings, runner_factory=runner_factory, dlib_factory=dlib_factory)
         self.face_service = FaceService(self.pool)
         self.tag_service = TagService(self.pool)
-        self.search_service = SearchService(self.pool, self.face_service)
+
+    @functools.cached_property
+    def search_service(self) -> SearchService:
+        """The search service, built on first use: its module and ocula.collections are not
+        imported by commands that never search (``faces verify``: 39 ms of start-up)."""
+        from .search import SearchService
+
+        return SearchService(self.pool, self.face_service)
 
     # -- models ---------------------------------------------------------------------------
     def runner(self, model: str) -> Runner:
