@@ -26,10 +26,14 @@ compiles them first, as a normal install or the first run does. On 2026-12-02 (q
 below in 0.54-0.67 s; ``--repeat 7 --compile --baseline`` with the code before, 17a3e87) the
 blank 8000x5000 PNG took 1.00-1.12 s against 1.62-1.88 s, the 640x480 peer 0.66-0.70 s against
 1.08-1.19 s; later that day, with OpenCV imported while the photo decodes, 0.90-1.07 s (median of
-9: 1.02 s against 1.07 s without): the command is bound by the PNG's decode (0.63-0.69 s alone in
-a fresh process; a PNG cannot be decoded reduced), which starts 0.08 s in and ends 0.80-0.90 s in,
-then three cold YuNet runs and the exit (0.15 s). libspng (pyspng 0.1.4) decodes that PNG in
-0.40 s, but holds the GIL throughout, which would stall the imports it overlaps.
+9: 1.02 s against 1.07 s without). Later still (``--cli-only --repeat 9 --compile --baseline``
+with 2480b78), with the process ending without the interpreter's teardown, the search service
+imported only by commands that search and large photos reduced in two halves at once: 0.96-0.97 s
+against 1.00-1.02 s, the 640x480 peer 0.67-0.70 s against 0.74-0.77 s. The command is bound by the
+PNG's decode (PIL: 0.61-0.66 s alone in a fresh process; a PNG cannot be decoded reduced), which
+starts 0.06-0.09 s in and ends 0.72-0.82 s in, then three YuNet runs (0.06-0.08 s); the command is
+ready for the photo 0.42-0.55 s in. The README lists the faster decoders tried and why each lost
+here (libspng holds the GIL; a band-at-a-time decode waits for the GIL at every step).
 """
 
 from __future__ import annotations
