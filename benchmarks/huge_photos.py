@@ -149,8 +149,8 @@ def cli(
                     "verify",
                     str(path),
                     str(path),
-                    # The default descriptor as a user types it (no option): the first photo then
-                    # decodes from process start (cli/_ahead.py).
+                    # The default descriptor as a user types it (no option). The first photo
+                    # decodes from process start (cli/_ahead.py) with any descriptor YuNet serves.
                     *([] if descriptor == "default" else ["--descriptor", descriptor]),
                 ]
                 runs[label][name].append(run_child(args, timeout=timeout, env=env))

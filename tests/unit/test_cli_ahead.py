@@ -38,6 +38,9 @@ def photos(tmp_path) -> tuple[Path, Path]:
         ["faces", "verify", "{a}", "{b}", "--cropped"],  # crops: no detector
         ["faces", "verify", "--detector", "hog", "{a}", "{b}"],  # dlib decodes the whole photo
         ["faces", "verify", "{a}", "{b}", "--descriptor=dlib"],
+        ["faces", "verify", "--descriptor", "dlib", "{a}", "{b}"],
+        ["faces", "verify", "--descriptor", "sface", "--detector=hog+cnn", "{a}", "{b}"],  # the detector decides
+        ["faces", "verify", "{a}", "{b}", "--descriptor"],  # no value: the command says so
         ["faces", "verify", "/nonexistent/x.png", "--json"],  # no file named
         ["faces", "verify", "/nonexistent/x.png", "{a}"],  # the first photo is missing: the command says so
         ["faces", "verify", "x" * 300, "{a}"],  # a name the system refuses (ENAMETOOLONG): no guess, no error
@@ -47,6 +50,30 @@ def photos(tmp_path) -> tuple[Path, Path]:
 def test_no_guess(photos, argv):
     a, b = photos
     assert start([arg.format(a=a, b=b) for arg in argv]) is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--descriptor", "sface"],
+        ["--descriptor=sface+dlib"],
+        ["--descriptor", "dlib", "--detector", "yunet"],  # the detector decides
+        ["--detector=yunet"],
+    ],
+)
+def test_options_that_keep_yunet_keep_the_guess(photos, options):
+    a, b = photos
+    ahead = start(["faces", "verify", *options, str(a), str(b)])
+    assert ahead is not None and ahead.argument == str(a)
+
+
+def test_the_yunet_choices_are_the_pipelines():
+    from ocula.cli import _ahead
+    from ocula.pipelines.faces import Descriptor, Detector
+
+    assert DEFAULT_DETECTORS[DEFAULT_DESCRIPTOR] is Detector.YUNET
+    assert set(_ahead._YUNET_DESCRIPTORS) == {d.value for d in Descriptor if DEFAULT_DETECTORS[d] is Detector.YUNET}
+    assert set(_ahead._YUNET_DETECTORS) == {d.value for d in Detector if detection_side(d) == SIDE}
 
 
 def test_the_first_file_after_the_command_is_decoded_at_yunets_size(photos):

@@ -15,7 +15,8 @@ option nor an option's value, if it names a file, decoded at the size YuNet sear
 (:data:`SIDE`) under the image limits the environment sets
 (:func:`ocula.environment.image_limits`). The command uses it only when its parsed first photo has
 that same name, its detector searches at that size and its settings have the same limits; no guess
-is made when the arguments choose a detector, a descriptor or crops. A wrong guess costs one
+is made when the arguments say the photos are crops or choose a detector other than YuNet (by
+``--detector``, or by a ``--descriptor`` whose detector is not YuNet). A wrong guess costs one
 reduced decode on a daemon thread, never a different answer: the photo is then decoded as if
 nothing had been guessed. An error met ahead is the one the command's own decode would meet,
 raised when the command takes the photo.
@@ -38,11 +39,16 @@ if TYPE_CHECKING:
 
 #: The command whose first photo is decoded ahead, as typed.
 COMMAND = ("faces", "verify")
-#: Options after which no guess is made: they may choose a detector other than YuNet (dlib's
-#: decode the whole photo) or say the photos are crops (no detector at all).
-_CHOOSING = ("--cropped", "--detector", "--descriptor")
-#: verify's other options that take a value: the argument after one is not a photo.
-_VALUED = ("--fmr", "--face-a", "--face-b", "--calibration")
+#: An option after which no guess is made: the photos are crops (no detector at all).
+_CROPPED = "--cropped"
+#: The detector named by --detector, else the one of the descriptor named by --descriptor, else
+#: the default descriptor's (YuNet) decides: the guess is made for YuNet only (dlib's detectors
+#: decode the whole photo). The values with which it is YuNet (pipelines.faces.DEFAULT_DETECTORS;
+#: a test checks the two agree).
+_YUNET_DETECTORS = ("yunet",)
+_YUNET_DESCRIPTORS = ("sface", "sface+dlib")
+#: verify's options that take a value: the argument after one is not a photo.
+_VALUED = ("--fmr", "--face-a", "--face-b", "--calibration", "--detector", "--descriptor")
 #: The longer side YuNet, the default descriptor's detector, searches at (its registry entry's
 #: input size; a test checks the two agree: where they did not, the guess would go unused).
 SIDE = 640
@@ -83,7 +89,7 @@ def start(argv: list[str]) -> PhotoAhead | None:
     if at is None:
         return None
     rest = argv[at + 2 :]
-    if any(arg.split("=", 1)[0] in _CHOOSING for arg in rest):
+    if _CROPPED in rest or not _searches_with_yunet(rest):
         return None
     photo = _first_photo(rest)
     limits = image_limits()
@@ -97,6 +103,21 @@ def start(argv: list[str]) -> PhotoAhead | None:
     # work, and on the thread they would compete for the interpreter with the main thread's.
     Image.preinit()
     return PhotoAhead(photo, limits, on_thread(lambda: read_reduced(photo, *limits, SIDE), "ocula-photo-ahead"))
+
+
+def _searches_with_yunet(args: list[str]) -> bool:
+    """Whether the detector these arguments choose (see _YUNET_DETECTORS) is YuNet. Read
+    conservatively: an option's last value counts, wherever it stands."""
+    chosen: dict[str, str] = {}
+    for at, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name in ("--detector", "--descriptor"):
+            chosen[name] = value if equals else (args[at + 1] if at + 1 < len(args) else "")
+    if "--detector" in chosen:
+        return chosen["--detector"] in _YUNET_DETECTORS
+    if "--descriptor" in chosen:
+        return chosen["--descriptor"] in _YUNET_DESCRIPTORS
+    return True  # the default descriptor's detector is YuNet
 
 
 def _first_photo(args: list[str]) -> str | None:
