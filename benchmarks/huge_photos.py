@@ -1,15 +1,18 @@
 """Faceless photos of any allowed size are refused fast and small (issue 17): a blank 1500x1500
-and a blank 8000x5000 photo through ``ocula faces verify`` and ``POST /v1/faces/verify`` with
-SFace (and so YuNet), time and peak memory, against a blank 640x480 photo as the peer.
+and a blank 8000x5000 photo through ``ocula faces verify`` and ``POST /v1/faces/verify`` with the
+descriptor given (``--descriptor``; by default none, so ocula's own: sface+dlib, found by YuNet),
+time and peak memory, against a blank 640x480 photo as the peer.
 
 Three measurements, each honest about what it covers:
 
 - **in-process**: a fresh Python process per photo builds an Engine and calls
-  ``engine.verify(photo, photo, descriptor="sface")``; ``cold`` is the first call (YuNet and
-  SFace loaded then), ``warm`` the median of three more; ``peak MB`` is the process's peak RSS
+  ``engine.verify(photo, photo)`` (with ``descriptor=`` when one is given); ``cold`` is the
+  first call (YuNet loaded then; no descriptor model is loaded for a faceless photo), ``warm``
+  the median of three more; ``peak MB`` is the process's peak RSS
   (``ru_maxrss``), start-up and models included.
-- **CLI**: the wall time and peak RSS of ``python -m ocula faces verify PHOTO PHOTO --descriptor
-  sface`` (start-up, imports and model loading included: most of it on a small photo).
+- **CLI**: the wall time and peak RSS of ``python -m ocula faces verify PHOTO PHOTO`` (with
+  ``--descriptor`` when one is given; start-up, imports and model loading included: most of it
+  on a small photo).
 - **service**: a real ``ocula serve`` on 127.0.0.1 (killed at the end), warmed with the peer;
   per photo the request's wall time and the server's peak RSS while serving it (VmHWM after
   resetting it through /proc/PID/clear_refs; the peak since start where that is refused).

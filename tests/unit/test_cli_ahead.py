@@ -41,6 +41,10 @@ def photos(tmp_path) -> tuple[Path, Path]:
         ["faces", "verify", "--descriptor", "dlib", "{a}", "{b}"],
         ["faces", "verify", "--descriptor", "sface", "--detector=hog+cnn", "{a}", "{b}"],  # the detector decides
         ["faces", "verify", "{a}", "{b}", "--descriptor"],  # no value: the command says so
+        # Read as Click reads them: an option's value is never an option, nothing after "--" is.
+        ["faces", "verify", "--detector", "hog", "--calibration", "--detector=yunet", "{a}", "{b}"],
+        ["faces", "verify", "--descriptor", "dlib", "--calibration", "--descriptor=sface", "{a}", "{b}"],
+        ["faces", "verify", "--detector", "hog", "--", "{a}", "--detector=yunet"],
         ["faces", "verify", "/nonexistent/x.png", "--json"],  # no file named
         ["faces", "verify", "/nonexistent/x.png", "{a}"],  # the first photo is missing: the command says so
         ["faces", "verify", "x" * 300, "{a}"],  # a name the system refuses (ENAMETOOLONG): no guess, no error

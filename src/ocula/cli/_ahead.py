@@ -106,13 +106,21 @@ def start(argv: list[str]) -> PhotoAhead | None:
 
 
 def _searches_with_yunet(args: list[str]) -> bool:
-    """Whether the detector these arguments choose (see _YUNET_DETECTORS) is YuNet. Read
-    conservatively: an option's last value counts, wherever it stands."""
+    """Whether the detector these arguments choose (see _YUNET_DETECTORS) is YuNet, read as
+    Click reads them: options until ``--``, each valued option taking the next argument as its
+    value (even one that looks like an option), the last value of an option counting."""
     chosen: dict[str, str] = {}
-    for at, arg in enumerate(args):
+    remaining = iter(args)
+    for arg in remaining:
+        if arg == "--":
+            break
+        if not arg.startswith("-"):
+            continue
         name, equals, value = arg.partition("=")
+        if name in _VALUED and not equals:
+            value = next(remaining, "")
         if name in ("--detector", "--descriptor"):
-            chosen[name] = value if equals else (args[at + 1] if at + 1 < len(args) else "")
+            chosen[name] = value
     if "--detector" in chosen:
         return chosen["--detector"] in _YUNET_DETECTORS
     if "--descriptor" in chosen:
