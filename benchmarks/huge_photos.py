@@ -33,10 +33,12 @@ blank 8000x5000 PNG took 1.00-1.12 s against 1.62-1.88 s, the 640x480 peer 0.66-
 with 2480b78), with the process ending without the interpreter's teardown, the search service
 imported only by commands that search and large photos reduced in two halves at once: 0.96-0.97 s
 against 1.00-1.02 s, the 640x480 peer 0.67-0.70 s against 0.74-0.77 s. The command is bound by the
-PNG's decode (PIL: 0.61-0.66 s alone in a fresh process; a PNG cannot be decoded reduced), which
-starts 0.06-0.09 s in and ends 0.72-0.82 s in, then three YuNet runs (0.06-0.08 s); the command is
-ready for the photo 0.42-0.55 s in. The README lists the faster decoders tried and why each lost
-here (libspng holds the GIL; a band-at-a-time decode waits for the GIL at every step).
+PNG's decode (PIL: 0.61-0.66 s alone in a fresh process; a PNG cannot be decoded reduced): timed
+from the process's launch in twelve runs on a slower hour, it starts 0.08-0.13 s in and ends
+0.79-0.89 s in, while the command has YuNet loaded 0.51-0.68 s in; three YuNet runs follow
+(0.07-0.11 s), then the exit (about 0.02 s). Run by run that hour: 0.88-1.02 s, 9 of 12 under
+1 s. The README lists the faster decoders tried and why each lost here (libspng holds the GIL; a
+band-at-a-time decode waits for the GIL at every step).
 """
 
 from __future__ import annotations
