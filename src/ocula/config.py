@@ -18,7 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .environment import ENV_PREFIX, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, PIL_MAX_PIXELS, environment_values
+from .environment import (
+    ENV_PREFIX,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    PIL_MAX_PIXELS,
+    available_cpus,
+    environment_values,
+)
 from .errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "available_cpus"]
@@ -27,14 +34,6 @@ __all__ = ["ENV_PREFIX", "Settings", "available_cpus"]
 def _xdg(var: str, fallback: str) -> Path:
     base = os.environ.get(var)
     return (Path(base) if base else Path.home() / fallback) / "ocula"
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and container cpusets)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 #: What a variable may say for a boolean setting, in any case (what pydantic accepted when

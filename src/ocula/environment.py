@@ -1,4 +1,4 @@
-"""``OCULA_*`` environment variables, and the image limits' defaults.
+"""``OCULA_*`` environment variables, the image limits' defaults, and the CPUs at hand.
 
 :class:`ocula.config.Settings` reads its variables and takes the image limits' defaults here. The
 command line reads the image limits here too, before ``ocula.config`` (and the dataclasses it
@@ -12,7 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-__all__ = ["ENV_PREFIX", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "PIL_MAX_PIXELS", "environment_values", "image_limits"]
+__all__ = [
+    "ENV_PREFIX",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "PIL_MAX_PIXELS",
+    "available_cpus",
+    "environment_values",
+    "image_limits",
+]
 
 ENV_PREFIX = "OCULA_"
 
@@ -21,6 +29,16 @@ MAX_IMAGE_BYTES = 100 * 2**20
 MAX_IMAGE_PIXELS = 100_000_000
 #: Pillow refuses more than 2 * its MAX_IMAGE_PIXELS itself: the largest ``max_image_pixels``.
 PIL_MAX_PIXELS = 178_956_970
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container cpusets). Here, not
+    in :mod:`ocula.config`, so that :mod:`ocula.image_file` can ask before the configuration is
+    imported (``Settings.effective_threads`` and the image reduction ask the same question)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def environment_values(fields: Iterable[str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .environment import available_cpus
 from .errors import ImageDecodeError, ImageNotFound, ImageTooLarge
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
             image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
         width, height = image.size
         top_rows = height // factor // 2 * factor  # the top half, in whole boxes
-        if width * height >= SPLIT_REDUCE_PIXELS and top_rows > 0 and _cpus() >= 2:
+        if width * height >= SPLIT_REDUCE_PIXELS and top_rows > 0 and available_cpus() >= 2:
             with contextlib.suppress(Exception):
                 return _reduced_in_halves(image, factor, top_rows)
         return image.reduce(factor)
@@ -148,14 +149,6 @@ def _reduced_in_halves(image: Image.Image, factor: int, top_rows: int) -> Image.
     reduced.paste(low, (0, top.height))
     reduced.info = top.info  # a copy of the photo's (its EXIF orientation included), as reduce() keeps it
     return reduced.convert(image.mode) if premultiplied else reduced
-
-
-def _cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def upright(image: Image.Image) -> tuple[Image.Image, bool]:

@@ -356,7 +356,7 @@ def test_reduction_in_two_halves_is_pil_reduce_byte_for_byte(monkeypatch, mode, 
     from ocula import image_file
 
     monkeypatch.setattr(image_file, "SPLIT_REDUCE_PIXELS", 0)
-    monkeypatch.setattr(image_file, "_cpus", lambda: 2)
+    monkeypatch.setattr(image_file, "available_cpus", lambda: 2)
     threads = []
     real_on_thread = image_file.on_thread
     monkeypatch.setattr(image_file, "on_thread", lambda work, name: threads.append(name) or real_on_thread(work, name))

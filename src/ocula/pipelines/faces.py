@@ -607,11 +607,7 @@ class FaceAnalyzer:
     def dlib_mirrored(self, single: np.ndarray, chips: np.ndarray) -> np.ndarray:
         """The descriptors ``dlib_embed(chips, flip=True)`` gives, from the chips' single-pass
         descriptors ``single`` (``dlib_embed(chips, flip=False)``): only the mirror pass runs."""
-        if len(chips) == 0:
-            return np.zeros((0, int(get_model(EMBEDDER_MODEL).architecture["dim"])), np.float32)
-        if self.embedder is None:
-            raise RuntimeError("this FaceAnalyzer has no embedder")
-        mirror = self.embedder.run({"chips": chips[:, :, ::-1].astype(np.float32)})["descriptor"]
+        mirror = self.dlib_embed(chips[:, :, ::-1], flip=False)  # the mirror image dlib_embed makes
         return ((single + mirror) / 2).astype(np.float32)
 
 
