@@ -12,8 +12,10 @@ and is reported.
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from .collections import Collection
 from .collections.collection import KINDS, collection_names, collection_path
 from .config import Settings
 from .errors import OculaError
-from .models.backends.onnx import onnxruntime_module
+from .models.backends.onnx import TELEMETRY_SWITCH, onnxruntime_module, telemetry_folder, telemetry_off
 from .models.files import file_status
 from .models.registry import list_models
 from .models.sources import PackageFile
@@ -45,7 +47,8 @@ REQUIRED = {
 
 @dataclass(frozen=True)
 class Check:
-    """One finding: ``status`` is ok, repaired, problem (exit 1) or skipped."""
+    """One finding: ``status`` is ok, repaired, problem (exit 1), notice (worth knowing, nothing
+    broken: exit 0) or skipped."""
 
     area: str  # install, models, data
     name: str
@@ -79,7 +82,28 @@ def check_install() -> list[Check]:
             )
             continue
         out.append(Check("install", module, "ok", detail))
-    return out
+    return [*out, check_telemetry()]
+
+
+def check_telemetry() -> Check:
+    """ONNX Runtime's telemetry: off in ocula's processes unless the environment turns it on, and
+    whether its device identifier and event cache are still on disk from an import with it on
+    (an earlier ocula, or another program; Linux, where the folder was checked)."""
+    name = "onnxruntime telemetry"
+    if not telemetry_off():
+        value = os.environ[TELEMETRY_SWITCH]
+        return Check("install", name, "notice", f"on: {TELEMETRY_SWITCH}={value} in the environment turns it on")
+    folder = telemetry_folder()
+    if sys.platform.startswith("linux") and folder.is_dir() and any(folder.iterdir()):
+        return Check(
+            "install",
+            name,
+            "notice",
+            f"off; {folder} still holds the device identifier and event cache an import with it on "
+            "wrote (an earlier ocula or another program): delete the folder unless another program "
+            "of yours wants it",
+        )
+    return Check("install", name, "ok", f"off ({TELEMETRY_SWITCH}={os.environ.get(TELEMETRY_SWITCH) or 1})")
 
 
 def check_models(settings: Settings) -> list[Check]:

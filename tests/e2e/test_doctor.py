@@ -1,17 +1,22 @@
-"""``ocula doctor``: installation and model files check out; a missing, damaged or wrong vector
+"""``ocula doctor``: installation and model files check out (ONNX Runtime's telemetry off, its
+files left from an import with it on named); a missing, damaged or wrong vector
 snapshot (of another generation, or other ids or values at the same count) is rebuilt from
 SQLite; a damaged SQLite file or a half-created store is a problem (exit 1)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ocula import Settings
 from ocula.collections import Collection, NewItem
 from ocula.collections.vectors import FaissVectors
 from ocula.doctor import run_checks
+from ocula.models.backends.onnx import TELEMETRY_SWITCH
 
 from ..conftest import invoke_cli, run_cli
 
@@ -70,7 +75,12 @@ def test_a_damaged_database_is_a_problem_and_exit_1(settings, tmp_path):
 
 def test_cli_doctor_on_a_healthy_install(settings):
     make(settings)
-    env = {"OCULA_DATA_DIR": str(settings.data_dir), "OCULA_CACHE_DIR": str(settings.cache_dir)}
+    env = {
+        "OCULA_DATA_DIR": str(settings.data_dir),
+        "OCULA_CACHE_DIR": str(settings.cache_dir),
+        # An empty cache folder: ONNX Runtime files another program left here would be a notice.
+        "XDG_CACHE_HOME": str(settings.cache_dir / "xdg"),
+    }
     proc = run_cli("doctor", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -132,3 +142,37 @@ def test_an_erasure_kept_from_finishing_is_a_problem_until_it_is_finished(settin
     status, detail = data_checks(settings)["collections/shop"]
     assert status in ("ok", "repaired") and "erasure is not finished" not in detail, detail
     assert v[7].tobytes() not in b"".join(p.read_bytes() for p in db.parent.iterdir() if p.is_file())
+
+
+def _telemetry_row(settings, cache: Path, extra: dict[str, str] | None = None) -> dict:
+    """`ocula doctor --json`'s telemetry row in a real process whose cache folder is ``cache``."""
+    env = {
+        "OCULA_DATA_DIR": str(settings.data_dir),
+        "OCULA_CACHE_DIR": str(settings.cache_dir),
+        "XDG_CACHE_HOME": str(cache),
+        **(extra or {}),
+    }
+    proc = run_cli("doctor", "--no-models", "--json", env_extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    (row,) = [r for r in rows if r["name"] == "onnxruntime telemetry"]
+    return row
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ONNX Runtime's folder was checked on Linux")
+def test_doctor_names_onnx_runtime_telemetry_files_left_from_before(settings, tmp_path):
+    cache = tmp_path / "cache"
+    assert _telemetry_row(settings, cache)["status"] == "ok"  # doctor itself writes none
+    assert not cache.exists()
+    # What an import with the telemetry on leaves (tests/e2e/test_onnx_telemetry.py shows it does).
+    left = cache / "Microsoft" / "DeveloperTools" / ".onnxruntime"
+    left.mkdir(parents=True)
+    (left / "deviceid").write_text("0d3c5e3a-0000-0000-0000-000000000000")
+    row = _telemetry_row(settings, cache)
+    assert row["status"] == "notice" and str(left) in row["detail"] and "delete" in row["detail"]
+    assert (left / "deviceid").exists()  # reported, never deleted by doctor
+
+
+def test_doctor_says_when_the_environment_turns_onnx_runtime_telemetry_on(settings, tmp_path):
+    row = _telemetry_row(settings, tmp_path / "cache", {TELEMETRY_SWITCH: "0"})
+    assert row["status"] == "notice" and f"{TELEMETRY_SWITCH}=0" in row["detail"]

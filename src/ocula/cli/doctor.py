@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ._common import EXIT_FAILED, cli_errors, emit_json, settings_of, stdout
 
-STYLE = {"ok": "green", "repaired": "yellow", "problem": "red", "skipped": "dim"}
+STYLE = {"ok": "green", "repaired": "yellow", "problem": "red", "notice": "yellow", "skipped": "dim"}
 
 
 def doctor_command(

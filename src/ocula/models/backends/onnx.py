@@ -26,7 +26,7 @@ from ...errors import ModelUnavailable
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module"]
+__all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module", "telemetry_folder", "telemetry_off"]
 
 #: The environment variable that turns ONNX Runtime's telemetry off when it is "1" at import.
 TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
@@ -50,6 +50,22 @@ def onnxruntime_module() -> ModuleType:
     if os.environ[TELEMETRY_SWITCH].strip().lower() in _OFF:
         ort.disable_telemetry_events()
     return ort
+
+
+def telemetry_off() -> bool:
+    """Whether ONNX Runtime's telemetry is off in the processes ocula runs with this environment:
+    the switch unset or empty (ocula sets it at import) or set to a value read as "off"."""
+    value = os.environ.get(TELEMETRY_SWITCH, "").strip()
+    return not value or value.lower() in _OFF
+
+
+def telemetry_folder() -> Path:
+    """Where ONNX Runtime on Linux keeps the device identifier and event cache it writes when it
+    is imported with its telemetry on: under ``$XDG_CACHE_HOME`` (checked here), else
+    ``~/.cache``. (Its files may be there from before ocula turned the telemetry off, or from
+    another program.)"""
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "Microsoft" / "DeveloperTools" / ".onnxruntime"
 
 
 class OnnxRunner:
