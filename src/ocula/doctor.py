@@ -24,7 +24,7 @@ from .collections import Collection
 from .collections.collection import KINDS, collection_names, collection_path
 from .config import Settings
 from .errors import OculaError
-from .models.backends.onnx import TELEMETRY_SWITCH, onnxruntime_module, telemetry_folder, telemetry_off
+from .models.backends.onnx import TELEMETRY_SWITCH, onnxruntime_module, telemetry_folder, telemetry_is_off
 from .models.files import file_status
 from .models.registry import list_models
 from .models.sources import PackageFile
@@ -90,7 +90,7 @@ def check_telemetry() -> Check:
     whether its device identifier and event cache are still on disk from an import with it on
     (an earlier ocula, or another program; Linux, where the folder was checked)."""
     name = "onnxruntime telemetry"
-    if not telemetry_off():
+    if not telemetry_is_off():
         value = os.environ[TELEMETRY_SWITCH]
         return Check("install", name, "notice", f"on: {TELEMETRY_SWITCH}={value} in the environment turns it on")
     folder = telemetry_folder()

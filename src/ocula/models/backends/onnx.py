@@ -26,7 +26,7 @@ from ...errors import ModelUnavailable
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module", "telemetry_folder", "telemetry_off"]
+__all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module", "telemetry_folder", "telemetry_is_off"]
 
 #: The environment variable that turns ONNX Runtime's telemetry off when it is "1" at import.
 TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
@@ -52,7 +52,7 @@ def onnxruntime_module() -> ModuleType:
     return ort
 
 
-def telemetry_off() -> bool:
+def telemetry_is_off() -> bool:
     """Whether ONNX Runtime's telemetry is off in the processes ocula runs with this environment:
     the switch unset or empty (ocula sets it at import) or set to a value read as "off"."""
     value = os.environ.get(TELEMETRY_SWITCH, "").strip()
