@@ -94,7 +94,11 @@ def check_telemetry() -> Check:
         value = os.environ[TELEMETRY_SWITCH]
         return Check("install", name, "notice", f"on: {TELEMETRY_SWITCH}={value} in the environment turns it on")
     folder = telemetry_folder()
-    if sys.platform.startswith("linux") and folder.is_dir() and any(folder.iterdir()):
+    try:
+        left = sys.platform.startswith("linux") and folder.is_dir() and any(folder.iterdir())
+    except OSError:  # not readable by this user: whether it holds anything cannot be told
+        left = False
+    if left:
         return Check(
             "install",
             name,
