@@ -88,16 +88,25 @@ def check_install() -> list[Check]:
 def check_telemetry() -> Check:
     """ONNX Runtime's telemetry: off in ocula's processes unless the environment turns it on, and
     whether its device identifier and event cache are still on disk from an import with it on
-    (an earlier ocula, or another program; Linux, where the folder was checked)."""
+    (an earlier ocula, or another program; on Linux, where their folder was checked)."""
     name = "onnxruntime telemetry"
+    folder = telemetry_folder()
     if not telemetry_is_off():
         value = os.environ[TELEMETRY_SWITCH]
-        return Check("install", name, "notice", f"on: {TELEMETRY_SWITCH}={value} in the environment turns it on")
-    folder = telemetry_folder()
+        return Check(
+            "install",
+            name,
+            "notice",
+            f"on: {TELEMETRY_SWITCH}={value} in the environment turns it on (its device identifier "
+            f"and event cache go to {folder})",
+        )
+    off = f"off ({TELEMETRY_SWITCH}={os.environ.get(TELEMETRY_SWITCH) or 1})"
+    if not sys.platform.startswith("linux"):
+        return Check("install", name, "ok", off)
     try:
-        left = sys.platform.startswith("linux") and folder.is_dir() and any(folder.iterdir())
-    except OSError:  # not readable by this user: whether it holds anything cannot be told
-        left = False
+        left = folder.is_dir() and any(folder.iterdir())
+    except OSError as exc:  # not readable by this user: whether it holds anything cannot be told
+        return Check("install", name, "ok", f"{off}; {folder} could not be read ({exc.strerror})")
     if left:
         return Check(
             "install",
@@ -107,7 +116,7 @@ def check_telemetry() -> Check:
             "wrote (an earlier ocula or another program): delete the folder unless another program "
             "of yours wants it",
         )
-    return Check("install", name, "ok", f"off ({TELEMETRY_SWITCH}={os.environ.get(TELEMETRY_SWITCH) or 1})")
+    return Check("install", name, "ok", off)
 
 
 def check_models(settings: Settings) -> list[Check]:

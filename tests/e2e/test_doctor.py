@@ -16,7 +16,7 @@ from ocula import Settings
 from ocula.collections import Collection, NewItem
 from ocula.collections.vectors import FaissVectors
 from ocula.doctor import run_checks
-from ocula.models.backends.onnx import TELEMETRY_SWITCH
+from ocula.models.backends.onnx import TELEMETRY_SWITCH, telemetry_folder
 
 from ..conftest import invoke_cli, run_cli
 
@@ -78,8 +78,10 @@ def test_cli_doctor_on_a_healthy_install(settings):
     env = {
         "OCULA_DATA_DIR": str(settings.data_dir),
         "OCULA_CACHE_DIR": str(settings.cache_dir),
-        # An empty cache folder: ONNX Runtime files another program left here would be a notice.
+        # An empty cache folder (ONNX Runtime files another program left here would be a
+        # notice), and the switch as ocula leaves it, whatever the developer's environment says.
         "XDG_CACHE_HOME": str(settings.cache_dir / "xdg"),
+        TELEMETRY_SWITCH: "1",
     }
     proc = run_cli("doctor", "--json", env_extra=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -150,6 +152,7 @@ def _telemetry_row(settings, cache: Path, extra: dict[str, str] | None = None) -
         "OCULA_DATA_DIR": str(settings.data_dir),
         "OCULA_CACHE_DIR": str(settings.cache_dir),
         "XDG_CACHE_HOME": str(cache),
+        TELEMETRY_SWITCH: "",  # unset: ocula's own choice
         **(extra or {}),
     }
     proc = run_cli("doctor", "--no-models", "--json", env_extra=env)
@@ -176,3 +179,20 @@ def test_doctor_names_onnx_runtime_telemetry_files_left_from_before(settings, tm
 def test_doctor_says_when_the_environment_turns_onnx_runtime_telemetry_on(settings, tmp_path):
     row = _telemetry_row(settings, tmp_path / "cache", {TELEMETRY_SWITCH: "0"})
     assert row["status"] == "notice" and f"{TELEMETRY_SWITCH}=0" in row["detail"]
+    assert str(tmp_path / "cache" / "Microsoft" / "DeveloperTools" / ".onnxruntime") in row["detail"]
+    # Values ONNX Runtime reads as off, in any case, are off (checked against it: no files).
+    assert _telemetry_row(settings, tmp_path / "cache2", {TELEMETRY_SWITCH: " On"})["status"] == "ok"
+
+
+def test_the_telemetry_folder_is_where_onnx_runtime_puts_it(monkeypatch, tmp_path):
+    """Under $XDG_CACHE_HOME only when that is an absolute path, as ONNX Runtime reads it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    tail = Path("Microsoft", "DeveloperTools", ".onnxruntime")
+    for xdg, cache in [
+        (str(tmp_path / "xdg"), tmp_path / "xdg"),
+        ("relative", tmp_path / "home" / ".cache"),
+        ("", tmp_path / "home" / ".cache"),
+        (f" {tmp_path}", tmp_path / "home" / ".cache"),
+    ]:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+        assert telemetry_folder() == cache / tail, xdg

@@ -32,9 +32,10 @@ __all__ = ["TELEMETRY_SWITCH", "OnnxRunner", "onnxruntime_module", "telemetry_fo
 TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
 
 
-#: Values of the switch ONNX Runtime 1.32 reads as "off" (checked one by one with an empty
-#: home: "0", "false", "no", "off", "2" and "" left its files written).
-_OFF = ("1", "true", "yes")
+#: Values of the switch ONNX Runtime 1.32 reads as "off", in any case and with spaces around
+#: (checked one by one with an empty home: "y", "on", " On" wrote nothing; "0", "false", "no",
+#: "off", "n", "2", "01" and "" left its files written).
+_OFF = ("1", "true", "yes", "y", "on")
 
 
 def onnxruntime_module() -> ModuleType:
@@ -61,10 +62,12 @@ def telemetry_is_off() -> bool:
 
 def telemetry_folder() -> Path:
     """Where ONNX Runtime on Linux keeps the device identifier and event cache it writes when it
-    is imported with its telemetry on: under ``$XDG_CACHE_HOME`` (checked here), else
-    ``~/.cache``. (Its files may be there from before ocula turned the telemetry off, or from
-    another program.)"""
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    is imported with its telemetry on: under ``$XDG_CACHE_HOME`` when that is an absolute path
+    (as written: " /x" is not one), else under ``~/.cache`` (checked with ONNX Runtime 1.32).
+    (Its files may be there from before ocula turned the telemetry off, or from another
+    program.)"""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    cache = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "Microsoft" / "DeveloperTools" / ".onnxruntime"
 
 
