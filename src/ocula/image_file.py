@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "BAND_BYTES",
     "DECODE_FORMATS",
     "SPLIT_REDUCE_PIXELS",
     "ReducedImage",
@@ -104,28 +105,42 @@ def _draft_denominator(image: Image.Image, width: int) -> int:
     return max(1, round(width / image.width))
 
 
-#: Photos of at least this many pixels are reduced in two halves at once (:func:`reduced_by`).
+#: Photos of at least this many pixels are reduced in two halves at once, and converted a band
+#: of rows at a time where the reduction needs them converted (:func:`reduced_by`).
 SPLIT_REDUCE_PIXELS = 4_000_000
+#: The rows of such a photo converted at once, in bytes of 4-byte pixels (whole boxes of rows).
+BAND_BYTES = 8 * 2**20
 
 
 def reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
     """``image`` reduced by ``factor`` (a box filter), or None when PIL cannot reduce its mode.
+    The result is what ``image.reduce(factor)`` gives, byte for byte, with the photo's info; a
+    palette or bilevel photo, which PIL cannot reduce, is first converted to RGB (RGBA where it
+    has transparency).
 
-    A large photo on a machine with two CPUs or more is reduced in two halves at once, the
-    bottom one on a worker thread (PIL releases the GIL): each output pixel averages the same
-    box of pixels, so the result is ``image.reduce(factor)`` byte for byte, in about half the
-    time (a 40 MP PNG by 12: 36 ms instead of 66 ms on 2 cores, 2026-12-02). For
-    ``faces verify`` of a large photo that time is spent while everything else waits for it.
-    Should the halves fail (no thread to be had, memory), one reduce is tried as before."""
+    A large photo (:data:`SPLIT_REDUCE_PIXELS`) on a machine with two CPUs or more is reduced in
+    two halves at once, the bottom one on a worker thread (PIL releases the GIL): each output
+    pixel averages the same box of pixels, in about half the time (a 40 MP PNG by 12: 36 ms
+    instead of 66 ms on 2 cores, 2026-12-02). For ``faces verify`` of a large photo that time is
+    spent while everything else waits for it. Where the reduction needs the photo converted
+    (alpha premultiplied, as ``reduce()`` does; a palette to RGB), a large photo is converted a
+    band of rows at a time (:data:`BAND_BYTES`), never whole: ``reduce()`` would hold a converted
+    copy of it all (a 40 MP RGBA PNG: 160 MB more). Should the halves fail (no thread to be had,
+    memory), the photo is reduced on this thread alone."""
     try:
-        if image.mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
-            image = image.convert("RGBA" if image.mode == "P" and "transparency" in image.info else "RGB")
+        steps, mode = _conversions(image)
         width, height = image.size
+        if width * height < SPLIT_REDUCE_PIXELS:
+            converted = image.convert(mode) if mode != image.mode else image
+            return converted.reduce(factor)
         top_rows = height // factor // 2 * factor  # the top half, in whole boxes
-        if width * height >= SPLIT_REDUCE_PIXELS and top_rows > 0 and available_cpus() >= 2:
+        reduced = None
+        if top_rows > 0 and available_cpus() >= 2:
             with contextlib.suppress(Exception):
-                return _reduced_in_halves(image, factor, top_rows)
-        return image.reduce(factor)
+                reduced = _reduced_in_halves(image, factor, top_rows, steps)
+        if reduced is None:
+            reduced = _reduced_rows(image, factor, 0, height, steps)
+        return reduced.convert(mode) if reduced.mode != mode else reduced
     except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce
         return None
 
@@ -134,21 +149,56 @@ def reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 
 
-def _reduced_in_halves(image: Image.Image, factor: int, top_rows: int) -> Image.Image:
-    """``image.reduce(factor)``, made as two halves at once split after ``top_rows`` rows. A
-    photo with alpha is premultiplied once, as reduce() does, not once a half (which would
-    double the time and the memory)."""
-    premultiplied = _PREMULTIPLIED.get(image.mode)
-    source = image.convert(premultiplied) if premultiplied else image
-    width, height = source.size
-    bottom = on_thread(lambda: source.reduce(factor, box=(0, top_rows, width, height)), "ocula-reduce")
-    top = source.reduce(factor, box=(0, 0, width, top_rows))
-    low = bottom()
-    reduced = Image.new(top.mode, (top.width, top.height + low.height))
-    reduced.paste(top, (0, 0))
-    reduced.paste(low, (0, top.height))
-    reduced.info = top.info  # a copy of the photo's (its EXIF orientation included), as reduce() keeps it
-    return reduced.convert(image.mode) if premultiplied else reduced
+def _conversions(image: Image.Image) -> tuple[tuple[str, ...], str]:
+    """The modes ``image``'s pixels are converted to, in turn, before they are reduced, and the
+    mode of the reduced photo."""
+    mode = image.mode
+    steps: tuple[str, ...] = ()
+    if mode in ("P", "1"):  # PIL reduces neither palette nor bilevel images
+        mode = "RGBA" if mode == "P" and "transparency" in image.info else "RGB"
+        steps = (mode,)
+    if mode in _PREMULTIPLIED:
+        steps += (_PREMULTIPLIED[mode],)
+    return steps, mode
+
+
+def _reduced_in_halves(image: Image.Image, factor: int, top_rows: int, steps: tuple[str, ...]) -> Image.Image:
+    """Rows ``[0, top_rows)`` and the rest of ``image`` reduced at once (see :func:`reduced_by`)."""
+    height = image.height
+    bottom = on_thread(lambda: _reduced_rows(image, factor, top_rows, height, steps), "ocula-reduce")
+    top = _reduced_rows(image, factor, 0, top_rows, steps)
+    return _stacked([top, bottom()])
+
+
+def _reduced_rows(image: Image.Image, factor: int, top: int, bottom: int, steps: tuple[str, ...]) -> Image.Image:
+    """Rows ``[top, bottom)`` of ``image`` (``top`` a multiple of ``factor``) converted through
+    ``steps`` and reduced by ``factor``, a band of whole boxes of rows at a time; in the last
+    step's mode (premultiplied, for a photo with alpha)."""
+    width = image.width
+    if not steps:
+        return image.reduce(factor, box=(0, top, width, bottom))
+    rows = factor * max(1, BAND_BYTES // (4 * width * factor))
+    parts = []
+    for y in range(top, bottom, rows):
+        band = image.crop((0, y, width, min(y + rows, bottom)))
+        for mode in steps:
+            band = band.convert(mode)
+        parts.append(band.reduce(factor))
+    return _stacked(parts)
+
+
+def _stacked(parts: list[Image.Image]) -> Image.Image:
+    """Images of one mode and width, one below the other, with the first one's info (the
+    photo's, as reduce() keeps it: its EXIF orientation included)."""
+    if len(parts) == 1:
+        return parts[0]
+    stacked = Image.new(parts[0].mode, (parts[0].width, sum(part.height for part in parts)))
+    y = 0
+    for part in parts:
+        stacked.paste(part, (0, y))
+        y += part.height
+    stacked.info = parts[0].info
+    return stacked
 
 
 def upright(image: Image.Image) -> tuple[Image.Image, bool]:

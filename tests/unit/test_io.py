@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocula import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge, load_image
+from ocula import ImageDecodeError, ImageError, ImageNotFound, ImageTooLarge, image_file, load_image
 from ocula.io import iter_image_paths, load_reduced
 
 
@@ -348,24 +348,42 @@ def test_load_reduced_maps_exif_rotation_and_keeps_the_limits():
         load_reduced(b"not an image", longer_side=640)
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "P transparent", "1"])
 @pytest.mark.parametrize(("size", "factor"), [((301, 257), 2), ((301, 257), 7), ((640, 97), 12), ((50, 23), 12)])
-def test_reduction_in_two_halves_is_pil_reduce_byte_for_byte(monkeypatch, mode, size, factor):
-    """reduced_by's two halves (the bottom one on a thread) give what one reduce() gives, the
-    photo's info (its EXIF) kept; forced here on any machine and size."""
-    from ocula import image_file
-
+@pytest.mark.parametrize(("cpus", "band_bytes"), [(2, 1), (2, image_file.BAND_BYTES), (1, 5000)])
+def test_a_large_photo_reduced_in_halves_and_bands_is_pil_reduce_byte_for_byte(
+    monkeypatch, mode, size, factor, cpus, band_bytes
+):
+    """reduced_by's two halves (the bottom one on a thread) and its bands converted one at a time
+    (alpha premultiplied, a palette made RGB) give what converting the whole photo and one
+    reduce() give, the photo's info (its EXIF) kept; forced here on any machine and size, down
+    to a band a box of rows high."""
     monkeypatch.setattr(image_file, "SPLIT_REDUCE_PIXELS", 0)
-    monkeypatch.setattr(image_file, "available_cpus", lambda: 2)
+    monkeypatch.setattr(image_file, "BAND_BYTES", band_bytes)
+    monkeypatch.setattr(image_file, "available_cpus", lambda: cpus)
     threads = []
     real_on_thread = image_file.on_thread
     monkeypatch.setattr(image_file, "on_thread", lambda work, name: threads.append(name) or real_on_thread(work, name))
     rng = np.random.default_rng(size[0] * factor)
-    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8), "RGBA").convert(mode)
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8), "RGBA")
+    if mode == "P transparent":
+        image = image.convert("P")
+        image.info["transparency"] = 7  # palette entry 7 is see-through
+    else:
+        image = image.convert(mode)
     image.info["exif"] = b"Exif\x00\x00kept"
-    expected = (image.convert("RGB") if mode == "P" else image).reduce(factor)
+    whole = image.convert("RGBA" if "transparency" in image.info else "RGB") if image.mode in ("P", "1") else image
+    expected = whole.reduce(factor)
+    converted = []  # the size of every image converted (reduce() converts a photo with alpha whole)
+    real_convert = Image.Image.convert
+    monkeypatch.setattr(
+        Image.Image, "convert", lambda im, *a, **k: converted.append(im.size) or real_convert(im, *a, **k)
+    )
     reduced = image_file.reduced_by(image, factor)
+    monkeypatch.setattr(Image.Image, "convert", real_convert)
+    if band_bytes < 4 * size[0] * size[1]:  # in bands: the photo is never converted whole
+        assert image.size not in converted
     assert reduced.mode == expected.mode and reduced.size == expected.size
     assert reduced.tobytes() == expected.tobytes()
-    assert reduced.info["exif"] == b"Exif\x00\x00kept"
-    assert threads == (["ocula-reduce"] if size[1] // factor >= 2 else [])
+    assert reduced.info == expected.info and reduced.info["exif"] == b"Exif\x00\x00kept"
+    assert threads == (["ocula-reduce"] if size[1] // factor >= 2 and cpus >= 2 else [])
