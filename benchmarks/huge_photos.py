@@ -28,10 +28,12 @@ starts (cli/_ahead.py: PIL only, before Typer, numpy or the engine are imported)
 start-up and the decode overlap. The CLI's times include Python compiling ocula's modules where
 their bytecode is not cached (an editable install under PYTHONDONTWRITEBYTECODE=1): ``--compile``
 compiles them first, as a normal install or the first run does. Each CLI row shows the median,
-then the fastest and slowest run and how many ended within the issue's 1 s. On the evening of
-2026-12-02 (``--repeat 12 --compile --dlib``, the loop below in 0.41-0.70 s) the blank 8000x5000
-PNG took 0.91 s at the median, 0.79-1.02 s, 11 of 12 runs under 1 s, and 244 MB; the 640x480
-peer 0.63 s. The README keeps the whole table and the history. The command is bound by the PNG's
+then the fastest and slowest run and how many ended within the issue's 1 s. At night on
+2026-12-02 (quiet: the loop below in 0.34-0.37 s; ``--repeat 12 --compile --baseline`` with the code
+before that evening's changes) the blank 8000x5000 PNG took 0.67 s at the median, 0.62-0.69 s, 12 of 12 under
+1 s, 244 MB; with alpha 0.86 s and 287 MB (before: 1.00 s, 396 MB); the 100 MP PNG 1.40 s and
+474 MB; the 640x480 peer 0.35 s. On a busier hour: the 8000x5000 PNG 0.91 s, 11 of 12 under 1 s.
+The README keeps the whole table and the history. The command is bound by the PNG's
 decode (PIL: 0.61-0.72 s alone in a fresh process, 0.4 s of it the system zlib's inflate; a PNG
 cannot be decoded reduced); the README lists the faster decoders tried and why each lost inside
 the command (libspng holds the GIL; a band-at-a-time decode waits for the GIL at every step;
@@ -65,6 +67,7 @@ PHOTOS = {
     "blank 1500x1500 png": ((1500, 1500), "png"),
     "blank 8000x5000 png": ((8000, 5000), "png"),
     "blank 8000x5000 jpg": ((8000, 5000), "jpg"),
+    "blank 8000x5000 rgba png": ((8000, 5000), "rgba.png"),  # reduced with its alpha premultiplied
     # The largest photo the library's and the CLI's default limits allow (100 MP); the service
     # allows 40 MP (OCULA_SERVICE_MAX_UPLOAD_PIXELS) and refuses it.
     "blank 10000x10000 png": ((10000, 10000), "png"),
@@ -95,7 +98,8 @@ MAKE_PHOTO = r"""
 import sys
 from PIL import Image
 w, h, fmt, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-Image.new("RGB", (w, h), "white").save(path, **({"quality": 90} if fmt == "jpg" else {}))
+mode = "RGBA" if fmt == "rgba.png" else "RGB"  # opaque white, with an alpha channel
+Image.new(mode, (w, h), "white").save(path, **({"quality": 90} if fmt == "jpg" else {}))
 """
 
 
