@@ -108,14 +108,15 @@ def _draft_denominator(image: Image.Image, width: int) -> int:
 #: Photos of at least this many pixels are reduced in two halves at once, and converted a band
 #: of rows at a time where the reduction needs them converted (:func:`reduced_by`).
 SPLIT_REDUCE_PIXELS = 4_000_000
-#: The rows of such a photo converted at once, in bytes of 4-byte pixels (whole boxes of rows).
+#: About how many bytes of 4-byte pixels a band of such a photo holds (whole boxes of rows); each
+#: reducing thread holds a band cropped and converted at a time.
 BAND_BYTES = 8 * 2**20
 
 
 def reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
-    """``image`` reduced by ``factor`` (a box filter), or None when PIL cannot reduce its mode.
-    The result is what ``image.reduce(factor)`` gives, byte for byte, with the photo's info; a
-    palette or bilevel photo, which PIL cannot reduce, is first converted to RGB (RGBA where it
+    """``image`` reduced by ``factor`` (>= 2; a box filter), or None when PIL cannot reduce its
+    mode. The result is what ``image.reduce(factor)`` gives, byte for byte, with the photo's info;
+    a palette or bilevel photo, which PIL cannot reduce, is first converted to RGB (RGBA where it
     has transparency).
 
     A large photo (:data:`SPLIT_REDUCE_PIXELS`) on a machine with two CPUs or more is reduced in
@@ -124,22 +125,28 @@ def reduced_by(image: Image.Image, factor: int) -> Image.Image | None:
     instead of 66 ms on 2 cores, 2026-12-02). For ``faces verify`` of a large photo that time is
     spent while everything else waits for it. Where the reduction needs the photo converted
     (alpha premultiplied, as ``reduce()`` does; a palette to RGB), a large photo is converted a
-    band of rows at a time (:data:`BAND_BYTES`), never whole: ``reduce()`` would hold a converted
-    copy of it all (a 40 MP RGBA PNG: 160 MB more). Should the halves fail (no thread to be had,
-    memory), the photo is reduced on this thread alone."""
+    band of rows at a time (:data:`BAND_BYTES`), not whole: ``reduce()`` would hold a converted
+    copy of it all (a 40 MP RGBA PNG: 160 MB more). A photo so wide that a band would be no
+    smaller than its part (one box of rows over the band's bytes) is converted whole, as before.
+    Should the halves fail (no thread to be had, memory), the photo is reduced on this thread."""
     try:
+        image.load()  # once, here: the halves' threads must not both decode a lazily opened file
         steps, mode = _conversions(image)
         width, height = image.size
-        if width * height < SPLIT_REDUCE_PIXELS:
-            converted = image.convert(mode) if mode != image.mode else image
-            return converted.reduce(factor)
+        large = width * height >= SPLIT_REDUCE_PIXELS
         top_rows = height // factor // 2 * factor  # the top half, in whole boxes
+        halves = large and top_rows > 0 and available_cpus() >= 2
+        rows = factor * (BAND_BYTES // (4 * width * factor))  # a band's rows; 0: a box is bigger
+        if steps and not (large and 0 < rows < (top_rows if halves else height)):
+            for step in steps:  # bands would save nothing: converted whole, as reduce() does
+                image = image.convert(step)
+            steps = ()
         reduced = None
-        if top_rows > 0 and available_cpus() >= 2:
+        if halves:
             with contextlib.suppress(Exception):
-                reduced = _reduced_in_halves(image, factor, top_rows, steps)
+                reduced = _reduced_in_halves(image, factor, top_rows, steps, rows)
         if reduced is None:
-            reduced = _reduced_rows(image, factor, 0, height, steps)
+            reduced = _reduced_rows(image, factor, 0, height, steps, rows)
         return reduced.convert(mode) if reduced.mode != mode else reduced
     except Exception:  # noqa: BLE001 - e.g. 16-bit modes PIL cannot reduce
         return None
@@ -162,22 +169,25 @@ def _conversions(image: Image.Image) -> tuple[tuple[str, ...], str]:
     return steps, mode
 
 
-def _reduced_in_halves(image: Image.Image, factor: int, top_rows: int, steps: tuple[str, ...]) -> Image.Image:
+def _reduced_in_halves(
+    image: Image.Image, factor: int, top_rows: int, steps: tuple[str, ...], rows: int
+) -> Image.Image:
     """Rows ``[0, top_rows)`` and the rest of ``image`` reduced at once (see :func:`reduced_by`)."""
     height = image.height
-    bottom = on_thread(lambda: _reduced_rows(image, factor, top_rows, height, steps), "ocula-reduce")
-    top = _reduced_rows(image, factor, 0, top_rows, steps)
+    bottom = on_thread(lambda: _reduced_rows(image, factor, top_rows, height, steps, rows), "ocula-reduce")
+    top = _reduced_rows(image, factor, 0, top_rows, steps, rows)
     return _stacked([top, bottom()])
 
 
-def _reduced_rows(image: Image.Image, factor: int, top: int, bottom: int, steps: tuple[str, ...]) -> Image.Image:
-    """Rows ``[top, bottom)`` of ``image`` (``top`` a multiple of ``factor``) converted through
-    ``steps`` and reduced by ``factor``, a band of whole boxes of rows at a time; in the last
-    step's mode (premultiplied, for a photo with alpha)."""
+def _reduced_rows(
+    image: Image.Image, factor: int, top: int, bottom: int, steps: tuple[str, ...], rows: int
+) -> Image.Image:
+    """Rows ``[top, bottom)`` of ``image`` (``top`` a multiple of ``factor``) reduced by
+    ``factor``; with ``steps``, converted through them ``rows`` rows (a multiple of ``factor``)
+    at a time first, and in the last step's mode (premultiplied, for a photo with alpha)."""
     width = image.width
     if not steps:
         return image.reduce(factor, box=(0, top, width, bottom))
-    rows = factor * max(1, BAND_BYTES // (4 * width * factor))
     parts = []
     for y in range(top, bottom, rows):
         band = image.crop((0, y, width, min(y + rows, bottom)))

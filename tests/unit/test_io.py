@@ -350,14 +350,16 @@ def test_load_reduced_maps_exif_rotation_and_keeps_the_limits():
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "P transparent", "1"])
 @pytest.mark.parametrize(("size", "factor"), [((301, 257), 2), ((301, 257), 7), ((640, 97), 12), ((50, 23), 12)])
-@pytest.mark.parametrize(("cpus", "band_bytes"), [(2, 1), (2, image_file.BAND_BYTES), (1, 5000)])
+@pytest.mark.parametrize(("cpus", "bands"), [(2, "a box high"), (2, "default"), (1, "a box high"), (2, "under a box")])
 def test_a_large_photo_reduced_in_halves_and_bands_is_pil_reduce_byte_for_byte(
-    monkeypatch, mode, size, factor, cpus, band_bytes
+    monkeypatch, mode, size, factor, cpus, bands
 ):
     """reduced_by's two halves (the bottom one on a thread) and its bands converted one at a time
     (alpha premultiplied, a palette made RGB) give what converting the whole photo and one
     reduce() give, the photo's info (its EXIF) kept; forced here on any machine and size, down
-    to a band a box of rows high."""
+    to bands a box of rows high, and with bands smaller than a box (then converted whole)."""
+    box_bytes = 4 * size[0] * factor  # a box of rows in 4-byte pixels
+    band_bytes = {"a box high": box_bytes, "default": image_file.BAND_BYTES, "under a box": box_bytes - 1}[bands]
     monkeypatch.setattr(image_file, "SPLIT_REDUCE_PIXELS", 0)
     monkeypatch.setattr(image_file, "BAND_BYTES", band_bytes)
     monkeypatch.setattr(image_file, "available_cpus", lambda: cpus)
@@ -381,9 +383,28 @@ def test_a_large_photo_reduced_in_halves_and_bands_is_pil_reduce_byte_for_byte(
     )
     reduced = image_file.reduced_by(image, factor)
     monkeypatch.setattr(Image.Image, "convert", real_convert)
-    if band_bytes < 4 * size[0] * size[1]:  # in bands: the photo is never converted whole
+    part_rows = size[1] // factor // 2 * factor if cpus >= 2 else size[1]  # the rows of a half, or all
+    if bands == "a box high" and part_rows > factor:  # two bands or more: never converted whole
         assert image.size not in converted
     assert reduced.mode == expected.mode and reduced.size == expected.size
     assert reduced.tobytes() == expected.tobytes()
     assert reduced.info == expected.info and reduced.info["exif"] == b"Exif\x00\x00kept"
     assert threads == (["ocula-reduce"] if size[1] // factor >= 2 and cpus >= 2 else [])
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "P"])
+def test_a_photo_opened_but_not_yet_decoded_is_decoded_once_before_its_halves(monkeypatch, mode):
+    """reduced_by on a lazily opened file: both halves' threads would otherwise decode it at once
+    (PIL's crop and reduce load it), which gave wrong pixels in most runs."""
+    monkeypatch.setattr(image_file, "SPLIT_REDUCE_PIXELS", 0)
+    monkeypatch.setattr(image_file, "BAND_BYTES", 4 * 600 * 4)  # bands a box of rows high
+    monkeypatch.setattr(image_file, "available_cpus", lambda: 2)
+    rng = np.random.default_rng(5)
+    image = Image.fromarray(rng.integers(0, 256, (400, 600, 4), dtype=np.uint8), "RGBA").convert(mode)
+    data = encode(image, "PNG")
+    with Image.open(io.BytesIO(data)) as whole:
+        converted = whole.convert("RGBA" if "transparency" in whole.info else "RGB") if mode == "P" else whole
+        expected = converted.reduce(4).tobytes()
+    for _ in range(5):
+        with Image.open(io.BytesIO(data)) as lazy:
+            assert image_file.reduced_by(lazy, 4).tobytes() == expected
