@@ -21,13 +21,14 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from ocula import Settings, VideoError
+from ocula import InputError, Settings, VideoError
 from ocula.cli.video import _process_start
 from ocula.galleries import Gallery
 from ocula.pipelines.faces import Detector, FaceOptions, similarity
 from ocula.pipelines.yunet import SCORE_THRESHOLD
 from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoOptions, analyze
 from ocula.video.shield import FaceShield
+from ocula.video.source import open_video
 from ocula.video.tracking import NAMED_DROP, box_iou
 
 from ..conftest import REPO_ROOT, SAMPLES, invoke_cli, run_cli, shared
@@ -399,31 +400,38 @@ def test_cli_refuses_a_link_local_webhook_before_reading_the_video(tmp_path):
     assert proc.returncode == 1 and json.loads(proc.stdout.splitlines()[-1])["error_type"] == "VideoError"
 
 
-def test_ctrl_c_stops_cleanly_and_prints_the_report(tmp_path):
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_kill_stops_cleanly_and_prints_the_report(tmp_path, stop, code):
+    """Ctrl-C, and SIGTERM (``kill``, systemd, Docker; review of issue 17: it left an unplayable
+    annotated file and no report), finish the annotated copy and print the report."""
     clip = shared("video/intel_sample_videos") / "one-by-one-person-detection.mp4"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCULA_")}
     env["OCULA_DATA_DIR"] = str(tmp_path / "data")
+    out_video = tmp_path / "out" / "annotated.mp4"
+    out_video.parent.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ocula", "video", str(clip), "--count-people", "--json"],
+        [sys.executable, "-m", "ocula", "video", str(clip), "--count-people", "--json", "--annotate", str(out_video)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT,
     )  # fmt: skip
     first = proc.stdout.readline()  # the first count event: the run is under way
     assert json.loads(first)["type"] == "count"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     report = json.loads(out.splitlines()[-1])
     assert report["type"] == "report" and report["stopped"] is True
     assert 0 < report["duration"] < 130 and "Traceback" not in err
     assert np.isfinite(report["realtime_factor"])
+    assert [p.name for p in out_video.parent.iterdir()] == ["annotated.mp4"]  # no partial file left
+    written = open_video(out_video)
+    assert written.frame_count == report["frames"] > 0
+    written.close()
 
 
 def test_pyav_decodes_where_opencv_cannot(monkeypatch):
     """When OpenCV's FFmpeg cannot decode a file (simulated: its capture opens nothing), PyAV
     reads it: the same frames, timestamps within a frame (the two round differently)."""
     import cv2
-
-    from ocula.video.source import open_video
 
     clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
     with open_video(clip) as video:
@@ -575,14 +583,14 @@ def redacted_hamilton(engine, tmp_path_factory):
     run = analyze(clip, engine=engine, redact=True, annotate=out)
     list(run)
     wanted = set(marked_faces())
-    return run.report, frames_at(clip, wanted), frames_at(out, wanted)
+    return run.report, frames_at(clip, wanted), frames_at(out, wanted), out
 
 
 def test_the_default_finds_every_hand_marked_face(engine, redacted_hamilton):
     """Issue 17: every face marked by hand (profiles, dim audience faces, faces cut by the frame's
     edge) is found on its frame by what the default video analysis blurs; the tracks follow the
     audience, each face its own track."""
-    report, originals, _ = redacted_hamilton
+    report, originals, _, _ = redacted_hamilton
     assert VideoOptions().detector is Detector.YUNET
     assert report.unknown_tracks >= 5
     shield = FaceShield(engine.face_detector("yunet"))
@@ -602,7 +610,7 @@ def test_redact_blurs_every_hand_marked_face(engine, redacted_hamilton):
     """In the redacted output each marked face has lost its fine detail, and neither YuNet (at
     its usual score, 0.6, with the shield's border) nor dlib's HOG (upsampled) finds it there.
     (At the shield's own score, 0.3, YuNet also fires on the skin-coloured blur of a large face.)"""
-    _, originals, redacted = redacted_hamilton
+    _, originals, redacted, _ = redacted_hamilton
     marked = marked_faces()
     assert set(redacted) == set(marked)
     shield = FaceShield(engine.face_detector("yunet"), score=SCORE_THRESHOLD)
@@ -620,6 +628,78 @@ def test_redact_blurs_every_hand_marked_face(engine, redacted_hamilton):
     assert np.median(compressed) > 0.6, np.round(compressed, 2)
     assert np.median(kept) < 0.1 and max(kept) < 0.5, np.round(kept, 2)
     assert findable == []
+
+
+def test_redact_leaves_no_face_findable_on_any_frame(engine, redacted_hamilton):
+    """Review of issue 17: every written frame, not only the marked ones: no face YuNet finds on
+    the original frame (at its usual score, with the shield's border) is found again in the
+    redacted copy. When only the analysed frames were searched, the pianist's profile and an
+    audience face stayed findable on the five frames after the first shot cut (20-24)."""
+    report, _, _, out = redacted_hamilton
+    clip = shared(HAMILTON) / "short_hamilton_clip.mp4"
+    everything = set(range(report.frames))
+    originals, redacted = frames_at(clip, everything), frames_at(out, everything)
+    assert report.frames == 275 and len(originals) == len(redacted) == 275
+    shield = FaceShield(engine.face_detector("yunet"), score=SCORE_THRESHOLD)
+    with_faces, findable = 0, []
+    for index in sorted(everything):
+        faces = shield.boxes(originals[index])
+        if len(faces) == 0:
+            continue
+        with_faces += 1
+        left = shield.boxes(redacted[index])
+        if len(left) and (box_iou(left, faces) >= 0.3).any():
+            findable.append((index, left.astype(int).tolist()))
+    assert with_faces >= 200
+    assert findable == []
+
+
+def test_the_annotated_copy_never_replaces_its_source(engine, tmp_path):
+    """Review of issue 17: ``--annotate`` naming the video itself (or a link to it) overwrote the
+    source with a few frames and exited 0. Now it is refused before anything is written."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes((shared(HAMILTON) / "short_hamilton_clip.mp4").read_bytes())
+    before = clip.read_bytes()
+    (tmp_path / "link.mp4").symlink_to(clip)
+    os.link(clip, tmp_path / "hard.mp4")
+    for source, target in [(clip, clip), (tmp_path / "link.mp4", clip), (clip, tmp_path / "hard.mp4")]:
+        with pytest.raises(InputError, match="the video being analysed"):
+            analyze(source, engine=engine, annotate=target, redact=True)
+    assert clip.read_bytes() == before
+    proc = invoke_cli("video", str(clip), "--annotate", str(tmp_path / "link.mp4"), "--json")
+    assert proc.returncode == 1 and json.loads(proc.stdout.splitlines()[-1])["error_type"] == "InputError"
+    assert clip.read_bytes() == before
+
+
+def faststart_copy(source: Path, target: Path) -> Path:
+    """``source`` remuxed with its index first (as streamed files are), so a cut-short copy opens."""
+    import av
+
+    with av.open(str(source)) as inp, av.open(str(target), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return target
+
+
+def test_a_truncated_file_is_reported_and_the_cli_exits_1(engine, tmp_path):
+    """Review of issue 17: a file cut short (half of a streamable mp4) was analysed as if whole,
+    exit 0. The report now says ``truncated`` and the CLI says so on stderr and exits 1, after
+    printing what it found."""
+    whole = faststart_copy(shared(HAMILTON) / "short_hamilton_clip.mp4", tmp_path / "whole.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    full = analyze(whole, engine=engine, every=1.0).run()
+    assert full.frames == 275 and not full.truncated
+    half = analyze(cut, engine=engine, every=1.0).run()
+    assert 0 < half.frames < 0.9 * 275 and half.truncated
+    proc = invoke_cli("video", str(cut), "--every", "1", "--json")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert report["type"] == "report" and report["truncated"] is True and report["frames"] == half.frames
+    assert "truncated or damaged" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_fused_gallery_describes_a_video_face_in_one_pass_unless_a_close_call(engine, settings):

@@ -15,8 +15,8 @@ from ocula import InputError, Settings, VideoError
 from ocula.face_types import Faces
 from ocula.video import PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoOptions, VideoReport, analyze
 from ocula.video.people import PeopleDetector, _merge
-from ocula.video.render import Overlay, redact
-from ocula.video.source import VideoSource, _Reader, display_name, open_video
+from ocula.video.render import Overlay, VideoWriter, redact
+from ocula.video.source import Frame, VideoSource, _Reader, display_name, open_video
 from ocula.video.timeline import Appearances, PeopleCounts, TagTimeline
 from ocula.video.tracking import FaceTracker, box_iou
 
@@ -210,6 +210,7 @@ def test_event_and_report_schema():
     r = VideoReport("x.mp4", duration=9.1, frames=10, people={"ann": [[0.0, 1.23456]]}).to_dict()
     assert set(r) >= {"type", "duration", "frames", "realtime_factor", "people", "unknown_tracks", "tags", "counts"}
     assert r["type"] == "report" and r["people"] == {"ann": [[0.0, 1.235]]}
+    assert r["stopped"] is False and r["truncated"] is False
 
 
 def test_events_carry_their_source_and_wall_clock_time_once_stamped():
@@ -273,6 +274,85 @@ def test_a_shield_face_in_a_named_track_s_old_box_is_blurred():
     assert np.abs(out[65:95, 235:255].astype(int) - img[65:95, 235:255]).mean() > 30
     seen = Overlay(lingering.boxes, lingering.labels, lingering.named, None, (True,))
     assert redact(img, seen, faces=shield) is img
+
+
+def test_after_a_cut_between_analysed_frames_no_face_is_exempt_as_named():
+    """Review of issue 17: the frames after a shot cut that falls between analysed frames still
+    carry the last analysed frame's overlay, whose named box may now hold somebody else; the
+    shield's face there is blurred until the next analysed frame decides again."""
+    from ocula.video.analyze import VideoAnalysis, _Pass
+
+    class Shield:
+        def boxes(self, rgb):
+            return np.array([[230, 60, 260, 100]], np.float32)
+
+    shot_a = np.full((200, 300, 3), (200, 40, 40), np.uint8)
+    shot_b = np.random.default_rng(2).integers(0, 255, (200, 300, 3), np.uint8)
+    run = _Pass(*([None] * 10), shield=Shield())  # type: ignore[arg-type]
+    run.overlay = Overlay(np.array([[200, 20, 300, 150]], np.float32), ("Lin #11",), (True,), None, (True,))
+    VideoAnalysis._shield_frame(run, Frame(0, 0.0, shot_a, analyse=True))
+    assert not run.names_stale and run.redacted_overlay() is run.overlay
+    VideoAnalysis._shield_frame(run, Frame(1, 0.03, shot_a, analyse=False))  # same shot: Lin still exempt
+    assert redact(shot_a, run.redacted_overlay(), run.shielded) is shot_a
+    VideoAnalysis._shield_frame(run, Frame(2, 0.07, shot_b, analyse=False))  # a cut
+    assert run.names_stale and run.redacted_overlay().named == (False,)
+    out = redact(shot_b, run.redacted_overlay(), run.shielded)
+    assert np.abs(out[65:95, 235:255].astype(int) - shot_b[65:95, 235:255]).mean() > 30
+    VideoAnalysis._shield_frame(run, Frame(3, 0.2, shot_b, analyse=True))  # decided again
+    assert not run.names_stale
+
+
+def test_the_annotated_copy_appears_under_its_name_only_when_finished(tmp_path):
+    """Frames go to a hidden file beside the target, renamed when the writer closes: a killed run
+    leaves nothing playable-looking under the name, and a file there stays whole until then."""
+    target = tmp_path / "out.avi"
+    target.write_bytes(b"the previous copy")
+    writer = VideoWriter(target, 10.0, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert target.read_bytes() == b"the previous copy" and writer.partial.exists()
+    writer.close()
+    writer.close()  # twice is fine
+    assert not writer.partial.exists() and target.stat().st_size > 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.avi"]
+    assert open_video(target).frame_count == 3
+
+
+class CutShort(_Reader):
+    """A file whose container states ``stated`` frames but holds ``n``."""
+
+    fps, size = 30.0, (8, 8)
+
+    def __init__(self, n: int, stated: int):
+        self.n, self.i, self.frame_count = n, 0, stated
+
+    def grab(self):
+        self.i += 1
+        return (self.i <= self.n), None
+
+    def retrieve(self):
+        return np.zeros((8, 8, 3), np.uint8)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("n", "stated", "truncated"), [(100, 100, False), (95, 100, False), (60, 100, True), (60, 0, False)]
+)
+def test_a_file_that_ends_well_before_its_stated_frames_is_truncated(n, stated, truncated):
+    src = VideoSource(CutShort(n, stated), "cut.mp4", live=False)
+    assert sum(1 for _ in src.frames(0.5)) == n
+    assert src.truncated is truncated
+
+
+def test_a_file_stopped_early_is_not_truncated():
+    src = VideoSource(CutShort(60, 100), "cut.mp4", live=False)
+    frames = src.frames(0.5)
+    next(frames)
+    frames.close()
+    src.close()
+    assert not src.truncated
 
 
 def test_missing_and_corrupt_sources(tmp_path):

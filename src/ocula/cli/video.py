@@ -16,10 +16,13 @@ from ..engine import Engine
 from ..pipelines.faces import Detector
 from ..video import analyze
 from ..video.events import CountEvent, Event, PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoReport
-from ._common import cli_errors, emit_json, progress_bar, settings_of, stdout
+from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stdout
 
-#: Exit code after Ctrl-C (the report is still printed), as shells expect.
-EXIT_INTERRUPTED = 130
+#: Exit code after Ctrl-C (the report is still printed), as shells expect: 128 + the signal.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+#: The signals that end a run cleanly (the annotated copy finished, the report printed): Ctrl-C,
+#: and what ``kill``, systemd and Docker send to stop a process.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _line(event: Event) -> str | None:
@@ -149,14 +152,15 @@ def video_command(
             webhook_allow_link_local=webhook_allow_link_local, max_seconds=max_seconds, detector=detector,
             started=_process_start(),
         )  # fmt: skip
-        interrupted = []
+        interrupted: list[int] = []
 
-        def on_sigint(*_: object) -> None:  # first Ctrl-C: finish cleanly; the second one kills
-            interrupted.append(True)
+        def on_stop(signum: int, _frame: object) -> None:  # the first: finish cleanly; a second one kills
+            interrupted.append(signum)
             run.stop()
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous = {sig: signal.signal(sig, on_stop) for sig in STOP_SIGNALS}
         try:
             total = run.source.frame_count or None
             with progress_bar(total, label="video", json_output=as_json) as bar:
@@ -168,11 +172,18 @@ def video_command(
                     elif (line := _line(event)) is not None:
                         bar.console.print(Text(line))
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     assert run.report is not None
     if as_json:
         emit_json(run.report.to_dict())
     else:
         stdout.print(_summary(run.report))
     if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(128 + interrupted[0])
+    if run.report.truncated:
+        print_error(
+            f"{run.report.source}: the video ended after {run.report.frames} of its {run.source.frame_count} frames "
+            "(a truncated or damaged file); the report covers what was read"
+        )
+        raise typer.Exit(EXIT_FAILED)

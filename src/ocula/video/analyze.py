@@ -156,7 +156,16 @@ class _Pass:
     next_tag: float = 0.0
     next_count: float = 0.0
     overlay: Overlay = field(default_factory=Overlay.empty)
+    #: The redaction shield's faces on the current frame, and shot cuts between written frames.
     shielded: np.ndarray | None = None
+    frame_cuts: ShotCuts = field(default_factory=ShotCuts)
+    #: A cut since the last analysed frame: its named tracks' boxes may hold somebody else now.
+    names_stale: bool = False
+
+    def redacted_overlay(self) -> Overlay:
+        """The overlay redaction blurs by: the last analysed frame's, with no named person
+        exempt after a shot cut since then."""
+        return self.overlay.unnamed() if self.names_stale else self.overlay
 
 
 class VideoAnalysis:
@@ -278,19 +287,19 @@ class VideoAnalysis:
                 last_t = frame.t
                 if first_frame_at is None:
                     first_frame_at = time.perf_counter()
-                # The faces to blur: found on each analysed frame, kept for the frames up to the next.
-                if run.shield is not None and frame.analyse and frame.rgb is not None:
-                    run.shielded = run.shield.boxes(frame.rgb)
+                if run.shield is not None and frame.rgb is not None:
+                    self._shield_frame(run, frame)
                 if self.on_frame is not None:
                     self.on_frame(frame)
                 pending = self._analyse(run, frame, report) if frame.analyse else []
                 if writer is not None:
                     assert frame.rgb is not None
-                    image = redact(frame.rgb, run.overlay, run.shielded) if opts.redact else frame.rgb
+                    image = redact(frame.rgb, run.redacted_overlay(), run.shielded) if opts.redact else frame.rgb
                     writer.write(draw(image, run.overlay))
                 yield from self._flush(pending, webhook)
             else:
                 report.stopped = self._stop.is_set()
+                report.truncated = self.source.truncated
             # The end of the source (or a stop): close every open track, appearance and tag.
             yield from self._flush(self._finish_pass(run, last_t), webhook)
             completed = True
@@ -303,6 +312,22 @@ class VideoAnalysis:
             if webhook is not None:
                 report.webhook = webhook.close().to_dict()
             self._close_report(report, run, first_frame_at, last_t)
+
+    @staticmethod
+    def _shield_frame(run: _Pass, frame: Frame) -> None:
+        """The faces to blur on this very frame. Every written frame is searched, not only the
+        analysed ones: between two of those a face moves, enters the shot, or a cut brings a
+        new shot whose faces the last analysed frame's boxes do not cover (the frames after a
+        cut of the Hamilton clip kept recognisable faces when only analysed frames were
+        searched). After such a cut a named track's box may hold somebody else, so until the
+        next analysed frame no face is exempt as a named person's."""
+        assert run.shield is not None and frame.rgb is not None
+        run.shielded = run.shield.boxes(frame.rgb)
+        cut = run.frame_cuts.cut(frame.rgb)
+        if frame.analyse:
+            run.names_stale = False
+        elif cut:
+            run.names_stale = True
 
     def _analyse(self, run: _Pass, frame: Frame, report: VideoReport) -> list[Event]:
         """Find, describe and track the faces of an analysed frame; the events it brings, in order."""
@@ -333,7 +358,7 @@ class VideoAnalysis:
             pending += run.counts.update(frame.t, n_bodies, n_faces)
         run.overlay = self._overlay(seen, run.tracker.tracks, bodies)
         if opts.snapshots is not None:
-            appeared = [self._snapshot(e, frame, run.overlay, run.shielded) for e in appeared]
+            appeared = [self._snapshot(e, frame, run.redacted_overlay(), run.shielded) for e in appeared]
         return pending + appeared
 
     def _finish_pass(self, run: _Pass, last_t: float) -> list[Event]:
@@ -532,6 +557,8 @@ def analyze(
             owned.append(gallery)
         if opts.snapshots is not None:
             _make_folder(Path(opts.snapshots))
+        if opts.annotate is not None:
+            _refuse_overwriting_the_source(source, Path(opts.annotate))
         video = open_video(source, max_pixels=settings.max_image_pixels)
         if name is not None:
             video.name = name
@@ -540,6 +567,19 @@ def analyze(
             thing.close()
         raise
     return VideoAnalysis(video, opts, engine=engine, gallery=gallery, owned=tuple(reversed(owned)), started=started)
+
+
+def _refuse_overwriting_the_source(source: str | int | Path, annotate: Path) -> None:
+    """An InputError when the annotated copy would replace the video it is made from (the same
+    file by another name or link too): the copy would end the source."""
+    if isinstance(source, bool) or not isinstance(source, (str, Path)):
+        return
+    try:
+        same = annotate.exists() and Path(source).is_file() and annotate.samefile(source)
+    except OSError:
+        return
+    if same:
+        raise InputError(f"{annotate}: that is the video being analysed; write the annotated copy to another file")
 
 
 def _make_folder(path: Path) -> None:

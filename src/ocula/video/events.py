@@ -147,6 +147,9 @@ class VideoReport:
             that did (or the end of the video), so never zero seconds long.
         counts: one :class:`CountEvent` dict per second (with ``count_people``).
         stopped: the run was interrupted (Ctrl-C, ``stop()``) before the end of the source.
+        truncated: the file ended well before the frames its container states (cut short or
+            damaged; FFmpeg reads what is there without an error): the report covers less than
+            the video (the CLI says so and exits 1).
         webhook: delivery counts when events were posted to a webhook.
     """
 
@@ -161,6 +164,7 @@ class VideoReport:
     tags: dict[str, list[list[float]]] = field(default_factory=dict)
     counts: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
+    truncated: bool = False
     webhook: dict[str, int] | None = None
     annotated: str | None = None
 
@@ -181,6 +185,7 @@ class VideoReport:
             "tags": spans(self.tags),
             "counts": self.counts,
             "stopped": self.stopped,
+            "truncated": self.truncated,
         }
         if self.webhook is not None:
             out["webhook"] = self.webhook

@@ -3,14 +3,17 @@ the video writer. Drawing is kept apart from the analysis (supervision's split).
 
 Redaction blurs every face box that is not a named track, enlarged by ``REDACT_MARGIN`` on each
 side, because the models see one frame per ``every`` seconds and a face moves in between; the
-boxes of the last analysed frame are applied to the frames up to the next one, together with
-the faces the redaction shield (:mod:`ocula.video.shield`) finds on each frame. The blur is a
+boxes of the last analysed frame are applied to the frames up to the next one (after a shot cut
+in between, none of them counts as a named person's), together with the faces the redaction
+shield (:mod:`ocula.video.shield`) finds on each written frame. The blur is a
 heavy downscale-upscale (pixelation) followed by a (stack) blur: no detector should find a face
 in it, and ``tests/e2e/test_video.py`` checks exactly that on the annotated output.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -39,6 +42,10 @@ class Overlay:
     @staticmethod
     def empty() -> Overlay:
         return Overlay(np.zeros((0, 4), np.float32), (), ())
+
+    def unnamed(self) -> Overlay:
+        """The same faces, none of them taken for a named person (so redaction blurs them all)."""
+        return dataclasses.replace(self, named=(False,) * len(self.named))
 
 
 def _grow(box: np.ndarray, margin: float, w: int, h: int) -> tuple[int, int, int, int]:
@@ -114,7 +121,9 @@ def draw(rgb: np.ndarray, overlay: Overlay) -> np.ndarray:
 
 class VideoWriter:
     """Writes RGB frames with OpenCV: ``.mp4`` as MPEG-4 Part 2 (mp4v; OpenCV's wheel has no
-    H.264 encoder), ``.avi`` as Motion-JPEG."""
+    H.264 encoder), ``.avi`` as Motion-JPEG. Frames go to a hidden file beside ``path`` that
+    :meth:`close` renames to ``path``: a run that is killed leaves no unplayable file under the
+    name asked for, and a file already there stays whole until the new one is."""
 
     CODECS: ClassVar[dict[str, str]] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
@@ -128,13 +137,28 @@ class VideoWriter:
         if not path.parent.is_dir():
             raise InputError(f"{path.parent}: no such folder for the annotated video")
         self.path = path
+        # Same suffix: OpenCV picks the container by it.
+        self.partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
         self._cv2 = cv2
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps or 25.0, size)
+        self._writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*codec), fps or 25.0, size)
         if not self._writer.isOpened():
+            self._writer.release()
+            self.partial.unlink(missing_ok=True)
             raise InputError(f"{path}: cannot write a {codec} video here")
+        self._closed = False
 
     def write(self, rgb: np.ndarray) -> None:
         self._writer.write(self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
+        """Finish the file and move it to ``path`` (also after an interrupted run: what was
+        written plays)."""
+        if self._closed:
+            return
+        self._closed = True
         self._writer.release()
+        try:
+            os.replace(self.partial, self.path)
+        except OSError as exc:
+            self.partial.unlink(missing_ok=True)
+            raise InputError(f"{self.path}: the annotated video could not be written ({exc.strerror or exc})") from None

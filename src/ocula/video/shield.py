@@ -2,11 +2,11 @@
 
 The tracker needs faces it can describe and follow (YuNet from OpenCV Zoo's score 0.6).
 Redaction needs every face a person could recognise: a missed face stays recognisable, a blurred
-hand costs nothing. So redaction runs YuNet again on each analysed frame, at a lower score and
-on the frame with a replicated border (YuNet misses a face cut by the frame's edge, such as a
-profile leaving the shot, unless the edge is continued). Like the tracks' boxes, these cover
-the frames up to the next analysed one, grown by ``render.REDACT_MARGIN``; 19 of the 24 marked
-frames below lie between analysed frames. On the 63 hand-marked faces of 24 Hamilton frames
+hand costs nothing. So redaction runs YuNet again on every frame it writes (not only the analysed
+ones: between those, faces move, enter, and shots change), at a lower score and on the frame
+with a replicated border (YuNet misses a face cut by the frame's edge, such as a profile leaving
+the shot, unless the edge is continued); its boxes are grown by ``render.REDACT_MARGIN``. 19 of
+the 24 marked frames below lie between analysed frames. On the 63 hand-marked faces of 24 Hamilton frames
 (``tests/e2e/data``), YuNet at 0.6 on the plain frame finds 57; at ``SCORE`` with ``BORDER``, all 63. Both
 values were read off those same frames (no held-out split: the set is small), so they are a floor that worked there,
 not a measured rate.

@@ -23,10 +23,14 @@ import numpy as np
 
 from ..errors import VideoError
 
-__all__ = ["Frame", "VideoSource", "display_name", "open_video"]
+__all__ = ["TRUNCATED_SHARE", "Frame", "VideoSource", "display_name", "open_video"]
 
 #: Frames buffered between the reading thread and the analysis.
 QUEUE_FRAMES = 8
+#: A file whose frames end before this share of the frame count its container states was cut
+#: short (a download or copy that stopped): FFmpeg decodes what is there and stops without an
+#: error. Below 1, because some containers state an estimate (duration x rate).
+TRUNCATED_SHARE = 0.9
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "tcp://", "srt://")
 STREAM_SCHEMES = (*LIVE_SCHEMES, "http://", "https://")
 
@@ -132,6 +136,8 @@ class VideoSource:
         self.size = reader.size
         self.frame_count = reader.frame_count if not live else 0  # 0: not known
         self.dropped = 0  # frames a live source dropped because the analysis fell behind
+        #: The file ended well before the frames its container states (see TRUNCATED_SHARE).
+        self.truncated = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -200,6 +206,8 @@ class VideoSource:
                 index += 1
             if index == 0:
                 raise VideoError(f"{self.name}: no frame could be decoded")
+            if not self._stop.is_set() and self.frame_count and index < TRUNCATED_SHARE * self.frame_count:
+                self.truncated = True
         except VideoError as exc:
             self._put(q, exc)
         except Exception as exc:  # a decoder failing mid-stream: report it, never hang the consumer
