@@ -243,3 +243,7 @@ def test_faces_v2_options(env):
         assert len(proc.stderr.strip().splitlines()) == 1
     both = invoke_cli("reindex", "--collection", "c", "--gallery", "g", env_extra=env)
     assert both.returncode == 1 and "one of --collection or --gallery" in both.stderr
+    # Review of issue 17: a gallery without --descriptor was an "internal error" with no JSON line.
+    bare = invoke_cli("reindex", "--gallery", "g", "--json", env_extra=env)
+    assert bare.returncode == 1 and "internal error" not in bare.stderr and "needs --descriptor" in bare.stderr
+    assert json.loads(bare.stdout.splitlines()[-1])["error_type"] == "InputError"

@@ -209,6 +209,24 @@ def test_several_photos_of_a_person_are_combined_and_metadata_kept(gallery):
     assert gallery.info()["templates"] == 5
 
 
+def test_the_same_photo_is_enrolled_once_for_a_person(gallery):
+    """Review of issue 17: enrolling the same photos again doubled a person's templates (27 -> 54
+    photos), making the gallery's threshold stricter for nothing. The same file, or the same
+    bytes, again for that person is refused with the reason; another person may use it."""
+    root = shared(EXAMPLES) / "knn_examples" / "train" / "obama"
+    photos = sorted(root.iterdir())
+    again = gallery.enroll("obama", [photos[0], shared(EXAMPLES) / "obama-480p.jpg"])
+    assert again.added == [str(shared(EXAMPLES) / "obama-480p.jpg")] and again.photos == 3
+    assert again.refused == [(str(photos[0]), "already enrolled for obama (the same photo)")]
+    hd = shared(EXAMPLES) / "obama-720p.jpg"
+    copy = shared(EXAMPLES) / "obama.jpg"  # the same bytes as train/obama/obama.jpg, by another path
+    twice = gallery.enroll("obama", [photos[1].read_bytes(), hd, hd, copy])
+    assert [reason for _, reason in twice.refused] == ["already enrolled for obama (the same photo)"] * 3
+    assert twice.added == [str(hd)] and twice.photos == 4 and gallery.info()["templates"] == 6
+    other = gallery.enroll("obama look-alike", [photos[0]])
+    assert other.refused == [] and other.photos == 1
+
+
 def test_new_galleries_take_sface_dlib_and_galleries_made_before_keep_theirs(engine, settings):
     """sface+dlib is the default for new galleries; a gallery built with dlib (or SFace) before
     the flip still enrols and identifies with its own descriptor when none is named (its stamp

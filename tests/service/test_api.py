@@ -195,6 +195,11 @@ def test_gallery_round_trip_and_audit(client, keys):
     r = client.post("/v1/galleries/watch/identify", files={"file": photo(both)}, headers=auth(keys["read"])).json()
     assert [f["person"] for f in r["faces"]] == ["obama", "biden", None]
     assert set(r["faces"][0]) == {"box", "person", "similarity", "threshold", "usable", "candidates"}
+    assert (r["fpir"], r["capped"]) == (0.01, False) and 0 < r["fpir_expected"] <= 0.01
+    # Review of issue 17: an FPIR the table cannot reach was silently replaced; now it says so, as the CLI does.
+    strict = client.post("/v1/galleries/watch/identify", files={"file": photo(both)}, data={"fpir": "1e-9"},
+                         headers=auth(keys["read"])).json()  # fmt: skip
+    assert strict["fpir"] == 1e-9 and strict["capped"] is True and strict["fpir_expected"] > 1e-9
     r = client.delete("/v1/galleries/watch/people/obama", headers=auth(keys["write"]))
     assert r.status_code == 200 and r.json()["forgotten"] is True
     is_problem(client.get("/v1/galleries/watch/people/obama", headers=auth(keys["read"])), 404)  # thumbnail too

@@ -46,6 +46,44 @@ def test_malformed_tables_are_config_errors(tmp_path):
         CalibrationTable.from_scores(np.zeros(60))
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"fmr": 1e-2, "threshold": "NaN"}, {"fmr": 1e-3, "threshold": 0.9}],
+        [{"fmr": 5, "threshold": -3}, {"fmr": -1, "threshold": 0.9}],
+        [{"fmr": "nan", "threshold": 0.5}, {"fmr": 1e-3, "threshold": 0.9}],
+        [{"fmr": 1e-2, "threshold": 0.5}, {"fmr": 0, "threshold": 0.9}],
+        [{"fmr": 1e-2, "threshold": 0.5, "fnmr": 2}, {"fmr": 1e-3, "threshold": 0.9}],
+        [{"fmr": 1e-2, "threshold": "inf"}, {"fmr": 1e-3, "threshold": "inf"}],
+        ["row", "row"],
+    ],
+)
+def test_a_table_with_nan_or_out_of_range_rows_is_refused(rows):
+    """Review of issue 17: a NaN threshold passed the order check (every comparison with NaN is
+    false) and made verify answer "not the same" with a threshold of NaN; fmr outside (0, 1]
+    gave a math error or NaN thresholds."""
+    with pytest.raises(ConfigError):
+        CalibrationTable.from_json({"rows": rows})
+
+
+def test_a_table_file_that_is_not_a_small_utf8_json_file_is_refused(tmp_path):
+    """Review of issue 17: /dev/zero read until memory ran out, a FIFO hung, a JPEG was a
+    UnicodeDecodeError reported as an internal error."""
+    import os
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    binary = tmp_path / "photo.json"
+    binary.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)))
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    cases = {"/dev/zero": "character device", fifo: "FIFO", tmp_path: "directory", binary: "not UTF-8",
+             listed: "JSON object", tmp_path / "none.json": "no such file"}  # fmt: skip
+    for path, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            CalibrationTable.load(path)
+
+
 def test_round_trip(tmp_path):
     table = CalibrationTable.from_scores(np.linspace(0, 1, 10_000), np.linspace(0.5, 1, 100), meta={"x": 1})
     table.save(tmp_path / "t.json")

@@ -98,6 +98,29 @@ def test_the_first_file_after_the_command_is_decoded_at_yunets_size(photos):
     np.testing.assert_array_equal(got.pixels, expected.pixels)
 
 
+def test_the_second_photo_is_decoded_after_the_first(photos, tmp_path):
+    """verify searches both photos before describing either, so the second is decoded ahead too
+    (review of issue 17: a faceless second photo waited for its decode after start-up)."""
+    a, b = photos
+    ahead = start(["faces", "verify", str(a), "--fmr", "1e-4", str(b)])
+    assert ahead is not None and ahead.second is not None and ahead.second.argument == str(b)
+    assert ahead.second.take(a, SIDE, Settings()) is None  # another photo
+    photo = ahead.second.take(b, SIDE, Settings())
+    assert photo is not None
+    got, expected = photo.reduced(SIDE), load_reduced(b, longer_side=SIDE)
+    np.testing.assert_array_equal(got.pixels, expected.pixels)
+    same = start(["faces", "verify", str(a), str(a)])  # the same file twice: decoded once
+    assert same is not None and same.second is None
+    missing = start(["faces", "verify", str(a), str(tmp_path / "none.png")])
+    assert missing is not None and missing.second is None
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    after_a_failure = start(["faces", "verify", str(broken), str(b)])  # the first's error stays the first's
+    assert after_a_failure is not None and after_a_failure.second is not None
+    second = after_a_failure.second.take(b, SIDE, Settings())
+    assert second is not None and second.reduced(SIDE).full_size == (300, 200)
+
+
 def test_a_photo_that_fails_ahead_fails_as_the_commands_own_decode(tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")

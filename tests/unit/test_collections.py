@@ -421,6 +421,16 @@ def test_a_creation_that_cannot_finish_leaves_nothing(faiss_settings):
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 
 
+def test_a_data_folder_that_is_a_file_is_a_store_error(tmp_path, cache_dir):
+    """Review of issue 17: OCULA_DATA_DIR naming a file was an internal NotADirectoryError."""
+    blocking = tmp_path / "photo.jpg"
+    blocking.write_bytes(b"mine")
+    settings = Settings(data_dir=blocking, cache_dir=cache_dir, offline=True)
+    with pytest.raises(StoreError, match="cannot be made"):
+        Collection.open("c", settings=settings, embedder="test@1", dim=8, create=True)
+    assert blocking.read_bytes() == b"mine"
+
+
 @pytest.mark.parametrize("ivf_min", [10**9, 100])
 def test_index_ids_and_vectors_read_back_from_flat_and_ivf(ivf_min):
     """What ``ocula doctor`` compares with SQLite: the ids and values the index holds."""

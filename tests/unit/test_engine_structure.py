@@ -133,6 +133,20 @@ def test_swap_collection_puts_the_rebuilt_one_in_place(tmp_path):
         assert len(list(coll.items())) == 2
 
 
+def test_a_swap_killed_between_its_renames_leaves_the_old_collection_found(tmp_path):
+    """Review of issue 17: a process killed after renaming the store aside and before renaming
+    the rebuilt one in left no store under the name; the next swap would have dropped the old
+    one as a leftover. Opening the collection puts it back."""
+    settings = Settings(data_dir=tmp_path)
+    with Collection.open("shop", settings=settings, embedder="e", dim=2, create=True) as coll:
+        coll.add([NewItem("old", np.ones((1, 2), np.float32))])
+    path = collection_path("shop", settings)
+    path.rename(path.with_name("shop.retired"))  # the first rename, then the process died
+    with Collection.open("shop", settings=settings) as coll:
+        assert [item.id for item in coll.items()] == ["old"]
+    assert not collection_path("shop.retired", settings).exists()
+
+
 def test_embed_images_and_dedupe_answer_with_named_fields(engine, tmp_path):
     base = shared("search/near-duplicates/base_images")
     photo, other = base / "ukbench00120.jpg", base / "ukbench01380.jpg"

@@ -157,15 +157,23 @@ def _decoding_ahead(
     """The photo, decoding on a worker thread at the size ``detector`` searches (YuNet) from
     before the engine is imported and its models loaded: on two cores, start-up and decode
     overlap (a blank 8000x5000 PNG takes ~0.5 s to decode). Under ``ocula`` the decode started
-    with the process (cli/_ahead.py); otherwise it starts here. Only verify's first photo: the
-    second is needed only if the first has a face, and a decode nobody waits for would take CPU
-    from the work that is waited for. Other detectors (and crops) decode the whole photo when
-    they need it: the path as given."""
+    with the process (cli/_ahead.py); otherwise it starts here. Other detectors (and crops)
+    decode the whole photo when they need it: the path as given."""
     side = None if detector is None else detection_side(detector)
     if side is None:
         return path
     ahead = ctx.obj.ahead if isinstance(ctx.obj, State) and ctx.obj.ahead is not None else None
     return (ahead.take(path, side, settings) if ahead else None) or decode_reduced_ahead(path, side, settings)
+
+
+def _second_ahead(ctx: typer.Context, path: Path, detector: Detector | None, settings: Settings) -> Path | PendingPhoto:
+    """verify's second photo, if the process started decoding it after the first (cli/_ahead.py);
+    else the path as given (decoded when the engine searches it, after the first photo's search)."""
+    side = None if detector is None else detection_side(detector)
+    ahead = ctx.obj.ahead if isinstance(ctx.obj, State) and ctx.obj.ahead is not None else None
+    if side is None or ahead is None or ahead.second is None:
+        return path
+    return ahead.second.take(path, side, settings) or path
 
 
 def _make_folder_or_exit(folder: Path) -> None:
@@ -256,14 +264,16 @@ def verify_command(
     """Same person or not, at a chosen false-match rate. Exit 0 with a decision either way."""
     settings = settings_of(ctx)
     with cli_errors(json_output=as_json):
-        first = _decoding_ahead(ctx, a, None if cropped else (detector or DEFAULT_DETECTORS[descriptor]), settings)
+        searched_by = None if cropped else (detector or DEFAULT_DETECTORS[descriptor])
+        first = _decoding_ahead(ctx, a, searched_by, settings)
+        second = _second_ahead(ctx, b, searched_by, settings)
         from ..engine import Engine  # imported while the photos decode (PIL releases the GIL)
 
         with Engine(settings) as engine:
             table = CalibrationTable.load(calibration) if calibration is not None else None
             result = engine.verify(
                 first,
-                b,
+                second,
                 fmr=fmr,
                 face_a=face_a,
                 face_b=face_b,

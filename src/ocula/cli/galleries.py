@@ -138,6 +138,7 @@ def identify_command(
                 "gallery": gallery,
                 "fpir": fpir,
                 "fpir_expected": round(limit.fpir_expected, 6),
+                "capped": limit.capped,
                 "faces": [f.to_dict() for f in found],
             }
         )

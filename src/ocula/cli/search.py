@@ -323,11 +323,12 @@ def reindex_command(
             raise InputError("name one of --collection or --gallery")
         if collection is not None and (descriptor is not None or detector is not None):
             raise InputError("--descriptor and --detector apply to --gallery only")
-    if gallery is not None:
-        if descriptor is None:  # never a silent change of descriptor (e.g. back to the default)
+        if gallery is not None and descriptor is None:  # never a silent change of descriptor (e.g. to the default)
             raise InputError(
                 "--gallery needs --descriptor: the descriptor to describe the photos with (sface+dlib, sface or dlib)"
             )
+    if gallery is not None:
+        assert descriptor is not None
         _reindex_gallery(settings, gallery, descriptor, detector, drop_missing, as_json)
         return
     assert collection is not None

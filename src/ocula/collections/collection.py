@@ -28,6 +28,7 @@ folder is the owner's alone (0700) and its files too (0600): face templates are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -300,13 +301,31 @@ def _tighten(path: Path) -> None:
         pass
 
 
+#: The store a swap (``swap.swap_collection``: reindex) renamed aside, until its replacement is in.
+RETIRED_SUFFIX = ".retired"
+
+
+def _restore_retired(path: Path) -> None:
+    """A process killed between a swap's two renames leaves the store at ``path`` renamed aside
+    and its replacement not yet in: put the old one back, so the collection (a gallery) is found
+    as it was rather than missing, and a later swap cannot drop it as a leftover. (A swap running
+    at this very moment then fails on its second rename and leaves the old store in place.)"""
+    retired = path.with_name(f"{path.name}{RETIRED_SUFFIX}")
+    if (retired / "items.sqlite").is_file() and not path.exists():
+        with contextlib.suppress(OSError):  # another process restored it first
+            os.rename(retired, path)
+
+
 def _create_store(path: Path, kind: str, meta: dict[str, str]) -> None:
     """Create the store at ``path`` whole or not at all: its database (schema and ``meta``) is
     built in a hidden folder beside it and renamed into place, so a failed or killed creation
     (a full disk) never leaves a half-made store. If another process created it meanwhile, its
     store is kept."""
     what = f"{KINDS[kind]} {path.name}"
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:  # the data folder is a file, or cannot be made there
+        raise StoreError(f"cannot create {what}: {path.parent} cannot be made ({exc.strerror or exc})") from None
     tmp = path.parent / f".{path.name}.creating-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir(mode=0o700)
@@ -436,6 +455,8 @@ class Collection:
         collection as storing its items' concept scores under that numbering."""
         settings = settings or Settings()
         path = _root(settings, kind) / _check_name(name)
+        if not (path / "items.sqlite").is_file():
+            _restore_retired(path)
         exists = (path / "items.sqlite").is_file()
         if not exists and not create:
             raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))

@@ -8,11 +8,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..config import Settings
-from .collection import collection_path, drop_collection
+from .collection import RETIRED_SUFFIX, collection_path, drop_collection
 
 __all__ = ["RETIRED_SUFFIX", "swap_collection"]
-
-RETIRED_SUFFIX = ".retired"  # the replaced store, between the two renames and its removal
 
 
 def swap_collection(
@@ -29,7 +27,9 @@ def swap_collection(
     store's write lock there and refuses the swap if the store changed meanwhile)."""
     target, temporary = collection_path(name, settings, kind=kind), collection_path(replacement, settings, kind=kind)
     retired = target.with_name(f"{name}{RETIRED_SUFFIX}")
-    drop_collection(retired.name, settings, kind=kind, missing_ok=True)  # left by a crashed swap
+    # Left by a crashed swap after its second rename (one killed between the two is restored
+    # when the collection is opened: Collection.open).
+    drop_collection(retired.name, settings, kind=kind, missing_ok=True)
     with hold(target) if hold is not None else contextlib.nullcontext():
         target.rename(retired)
         try:

@@ -6,12 +6,13 @@ import functools
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import DescriptorMismatch, ImageError, InputError, OculaError, UnknownName
+from ..errors import DescriptorMismatch, ImageError, InputError, NoFaceFound, OculaError, UnknownName
 from ..face_types import FaceResult, Faces, Verification
 from ..io import ImageSource, PendingPhoto, Reduced, load_image, load_reduced, source_name
 from ..models.backends.base import LazyRunner
@@ -35,6 +36,7 @@ from ..pipelines.faces import (
     FaceAnalyzer,
     FaceDetector,
     FaceOptions,
+    Found,
     as_descriptor,
     as_detector,
     face_at,
@@ -78,6 +80,18 @@ def _described_by(descriptor: Descriptor) -> tuple[bool, bool]:
     """Whether SFace and whether dlib's ResNet describe faces for ``descriptor``, alone or as a
     part of the fusion."""
     return descriptor in (Descriptor.SFACE, Descriptor.FUSED), descriptor in (Descriptor.DLIB, Descriptor.FUSED)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """A photo searched on a reduced copy, its faces not yet described (see
+    :meth:`FaceService._search`): ``full`` decodes the photo whole to describe them."""
+
+    analyzer: FaceAnalyzer
+    reduced: Reduced
+    found: Found
+    opts: FaceOptions
+    full: Callable[[], np.ndarray]
 
 
 class FaceService:
@@ -211,32 +225,47 @@ class FaceService:
         """See :meth:`ocula.Engine.faces`. ``image`` may be a :class:`~ocula.io.PendingPhoto`:
         decoded under its own limits, perhaps decoding ahead already
         (:func:`ocula.io.decode_reduced_ahead`)."""
+        return self._described(self._search(image, opts))
+
+    def _search(self, image: ImageSource | PendingPhoto, opts: FaceOptions) -> _Search | Faces:
+        """The first half of :meth:`faces`: where the detector searches a reduced copy (YuNet), the
+        faces found there, with nothing described yet and no descriptor model loaded (a photo
+        without a face is then empty :class:`Faces` already); for dlib's detectors, which search
+        the full photo, the whole analysis."""
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side = analyzer.detection_side
         photo = image if isinstance(image, PendingPhoto) else PendingPhoto(image, self._pool.settings)
         if side is None:
             return analyzer.analyze(photo.full(), opts, name=source_name(photo))
-        return self._faces_at_detection_size(analyzer, photo, photo.reduced(side), opts)
+        return self._search_reduced(analyzer, photo.reduced(side), opts, source_name(photo), photo.full)
 
-    def _faces_at_detection_size(
-        self, analyzer: FaceAnalyzer, source: ImageSource | PendingPhoto, reduced: Reduced, opts: FaceOptions
-    ) -> Faces:
-        """Faces found on ``reduced`` (``source`` decoded at the size the detector looks at), and
-        described on ``source`` at full resolution, decoded only when there is a face to describe:
-        a faceless 40 MP photo costs one reduced decode, and the chips the descriptor sees are
-        cut from the full-resolution pixels as they always were."""
-        name = source_name(source)
+    @staticmethod
+    def _search_reduced(
+        analyzer: FaceAnalyzer, reduced: Reduced, opts: FaceOptions, name: str, full: Callable[[], np.ndarray]
+    ) -> _Search | Faces:
+        """The faces found on ``reduced`` (the photo decoded at the size the detector looks at);
+        ``full`` decodes it whole, should there be faces to describe."""
         found = analyzer.find(reduced.pixels, opts, name=name)
-        if reduced.factor == 1:
-            return analyzer.describe(reduced.pixels, found, opts)
-        if len(found) == 0:
+        if len(found) == 0 and reduced.factor != 1:
             return Faces.empty(
                 reduced.full_size,
                 embedding_dim=analyzer.embedding_dim if opts.embed else None,
                 landmark_layout="yunet5",
                 descriptor=analyzer.descriptor_model,
             )
-        image = source.full() if isinstance(source, PendingPhoto) else load_image(source, settings=self._pool.settings)
+        return _Search(analyzer, reduced, found, opts, full)
+
+    def _described(self, search: _Search | Faces) -> Faces:
+        """The second half of :meth:`faces`: the faces found on the reduced copy, described on
+        the photo at full resolution, decoded only now that there is a face to describe (a
+        faceless 40 MP photo costs one reduced decode; the chips the descriptor sees are cut
+        from the full-resolution pixels as they always were)."""
+        if isinstance(search, Faces):
+            return search
+        analyzer, reduced, found, opts = search.analyzer, search.reduced, search.found, search.opts
+        if reduced.factor == 1:
+            return analyzer.describe(reduced.pixels, found, opts)
+        image = search.full()
         return analyzer.describe(image, analyzer.refine(image, found.scaled(reduced.factor, reduced.full_size)), opts)
 
     def faces_many(self, sources: Iterable[ImageSource], opts: FaceOptions) -> Iterator[FaceResult]:
@@ -244,7 +273,7 @@ class FaceService:
         analyzer = self.face_analyzer(opts.detector, landmarks68=opts.landmarks68, descriptor=opts.descriptor)
         side, settings = analyzer.detection_side, self._pool.settings
         # With YuNet, photos are decoded (ahead, on worker threads) at the size it looks at, and
-        # again at full resolution only when a face is found (see _faces_at_detection_size).
+        # again at full resolution only when a face is found (see _described).
         decode: Callable[[ImageSource], np.ndarray | Reduced] = (
             functools.partial(load_image, settings=settings)
             if side is None
@@ -253,7 +282,8 @@ class FaceService:
 
         def analyzed(source: ImageSource, image: np.ndarray | Reduced, name: str) -> Faces:
             if isinstance(image, Reduced):
-                return self._faces_at_detection_size(analyzer, source, image, opts)
+                full = functools.partial(load_image, source, settings=settings)
+                return self._described(self._search_reduced(analyzer, image, opts, name, full))
             return analyzer.analyze(image, opts, name=name)
 
         def run() -> Iterator[FaceResult]:
@@ -334,8 +364,12 @@ class FaceService:
             )
         face_a, face_b = _face_index(face_a), _face_index(face_b)
         threshold = table.threshold_for(fmr)  # checks fmr before any work
-        fa, index_a = self._one_face(a, face_a, detector, cropped, descriptor)
-        fb, index_b = self._one_face(b, face_b, detector, cropped, descriptor)
+        # Both photos are searched before either is described: a photo without a face is refused
+        # before the descriptor's models load or the other photo is described, whichever it is.
+        search_a = self._search_one(a, face_a, detector, cropped, descriptor)
+        search_b = self._search_one(b, face_b, detector, cropped, descriptor)
+        fa, index_a = self._one_face(search_a, face_a)
+        fb, index_b = self._one_face(search_b, face_b)
         assert fa.embeddings is not None and fb.embeddings is not None
         score = float(similarity(fa.embeddings[0], fb.embeddings[0]))
         return Verification(
@@ -350,29 +384,37 @@ class FaceService:
             index_b=index_b,
         )
 
-    def _one_face(
+    def _search_one(
         self,
         source: ImageSource | PendingPhoto | Faces,
         index: int | None,
         detector: Detector,
         cropped: bool,
         descriptor: Descriptor,
-    ) -> tuple[Faces, int]:
-        """The face to compare and its index among the photo's faces (largest first)."""
+    ) -> tuple[_Search | Faces, str]:
+        """One photo of :meth:`verify` searched (given :class:`Faces` checked), and its name; a
+        photo without a face is refused here, before anything is described."""
         if isinstance(source, Faces):
-            faces, name = source, "<Faces>"
-            if faces.embeddings is None:
+            if source.embeddings is None:
                 raise InputError("Faces passed to verify need embeddings (computed with embed=True)")
             wanted = DESCRIPTOR_MODELS[descriptor]
-            if faces.descriptor is not None and faces.descriptor != wanted:
+            if source.descriptor is not None and source.descriptor != wanted:
                 raise DescriptorMismatch(
-                    f"Faces passed to verify were described by {faces.descriptor}, not {wanted}: "
-                    f"pass descriptor={_descriptor_name(faces.descriptor)!r}"
+                    f"Faces passed to verify were described by {source.descriptor}, not {wanted}: "
+                    f"pass descriptor={_descriptor_name(source.descriptor)!r}"
                 )
-        else:
-            name = source_name(source)
-            # A photo to verify shows a face: search it turned too if need be (face_expected).
-            opts = FaceOptions(detector, descriptor, cropped=cropped, largest_only=index is None, face_expected=True)
-            faces = self.faces(source, opts)
+            return source, "<Faces>"
+        name = source_name(source)
+        # A photo to verify shows a face: search it turned too if need be (face_expected).
+        opts = FaceOptions(detector, descriptor, cropped=cropped, largest_only=index is None, face_expected=True)
+        search = self._search(source, opts)
+        if len(search.found if isinstance(search, _Search) else search) == 0:
+            raise NoFaceFound(name)
+        return search, name
+
+    def _one_face(self, searched: tuple[_Search | Faces, str], index: int | None) -> tuple[Faces, int]:
+        """The face to compare, described, and its index among the photo's faces (largest first)."""
+        search, name = searched
+        faces = self._described(search)
         i = face_at(faces, index, name)
         return faces[[i]], i

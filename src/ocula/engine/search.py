@@ -24,6 +24,7 @@ from ..pipelines.dedupe import DEFAULT_THRESHOLD, duplicate_groups
 from ..pipelines.faces import DEFAULT_DESCRIPTOR, DESCRIPTOR_MODELS, Descriptor, FaceOptions
 from ..pipelines.preprocess import crop_region
 from ..pipelines.search_embed import SEARCH_MODEL, ImageEmbedder, query_parts
+from ..text_file import MAX_CSV_BYTES, check_text_file
 from ..text_query import parse_query, vocabulary
 from .decode import DECODE_AHEAD, decode_ahead
 from .faces import FaceService
@@ -73,6 +74,7 @@ def read_catalog(
     path: Path, *, path_column: str = "path", id_column: str | None = None, meta_columns: Sequence[str] = ()
 ) -> list[CatalogEntry]:
     """Entries of a catalog CSV; image paths are relative to the CSV's folder."""
+    check_text_file(path, max_bytes=MAX_CSV_BYTES, what="catalog", error=DatasetError)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)

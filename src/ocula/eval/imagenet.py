@@ -16,6 +16,7 @@ import numpy as np
 
 from ..engine import Engine
 from ..errors import DatasetError
+from ..text_file import MAX_CSV_BYTES, check_text_file
 from .metrics import topk_correct
 
 __all__ = ["ImageNetResult", "evaluate_imagenet", "read_labels"]
@@ -37,6 +38,7 @@ class ImageNetResult:
 
 def read_labels(path: Path, root: Path) -> list[tuple[Path, int]]:
     """(image path, class index) pairs from a labels CSV; raises DatasetError when malformed."""
+    check_text_file(path, max_bytes=MAX_CSV_BYTES, what="labels CSV", error=DatasetError)
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..pipelines.calibration import CalibrationTable
 from ..pipelines.faces import similarity
+from ..text_file import MAX_CSV_BYTES, check_text_file
 from .verification import cross_validated_accuracy, roc, tar_at_far
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class PairSet:
 
 def _open_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Columns and rows, with names stripped of spaces and a spreadsheet's byte-order mark."""
+    check_text_file(path, max_bytes=MAX_CSV_BYTES, what="CSV", error=DatasetError)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)

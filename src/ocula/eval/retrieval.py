@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from ..errors import DatasetError
 from ..io import iter_image_paths, load_image
 from ..pipelines.search_embed import query_parts
+from ..text_file import MAX_CSV_BYTES, check_text_file
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -316,6 +317,7 @@ def _evaluate_groups(
     progress: Callable[[int], None] | None,
     embed_all: EmbedAll,
 ) -> RetrievalReport:
+    check_text_file(groups, max_bytes=MAX_CSV_BYTES, what="groups CSV", error=DatasetError)
     try:
         with open(groups, newline="", encoding="utf-8-sig") as fh:
             rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(fh)]

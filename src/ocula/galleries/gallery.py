@@ -285,6 +285,10 @@ class Gallery:
         names = photo_names(photos, names)
         added, refused, templates, refs = [], [], [], []
         pixels = None  # the first accepted photo given as data (no file), with its face box
+        # The same file (or bytes) twice for a person would be two equal templates, and a larger
+        # gallery's stricter threshold: refused, as in this very call (a re-run enrolment script).
+        existing = self._coll.get(person)
+        enrolled = {ref.get("sha256") for ref in (existing.metadata.get("photos", []) if existing else [])}
         for photo, name in zip(photos, names, strict=True):
             try:
                 faces = self._faces(photo, detector)
@@ -293,13 +297,17 @@ class Gallery:
                 refused.append((name, str(exc).removeprefix(f"{name}: ")))
                 continue
             reason = gate_reason(faces, i, gate)
+            digest = photo_sha256(photo)  # after decoding: the file is a readable photo
+            if reason is None and digest is not None and digest in enrolled:
+                reason = f"already enrolled for {person} (the same photo)"
             if reason is not None:
                 refused.append((name, reason))
                 continue
             assert faces.embeddings is not None
+            enrolled.add(digest)
             templates.append(faces.embeddings[i])
             box = [round(float(v), 1) for v in faces.boxes[i]]
-            refs.append({"path": name, "sha256": photo_sha256(photo), "box": box} | photo_file(photo))
+            refs.append({"path": name, "sha256": digest, "box": box} | photo_file(photo))
             added.append(name)
             if pixels is None and not isinstance(photo, Faces) and not photo_file(photo):
                 pixels = (photo, box)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InputError, NotCalibrated
+from ..text_file import MAX_TABLE_BYTES, read_text_file
 
 __all__ = ["DEFAULT_FMRS", "CalibrationTable", "shipped_calibration"]
 
@@ -47,6 +48,15 @@ class CalibrationTable:
     def __post_init__(self) -> None:
         if not (len(self.fmr) == len(self.threshold) == len(self.fnmr)) or len(self.fmr) < 2:
             raise ConfigError("a calibration table needs at least two rows of fmr, threshold and fnmr")
+        # Every comparison with NaN is false: a NaN row would pass the order check below and give
+        # NaN thresholds (a "no match" for every pair) or a math error at lookup.
+        if not (np.all(np.isfinite(self.fmr)) and np.all((self.fmr > 0) & (self.fmr <= 1))):
+            raise ConfigError("calibration rows need an fmr in (0, 1]")
+        if not np.all(np.isfinite(self.threshold)):
+            raise ConfigError("calibration rows need a finite threshold")
+        known = self.fnmr[~np.isnan(self.fnmr)]
+        if not np.all((known >= 0) & (known <= 1)):
+            raise ConfigError("a calibration row's fnmr must lie in [0, 1] (or be null)")
         if np.any(np.diff(self.fmr) >= 0) or np.any(np.diff(self.threshold) < 0):
             raise ConfigError("calibration rows must have decreasing fmr and non-decreasing thresholds")
 
@@ -128,7 +138,7 @@ class CalibrationTable:
             thr = np.array([float(r["threshold"]) for r in rows])
             fnmr = np.array([math.nan if r.get("fnmr") is None else float(r["fnmr"]) for r in rows])
             meta = dict(data.get("meta", {}))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"malformed calibration table ({exc})") from None
         return cls(fmr, thr, fnmr, meta)
 
@@ -138,9 +148,15 @@ class CalibrationTable:
     @classmethod
     def load(cls, path: Path) -> CalibrationTable:
         try:
-            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
+            text = read_text_file(path, max_bytes=MAX_TABLE_BYTES, what="calibration table")
+            data = json.loads(text)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+        except json.JSONDecodeError as exc:
             raise ConfigError(f"cannot read calibration table {path} ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"calibration table {path}: a JSON object with rows is expected")
+        return cls.from_json(data)
 
 
 def shipped_calibration(model: str) -> CalibrationTable:

@@ -176,9 +176,20 @@ async def identify(
     def identify_upload() -> dict[str, Any]:
         g = svc.gallery(gallery, descriptor=descriptor)  # an unknown gallery is a 404 before any decoding
         image = decode_upload(file, svc)
+        limit = g.threshold(fpir)
         found = g.identify(image, fpir=fpir, k=k, detector=detector)
         h, w = image.shape[:2]
-        return {"gallery": gallery, "width": w, "height": h, "faces": [f.to_dict() for f in found]}
+        # As the CLI's JSON: the FPIR asked for, and the one the threshold gives where the
+        # gallery is too large for it within the calibrated range (``capped``).
+        return {
+            "gallery": gallery,
+            "width": w,
+            "height": h,
+            "fpir": fpir,
+            "fpir_expected": round(limit.fpir_expected, 6),
+            "capped": limit.capped,
+            "faces": [f.to_dict() for f in found],
+        }
 
     async with audited(svc, caller, "identify", gallery):
         return await svc.run(identify_upload)
