@@ -10,6 +10,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ocula.errors import DescriptorMismatch, InputError, NoFaceFound, NotCalibrated
 from ocula.galleries import Gallery, reindex_gallery
@@ -124,7 +125,10 @@ def test_reindex_moves_a_gallery_to_another_descriptor_from_its_photos(engine, s
         templates, refs = g.templates(ann)
         fresh = engine.faces(people[ann][0], detector="yunet", descriptor="sface")
         assert similarity(templates[0], fresh.embeddings[0]) > 0.999 and refs[0]["path"] == str(people[ann][0])
-        assert g.enroll(ann, people[ann][:1]).photos == 3  # the gallery's descriptor, by default
+        assert g.enroll(ann, people[ann][:1]).refused  # the same photo again: kept through the reindex
+        again = tmp_path / "ann-again.png"  # the same picture, other bytes: another photo
+        Image.open(people[ann][0]).save(again)
+        assert g.enroll(ann, [again]).photos == 3  # the gallery's descriptor, by default
         if not _sface_table_ships():
             with pytest.raises(NotCalibrated):
                 g.identify(people[ann][1])
@@ -136,7 +140,7 @@ def test_reindex_never_opens_an_uploads_name_and_its_build_is_no_gallery(engine,
     path), never a file the reindex opens; the names a reindex builds under cannot be made or
     listed as galleries; a forget drops a build an interrupted reindex left (it holds a copy)."""
     from ocula.galleries import gallery_names
-    from ocula.galleries.gallery import REINDEX_SUFFIX
+    from ocula.galleries.gallery import REINDEX_SUFFIX, RETIRED_SUFFIX, drop_gallery
     from ocula.io import load_image
 
     secret = tmp_path / "server-secret.jpg"  # a face photo on the server a client names
@@ -151,16 +155,23 @@ def test_reindex_never_opens_an_uploads_name_and_its_build_is_no_gallery(engine,
             Gallery.open(name, settings=settings, engine=engine, create=True)
     with Gallery.open("h", settings=settings, engine=engine, create=True) as h:
         h.enroll(person, photos, detector="hog")
-    left = Gallery._open_store_named(f"h{REINDEX_SUFFIX}", settings=settings, engine=engine, create=True,
-                                     vectors=None, descriptor=None)  # fmt: skip
-    with left:  # what an interrupted reindex leaves: a copy of the person
-        left.enroll(person, photos, detector="hog")
+    for suffix in (REINDEX_SUFFIX, RETIRED_SUFFIX):  # what an interrupted reindex leaves: copies of the person
+        left = Gallery._open_store_named(f"h{suffix}", settings=settings, engine=engine, create=True,
+                                         vectors=None, descriptor=None)  # fmt: skip
+        with left:
+            left.enroll(person, photos, detector="hog")
     assert sorted(gallery_names(settings)) == ["g", "h"]  # the build is not listed
     with Gallery.open("h", settings=settings, engine=engine) as h:
         h.forget(person)
     from ocula.collections import collection_names
 
     assert [n for n in collection_names(settings, kind="galleries") if n.startswith("h")] == ["h"]
+    # Dropping a gallery drops what a reindex left of it too (review of issue 17).
+    with Gallery._open_store_named(f"g{RETIRED_SUFFIX}", settings=settings, engine=engine, create=True,
+                                   vectors=None, descriptor=None) as left:  # fmt: skip
+        left.enroll(person, photos, detector="hog")
+    assert drop_gallery("g", settings)
+    assert [n for n in collection_names(settings, kind="galleries") if n.startswith("g")] == []
 
 
 def test_verify_refuses_a_calibration_table_of_another_descriptor(engine):

@@ -732,3 +732,27 @@ def test_a_fused_gallery_describes_a_video_face_in_one_pass_unless_a_close_call(
         finally:
             del runner.run
             run.source.close()
+
+
+def test_an_annotated_copy_that_cannot_be_moved_into_place_is_an_error_after_the_run_is_closed(engine, tmp_path):
+    """Review of issue 17: the copy is renamed into place when the run ends, and that rename can
+    fail (its folder deleted meanwhile). The error came out of the run's ``finally`` before the
+    report was set and the source and threads were closed (the process then aborted at exit).
+    Now everything is closed, ``report`` is set, and then the InputError is raised."""
+    import shutil
+
+    import cv2
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(12):
+        writer.write(np.full((48, 64, 3), i * 20, np.uint8))
+    writer.release()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    run = analyze(clip, engine=engine, annotate=folder / "a.avi")
+    run.on_frame = lambda frame: shutil.rmtree(folder, ignore_errors=True) if frame.index == 3 else None
+    with pytest.raises(InputError, match="could not be written"):
+        list(run)
+    assert run.report is not None and run.report.frames == 12 and run.report.annotated is None
+    assert not any(t.name == "ocula-video" and t.is_alive() for t in threading.enumerate())

@@ -133,18 +133,40 @@ def test_swap_collection_puts_the_rebuilt_one_in_place(tmp_path):
         assert len(list(coll.items())) == 2
 
 
-def test_a_swap_killed_between_its_renames_leaves_the_old_collection_found(tmp_path):
-    """Review of issue 17: a process killed after renaming the store aside and before renaming
-    the rebuilt one in left no store under the name; the next swap would have dropped the old
-    one as a leftover. Opening the collection puts it back."""
+def test_a_swap_exchanges_the_two_stores_in_one_step_on_linux(tmp_path, monkeypatch):
+    """Review of issue 17: a process killed between the swap's two renames left no store under
+    the collection's name. On Linux the two folders are exchanged in one atomic step instead
+    (renameat2 RENAME_EXCHANGE): no rename aside happens at all. Elsewhere, the two renames."""
+    from ocula.collections import swap
+
     settings = Settings(data_dir=tmp_path)
-    with Collection.open("shop", settings=settings, embedder="e", dim=2, create=True) as coll:
-        coll.add([NewItem("old", np.ones((1, 2), np.float32))])
-    path = collection_path("shop", settings)
-    path.rename(path.with_name("shop.retired"))  # the first rename, then the process died
+    for name, ids in (("shop", ["old"]), ("shop.rebuilt", ["new"])):
+        with Collection.open(name, settings=settings, embedder="e", dim=2, create=True) as coll:
+            coll.add([NewItem(i, np.ones((1, 2), np.float32)) for i in ids])
+    renamed: list[str] = []
+    rename = Path.rename
+    monkeypatch.setattr(Path, "rename", lambda self, to: (renamed.append(self.name), rename(self, to))[1])
+    swap_collection("shop", "shop.rebuilt", settings)
     with Collection.open("shop", settings=settings) as coll:
-        assert [item.id for item in coll.items()] == ["old"]
-    assert not collection_path("shop.retired", settings).exists()
+        assert [item.id for item in coll.items()] == ["new"]
+    assert not collection_path("shop.rebuilt", settings).exists()
+    probe_a, probe_b = tmp_path / "probe-a", tmp_path / "probe-b"
+    probe_a.mkdir(), probe_b.mkdir()
+    if swap._exchange(probe_a, probe_b):  # Linux on a filesystem that can: exchanged, never renamed aside
+        assert renamed == []
+    else:
+        assert renamed == ["shop", "shop.rebuilt"]
+        renamed.clear()
+    probe_a.rmdir(), probe_b.rmdir()
+    # Where the system cannot exchange: the two renames, with the same result.
+    monkeypatch.setattr(swap, "_exchange", lambda a, b: False)
+    with Collection.open("shop.rebuilt", settings=settings, embedder="e", dim=2, create=True) as coll:
+        coll.add([NewItem("newer", np.ones((1, 2), np.float32))])
+    swap_collection("shop", "shop.rebuilt", settings)
+    assert renamed == ["shop", "shop.rebuilt"]
+    with Collection.open("shop", settings=settings) as coll:
+        assert [item.id for item in coll.items()] == ["newer"]
+    assert sorted(p.name for p in (tmp_path / "collections").iterdir()) == ["shop"]
 
 
 def test_embed_images_and_dedupe_answer_with_named_fields(engine, tmp_path):

@@ -319,16 +319,17 @@ def test_the_annotated_copy_appears_under_its_name_only_when_finished(tmp_path):
 
 
 class CutShort(_Reader):
-    """A file whose container states ``stated`` frames but holds ``n``."""
+    """A file whose container states ``stated`` frames but holds ``n``, ``step`` seconds apart
+    (None: no timestamps, so 1/30 s)."""
 
     fps, size = 30.0, (8, 8)
 
-    def __init__(self, n: int, stated: int):
-        self.n, self.i, self.frame_count = n, 0, stated
+    def __init__(self, n: int, stated: int, step: float | None = None):
+        self.n, self.i, self.frame_count, self.step = n, 0, stated, step
 
     def grab(self):
         self.i += 1
-        return (self.i <= self.n), None
+        return (self.i <= self.n), None if self.step is None else (self.i - 1) * self.step
 
     def retrieve(self):
         return np.zeros((8, 8, 3), np.uint8)
@@ -338,10 +339,20 @@ class CutShort(_Reader):
 
 
 @pytest.mark.parametrize(
-    ("n", "stated", "truncated"), [(100, 100, False), (95, 100, False), (60, 100, True), (60, 0, False)]
+    ("n", "stated", "step", "truncated"),
+    [
+        (100, 100, None, False),
+        (95, 100, None, False),
+        (60, 100, None, True),
+        (60, 0, None, False),
+        # Review of issue 17: a whole variable-rate Matroska file whose count is an estimate
+        # (30 frames over 5.8 s, stated as 204 at 30 fps): fewer frames, but not less time.
+        (30, 204, 0.2, False),
+        (30, 204, 0.05, True),
+    ],
 )
-def test_a_file_that_ends_well_before_its_stated_frames_is_truncated(n, stated, truncated):
-    src = VideoSource(CutShort(n, stated), "cut.mp4", live=False)
+def test_a_file_that_ends_well_before_its_stated_frames_and_time_is_truncated(n, stated, step, truncated):
+    src = VideoSource(CutShort(n, stated, step), "cut.mp4", live=False)
     assert sum(1 for _ in src.frames(0.5)) == n
     assert src.truncated is truncated
 

@@ -160,7 +160,9 @@ def video_command(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-        previous = {sig: signal.signal(sig, on_stop) for sig in STOP_SIGNALS}
+        previous: dict[int, object] = {}  # filled one by one: a signal meanwhile restores those set so far
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, on_stop)
         try:
             total = run.source.frame_count or None
             with progress_bar(total, label="video", json_output=as_json) as bar:

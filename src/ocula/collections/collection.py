@@ -28,7 +28,6 @@ folder is the owner's alone (0700) and its files too (0600): face templates are 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -301,21 +300,6 @@ def _tighten(path: Path) -> None:
         pass
 
 
-#: The store a swap (``swap.swap_collection``: reindex) renamed aside, until its replacement is in.
-RETIRED_SUFFIX = ".retired"
-
-
-def _restore_retired(path: Path) -> None:
-    """A process killed between a swap's two renames leaves the store at ``path`` renamed aside
-    and its replacement not yet in: put the old one back, so the collection (a gallery) is found
-    as it was rather than missing, and a later swap cannot drop it as a leftover. (A swap running
-    at this very moment then fails on its second rename and leaves the old store in place.)"""
-    retired = path.with_name(f"{path.name}{RETIRED_SUFFIX}")
-    if (retired / "items.sqlite").is_file() and not path.exists():
-        with contextlib.suppress(OSError):  # another process restored it first
-            os.rename(retired, path)
-
-
 def _create_store(path: Path, kind: str, meta: dict[str, str]) -> None:
     """Create the store at ``path`` whole or not at all: its database (schema and ``meta``) is
     built in a hidden folder beside it and renamed into place, so a failed or killed creation
@@ -455,8 +439,6 @@ class Collection:
         collection as storing its items' concept scores under that numbering."""
         settings = settings or Settings()
         path = _root(settings, kind) / _check_name(name)
-        if not (path / "items.sqlite").is_file():
-            _restore_retired(path)
         exists = (path / "items.sqlite").is_file()
         if not exists and not create:
             raise UnknownName(KINDS[kind], name, collection_names(settings, kind=kind))

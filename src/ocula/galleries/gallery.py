@@ -126,7 +126,8 @@ def drop_gallery(name: str, settings: Settings | None = None, *, only_if_empty: 
     _check_gallery_name(name)
     if not drop_collection(name, settings, kind=KIND, only_if_empty=only_if_empty):
         return False
-    drop_collection(f"{name}{CLUSTERS_SUFFIX}", settings, kind=KIND, missing_ok=True)
+    for companion in RESERVED_SUFFIXES:  # its clusters, and what an interrupted reindex left
+        drop_collection(f"{name}{companion}", settings, kind=KIND, missing_ok=True)
     return True
 
 
@@ -252,7 +253,10 @@ class Gallery:
         removed, clusters_pending = self._forget_in_clusters(descriptors, refs)
         # A reindex's build copies the person; one left by an interrupted reindex is dropped (a
         # running reindex then fails, and its swap would be refused anyway: the gallery changed).
-        drop_collection(f"{self.name}{REINDEX_SUFFIX}", self.settings, kind=KIND, missing_ok=True)
+        # So is an old store a swap left aside when it was killed after putting the copy in
+        # (``collections.swap``: only where the two cannot be exchanged in one step).
+        for leftover in (REINDEX_SUFFIX, RETIRED_SUFFIX):
+            drop_collection(f"{self.name}{leftover}", self.settings, kind=KIND, missing_ok=True)
         erased = self._coll.erase([person])  # no copy left in the store's files (see Collection.erase)
         return Forgotten(person, removed, erasure_pending=erased.pending or clusters_pending)
 

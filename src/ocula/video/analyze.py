@@ -35,6 +35,7 @@ from .tracking import FaceTracker, ShotCuts, Track, tracking_similarities
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..galleries import Gallery
+    from .webhook import WebhookSender
 
 __all__ = ["CONFIRM_MARGINS", "VideoAnalysis", "VideoOptions", "analyze"]
 
@@ -306,12 +307,29 @@ class VideoAnalysis:
         finally:
             if not completed:  # an exception, KeyboardInterrupt, or the caller closed the iteration
                 report.stopped = True
-            if writer is not None:
+            unwritten = self._close_outputs(report, writer, webhook)
+            self._close_report(report, run, first_frame_at, last_t)  # closes the source and the models
+            # Raised only after everything is closed and the report is set (``report``), and only
+            # when no other exception is on its way (that one says more: an interrupt, an error).
+            if unwritten is not None and completed:
+                raise unwritten
+
+    def _close_outputs(
+        self, report: VideoReport, writer: VideoWriter | None, webhook: WebhookSender | None
+    ) -> InputError | None:
+        """Finish the annotated copy and the webhook's queue, noted in ``report``; the error of a
+        copy that could not be moved into place (its folder gone), returned, not raised, so that
+        everything else is still closed."""
+        unwritten = None
+        if writer is not None:
+            try:
                 writer.close()
-                report.annotated = str(opts.annotate)
-            if webhook is not None:
-                report.webhook = webhook.close().to_dict()
-            self._close_report(report, run, first_frame_at, last_t)
+                report.annotated = str(self.options.annotate)
+            except InputError as exc:
+                unwritten = exc
+        if webhook is not None:
+            report.webhook = webhook.close().to_dict()
+        return unwritten
 
     @staticmethod
     def _shield_frame(run: _Pass, frame: Frame) -> None:

@@ -23,14 +23,18 @@ import numpy as np
 
 from ..errors import VideoError
 
-__all__ = ["TRUNCATED_SHARE", "Frame", "VideoSource", "display_name", "open_video"]
+__all__ = ["TRUNCATED_SHARE", "TRUNCATED_TIME_SHARE", "Frame", "VideoSource", "display_name", "open_video"]
 
 #: Frames buffered between the reading thread and the analysis.
 QUEUE_FRAMES = 8
-#: A file whose frames end before this share of the frame count its container states was cut
-#: short (a download or copy that stopped): FFmpeg decodes what is there and stops without an
-#: error. Below 1, because some containers state an estimate (duration x rate).
+#: A file whose frames end before this share of the frame count its container states, and before
+#: ``TRUNCATED_TIME_SHARE`` of the duration that count and its rate give, was cut short (a
+#: download or copy that stopped): FFmpeg decodes what is there and stops without an error. Both
+#: below 1, because some containers state an estimate: Matroska's count is its duration x the
+#: nominal rate, and a whole variable-rate file whose last frame lasts 1 s (a review's test
+#: file: 30 frames stated as 204) ends at 0.85 of that duration.
 TRUNCATED_SHARE = 0.9
+TRUNCATED_TIME_SHARE = 0.75
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "tcp://", "srt://")
 STREAM_SCHEMES = (*LIVE_SCHEMES, "http://", "https://")
 
@@ -206,7 +210,7 @@ class VideoSource:
                 index += 1
             if index == 0:
                 raise VideoError(f"{self.name}: no frame could be decoded")
-            if not self._stop.is_set() and self.frame_count and index < TRUNCATED_SHARE * self.frame_count:
+            if not self._stop.is_set() and self._ended_early(index, last_t):
                 self.truncated = True
         except VideoError as exc:
             self._put(q, exc)
@@ -214,6 +218,15 @@ class VideoSource:
             self._put(q, VideoError(f"{self.name}: decoding failed after {index} frames: {exc}"))
         finally:
             self._put(q, None)
+
+    def _ended_early(self, frames: int, last_t: float) -> bool:
+        """Whether a file that gave ``frames`` frames, the last at ``last_t`` seconds, ended well
+        before what its container states: fewer frames and less time. Both, because a
+        container may only estimate its frame count (Matroska: duration x nominal rate, many
+        times the frames of a variable-rate recording that is whole)."""
+        if not self.frame_count or frames >= TRUNCATED_SHARE * self.frame_count:
+            return False
+        return not self.fps or last_t + 1 / self.fps < TRUNCATED_TIME_SHARE * self.frame_count / self.fps
 
     def close(self) -> None:
         self._stop.set()
