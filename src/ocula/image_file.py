@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .environment import available_cpus
 from .errors import ImageDecodeError, ImageNotFound, ImageTooLarge
+from .text_file import file_kind
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -266,21 +267,12 @@ def open_image_file(path: str | Path, max_bytes: int) -> Iterator[BinaryIO]:
 #: and on Windows reads bytes untranslated.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
 
 def _check_regular_file(path: str | Path, info: os.stat_result, max_bytes: int) -> None:
     """ImageNotFound unless ``info`` (of ``path``) is a regular file; ImageTooLarge if it is
     over ``max_bytes``."""
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(info.st_mode)), "not a regular file")
-        raise ImageNotFound(f"{path}: is {kind}{_link_note(path)}, not an image file")
+        raise ImageNotFound(f"{path}: is {file_kind(info.st_mode)}{_link_note(path)}, not an image file")
     if info.st_size > max_bytes:
         raise ImageTooLarge(f"{path}: file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
 

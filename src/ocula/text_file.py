@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 
-__all__ = ["MAX_CSV_BYTES", "MAX_TABLE_BYTES", "check_text_file", "read_text_file"]
+if TYPE_CHECKING:  # no pathlib at run time: image_file (and the CLI's early photo decode) import this
+    from pathlib import Path
+
+__all__ = ["MAX_CSV_BYTES", "MAX_TABLE_BYTES", "check_text_file", "file_kind", "read_text_file"]
 
 #: A calibration table: the shipped ones are a few KB.
 MAX_TABLE_BYTES = 16 * 2**20
@@ -27,6 +30,12 @@ _KINDS = (
 )
 
 
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, by its ``st_mode``: "a directory", "a FIFO
+    (named pipe)", "a character device", ..., else "not a regular file"."""
+    return next((name for is_kind, name in _KINDS if is_kind(mode)), "not a regular file")
+
+
 def check_text_file(
     path: str | Path, *, max_bytes: int, what: str, error: type[InputError] = InputError
 ) -> None:
@@ -39,8 +48,7 @@ def check_text_file(
     except OSError as exc:
         raise error(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for is_kind, name in _KINDS if is_kind(info.st_mode)), "not a regular file")
-        raise error(f"{what} {path}: is {kind}, not a file")
+        raise error(f"{what} {path}: is {file_kind(info.st_mode)}, not a file")
     if info.st_size > max_bytes:
         raise error(f"{what} {path}: {info.st_size:,} bytes, over the limit of {max_bytes:,}")
 

@@ -36,6 +36,7 @@ from ._common import (
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ._ahead import PhotoAhead
 
 faces_app = typer.Typer(help="Find faces and compare them.", no_args_is_help=True)
 
@@ -162,15 +163,20 @@ def _decoding_ahead(
     side = None if detector is None else detection_side(detector)
     if side is None:
         return path
-    ahead = ctx.obj.ahead if isinstance(ctx.obj, State) and ctx.obj.ahead is not None else None
+    ahead = _started_ahead(ctx)
     return (ahead.take(path, side, settings) if ahead else None) or decode_reduced_ahead(path, side, settings)
+
+
+def _started_ahead(ctx: typer.Context) -> PhotoAhead | None:
+    """verify's first photo as the process started decoding it (cli/_ahead.py), if it did."""
+    return ctx.obj.ahead if isinstance(ctx.obj, State) else None
 
 
 def _second_ahead(ctx: typer.Context, path: Path, detector: Detector | None, settings: Settings) -> Path | PendingPhoto:
     """verify's second photo, if the process started decoding it after the first (cli/_ahead.py);
     else the path as given (decoded when the engine searches it, after the first photo's search)."""
     side = None if detector is None else detection_side(detector)
-    ahead = ctx.obj.ahead if isinstance(ctx.obj, State) and ctx.obj.ahead is not None else None
+    ahead = _started_ahead(ctx)
     if side is None or ahead is None or ahead.second is None:
         return path
     return ahead.second.take(path, side, settings) or path

@@ -18,10 +18,9 @@ from ..video import analyze
 from ..video.events import CountEvent, Event, PersonAppeared, PersonLeft, TagEnded, TagStarted, VideoReport
 from ._common import EXIT_FAILED, cli_errors, emit_json, print_error, progress_bar, settings_of, stdout
 
-#: Exit code after Ctrl-C (the report is still printed), as shells expect: 128 + the signal.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
 #: The signals that end a run cleanly (the annotated copy finished, the report printed): Ctrl-C,
-#: and what ``kill``, systemd and Docker send to stop a process.
+#: and what ``kill``, systemd and Docker send to stop a process. The exit code is then, as shells
+#: expect, 128 + the signal (130, 143).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

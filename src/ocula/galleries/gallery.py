@@ -301,8 +301,9 @@ class Gallery:
                 refused.append((name, str(exc).removeprefix(f"{name}: ")))
                 continue
             reason = gate_reason(faces, i, gate)
-            digest = photo_sha256(photo)  # after decoding: the file is a readable photo
-            if reason is None and digest is not None and digest in enrolled:
+            # Hashed after decoding (the file is a readable photo), and only if accepted so far.
+            digest = photo_sha256(photo) if reason is None else None
+            if digest is not None and digest in enrolled:
                 reason = f"already enrolled for {person} (the same photo)"
             if reason is not None:
                 refused.append((name, reason))
